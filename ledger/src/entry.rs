@@ -1,0 +1,239 @@
+//! Entries, the history's only content, and their stored encoding.
+//!
+//! Stored bytes are `[FORMAT_VERSION] ++ postcard(Entry)`. These bytes are forever: only
+//! `BTreeMap`, no floats, no serde attributes that change the shape. New enum variants may be
+//! appended at the end of an enum; any other change needs a new format version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::EntryId;
+use crate::timestamp::Timestamp;
+
+/// The first byte of every stored entry.
+pub const FORMAT_VERSION: u8 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Release: the service's previous release. ReleaseSet: the previous set of the same
+    /// service set. Deployment: the environment's previous head. Outcome: its deployment.
+    pub parents: Vec<EntryId>,
+    pub at: Timestamp,
+    pub actor: String,
+    pub message: String,
+    pub body: Body,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    Release(Release),
+    ReleaseSet(ReleaseSet),
+    Deployment(Deployment),
+    Outcome(Outcome),
+}
+
+/// One service's artifact at a source revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub service: String,
+    /// `registry/repository[:tag]`, without the digest.
+    pub image: String,
+    /// `sha256:<hex>` when known.
+    pub digest: Option<String>,
+    /// The git commit the image was built from.
+    pub revision: Option<String>,
+    /// The commit's time, when known: the start of lead time.
+    pub revision_at: Option<Timestamp>,
+}
+
+/// An immutable map service → release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseSet {
+    /// `None` for a set over all services.
+    pub service_set: Option<String>,
+    pub releases: BTreeMap<String, EntryId>,
+}
+
+/// The intent to change an environment, written before anything is changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub env: String,
+    pub release_set: Option<EntryId>,
+    pub trigger: Trigger,
+    /// Every service this deployment changes, with what ran before and what should run.
+    pub changes: BTreeMap<String, Change>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trigger {
+    /// `ledger apply`.
+    Apply,
+    /// `ledger promote`: what `from_env` ran at its head `from_head`.
+    Promote { from_env: String, from_head: Option<EntryId> },
+    /// `ledger rollback`: restores the state the environment had right after `to`
+    /// (`None`: before its first deployment).
+    Rollback { to: Option<EntryId> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The release the environment ran when the deployment was recorded.
+    pub from: Option<EntryId>,
+    pub to: EntryId,
+}
+
+/// How a deployment ended. Its only parent is the deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub result: DeployResult,
+    pub services: BTreeMap<String, ServiceOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceOutcome {
+    pub result: DeployResult,
+    /// The release observed running once the attempt ended (`None`: unknown).
+    pub running: Option<EntryId>,
+    pub task_definition: Option<String>,
+    pub ecs_deployment: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum DeployResult {
+    Succeeded,
+    Failed,
+    RolledBack,
+    /// Handed to the platform without waiting (`--no-wait`); not yet observed.
+    Submitted,
+}
+
+impl DeployResult {
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployResult::Succeeded => "succeeded",
+            DeployResult::Failed => "failed",
+            DeployResult::RolledBack => "rolled_back",
+            DeployResult::Submitted => "submitted",
+        }
+    }
+}
+
+/// The kind of an entry, as named in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Release,
+    ReleaseSet,
+    Deployment,
+    Outcome,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Release => "release",
+            EntryKind::ReleaseSet => "release_set",
+            EntryKind::Deployment => "deployment",
+            EntryKind::Outcome => "outcome",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("empty entry")]
+    Empty,
+    #[error("unsupported entry format version {0} (this ledger reads version {FORMAT_VERSION}); upgrade ledger")]
+    UnknownVersion(u8),
+    #[error("malformed entry bytes: {0}")]
+    Malformed(String),
+}
+
+impl Entry {
+    pub fn kind(&self) -> EntryKind {
+        match self.body {
+            Body::Release(_) => EntryKind::Release,
+            Body::ReleaseSet(_) => EntryKind::ReleaseSet,
+            Body::Deployment(_) => EntryKind::Deployment,
+            Body::Outcome(_) => EntryKind::Outcome,
+        }
+    }
+
+    /// The stored bytes: the format version, then postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![FORMAT_VERSION];
+        // Serialising into a Vec cannot fail: every type here is plain data.
+        bytes.extend(postcard::to_stdvec(self).expect("entries always serialise"));
+        bytes
+    }
+
+    /// Decodes stored bytes; trailing bytes are an error, so one entry has one encoding.
+    pub fn decode(stored: &[u8]) -> Result<Entry, DecodeError> {
+        let (&version, payload) = stored.split_first().ok_or(DecodeError::Empty)?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let (entry, rest) = postcard::take_from_bytes::<Entry>(payload)
+            .map_err(|error| DecodeError::Malformed(error.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
+        }
+        Ok(entry)
+    }
+
+    pub fn as_release(&self) -> Option<&Release> {
+        match &self.body {
+            Body::Release(release) => Some(release),
+            _ => None,
+        }
+    }
+
+    pub fn as_release_set(&self) -> Option<&ReleaseSet> {
+        match &self.body {
+            Body::ReleaseSet(set) => Some(set),
+            _ => None,
+        }
+    }
+
+    pub fn as_deployment(&self) -> Option<&Deployment> {
+        match &self.body {
+            Body::Deployment(deployment) => Some(deployment),
+            _ => None,
+        }
+    }
+
+    pub fn as_outcome(&self) -> Option<&Outcome> {
+        match &self.body {
+            Body::Outcome(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+}
+
+impl Release {
+    /// The full image reference, digest-pinned when the digest is known.
+    pub fn image_ref(&self) -> String {
+        match &self.digest {
+            Some(digest) => format!("{}@{digest}", self.image),
+            None => self.image.clone(),
+        }
+    }
+}
+
+/// An entry with its id and the bytes the id was computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub id: EntryId,
+    pub entry: Entry,
+}
+
+impl StoredEntry {
+    /// Encodes `entry` and computes its id.
+    pub fn seal(entry: Entry) -> (StoredEntry, Vec<u8>) {
+        let bytes = entry.encode();
+        let id = EntryId::of_stored_bytes(&bytes);
+        (StoredEntry { id, entry }, bytes)
+    }
+}

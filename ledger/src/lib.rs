@@ -1,0 +1,23 @@
+//! The core of `ledger`: content-addressed entries, their encoding and ids, the redb store,
+//! refs, history walks, state diffs, the manifest, and verification.
+//!
+//! No AWS, no async runtime, no terminal code: the `sync` crate and the `ledger` binary build on
+//! this.
+
+pub mod diff;
+pub mod entry;
+pub mod history;
+pub mod id;
+pub mod image;
+pub mod manifest;
+pub mod name;
+pub mod plan;
+pub mod resolve;
+pub mod store;
+pub mod timestamp;
+pub mod verify;
+
+pub use entry::{Body, Change, DeployResult, Deployment, Entry, EntryKind, Outcome, Release, ReleaseSet, ServiceOutcome, StoredEntry, Trigger};
+pub use id::EntryId;
+pub use store::{Source, Stamp, Store, StoreError};
+pub use timestamp::Timestamp;

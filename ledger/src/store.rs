@@ -1,0 +1,479 @@
+//! The embedded store: one redb file holding objects, refs, and the indexes that keep the
+//! common questions cheap. See `docs/store.md` for the tables and the crash model.
+//!
+//! Every command makes at most one write transaction, committed with
+//! `Durability::Immediate`. Parents are read inside that transaction, so two processes that
+//! record at once are serialised by redb (`ConcurrencyMode::MultiWriter`) and never lose an
+//! update.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{
+    ConcurrencyMode, Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, TransactionError,
+};
+
+use crate::entry::{Body, DecodeError, Entry, StoredEntry};
+use crate::id::{EntryId, HexPrefix};
+use crate::timestamp::Timestamp;
+
+pub const STORE_FILE: &str = "ledger.redb";
+
+/// How long a command waits for another process's write transaction before giving up.
+pub const WRITE_WAIT: Duration = Duration::from_secs(30);
+
+/// The page cache: bounded so that memory stays flat however long the history grows.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The layout version of the tables below, kept in `meta`.
+const SCHEMA_VERSION: u8 = 1;
+
+type Id = [u8; 32];
+pub(crate) const OBJECTS: TableDefinition<Id, &[u8]> = TableDefinition::new("objects");
+pub(crate) const REFS: TableDefinition<&str, Id> = TableDefinition::new("refs");
+/// (environment, service) → the release running there.
+pub(crate) const STATE: TableDefinition<(&str, &str), Id> = TableDefinition::new("state");
+/// (scope, at, id): entries by time within a scope (see [`Scope`]).
+pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), ()> = TableDefinition::new("timeline");
+/// deployment → its outcome.
+pub(crate) const OUTCOMES: TableDefinition<Id, Id> = TableDefinition::new("outcomes");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no ledger at {}; run `ledger init` first", .0.display())]
+    NotInitialized(PathBuf),
+    #[error("cannot create the ledger directory {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("another ledger process kept the ledger busy for {} s; try again when it has finished", WRITE_WAIT.as_secs())]
+    Busy,
+    #[error("the ledger at {} uses table layout {found}, this ledger understands {SCHEMA_VERSION}; upgrade ledger", path.display())]
+    Schema { path: PathBuf, found: u8 },
+    #[error("entry {id} is stored but cannot be decoded: {source}")]
+    Corrupt { id: EntryId, source: DecodeError },
+    #[error("{0}")]
+    Conflict(#[from] ConflictError),
+    #[error("ledger database error: {0}")]
+    Database(#[from] redb::Error),
+}
+
+/// A write refused because the history moved since the caller looked at it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConflictError {
+    #[error(
+        "environment {env} changed since this plan was made (now at {now}); run the command again to plan against what it runs now"
+    )]
+    EnvMoved { env: String, now: String },
+    #[error(
+        "a deployment to {env} is in flight or was interrupted ({deployment}); resolve it before deploying again"
+    )]
+    InFlight { env: String, deployment: EntryId },
+    #[error("outcome for {0}: that entry is not a deployment")]
+    NotADeployment(EntryId),
+    #[error("deployment {0} already has an outcome")]
+    AlreadyConcluded(EntryId),
+}
+
+fn db_error(error: impl Into<redb::Error>) -> StoreError {
+    StoreError::Database(error.into())
+}
+
+/// Where a timeline row belongs: every entry is in [`Scope::All`]; releases and deployments
+/// are also listed per service, and deployments per environment and service.
+pub enum Scope<'a> {
+    All,
+    Service(&'a str),
+    EnvService(&'a str, &'a str),
+}
+
+impl Scope<'_> {
+    fn key(&self) -> String {
+        match self {
+            Scope::All => String::new(),
+            Scope::Service(service) => format!("service/{service}"),
+            Scope::EnvService(env, service) => format!("env/{env}/service/{service}"),
+        }
+    }
+}
+
+/// Ref names. Names are validated before they get here.
+pub mod refs {
+    pub fn env(env: &str) -> String {
+        format!("env/{env}")
+    }
+    pub fn service(service: &str) -> String {
+        format!("service/{service}")
+    }
+    /// The latest release set of a service set, or of all services (`None`).
+    pub fn set(service_set: Option<&str>) -> String {
+        format!("set/{}", service_set.unwrap_or("@all"))
+    }
+}
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates the ledger in `dir` (or opens the one already there, unchanged).
+    pub fn init(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        let path = dir.join(STORE_FILE);
+        let db = builder().create(&path).map_err(db_error)?;
+        let store = Store { db, path };
+        store.write(|_| Ok::<(), StoreError>(()))?;
+        Ok(store)
+    }
+
+    /// Opens the ledger in `dir`; it must exist.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE);
+        if !path.is_file() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let db = builder().open(&path).map_err(db_error)?;
+        let store = Store { db, path };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Err(StoreError::NotInitialized(self.path.clone()));
+            }
+            Err(error) => return Err(db_error(error)),
+        };
+        let found = meta.get("schema").map_err(db_error)?.and_then(|v| v.value().first().copied());
+        match found {
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(found) => Err(StoreError::Schema { path: self.path.clone(), found }),
+            None => Err(StoreError::NotInitialized(self.path.clone())),
+        }
+    }
+
+    /// A consistent snapshot for reading.
+    pub fn read(&self) -> Result<Reader, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        Ok(View {
+            objects: txn.open_table(OBJECTS).map_err(db_error)?,
+            refs: txn.open_table(REFS).map_err(db_error)?,
+            state: txn.open_table(STATE).map_err(db_error)?,
+            timeline: txn.open_table(TIMELINE).map_err(db_error)?,
+            outcomes: txn.open_table(OUTCOMES).map_err(db_error)?,
+        })
+    }
+
+    /// Runs `work` in one write transaction and commits it durably if `work` succeeds.
+    /// Waits up to [`WRITE_WAIT`] for another process's transaction.
+    pub fn write<T, E>(&self, work: impl FnOnce(&mut Writer<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut txn = self.begin_write_waiting()?;
+        txn.set_durability(Durability::Immediate).map_err(db_error)?;
+        let result = {
+            let mut meta = txn.open_table(META).map_err(db_error)?;
+            meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
+            drop(meta);
+            let mut writer = View {
+                objects: txn.open_table(OBJECTS).map_err(db_error)?,
+                refs: txn.open_table(REFS).map_err(db_error)?,
+                state: txn.open_table(STATE).map_err(db_error)?,
+                timeline: txn.open_table(TIMELINE).map_err(db_error)?,
+                outcomes: txn.open_table(OUTCOMES).map_err(db_error)?,
+            };
+            work(&mut writer)?
+        };
+        txn.commit().map_err(db_error)?;
+        Ok(result)
+    }
+
+    fn begin_write_waiting(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let deadline = Instant::now() + WRITE_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.db.try_begin_write() {
+                Ok(txn) => return Ok(txn),
+                Err(TransactionError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(TransactionError::WouldBlock) => return Err(StoreError::Busy),
+                Err(error) => return Err(db_error(error)),
+            }
+        }
+    }
+}
+
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(CACHE_BYTES);
+    builder
+}
+
+/// The tables seen through one transaction: read-only ([`Reader`]) or writable ([`Writer`]).
+pub struct View<O, R, S, T, X> {
+    objects: O,
+    refs: R,
+    state: S,
+    timeline: T,
+    outcomes: X,
+}
+
+pub type Reader = View<
+    ReadOnlyTable<Id, &'static [u8]>,
+    ReadOnlyTable<&'static str, Id>,
+    ReadOnlyTable<(&'static str, &'static str), Id>,
+    ReadOnlyTable<(&'static str, i64, Id), ()>,
+    ReadOnlyTable<Id, Id>,
+>;
+
+pub type Writer<'t> = View<
+    Table<'t, Id, &'static [u8]>,
+    Table<'t, &'static str, Id>,
+    Table<'t, (&'static str, &'static str), Id>,
+    Table<'t, (&'static str, i64, Id), ()>,
+    Table<'t, Id, Id>,
+>;
+
+/// Read access to the history, the same through either kind of transaction.
+pub trait Source {
+    /// The stored bytes of an entry.
+    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError>;
+    fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError>;
+    /// Every ref, by name.
+    fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError>;
+    /// The materialised state of `env`: service → release.
+    fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError>;
+    fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError>;
+    /// Up to `limit` ids in `scope`, newest first.
+    fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError>;
+    /// Up to `limit` ids within `prefix`.
+    fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
+
+    fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        let Some(bytes) = self.raw(id)? else { return Ok(None) };
+        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
+        Ok(Some(StoredEntry { id: *id, entry }))
+    }
+}
+
+impl<O, R, S, T, X> Source for View<O, R, S, T, X>
+where
+    O: ReadableTable<Id, &'static [u8]>,
+    R: ReadableTable<&'static str, Id>,
+    S: ReadableTable<(&'static str, &'static str), Id>,
+    T: ReadableTable<(&'static str, i64, Id), ()>,
+    X: ReadableTable<Id, Id>,
+{
+    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.objects.get(&id.0).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
+    }
+
+    fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError> {
+        Ok(self.refs.get(name).map_err(db_error)?.map(|id| EntryId(id.value())))
+    }
+
+    fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError> {
+        let mut all = Vec::new();
+        for row in self.refs.iter().map_err(db_error)? {
+            let (name, id) = row.map_err(db_error)?;
+            all.push((name.value().to_string(), EntryId(id.value())));
+        }
+        Ok(all)
+    }
+
+    fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError> {
+        let mut state = BTreeMap::new();
+        for row in self.state.range((env, "")..).map_err(db_error)? {
+            let (key, id) = row.map_err(db_error)?;
+            let (row_env, service) = key.value();
+            if row_env != env {
+                break;
+            }
+            state.insert(service.to_string(), EntryId(id.value()));
+        }
+        Ok(state)
+    }
+
+    fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError> {
+        Ok(self.outcomes.get(&deployment.0).map_err(db_error)?.map(|id| EntryId(id.value())))
+    }
+
+    fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError> {
+        let key = scope.key();
+        let low = (key.as_str(), i64::MIN, [0u8; 32]);
+        let high = (key.as_str(), i64::MAX, [0xffu8; 32]);
+        let mut ids = Vec::new();
+        for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
+            let (row_key, _) = row.map_err(db_error)?;
+            ids.push(EntryId(row_key.value().2));
+        }
+        Ok(ids)
+    }
+
+    fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {
+        let mut ids = Vec::new();
+        for row in self.objects.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
+            let (id, _) = row.map_err(db_error)?;
+            ids.push(EntryId(id.value()));
+        }
+        Ok(ids)
+    }
+}
+
+impl<O, R, S, T, X> View<O, R, S, T, X>
+where
+    O: ReadableTable<Id, &'static [u8]>,
+{
+    /// Every stored object, in id order: `(id, stored bytes)`.
+    pub fn for_each_object(
+        &self,
+        mut visit: impl FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for row in self.objects.iter().map_err(db_error)? {
+            let (id, bytes) = row.map_err(db_error)?;
+            visit(EntryId(id.value()), bytes.value())?;
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
+    /// Every materialised state row: (env, service, release).
+    pub fn all_state_rows(&self) -> Result<Vec<(String, String, EntryId)>, StoreError> {
+        let mut rows = Vec::new();
+        for row in self.state.iter().map_err(db_error)? {
+            let (key, id) = row.map_err(db_error)?;
+            let (env, service) = key.value();
+            rows.push((env.to_string(), service.to_string(), EntryId(id.value())));
+        }
+        Ok(rows)
+    }
+}
+
+/// What every new entry carries besides its body.
+#[derive(Clone, Debug)]
+pub struct Stamp {
+    pub at: Timestamp,
+    pub actor: String,
+    pub message: String,
+}
+
+impl Writer<'_> {
+    /// Records a release; its parent is the service's previous release.
+    pub fn record_release(&mut self, stamp: Stamp, release: crate::entry::Release) -> Result<StoredEntry, StoreError> {
+        let parents = self.ref_target(&refs::service(&release.service))?.into_iter().collect();
+        self.insert(stamp, parents, Body::Release(release))
+    }
+
+    /// Records a release set; its parent is the previous set of the same service set.
+    pub fn record_release_set(&mut self, stamp: Stamp, set: crate::entry::ReleaseSet) -> Result<StoredEntry, StoreError> {
+        let parents = self.ref_target(&refs::set(set.service_set.as_deref()))?.into_iter().collect();
+        self.insert(stamp, parents, Body::ReleaseSet(set))
+    }
+
+    /// Records the intent to deploy. `planned_head` is the environment head the plan was made
+    /// against: if another process moved it since, nothing is written.
+    pub fn record_deployment(
+        &mut self,
+        stamp: Stamp,
+        planned_head: Option<EntryId>,
+        deployment: crate::entry::Deployment,
+    ) -> Result<StoredEntry, StoreError> {
+        let head = self.ref_target(&refs::env(&deployment.env))?;
+        if let Some(in_flight) = self.in_flight(head)? {
+            return Err(ConflictError::InFlight { env: deployment.env, deployment: in_flight }.into());
+        }
+        if head != planned_head {
+            let now = head.map_or_else(|| "no deployments".to_string(), |id| id.short());
+            return Err(ConflictError::EnvMoved { env: deployment.env, now }.into());
+        }
+        self.insert(stamp, head.into_iter().collect(), Body::Deployment(deployment))
+    }
+
+    /// Records how `deployment` ended, and moves the environment's state to what runs now.
+    pub fn record_outcome(
+        &mut self,
+        stamp: Stamp,
+        deployment: EntryId,
+        outcome: crate::entry::Outcome,
+    ) -> Result<StoredEntry, StoreError> {
+        let is_deployment =
+            self.entry(&deployment)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
+        if !is_deployment {
+            return Err(ConflictError::NotADeployment(deployment).into());
+        }
+        if self.outcome_of(&deployment)?.is_some() {
+            return Err(ConflictError::AlreadyConcluded(deployment).into());
+        }
+        self.insert(stamp, vec![deployment], Body::Outcome(outcome))
+    }
+
+    /// The deployment at `head` when it has no outcome yet.
+    fn in_flight(&self, head: Option<EntryId>) -> Result<Option<EntryId>, StoreError> {
+        let Some(head) = head else { return Ok(None) };
+        let is_deployment = self.entry(&head)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
+        Ok(is_deployment.then_some(head))
+    }
+
+    fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {
+        let entry = Entry { parents, at: stamp.at, actor: stamp.actor, message: stamp.message, body };
+        let (stored, bytes) = StoredEntry::seal(entry);
+        let id = stored.id;
+        self.objects.insert(&id.0, bytes.as_slice()).map_err(db_error)?;
+        let at = stored.entry.at.0;
+        self.add_to_timeline(&Scope::All, at, id)?;
+        match &stored.entry.body {
+            Body::Release(release) => {
+                self.add_to_timeline(&Scope::Service(&release.service), at, id)?;
+                self.set_ref(&refs::service(&release.service), id)?;
+            }
+            Body::ReleaseSet(set) => self.set_ref(&refs::set(set.service_set.as_deref()), id)?,
+            Body::Deployment(deployment) => {
+                for service in deployment.changes.keys() {
+                    self.add_to_timeline(&Scope::Service(service), at, id)?;
+                    self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, id)?;
+                }
+                self.set_ref(&refs::env(&deployment.env), id)?;
+            }
+            Body::Outcome(outcome) => {
+                let deployment_id = stored.entry.parents[0];
+                let env = self
+                    .entry(&deployment_id)?
+                    .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
+                    .ok_or(ConflictError::NotADeployment(deployment_id))?;
+                for (service, result) in &outcome.services {
+                    if let Some(running) = result.running {
+                        self.state.insert((env.as_str(), service.as_str()), &running.0).map_err(db_error)?;
+                    }
+                }
+                self.outcomes.insert(&deployment_id.0, &id.0).map_err(db_error)?;
+                self.set_ref(&refs::env(&env), id)?;
+            }
+        }
+        Ok(stored)
+    }
+
+    fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId) -> Result<(), StoreError> {
+        let key = scope.key();
+        self.timeline.insert((key.as_str(), at, id.0), ()).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn set_ref(&mut self, name: &str, id: EntryId) -> Result<(), StoreError> {
+        self.refs.insert(name, &id.0).map_err(db_error)?;
+        Ok(())
+    }
+}
