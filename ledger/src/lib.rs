@@ -4,6 +4,7 @@
 //! No AWS, no async runtime, no terminal code: the `sync` crate and the `ledger` binary build on
 //! this.
 
+pub mod deploy;
 pub mod diff;
 pub mod entry;
 pub mod history;

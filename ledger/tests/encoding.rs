@@ -1,0 +1,285 @@
+//! The stored encoding and the ids: golden vectors that pin the bytes forever, and properties
+//! that hold for every entry.
+
+use std::collections::BTreeMap;
+
+use ledger::entry::FORMAT_VERSION;
+use ledger::{
+    Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, StoredEntry,
+    Timestamp, Trigger,
+};
+use proptest::prelude::*;
+
+const GOLDEN: &str = include_str!("golden/entries.txt");
+
+fn id(byte: u8) -> EntryId {
+    EntryId([byte; 32])
+}
+
+/// Fixed entries of every kind and variant. Never edit one: add new ones at the end.
+fn golden_entries() -> Vec<(&'static str, Entry)> {
+    let at = Timestamp(1_795_000_000_123_456);
+    let stamp = |parents: Vec<EntryId>, message: &str, body| Entry {
+        parents,
+        at,
+        actor: "Jane Doe <jane@example.com>".into(),
+        message: message.into(),
+        body,
+    };
+    vec![
+        (
+            "release",
+            stamp(
+                vec![id(1)],
+                "Add search filters",
+                Body::Release(Release {
+                    service: "api".into(),
+                    image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4.0".into(),
+                    digest: Some("sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+                    revision: Some("3b18e512dba79e4c8300dd08aeb37f8e728b8dad".into()),
+                    revision_at: Some(Timestamp(1_794_990_000_000_000)),
+                }),
+            ),
+        ),
+        (
+            "release_minimal",
+            stamp(
+                vec![],
+                "",
+                Body::Release(Release {
+                    service: "search".into(),
+                    image: "registry.local/search".into(),
+                    digest: None,
+                    revision: None,
+                    revision_at: None,
+                }),
+            ),
+        ),
+        (
+            "release_set",
+            stamp(
+                vec![id(2)],
+                "frontend 1.4",
+                Body::ReleaseSet(ReleaseSet {
+                    service_set: Some("frontend".into()),
+                    releases: BTreeMap::from([("api".into(), id(3)), ("search".into(), id(4))]),
+                }),
+            ),
+        ),
+        (
+            "deployment_apply",
+            stamp(
+                vec![id(5)],
+                "Ship frontend 1.4",
+                Body::Deployment(Deployment {
+                    env: "stage".into(),
+                    release_set: Some(id(6)),
+                    trigger: Trigger::Apply,
+                    changes: BTreeMap::from([
+                        ("api".into(), Change { from: Some(id(7)), to: id(3) }),
+                        ("search".into(), Change { from: None, to: id(4) }),
+                    ]),
+                }),
+            ),
+        ),
+        (
+            "deployment_promote",
+            stamp(
+                vec![],
+                "",
+                Body::Deployment(Deployment {
+                    env: "prod".into(),
+                    release_set: None,
+                    trigger: Trigger::Promote { from_env: "stage".into(), from_head: Some(id(8)) },
+                    changes: BTreeMap::from([("api".into(), Change { from: None, to: id(3) })]),
+                }),
+            ),
+        ),
+        (
+            "deployment_rollback",
+            stamp(
+                vec![id(9)],
+                "errors up",
+                Body::Deployment(Deployment {
+                    env: "prod".into(),
+                    release_set: None,
+                    trigger: Trigger::Rollback { to: Some(id(10)) },
+                    changes: BTreeMap::from([("api".into(), Change { from: Some(id(3)), to: id(7) })]),
+                }),
+            ),
+        ),
+        (
+            "outcome",
+            stamp(
+                vec![id(11)],
+                "",
+                Body::Outcome(Outcome {
+                    result: DeployResult::Failed,
+                    services: BTreeMap::from([
+                        (
+                            "api".into(),
+                            ServiceOutcome {
+                                result: DeployResult::Succeeded,
+                                running: Some(id(3)),
+                                task_definition: Some(
+                                    "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:42".into(),
+                                ),
+                                ecs_deployment: Some("ecs-svc/1234567890123456789".into()),
+                                detail: "rollout completed".into(),
+                            },
+                        ),
+                        (
+                            "search".into(),
+                            ServiceOutcome {
+                                result: DeployResult::RolledBack,
+                                running: None,
+                                task_definition: None,
+                                ecs_deployment: None,
+                                detail: "circuit breaker".into(),
+                            },
+                        ),
+                    ]),
+                }),
+            ),
+        ),
+        (
+            "outcome_submitted",
+            stamp(
+                vec![id(12)],
+                "",
+                Body::Outcome(Outcome { result: DeployResult::Submitted, services: BTreeMap::new() }),
+            ),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn render_golden() -> String {
+    let mut out = String::from("# name stored-bytes-hex id — generated once, then never changed\n");
+    for (name, entry) in golden_entries() {
+        let bytes = entry.encode();
+        out.push_str(&format!("{name} {} {}\n", hex(&bytes), EntryId::of_stored_bytes(&bytes)));
+    }
+    out
+}
+
+#[test]
+fn golden_vectors_never_change() {
+    assert_eq!(render_golden(), GOLDEN, "the stored encoding or the id scheme changed: stored ledgers would break");
+}
+
+#[test]
+fn golden_vectors_decode_to_their_entries() {
+    let lines = GOLDEN.lines().filter(|line| !line.starts_with('#'));
+    for ((name, entry), line) in golden_entries().into_iter().zip(lines) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[0], name);
+        let bytes: Vec<u8> =
+            (0..fields[1].len()).step_by(2).map(|i| u8::from_str_radix(&fields[1][i..i + 2], 16).unwrap()).collect();
+        assert_eq!(Entry::decode(&bytes).unwrap(), entry, "{name}");
+        assert_eq!(EntryId::of_stored_bytes(&bytes).to_hex(), fields[2], "{name}");
+    }
+}
+
+#[test]
+fn decode_rejects_unknown_versions_truncation_and_trailing_bytes() {
+    let bytes = golden_entries()[0].1.encode();
+    assert_eq!(bytes[0], FORMAT_VERSION);
+    let mut other_version = bytes.clone();
+    other_version[0] = 2;
+    assert!(Entry::decode(&other_version).is_err());
+    assert!(Entry::decode(&bytes[..bytes.len() - 1]).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(Entry::decode(&trailing).is_err());
+    assert!(Entry::decode(&[]).is_err());
+}
+
+fn arb_id() -> impl Strategy<Value = EntryId> {
+    any::<[u8; 32]>().prop_map(EntryId)
+}
+
+fn arb_result() -> impl Strategy<Value = DeployResult> {
+    prop_oneof![
+        Just(DeployResult::Succeeded),
+        Just(DeployResult::Failed),
+        Just(DeployResult::RolledBack),
+        Just(DeployResult::Submitted)
+    ]
+}
+
+fn arb_body() -> impl Strategy<Value = Body> {
+    let name = "[a-z][a-z0-9-]{0,12}";
+    prop_oneof![
+        (name, ".{0,80}", proptest::option::of("sha256:[0-9a-f]{64}"), proptest::option::of("[0-9a-f]{40}"),
+            proptest::option::of(any::<i64>()))
+            .prop_map(|(service, image, digest, revision, revision_at)| Body::Release(Release {
+                service,
+                image,
+                digest,
+                revision,
+                revision_at: revision_at.map(Timestamp),
+            })),
+        (proptest::option::of(name), proptest::collection::btree_map(name, arb_id(), 0..6))
+            .prop_map(|(service_set, releases)| Body::ReleaseSet(ReleaseSet { service_set, releases })),
+        (name, proptest::option::of(arb_id()), proptest::collection::btree_map(
+            name,
+            (proptest::option::of(arb_id()), arb_id()).prop_map(|(from, to)| Change { from, to }),
+            0..6
+        ))
+            .prop_map(|(env, release_set, changes)| Body::Deployment(Deployment {
+                env,
+                release_set,
+                trigger: Trigger::Apply,
+                changes
+            })),
+        (arb_result(), proptest::collection::btree_map(
+            name,
+            (arb_result(), proptest::option::of(arb_id()), proptest::option::of(".{0,40}"), ".{0,40}").prop_map(
+                |(result, running, task_definition, detail)| ServiceOutcome {
+                    result,
+                    running,
+                    task_definition,
+                    ecs_deployment: None,
+                    detail
+                }
+            ),
+            0..6
+        ))
+            .prop_map(|(result, services)| Body::Outcome(Outcome { result, services })),
+    ]
+}
+
+fn arb_entry() -> impl Strategy<Value = Entry> {
+    (proptest::collection::vec(arb_id(), 0..3), any::<i64>(), ".{0,40}", ".{0,200}", arb_body()).prop_map(
+        |(parents, at, actor, message, body)| Entry { parents, at: Timestamp(at), actor, message, body },
+    )
+}
+
+proptest! {
+    #[test]
+    fn every_entry_round_trips_and_keeps_its_id(entry in arb_entry()) {
+        let (stored, bytes) = StoredEntry::seal(entry.clone());
+        let decoded = Entry::decode(&bytes).unwrap();
+        prop_assert_eq!(&decoded, &entry);
+        // Re-encoding gives the same bytes, so the id is a function of the entry.
+        prop_assert_eq!(decoded.encode(), bytes.clone());
+        prop_assert_eq!(EntryId::of_stored_bytes(&bytes), stored.id);
+    }
+
+    #[test]
+    fn any_byte_flip_is_caught(entry in arb_entry(), index in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let (stored, mut bytes) = StoredEntry::seal(entry);
+        let i = index.index(bytes.len());
+        bytes[i] ^= flip;
+        prop_assert_ne!(EntryId::of_stored_bytes(&bytes), stored.id);
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = Entry::decode(&bytes);
+    }
+}
