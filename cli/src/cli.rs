@@ -1,0 +1,65 @@
+//! The command line: global options and the command list. Each command's own options live in
+//! its file under `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, ValueEnum};
+
+use crate::commands::Command;
+
+const ABOUT: &str = "A release ledger for container services on AWS ECS: what runs where, since when, who put it there, why, and what changed.";
+
+const AFTER_HELP: &str = "\
+Everyday use:
+  ledger register api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4 --revision 3b18e51
+  ledger release frontend -m \"frontend 1.4\"     a release set from the latest releases
+  ledger apply frontend stage                   deploy it (shows the plan, asks first)
+  ledger diff stage prod                        what a promotion would change in prod
+  ledger promote stage prod -m \"ship 1.4\"
+  ledger log prod                               who deployed what, when, why, and did it work
+  ledger rollback prod                          undo the last successful deployment
+
+Try it without AWS: `ledger demo` builds a sample project with a history and shows it.
+
+Exit codes: 0 success, 1 differences (diff --exit-code), 2 bad input or refused confirmation,
+3 an operation that did not succeed (or verify found damage).";
+
+#[derive(Parser)]
+#[command(name = "ledger", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct GlobalArgs {
+    /// The project's manifest [default: ledger.toml here or in the nearest parent directory]
+    #[arg(long, global = true, env = "LEDGER_MANIFEST", value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+
+    /// Where the ledger is stored [default: .ledger beside the manifest]
+    #[arg(long, global = true, env = "LEDGER_DIR", value_name = "DIR")]
+    pub ledger_dir: Option<PathBuf>,
+
+    /// Who is acting, recorded on new entries [default: git's user.name <user.email>, else user@host]
+    #[arg(long, global = true, env = "LEDGER_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+
+    /// Output format: tables for people, JSON for scripts
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+impl GlobalArgs {
+    pub fn json(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
+}

@@ -1,0 +1,176 @@
+//! `ledger log`: an environment's deployments, or every entry, newest first.
+
+use clap::Args;
+use ledger::history::{self, DeploymentRecord};
+use ledger::store::Scope;
+use ledger::{Body, Source, StoredEntry};
+use serde_json::{Value, json};
+
+use crate::cli::GlobalArgs;
+use crate::error::{CommandError, CommandResult, Finished};
+use crate::output::{ReleaseView, Style, entry_json, print_json, side_human, table, trigger_human};
+use crate::workspace::Workspace;
+
+/// Show history, newest first: an environment's deployments, or every entry
+///
+/// With an environment: each deployment with who, when, why, what changed and how it ended.
+/// Without: every entry (releases, release sets, deployments, outcomes), one per line.
+///
+/// Examples:
+///   ledger log prod
+///   ledger log prod --service api -n 5
+///   ledger log --output json
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// An environment from ledger.toml [default: every entry]
+    pub env: Option<String>,
+
+    /// How many to show
+    #[arg(short = 'n', long = "limit", default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+
+    /// Only what concerns this service
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+}
+
+pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
+    let workspace = Workspace::load(globals)?;
+    if let Some(service) = &args.service {
+        workspace.check_service(service)?;
+    }
+    let store = workspace.open_store()?;
+    let reader = store.read()?;
+    match &args.env {
+        Some(env) => {
+            workspace.environment(env)?;
+            let records = match &args.service {
+                Some(service) => history::env_service_deployments(&reader, env, service, args.limit)?,
+                None => history::env_deployments(&reader, env, args.limit)?,
+            };
+            if globals.json() {
+                let deployments = records.iter().map(|r| record_json(&reader, r)).collect::<Result<Vec<_>, _>>()?;
+                print_json(&json!({"env": env, "deployments": deployments}));
+            } else if records.is_empty() {
+                println!("no deployments to {env} yet");
+            } else {
+                print!("{}", render_env_log(&reader, &records)?);
+            }
+        }
+        None => {
+            let scope = match &args.service {
+                Some(service) => Scope::Service(service),
+                None => Scope::All,
+            };
+            let ids = reader.newest(&scope, args.limit)?;
+            let mut entries = Vec::with_capacity(ids.len());
+            for id in ids {
+                entries.push(reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing; run `ledger verify`")))?);
+            }
+            if globals.json() {
+                let entries = entries.iter().map(|e| entry_json(&reader, e)).collect::<Result<Vec<_>, _>>()?;
+                print_json(&json!({"entries": entries}));
+            } else if entries.is_empty() {
+                println!("the ledger is empty; start with `ledger register`");
+            } else {
+                print!("{}", render_entry_lines(&reader, &entries)?);
+            }
+        }
+    }
+    Ok(Finished::Success)
+}
+
+/// A deployment with its outcome nested, as `log <env> --output json` shows it.
+fn record_json(reader: &impl Source, record: &DeploymentRecord) -> Result<Value, CommandError> {
+    let mut value = entry_json(reader, &record.deployment)?;
+    let outcome = match &record.outcome {
+        Some(outcome) => entry_json(reader, outcome)?,
+        None => Value::Null,
+    };
+    value["result"] = json!(record.result().map(|r| r.as_str()));
+    value["outcome"] = outcome;
+    Ok(value)
+}
+
+/// git-log-like blocks: one per deployment.
+pub fn render_env_log(reader: &impl Source, records: &[DeploymentRecord]) -> Result<String, CommandError> {
+    let style = Style::detect();
+    let mut out = String::new();
+    for record in records {
+        let entry = &record.deployment.entry;
+        let Body::Deployment(deployment) = &entry.body else { continue };
+        out.push_str(&format!(
+            "{} {}  {}\n",
+            style.bold("deployment"),
+            style.bold(&record.deployment.id.short()),
+            style.result(record.result())
+        ));
+        out.push_str(&format!("When:    {}\n", entry.at.to_human()));
+        out.push_str(&format!("Who:     {}\n", entry.actor));
+        out.push_str(&format!("How:     {}\n", trigger_human(&deployment.trigger, deployment.release_set)));
+        if !entry.message.is_empty() {
+            out.push('\n');
+            for line in entry.message.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        out.push('\n');
+        let mut rows = Vec::new();
+        for (service, change) in &deployment.changes {
+            rows.push(vec![
+                format!("    {service}"),
+                side_human(reader, change.from)?,
+                "->".into(),
+                side_human(reader, Some(change.to))?,
+            ]);
+        }
+        out.push_str(&table(&rows));
+        if let Some(outcome) = record.outcome.as_ref().and_then(|o| o.entry.as_outcome()) {
+            for (service, result) in &outcome.services {
+                if result.result != ledger::DeployResult::Succeeded {
+                    out.push_str(&format!("    {} {}: {}\n", style.warn(service), result.result.as_str(), result.detail));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// One line per entry: id, when, kind, what, who, message.
+fn render_entry_lines(reader: &impl Source, entries: &[StoredEntry]) -> Result<String, CommandError> {
+    let style = Style::detect();
+    let mut rows = Vec::new();
+    for stored in entries {
+        let entry = &stored.entry;
+        let what = match &entry.body {
+            Body::Release(release) => format!("{} {}", release.service, ReleaseView::load(reader, stored.id)?.human()),
+            Body::ReleaseSet(set) => format!(
+                "{}: {}",
+                set.service_set.as_deref().unwrap_or("all"),
+                set.releases.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Body::Deployment(deployment) => format!(
+                "{}: {}",
+                deployment.env,
+                deployment.changes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Body::Outcome(outcome) => {
+                let env = reader
+                    .entry(&entry.parents[0])?
+                    .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
+                    .unwrap_or_default();
+                format!("{env}: {}", style.result(Some(outcome.result)))
+            }
+        };
+        rows.push(vec![
+            stored.id.short(),
+            entry.at.to_human(),
+            entry.kind().as_str().to_string(),
+            what,
+            entry.actor.clone(),
+            entry.message.lines().next().unwrap_or("").to_string(),
+        ]);
+    }
+    Ok(table(&rows))
+}

@@ -1,0 +1,58 @@
+//! One module per command. Each defines its arguments and a `run`.
+
+mod apply;
+mod completions;
+pub mod demo;
+mod diff;
+mod init;
+mod log;
+mod man;
+mod promote;
+mod register;
+mod release;
+mod rollback;
+mod show;
+mod status;
+mod verify;
+
+use clap::Subcommand;
+
+use crate::cli::GlobalArgs;
+use crate::error::CommandResult;
+
+#[derive(Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Register(register::RegisterArgs),
+    Release(release::ReleaseArgs),
+    Apply(apply::ApplyArgs),
+    Promote(promote::PromoteArgs),
+    Rollback(rollback::RollbackArgs),
+    Log(log::LogArgs),
+    Show(show::ShowArgs),
+    Diff(diff::DiffArgs),
+    Status(status::StatusArgs),
+    Verify(verify::VerifyArgs),
+    Demo(demo::DemoArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
+}
+
+pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
+    match command {
+        Command::Init(args) => init::run(globals, args),
+        Command::Register(args) => register::run(globals, args),
+        Command::Release(args) => release::run(globals, args),
+        Command::Apply(args) => apply::run(globals, args),
+        Command::Promote(args) => promote::run(globals, args),
+        Command::Rollback(args) => rollback::run(globals, args),
+        Command::Log(args) => log::run(globals, args),
+        Command::Show(args) => show::run(globals, args),
+        Command::Diff(args) => diff::run(globals, args),
+        Command::Status(args) => status::run(globals, args),
+        Command::Verify(args) => verify::run(globals, args),
+        Command::Demo(args) => demo::run(globals, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+    }
+}

@@ -1,0 +1,42 @@
+//! `ledger verify`: check that the ledger is sound.
+
+use clap::Args;
+use serde_json::json;
+
+use crate::cli::GlobalArgs;
+use crate::error::{CommandResult, Finished};
+use crate::output::print_json;
+use crate::workspace::Workspace;
+
+/// Check the whole ledger: re-hash every object, resolve every parent and ref, and compare
+/// each environment's recorded state with its history
+///
+/// Exits 0 only when everything is sound; otherwise lists what is damaged and exits 3.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {}
+
+pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
+    let workspace = Workspace::load(globals)?;
+    let store = workspace.open_store()?;
+    let report = ledger::verify::verify(&store.read()?)?;
+    if globals.json() {
+        let damage: Vec<String> = report.damage.iter().map(ToString::to_string).collect();
+        print_json(&json!({
+            "sound": report.is_sound(),
+            "objects": report.objects,
+            "refs": report.refs,
+            "environments": report.environments,
+            "damage": damage,
+        }));
+    } else {
+        for damage in &report.damage {
+            println!("damaged: {damage}");
+        }
+        let verdict = if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
+        println!(
+            "checked {} objects, {} refs, {} environments: {verdict}",
+            report.objects, report.refs, report.environments
+        );
+    }
+    Ok(if report.is_sound() { Finished::Success } else { Finished::NotSound })
+}

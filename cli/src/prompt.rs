@@ -1,0 +1,35 @@
+//! Confirmations. Only on a terminal: without one, a command that needs a confirmation fails
+//! at once unless `--yes` was given. It never waits for input that cannot come.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::error::CommandError;
+
+/// Asks before changing `env`. A protected environment asks the user to type its name.
+pub fn confirm_deploy(env: &str, protected: bool, yes: bool) -> Result<(), CommandError> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(CommandError::user(format!(
+            "deploying to {env} needs a confirmation, and there is no terminal to ask on"
+        ))
+        .with_hint("review the plan with --dry-run, then pass --yes to confirm"));
+    }
+    let question = if protected {
+        format!("{env} is protected. Type its name to confirm: ")
+    } else {
+        format!("Deploy this to {env}? [y/N] ")
+    };
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CommandError::failed(format!("reading the answer: {e}")))?;
+    let answer = answer.trim();
+    let confirmed = if protected { answer == env } else { matches!(answer, "y" | "Y" | "yes") };
+    if confirmed {
+        Ok(())
+    } else {
+        Err(CommandError::user(format!("not confirmed; nothing was deployed to {env}")))
+    }
+}
