@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::entry::{Change, DeployResult, Deployment, Outcome, ReleaseSet, ServiceOutcome, StoredEntry, Trigger};
+use crate::entry::{
+    Change, DeployResult, Deployment, Outcome, ReleaseSet, ServiceOutcome, StoredEntry, Trigger,
+};
 use crate::history::{self, HistoryError, State};
 use crate::id::EntryId;
 use crate::plan::changes_towards;
@@ -47,7 +49,14 @@ impl Plan {
         let head = source.ref_target(&crate::store::refs::env(env))?;
         let current = source.env_state(env)?;
         let changes = changes_towards(&current, target);
-        Ok(Plan { env: env.to_string(), head, set, trigger, current, changes })
+        Ok(Plan {
+            env: env.to_string(),
+            head,
+            set,
+            trigger,
+            current,
+            changes,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,7 +99,11 @@ pub fn record_intent(
 
 /// Records a plan on a record-only environment: nothing is called, so every change is
 /// recorded as done, in one transaction with its intent.
-pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Result<Recorded, StoreError> {
+pub fn record_only(
+    writer: &mut Writer<'_>,
+    stamp: &Stamp,
+    plan: &Plan,
+) -> Result<Recorded, StoreError> {
     let (release_set, deployment) = record_intent(writer, stamp, plan)?;
     let services = plan
         .changes
@@ -106,10 +119,20 @@ pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Resul
             (service.clone(), outcome)
         })
         .collect();
-    let outcome = Outcome { result: DeployResult::Succeeded, services };
-    let outcome_stamp = Stamp { message: String::new(), ..stamp.clone() };
+    let outcome = Outcome {
+        result: DeployResult::Succeeded,
+        services,
+    };
+    let outcome_stamp = Stamp {
+        message: String::new(),
+        ..stamp.clone()
+    };
     let outcome = writer.record_outcome(outcome_stamp, deployment.id, outcome)?;
-    Ok(Recorded { release_set, deployment, outcome })
+    Ok(Recorded {
+        release_set,
+        deployment,
+        outcome,
+    })
 }
 
 /// What a rollback of `env` restores: the state before its last successful deployment, or the
@@ -122,7 +145,9 @@ pub fn rollback_target(
     let restore_after = match to {
         Some(deployment) => Some(deployment),
         None => {
-            let Some(last) = history::last_successful(source, env)? else { return Ok(None) };
+            let Some(last) = history::last_successful(source, env)? else {
+                return Ok(None);
+            };
             match last.deployment.entry.parents.first() {
                 // The deployment recorded before the last successful one.
                 Some(previous) => Some(history::record_at(source, env, *previous)?.deployment.id),

@@ -70,7 +70,10 @@ pub enum Trigger {
     /// `ledger apply`.
     Apply,
     /// `ledger promote`: what `from_env` ran at its head `from_head`.
-    Promote { from_env: String, from_head: Option<EntryId> },
+    Promote {
+        from_env: String,
+        from_head: Option<EntryId>,
+    },
     /// `ledger rollback`: restores the state the environment had right after `to`
     /// (`None`: before its first deployment).
     Rollback { to: Option<EntryId> },
@@ -145,7 +148,9 @@ impl EntryKind {
 pub enum DecodeError {
     #[error("empty entry")]
     Empty,
-    #[error("unsupported entry format version {0} (this ledger reads version {FORMAT_VERSION}); upgrade ledger")]
+    #[error(
+        "unsupported entry format version {0} (this ledger reads version {FORMAT_VERSION}); upgrade ledger"
+    )]
     UnknownVersion(u8),
     #[error("malformed entry bytes: {0}")]
     Malformed(String),
@@ -178,7 +183,10 @@ impl Entry {
         let (entry, rest) = postcard::take_from_bytes::<Entry>(payload)
             .map_err(|error| DecodeError::Malformed(error.to_string()))?;
         if !rest.is_empty() {
-            return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
+            return Err(DecodeError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
         }
         Ok(entry)
     }

@@ -93,7 +93,11 @@ impl HexPrefix {
                 high[byte] = low[byte];
             }
         }
-        Some(HexPrefix { low, high, len: text.len() })
+        Some(HexPrefix {
+            low,
+            high,
+            len: text.len(),
+        })
     }
 }
 

@@ -25,14 +25,22 @@ const MAX_REFERENCE_LEN: usize = 512;
 
 impl ImageRef {
     pub fn parse(image: &str) -> Result<ImageRef, InvalidImage> {
-        let malformed = |reason| InvalidImage::Malformed { image: image.to_string(), reason };
+        let malformed = |reason| InvalidImage::Malformed {
+            image: image.to_string(),
+            reason,
+        };
         if image.is_empty() || image.len() > MAX_REFERENCE_LEN {
-            return Err(malformed("expected registry/repository[:tag][@sha256:<digest>]"));
+            return Err(malformed(
+                "expected registry/repository[:tag][@sha256:<digest>]",
+            ));
         }
         let (name_and_tag, digest) = match image.split_once('@') {
-            Some((rest, digest)) => (rest, Some(parse_digest(digest).ok_or_else(|| {
-                malformed("the digest must be sha256: followed by 64 lowercase hex digits")
-            })?)),
+            Some((rest, digest)) => (
+                rest,
+                Some(parse_digest(digest).ok_or_else(|| {
+                    malformed("the digest must be sha256: followed by 64 lowercase hex digits")
+                })?),
+            ),
             None => (image, None),
         };
         // A tag follows the last ':' that comes after the last '/' (a registry port is not a tag).
@@ -55,7 +63,11 @@ impl ImageRef {
                 ));
             }
         }
-        Ok(ImageRef { repository: repository.to_string(), tag: tag.map(str::to_string), digest })
+        Ok(ImageRef {
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// Checks that the image comes from `expected` (the manifest's `image_repository`).
@@ -63,7 +75,10 @@ impl ImageRef {
         if self.repository == expected {
             Ok(())
         } else {
-            Err(InvalidImage::WrongRepository { image: self.to_string(), expected: expected.to_string() })
+            Err(InvalidImage::WrongRepository {
+                image: self.to_string(),
+                expected: expected.to_string(),
+            })
         }
     }
 
@@ -88,7 +103,10 @@ impl fmt::Display for ImageRef {
 
 fn parse_digest(text: &str) -> Option<String> {
     let hex = text.strip_prefix("sha256:")?;
-    let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let valid = hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     valid.then(|| text.to_string())
 }
 
@@ -105,7 +123,9 @@ fn valid_repository(repository: &str) -> bool {
         let ok = !bytes.is_empty()
             && bytes[0].is_ascii_alphanumeric()
             && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
             && !component.contains("..");
         if !ok {
             return false;
@@ -117,7 +137,9 @@ fn valid_repository(repository: &str) -> bool {
 fn looks_like_host(component: &str) -> bool {
     (component.contains('.') || component.contains(':') || component == "localhost")
         && !component.is_empty()
-        && component.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
+        && component
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -126,7 +148,9 @@ fn valid_tag(tag: &str) -> bool {
         && bytes.len() <= 128
         && bytes[0] != b'.'
         && bytes[0] != b'-'
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
 }
 
 #[cfg(test)]
@@ -143,7 +167,10 @@ mod tests {
         assert_eq!(image.tag.as_deref(), Some("v1.2"));
         assert_eq!(image.digest.as_deref(), Some(DIGEST));
         let local = ImageRef::parse("localhost:5000/api").unwrap();
-        assert_eq!((local.repository.as_str(), local.tag), ("localhost:5000/api", None));
+        assert_eq!(
+            (local.repository.as_str(), local.tag),
+            ("localhost:5000/api", None)
+        );
         assert!(image.check_repository(REPO).is_ok());
         assert!(image.check_repository("other/repo").is_err());
     }

@@ -18,7 +18,10 @@ pub mod store;
 pub mod timestamp;
 pub mod verify;
 
-pub use entry::{Body, Change, DeployResult, Deployment, Entry, EntryKind, Outcome, Release, ReleaseSet, ServiceOutcome, StoredEntry, Trigger};
+pub use entry::{
+    Body, Change, DeployResult, Deployment, Entry, EntryKind, Outcome, Release, ReleaseSet,
+    ServiceOutcome, StoredEntry, Trigger,
+};
 pub use id::EntryId;
 pub use store::{Source, Stamp, Store, StoreError};
 pub use timestamp::Timestamp;

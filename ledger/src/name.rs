@@ -18,7 +18,7 @@ pub enum NameKind {
 impl fmt::Display for NameKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            NameKind::Project => "project id",
+            NameKind::Project => "project",
             NameKind::Service => "service",
             NameKind::Environment => "environment",
             NameKind::ServiceSet => "service set",
@@ -28,7 +28,7 @@ impl fmt::Display for NameKind {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "invalid {kind} name {name:?}: use 1 to {MAX_NAME_LEN} characters of a-z, 0-9 and '-', starting with a letter or digit"
+    "invalid {kind} id {name:?}: use 1 to {MAX_NAME_LEN} characters of a-z, 0-9 and '-', starting with a letter or digit"
 )]
 pub struct InvalidName {
     pub kind: NameKind,
@@ -41,11 +41,16 @@ pub fn validate(kind: NameKind, name: &str) -> Result<(), InvalidName> {
     let valid = !bytes.is_empty()
         && bytes.len() <= MAX_NAME_LEN
         && bytes[0] != b'-'
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
     if valid {
         Ok(())
     } else {
-        Err(InvalidName { kind, name: name.to_string() })
+        Err(InvalidName {
+            kind,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -59,7 +64,17 @@ mod tests {
             assert!(validate(NameKind::Service, good).is_ok(), "{good}");
         }
         for bad in [
-            "", "-api", "Api", "a/b", "..", "../etc", "a b", "a_b", "a.b", "é", "a\0",
+            "",
+            "-api",
+            "Api",
+            "a/b",
+            "..",
+            "../etc",
+            "a b",
+            "a_b",
+            "a.b",
+            "é",
+            "a\0",
             &"x".repeat(64),
         ] {
             assert!(validate(NameKind::Service, bad).is_err(), "{bad:?}");

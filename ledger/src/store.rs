@@ -46,7 +46,10 @@ pub enum StoreError {
     #[error("no ledger at {}; run `ledger init` first", .0.display())]
     NotInitialized(PathBuf),
     #[error("cannot create the ledger directory {}: {source}", path.display())]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("another ledger process kept the ledger busy for {} s; try again when it has finished", WRITE_WAIT.as_secs())]
     Busy,
     #[error("the ledger at {} uses table layout {found}, this ledger understands {SCHEMA_VERSION}; upgrade ledger", path.display())]
@@ -120,8 +123,10 @@ pub struct Store {
 impl Store {
     /// Creates the ledger in `dir` (or opens the one already there, unchanged).
     pub fn init(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join(STORE_FILE);
         let db = builder().create(&path).map_err(db_error)?;
         let store = Store { db, path };
@@ -154,10 +159,16 @@ impl Store {
             }
             Err(error) => return Err(db_error(error)),
         };
-        let found = meta.get("schema").map_err(db_error)?.and_then(|v| v.value().first().copied());
+        let found = meta
+            .get("schema")
+            .map_err(db_error)?
+            .and_then(|v| v.value().first().copied());
         match found {
             Some(SCHEMA_VERSION) => Ok(()),
-            Some(found) => Err(StoreError::Schema { path: self.path.clone(), found }),
+            Some(found) => Err(StoreError::Schema {
+                path: self.path.clone(),
+                found,
+            }),
             None => Err(StoreError::NotInitialized(self.path.clone())),
         }
     }
@@ -181,10 +192,12 @@ impl Store {
         E: From<StoreError>,
     {
         let mut txn = self.begin_write_waiting()?;
-        txn.set_durability(Durability::Immediate).map_err(db_error)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(db_error)?;
         let result = {
             let mut meta = txn.open_table(META).map_err(db_error)?;
-            meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
+            meta.insert("schema", [SCHEMA_VERSION].as_slice())
+                .map_err(db_error)?;
             drop(meta);
             let mut writer = View {
                 objects: txn.open_table(OBJECTS).map_err(db_error)?,
@@ -218,7 +231,9 @@ impl Store {
 
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
-    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(CACHE_BYTES);
+    builder
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .set_cache_size(CACHE_BYTES);
     builder
 }
 
@@ -263,8 +278,11 @@ pub trait Source {
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
 
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(bytes) = self.raw(id)? else { return Ok(None) };
-        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
+        let Some(bytes) = self.raw(id)? else {
+            return Ok(None);
+        };
+        let entry =
+            Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
         Ok(Some(StoredEntry { id: *id, entry }))
     }
 }
@@ -278,11 +296,19 @@ where
     X: ReadableTable<Id, Id>,
 {
     fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.get(&id.0).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
+        Ok(self
+            .objects
+            .get(&id.0)
+            .map_err(db_error)?
+            .map(|bytes| bytes.value().to_vec()))
     }
 
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError> {
-        Ok(self.refs.get(name).map_err(db_error)?.map(|id| EntryId(id.value())))
+        Ok(self
+            .refs
+            .get(name)
+            .map_err(db_error)?
+            .map(|id| EntryId(id.value())))
     }
 
     fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError> {
@@ -308,7 +334,11 @@ where
     }
 
     fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError> {
-        Ok(self.outcomes.get(&deployment.0).map_err(db_error)?.map(|id| EntryId(id.value())))
+        Ok(self
+            .outcomes
+            .get(&deployment.0)
+            .map_err(db_error)?
+            .map(|id| EntryId(id.value())))
     }
 
     fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError> {
@@ -316,7 +346,13 @@ where
         let low = (key.as_str(), i64::MIN, [0u8; 32]);
         let high = (key.as_str(), i64::MAX, [0xffu8; 32]);
         let mut ids = Vec::new();
-        for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
+        for row in self
+            .timeline
+            .range(low..=high)
+            .map_err(db_error)?
+            .rev()
+            .take(limit)
+        {
             let (row_key, _) = row.map_err(db_error)?;
             ids.push(EntryId(row_key.value().2));
         }
@@ -325,7 +361,12 @@ where
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {
         let mut ids = Vec::new();
-        for row in self.objects.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
+        for row in self
+            .objects
+            .range(prefix.low..=prefix.high)
+            .map_err(db_error)?
+            .take(limit)
+        {
             let (id, _) = row.map_err(db_error)?;
             ids.push(EntryId(id.value()));
         }
@@ -373,14 +414,28 @@ pub struct Stamp {
 
 impl Writer<'_> {
     /// Records a release; its parent is the service's previous release.
-    pub fn record_release(&mut self, stamp: Stamp, release: crate::entry::Release) -> Result<StoredEntry, StoreError> {
-        let parents = self.ref_target(&refs::service(&release.service))?.into_iter().collect();
+    pub fn record_release(
+        &mut self,
+        stamp: Stamp,
+        release: crate::entry::Release,
+    ) -> Result<StoredEntry, StoreError> {
+        let parents = self
+            .ref_target(&refs::service(&release.service))?
+            .into_iter()
+            .collect();
         self.insert(stamp, parents, Body::Release(release))
     }
 
     /// Records a release set; its parent is the previous set of the same service set.
-    pub fn record_release_set(&mut self, stamp: Stamp, set: crate::entry::ReleaseSet) -> Result<StoredEntry, StoreError> {
-        let parents = self.ref_target(&refs::set(set.service_set.as_deref()))?.into_iter().collect();
+    pub fn record_release_set(
+        &mut self,
+        stamp: Stamp,
+        set: crate::entry::ReleaseSet,
+    ) -> Result<StoredEntry, StoreError> {
+        let parents = self
+            .ref_target(&refs::set(set.service_set.as_deref()))?
+            .into_iter()
+            .collect();
         self.insert(stamp, parents, Body::ReleaseSet(set))
     }
 
@@ -394,13 +449,25 @@ impl Writer<'_> {
     ) -> Result<StoredEntry, StoreError> {
         let head = self.ref_target(&refs::env(&deployment.env))?;
         if let Some(in_flight) = self.in_flight(head)? {
-            return Err(ConflictError::InFlight { env: deployment.env, deployment: in_flight }.into());
+            return Err(ConflictError::InFlight {
+                env: deployment.env,
+                deployment: in_flight,
+            }
+            .into());
         }
         if head != planned_head {
             let now = head.map_or_else(|| "no deployments".to_string(), |id| id.short());
-            return Err(ConflictError::EnvMoved { env: deployment.env, now }.into());
+            return Err(ConflictError::EnvMoved {
+                env: deployment.env,
+                now,
+            }
+            .into());
         }
-        self.insert(stamp, head.into_iter().collect(), Body::Deployment(deployment))
+        self.insert(
+            stamp,
+            head.into_iter().collect(),
+            Body::Deployment(deployment),
+        )
     }
 
     /// Records how `deployment` ended, and moves the environment's state to what runs now.
@@ -410,8 +477,9 @@ impl Writer<'_> {
         deployment: EntryId,
         outcome: crate::entry::Outcome,
     ) -> Result<StoredEntry, StoreError> {
-        let is_deployment =
-            self.entry(&deployment)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
+        let is_deployment = self
+            .entry(&deployment)?
+            .is_some_and(|stored| stored.entry.as_deployment().is_some());
         if !is_deployment {
             return Err(ConflictError::NotADeployment(deployment).into());
         }
@@ -424,15 +492,43 @@ impl Writer<'_> {
     /// The deployment at `head` when it has no outcome yet.
     fn in_flight(&self, head: Option<EntryId>) -> Result<Option<EntryId>, StoreError> {
         let Some(head) = head else { return Ok(None) };
-        let is_deployment = self.entry(&head)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
+        let is_deployment = self
+            .entry(&head)?
+            .is_some_and(|stored| stored.entry.as_deployment().is_some());
         Ok(is_deployment.then_some(head))
     }
 
-    fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {
-        let entry = Entry { parents, at: stamp.at, actor: stamp.actor, message: stamp.message, body };
+    fn insert(
+        &mut self,
+        stamp: Stamp,
+        parents: Vec<EntryId>,
+        body: Body,
+    ) -> Result<StoredEntry, StoreError> {
+        // An entry is never older than its parents (nor a deployment than its release set), so
+        // time order agrees with history even when clocks disagree or two entries are recorded
+        // in the same microsecond.
+        let mut at = stamp.at;
+        let release_set = match &body {
+            Body::Deployment(deployment) => deployment.release_set,
+            _ => None,
+        };
+        for earlier in parents.iter().chain(&release_set) {
+            if let Some(parent) = self.entry(earlier)? {
+                at = at.max(Timestamp(parent.entry.at.0.saturating_add(1)));
+            }
+        }
+        let entry = Entry {
+            parents,
+            at,
+            actor: stamp.actor,
+            message: stamp.message,
+            body,
+        };
         let (stored, bytes) = StoredEntry::seal(entry);
         let id = stored.id;
-        self.objects.insert(&id.0, bytes.as_slice()).map_err(db_error)?;
+        self.objects
+            .insert(&id.0, bytes.as_slice())
+            .map_err(db_error)?;
         let at = stored.entry.at.0;
         self.add_to_timeline(&Scope::All, at, id)?;
         match &stored.entry.body {
@@ -456,10 +552,14 @@ impl Writer<'_> {
                     .ok_or(ConflictError::NotADeployment(deployment_id))?;
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
-                        self.state.insert((env.as_str(), service.as_str()), &running.0).map_err(db_error)?;
+                        self.state
+                            .insert((env.as_str(), service.as_str()), &running.0)
+                            .map_err(db_error)?;
                     }
                 }
-                self.outcomes.insert(&deployment_id.0, &id.0).map_err(db_error)?;
+                self.outcomes
+                    .insert(&deployment_id.0, &id.0)
+                    .map_err(db_error)?;
                 self.set_ref(&refs::env(&env), id)?;
             }
         }
@@ -468,7 +568,9 @@ impl Writer<'_> {
 
     fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId) -> Result<(), StoreError> {
         let key = scope.key();
-        self.timeline.insert((key.as_str(), at, id.0), ()).map_err(db_error)?;
+        self.timeline
+            .insert((key.as_str(), at, id.0), ())
+            .map_err(db_error)?;
         Ok(())
     }
 

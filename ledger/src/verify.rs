@@ -12,27 +12,64 @@ use crate::store::{Reader, Source, StoreError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
     /// The stored bytes do not hash to the id they are stored under.
-    HashMismatch { id: EntryId, actual: EntryId },
-    Undecodable { id: EntryId, error: String },
-    MissingParent { id: EntryId, parent: EntryId },
-    DanglingRef { name: String, target: EntryId },
+    HashMismatch {
+        id: EntryId,
+        actual: EntryId,
+    },
+    Undecodable {
+        id: EntryId,
+        error: String,
+    },
+    MissingParent {
+        id: EntryId,
+        parent: EntryId,
+    },
+    DanglingRef {
+        name: String,
+        target: EntryId,
+    },
     /// The history could not be walked for this environment.
-    BrokenHistory { env: String, error: String },
-    StateMismatch { env: String, service: String, recorded: Option<EntryId>, from_history: Option<EntryId> },
+    BrokenHistory {
+        env: String,
+        error: String,
+    },
+    StateMismatch {
+        env: String,
+        service: String,
+        recorded: Option<EntryId>,
+        from_history: Option<EntryId>,
+    },
 }
 
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short = |id: &Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
+        let short =
+            |id: &Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
         match self {
             Damage::HashMismatch { id, actual } => {
-                write!(f, "object {id}: its bytes hash to {actual} (corrupted or altered)")
+                write!(
+                    f,
+                    "object {id}: its bytes hash to {actual} (corrupted or altered)"
+                )
             }
-            Damage::Undecodable { id, error } => write!(f, "object {id}: cannot be decoded: {error}"),
-            Damage::MissingParent { id, parent } => write!(f, "object {id}: parent {parent} is missing"),
-            Damage::DanglingRef { name, target } => write!(f, "ref {name}: points to missing object {target}"),
-            Damage::BrokenHistory { env, error } => write!(f, "environment {env}: history cannot be walked: {error}"),
-            Damage::StateMismatch { env, service, recorded, from_history } => write!(
+            Damage::Undecodable { id, error } => {
+                write!(f, "object {id}: cannot be decoded: {error}")
+            }
+            Damage::MissingParent { id, parent } => {
+                write!(f, "object {id}: parent {parent} is missing")
+            }
+            Damage::DanglingRef { name, target } => {
+                write!(f, "ref {name}: points to missing object {target}")
+            }
+            Damage::BrokenHistory { env, error } => {
+                write!(f, "environment {env}: history cannot be walked: {error}")
+            }
+            Damage::StateMismatch {
+                env,
+                service,
+                recorded,
+                from_history,
+            } => write!(
                 f,
                 "environment {env}, service {service}: recorded state is {}, history says {}",
                 short(recorded),
@@ -69,11 +106,17 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
             Ok(entry) => {
                 for parent in &entry.parents {
                     if reader.raw(parent)?.is_none() {
-                        report.damage.push(Damage::MissingParent { id, parent: *parent });
+                        report.damage.push(Damage::MissingParent {
+                            id,
+                            parent: *parent,
+                        });
                     }
                 }
             }
-            Err(error) => report.damage.push(Damage::Undecodable { id, error: error.to_string() }),
+            Err(error) => report.damage.push(Damage::Undecodable {
+                id,
+                error: error.to_string(),
+            }),
         }
         Ok(())
     })?;
@@ -86,7 +129,10 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     report.refs = refs.len();
     for (name, target) in &refs {
         if reader.raw(target)?.is_none() {
-            report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
+            report.damage.push(Damage::DanglingRef {
+                name: name.clone(),
+                target: *target,
+            });
             continue;
         }
         if let Some(env) = name.strip_prefix("env/") {
@@ -96,8 +142,13 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     report.environments = recorded.len();
     for (env, recorded_state) in &recorded {
         match state_from_history(reader, env) {
-            Ok(from_history) => compare_states(env, recorded_state, &from_history, &mut report.damage),
-            Err(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error: error.to_string() }),
+            Ok(from_history) => {
+                compare_states(env, recorded_state, &from_history, &mut report.damage)
+            }
+            Err(error) => report.damage.push(Damage::BrokenHistory {
+                env: env.clone(),
+                error: error.to_string(),
+            }),
         }
     }
     Ok(report)
@@ -108,7 +159,10 @@ fn state_from_history(reader: &Reader, env: &str) -> Result<State, history::Hist
     let mut state = State::new();
     let mut cursor = reader.ref_target(&crate::store::refs::env(env))?;
     while let Some(id) = cursor {
-        let stored = reader.entry(&id)?.ok_or(history::HistoryError::Missing { env: env.to_string(), id })?;
+        let stored = reader.entry(&id)?.ok_or(history::HistoryError::Missing {
+            env: env.to_string(),
+            id,
+        })?;
         if let Body::Outcome(outcome) = &stored.entry.body {
             for (service, result) in &outcome.services {
                 if let Some(running) = result.running {

@@ -19,6 +19,7 @@ use crate::workspace::{LEDGER_DIR, clock};
 /// deployments to stage, promotions to prod, and a rollback. Then prints `ledger log prod` and
 /// `ledger diff stage prod`. Nothing is called: the environments are record-only.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct DemoArgs {
     /// Where to create the project (must not hold a ledger.toml yet)
     #[arg(default_value = "ledger-demo")]
@@ -32,25 +33,55 @@ const SAM: &str = "Sam Okoro <sam@example.com>";
 pub fn run(globals: &GlobalArgs, args: &DemoArgs) -> CommandResult {
     let manifest_path = args.dir.join(MANIFEST_FILE);
     if manifest_path.exists() {
-        return Err(CommandError::user(format!("{} already exists", manifest_path.display()))
-            .with_hint("choose another directory: `ledger demo <dir>`"));
+        return Err(
+            CommandError::user(format!("{} already exists", manifest_path.display()))
+                .with_hint("choose another directory: `ledger demo <dir>`"),
+        );
     }
     std::fs::create_dir_all(&args.dir)
         .and_then(|()| std::fs::write(&manifest_path, EXAMPLE))
-        .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", manifest_path.display())))?;
+        .map_err(|e| {
+            CommandError::failed(format!("cannot write {}: {e}", manifest_path.display()))
+        })?;
     let manifest = Manifest::load(&manifest_path)?;
     let store = Store::init(&args.dir.join(LEDGER_DIR))?;
-    let mut history = History { store: &store, manifest: &manifest, at: clock()?.plus_seconds(-14 * 86_400) };
+    let mut history = History {
+        store: &store,
+        manifest: &manifest,
+        at: clock()?.plus_seconds(-14 * 86_400),
+    };
     history.record()?;
 
-    println!("A sample project with two weeks of history is in {}/\n", args.dir.display());
-    let demo_globals = GlobalArgs { manifest: Some(manifest_path), ledger_dir: None, ..globals.clone() };
+    println!(
+        "A sample project with two weeks of history is in {}/\n",
+        args.dir.display()
+    );
+    let demo_globals = GlobalArgs {
+        manifest: Some(manifest_path),
+        ledger_dir: None,
+        ..globals.clone()
+    };
     println!("$ ledger log prod -n 4\n");
-    super::log::run(&demo_globals, &super::log::LogArgs { env: Some("prod".into()), limit: 4, service: None })?;
+    super::log::run(
+        &demo_globals,
+        &super::log::LogArgs {
+            env: Some("prod".into()),
+            limit: 4,
+            service: None,
+        },
+    )?;
     println!("$ ledger diff stage prod\n");
-    let diff = super::diff::DiffArgs { a: "stage".into(), b: "prod".into(), exit_code: false, commits: false };
+    let diff = super::diff::DiffArgs {
+        a: "stage".into(),
+        b: "prod".into(),
+        exit_code: false,
+        commits: false,
+    };
     super::diff::run(&demo_globals, &diff)?;
-    println!("\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run", args.dir.display());
+    println!(
+        "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run",
+        args.dir.display()
+    );
     Ok(Finished::Success)
 }
 
@@ -85,10 +116,19 @@ impl History<'_> {
         self.hours(18);
         self.promote("stage", "prod", SAM, "Ship api 1.2")?;
         self.hours(1);
-        self.rollback("prod", SAM, "Error rate up after api 1.2 (stale cache); back to 1.1")?;
+        self.rollback(
+            "prod",
+            SAM,
+            "Error rate up after api 1.2 (stale cache); back to 1.1",
+        )?;
 
         self.hours(40);
-        self.register("api", "1.2.1", CI, "Invalidate the category cache on writes")?;
+        self.register(
+            "api",
+            "1.2.1",
+            CI,
+            "Invalidate the category cache on writes",
+        )?;
         self.register("worker", "1.1.0", CI, "Retry failed imports")?;
         let all = self.release(None, "api fix and worker retries")?;
         self.apply(all, "stage", ANA, "Try the cache fix on stage")?;
@@ -101,10 +141,20 @@ impl History<'_> {
 
     fn stamp(&mut self, actor: &str, message: &str) -> Stamp {
         self.at = self.at.plus_seconds(97);
-        Stamp { at: self.at, actor: actor.into(), message: message.into() }
+        Stamp {
+            at: self.at,
+            actor: actor.into(),
+            message: message.into(),
+        }
     }
 
-    fn register(&mut self, service: &str, version: &str, actor: &str, message: &str) -> Result<(), CommandError> {
+    fn register(
+        &mut self,
+        service: &str,
+        version: &str,
+        actor: &str,
+        message: &str,
+    ) -> Result<(), CommandError> {
         let repository = &self.manifest.services[service].image_repository;
         let seed = format!("{service} {version}");
         let digest = blake3::hash(seed.as_bytes()).to_hex();
@@ -121,7 +171,11 @@ impl History<'_> {
         Ok(())
     }
 
-    fn release(&mut self, service_set: Option<&str>, message: &str) -> Result<ledger::EntryId, CommandError> {
+    fn release(
+        &mut self,
+        service_set: Option<&str>,
+        message: &str,
+    ) -> Result<ledger::EntryId, CommandError> {
         let services: Vec<String> = match service_set {
             Some(set) => self.manifest.service_sets[set].clone(),
             None => self.manifest.services.keys().cloned().collect(),
@@ -130,26 +184,63 @@ impl History<'_> {
         let stored = self.store.write(|w| {
             let mut releases = State::new();
             for service in services {
-                let release = w.ref_target(&refs::service(&service))?.expect("the demo registers every service first");
+                let release = w
+                    .ref_target(&refs::service(&service))?
+                    .expect("the demo registers every service first");
                 releases.insert(service, release);
             }
-            w.record_release_set(stamp, ReleaseSet { service_set: service_set.map(str::to_string), releases })
+            w.record_release_set(
+                stamp,
+                ReleaseSet {
+                    service_set: service_set.map(str::to_string),
+                    releases,
+                },
+            )
         })?;
         Ok(stored.id)
     }
 
-    fn apply(&mut self, set: ledger::EntryId, env: &str, actor: &str, message: &str) -> Result<(), CommandError> {
-        let releases = self.store.read()?.entry(&set)?.and_then(|s| s.entry.as_release_set().map(|s| s.releases.clone()));
+    fn apply(
+        &mut self,
+        set: ledger::EntryId,
+        env: &str,
+        actor: &str,
+        message: &str,
+    ) -> Result<(), CommandError> {
+        let releases = self
+            .store
+            .read()?
+            .entry(&set)?
+            .and_then(|s| s.entry.as_release_set().map(|s| s.releases.clone()));
         let target = releases.unwrap_or_default();
-        self.deploy(env, SetSource::Existing(set), Trigger::Apply, &target, actor, message)
+        self.deploy(
+            env,
+            SetSource::Existing(set),
+            Trigger::Apply,
+            &target,
+            actor,
+            message,
+        )
     }
 
-    fn promote(&mut self, from: &str, to: &str, actor: &str, message: &str) -> Result<(), CommandError> {
+    fn promote(
+        &mut self,
+        from: &str,
+        to: &str,
+        actor: &str,
+        message: &str,
+    ) -> Result<(), CommandError> {
         let (target, from_head) = {
             let reader = self.store.read()?;
-            (reader.env_state(from)?, reader.ref_target(&refs::env(from))?)
+            (
+                reader.env_state(from)?,
+                reader.ref_target(&refs::env(from))?,
+            )
         };
-        let trigger = Trigger::Promote { from_env: from.into(), from_head };
+        let trigger = Trigger::Promote {
+            from_env: from.into(),
+            from_head,
+        };
         self.deploy(to, SetSource::None, trigger, &target, actor, message)
     }
 
@@ -170,7 +261,8 @@ impl History<'_> {
     ) -> Result<(), CommandError> {
         let plan = Plan::towards(&self.store.read()?, env, set, trigger, target)?;
         let stamp = self.stamp(actor, message);
-        self.store.write(|w| deploy::record_only(w, &stamp, &plan))?;
+        self.store
+            .write(|w| deploy::record_only(w, &stamp, &plan))?;
         Ok(())
     }
 }

@@ -27,6 +27,7 @@ const MAX_COMMITS: usize = 50;
 ///   ledger diff stage prod --commits        with the commits between the two revisions
 ///   ledger diff stage prod --exit-code      exit 1 when they differ (for CI)
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct DiffArgs {
     /// The first side
     pub a: String,
@@ -53,7 +54,12 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
     let diffs = diff_states(&from, &to);
 
     let mut changes = Vec::new();
-    let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
+    let mut rows = vec![vec![
+        "SERVICE".to_string(),
+        "CHANGE".into(),
+        args.a.clone(),
+        args.b.clone(),
+    ]];
     let mut commit_lines: Vec<(String, Option<Vec<String>>)> = Vec::new();
     for diff in &diffs {
         let mut change = json!({
@@ -83,29 +89,43 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
         print!("{}", table(&rows));
         for (service, commits) in commit_lines {
             match commits {
-                Some(commits) if commits.is_empty() => println!("\n{service}: no commits between the two revisions"),
+                Some(commits) if commits.is_empty() => {
+                    println!("\n{service}: no commits between the two revisions")
+                }
                 Some(commits) => {
                     println!("\n{service}:");
                     for commit in commits {
                         println!("    {commit}");
                     }
                 }
-                None => println!("\n{service}: commits unknown (no revision, or not in this git repository)"),
+                None => println!(
+                    "\n{service}: commits unknown (no revision, or not in this git repository)"
+                ),
             }
         }
     }
-    if args.exit_code && differs(&diffs) { Ok(Finished::Differences) } else { Ok(Finished::Success) }
+    if args.exit_code && differs(&diffs) {
+        Ok(Finished::Differences)
+    } else {
+        Ok(Finished::Success)
+    }
 }
 
 /// The commits between two releases' revisions, whichever way they lie.
-fn commits_between(reader: &impl Source, from: Option<EntryId>, to: Option<EntryId>) -> Result<Option<Vec<String>>, CommandError> {
+fn commits_between(
+    reader: &impl Source,
+    from: Option<EntryId>,
+    to: Option<EntryId>,
+) -> Result<Option<Vec<String>>, CommandError> {
     let revision = |id: Option<EntryId>| -> Result<Option<String>, CommandError> {
         Ok(match id {
             Some(id) => ReleaseView::load(reader, id)?.revision,
             None => None,
         })
     };
-    let (Some(from), Some(to)) = (revision(from)?, revision(to)?) else { return Ok(None) };
+    let (Some(from), Some(to)) = (revision(from)?, revision(to)?) else {
+        return Ok(None);
+    };
     let dir = git_dir();
     let forward = git::commits_between(&dir, &from, &to, MAX_COMMITS);
     Ok(match forward {
@@ -115,23 +135,33 @@ fn commits_between(reader: &impl Source, from: Option<EntryId>, to: Option<Entry
 }
 
 /// The state a diff side names.
-fn side_state(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<State, CommandError> {
+fn side_state(
+    workspace: &Workspace,
+    reader: &impl Source,
+    text: &str,
+) -> Result<State, CommandError> {
     if workspace.manifest.environments.contains_key(text) {
         return Ok(reader.env_state(text)?);
     }
     let id = super::show::resolve_target(workspace, reader, text).map_err(|e| {
         e.with_hint("each side is an environment, a service set, or a release set or deployment id")
     })?;
-    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
+    let stored = reader
+        .entry(&id)?
+        .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     match &stored.entry.body {
         Body::ReleaseSet(set) => Ok(set.releases.clone()),
-        Body::Deployment(deployment) => Ok(history::state_after(reader, &deployment.env, Some(id))?),
+        Body::Deployment(deployment) => {
+            Ok(history::state_after(reader, &deployment.env, Some(id))?)
+        }
         Body::Outcome(_) => {
             let deployment = stored.entry.parents[0];
             let env = reader
                 .entry(&deployment)?
                 .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
-                .ok_or_else(|| CommandError::failed(format!("deployment {deployment} is missing")))?;
+                .ok_or_else(|| {
+                    CommandError::failed(format!("deployment {deployment} is missing"))
+                })?;
             Ok(history::state_after(reader, &env, Some(deployment))?)
         }
         Body::Release(_) => Err(CommandError::user(format!(
@@ -139,4 +169,3 @@ fn side_state(workspace: &Workspace, reader: &impl Source, text: &str) -> Result
         ))),
     }
 }
-

@@ -14,6 +14,7 @@ use crate::workspace::{Workspace, current_dir};
 /// beside it. With --example, first writes a sample ledger.toml in the current directory.
 /// Running it again changes nothing: an existing manifest or ledger is left as it is.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct InitArgs {
     /// Write a sample ledger.toml first (an existing one is never overwritten)
     #[arg(long)]
@@ -30,14 +31,18 @@ pub fn run(globals: &GlobalArgs, args: &InitArgs) -> CommandResult {
         if path.exists() {
             eprintln!("{} already exists; left as it is", path.display());
         } else {
-            std::fs::write(&path, EXAMPLE)
-                .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&path, EXAMPLE).map_err(|e| {
+                CommandError::failed(format!("cannot write {}: {e}", path.display()))
+            })?;
             eprintln!("wrote a sample manifest to {}", path.display());
         }
         globals.manifest = Some(path);
     }
     let workspace = Workspace::load(&globals)?;
-    let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
+    let existed = workspace
+        .ledger_dir
+        .join(ledger::store::STORE_FILE)
+        .is_file();
     Store::init(&workspace.ledger_dir)?;
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
@@ -45,7 +50,15 @@ pub fn run(globals: &GlobalArgs, args: &InitArgs) -> CommandResult {
         std::fs::write(&ignore, "*\n")
             .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", ignore.display())))?;
     }
-    let verb = if existed { "already initialised; nothing changed:" } else { "initialised" };
-    println!("ledger for project {} {verb} {}", workspace.manifest.project.id, workspace.ledger_dir.display());
+    let verb = if existed {
+        "already initialised; nothing changed:"
+    } else {
+        "initialised"
+    };
+    println!(
+        "ledger for project {} {verb} {}",
+        workspace.manifest.project.id,
+        workspace.ledger_dir.display()
+    );
     Ok(Finished::Success)
 }

@@ -21,6 +21,7 @@ use crate::workspace::Workspace;
 ///   ledger log prod --service api -n 5
 ///   ledger log --output json
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct LogArgs {
     /// An environment from ledger.toml [default: every entry]
     pub env: Option<String>,
@@ -45,11 +46,16 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
         Some(env) => {
             workspace.environment(env)?;
             let records = match &args.service {
-                Some(service) => history::env_service_deployments(&reader, env, service, args.limit)?,
+                Some(service) => {
+                    history::env_service_deployments(&reader, env, service, args.limit)?
+                }
                 None => history::env_deployments(&reader, env, args.limit)?,
             };
             if globals.json() {
-                let deployments = records.iter().map(|r| record_json(&reader, r)).collect::<Result<Vec<_>, _>>()?;
+                let deployments = records
+                    .iter()
+                    .map(|r| record_json(&reader, r))
+                    .collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"env": env, "deployments": deployments}));
             } else if records.is_empty() {
                 println!("no deployments to {env} yet");
@@ -65,10 +71,15 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
             let ids = reader.newest(&scope, args.limit)?;
             let mut entries = Vec::with_capacity(ids.len());
             for id in ids {
-                entries.push(reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing; run `ledger verify`")))?);
+                entries.push(reader.entry(&id)?.ok_or_else(|| {
+                    CommandError::failed(format!("entry {id} is missing; run `ledger verify`"))
+                })?);
             }
             if globals.json() {
-                let entries = entries.iter().map(|e| entry_json(&reader, e)).collect::<Result<Vec<_>, _>>()?;
+                let entries = entries
+                    .iter()
+                    .map(|e| entry_json(&reader, e))
+                    .collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"entries": entries}));
             } else if entries.is_empty() {
                 println!("the ledger is empty; start with `ledger register`");
@@ -93,12 +104,17 @@ fn record_json(reader: &impl Source, record: &DeploymentRecord) -> Result<Value,
 }
 
 /// git-log-like blocks: one per deployment.
-pub fn render_env_log(reader: &impl Source, records: &[DeploymentRecord]) -> Result<String, CommandError> {
+pub fn render_env_log(
+    reader: &impl Source,
+    records: &[DeploymentRecord],
+) -> Result<String, CommandError> {
     let style = Style::detect();
     let mut out = String::new();
     for record in records {
         let entry = &record.deployment.entry;
-        let Body::Deployment(deployment) = &entry.body else { continue };
+        let Body::Deployment(deployment) = &entry.body else {
+            continue;
+        };
         out.push_str(&format!(
             "{} {}  {}\n",
             style.bold("deployment"),
@@ -107,7 +123,10 @@ pub fn render_env_log(reader: &impl Source, records: &[DeploymentRecord]) -> Res
         ));
         out.push_str(&format!("When:    {}\n", entry.at.to_human()));
         out.push_str(&format!("Who:     {}\n", entry.actor));
-        out.push_str(&format!("How:     {}\n", trigger_human(&deployment.trigger, deployment.release_set)));
+        out.push_str(&format!(
+            "How:     {}\n",
+            trigger_human(&deployment.trigger, deployment.release_set)
+        ));
         if !entry.message.is_empty() {
             out.push('\n');
             for line in entry.message.lines() {
@@ -128,7 +147,12 @@ pub fn render_env_log(reader: &impl Source, records: &[DeploymentRecord]) -> Res
         if let Some(outcome) = record.outcome.as_ref().and_then(|o| o.entry.as_outcome()) {
             for (service, result) in &outcome.services {
                 if result.result != ledger::DeployResult::Succeeded {
-                    out.push_str(&format!("    {} {}: {}\n", style.warn(service), result.result.as_str(), result.detail));
+                    out.push_str(&format!(
+                        "    {} {}: {}\n",
+                        style.warn(service),
+                        result.result.as_str(),
+                        result.detail
+                    ));
                 }
             }
         }
@@ -138,13 +162,20 @@ pub fn render_env_log(reader: &impl Source, records: &[DeploymentRecord]) -> Res
 }
 
 /// One line per entry: id, when, kind, what, who, message.
-fn render_entry_lines(reader: &impl Source, entries: &[StoredEntry]) -> Result<String, CommandError> {
+fn render_entry_lines(
+    reader: &impl Source,
+    entries: &[StoredEntry],
+) -> Result<String, CommandError> {
     let style = Style::detect();
     let mut rows = Vec::new();
     for stored in entries {
         let entry = &stored.entry;
         let what = match &entry.body {
-            Body::Release(release) => format!("{} {}", release.service, ReleaseView::load(reader, stored.id)?.human()),
+            Body::Release(release) => format!(
+                "{} {}",
+                release.service,
+                ReleaseView::load(reader, stored.id)?.human()
+            ),
             Body::ReleaseSet(set) => format!(
                 "{}: {}",
                 set.service_set.as_deref().unwrap_or("all"),
@@ -153,7 +184,12 @@ fn render_entry_lines(reader: &impl Source, entries: &[StoredEntry]) -> Result<S
             Body::Deployment(deployment) => format!(
                 "{}: {}",
                 deployment.env,
-                deployment.changes.keys().cloned().collect::<Vec<_>>().join(", ")
+                deployment
+                    .changes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Body::Outcome(outcome) => {
                 let env = reader

@@ -9,6 +9,7 @@ use crate::error::{CommandError, CommandResult, Finished};
 ///
 /// Example: ledger man > /usr/local/share/man/man1/ledger.1
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct ManArgs {}
 
 pub fn run(_args: &ManArgs) -> CommandResult {

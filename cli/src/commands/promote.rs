@@ -18,6 +18,7 @@ use crate::workspace::Workspace;
 ///   ledger promote stage prod -m "ship 1.4"
 ///   ledger promote stage prod --service api --dry-run
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct PromoteArgs {
     /// The environment whose releases are promoted
     pub from_env: String,
@@ -38,7 +39,9 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
     workspace.environment(&args.from_env)?;
     workspace.environment(&args.to_env)?;
     if args.from_env == args.to_env {
-        return Err(CommandError::user("promote needs two different environments"));
+        return Err(CommandError::user(
+            "promote needs two different environments",
+        ));
     }
     for service in &args.services {
         workspace.check_service(service)?;
@@ -48,11 +51,26 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
         let reader = store.read()?;
         let state = reader.env_state(&args.from_env)?;
         if state.is_empty() {
-            return Err(CommandError::user(format!("{} runs nothing yet; there is nothing to promote", args.from_env)));
+            return Err(CommandError::user(format!(
+                "{} runs nothing yet; there is nothing to promote",
+                args.from_env
+            )));
         }
-        (reader.ref_target(&refs::env(&args.from_env))?, select_services(state, &args.services, &args.from_env)?)
+        (
+            reader.ref_target(&refs::env(&args.from_env))?,
+            select_services(state, &args.services, &args.from_env)?,
+        )
     };
-    let trigger = Trigger::Promote { from_env: args.from_env.clone(), from_head };
-    let request = Request { env: args.to_env.clone(), set: SetSource::None, trigger, target, notes: Vec::new() };
+    let trigger = Trigger::Promote {
+        from_env: args.from_env.clone(),
+        from_head,
+    };
+    let request = Request {
+        env: args.to_env.clone(),
+        set: SetSource::None,
+        trigger,
+        target,
+        notes: Vec::new(),
+    };
     deploy::run(&workspace, &store, request, &args.options)
 }

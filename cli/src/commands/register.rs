@@ -7,9 +7,9 @@ use ledger::{Release, Timestamp};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
+use crate::git;
 use crate::output::{ReleaseView, entry_json, print_json};
 use crate::workspace::{Workspace, git_dir};
-use crate::git;
 
 /// Record a release: one service's image at a source revision
 ///
@@ -19,6 +19,7 @@ use crate::git;
 /// Example:
 ///   ledger register api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4 --revision 3b18e51
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct RegisterArgs {
     /// The service, as declared in ledger.toml
     pub service: String,
@@ -50,14 +51,22 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
         }
         None => None,
     };
-    let revision = commit.as_ref().map(|c| c.hash.clone()).or_else(|| args.revision.as_ref().map(|r| r.to_lowercase()));
-    let message = args.message.clone().or_else(|| commit.as_ref().map(|c| c.subject.clone()));
+    let revision = commit
+        .as_ref()
+        .map(|c| c.hash.clone())
+        .or_else(|| args.revision.as_ref().map(|r| r.to_lowercase()));
+    let message = args
+        .message
+        .clone()
+        .or_else(|| commit.as_ref().map(|c| c.subject.clone()));
     let release = Release {
         service: args.service.clone(),
         image: image.name_and_tag(),
         digest: image.digest.clone(),
         revision,
-        revision_at: commit.as_ref().map(|c| Timestamp::from_unix_seconds(c.time)),
+        revision_at: commit
+            .as_ref()
+            .map(|c| Timestamp::from_unix_seconds(c.time)),
     };
     let stamp = workspace.stamp(message.as_deref())?;
     let store = workspace.open_store()?;
@@ -67,13 +76,19 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
     } else {
         let view = ReleaseView::load(&store.read()?, stored.id)?;
         println!("{}", stored.id);
-        eprintln!("registered {} {} ({})", args.service, view.human(), view.image);
+        eprintln!(
+            "registered {} {} ({})",
+            args.service,
+            view.human(),
+            view.image
+        );
     }
     Ok(Finished::Success)
 }
 
 fn check_revision(revision: &str) -> Result<(), CommandError> {
-    let is_hash = (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hash =
+        (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hash {
         Ok(())
     } else {

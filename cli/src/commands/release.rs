@@ -15,6 +15,7 @@ use crate::workspace::Workspace;
 /// them, when a service has no release yet. If nothing changed since the set's latest release
 /// set, that one is printed and nothing new is recorded. Prints the release set's id.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct ReleaseArgs {
     /// A service set from ledger.toml [default: all services]
     pub service_set: Option<String>,
@@ -41,17 +42,32 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
             }
         }
         if !missing.is_empty() {
-            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", ")))
-                .with_hint("record one with `ledger register <service> <image>`"));
+            return Err(
+                CommandError::user(format!("no release yet for: {}", missing.join(", ")))
+                    .with_hint("record one with `ledger register <service> <image>`"),
+            );
         }
         let service_set = args.service_set.clone();
         if let Some(latest) = writer.ref_target(&refs::set(service_set.as_deref()))? {
             let latest = writer.entry(&latest)?;
-            if let Some(latest) = latest.filter(|l| l.entry.as_release_set().is_some_and(|s| s.releases == releases)) {
+            if let Some(latest) = latest.filter(|l| {
+                l.entry
+                    .as_release_set()
+                    .is_some_and(|s| s.releases == releases)
+            }) {
                 return Ok((latest, false));
             }
         }
-        Ok((writer.record_release_set(stamp, ReleaseSet { service_set, releases })?, true))
+        Ok((
+            writer.record_release_set(
+                stamp,
+                ReleaseSet {
+                    service_set,
+                    releases,
+                },
+            )?,
+            true,
+        ))
     })?;
     if globals.json() {
         print_json(&entry_json(&store.read()?, &stored)?);
@@ -61,7 +77,10 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
         if is_new {
             eprintln!("recorded release set {} for {scope}", stored.id.short());
         } else {
-            eprintln!("nothing changed since release set {} for {scope}; nothing recorded", stored.id.short());
+            eprintln!(
+                "nothing changed since release set {} for {scope}; nothing recorded",
+                stored.id.short()
+            );
         }
     }
     Ok(Finished::Success)

@@ -21,6 +21,7 @@ use crate::workspace::Workspace;
 ///   ledger rollback prod -m "error rate up after 1.4"
 ///   ledger rollback prod --to 1a2b3c4d --dry-run
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct RollbackArgs {
     /// The environment to roll back
     pub env: String,
@@ -44,7 +45,10 @@ pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
             None => None,
         };
         let (target, trigger) = rollback_target(&reader, &args.env, to)?.ok_or_else(|| {
-            CommandError::user(format!("{} has no successful deployment to roll back", args.env))
+            CommandError::user(format!(
+                "{} has no successful deployment to roll back",
+                args.env
+            ))
         })?;
         let notes = reader
             .env_state(&args.env)?
@@ -60,6 +64,12 @@ pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
             args.env
         )));
     }
-    let request = Request { env: args.env.clone(), set: SetSource::None, trigger, target, notes };
+    let request = Request {
+        env: args.env.clone(),
+        set: SetSource::None,
+        trigger,
+        target,
+        notes,
+    };
     deploy::run(&workspace, &store, request, &args.options)
 }

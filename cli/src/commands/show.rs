@@ -16,6 +16,7 @@ use crate::workspace::Workspace;
 /// service/api), or the name of an environment (its latest deployment or outcome), a service
 /// set (its latest release set) or a service (its latest release).
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct ShowArgs {
     /// An id, a prefix, a ref, or a name
     pub target: String,
@@ -26,7 +27,9 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
     let store = workspace.open_store()?;
     let reader = store.read()?;
     let id = resolve_target(&workspace, &reader, &args.target)?;
-    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
+    let stored = reader
+        .entry(&id)?
+        .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     if globals.json() {
         print_json(&entry_json(&reader, &stored)?);
         return Ok(Finished::Success);
@@ -37,24 +40,45 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         vec!["Kind:".to_string(), entry.kind().as_str().replace('_', " ")],
         vec!["When:".into(), entry.at.to_rfc3339()],
         vec!["Who:".into(), entry.actor.clone()],
-        vec!["Parents:".into(), entry.parents.iter().map(EntryId::to_hex).collect::<Vec<_>>().join(" ")],
+        vec![
+            "Parents:".into(),
+            entry
+                .parents
+                .iter()
+                .map(EntryId::to_hex)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ],
     ];
     match &entry.body {
         Body::Release(release) => {
             rows.push(vec!["Service:".into(), release.service.clone()]);
             rows.push(vec!["Image:".into(), release.image_ref()]);
-            rows.push(vec!["Revision:".into(), release.revision.clone().unwrap_or_else(|| "-".into())]);
+            rows.push(vec![
+                "Revision:".into(),
+                release.revision.clone().unwrap_or_else(|| "-".into()),
+            ]);
         }
         Body::ReleaseSet(set) => {
-            rows.push(vec!["Service set:".into(), set.service_set.clone().unwrap_or_else(|| "(all services)".into())]);
+            rows.push(vec![
+                "Service set:".into(),
+                set.service_set
+                    .clone()
+                    .unwrap_or_else(|| "(all services)".into()),
+            ]);
         }
         Body::Deployment(deployment) => {
             rows.push(vec!["Environment:".into(), deployment.env.clone()]);
-            rows.push(vec!["How:".into(), trigger_human(&deployment.trigger, deployment.release_set)]);
+            rows.push(vec![
+                "How:".into(),
+                trigger_human(&deployment.trigger, deployment.release_set),
+            ]);
             let outcome = reader.outcome_of(&stored.id)?;
             let result = match outcome {
                 Some(outcome_id) => {
-                    let result = reader.entry(&outcome_id)?.and_then(|o| o.entry.as_outcome().map(|o| o.result));
+                    let result = reader
+                        .entry(&outcome_id)?
+                        .and_then(|o| o.entry.as_outcome().map(|o| o.result));
                     format!("{} (outcome {})", style.result(result), outcome_id.short())
                 }
                 None => style.result(None),
@@ -66,7 +90,11 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
             rows.push(vec!["Result:".into(), style.result(Some(outcome.result))]);
         }
     }
-    println!("{} {}", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex()));
+    println!(
+        "{} {}",
+        style.bold(entry.kind().as_str()),
+        style.bold(&stored.id.to_hex())
+    );
     print!("{}", table(&rows));
     if !entry.message.is_empty() {
         println!();
@@ -78,17 +106,30 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
     match &entry.body {
         Body::ReleaseSet(set) => {
             for (service, release) in &set.releases {
-                detail.push(vec![service.clone(), ReleaseView::load(&reader, *release)?.human(), release.short()]);
+                detail.push(vec![
+                    service.clone(),
+                    ReleaseView::load(&reader, *release)?.human(),
+                    release.short(),
+                ]);
             }
         }
         Body::Deployment(deployment) => {
             for (service, change) in &deployment.changes {
-                detail.push(vec![service.clone(), side_human(&reader, change.from)?, "->".into(), side_human(&reader, Some(change.to))?]);
+                detail.push(vec![
+                    service.clone(),
+                    side_human(&reader, change.from)?,
+                    "->".into(),
+                    side_human(&reader, Some(change.to))?,
+                ]);
             }
         }
         Body::Outcome(outcome) => {
             for (service, result) in &outcome.services {
-                detail.push(vec![service.clone(), style.result(Some(result.result)), result.detail.clone()]);
+                detail.push(vec![
+                    service.clone(),
+                    style.result(Some(result.result)),
+                    result.detail.clone(),
+                ]);
             }
         }
         Body::Release(_) => {}
@@ -101,20 +142,32 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
 }
 
 /// Names from the manifest first, then refs and id prefixes.
-pub fn resolve_target(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<EntryId, CommandError> {
+pub fn resolve_target(
+    workspace: &Workspace,
+    reader: &impl Source,
+    text: &str,
+) -> Result<EntryId, CommandError> {
     let manifest = &workspace.manifest;
     let by_name = if manifest.environments.contains_key(text) {
         Some((refs::env(text), format!("{text} has no deployments yet")))
     } else if manifest.service_sets.contains_key(text) {
-        Some((refs::set(Some(text)), format!("service set {text} has no release set yet")))
+        Some((
+            refs::set(Some(text)),
+            format!("service set {text} has no release set yet"),
+        ))
     } else if manifest.services.contains_key(text) {
-        Some((refs::service(text), format!("service {text} has no release yet")))
+        Some((
+            refs::service(text),
+            format!("service {text} has no release yet"),
+        ))
     } else {
         None
     };
     if let Some((name, empty)) = by_name {
         if !looks_like_id(text) || reader.ref_target(&name)?.is_some() {
-            return reader.ref_target(&name)?.ok_or_else(|| CommandError::user(empty));
+            return reader
+                .ref_target(&name)?
+                .ok_or_else(|| CommandError::user(empty));
         }
     }
     Ok(resolve(reader, text)?)

@@ -1,9 +1,9 @@
 //! `ledger status`: what runs in each environment, its last outcome, anything in flight.
 
 use clap::Args;
+use ledger::Source;
 use ledger::history::{self, DeploymentRecord};
 use ledger::store::refs;
-use ledger::Source;
 use serde_json::{Map, json};
 
 use crate::cli::GlobalArgs;
@@ -16,6 +16,7 @@ use crate::workspace::Workspace;
 /// A deployment "in flight" was recorded without an outcome: it is still running or was
 /// interrupted. The next apply to that environment refuses until it is resolved.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct StatusArgs {
     /// One environment [default: all of ledger.toml's]
     pub env: Option<String>,
@@ -57,7 +58,11 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
 
         let config = &workspace.manifest.environments[env];
         let protected = if config.protected { ", protected" } else { "" };
-        human.push_str(&format!("{} ({}{protected})\n", style.bold(env), config.name));
+        human.push_str(&format!(
+            "{} ({}{protected})\n",
+            style.bold(env),
+            config.name
+        ));
         match &last {
             Some(record) => human.push_str(&format!(
                 "  last deployment {}: {}, {} by {}\n",
@@ -71,7 +76,10 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         if let Some(deployment) = in_flight {
             human.push_str(&format!(
                 "  {}\n",
-                style.warn(&format!("deployment {} is in flight: recorded without an outcome", deployment.short()))
+                style.warn(&format!(
+                    "deployment {} is in flight: recorded without an outcome",
+                    deployment.short()
+                ))
             ));
         }
         human.push_str(&table(&rows));
@@ -85,7 +93,10 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
 }
 
 /// The newest deployment of `env` that has an outcome.
-fn last_concluded(reader: &impl Source, env: &str) -> Result<Option<DeploymentRecord>, ledger::history::HistoryError> {
+fn last_concluded(
+    reader: &impl Source,
+    env: &str,
+) -> Result<Option<DeploymentRecord>, ledger::history::HistoryError> {
     let recent = history::env_deployments(reader, env, 2)?;
     Ok(recent.into_iter().find(|record| record.outcome.is_some()))
 }

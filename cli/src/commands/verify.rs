@@ -13,6 +13,7 @@ use crate::workspace::Workspace;
 ///
 /// Exits 0 only when everything is sound; otherwise lists what is damaged and exits 3.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct VerifyArgs {}
 
 pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
@@ -32,11 +33,19 @@ pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
         for damage in &report.damage {
             println!("damaged: {damage}");
         }
-        let verdict = if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
+        let verdict = if report.is_sound() {
+            "sound".to_string()
+        } else {
+            format!("{} problems", report.damage.len())
+        };
         println!(
             "checked {} objects, {} refs, {} environments: {verdict}",
             report.objects, report.refs, report.environments
         );
     }
-    Ok(if report.is_sound() { Finished::Success } else { Finished::NotSound })
+    Ok(if report.is_sound() {
+        Finished::Success
+    } else {
+        Finished::NotSound
+    })
 }

@@ -1,0 +1,18 @@
+//! The CLI's integration tests: the real `ledger` binary, one module per command, snapshots of
+//! what users and scripts see.
+
+mod common;
+
+mod test_apply;
+mod test_bad_input;
+mod test_demo;
+mod test_diff;
+mod test_help;
+mod test_init;
+mod test_log;
+mod test_register;
+mod test_release;
+mod test_rollback;
+mod test_show;
+mod test_status;
+mod test_verify;

@@ -1,0 +1,117 @@
+//! Every kind of bad input: a clear message, exit 2, and nothing recorded.
+
+use insta::assert_snapshot;
+
+use crate::common::{API, SEARCH, TestEnv};
+
+fn assert_refused(env: &TestEnv, args: &[&str]) -> String {
+    let before = env.entry_count();
+    let run = env.run(args);
+    assert_eq!(run.code, 2, "ledger {args:?}:\n{}", run.render());
+    assert!(
+        run.stdout.is_empty() || !run.stdout.contains("panicked"),
+        "{}",
+        run.render()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.render());
+    assert_eq!(
+        env.entry_count(),
+        before,
+        "ledger {args:?} recorded something"
+    );
+    run.stderr
+}
+
+#[test]
+fn bad_register_arguments() {
+    let env = TestEnv::new();
+    let cases: &[&[&str]] = &[
+        &["register", "nope", "x/y:1"],
+        &["register", "../etc", "x/y:1"],
+        &["register", "API", "x/y:1"],
+        &["register", "api", "Not An Image"],
+        &["register", "api", &format!("{API}:v1@sha256:1234")],
+        &["register", "api", &format!("{SEARCH}:v1")],
+        &[
+            "register",
+            "api",
+            &format!("{API}:v1"),
+            "--revision",
+            "main; rm -rf /",
+        ],
+        &["register", "api", &format!("{API}:v1"), "--revision", "abc"],
+        &["register", "api", &format!("{API}:v1"), "-m", "bell\u{7}"],
+        &["register", "api", &format!("{API}:v1"), "--actor", ""],
+    ];
+    let messages: Vec<String> = cases
+        .iter()
+        .map(|args| assert_refused(&env, args))
+        .collect();
+    assert_snapshot!(messages.join(""));
+}
+
+#[test]
+fn bad_deploy_arguments() {
+    let env = TestEnv::new();
+    let release = env.register("api", &format!("{API}:v1"));
+    let cases: &[&[&str]] = &[
+        &["apply", "latest", "qa", "--yes"],
+        &["apply", "latest", "stage", "--yes"],
+        &["apply", "latest", "stage", "--service", "nope", "--yes"],
+        &["apply", "frontend", "stage", "--yes"],
+        &["apply", &release[..10], "stage", "--yes"],
+        &["apply", "zz", "stage", "--yes"],
+        &["apply", "latest", "stage", "--service", "api"],
+        &["promote", "stage", "stage", "--yes"],
+        &["promote", "stage", "prod", "--yes"],
+        &["rollback", "stage", "--yes"],
+        &["diff", "stage", "nowhere"],
+        &["log", "qa"],
+        &["status", "../../etc"],
+        &["show", "abc"],
+    ];
+    let messages: Vec<String> = cases
+        .iter()
+        .map(|args| assert_refused(&env, args))
+        .collect();
+    assert_snapshot!(messages.join(""));
+}
+
+#[test]
+fn bad_manifests_name_the_file_line_and_key() {
+    let env = TestEnv::empty();
+    let cases = [
+        "[project]\nid = \"catalogue\"\n[services.api]\nimage_repo = \"r/api\"\n",
+        "[project]\nid = \"Catalogue\"\n",
+        "[project]\nid = \"c\"\n[services.api]\nimage_repository = \"r/api\"\n[service_sets]\nweb = [\"api\", \"www\"]\n",
+        "[project]\nid = \"c\"\n[services.api]\nimage_repository = \"r/api\"\n[services.api]\nimage_repository = \"r/api2\"\n",
+        "[project]\nid = \"c\"\n[environments.\"prod/../../x\"]\n",
+        "[project\nid = 1\n",
+        "[environments.prod]\n",
+        "\u{0}\u{1}binary",
+    ];
+    let mut messages = String::new();
+    for manifest in cases {
+        env.write("ledger.toml", manifest);
+        let run = env.run(&["init"]);
+        assert_eq!(run.code, 2, "{}", run.render());
+        assert!(
+            !env.path().join(".ledger").exists(),
+            "a bad manifest created a ledger"
+        );
+        messages.push_str(&run.stderr);
+    }
+    assert_snapshot!(messages);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = TestEnv::new();
+    for args in [
+        &["frobnicate"][..],
+        &["register", "api"],
+        &["log", "-n", "many"],
+    ] {
+        assert_eq!(env.run(args).code, 2, "{args:?}");
+    }
+}

@@ -1,0 +1,48 @@
+use insta::assert_snapshot;
+
+use crate::common::TestEnv;
+
+#[test]
+fn help_teaches_the_everyday_commands() {
+    let env = TestEnv::empty();
+    assert_snapshot!(env.run(&["--help"]).stdout);
+}
+
+#[test]
+fn every_command_has_help_that_explains_it() {
+    let env = TestEnv::empty();
+    let commands = [
+        "init",
+        "register",
+        "release",
+        "apply",
+        "promote",
+        "rollback",
+        "log",
+        "show",
+        "diff",
+        "status",
+        "verify",
+        "demo",
+        "completions",
+        "man",
+    ];
+    let mut all = String::new();
+    for command in commands {
+        let run = env.run(&[command, "--help"]);
+        assert_eq!(run.code, 0, "{command}");
+        all.push_str(&format!("===== ledger {command} --help\n{}", run.stdout));
+    }
+    assert_snapshot!(all);
+}
+
+#[test]
+fn completions_and_man_page() {
+    let env = TestEnv::empty();
+    let bash = env.run(&["completions", "bash"]);
+    assert!(bash.code == 0 && bash.stdout.contains("promote") && bash.stdout.contains("--dry-run"));
+    let zsh = env.run(&["completions", "zsh"]);
+    assert!(zsh.code == 0 && zsh.stdout.contains("#compdef ledger"));
+    let man = env.run(&["man"]);
+    assert!(man.code == 0 && man.stdout.contains(".TH ledger") && man.stdout.contains("rollback"));
+}

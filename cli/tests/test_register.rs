@@ -1,0 +1,104 @@
+use insta::assert_snapshot;
+
+use crate::common::{API, TestEnv};
+
+const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+fn register_prints_the_id_and_records_the_release() {
+    let env = TestEnv::new();
+    let run = env.run(&[
+        "register",
+        "api",
+        &format!("{API}:v1.4@{DIGEST}"),
+        "--revision",
+        "3B18E512",
+        "-m",
+        "Add filters",
+    ]);
+    assert_snapshot!(run.render());
+    let id = run.stdout.trim();
+    assert_eq!(id.len(), 64);
+    let shown = env.json(&["show", &id[..8]]);
+    assert_snapshot!(
+        "register_json",
+        serde_json::to_string_pretty(&shown).unwrap()
+    );
+}
+
+#[test]
+fn register_takes_the_message_from_the_commit() {
+    let env = TestEnv::new();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(env.path())
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-10-01T10:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-10-01T10:00:00Z")
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        String::from_utf8(status.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "Speed up search\n\nLonger body.",
+    ]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let id = env.register_with_revision(&head[..7]);
+    let release = env.json(&["show", &id]);
+    assert_eq!(release["message"], "Speed up search");
+    assert_eq!(
+        release["revision"],
+        head.as_str(),
+        "the short revision is expanded"
+    );
+    assert_eq!(release["revision_at"], "2026-10-01T10:00:00.000000Z");
+}
+
+impl TestEnv {
+    fn register_with_revision(&self, revision: &str) -> String {
+        self.ok(&[
+            "register",
+            "api",
+            &format!("{API}:v2"),
+            "--revision",
+            revision,
+        ])
+        .trim()
+        .to_string()
+    }
+}
+
+#[test]
+fn register_json_output() {
+    let env = TestEnv::new();
+    let value = env.json(&["register", "api", &format!("{API}@{DIGEST}")]);
+    assert_eq!(value["kind"], "release");
+    assert_eq!(value["digest"], DIGEST);
+    assert_eq!(value["image"], format!("{API}@{DIGEST}"));
+    assert_eq!(value["parents"], serde_json::json!([]));
+}
+
+#[test]
+fn each_register_chains_to_the_previous_release_of_its_service() {
+    let env = TestEnv::new();
+    let first = env.register("api", &format!("{API}:v1"));
+    let second = env.register("api", &format!("{API}:v2"));
+    assert_eq!(
+        env.json(&["show", &second])["parents"],
+        serde_json::json!([first])
+    );
+}

@@ -1,0 +1,47 @@
+use insta::assert_snapshot;
+use redb::ReadableTable;
+
+use crate::common::TestEnv;
+
+#[test]
+fn verify_a_sound_ledger() {
+    let env = TestEnv::new();
+    env.register_all("1.0");
+    env.ok(&["apply", "latest", "stage", "--yes"]);
+    assert_snapshot!(env.run(&["verify"]).render());
+}
+
+#[test]
+fn verify_lists_damage_and_exits_3() {
+    let env = TestEnv::new();
+    let api = env.register("api", &format!("{}:v1", crate::common::API));
+    env.ok(&["apply", "latest", "stage", "--service", "api", "--yes"]);
+
+    // Flip one bit of a stored release, behind ledger's back.
+    let path = env.path().join(".ledger/ledger.redb");
+    let db = redb::Database::create(&path).unwrap();
+    let objects: redb::TableDefinition<[u8; 32], &[u8]> = redb::TableDefinition::new("objects");
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(objects).unwrap();
+        let id = ledger::EntryId::from_hex(&api).unwrap();
+        let mut bytes = table.get(&id.0).unwrap().unwrap().value().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x20;
+        table.insert(&id.0, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+
+    let run = env.run(&["verify"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stdout
+            .contains(&format!("damaged: object {api}: its bytes hash to")),
+        "{}",
+        run.render()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["verify", "-o", "json"]).stdout).unwrap();
+    assert_eq!(json["sound"], false);
+}
