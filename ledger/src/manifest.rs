@@ -126,7 +126,11 @@ impl Manifest {
                 }
             };
         let raw: RawManifest = toml::from_str(text).map_err(|error| {
-            let near = error.span().and_then(|span| line_text(text, span.start));
+            // A span over the whole file (e.g. a missing table) points at no line worth quoting.
+            let near = error
+                .span()
+                .filter(|span| span.len() < text.len())
+                .and_then(|span| line_text(text, span.start));
             let message = match near {
                 Some(line) => format!("{} (at `{line}`)", error.message().trim()),
                 None => error.message().trim().to_string(),
