@@ -126,16 +126,15 @@ impl Manifest {
                 }
             };
         let raw: RawManifest = toml::from_str(text).map_err(|error| {
-            // A span over the whole file (e.g. a missing table) points at no line worth quoting.
-            let near = error
+            let message = error.message().trim();
+            // A missing key is missing from a whole table: no one line to point at.
+            let span = error
                 .span()
-                .filter(|span| span.len() < text.len())
-                .and_then(|span| line_text(text, span.start));
-            let message = match near {
-                Some(line) => format!("{} (at `{line}`)", error.message().trim()),
-                None => error.message().trim().to_string(),
-            };
-            locate(error.span(), None, message)
+                .filter(|_| !message.starts_with("missing field"));
+            match span.clone().and_then(|span| line_text(text, span.start)) {
+                Some(line) => locate(span, None, format!("{message} (at `{line}`)")),
+                None => locate(span, None, message.to_string()),
+            }
         })?;
 
         let check_name = |kind: NameKind, name: &Spanned<String>, key: String| {
