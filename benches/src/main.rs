@@ -1,1 +1,447 @@
-fn main() {}
+//! The ledger as whole processes on a large history, side by side with git on an equivalent
+//! one. See benches/README.md for what is measured and how to reproduce it.
+//!
+//!     cargo build --release -p ledger-cli -p ledger-bench
+//!     target/release/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger::deploy::{self, Plan, SetSource};
+use ledger::history::State;
+use ledger::store::refs;
+use ledger::{Release, Source, Stamp, Store, Timestamp, Trigger};
+
+const SERVICES: usize = 20;
+const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
+/// Entries per write transaction while generating.
+const BATCH: usize = 10_000;
+
+struct Options {
+    entries: usize,
+    dir: PathBuf,
+    runs: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|flag| flag == SPAWN_AND_REPORT) && args.len() > 2 {
+        spawn_and_report(&args[2], &args[3..]);
+    }
+    let options = parse_options();
+    let ledger_bin = sibling_binary("ledger");
+    if options.dir.exists() {
+        std::fs::remove_dir_all(&options.dir).expect("clearing the bench directory");
+    }
+    let project = options.dir.join("project");
+    std::fs::create_dir_all(&project).expect("creating the bench directory");
+    std::fs::write(project.join("ledger.toml"), manifest()).expect("writing ledger.toml");
+
+    let started = Instant::now();
+    let history = generate(&project.join(".ledger"), options.entries);
+    let generation = started.elapsed();
+    let ledger_bytes = std::fs::metadata(project.join(".ledger/ledger.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+
+    let git_dir = options.dir.join("git");
+    let git_started = Instant::now();
+    let git_commits = build_git_equivalent(&git_dir, &history);
+    let git_build = git_started.elapsed();
+    let pack_bytes = pack_size(&git_dir);
+
+    let ledger = |args: &[&str]| {
+        let mut command = Command::new(&ledger_bin);
+        command
+            .args(args)
+            .current_dir(&project)
+            .env("LEDGER_ACTOR", "bench <bench@example.com>");
+        command
+    };
+    let git = |args: &[&str]| {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&git_dir).args(args);
+        command
+    };
+    let mut results = Vec::new();
+    let runs = options.runs;
+    results.push((
+        "ledger log prod -n 20",
+        measure(|| ledger(&["log", "prod", "-n", "20"]), runs),
+    ));
+    results.push((
+        "git log -n 20 prod",
+        measure(|| git(&["log", "-n", "20", "prod"]), runs),
+    ));
+    results.push((
+        "ledger diff stage prod",
+        measure(|| ledger(&["diff", "stage", "prod"]), runs),
+    ));
+    results.push((
+        "git diff --stat stage prod",
+        measure(|| git(&["diff", "--stat", "stage", "prod"]), runs),
+    ));
+    let mut version = 0;
+    results.push((
+        "ledger register (durable)",
+        measure(
+            || {
+                version += 1;
+                ledger(&[
+                    "register",
+                    "svc-00",
+                    &format!("registry.example.com/bench/svc-00:r{version}"),
+                ])
+            },
+            runs,
+        ),
+    ));
+    results.push(("ledger status", measure(|| ledger(&["status"]), runs)));
+    results.push(("ledger --help", measure(|| ledger(&["--help"]), runs)));
+    results.push((
+        "ledger verify (all entries)",
+        measure(|| ledger(&["verify"]), 3),
+    ));
+    results.push((
+        "git rev-list --count prod",
+        measure(|| git(&["rev-list", "--count", "prod"]), 3),
+    ));
+
+    println!(
+        "history: {} entries ({} deployments per environment), {} git commits",
+        history.entries, history.deployments_per_env, git_commits
+    );
+    println!(
+        "generation: {:.1} s, {:.0} entries/s (git fast-import of the equivalent: {:.1} s)",
+        generation.as_secs_f64(),
+        history.entries as f64 / generation.as_secs_f64(),
+        git_build.as_secs_f64()
+    );
+    println!(
+        "on disk: ledger {:.1} MiB = {:.0} B/entry; git pack {:.1} MiB = {:.0} B/commit",
+        mib(ledger_bytes),
+        ledger_bytes as f64 / history.entries as f64,
+        mib(pack_bytes),
+        pack_bytes as f64 / git_commits as f64
+    );
+    println!();
+    println!("| command | median | min | max | peak RSS |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (name, m) in &results {
+        println!(
+            "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            ms(m.median),
+            ms(m.min),
+            ms(m.max),
+            m.peak_rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        entries: 1_000_000,
+        dir: PathBuf::from("target/bench"),
+        runs: 20,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--entries" => {
+                options.entries = value
+                    .parse()
+                    .unwrap_or_else(|_| usage("--entries takes a number"))
+            }
+            "--dir" => options.dir = PathBuf::from(value),
+            "--runs" => {
+                options.runs = value
+                    .parse()
+                    .unwrap_or_else(|_| usage("--runs takes a number"))
+            }
+            _ => usage(&format!("unknown option {flag}")),
+        }
+    }
+    options
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N]");
+    std::process::exit(2)
+}
+
+/// The `ledger` binary built beside this one.
+fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let path = exe.with_file_name(name);
+    if !path.is_file() {
+        usage(&format!(
+            "{} not found: build it first with `cargo build --release -p ledger-cli`",
+            path.display()
+        ));
+    }
+    path
+}
+
+fn manifest() -> String {
+    let mut manifest = String::from("[project]\nid = \"bench\"\n");
+    for env in ENVIRONMENTS {
+        manifest.push_str(&format!("[environments.{env}]\n"));
+    }
+    for n in 0..SERVICES {
+        manifest.push_str(&format!(
+            "[services.svc-{n:02}]\nimage_repository = \"registry.example.com/bench/svc-{n:02}\"\n"
+        ));
+    }
+    manifest
+}
+
+/// What the generator recorded, in order, for the git equivalent.
+struct History {
+    entries: usize,
+    deployments_per_env: usize,
+    /// (branch, message, service, image) per entry.
+    commits: Vec<(String, String, String, String)>,
+}
+
+/// Records `entries` entries: each cycle registers a release of one service and deploys it to
+/// dev, then stage, then prod (7 entries: a release, and a deployment + outcome per environment).
+fn generate(dir: &Path, entries: usize) -> History {
+    let store = Store::init(dir).expect("creating the bench ledger");
+    let mut history = History {
+        entries: 0,
+        deployments_per_env: 0,
+        commits: Vec::with_capacity(entries),
+    };
+    let mut at = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z").expect("a valid time");
+    let mut cycle = 0usize;
+    while history.entries < entries {
+        store
+            .write(|writer| {
+                let batch_end = (history.entries + BATCH).min(entries);
+                while history.entries < batch_end {
+                    let service = format!("svc-{:02}", (cycle * 7) % SERVICES);
+                    let image = format!("registry.example.com/bench/{service}:1.{cycle}");
+                    at = at.plus_seconds(60);
+                    let stamp = Stamp {
+                        at,
+                        actor: "ci-bot <ci@example.com>".into(),
+                        message: format!("build {cycle}"),
+                    };
+                    let digest = blake3::hash(image.as_bytes()).to_hex();
+                    let release = Release {
+                        service: service.clone(),
+                        image: image.clone(),
+                        digest: Some(format!("sha256:{digest}")),
+                        revision: Some(digest[..40].to_string()),
+                        revision_at: Some(at),
+                    };
+                    let release = writer.record_release(stamp.clone(), release)?;
+                    history.entries += 1;
+                    history.commits.push((
+                        "releases".into(),
+                        format!("build {cycle}"),
+                        service.clone(),
+                        image.clone(),
+                    ));
+                    for env in ENVIRONMENTS {
+                        if history.entries >= batch_end {
+                            break;
+                        }
+                        let target = State::from([(service.clone(), release.id)]);
+                        let plan =
+                            Plan::towards(writer, env, SetSource::None, Trigger::Apply, &target)
+                                .map_err(|e| ledger::StoreError::Conflict(conflict(e)))?;
+                        let message = format!("deploy {service} 1.{cycle} to {env}");
+                        deploy::record_only(
+                            writer,
+                            &Stamp {
+                                message: message.clone(),
+                                ..stamp.clone()
+                            },
+                            &plan,
+                        )?;
+                        history.entries += 2;
+                        if env == "prod" {
+                            history.deployments_per_env += 1;
+                        }
+                        history
+                            .commits
+                            .push((env.into(), message, service.clone(), image.clone()));
+                        history.commits.push((
+                            env.into(),
+                            "outcome: succeeded".into(),
+                            service.clone(),
+                            image.clone(),
+                        ));
+                    }
+                    cycle += 1;
+                }
+                Ok::<(), ledger::StoreError>(())
+            })
+            .expect("recording the bench history");
+    }
+    let reader = store.read().expect("reading");
+    assert!(
+        reader
+            .ref_target(&refs::env("prod"))
+            .expect("reading")
+            .is_some()
+    );
+    history
+}
+
+fn conflict(error: ledger::history::HistoryError) -> ledger::store::ConflictError {
+    panic!("planning the bench history failed: {error}")
+}
+
+/// The same history as git commits: one commit per entry, on one branch per environment (and
+/// `releases`), each changing the file that names the service's image.
+fn build_git_equivalent(dir: &Path, history: &History) -> usize {
+    let status = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(dir)
+        .status()
+        .expect("git init");
+    assert!(status.success());
+    let mut import = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    let mut stream = std::io::BufWriter::new(import.stdin.take().expect("stdin"));
+    let mut last_mark: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut time = 1_577_836_800u64;
+    for (mark, (branch, message, service, image)) in history.commits.iter().enumerate() {
+        let mark = mark + 1;
+        time += 30;
+        writeln!(stream, "commit refs/heads/{branch}\nmark :{mark}").unwrap();
+        writeln!(stream, "committer ci-bot <ci@example.com> {time} +0000").unwrap();
+        writeln!(stream, "data {}\n{message}", message.len()).unwrap();
+        if let Some(parent) = last_mark.get(branch.as_str()) {
+            writeln!(stream, "from :{parent}").unwrap();
+        }
+        writeln!(
+            stream,
+            "M 100644 inline state/{service}\ndata {}\n{image}\n",
+            image.len()
+        )
+        .unwrap();
+        last_mark.insert(branch, mark);
+    }
+    drop(stream);
+    assert!(import.wait().expect("git fast-import").success());
+    history.commits.len()
+}
+
+/// Repacks fully and returns the pack's size.
+fn pack_size(dir: &Path) -> u64 {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["repack", "-adq"])
+        .status()
+        .expect("git repack");
+    assert!(status.success());
+    std::fs::read_dir(dir.join("objects/pack"))
+        .expect("the pack directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+struct Measurement {
+    median: Duration,
+    min: Duration,
+    max: Duration,
+    peak_rss_kib: i64,
+}
+
+/// Runs the command `runs` times (after one warm-up) and reports wall times and peak RSS.
+///
+/// Each run goes through a fresh copy of this binary (`--spawn-and-report`): Linux carries a
+/// process's peak RSS into the children it forks, so the large generator process would otherwise
+/// show through in every figure.
+fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
+    let mut times = Vec::with_capacity(runs);
+    let mut peak_rss_kib = 0;
+    for run in 0..=runs {
+        let measured = make();
+        let mut reporter = Command::new(std::env::current_exe().expect("the bench binary's path"));
+        reporter
+            .arg(SPAWN_AND_REPORT)
+            .arg(measured.get_program())
+            .args(measured.get_args());
+        if let Some(dir) = measured.get_current_dir() {
+            reporter.current_dir(dir);
+        }
+        for (key, value) in measured.get_envs() {
+            match value {
+                Some(value) => reporter.env(key, value),
+                None => reporter.env_remove(key),
+            };
+        }
+        let output = reporter
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running the measured command");
+        assert!(output.status.success(), "a measured command failed");
+        let report = String::from_utf8_lossy(&output.stdout);
+        let (nanos, rss) = report
+            .trim()
+            .split_once(' ')
+            .expect("a report: <nanoseconds> <rss KiB>");
+        if run > 0 {
+            times.push(Duration::from_nanos(nanos.parse().expect("nanoseconds")));
+            peak_rss_kib = peak_rss_kib.max(rss.parse().expect("KiB"));
+        }
+    }
+    times.sort();
+    Measurement {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+        peak_rss_kib,
+    }
+}
+
+const SPAWN_AND_REPORT: &str = "--spawn-and-report";
+
+/// The intermediary: runs the command with its output discarded, prints `<wall ns> <peak RSS KiB>`.
+fn spawn_and_report(program: &str, args: &[String]) -> ! {
+    let started = Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the measured command");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value, and wait4 only writes to the two
+    // out-pointers, which live for the whole call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    if waited <= 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        eprintln!("ledger-bench: {program} {args:?} failed (status {status})");
+        std::process::exit(1);
+    }
+    println!("{} {}", elapsed.as_nanos(), usage.ru_maxrss);
+    std::process::exit(0)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

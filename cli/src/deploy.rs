@@ -8,7 +8,7 @@ use ledger::{Store, Trigger};
 use serde_json::{Value, json};
 
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Style, entry_json, print_json, side_human, side_json, table};
+use crate::output::{Releases, Style, entry_json, print_json, table};
 use crate::prompt;
 use crate::workspace::Workspace;
 
@@ -115,11 +115,12 @@ pub fn run(
     prompt::confirm_deploy(&plan.env, env.protected, options.yes)?;
     let recorded = store.write(|writer| deploy::record_only(writer, &stamp, &plan))?;
     let reader = store.read()?;
+    let releases = Releases::new(&reader);
     if json {
         print_json(&json!({
             "plan": plan_json,
-            "deployment": entry_json(&reader, &recorded.deployment)?,
-            "outcome": entry_json(&reader, &recorded.outcome)?,
+            "deployment": entry_json(&releases, &recorded.deployment)?,
+            "outcome": entry_json(&releases, &recorded.outcome)?,
         }));
     } else {
         let style = Style::detect();
@@ -141,6 +142,7 @@ fn render_plan(
     json: bool,
 ) -> Result<Value, CommandError> {
     let reader = store.read()?;
+    let releases = Releases::new(&reader);
     let mut changes = Vec::new();
     let mut rows = vec![vec![
         "SERVICE".to_string(),
@@ -151,14 +153,14 @@ fn render_plan(
     for (service, change) in &plan.changes {
         changes.push(json!({
             "service": service,
-            "from": side_json(&reader, change.from)?,
-            "to": side_json(&reader, Some(change.to))?,
+            "from": releases.json(change.from)?,
+            "to": releases.json(Some(change.to))?,
         }));
         rows.push(vec![
             service.clone(),
-            side_human(&reader, change.from)?,
+            releases.human(change.from)?,
             "->".into(),
-            side_human(&reader, Some(change.to))?,
+            releases.human(Some(change.to))?,
         ]);
     }
     if !json && !plan.is_empty() {

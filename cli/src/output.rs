@@ -1,7 +1,10 @@
 //! Rendering: colour (on a terminal only, `NO_COLOR` honoured), aligned tables, and the JSON
 //! shapes scripts depend on (documented in the README).
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::rc::Rc;
 
 use ledger::{Body, DeployResult, EntryId, Source, StoredEntry, Trigger};
 use serde_json::{Map, Value, json};
@@ -150,19 +153,49 @@ impl ReleaseView {
     }
 }
 
-/// A release side that may be absent: JSON `null`, human `-`.
-pub fn side_json(source: &impl Source, id: Option<EntryId>) -> Result<Value, CommandError> {
-    Ok(match id {
-        Some(id) => ReleaseView::load(source, id)?.json(),
-        None => Value::Null,
-    })
+/// Release views of one command, each release loaded once: consecutive deployments name the
+/// same releases over and over.
+pub struct Releases<'s, S> {
+    source: &'s S,
+    seen: RefCell<BTreeMap<EntryId, Rc<ReleaseView>>>,
 }
 
-pub fn side_human(source: &impl Source, id: Option<EntryId>) -> Result<String, CommandError> {
-    Ok(match id {
-        Some(id) => ReleaseView::load(source, id)?.human(),
-        None => "-".into(),
-    })
+impl<'s, S: Source> Releases<'s, S> {
+    pub fn new(source: &'s S) -> Releases<'s, S> {
+        Releases {
+            source,
+            seen: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn source(&self) -> &'s S {
+        self.source
+    }
+
+    pub fn view(&self, id: EntryId) -> Result<Rc<ReleaseView>, CommandError> {
+        if let Some(view) = self.seen.borrow().get(&id) {
+            return Ok(view.clone());
+        }
+        let view = Rc::new(ReleaseView::load(self.source, id)?);
+        self.seen.borrow_mut().insert(id, view.clone());
+        Ok(view)
+    }
+
+    /// A release side that may be absent: `-` when it is.
+    pub fn human(&self, id: Option<EntryId>) -> Result<String, CommandError> {
+        Ok(match id {
+            Some(id) => self.view(id)?.human(),
+            None => "-".into(),
+        })
+    }
+
+    /// A release side that may be absent: `null` when it is.
+    pub fn json(&self, id: Option<EntryId>) -> Result<Value, CommandError> {
+        Ok(match id {
+            Some(id) => self.view(id)?.json(),
+            None => Value::Null,
+        })
+    }
 }
 
 fn ids_json(ids: &[EntryId]) -> Value {
@@ -171,7 +204,11 @@ fn ids_json(ids: &[EntryId]) -> Value {
 
 /// An entry in the documented JSON shape: `id`, `kind`, `parents`, `at`, `actor`, `message`,
 /// then the fields of its kind.
-pub fn entry_json(source: &impl Source, stored: &StoredEntry) -> Result<Value, CommandError> {
+pub fn entry_json<S: Source>(
+    releases: &Releases<'_, S>,
+    stored: &StoredEntry,
+) -> Result<Value, CommandError> {
+    let source = releases.source();
     let entry = &stored.entry;
     let mut object = Map::new();
     object.insert("id".into(), json!(stored.id.to_hex()));
@@ -209,7 +246,7 @@ pub fn entry_json(source: &impl Source, stored: &StoredEntry) -> Result<Value, C
             object.insert("trigger".into(), trigger_json(&deployment.trigger));
             let mut services = Map::new();
             for (service, change) in &deployment.changes {
-                let sides = json!({"from": side_json(source, change.from)?, "to": side_json(source, Some(change.to))?});
+                let sides = json!({"from": releases.json(change.from)?, "to": releases.json(Some(change.to))?});
                 services.insert(service.clone(), sides);
             }
             object.insert("services".into(), Value::Object(services));
@@ -225,7 +262,7 @@ pub fn entry_json(source: &impl Source, stored: &StoredEntry) -> Result<Value, C
                     service.clone(),
                     json!({
                         "result": result.result.as_str(),
-                        "running": side_json(source, result.running)?,
+                        "running": releases.json(result.running)?,
                         "task_definition": result.task_definition,
                         "ecs_deployment": result.ecs_deployment,
                         "detail": result.detail,

@@ -39,8 +39,14 @@ impl Workspace {
         })
     }
 
+    /// The ledger, for a command that records.
     pub fn open_store(&self) -> Result<Store, CommandError> {
         Store::open(&self.ledger_dir).map_err(CommandError::from)
+    }
+
+    /// The ledger, for a command that only reads.
+    pub fn open_store_for_reading(&self) -> Result<Store, CommandError> {
+        Store::open_for_reading(&self.ledger_dir).map_err(CommandError::from)
     }
 
     pub fn environment(&self, env: &str) -> Result<&Environment, CommandError> {

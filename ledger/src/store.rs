@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, TransactionError,
+    ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable,
+    ReadableDatabase, ReadableTable, Table, TableDefinition, TransactionError,
 };
 
 use crate::entry::{Body, DecodeError, Entry, StoredEntry};
@@ -60,6 +60,8 @@ pub enum StoreError {
     Conflict(#[from] ConflictError),
     #[error("ledger database error: {0}")]
     Database(#[from] redb::Error),
+    #[error("internal error: a write on a ledger opened for reading")]
+    OpenedForReading,
 }
 
 /// A write refused because the history moved since the caller looked at it.
@@ -116,8 +118,14 @@ pub mod refs {
 }
 
 pub struct Store {
-    db: Database,
+    handle: Handle,
     path: PathBuf,
+}
+
+/// Read commands open the file read-only: no lock is taken for writing, nothing is written.
+enum Handle {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
 }
 
 impl Store {
@@ -129,19 +137,38 @@ impl Store {
         })?;
         let path = dir.join(STORE_FILE);
         let db = builder().create(&path).map_err(db_error)?;
-        let store = Store { db, path };
+        let store = Store {
+            handle: Handle::Writable(db),
+            path,
+        };
         store.write(|_| Ok::<(), StoreError>(()))?;
         Ok(store)
     }
 
-    /// Opens the ledger in `dir`; it must exist.
+    /// Opens the ledger in `dir` for reading and writing; it must exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let path = dir.join(STORE_FILE);
-        if !path.is_file() {
-            return Err(StoreError::NotInitialized(dir.to_path_buf()));
-        }
+        let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(db_error)?;
-        let store = Store { db, path };
+        let store = Store {
+            handle: Handle::Writable(db),
+            path,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Opens the ledger in `dir` for reading only. A file left unclean by a crash needs a
+    /// repair, which only a writer can make: then it is opened for writing instead.
+    pub fn open_for_reading(dir: &Path) -> Result<Store, StoreError> {
+        let path = existing_store_file(dir)?;
+        let handle = match builder().open_read_only(&path) {
+            Ok(db) => Handle::ReadOnly(db),
+            Err(DatabaseError::RepairAborted) => {
+                Handle::Writable(builder().open(&path).map_err(db_error)?)
+            }
+            Err(error) => return Err(db_error(error)),
+        };
+        let store = Store { handle, path };
         store.check_schema()?;
         Ok(store)
     }
@@ -150,8 +177,16 @@ impl Store {
         &self.path
     }
 
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        match &self.handle {
+            Handle::Writable(db) => db.begin_read(),
+            Handle::ReadOnly(db) => db.begin_read(),
+        }
+        .map_err(db_error)
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
+        let txn = self.begin_read()?;
         let meta = match txn.open_table(META) {
             Ok(meta) => meta,
             Err(redb::TableError::TableDoesNotExist(_)) => {
@@ -175,7 +210,7 @@ impl Store {
 
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Reader, StoreError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
+        let txn = self.begin_read()?;
         Ok(View {
             objects: txn.open_table(OBJECTS).map_err(db_error)?,
             refs: txn.open_table(REFS).map_err(db_error)?,
@@ -213,10 +248,13 @@ impl Store {
     }
 
     fn begin_write_waiting(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let Handle::Writable(db) = &self.handle else {
+            return Err(StoreError::OpenedForReading);
+        };
         let deadline = Instant::now() + WRITE_WAIT;
         let mut pause = Duration::from_millis(1);
         loop {
-            match self.db.try_begin_write() {
+            match db.try_begin_write() {
                 Ok(txn) => return Ok(txn),
                 Err(TransactionError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(pause);
@@ -226,6 +264,15 @@ impl Store {
                 Err(error) => return Err(db_error(error)),
             }
         }
+    }
+}
+
+fn existing_store_file(dir: &Path) -> Result<PathBuf, StoreError> {
+    let path = dir.join(STORE_FILE);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(StoreError::NotInitialized(dir.to_path_buf()))
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::git;
-use crate::output::{ReleaseView, print_json, side_human, side_json, table};
+use crate::output::{Releases, print_json, table};
 use crate::workspace::{Workspace, git_dir};
 
 /// Most commit subjects listed per service with --commits.
@@ -47,11 +47,12 @@ pub struct DiffArgs {
 
 pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store()?;
+    let store = workspace.open_store_for_reading()?;
     let reader = store.read()?;
     let from = side_state(&workspace, &reader, &args.a)?;
     let to = side_state(&workspace, &reader, &args.b)?;
     let diffs = diff_states(&from, &to);
+    let releases = Releases::new(&reader);
 
     let mut changes = Vec::new();
     let mut rows = vec![vec![
@@ -65,17 +66,17 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
         let mut change = json!({
             "service": diff.service,
             "change": diff.change.as_str(),
-            "from": side_json(&reader, diff.from)?,
-            "to": side_json(&reader, diff.to)?,
+            "from": releases.json(diff.from)?,
+            "to": releases.json(diff.to)?,
         });
         rows.push(vec![
             diff.service.clone(),
             diff.change.as_str().into(),
-            side_human(&reader, diff.from)?,
-            side_human(&reader, diff.to)?,
+            releases.human(diff.from)?,
+            releases.human(diff.to)?,
         ]);
         if args.commits && diff.change == ChangeKind::Changed {
-            let commits = commits_between(&reader, diff.from, diff.to)?;
+            let commits = commits_between(&releases, diff.from, diff.to)?;
             change["commits"] = json!(commits);
             commit_lines.push((diff.service.clone(), commits));
         }
@@ -112,14 +113,14 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
 }
 
 /// The commits between two releases' revisions, whichever way they lie.
-fn commits_between(
-    reader: &impl Source,
+fn commits_between<S: Source>(
+    releases: &Releases<'_, S>,
     from: Option<EntryId>,
     to: Option<EntryId>,
 ) -> Result<Option<Vec<String>>, CommandError> {
     let revision = |id: Option<EntryId>| -> Result<Option<String>, CommandError> {
         Ok(match id {
-            Some(id) => ReleaseView::load(reader, id)?.revision,
+            Some(id) => releases.view(id)?.revision.clone(),
             None => None,
         })
     };

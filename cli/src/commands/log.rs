@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{ReleaseView, Style, entry_json, print_json, side_human, table, trigger_human};
+use crate::output::{Releases, Style, entry_json, print_json, table, trigger_human};
 use crate::workspace::Workspace;
 
 /// Show history, newest first: an environment's deployments, or every entry
@@ -40,8 +40,9 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
     if let Some(service) = &args.service {
         workspace.check_service(service)?;
     }
-    let store = workspace.open_store()?;
+    let store = workspace.open_store_for_reading()?;
     let reader = store.read()?;
+    let releases = Releases::new(&reader);
     match &args.env {
         Some(env) => {
             workspace.environment(env)?;
@@ -54,13 +55,13 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
             if globals.json() {
                 let deployments = records
                     .iter()
-                    .map(|r| record_json(&reader, r))
+                    .map(|r| record_json(&releases, r))
                     .collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"env": env, "deployments": deployments}));
             } else if records.is_empty() {
                 println!("no deployments to {env} yet");
             } else {
-                print!("{}", render_env_log(&reader, &records)?);
+                print!("{}", render_env_log(&releases, &records)?);
             }
         }
         None => {
@@ -78,13 +79,13 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
             if globals.json() {
                 let entries = entries
                     .iter()
-                    .map(|e| entry_json(&reader, e))
+                    .map(|e| entry_json(&releases, e))
                     .collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"entries": entries}));
             } else if entries.is_empty() {
                 println!("the ledger is empty; start with `ledger register`");
             } else {
-                print!("{}", render_entry_lines(&reader, &entries)?);
+                print!("{}", render_entry_lines(&releases, &entries)?);
             }
         }
     }
@@ -92,10 +93,13 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
 }
 
 /// A deployment with its outcome nested, as `log <env> --output json` shows it.
-fn record_json(reader: &impl Source, record: &DeploymentRecord) -> Result<Value, CommandError> {
-    let mut value = entry_json(reader, &record.deployment)?;
+fn record_json<S: Source>(
+    releases: &Releases<'_, S>,
+    record: &DeploymentRecord,
+) -> Result<Value, CommandError> {
+    let mut value = entry_json(&releases, &record.deployment)?;
     let outcome = match &record.outcome {
-        Some(outcome) => entry_json(reader, outcome)?,
+        Some(outcome) => entry_json(&releases, outcome)?,
         None => Value::Null,
     };
     value["result"] = json!(record.result().map(|r| r.as_str()));
@@ -104,8 +108,8 @@ fn record_json(reader: &impl Source, record: &DeploymentRecord) -> Result<Value,
 }
 
 /// git-log-like blocks: one per deployment.
-pub fn render_env_log(
-    reader: &impl Source,
+pub fn render_env_log<S: Source>(
+    releases: &Releases<'_, S>,
     records: &[DeploymentRecord],
 ) -> Result<String, CommandError> {
     let style = Style::detect();
@@ -138,9 +142,9 @@ pub fn render_env_log(
         for (service, change) in &deployment.changes {
             rows.push(vec![
                 format!("    {service}"),
-                side_human(reader, change.from)?,
+                releases.human(change.from)?,
                 "->".into(),
-                side_human(reader, Some(change.to))?,
+                releases.human(Some(change.to))?,
             ]);
         }
         out.push_str(&table(&rows));
@@ -162,8 +166,8 @@ pub fn render_env_log(
 }
 
 /// One line per entry: id, when, kind, what, who, message.
-fn render_entry_lines(
-    reader: &impl Source,
+fn render_entry_lines<S: Source>(
+    releases: &Releases<'_, S>,
     entries: &[StoredEntry],
 ) -> Result<String, CommandError> {
     let style = Style::detect();
@@ -171,11 +175,9 @@ fn render_entry_lines(
     for stored in entries {
         let entry = &stored.entry;
         let what = match &entry.body {
-            Body::Release(release) => format!(
-                "{} {}",
-                release.service,
-                ReleaseView::load(reader, stored.id)?.human()
-            ),
+            Body::Release(release) => {
+                format!("{} {}", release.service, releases.view(stored.id)?.human())
+            }
             Body::ReleaseSet(set) => format!(
                 "{}: {}",
                 set.service_set.as_deref().unwrap_or("all"),
@@ -192,7 +194,8 @@ fn render_entry_lines(
                     .join(", ")
             ),
             Body::Outcome(outcome) => {
-                let env = reader
+                let env = releases
+                    .source()
                     .entry(&entry.parents[0])?
                     .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
                     .unwrap_or_default();

@@ -8,7 +8,7 @@ use ledger::{Release, Timestamp};
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::git;
-use crate::output::{ReleaseView, entry_json, print_json};
+use crate::output::{Releases, entry_json, print_json};
 use crate::workspace::{Workspace, git_dir};
 
 /// Record a release: one service's image at a source revision
@@ -71,10 +71,12 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
     let stamp = workspace.stamp(message.as_deref())?;
     let store = workspace.open_store()?;
     let stored = store.write(|writer| writer.record_release(stamp, release))?;
+    let reader = store.read()?;
+    let releases = Releases::new(&reader);
     if globals.json() {
-        print_json(&entry_json(&store.read()?, &stored)?);
+        print_json(&entry_json(&releases, &stored)?);
     } else {
-        let view = ReleaseView::load(&store.read()?, stored.id)?;
+        let view = releases.view(stored.id)?;
         println!("{}", stored.id);
         eprintln!(
             "registered {} {} ({})",

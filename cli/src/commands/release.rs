@@ -6,7 +6,7 @@ use ledger::{ReleaseSet, Source};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{entry_json, print_json};
+use crate::output::{Releases, entry_json, print_json};
 use crate::workspace::Workspace;
 
 /// Make a release set: the latest release of each service of a service set
@@ -70,7 +70,8 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
         ))
     })?;
     if globals.json() {
-        print_json(&entry_json(&store.read()?, &stored)?);
+        let reader = store.read()?;
+        print_json(&entry_json(&Releases::new(&reader), &stored)?);
     } else {
         println!("{}", stored.id);
         let scope = args.service_set.as_deref().unwrap_or("all services");

@@ -7,7 +7,7 @@ use ledger::{Body, EntryId, Source};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{ReleaseView, Style, entry_json, print_json, side_human, table, trigger_human};
+use crate::output::{Releases, Style, entry_json, print_json, table, trigger_human};
 use crate::workspace::Workspace;
 
 /// Show one entry in full
@@ -24,14 +24,15 @@ pub struct ShowArgs {
 
 pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store()?;
+    let store = workspace.open_store_for_reading()?;
     let reader = store.read()?;
     let id = resolve_target(&workspace, &reader, &args.target)?;
+    let releases = Releases::new(&reader);
     let stored = reader
         .entry(&id)?
         .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     if globals.json() {
-        print_json(&entry_json(&reader, &stored)?);
+        print_json(&entry_json(&releases, &stored)?);
         return Ok(Finished::Success);
     }
     let style = Style::detect();
@@ -108,7 +109,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
             for (service, release) in &set.releases {
                 detail.push(vec![
                     service.clone(),
-                    ReleaseView::load(&reader, *release)?.human(),
+                    releases.view(*release)?.human(),
                     release.short(),
                 ]);
             }
@@ -117,9 +118,9 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
             for (service, change) in &deployment.changes {
                 detail.push(vec![
                     service.clone(),
-                    side_human(&reader, change.from)?,
+                    releases.human(change.from)?,
                     "->".into(),
-                    side_human(&reader, Some(change.to))?,
+                    releases.human(Some(change.to))?,
                 ]);
             }
         }

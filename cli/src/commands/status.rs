@@ -8,7 +8,7 @@ use serde_json::{Map, json};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
-use crate::output::{ReleaseView, Style, print_json, table};
+use crate::output::{Releases, Style, print_json, table};
 use crate::workspace::Workspace;
 
 /// Show what runs in each environment, its last outcome, and whether a deployment is in flight
@@ -31,8 +31,9 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         }
         None => workspace.manifest.environments.keys().cloned().collect(),
     };
-    let store = workspace.open_store()?;
+    let store = workspace.open_store_for_reading()?;
     let reader = store.read()?;
+    let releases = Releases::new(&reader);
     let style = Style::detect();
     let mut environments = Vec::new();
     let mut human = String::new();
@@ -44,7 +45,7 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         let mut state_json = Map::new();
         let mut rows = Vec::new();
         for (service, release) in &state {
-            let view = ReleaseView::load(&reader, *release)?;
+            let view = releases.view(*release)?;
             rows.push(vec![format!("  {service}"), view.human(), release.short()]);
             state_json.insert(service.clone(), view.json());
         }

@@ -18,7 +18,7 @@ pub struct VerifyArgs {}
 
 pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store()?;
+    let store = workspace.open_store_for_reading()?;
     let report = ledger::verify::verify(&store.read()?)?;
     if globals.json() {
         let damage: Vec<String> = report.damage.iter().map(ToString::to_string).collect();
