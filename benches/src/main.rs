@@ -43,9 +43,7 @@ fn main() {
     let started = Instant::now();
     let history = generate(&project.join(".ledger"), options.entries);
     let generation = started.elapsed();
-    let ledger_bytes = std::fs::metadata(project.join(".ledger/ledger.redb"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let ledger_bytes = std::fs::metadata(project.join(".ledger/ledger.redb")).map(|m| m.len()).unwrap_or(0);
 
     let git_dir = options.dir.join("git");
     let git_started = Instant::now();
@@ -55,10 +53,7 @@ fn main() {
 
     let ledger = |args: &[&str]| {
         let mut command = Command::new(&ledger_bin);
-        command
-            .args(args)
-            .current_dir(&project)
-            .env("LEDGER_ACTOR", "bench <bench@example.com>");
+        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
         command
     };
     let git = |args: &[&str]| {
@@ -68,47 +63,25 @@ fn main() {
     };
     let mut results = Vec::new();
     let runs = options.runs;
-    results.push((
-        "ledger log prod -n 20",
-        measure(|| ledger(&["log", "prod", "-n", "20"]), runs),
-    ));
-    results.push((
-        "git log -n 20 prod",
-        measure(|| git(&["log", "-n", "20", "prod"]), runs),
-    ));
-    results.push((
-        "ledger diff stage prod",
-        measure(|| ledger(&["diff", "stage", "prod"]), runs),
-    ));
-    results.push((
-        "git diff --stat stage prod",
-        measure(|| git(&["diff", "--stat", "stage", "prod"]), runs),
-    ));
+    results.push(("ledger log prod -n 20", measure(|| ledger(&["log", "prod", "-n", "20"]), runs)));
+    results.push(("git log -n 20 prod", measure(|| git(&["log", "-n", "20", "prod"]), runs)));
+    results.push(("ledger diff stage prod", measure(|| ledger(&["diff", "stage", "prod"]), runs)));
+    results.push(("git diff --stat stage prod", measure(|| git(&["diff", "--stat", "stage", "prod"]), runs)));
     let mut version = 0;
     results.push((
         "ledger register (durable)",
         measure(
             || {
                 version += 1;
-                ledger(&[
-                    "register",
-                    "svc-00",
-                    &format!("registry.example.com/bench/svc-00:r{version}"),
-                ])
+                ledger(&["register", "svc-00", &format!("registry.example.com/bench/svc-00:r{version}")])
             },
             runs,
         ),
     ));
     results.push(("ledger status", measure(|| ledger(&["status"]), runs)));
     results.push(("ledger --help", measure(|| ledger(&["--help"]), runs)));
-    results.push((
-        "ledger verify (all entries)",
-        measure(|| ledger(&["verify"]), 3),
-    ));
-    results.push((
-        "git rev-list --count prod",
-        measure(|| git(&["rev-list", "--count", "prod"]), 3),
-    ));
+    results.push(("ledger verify (all entries)", measure(|| ledger(&["verify"]), 3)));
+    results.push(("git rev-list --count prod", measure(|| git(&["rev-list", "--count", "prod"]), 3)));
 
     println!(
         "history: {} entries ({} deployments per environment), {} git commits",
@@ -142,28 +115,16 @@ fn main() {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options {
-        entries: 1_000_000,
-        dir: PathBuf::from("target/bench"),
-        runs: 20,
-    };
+    let mut options = Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20 };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--entries" => {
-                options.entries = value
-                    .parse()
-                    .unwrap_or_else(|_| usage("--entries takes a number"))
+                options.entries = value.parse().unwrap_or_else(|_| usage("--entries takes a number"))
             }
             "--dir" => options.dir = PathBuf::from(value),
-            "--runs" => {
-                options.runs = value
-                    .parse()
-                    .unwrap_or_else(|_| usage("--runs takes a number"))
-            }
+            "--runs" => options.runs = value.parse().unwrap_or_else(|_| usage("--runs takes a number")),
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -213,11 +174,7 @@ struct History {
 /// dev, then stage, then prod (7 entries: a release, and a deployment + outcome per environment).
 fn generate(dir: &Path, entries: usize) -> History {
     let store = Store::init(dir).expect("creating the bench ledger");
-    let mut history = History {
-        entries: 0,
-        deployments_per_env: 0,
-        commits: Vec::with_capacity(entries),
-    };
+    let mut history = History { entries: 0, deployments_per_env: 0, commits: Vec::with_capacity(entries) };
     let mut at = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z").expect("a valid time");
     let mut cycle = 0usize;
     while history.entries < entries {
@@ -254,25 +211,19 @@ fn generate(dir: &Path, entries: usize) -> History {
                             break;
                         }
                         let target = State::from([(service.clone(), release.id)]);
-                        let plan =
-                            Plan::towards(writer, env, SetSource::None, Trigger::Apply, &target)
-                                .map_err(|e| ledger::StoreError::Conflict(conflict(e)))?;
+                        let plan = Plan::towards(writer, env, SetSource::None, Trigger::Apply, &target)
+                            .map_err(|e| ledger::StoreError::Conflict(conflict(e)))?;
                         let message = format!("deploy {service} 1.{cycle} to {env}");
                         deploy::record_only(
                             writer,
-                            &Stamp {
-                                message: message.clone(),
-                                ..stamp.clone()
-                            },
+                            &Stamp { message: message.clone(), ..stamp.clone() },
                             &plan,
                         )?;
                         history.entries += 2;
                         if env == "prod" {
                             history.deployments_per_env += 1;
                         }
-                        history
-                            .commits
-                            .push((env.into(), message, service.clone(), image.clone()));
+                        history.commits.push((env.into(), message, service.clone(), image.clone()));
                         history.commits.push((
                             env.into(),
                             "outcome: succeeded".into(),
@@ -287,12 +238,7 @@ fn generate(dir: &Path, entries: usize) -> History {
             .expect("recording the bench history");
     }
     let reader = store.read().expect("reading");
-    assert!(
-        reader
-            .ref_target(&refs::env("prod"))
-            .expect("reading")
-            .is_some()
-    );
+    assert!(reader.ref_target(&refs::env("prod")).expect("reading").is_some());
     history
 }
 
@@ -303,11 +249,7 @@ fn conflict(error: ledger::history::HistoryError) -> ledger::store::ConflictErro
 /// The same history as git commits: one commit per entry, on one branch per environment (and
 /// `releases`), each changing the file that names the service's image.
 fn build_git_equivalent(dir: &Path, history: &History) -> usize {
-    let status = Command::new("git")
-        .args(["init", "-q", "--bare"])
-        .arg(dir)
-        .status()
-        .expect("git init");
+    let status = Command::new("git").args(["init", "-q", "--bare"]).arg(dir).status().expect("git init");
     assert!(status.success());
     let mut import = Command::new("git")
         .arg("-C")
@@ -328,12 +270,7 @@ fn build_git_equivalent(dir: &Path, history: &History) -> usize {
         if let Some(parent) = last_mark.get(branch.as_str()) {
             writeln!(stream, "from :{parent}").unwrap();
         }
-        writeln!(
-            stream,
-            "M 100644 inline state/{service}\ndata {}\n{image}\n",
-            image.len()
-        )
-        .unwrap();
+        writeln!(stream, "M 100644 inline state/{service}\ndata {}\n{image}\n", image.len()).unwrap();
         last_mark.insert(branch, mark);
     }
     drop(stream);
@@ -343,12 +280,8 @@ fn build_git_equivalent(dir: &Path, history: &History) -> usize {
 
 /// Repacks fully and returns the pack's size.
 fn pack_size(dir: &Path) -> u64 {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["repack", "-adq"])
-        .status()
-        .expect("git repack");
+    let status =
+        Command::new("git").arg("-C").arg(dir).args(["repack", "-adq"]).status().expect("git repack");
     assert!(status.success());
     std::fs::read_dir(dir.join("objects/pack"))
         .expect("the pack directory")
@@ -376,10 +309,7 @@ fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
     for run in 0..=runs {
         let measured = make();
         let mut reporter = Command::new(std::env::current_exe().expect("the bench binary's path"));
-        reporter
-            .arg(SPAWN_AND_REPORT)
-            .arg(measured.get_program())
-            .args(measured.get_args());
+        reporter.arg(SPAWN_AND_REPORT).arg(measured.get_program()).args(measured.get_args());
         if let Some(dir) = measured.get_current_dir() {
             reporter.current_dir(dir);
         }
@@ -389,28 +319,17 @@ fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
                 None => reporter.env_remove(key),
             };
         }
-        let output = reporter
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running the measured command");
+        let output = reporter.stderr(Stdio::inherit()).output().expect("running the measured command");
         assert!(output.status.success(), "a measured command failed");
         let report = String::from_utf8_lossy(&output.stdout);
-        let (nanos, rss) = report
-            .trim()
-            .split_once(' ')
-            .expect("a report: <nanoseconds> <rss KiB>");
+        let (nanos, rss) = report.trim().split_once(' ').expect("a report: <nanoseconds> <rss KiB>");
         if run > 0 {
             times.push(Duration::from_nanos(nanos.parse().expect("nanoseconds")));
             peak_rss_kib = peak_rss_kib.max(rss.parse().expect("KiB"));
         }
     }
     times.sort();
-    Measurement {
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
-        peak_rss_kib,
-    }
+    Measurement { median: times[times.len() / 2], min: times[0], max: times[times.len() - 1], peak_rss_kib }
 }
 
 const SPAWN_AND_REPORT: &str = "--spawn-and-report";

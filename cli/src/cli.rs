@@ -37,33 +37,15 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The project's manifest [default: ledger.toml here or in the nearest parent directory]
-    #[arg(
-        long,
-        global = true,
-        env = "LEDGER_MANIFEST",
-        hide_env_values = true,
-        value_name = "PATH"
-    )]
+    #[arg(long, global = true, env = "LEDGER_MANIFEST", hide_env_values = true, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
 
     /// Where the ledger is stored [default: .ledger beside the manifest]
-    #[arg(
-        long,
-        global = true,
-        env = "LEDGER_DIR",
-        hide_env_values = true,
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, env = "LEDGER_DIR", hide_env_values = true, value_name = "DIR")]
     pub ledger_dir: Option<PathBuf>,
 
     /// Who is acting, recorded on new entries [default: git's user.name <user.email>, else user@host]
-    #[arg(
-        long,
-        global = true,
-        env = "LEDGER_ACTOR",
-        hide_env_values = true,
-        value_name = "NAME"
-    )]
+    #[arg(long, global = true, env = "LEDGER_ACTOR", hide_env_values = true, value_name = "NAME")]
     pub actor: Option<String>,
 
     /// Output format: tables for people, JSON for scripts

@@ -39,11 +39,7 @@ pub struct Request {
 }
 
 /// Keeps only the services named with `--service`; each must be in `state`.
-pub fn select_services(
-    state: State,
-    selected: &[String],
-    what: &str,
-) -> Result<State, CommandError> {
+pub fn select_services(state: State, selected: &[String], what: &str) -> Result<State, CommandError> {
     if selected.is_empty() {
         return Ok(state);
     }
@@ -57,18 +53,11 @@ pub fn select_services(
     Ok(kept)
 }
 
-pub fn run(
-    workspace: &Workspace,
-    store: &Store,
-    request: Request,
-    options: &DeployOptions,
-) -> CommandResult {
+pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &DeployOptions) -> CommandResult {
     let env = workspace.environment(&request.env)?.clone();
     for service in request.target.keys() {
         workspace.check_service(service).map_err(|e| match e {
-            CommandError::User { message, .. } => {
-                CommandError::user(format!("cannot deploy: {message}"))
-            }
+            CommandError::User { message, .. } => CommandError::user(format!("cannot deploy: {message}")),
             other => other,
         })?;
     }
@@ -76,19 +65,11 @@ pub fn run(
     let plan = {
         let reader = store.read()?;
         if let Some(deployment) = history::in_flight(&reader, &request.env)? {
-            return Err(ledger::store::ConflictError::InFlight {
-                env: request.env.clone(),
-                deployment,
-            }
-            .into());
+            return Err(
+                ledger::store::ConflictError::InFlight { env: request.env.clone(), deployment }.into()
+            );
         }
-        Plan::towards(
-            &reader,
-            &request.env,
-            request.set,
-            request.trigger,
-            &request.target,
-        )?
+        Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?
     };
     let json = workspace.globals.json();
     let plan_json = render_plan(store, &plan, &request.notes, json)?;
@@ -97,10 +78,7 @@ pub fn run(
         if json {
             print_json(&json!({"plan": plan_json, "deployment": null, "outcome": null}));
         } else {
-            println!(
-                "nothing to deploy: {} already runs these releases; nothing recorded",
-                plan.env
-            );
+            println!("nothing to deploy: {} already runs these releases; nothing recorded", plan.env);
         }
         return Ok(Finished::Success);
     }
@@ -135,21 +113,11 @@ pub fn run(
 }
 
 /// Prints the plan (human) or returns it (JSON).
-fn render_plan(
-    store: &Store,
-    plan: &Plan,
-    notes: &[String],
-    json: bool,
-) -> Result<Value, CommandError> {
+fn render_plan(store: &Store, plan: &Plan, notes: &[String], json: bool) -> Result<Value, CommandError> {
     let reader = store.read()?;
     let releases = Releases::new(&reader);
     let mut changes = Vec::new();
-    let mut rows = vec![vec![
-        "SERVICE".to_string(),
-        "NOW".to_string(),
-        String::new(),
-        "AFTER".to_string(),
-    ]];
+    let mut rows = vec![vec!["SERVICE".to_string(), "NOW".to_string(), String::new(), "AFTER".to_string()]];
     for (service, change) in &plan.changes {
         changes.push(json!({
             "service": service,

@@ -37,44 +37,26 @@ impl Finished {
 #[derive(Debug)]
 pub enum CommandError {
     /// The user asked for something that cannot be done as asked: exit 2.
-    User {
-        message: String,
-        hint: Option<String>,
-    },
+    User { message: String, hint: Option<String> },
     /// The operation was attempted and did not succeed: exit 3.
-    Failed {
-        message: String,
-        hint: Option<String>,
-    },
+    Failed { message: String, hint: Option<String> },
 }
 
 pub type CommandResult = Result<Finished, CommandError>;
 
 impl CommandError {
     pub fn user(message: impl Into<String>) -> CommandError {
-        CommandError::User {
-            message: message.into(),
-            hint: None,
-        }
+        CommandError::User { message: message.into(), hint: None }
     }
 
     pub fn failed(message: impl Into<String>) -> CommandError {
-        CommandError::Failed {
-            message: message.into(),
-            hint: None,
-        }
+        CommandError::Failed { message: message.into(), hint: None }
     }
 
     pub fn with_hint(self, hint: impl Into<String>) -> CommandError {
         match self {
-            CommandError::User { message, .. } => CommandError::User {
-                message,
-                hint: Some(hint.into()),
-            },
-            CommandError::Failed { message, .. } => CommandError::Failed {
-                message,
-                hint: Some(hint.into()),
-            },
+            CommandError::User { message, .. } => CommandError::User { message, hint: Some(hint.into()) },
+            CommandError::Failed { message, .. } => CommandError::Failed { message, hint: Some(hint.into()) },
         }
     }
 
@@ -88,9 +70,7 @@ impl CommandError {
     /// The lines printed on stderr.
     pub fn render(&self) -> String {
         let (message, hint) = match self {
-            CommandError::User { message, hint } | CommandError::Failed { message, hint } => {
-                (message, hint)
-            }
+            CommandError::User { message, hint } | CommandError::Failed { message, hint } => (message, hint),
         };
         match hint {
             Some(hint) => format!("error: {message}\nhint: {hint}\n"),

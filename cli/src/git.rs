@@ -30,33 +30,17 @@ pub struct Commit {
 
 pub fn commit(dir: &Path, revision: &str) -> Option<Commit> {
     let spec = format!("{revision}^{{commit}}");
-    let hash = git(
-        dir,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ],
-    )?;
+    let hash = git(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec])?;
     let line = git(dir, &["show", "-s", "--format=%ct %s", &hash])?;
     let (time, subject) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-    Some(Commit {
-        hash,
-        subject: subject.to_string(),
-        time: time.parse().ok()?,
-    })
+    Some(Commit { hash, subject: subject.to_string(), time: time.parse().ok()? })
 }
 
 /// `hash subject` of the commits reachable from `to` and not from `from`, newest first.
 pub fn commits_between(dir: &Path, from: &str, to: &str, limit: usize) -> Option<Vec<String>> {
     let range = format!("{from}..{to}");
     let max = format!("--max-count={limit}");
-    let text = git(
-        dir,
-        &["log", "--format=%h %s", &max, "--end-of-options", &range],
-    );
+    let text = git(dir, &["log", "--format=%h %s", &max, "--end-of-options", &range]);
     // An empty range is a real answer; a failure (unknown commit) is not.
     match text {
         Some(text) => Some(text.lines().map(str::to_string).collect()),

@@ -20,17 +20,11 @@ impl Style {
     /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
     pub fn detect() -> Style {
         let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style {
-            colour: std::io::stdout().is_terminal() && !no_colour,
-        }
+        Style { colour: std::io::stdout().is_terminal() && !no_colour }
     }
 
     fn paint(self, code: &str, text: &str) -> String {
-        if self.colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 
     pub fn bold(self, text: &str) -> String {
@@ -55,23 +49,14 @@ impl Style {
 }
 
 pub fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| visible_width(cell))
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| visible_width(cell)).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -115,13 +100,11 @@ pub struct ReleaseView {
 
 impl ReleaseView {
     pub fn load(source: &impl Source, id: EntryId) -> Result<ReleaseView, CommandError> {
-        let stored = source.entry(&id)?.ok_or_else(|| {
-            CommandError::failed(format!("release {id} is missing; run `ledger verify`"))
-        })?;
+        let stored = source
+            .entry(&id)?
+            .ok_or_else(|| CommandError::failed(format!("release {id} is missing; run `ledger verify`")))?;
         let release = stored.entry.as_release().ok_or_else(|| {
-            CommandError::failed(format!(
-                "entry {id} is referenced as a release but is not one"
-            ))
+            CommandError::failed(format!("entry {id} is referenced as a release but is not one"))
         })?;
         let parsed = ledger::image::ImageRef::parse(&release.image_ref()).ok();
         let label = match parsed {
@@ -132,12 +115,7 @@ impl ReleaseView {
             },
             None => release.image.clone(),
         };
-        Ok(ReleaseView {
-            id,
-            image: release.image_ref(),
-            label,
-            revision: release.revision.clone(),
-        })
+        Ok(ReleaseView { id, image: release.image_ref(), label, revision: release.revision.clone() })
     }
 
     /// `v1.4.0 3b18e51`: the tag and the short revision.
@@ -162,10 +140,7 @@ pub struct Releases<'s, S> {
 
 impl<'s, S: Source> Releases<'s, S> {
     pub fn new(source: &'s S) -> Releases<'s, S> {
-        Releases {
-            source,
-            seen: RefCell::new(BTreeMap::new()),
-        }
+        Releases { source, seen: RefCell::new(BTreeMap::new()) }
     }
 
     pub fn source(&self) -> &'s S {
@@ -223,30 +198,22 @@ pub fn entry_json<S: Source>(
             object.insert("image".into(), json!(release.image_ref()));
             object.insert("digest".into(), json!(release.digest));
             object.insert("revision".into(), json!(release.revision));
-            object.insert(
-                "revision_at".into(),
-                json!(release.revision_at.map(|at| at.to_rfc3339())),
-            );
+            object.insert("revision_at".into(), json!(release.revision_at.map(|at| at.to_rfc3339())));
         }
         Body::ReleaseSet(set) => {
             object.insert("service_set".into(), json!(set.service_set));
-            let releases: Map<String, Value> = set
-                .releases
-                .iter()
-                .map(|(service, id)| (service.clone(), json!(id.to_hex())))
-                .collect();
+            let releases: Map<String, Value> =
+                set.releases.iter().map(|(service, id)| (service.clone(), json!(id.to_hex()))).collect();
             object.insert("releases".into(), Value::Object(releases));
         }
         Body::Deployment(deployment) => {
             object.insert("env".into(), json!(deployment.env));
-            object.insert(
-                "release_set".into(),
-                json!(deployment.release_set.map(|id| id.to_hex())),
-            );
+            object.insert("release_set".into(), json!(deployment.release_set.map(|id| id.to_hex())));
             object.insert("trigger".into(), trigger_json(&deployment.trigger));
             let mut services = Map::new();
             for (service, change) in &deployment.changes {
-                let sides = json!({"from": releases.json(change.from)?, "to": releases.json(Some(change.to))?});
+                let sides =
+                    json!({"from": releases.json(change.from)?, "to": releases.json(Some(change.to))?});
                 services.insert(service.clone(), sides);
             }
             object.insert("services".into(), Value::Object(services));
@@ -278,10 +245,7 @@ pub fn entry_json<S: Source>(
 fn trigger_json(trigger: &Trigger) -> Value {
     match trigger {
         Trigger::Apply => json!({"kind": "apply"}),
-        Trigger::Promote {
-            from_env,
-            from_head,
-        } => {
+        Trigger::Promote { from_env, from_head } => {
             json!({"kind": "promote", "from_env": from_env, "from_head": from_head.map(|id| id.to_hex())})
         }
         Trigger::Rollback { to } => json!({"kind": "rollback", "to": to.map(|id| id.to_hex())}),
@@ -297,8 +261,6 @@ pub fn trigger_human(trigger: &Trigger, release_set: Option<EntryId>) -> String 
         },
         Trigger::Promote { from_env, .. } => format!("promote from {from_env}"),
         Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
-        Trigger::Rollback { to: None } => {
-            "rollback to the state before the first deployment".into()
-        }
+        Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
     }
 }

@@ -29,16 +29,10 @@ pub fn confirm_deploy(env: &str, protected: bool, yes: bool) -> Result<(), Comma
         .read_line(&mut answer)
         .map_err(|e| CommandError::failed(format!("reading the answer: {e}")))?;
     let answer = answer.trim();
-    let confirmed = if protected {
-        answer == env
-    } else {
-        matches!(answer, "y" | "Y" | "yes")
-    };
+    let confirmed = if protected { answer == env } else { matches!(answer, "y" | "Y" | "yes") };
     if confirmed {
         Ok(())
     } else {
-        Err(CommandError::user(format!(
-            "not confirmed; nothing was deployed to {env}"
-        )))
+        Err(CommandError::user(format!("not confirmed; nothing was deployed to {env}")))
     }
 }

@@ -32,11 +32,7 @@ impl Workspace {
             Some(dir) => dir.clone(),
             None => manifest.project_dir().join(LEDGER_DIR),
         };
-        Ok(Workspace {
-            manifest,
-            ledger_dir,
-            globals: globals.clone(),
-        })
+        Ok(Workspace { manifest, ledger_dir, globals: globals.clone() })
     }
 
     /// The ledger, for a command that records.
@@ -86,11 +82,7 @@ impl Workspace {
 
     /// The actor, time and message for a new entry.
     pub fn stamp(&self, message: Option<&str>) -> Result<Stamp, CommandError> {
-        Ok(Stamp {
-            at: clock()?,
-            actor: self.actor()?,
-            message: check_message(message.unwrap_or(""))?,
-        })
+        Ok(Stamp { at: clock()?, actor: self.actor()?, message: check_message(message.unwrap_or(""))? })
     }
 
     /// `--actor`, else `LEDGER_ACTOR`, else git's `user.name <user.email>`, else `user@host`.
@@ -114,21 +106,13 @@ fn manifest_path(globals: &GlobalArgs) -> Result<PathBuf, CommandError> {
         return if path.is_file() {
             Ok(path.clone())
         } else {
-            Err(CommandError::user(format!(
-                "manifest {} does not exist",
-                path.display()
-            )))
+            Err(CommandError::user(format!("manifest {} does not exist", path.display())))
         };
     }
     let cwd = current_dir()?;
     Manifest::discover(&cwd).ok_or_else(|| {
-        CommandError::user(format!(
-            "no {MANIFEST_FILE} in {} or any parent directory",
-            cwd.display()
-        ))
-        .with_hint(
-            "run `ledger init --example` to write a sample one, or point --manifest at yours",
-        )
+        CommandError::user(format!("no {MANIFEST_FILE} in {} or any parent directory", cwd.display()))
+            .with_hint("run `ledger init --example` to write a sample one, or point --manifest at yours")
     })
 }
 
@@ -140,41 +124,28 @@ pub fn current_dir() -> Result<PathBuf, CommandError> {
 /// Now, or `LEDGER_TIMESTAMP` (RFC 3339) for reproducible histories, as `GIT_COMMITTER_DATE` does for git.
 pub fn clock() -> Result<Timestamp, CommandError> {
     match std::env::var("LEDGER_TIMESTAMP") {
-        Ok(text) => Timestamp::parse_rfc3339(&text)
-            .map_err(|e| CommandError::user(format!("LEDGER_TIMESTAMP: {e}"))),
+        Ok(text) => {
+            Timestamp::parse_rfc3339(&text).map_err(|e| CommandError::user(format!("LEDGER_TIMESTAMP: {e}")))
+        }
         Err(_) => Ok(Timestamp::now()),
     }
 }
 
 pub fn check_message(message: &str) -> Result<String, CommandError> {
     if message.len() > MAX_MESSAGE_LEN {
-        return Err(CommandError::user(format!(
-            "the message is longer than {MAX_MESSAGE_LEN} bytes"
-        )));
+        return Err(CommandError::user(format!("the message is longer than {MAX_MESSAGE_LEN} bytes")));
     }
-    if message
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(CommandError::user(
-            "the message contains control characters",
-        ));
+    if message.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(CommandError::user("the message contains control characters"));
     }
     Ok(message.trim().to_string())
 }
 
 fn user_at_host() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    if host.is_empty() {
-        user
-    } else {
-        format!("{user}@{host}")
-    }
+    let user =
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    if host.is_empty() { user } else { format!("{user}@{host}") }
 }
 
 /// The directory git questions are asked in: where the command runs.

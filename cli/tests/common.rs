@@ -43,10 +43,7 @@ pub struct Run {
 impl Run {
     /// Exit code, stdout and stderr, for a snapshot.
     pub fn render(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
+        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
     }
 }
 
@@ -58,10 +55,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// An empty directory: no manifest, no ledger.
     pub fn empty() -> TestEnv {
-        TestEnv {
-            dir: tempfile::tempdir().unwrap(),
-            runs: Cell::new(0),
-        }
+        TestEnv { dir: tempfile::tempdir().unwrap(), runs: Cell::new(0) }
     }
 
     /// The test manifest, initialised.
@@ -141,9 +135,6 @@ impl TestEnv {
 
     /// The number of entries in the ledger.
     pub fn entry_count(&self) -> usize {
-        self.json(&["log", "-n", "100000"])["entries"]
-            .as_array()
-            .unwrap()
-            .len()
+        self.json(&["log", "-n", "100000"])["entries"].as_array().unwrap().len()
     }
 }

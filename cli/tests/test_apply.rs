@@ -28,23 +28,14 @@ fn without_a_terminal_or_yes_apply_refuses_at_once() {
 fn apply_latest_records_a_set_a_deployment_and_an_outcome() {
     let env = with_releases();
     let count = env.entry_count();
-    assert_snapshot!(
-        env.run(&["apply", "latest", "stage", "--yes", "-m", "first"])
-            .render()
-    );
+    assert_snapshot!(env.run(&["apply", "latest", "stage", "--yes", "-m", "first"]).render());
     assert_eq!(env.entry_count(), count + 3);
     let status = env.json(&["status", "stage"]);
     assert_eq!(status["environments"][0]["last_result"], "succeeded");
-    assert_eq!(
-        status["environments"][0]["state"]["api"]["image"],
-        format!("{API}:v1.0")
-    );
+    assert_eq!(status["environments"][0]["state"]["api"]["image"], format!("{API}:v1.0"));
 
     // Applying the same again changes nothing and records nothing.
-    assert_snapshot!(
-        "apply_again",
-        env.run(&["apply", "latest", "stage", "--yes"]).render()
-    );
+    assert_snapshot!("apply_again", env.run(&["apply", "latest", "stage", "--yes"]).render());
     assert_eq!(env.entry_count(), count + 3);
 }
 
@@ -53,26 +44,13 @@ fn apply_a_service_set_by_name_or_a_set_by_prefix_with_service_filter() {
     let env = with_releases();
     let set = env.ok(&["release", "frontend"]).trim().to_string();
     env.ok(&["apply", "frontend", "stage", "--yes"]);
-    assert_eq!(
-        env.json(&["status", "stage"])["environments"][0]["state"]
-            .as_object()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(env.json(&["status", "stage"])["environments"][0]["state"].as_object().unwrap().len(), 2);
 
     env.register("api", &format!("{API}:v1.1"));
     let next = env.ok(&["release", "frontend"]).trim().to_string();
     let value = env.json(&["apply", &next[..6], "prod", "--service", "search", "--yes"]);
     assert_eq!(value["deployment"]["release_set"], next);
-    assert_eq!(
-        value["deployment"]["services"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect::<Vec<_>>(),
-        ["search"]
-    );
+    assert_eq!(value["deployment"]["services"].as_object().unwrap().keys().collect::<Vec<_>>(), ["search"]);
     assert_eq!(value["outcome"]["result"], "succeeded");
     assert_eq!(value["outcome"]["deployment"], value["deployment"]["id"]);
     assert_ne!(set, next);
@@ -89,10 +67,7 @@ fn apply_json_shape() {
 fn promote_applies_what_the_source_runs() {
     let env = with_releases();
     env.ok(&["apply", "latest", "stage", "--yes"]);
-    assert_snapshot!(
-        env.run(&["promote", "stage", "prod", "--yes", "-m", "go live"])
-            .render()
-    );
+    assert_snapshot!(env.run(&["promote", "stage", "prod", "--yes", "-m", "go live"]).render());
     let diff = env.run(&["diff", "stage", "prod", "--exit-code"]);
     assert_eq!(diff.code, 0, "{}", diff.render());
     let log = env.json(&["log", "prod"]);

@@ -8,17 +8,9 @@ fn assert_refused(env: &TestEnv, args: &[&str]) -> String {
     let before = env.entry_count();
     let run = env.run(args);
     assert_eq!(run.code, 2, "ledger {args:?}:\n{}", run.render());
-    assert!(
-        run.stdout.is_empty() || !run.stdout.contains("panicked"),
-        "{}",
-        run.render()
-    );
+    assert!(run.stdout.is_empty() || !run.stdout.contains("panicked"), "{}", run.render());
     assert!(!run.stderr.contains("panicked"), "{}", run.render());
-    assert_eq!(
-        env.entry_count(),
-        before,
-        "ledger {args:?} recorded something"
-    );
+    assert_eq!(env.entry_count(), before, "ledger {args:?} recorded something");
     run.stderr
 }
 
@@ -32,21 +24,12 @@ fn bad_register_arguments() {
         &["register", "api", "Not An Image"],
         &["register", "api", &format!("{API}:v1@sha256:1234")],
         &["register", "api", &format!("{SEARCH}:v1")],
-        &[
-            "register",
-            "api",
-            &format!("{API}:v1"),
-            "--revision",
-            "main; rm -rf /",
-        ],
+        &["register", "api", &format!("{API}:v1"), "--revision", "main; rm -rf /"],
         &["register", "api", &format!("{API}:v1"), "--revision", "abc"],
         &["register", "api", &format!("{API}:v1"), "-m", "bell\u{7}"],
         &["register", "api", &format!("{API}:v1"), "--actor", ""],
     ];
-    let messages: Vec<String> = cases
-        .iter()
-        .map(|args| assert_refused(&env, args))
-        .collect();
+    let messages: Vec<String> = cases.iter().map(|args| assert_refused(&env, args)).collect();
     assert_snapshot!(messages.join(""));
 }
 
@@ -70,10 +53,7 @@ fn bad_deploy_arguments() {
         &["status", "../../etc"],
         &["show", "abc"],
     ];
-    let messages: Vec<String> = cases
-        .iter()
-        .map(|args| assert_refused(&env, args))
-        .collect();
+    let messages: Vec<String> = cases.iter().map(|args| assert_refused(&env, args)).collect();
     assert_snapshot!(messages.join(""));
 }
 
@@ -95,10 +75,7 @@ fn bad_manifests_name_the_file_line_and_key() {
         env.write("ledger.toml", manifest);
         let run = env.run(&["init"]);
         assert_eq!(run.code, 2, "{}", run.render());
-        assert!(
-            !env.path().join(".ledger").exists(),
-            "a bad manifest created a ledger"
-        );
+        assert!(!env.path().join(".ledger").exists(), "a bad manifest created a ledger");
         messages.push_str(&run.stderr);
     }
     assert_snapshot!(messages);
@@ -107,11 +84,7 @@ fn bad_manifests_name_the_file_line_and_key() {
 #[test]
 fn usage_errors_exit_2() {
     let env = TestEnv::new();
-    for args in [
-        &["frobnicate"][..],
-        &["register", "api"],
-        &["log", "-n", "many"],
-    ] {
+    for args in [&["frobnicate"][..], &["register", "api"], &["log", "-n", "many"]] {
         assert_eq!(env.run(args).code, 2, "{args:?}");
     }
 }

@@ -7,16 +7,7 @@ fn staged_ahead_of_prod() -> TestEnv {
     env.register_all("1.0");
     env.ok(&["apply", "latest", "prod", "--yes"]);
     env.register("api", &format!("{API}:v1.1"));
-    env.ok(&[
-        "apply",
-        "latest",
-        "stage",
-        "--service",
-        "api",
-        "--service",
-        "search",
-        "--yes",
-    ]);
+    env.ok(&["apply", "latest", "stage", "--service", "api", "--service", "search", "--yes"]);
     env
 }
 
@@ -43,10 +34,8 @@ fn diff_release_sets_and_deployments() {
     let env = TestEnv::new();
     env.register_all("1.0");
     let old = env.ok(&["release", "frontend"]).trim().to_string();
-    let first = env.json(&["apply", "frontend", "stage", "--yes"])["deployment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first =
+        env.json(&["apply", "frontend", "stage", "--yes"])["deployment"]["id"].as_str().unwrap().to_string();
     env.register("search", &format!("{SEARCH}:v2"));
     let new = env.ok(&["release", "frontend"]).trim().to_string();
     env.ok(&["apply", "frontend", "stage", "--yes"]);
@@ -56,12 +45,7 @@ fn diff_release_sets_and_deployments() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["service"].as_str().unwrap(),
-                c["change"].as_str().unwrap(),
-            )
-        })
+        .map(|c| (c["service"].as_str().unwrap(), c["change"].as_str().unwrap()))
         .collect();
     assert_eq!(kinds, [("api", "unchanged"), ("search", "changed")]);
     // A deployment side is the state right after it.

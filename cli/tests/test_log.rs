@@ -6,14 +6,7 @@ use crate::common::{API, TestEnv};
 fn with_history() -> TestEnv {
     let env = TestEnv::new();
     env.register_all("1.0");
-    env.ok(&[
-        "apply",
-        "latest",
-        "stage",
-        "--yes",
-        "-m",
-        "first deployment\n\nwith a body",
-    ]);
+    env.ok(&["apply", "latest", "stage", "--yes", "-m", "first deployment\n\nwith a body"]);
     env.register("api", &format!("{API}:v1.1"));
     env.ok(&["apply", "latest", "stage", "--yes", "-m", "api 1.1"]);
     env.ok(&["promote", "stage", "prod", "--yes", "-m", "ship"]);
@@ -26,46 +19,23 @@ fn with_history() -> TestEnv {
 fn log_of_an_environment() {
     let env = with_history();
     assert_snapshot!(env.run(&["log", "stage"]).render());
-    assert_snapshot!(
-        "log_prod_json",
-        serde_json::to_string_pretty(&env.json(&["log", "prod"])).unwrap()
-    );
+    assert_snapshot!("log_prod_json", serde_json::to_string_pretty(&env.json(&["log", "prod"])).unwrap());
 }
 
 #[test]
 fn log_limits_and_filters() {
     let env = with_history();
-    assert_eq!(
-        env.json(&["log", "stage", "-n", "2"])["deployments"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(env.json(&["log", "stage", "-n", "2"])["deployments"].as_array().unwrap().len(), 2);
     let api = env.json(&["log", "stage", "--service", "api"]);
-    let messages: Vec<&str> = api["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["message"].as_str().unwrap())
-        .collect();
+    let messages: Vec<&str> =
+        api["deployments"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap()).collect();
     assert_eq!(messages, ["api 1.1", "first deployment\n\nwith a body"]);
     let worker_entries = env.json(&["log", "--service", "worker"]);
-    let kinds: Vec<&str> = worker_entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> =
+        worker_entries["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        [
-            "deployment",
-            "release",
-            "deployment",
-            "deployment",
-            "release"
-        ],
+        ["deployment", "release", "deployment", "deployment", "release"],
         "stage, release, promotion to prod, stage, release"
     );
     assert_eq!(env.run(&["log", "prod", "--service", "nope"]).code, 2);
@@ -80,9 +50,5 @@ fn log_of_every_entry() {
 #[test]
 fn log_of_an_empty_ledger() {
     let env = TestEnv::new();
-    assert_snapshot!(format!(
-        "{}{}",
-        env.run(&["log"]).render(),
-        env.run(&["log", "prod"]).render()
-    ));
+    assert_snapshot!(format!("{}{}", env.run(&["log"]).render(), env.run(&["log", "prod"]).render()));
 }

@@ -20,10 +20,7 @@ fn register_prints_the_id_and_records_the_release() {
     let id = run.stdout.trim();
     assert_eq!(id.len(), 64);
     let shown = env.json(&["show", &id[..8]]);
-    assert_snapshot!(
-        "register_json",
-        serde_json::to_string_pretty(&shown).unwrap()
-    );
+    assert_snapshot!("register_json", serde_json::to_string_pretty(&shown).unwrap());
 }
 
 #[test]
@@ -41,44 +38,22 @@ fn register_takes_the_message_from_the_commit() {
             .env("GIT_COMMITTER_DATE", "2026-10-01T10:00:00Z")
             .output()
             .unwrap();
-        assert!(
-            status.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
         String::from_utf8(status.stdout).unwrap().trim().to_string()
     };
     git(&["init", "-q"]);
-    git(&[
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "Speed up search\n\nLonger body.",
-    ]);
+    git(&["commit", "-q", "--allow-empty", "-m", "Speed up search\n\nLonger body."]);
     let head = git(&["rev-parse", "HEAD"]);
     let id = env.register_with_revision(&head[..7]);
     let release = env.json(&["show", &id]);
     assert_eq!(release["message"], "Speed up search");
-    assert_eq!(
-        release["revision"],
-        head.as_str(),
-        "the short revision is expanded"
-    );
+    assert_eq!(release["revision"], head.as_str(), "the short revision is expanded");
     assert_eq!(release["revision_at"], "2026-10-01T10:00:00.000000Z");
 }
 
 impl TestEnv {
     fn register_with_revision(&self, revision: &str) -> String {
-        self.ok(&[
-            "register",
-            "api",
-            &format!("{API}:v2"),
-            "--revision",
-            revision,
-        ])
-        .trim()
-        .to_string()
+        self.ok(&["register", "api", &format!("{API}:v2"), "--revision", revision]).trim().to_string()
     }
 }
 
@@ -97,8 +72,5 @@ fn each_register_chains_to_the_previous_release_of_its_service() {
     let env = TestEnv::new();
     let first = env.register("api", &format!("{API}:v1"));
     let second = env.register("api", &format!("{API}:v2"));
-    assert_eq!(
-        env.json(&["show", &second])["parents"],
-        serde_json::json!([first])
-    );
+    assert_eq!(env.json(&["show", &second])["parents"], serde_json::json!([first]));
 }

@@ -21,10 +21,7 @@ fn release_of_a_service_set_uses_the_latest_releases() {
     let set = env.json(&["show", run.stdout.trim()]);
     assert_eq!(set["kind"], "release_set");
     assert_eq!(set["service_set"], "frontend");
-    assert_eq!(
-        set["releases"],
-        serde_json::json!({"api": api, "search": search})
-    );
+    assert_eq!(set["releases"], serde_json::json!({"api": api, "search": search}));
 
     // Nothing new: the same set is printed, nothing recorded.
     let count = env.entry_count();

@@ -11,20 +11,10 @@ fn rollback_restores_the_state_before_the_last_successful_deployment() {
     env.register("api", &format!("{API}:v1.1"));
     env.ok(&["apply", "latest", "prod", "--yes", "-m", "api 1.1"]);
 
-    assert_snapshot!(
-        env.run(&["rollback", "prod", "--yes", "-m", "errors up"])
-            .render()
-    );
-    assert_eq!(
-        env.json(&["status", "prod"])["environments"][0]["state"],
-        good
-    );
+    assert_snapshot!(env.run(&["rollback", "prod", "--yes", "-m", "errors up"]).render());
+    assert_eq!(env.json(&["status", "prod"])["environments"][0]["state"], good);
     let log = env.json(&["log", "prod"]);
-    assert_eq!(
-        log["deployments"].as_array().unwrap().len(),
-        3,
-        "rollback is a new deployment"
-    );
+    assert_eq!(log["deployments"].as_array().unwrap().len(), 3, "rollback is a new deployment");
     assert_eq!(log["deployments"][0]["trigger"]["kind"], "rollback");
 }
 
@@ -32,10 +22,8 @@ fn rollback_restores_the_state_before_the_last_successful_deployment() {
 fn rollback_to_a_named_deployment() {
     let env = TestEnv::new();
     env.register_all("1.0");
-    let first = env.json(&["apply", "latest", "stage", "--yes"])["deployment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first =
+        env.json(&["apply", "latest", "stage", "--yes"])["deployment"]["id"].as_str().unwrap().to_string();
     let at_first = env.json(&["status", "stage"])["environments"][0]["state"].clone();
     for version in ["1.1", "1.2"] {
         env.register("api", &format!("{API}:v{version}"));
@@ -43,14 +31,8 @@ fn rollback_to_a_named_deployment() {
     }
     let run = env.run(&["rollback", "stage", "--to", &first[..8], "--yes"]);
     assert_eq!(run.code, 0, "{}", run.render());
-    assert_eq!(
-        env.json(&["status", "stage"])["environments"][0]["state"],
-        at_first
-    );
-    assert_eq!(
-        env.json(&["log", "stage", "-n", "1"])["deployments"][0]["trigger"]["to"],
-        first
-    );
+    assert_eq!(env.json(&["status", "stage"])["environments"][0]["state"], at_first);
+    assert_eq!(env.json(&["log", "stage", "-n", "1"])["deployments"][0]["trigger"]["to"], first);
 }
 
 #[test]

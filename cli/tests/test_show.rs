@@ -6,15 +6,11 @@ use crate::common::TestEnv;
 fn show_each_kind_by_name_ref_and_prefix() {
     let env = TestEnv::new();
     env.register_all("1.0");
-    let set = env
-        .ok(&["release", "frontend", "-m", "frontend 1.0"])
-        .trim()
+    let set = env.ok(&["release", "frontend", "-m", "frontend 1.0"]).trim().to_string();
+    let deployment = env.json(&["apply", "frontend", "stage", "--yes", "-m", "try it"])["deployment"]["id"]
+        .as_str()
+        .unwrap()
         .to_string();
-    let deployment =
-        env.json(&["apply", "frontend", "stage", "--yes", "-m", "try it"])["deployment"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
     let mut shown = String::new();
     for target in ["api", "service/search", &set[..7], &deployment, "stage"] {
         shown.push_str(&env.run(&["show", target]).render());
@@ -37,11 +33,7 @@ fn short_and_ambiguous_prefixes_are_refused_with_the_candidates() {
     let mut seen = std::collections::BTreeMap::new();
     let (a, b) = (0..)
         .find_map(|n: i64| {
-            let stamp = ledger::Stamp {
-                at: ledger::Timestamp(n),
-                actor: "t".into(),
-                message: String::new(),
-            };
+            let stamp = ledger::Stamp { at: ledger::Timestamp(n), actor: "t".into(), message: String::new() };
             let release = ledger::Release {
                 service: "api".into(),
                 image: format!("{}:v{n}", crate::common::API),
@@ -49,13 +41,8 @@ fn short_and_ambiguous_prefixes_are_refused_with_the_candidates() {
                 revision: None,
                 revision_at: None,
             };
-            let id = store
-                .write(|w| w.record_release(stamp, release))
-                .unwrap()
-                .id
-                .to_hex();
-            seen.insert(id[..4].to_string(), id.clone())
-                .map(|other| (other, id))
+            let id = store.write(|w| w.record_release(stamp, release)).unwrap().id.to_hex();
+            seen.insert(id[..4].to_string(), id.clone()).map(|other| (other, id))
         })
         .unwrap();
     drop(store);
@@ -67,9 +54,6 @@ fn short_and_ambiguous_prefixes_are_refused_with_the_candidates() {
         run.stderr
     );
     // One more digit that differs resolves.
-    let unique = (5..=64)
-        .map(|len| &a[..len])
-        .find(|p| !b.starts_with(p))
-        .unwrap();
+    let unique = (5..=64).map(|len| &a[..len]).find(|p| !b.starts_with(p)).unwrap();
     assert_eq!(env.json(&["show", unique])["id"], a.as_str());
 }

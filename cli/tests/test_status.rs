@@ -11,10 +11,7 @@ fn status_of_every_environment() {
     env.register_all("1.0");
     env.ok(&["apply", "latest", "stage", "--yes"]);
     assert_snapshot!(env.run(&["status"]).render());
-    assert_snapshot!(
-        "status_json",
-        serde_json::to_string_pretty(&env.json(&["status"])).unwrap()
-    );
+    assert_snapshot!("status_json", serde_json::to_string_pretty(&env.json(&["status"])).unwrap());
 }
 
 #[test]
@@ -29,25 +26,13 @@ fn an_interrupted_deployment_is_in_flight_and_blocks_the_next() {
         let target = [("api".to_string(), api)].into();
         Plan::towards(&reader, "stage", SetSource::None, Trigger::Apply, &target).unwrap()
     };
-    let stamp = Stamp {
-        at: Timestamp(1_790_000_000_000_000),
-        actor: "ci".into(),
-        message: "killed".into(),
-    };
-    store
-        .write(|w| deploy::record_intent(w, &stamp, &plan))
-        .unwrap();
+    let stamp = Stamp { at: Timestamp(1_790_000_000_000_000), actor: "ci".into(), message: "killed".into() };
+    store.write(|w| deploy::record_intent(w, &stamp, &plan)).unwrap();
     drop(store);
 
     assert_snapshot!(env.run(&["status", "stage"]).render());
-    assert_eq!(
-        env.json(&["status", "stage"])["environments"][0]["in_flight"],
-        true
-    );
+    assert_eq!(env.json(&["status", "stage"])["environments"][0]["in_flight"], true);
     let count = env.entry_count();
-    assert_snapshot!(
-        "apply_refused",
-        env.run(&["apply", "latest", "stage", "--yes"]).render()
-    );
+    assert_snapshot!("apply_refused", env.run(&["apply", "latest", "stage", "--yes"]).render());
     assert_eq!(env.entry_count(), count);
 }

@@ -35,13 +35,7 @@ fn verify_lists_damage_and_exits_3() {
 
     let run = env.run(&["verify"]);
     assert_eq!(run.code, 3);
-    assert!(
-        run.stdout
-            .contains(&format!("damaged: object {api}: its bytes hash to")),
-        "{}",
-        run.render()
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&env.run(&["verify", "-o", "json"]).stdout).unwrap();
+    assert!(run.stdout.contains(&format!("damaged: object {api}: its bytes hash to")), "{}", run.render());
+    let json: serde_json::Value = serde_json::from_str(&env.run(&["verify", "-o", "json"]).stdout).unwrap();
     assert_eq!(json["sound"], false);
 }

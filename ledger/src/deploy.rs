@@ -49,14 +49,7 @@ impl Plan {
         let head = source.ref_target(&crate::store::refs::env(env))?;
         let current = source.env_state(env)?;
         let changes = changes_towards(&current, target);
-        Ok(Plan {
-            env: env.to_string(),
-            head,
-            set,
-            trigger,
-            current,
-            changes,
-        })
+        Ok(Plan { env: env.to_string(), head, set, trigger, current, changes })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -99,11 +92,7 @@ pub fn record_intent(
 
 /// Records a plan on a record-only environment: nothing is called, so every change is
 /// recorded as done, in one transaction with its intent.
-pub fn record_only(
-    writer: &mut Writer<'_>,
-    stamp: &Stamp,
-    plan: &Plan,
-) -> Result<Recorded, StoreError> {
+pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Result<Recorded, StoreError> {
     let (release_set, deployment) = record_intent(writer, stamp, plan)?;
     let services = plan
         .changes
@@ -119,20 +108,10 @@ pub fn record_only(
             (service.clone(), outcome)
         })
         .collect();
-    let outcome = Outcome {
-        result: DeployResult::Succeeded,
-        services,
-    };
-    let outcome_stamp = Stamp {
-        message: String::new(),
-        ..stamp.clone()
-    };
+    let outcome = Outcome { result: DeployResult::Succeeded, services };
+    let outcome_stamp = Stamp { message: String::new(), ..stamp.clone() };
     let outcome = writer.record_outcome(outcome_stamp, deployment.id, outcome)?;
-    Ok(Recorded {
-        release_set,
-        deployment,
-        outcome,
-    })
+    Ok(Recorded { release_set, deployment, outcome })
 }
 
 /// What a rollback of `env` restores: the state before its last successful deployment, or the

@@ -45,12 +45,7 @@ pub fn diff_states(from: &State, to: &State) -> Vec<ServiceDiff> {
                 (Some(a), Some(b)) if a == b => ChangeKind::Unchanged,
                 _ => ChangeKind::Changed,
             };
-            ServiceDiff {
-                service: service.clone(),
-                change,
-                from: a,
-                to: b,
-            }
+            ServiceDiff { service: service.clone(), change, from: a, to: b }
         })
         .collect()
 }
@@ -70,20 +65,9 @@ mod tests {
 
     #[test]
     fn lists_every_service_of_either_side() {
-        let from = State::from([
-            ("a".into(), id(1)),
-            ("b".into(), id(2)),
-            ("c".into(), id(3)),
-        ]);
-        let to = State::from([
-            ("b".into(), id(2)),
-            ("c".into(), id(4)),
-            ("d".into(), id(5)),
-        ]);
-        let kinds: Vec<_> = diff_states(&from, &to)
-            .iter()
-            .map(|d| (d.service.clone(), d.change))
-            .collect();
+        let from = State::from([("a".into(), id(1)), ("b".into(), id(2)), ("c".into(), id(3))]);
+        let to = State::from([("b".into(), id(2)), ("c".into(), id(4)), ("d".into(), id(5))]);
+        let kinds: Vec<_> = diff_states(&from, &to).iter().map(|d| (d.service.clone(), d.change)).collect();
         assert_eq!(
             kinds,
             [

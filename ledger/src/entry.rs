@@ -70,10 +70,7 @@ pub enum Trigger {
     /// `ledger apply`.
     Apply,
     /// `ledger promote`: what `from_env` ran at its head `from_head`.
-    Promote {
-        from_env: String,
-        from_head: Option<EntryId>,
-    },
+    Promote { from_env: String, from_head: Option<EntryId> },
     /// `ledger rollback`: restores the state the environment had right after `to`
     /// (`None`: before its first deployment).
     Rollback { to: Option<EntryId> },
@@ -183,10 +180,7 @@ impl Entry {
         let (entry, rest) = postcard::take_from_bytes::<Entry>(payload)
             .map_err(|error| DecodeError::Malformed(error.to_string()))?;
         if !rest.is_empty() {
-            return Err(DecodeError::Malformed(format!(
-                "{} trailing bytes",
-                rest.len()
-            )));
+            return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
         }
         Ok(entry)
     }

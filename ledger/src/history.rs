@@ -22,10 +22,7 @@ pub struct DeploymentRecord {
 
 impl DeploymentRecord {
     pub fn result(&self) -> Option<DeployResult> {
-        self.outcome
-            .as_ref()
-            .and_then(|o| o.entry.as_outcome())
-            .map(|o| o.result)
+        self.outcome.as_ref().and_then(|o| o.entry.as_outcome()).map(|o| o.result)
     }
 }
 
@@ -33,9 +30,7 @@ impl DeploymentRecord {
 pub enum HistoryError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error(
-        "entry {id} is referenced from the history of {env} but is missing; run `ledger verify`"
-    )]
+    #[error("entry {id} is referenced from the history of {env} but is missing; run `ledger verify`")]
     Missing { env: String, id: EntryId },
     #[error("{id} is not a deployment to {env}")]
     NotInHistory { env: String, id: EntryId },
@@ -75,11 +70,7 @@ pub fn env_service_deployments(
 }
 
 /// The deployment record at `id`: a deployment of `env`, or the outcome of one.
-pub fn record_at(
-    source: &impl Source,
-    env: &str,
-    id: EntryId,
-) -> Result<DeploymentRecord, HistoryError> {
+pub fn record_at(source: &impl Source, env: &str, id: EntryId) -> Result<DeploymentRecord, HistoryError> {
     let stored = load(source, env, id)?;
     let (deployment, outcome) = match &stored.entry.body {
         Body::Outcome(_) => (load(source, env, stored.entry.parents[0])?, Some(stored)),
@@ -91,29 +82,17 @@ pub fn record_at(
             (stored, outcome)
         }
         _ => {
-            return Err(HistoryError::NotInHistory {
-                env: env.to_string(),
-                id,
-            });
+            return Err(HistoryError::NotInHistory { env: env.to_string(), id });
         }
     };
     match deployment.entry.as_deployment() {
-        Some(d) if d.env == env => Ok(DeploymentRecord {
-            deployment,
-            outcome,
-        }),
-        _ => Err(HistoryError::NotInHistory {
-            env: env.to_string(),
-            id,
-        }),
+        Some(d) if d.env == env => Ok(DeploymentRecord { deployment, outcome }),
+        _ => Err(HistoryError::NotInHistory { env: env.to_string(), id }),
     }
 }
 
 fn load(source: &impl Source, env: &str, id: EntryId) -> Result<StoredEntry, HistoryError> {
-    source.entry(&id)?.ok_or_else(|| HistoryError::Missing {
-        env: env.to_string(),
-        id,
-    })
+    source.entry(&id)?.ok_or_else(|| HistoryError::Missing { env: env.to_string(), id })
 }
 
 /// The deployment to `env` with no outcome, if the head is one.
@@ -126,10 +105,7 @@ pub fn in_flight(source: &impl Source, env: &str) -> Result<Option<EntryId>, His
 }
 
 /// The most recent deployment to `env` whose outcome is `succeeded`.
-pub fn last_successful(
-    source: &impl Source,
-    env: &str,
-) -> Result<Option<DeploymentRecord>, HistoryError> {
+pub fn last_successful(source: &impl Source, env: &str) -> Result<Option<DeploymentRecord>, HistoryError> {
     let mut cursor = source.ref_target(&refs::env(env))?;
     while let Some(id) = cursor {
         let record = record_at(source, env, id)?;
@@ -169,9 +145,6 @@ pub fn state_after(
     }
     match deployment {
         None => Ok(state),
-        Some(id) => Err(HistoryError::NotInHistory {
-            env: env.to_string(),
-            id,
-        }),
+        Some(id) => Err(HistoryError::NotInHistory { env: env.to_string(), id }),
     }
 }

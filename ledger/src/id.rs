@@ -93,11 +93,7 @@ impl HexPrefix {
                 high[byte] = low[byte];
             }
         }
-        Some(HexPrefix {
-            low,
-            high,
-            len: text.len(),
-        })
+        Some(HexPrefix { low, high, len: text.len() })
     }
 }
 

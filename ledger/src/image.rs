@@ -25,14 +25,9 @@ const MAX_REFERENCE_LEN: usize = 512;
 
 impl ImageRef {
     pub fn parse(image: &str) -> Result<ImageRef, InvalidImage> {
-        let malformed = |reason| InvalidImage::Malformed {
-            image: image.to_string(),
-            reason,
-        };
+        let malformed = |reason| InvalidImage::Malformed { image: image.to_string(), reason };
         if image.is_empty() || image.len() > MAX_REFERENCE_LEN {
-            return Err(malformed(
-                "expected registry/repository[:tag][@sha256:<digest>]",
-            ));
+            return Err(malformed("expected registry/repository[:tag][@sha256:<digest>]"));
         }
         let (name_and_tag, digest) = match image.split_once('@') {
             Some((rest, digest)) => (
@@ -56,18 +51,14 @@ impl ImageRef {
                 "the repository must be lowercase path components (a-z, 0-9, '.', '_', '-') separated by '/', after an optional registry host",
             ));
         }
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
-                return Err(malformed(
-                    "a tag is 1 to 128 characters of A-Z, a-z, 0-9, '_', '.', '-', not starting with '.' or '-'",
-                ));
-            }
+        if let Some(tag) = tag
+            && !valid_tag(tag)
+        {
+            return Err(malformed(
+                "a tag is 1 to 128 characters of A-Z, a-z, 0-9, '_', '.', '-', not starting with '.' or '-'",
+            ));
         }
-        Ok(ImageRef {
-            repository: repository.to_string(),
-            tag: tag.map(str::to_string),
-            digest,
-        })
+        Ok(ImageRef { repository: repository.to_string(), tag: tag.map(str::to_string), digest })
     }
 
     /// Checks that the image comes from `expected` (the manifest's `image_repository`).
@@ -75,10 +66,7 @@ impl ImageRef {
         if self.repository == expected {
             Ok(())
         } else {
-            Err(InvalidImage::WrongRepository {
-                image: self.to_string(),
-                expected: expected.to_string(),
-            })
+            Err(InvalidImage::WrongRepository { image: self.to_string(), expected: expected.to_string() })
         }
     }
 
@@ -103,10 +91,7 @@ impl fmt::Display for ImageRef {
 
 fn parse_digest(text: &str) -> Option<String> {
     let hex = text.strip_prefix("sha256:")?;
-    let valid = hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     valid.then(|| text.to_string())
 }
 
@@ -123,9 +108,7 @@ fn valid_repository(repository: &str) -> bool {
         let ok = !bytes.is_empty()
             && bytes[0].is_ascii_alphanumeric()
             && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
             && !component.contains("..");
         if !ok {
             return false;
@@ -137,9 +120,7 @@ fn valid_repository(repository: &str) -> bool {
 fn looks_like_host(component: &str) -> bool {
     (component.contains('.') || component.contains(':') || component == "localhost")
         && !component.is_empty()
-        && component
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
+        && component.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -148,9 +129,7 @@ fn valid_tag(tag: &str) -> bool {
         && bytes.len() <= 128
         && bytes[0] != b'.'
         && bytes[0] != b'-'
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
 }
 
 #[cfg(test)]
@@ -167,10 +146,7 @@ mod tests {
         assert_eq!(image.tag.as_deref(), Some("v1.2"));
         assert_eq!(image.digest.as_deref(), Some(DIGEST));
         let local = ImageRef::parse("localhost:5000/api").unwrap();
-        assert_eq!(
-            (local.repository.as_str(), local.tag),
-            ("localhost:5000/api", None)
-        );
+        assert_eq!((local.repository.as_str(), local.tag), ("localhost:5000/api", None));
         assert!(image.check_repository(REPO).is_ok());
         assert!(image.check_repository("other/repo").is_err());
     }

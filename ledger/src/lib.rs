@@ -19,8 +19,8 @@ pub mod timestamp;
 pub mod verify;
 
 pub use entry::{
-    Body, Change, DeployResult, Deployment, Entry, EntryKind, Outcome, Release, ReleaseSet,
-    ServiceOutcome, StoredEntry, Trigger,
+    Body, Change, DeployResult, Deployment, Entry, EntryKind, Outcome, Release, ReleaseSet, ServiceOutcome,
+    StoredEntry, Trigger,
 };
 pub use id::EntryId;
 pub use store::{Source, Stamp, Store, StoreError};

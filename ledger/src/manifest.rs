@@ -117,20 +117,16 @@ impl Manifest {
     /// Validates manifest `text`; `path` is used in errors and kept in the result.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let locate =
-            |span: Option<std::ops::Range<usize>>, key: Option<String>, message: String| {
-                ManifestError {
-                    path: path.to_path_buf(),
-                    line: span.map(|span| line_of(text, span.start)),
-                    key,
-                    message,
-                }
+            |span: Option<std::ops::Range<usize>>, key: Option<String>, message: String| ManifestError {
+                path: path.to_path_buf(),
+                line: span.map(|span| line_of(text, span.start)),
+                key,
+                message,
             };
         let raw: RawManifest = toml::from_str(text).map_err(|error| {
             let message = error.message().trim();
             // A missing key is missing from a whole table: no one line to point at.
-            let span = error
-                .span()
-                .filter(|_| !message.starts_with("missing field"));
+            let span = error.span().filter(|_| !message.starts_with("missing field"));
             match span.clone().and_then(|span| line_text(text, span.start)) {
                 Some(line) => locate(span, None, format!("{message} (at `{line}`)")),
                 None => locate(span, None, message.to_string()),
@@ -145,19 +141,13 @@ impl Manifest {
         let raw_project = raw.project.into_inner();
         check_name(NameKind::Project, &raw_project.id, "project.id".into())?;
         let project = Project {
-            name: raw_project
-                .name
-                .unwrap_or_else(|| raw_project.id.get_ref().clone()),
+            name: raw_project.name.unwrap_or_else(|| raw_project.id.get_ref().clone()),
             id: raw_project.id.into_inner(),
         };
 
         let mut environments = BTreeMap::new();
         for (id, raw_env) in raw.environments {
-            check_name(
-                NameKind::Environment,
-                &id,
-                format!("environments.{}", id.get_ref()),
-            )?;
+            check_name(NameKind::Environment, &id, format!("environments.{}", id.get_ref()))?;
             let env = Environment {
                 name: raw_env.name.unwrap_or_else(|| id.get_ref().clone()),
                 protected: raw_env.protected,
@@ -171,11 +161,7 @@ impl Manifest {
             check_name(NameKind::Service, &id, key.clone())?;
             let repository = &raw_service.get_ref().image_repository;
             let parsed = ImageRef::parse(repository.get_ref()).map_err(|error| {
-                locate(
-                    Some(repository.span()),
-                    Some(format!("{key}.image_repository")),
-                    error.to_string(),
-                )
+                locate(Some(repository.span()), Some(format!("{key}.image_repository")), error.to_string())
             })?;
             if parsed.tag.is_some() || parsed.digest.is_some() {
                 return Err(locate(
@@ -184,12 +170,7 @@ impl Manifest {
                     "give the repository only, without a tag or digest".into(),
                 ));
             }
-            services.insert(
-                id.into_inner(),
-                Service {
-                    image_repository: parsed.repository,
-                },
-            );
+            services.insert(id.into_inner(), Service { image_repository: parsed.repository });
         }
 
         let mut service_sets = BTreeMap::new();
@@ -200,17 +181,15 @@ impl Manifest {
                 return Err(locate(
                     Some(id.span()),
                     Some(key),
-                    format!(
-                        "{:?} is reserved on the command line; choose another set name",
-                        id.get_ref()
-                    ),
+                    format!("{:?} is reserved on the command line; choose another set name", id.get_ref()),
                 ));
             }
             if environments.contains_key(id.get_ref()) {
                 return Err(locate(
                     Some(id.span()),
                     Some(key),
-                    "a service set cannot share its name with an environment (`ledger diff` takes either)".into(),
+                    "a service set cannot share its name with an environment (`ledger diff` takes either)"
+                        .into(),
                 ));
             }
             if members.is_empty() {
@@ -241,27 +220,15 @@ impl Manifest {
                     ));
                 }
             }
-            service_sets.insert(
-                id.into_inner(),
-                members.into_iter().map(Spanned::into_inner).collect(),
-            );
+            service_sets.insert(id.into_inner(), members.into_iter().map(Spanned::into_inner).collect());
         }
 
-        Ok(Manifest {
-            path: path.to_path_buf(),
-            project,
-            environments,
-            services,
-            service_sets,
-        })
+        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets })
     }
 
     /// Finds `ledger.toml` in `start` or the nearest parent that has one.
     pub fn discover(start: &Path) -> Option<PathBuf> {
-        start
-            .ancestors()
-            .map(|dir| dir.join(MANIFEST_FILE))
-            .find(|candidate| candidate.is_file())
+        start.ancestors().map(|dir| dir.join(MANIFEST_FILE)).find(|candidate| candidate.is_file())
     }
 
     /// The directory holding the manifest: where `.ledger/` lives by default.
@@ -272,34 +239,19 @@ impl Manifest {
 
 /// `a, b, c`, or `none`.
 pub fn join_or_none<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
-    let joined = names
-        .into_iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if joined.is_empty() {
-        "none".into()
-    } else {
-        joined
-    }
+    let joined = names.into_iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+    if joined.is_empty() { "none".into() } else { joined }
 }
 
 /// The trimmed text of the line holding `offset`, if it is short enough to quote.
 fn line_text(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?.trim();
-    (!line.is_empty() && line.len() <= 80 && !line.chars().any(char::is_control))
-        .then(|| line.to_string())
+    (!line.is_empty() && line.len() <= 80 && !line.chars().any(char::is_control)).then(|| line.to_string())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// The sample manifest `ledger init --example` writes.
@@ -354,14 +306,9 @@ mod tests {
 
         let bad_member = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\n[service_sets]\nweb = [\"api\",\n \"nope\"]\n";
         let error = parse(bad_member).unwrap_err();
-        assert_eq!(
-            (error.line, error.key.as_deref()),
-            (Some(7), Some("service_sets.web"))
-        );
+        assert_eq!((error.line, error.key.as_deref()), (Some(7), Some("service_sets.web")));
         assert!(
-            error
-                .to_string()
-                .starts_with("ledger.toml:7: service_sets.web: unknown service \"nope\""),
+            error.to_string().starts_with("ledger.toml:7: service_sets.web: unknown service \"nope\""),
             "{error}"
         );
 
@@ -380,10 +327,7 @@ mod tests {
         assert!(parse(clash).unwrap_err().message.contains("environment"));
 
         let tagged = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a:v1\"\n";
-        assert_eq!(
-            parse(tagged).unwrap_err().key.as_deref(),
-            Some("services.api.image_repository")
-        );
+        assert_eq!(parse(tagged).unwrap_err().key.as_deref(), Some("services.api.image_repository"));
 
         assert!(parse("[project]\n").unwrap_err().message.contains("id"));
         assert!(parse("not toml at all").is_err());

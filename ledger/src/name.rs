@@ -41,17 +41,8 @@ pub fn validate(kind: NameKind, name: &str) -> Result<(), InvalidName> {
     let valid = !bytes.is_empty()
         && bytes.len() <= MAX_NAME_LEN
         && bytes[0] != b'-'
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if valid {
-        Ok(())
-    } else {
-        Err(InvalidName {
-            kind,
-            name: name.to_string(),
-        })
-    }
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    if valid { Ok(()) } else { Err(InvalidName { kind, name: name.to_string() }) }
 }
 
 #[cfg(test)]
@@ -63,20 +54,9 @@ mod tests {
         for good in ["api", "a", "search-2", "0day"] {
             assert!(validate(NameKind::Service, good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "-api",
-            "Api",
-            "a/b",
-            "..",
-            "../etc",
-            "a b",
-            "a_b",
-            "a.b",
-            "é",
-            "a\0",
-            &"x".repeat(64),
-        ] {
+        for bad in
+            ["", "-api", "Api", "a/b", "..", "../etc", "a b", "a_b", "a.b", "é", "a\0", &"x".repeat(64)]
+        {
             assert!(validate(NameKind::Service, bad).is_err(), "{bad:?}");
         }
     }

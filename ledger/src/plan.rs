@@ -11,15 +11,7 @@ pub fn changes_towards(current: &State, target: &State) -> BTreeMap<String, Chan
     target
         .iter()
         .filter(|(service, to)| current.get(*service) != Some(to))
-        .map(|(service, to)| {
-            (
-                service.clone(),
-                Change {
-                    from: current.get(service).copied(),
-                    to: *to,
-                },
-            )
-        })
+        .map(|(service, to)| (service.clone(), Change { from: current.get(service).copied(), to: *to }))
         .collect()
 }
 
@@ -32,26 +24,10 @@ mod tests {
     fn only_differing_services_change() {
         let (one, two) = (EntryId([1; 32]), EntryId([2; 32]));
         let current = State::from([("api".into(), one), ("web".into(), one)]);
-        let target = State::from([
-            ("api".into(), one),
-            ("web".into(), two),
-            ("new".into(), two),
-        ]);
+        let target = State::from([("api".into(), one), ("web".into(), two), ("new".into(), two)]);
         let changes = changes_towards(&current, &target);
         assert_eq!(changes.keys().collect::<Vec<_>>(), ["new", "web"]);
-        assert_eq!(
-            changes["web"],
-            Change {
-                from: Some(one),
-                to: two
-            }
-        );
-        assert_eq!(
-            changes["new"],
-            Change {
-                from: None,
-                to: two
-            }
-        );
+        assert_eq!(changes["web"], Change { from: Some(one), to: two });
+        assert_eq!(changes["new"], Change { from: None, to: two });
     }
 }

@@ -16,10 +16,7 @@ pub enum ResolveError {
     #[error("id prefix {0:?} is too short: give at least {MIN_PREFIX_LEN} hex digits")]
     TooShort(String),
     #[error("id prefix {prefix:?} is ambiguous; it matches:\n{}", format_candidates(.candidates))]
-    Ambiguous {
-        prefix: String,
-        candidates: Vec<EntryId>,
-    },
+    Ambiguous { prefix: String, candidates: Vec<EntryId> },
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -35,13 +32,8 @@ fn format_candidates(candidates: &[EntryId]) -> String {
 /// Resolves a full id, a unique prefix of at least [`MIN_PREFIX_LEN`] hex digits, or a ref name
 /// such as `env/prod`.
 pub fn resolve(source: &impl Source, text: &str) -> Result<EntryId, ResolveError> {
-    if REF_NAMESPACES
-        .iter()
-        .any(|namespace| text.starts_with(namespace))
-    {
-        return source
-            .ref_target(text)?
-            .ok_or_else(|| ResolveError::NotFound(text.to_string()));
+    if REF_NAMESPACES.iter().any(|namespace| text.starts_with(namespace)) {
+        return source.ref_target(text)?.ok_or_else(|| ResolveError::NotFound(text.to_string()));
     }
     let prefix = HexPrefix::parse(text).ok_or_else(|| ResolveError::NotFound(text.to_string()))?;
     if prefix.len < MIN_PREFIX_LEN {
@@ -51,10 +43,7 @@ pub fn resolve(source: &impl Source, text: &str) -> Result<EntryId, ResolveError
     match candidates.len() {
         0 => Err(ResolveError::NotFound(text.to_string())),
         1 => Ok(candidates.remove(0)),
-        _ => Err(ResolveError::Ambiguous {
-            prefix: text.to_string(),
-            candidates,
-        }),
+        _ => Err(ResolveError::Ambiguous { prefix: text.to_string(), candidates }),
     }
 }
 

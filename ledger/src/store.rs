@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable,
-    ReadableDatabase, ReadableTable, Table, TableDefinition, TransactionError,
+    ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadableDatabase,
+    ReadableTable, Table, TableDefinition, TransactionError,
 };
 
 use crate::entry::{Body, DecodeError, Entry, StoredEntry};
@@ -46,10 +46,7 @@ pub enum StoreError {
     #[error("no ledger at {}; run `ledger init` first", .0.display())]
     NotInitialized(PathBuf),
     #[error("cannot create the ledger directory {}: {source}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("another ledger process kept the ledger busy for {} s; try again when it has finished", WRITE_WAIT.as_secs())]
     Busy,
     #[error("the ledger at {} uses table layout {found}, this ledger understands {SCHEMA_VERSION}; upgrade ledger", path.display())]
@@ -131,16 +128,11 @@ enum Handle {
 impl Store {
     /// Creates the ledger in `dir` (or opens the one already there, unchanged).
     pub fn init(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
         let db = builder().create(&path).map_err(db_error)?;
-        let store = Store {
-            handle: Handle::Writable(db),
-            path,
-        };
+        let store = Store { handle: Handle::Writable(db), path };
         store.write(|_| Ok::<(), StoreError>(()))?;
         Ok(store)
     }
@@ -149,10 +141,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(db_error)?;
-        let store = Store {
-            handle: Handle::Writable(db),
-            path,
-        };
+        let store = Store { handle: Handle::Writable(db), path };
         store.check_schema()?;
         Ok(store)
     }
@@ -163,9 +152,7 @@ impl Store {
         let path = existing_store_file(dir)?;
         let handle = match builder().open_read_only(&path) {
             Ok(db) => Handle::ReadOnly(db),
-            Err(DatabaseError::RepairAborted) => {
-                Handle::Writable(builder().open(&path).map_err(db_error)?)
-            }
+            Err(DatabaseError::RepairAborted) => Handle::Writable(builder().open(&path).map_err(db_error)?),
             Err(error) => return Err(db_error(error)),
         };
         let store = Store { handle, path };
@@ -194,16 +181,10 @@ impl Store {
             }
             Err(error) => return Err(db_error(error)),
         };
-        let found = meta
-            .get("schema")
-            .map_err(db_error)?
-            .and_then(|v| v.value().first().copied());
+        let found = meta.get("schema").map_err(db_error)?.and_then(|v| v.value().first().copied());
         match found {
             Some(SCHEMA_VERSION) => Ok(()),
-            Some(found) => Err(StoreError::Schema {
-                path: self.path.clone(),
-                found,
-            }),
+            Some(found) => Err(StoreError::Schema { path: self.path.clone(), found }),
             None => Err(StoreError::NotInitialized(self.path.clone())),
         }
     }
@@ -227,12 +208,10 @@ impl Store {
         E: From<StoreError>,
     {
         let mut txn = self.begin_write_waiting()?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(db_error)?;
+        txn.set_durability(Durability::Immediate).map_err(db_error)?;
         let result = {
             let mut meta = txn.open_table(META).map_err(db_error)?;
-            meta.insert("schema", [SCHEMA_VERSION].as_slice())
-                .map_err(db_error)?;
+            meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
             drop(meta);
             let mut writer = View {
                 objects: txn.open_table(OBJECTS).map_err(db_error)?,
@@ -269,18 +248,12 @@ impl Store {
 
 fn existing_store_file(dir: &Path) -> Result<PathBuf, StoreError> {
     let path = dir.join(STORE_FILE);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(StoreError::NotInitialized(dir.to_path_buf()))
-    }
+    if path.is_file() { Ok(path) } else { Err(StoreError::NotInitialized(dir.to_path_buf())) }
 }
 
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
-    builder
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .set_cache_size(CACHE_BYTES);
+    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(CACHE_BYTES);
     builder
 }
 
@@ -328,8 +301,7 @@ pub trait Source {
         let Some(bytes) = self.raw(id)? else {
             return Ok(None);
         };
-        let entry =
-            Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
+        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
         Ok(Some(StoredEntry { id: *id, entry }))
     }
 }
@@ -343,19 +315,11 @@ where
     X: ReadableTable<Id, Id>,
 {
     fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .objects
-            .get(&id.0)
-            .map_err(db_error)?
-            .map(|bytes| bytes.value().to_vec()))
+        Ok(self.objects.get(&id.0).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
     }
 
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError> {
-        Ok(self
-            .refs
-            .get(name)
-            .map_err(db_error)?
-            .map(|id| EntryId(id.value())))
+        Ok(self.refs.get(name).map_err(db_error)?.map(|id| EntryId(id.value())))
     }
 
     fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError> {
@@ -381,11 +345,7 @@ where
     }
 
     fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError> {
-        Ok(self
-            .outcomes
-            .get(&deployment.0)
-            .map_err(db_error)?
-            .map(|id| EntryId(id.value())))
+        Ok(self.outcomes.get(&deployment.0).map_err(db_error)?.map(|id| EntryId(id.value())))
     }
 
     fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError> {
@@ -393,13 +353,7 @@ where
         let low = (key.as_str(), i64::MIN, [0u8; 32]);
         let high = (key.as_str(), i64::MAX, [0xffu8; 32]);
         let mut ids = Vec::new();
-        for row in self
-            .timeline
-            .range(low..=high)
-            .map_err(db_error)?
-            .rev()
-            .take(limit)
-        {
+        for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
             let (row_key, _) = row.map_err(db_error)?;
             ids.push(EntryId(row_key.value().2));
         }
@@ -408,12 +362,7 @@ where
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {
         let mut ids = Vec::new();
-        for row in self
-            .objects
-            .range(prefix.low..=prefix.high)
-            .map_err(db_error)?
-            .take(limit)
-        {
+        for row in self.objects.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
             let (id, _) = row.map_err(db_error)?;
             ids.push(EntryId(id.value()));
         }
@@ -466,10 +415,7 @@ impl Writer<'_> {
         stamp: Stamp,
         release: crate::entry::Release,
     ) -> Result<StoredEntry, StoreError> {
-        let parents = self
-            .ref_target(&refs::service(&release.service))?
-            .into_iter()
-            .collect();
+        let parents = self.ref_target(&refs::service(&release.service))?.into_iter().collect();
         self.insert(stamp, parents, Body::Release(release))
     }
 
@@ -479,10 +425,7 @@ impl Writer<'_> {
         stamp: Stamp,
         set: crate::entry::ReleaseSet,
     ) -> Result<StoredEntry, StoreError> {
-        let parents = self
-            .ref_target(&refs::set(set.service_set.as_deref()))?
-            .into_iter()
-            .collect();
+        let parents = self.ref_target(&refs::set(set.service_set.as_deref()))?.into_iter().collect();
         self.insert(stamp, parents, Body::ReleaseSet(set))
     }
 
@@ -496,25 +439,13 @@ impl Writer<'_> {
     ) -> Result<StoredEntry, StoreError> {
         let head = self.ref_target(&refs::env(&deployment.env))?;
         if let Some(in_flight) = self.in_flight(head)? {
-            return Err(ConflictError::InFlight {
-                env: deployment.env,
-                deployment: in_flight,
-            }
-            .into());
+            return Err(ConflictError::InFlight { env: deployment.env, deployment: in_flight }.into());
         }
         if head != planned_head {
             let now = head.map_or_else(|| "no deployments".to_string(), |id| id.short());
-            return Err(ConflictError::EnvMoved {
-                env: deployment.env,
-                now,
-            }
-            .into());
+            return Err(ConflictError::EnvMoved { env: deployment.env, now }.into());
         }
-        self.insert(
-            stamp,
-            head.into_iter().collect(),
-            Body::Deployment(deployment),
-        )
+        self.insert(stamp, head.into_iter().collect(), Body::Deployment(deployment))
     }
 
     /// Records how `deployment` ended, and moves the environment's state to what runs now.
@@ -524,9 +455,8 @@ impl Writer<'_> {
         deployment: EntryId,
         outcome: crate::entry::Outcome,
     ) -> Result<StoredEntry, StoreError> {
-        let is_deployment = self
-            .entry(&deployment)?
-            .is_some_and(|stored| stored.entry.as_deployment().is_some());
+        let is_deployment =
+            self.entry(&deployment)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
         if !is_deployment {
             return Err(ConflictError::NotADeployment(deployment).into());
         }
@@ -539,18 +469,11 @@ impl Writer<'_> {
     /// The deployment at `head` when it has no outcome yet.
     fn in_flight(&self, head: Option<EntryId>) -> Result<Option<EntryId>, StoreError> {
         let Some(head) = head else { return Ok(None) };
-        let is_deployment = self
-            .entry(&head)?
-            .is_some_and(|stored| stored.entry.as_deployment().is_some());
+        let is_deployment = self.entry(&head)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
         Ok(is_deployment.then_some(head))
     }
 
-    fn insert(
-        &mut self,
-        stamp: Stamp,
-        parents: Vec<EntryId>,
-        body: Body,
-    ) -> Result<StoredEntry, StoreError> {
+    fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {
         // An entry is never older than its parents (nor a deployment than its release set), so
         // time order agrees with history even when clocks disagree or two entries are recorded
         // in the same microsecond.
@@ -564,18 +487,10 @@ impl Writer<'_> {
                 at = at.max(Timestamp(parent.entry.at.0.saturating_add(1)));
             }
         }
-        let entry = Entry {
-            parents,
-            at,
-            actor: stamp.actor,
-            message: stamp.message,
-            body,
-        };
+        let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };
         let (stored, bytes) = StoredEntry::seal(entry);
         let id = stored.id;
-        self.objects
-            .insert(&id.0, bytes.as_slice())
-            .map_err(db_error)?;
+        self.objects.insert(&id.0, bytes.as_slice()).map_err(db_error)?;
         let at = stored.entry.at.0;
         self.add_to_timeline(&Scope::All, at, id)?;
         match &stored.entry.body {
@@ -599,14 +514,10 @@ impl Writer<'_> {
                     .ok_or(ConflictError::NotADeployment(deployment_id))?;
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
-                        self.state
-                            .insert((env.as_str(), service.as_str()), &running.0)
-                            .map_err(db_error)?;
+                        self.state.insert((env.as_str(), service.as_str()), &running.0).map_err(db_error)?;
                     }
                 }
-                self.outcomes
-                    .insert(&deployment_id.0, &id.0)
-                    .map_err(db_error)?;
+                self.outcomes.insert(&deployment_id.0, &id.0).map_err(db_error)?;
                 self.set_ref(&refs::env(&env), id)?;
             }
         }
@@ -615,9 +526,7 @@ impl Writer<'_> {
 
     fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId) -> Result<(), StoreError> {
         let key = scope.key();
-        self.timeline
-            .insert((key.as_str(), at, id.0), ())
-            .map_err(db_error)?;
+        self.timeline.insert((key.as_str(), at, id.0), ()).map_err(db_error)?;
         Ok(())
     }
 

@@ -25,9 +25,7 @@ impl Timestamp {
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, InvalidTimestamp> {
         OffsetDateTime::parse(text, &Rfc3339)
             .map(Timestamp::from_datetime)
-            .map_err(|_| InvalidTimestamp {
-                text: text.to_string(),
-            })
+            .map_err(|_| InvalidTimestamp { text: text.to_string() })
     }
 
     fn from_datetime(at: OffsetDateTime) -> Timestamp {

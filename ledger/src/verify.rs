@@ -43,14 +43,10 @@ pub enum Damage {
 
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short =
-            |id: &Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
+        let short = |id: &Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
         match self {
             Damage::HashMismatch { id, actual } => {
-                write!(
-                    f,
-                    "object {id}: its bytes hash to {actual} (corrupted or altered)"
-                )
+                write!(f, "object {id}: its bytes hash to {actual} (corrupted or altered)")
             }
             Damage::Undecodable { id, error } => {
                 write!(f, "object {id}: cannot be decoded: {error}")
@@ -64,12 +60,7 @@ impl fmt::Display for Damage {
             Damage::BrokenHistory { env, error } => {
                 write!(f, "environment {env}: history cannot be walked: {error}")
             }
-            Damage::StateMismatch {
-                env,
-                service,
-                recorded,
-                from_history,
-            } => write!(
+            Damage::StateMismatch { env, service, recorded, from_history } => write!(
                 f,
                 "environment {env}, service {service}: recorded state is {}, history says {}",
                 short(recorded),
@@ -106,17 +97,11 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
             Ok(entry) => {
                 for parent in &entry.parents {
                     if reader.raw(parent)?.is_none() {
-                        report.damage.push(Damage::MissingParent {
-                            id,
-                            parent: *parent,
-                        });
+                        report.damage.push(Damage::MissingParent { id, parent: *parent });
                     }
                 }
             }
-            Err(error) => report.damage.push(Damage::Undecodable {
-                id,
-                error: error.to_string(),
-            }),
+            Err(error) => report.damage.push(Damage::Undecodable { id, error: error.to_string() }),
         }
         Ok(())
     })?;
@@ -129,10 +114,7 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     report.refs = refs.len();
     for (name, target) in &refs {
         if reader.raw(target)?.is_none() {
-            report.damage.push(Damage::DanglingRef {
-                name: name.clone(),
-                target: *target,
-            });
+            report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
             continue;
         }
         if let Some(env) = name.strip_prefix("env/") {
@@ -142,13 +124,10 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     report.environments = recorded.len();
     for (env, recorded_state) in &recorded {
         match state_from_history(reader, env) {
-            Ok(from_history) => {
-                compare_states(env, recorded_state, &from_history, &mut report.damage)
+            Ok(from_history) => compare_states(env, recorded_state, &from_history, &mut report.damage),
+            Err(error) => {
+                report.damage.push(Damage::BrokenHistory { env: env.clone(), error: error.to_string() })
             }
-            Err(error) => report.damage.push(Damage::BrokenHistory {
-                env: env.clone(),
-                error: error.to_string(),
-            }),
         }
     }
     Ok(report)
@@ -159,10 +138,7 @@ fn state_from_history(reader: &Reader, env: &str) -> Result<State, history::Hist
     let mut state = State::new();
     let mut cursor = reader.ref_target(&crate::store::refs::env(env))?;
     while let Some(id) = cursor {
-        let stored = reader.entry(&id)?.ok_or(history::HistoryError::Missing {
-            env: env.to_string(),
-            id,
-        })?;
+        let stored = reader.entry(&id)?.ok_or(history::HistoryError::Missing { env: env.to_string(), id })?;
         if let Body::Outcome(outcome) = &stored.entry.body {
             for (service, result) in &outcome.services {
                 if let Some(running) = result.running {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ledger::entry::FORMAT_VERSION;
 use ledger::{
-    Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet,
-    ServiceOutcome, StoredEntry, Timestamp, Trigger,
+    Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome,
+    StoredEntry, Timestamp, Trigger,
 };
 use proptest::prelude::*;
 
@@ -34,11 +34,9 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                 "Add search filters",
                 Body::Release(Release {
                     service: "api".into(),
-                    image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4.0"
-                        .into(),
+                    image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4.0".into(),
                     digest: Some(
-                        "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-                            .into(),
+                        "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
                     ),
                     revision: Some("3b18e512dba79e4c8300dd08aeb37f8e728b8dad".into()),
                     revision_at: Some(Timestamp(1_794_990_000_000_000)),
@@ -80,20 +78,8 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                     release_set: Some(id(6)),
                     trigger: Trigger::Apply,
                     changes: BTreeMap::from([
-                        (
-                            "api".into(),
-                            Change {
-                                from: Some(id(7)),
-                                to: id(3),
-                            },
-                        ),
-                        (
-                            "search".into(),
-                            Change {
-                                from: None,
-                                to: id(4),
-                            },
-                        ),
+                        ("api".into(), Change { from: Some(id(7)), to: id(3) }),
+                        ("search".into(), Change { from: None, to: id(4) }),
                     ]),
                 }),
             ),
@@ -106,17 +92,8 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                 Body::Deployment(Deployment {
                     env: "prod".into(),
                     release_set: None,
-                    trigger: Trigger::Promote {
-                        from_env: "stage".into(),
-                        from_head: Some(id(8)),
-                    },
-                    changes: BTreeMap::from([(
-                        "api".into(),
-                        Change {
-                            from: None,
-                            to: id(3),
-                        },
-                    )]),
+                    trigger: Trigger::Promote { from_env: "stage".into(), from_head: Some(id(8)) },
+                    changes: BTreeMap::from([("api".into(), Change { from: None, to: id(3) })]),
                 }),
             ),
         ),
@@ -129,13 +106,7 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                     env: "prod".into(),
                     release_set: None,
                     trigger: Trigger::Rollback { to: Some(id(10)) },
-                    changes: BTreeMap::from([(
-                        "api".into(),
-                        Change {
-                            from: Some(id(3)),
-                            to: id(7),
-                        },
-                    )]),
+                    changes: BTreeMap::from([("api".into(), Change { from: Some(id(3)), to: id(7) })]),
                 }),
             ),
         ),
@@ -153,8 +124,7 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                                 result: DeployResult::Succeeded,
                                 running: Some(id(3)),
                                 task_definition: Some(
-                                    "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:42"
-                                        .into(),
+                                    "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:42".into(),
                                 ),
                                 ecs_deployment: Some("ecs-svc/1234567890123456789".into()),
                                 detail: "rollout completed".into(),
@@ -179,10 +149,7 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
             stamp(
                 vec![id(12)],
                 "",
-                Body::Outcome(Outcome {
-                    result: DeployResult::Submitted,
-                    services: BTreeMap::new(),
-                }),
+                Body::Outcome(Outcome { result: DeployResult::Submitted, services: BTreeMap::new() }),
             ),
         ),
     ]
@@ -196,11 +163,7 @@ fn render_golden() -> String {
     let mut out = String::from("# name stored-bytes-hex id — generated once, then never changed\n");
     for (name, entry) in golden_entries() {
         let bytes = entry.encode();
-        out.push_str(&format!(
-            "{name} {} {}\n",
-            hex(&bytes),
-            EntryId::of_stored_bytes(&bytes)
-        ));
+        out.push_str(&format!("{name} {} {}\n", hex(&bytes), EntryId::of_stored_bytes(&bytes)));
     }
     out
 }
@@ -225,11 +188,7 @@ fn golden_vectors_decode_to_their_entries() {
             .map(|i| u8::from_str_radix(&fields[1][i..i + 2], 16).unwrap())
             .collect();
         assert_eq!(Entry::decode(&bytes).unwrap(), entry, "{name}");
-        assert_eq!(
-            EntryId::of_stored_bytes(&bytes).to_hex(),
-            fields[2],
-            "{name}"
-        );
+        assert_eq!(EntryId::of_stored_bytes(&bytes).to_hex(), fields[2], "{name}");
     }
 }
 
@@ -270,30 +229,21 @@ fn arb_body() -> impl Strategy<Value = Body> {
             proptest::option::of("[0-9a-f]{40}"),
             proptest::option::of(any::<i64>())
         )
-            .prop_map(
-                |(service, image, digest, revision, revision_at)| Body::Release(Release {
-                    service,
-                    image,
-                    digest,
-                    revision,
-                    revision_at: revision_at.map(Timestamp),
-                })
-            ),
-        (
-            proptest::option::of(name),
-            proptest::collection::btree_map(name, arb_id(), 0..6)
-        )
-            .prop_map(|(service_set, releases)| Body::ReleaseSet(ReleaseSet {
-                service_set,
-                releases
+            .prop_map(|(service, image, digest, revision, revision_at)| Body::Release(Release {
+                service,
+                image,
+                digest,
+                revision,
+                revision_at: revision_at.map(Timestamp),
             })),
+        (proptest::option::of(name), proptest::collection::btree_map(name, arb_id(), 0..6))
+            .prop_map(|(service_set, releases)| Body::ReleaseSet(ReleaseSet { service_set, releases })),
         (
             name,
             proptest::option::of(arb_id()),
             proptest::collection::btree_map(
                 name,
-                (proptest::option::of(arb_id()), arb_id())
-                    .prop_map(|(from, to)| Change { from, to }),
+                (proptest::option::of(arb_id()), arb_id()).prop_map(|(from, to)| Change { from, to }),
                 0..6
             )
         )
@@ -307,20 +257,9 @@ fn arb_body() -> impl Strategy<Value = Body> {
             arb_result(),
             proptest::collection::btree_map(
                 name,
-                (
-                    arb_result(),
-                    proptest::option::of(arb_id()),
-                    proptest::option::of(".{0,40}"),
-                    ".{0,40}"
-                )
+                (arb_result(), proptest::option::of(arb_id()), proptest::option::of(".{0,40}"), ".{0,40}")
                     .prop_map(|(result, running, task_definition, detail)| {
-                        ServiceOutcome {
-                            result,
-                            running,
-                            task_definition,
-                            ecs_deployment: None,
-                            detail,
-                        }
+                        ServiceOutcome { result, running, task_definition, ecs_deployment: None, detail }
                     }),
                 0..6
             )
@@ -330,20 +269,9 @@ fn arb_body() -> impl Strategy<Value = Body> {
 }
 
 fn arb_entry() -> impl Strategy<Value = Entry> {
-    (
-        proptest::collection::vec(arb_id(), 0..3),
-        any::<i64>(),
-        ".{0,40}",
-        ".{0,200}",
-        arb_body(),
+    (proptest::collection::vec(arb_id(), 0..3), any::<i64>(), ".{0,40}", ".{0,200}", arb_body()).prop_map(
+        |(parents, at, actor, message, body)| Entry { parents, at: Timestamp(at), actor, message, body },
     )
-        .prop_map(|(parents, at, actor, message, body)| Entry {
-            parents,
-            at: Timestamp(at),
-            actor,
-            message,
-            body,
-        })
 }
 
 proptest! {

@@ -26,10 +26,7 @@ fn release(service: &str, tag: &str) -> Release {
 }
 
 fn register(store: &Store, second: i64, service: &str, tag: &str) -> ledger::EntryId {
-    store
-        .write(|w| w.record_release(stamp(second), release(service, tag)))
-        .unwrap()
-        .id
+    store.write(|w| w.record_release(stamp(second), release(service, tag))).unwrap().id
 }
 
 fn deploy(store: &Store, second: i64, env: &str, target: &State) -> deploy::Recorded {
@@ -37,9 +34,7 @@ fn deploy(store: &Store, second: i64, env: &str, target: &State) -> deploy::Reco
         let reader = store.read().unwrap();
         Plan::towards(&reader, env, SetSource::None, Trigger::Apply, target).unwrap()
     };
-    store
-        .write(|w| deploy::record_only(w, &stamp(second), &plan))
-        .unwrap()
+    store.write(|w| deploy::record_only(w, &stamp(second), &plan)).unwrap()
 }
 
 #[test]
@@ -53,16 +48,8 @@ fn releases_chain_per_service_and_refs_follow() {
     assert_eq!(reader.entry(&a2).unwrap().unwrap().entry.parents, [a1]);
     assert!(reader.entry(&s1).unwrap().unwrap().entry.parents.is_empty());
     assert_eq!(reader.ref_target(&refs::service("api")).unwrap(), Some(a2));
-    assert_eq!(
-        reader
-            .newest(&ledger::store::Scope::Service("api"), 10)
-            .unwrap(),
-        [a2, a1]
-    );
-    assert_eq!(
-        reader.newest(&ledger::store::Scope::All, 2).unwrap(),
-        [a2, s1]
-    );
+    assert_eq!(reader.newest(&ledger::store::Scope::Service("api"), 10).unwrap(), [a2, a1]);
+    assert_eq!(reader.newest(&ledger::store::Scope::All, 2).unwrap(), [a2, s1]);
 }
 
 #[test]
@@ -87,65 +74,33 @@ fn open_without_init_says_what_to_do() {
 fn deployments_move_state_and_rollback_restores_the_state_before() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path()).unwrap();
-    let (a1, s1) = (
-        register(&store, 1, "api", "1"),
-        register(&store, 2, "search", "1"),
-    );
-    let first = deploy(
-        &store,
-        3,
-        "prod",
-        &State::from([("api".into(), a1), ("search".into(), s1)]),
-    );
+    let (a1, s1) = (register(&store, 1, "api", "1"), register(&store, 2, "search", "1"));
+    let first = deploy(&store, 3, "prod", &State::from([("api".into(), a1), ("search".into(), s1)]));
     let a2 = register(&store, 4, "api", "2");
     let second = deploy(&store, 5, "prod", &State::from([("api".into(), a2)]));
 
     let reader = store.read().unwrap();
-    assert_eq!(
-        reader.env_state("prod").unwrap(),
-        State::from([("api".into(), a2), ("search".into(), s1)])
-    );
+    assert_eq!(reader.env_state("prod").unwrap(), State::from([("api".into(), a2), ("search".into(), s1)]));
     assert_eq!(second.deployment.entry.parents, [first.outcome.id]);
-    assert_eq!(
-        second.deployment.entry.as_deployment().unwrap().changes["api"].from,
-        Some(a1)
-    );
+    assert_eq!(second.deployment.entry.as_deployment().unwrap().changes["api"].from, Some(a1));
     let log = history::env_deployments(&reader, "prod", 10).unwrap();
     assert_eq!(
         log.iter().map(|r| r.deployment.id).collect::<Vec<_>>(),
         [second.deployment.id, first.deployment.id]
     );
-    assert_eq!(
-        history::env_deployments(&reader, "prod", 1).unwrap().len(),
-        1
-    );
+    assert_eq!(history::env_deployments(&reader, "prod", 1).unwrap().len(), 1);
     let api_only = history::env_service_deployments(&reader, "prod", "search", 10).unwrap();
     assert_eq!(api_only.len(), 1);
 
     // Default rollback: the state before the last successful deployment.
-    let (state, trigger) = deploy::rollback_target(&reader, "prod", None)
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        state,
-        State::from([("api".into(), a1), ("search".into(), s1)])
-    );
-    assert_eq!(
-        trigger,
-        Trigger::Rollback {
-            to: Some(first.deployment.id)
-        }
-    );
+    let (state, trigger) = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();
+    assert_eq!(state, State::from([("api".into(), a1), ("search".into(), s1)]));
+    assert_eq!(trigger, Trigger::Rollback { to: Some(first.deployment.id) });
     // --to the second deployment: what runs now.
-    let (state, _) = deploy::rollback_target(&reader, "prod", Some(second.deployment.id))
-        .unwrap()
-        .unwrap();
+    let (state, _) = deploy::rollback_target(&reader, "prod", Some(second.deployment.id)).unwrap().unwrap();
     assert_eq!(state, reader.env_state("prod").unwrap());
     // Before anything: nothing.
-    assert_eq!(
-        history::state_after(&reader, "prod", None).unwrap(),
-        State::new()
-    );
+    assert_eq!(history::state_after(&reader, "prod", None).unwrap(), State::new());
     assert!(history::state_after(&reader, "stage", Some(first.deployment.id)).is_err());
 }
 
@@ -156,29 +111,13 @@ fn a_plan_made_against_an_older_head_is_refused() {
     let a1 = register(&store, 1, "api", "1");
     let stale = {
         let reader = store.read().unwrap();
-        Plan::towards(
-            &reader,
-            "prod",
-            SetSource::None,
-            Trigger::Apply,
-            &State::from([("api".into(), a1)]),
-        )
-        .unwrap()
+        Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &State::from([("api".into(), a1)]))
+            .unwrap()
     };
     deploy(&store, 2, "prod", &State::from([("api".into(), a1)]));
-    let error = store
-        .write(|w| deploy::record_only(w, &stamp(3), &stale))
-        .unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict(ConflictError::EnvMoved { .. })),
-        "{error}"
-    );
-    assert_eq!(
-        history::env_deployments(&store.read().unwrap(), "prod", 10)
-            .unwrap()
-            .len(),
-        1
-    );
+    let error = store.write(|w| deploy::record_only(w, &stamp(3), &stale)).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(ConflictError::EnvMoved { .. })), "{error}");
+    assert_eq!(history::env_deployments(&store.read().unwrap(), "prod", 10).unwrap().len(), 1);
 }
 
 #[test]
@@ -187,34 +126,15 @@ fn an_intent_without_outcome_is_in_flight_and_blocks_the_next() {
     let store = Store::init(dir.path()).unwrap();
     let a1 = register(&store, 1, "api", "1");
     let target = State::from([("api".into(), a1)]);
-    let plan = Plan::towards(
-        &store.read().unwrap(),
-        "prod",
-        SetSource::None,
-        Trigger::Apply,
-        &target,
-    )
-    .unwrap();
-    let (_, intent) = store
-        .write(|w| deploy::record_intent(w, &stamp(2), &plan))
-        .unwrap();
+    let plan =
+        Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+    let (_, intent) = store.write(|w| deploy::record_intent(w, &stamp(2), &plan)).unwrap();
     let reader = store.read().unwrap();
-    assert_eq!(
-        history::in_flight(&reader, "prod").unwrap(),
-        Some(intent.id)
-    );
-    assert!(
-        reader.env_state("prod").unwrap().is_empty(),
-        "state moves only with an outcome"
-    );
+    assert_eq!(history::in_flight(&reader, "prod").unwrap(), Some(intent.id));
+    assert!(reader.env_state("prod").unwrap().is_empty(), "state moves only with an outcome");
     let next = Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &target).unwrap();
-    let error = store
-        .write(|w| deploy::record_only(w, &stamp(3), &next))
-        .unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict(ConflictError::InFlight { .. })),
-        "{error}"
-    );
+    let error = store.write(|w| deploy::record_only(w, &stamp(3), &next)).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(ConflictError::InFlight { .. })), "{error}");
 }
 
 #[test]
@@ -241,10 +161,7 @@ fn verify_is_clean_then_finds_tampering() {
         *bytes.last_mut().unwrap() ^= 1;
         table.insert(&a1.0, bytes.as_slice()).unwrap();
         table.remove(&recorded.deployment.id.0).unwrap();
-        txn.open_table(state)
-            .unwrap()
-            .insert(("prod", "web"), &[7u8; 32])
-            .unwrap();
+        txn.open_table(state).unwrap().insert(("prod", "web"), &[7u8; 32]).unwrap();
     }
     txn.commit().unwrap();
     drop(db);
@@ -263,28 +180,18 @@ fn verify_is_clean_then_finds_tampering() {
             Damage::Undecodable { .. } => "decode",
         })
         .collect();
-    assert!(
-        kinds.contains(&"hash") && kinds.contains(&"parent") && kinds.contains(&"history"),
-        "{kinds:?}"
-    );
+    assert!(kinds.contains(&"hash") && kinds.contains(&"parent") && kinds.contains(&"history"), "{kinds:?}");
 }
 
 #[test]
 fn an_entry_is_never_older_than_its_parents() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path()).unwrap();
-    let first = store
-        .write(|w| w.record_release(stamp(100), release("api", "1")))
-        .unwrap();
+    let first = store.write(|w| w.record_release(stamp(100), release("api", "1"))).unwrap();
     // A clock that went backwards, as on another machine.
-    let second = store
-        .write(|w| w.record_release(stamp(5), release("api", "2")))
-        .unwrap();
+    let second = store.write(|w| w.record_release(stamp(5), release("api", "2"))).unwrap();
     assert_eq!(second.entry.parents, [first.id]);
     assert_eq!(second.entry.at.0, first.entry.at.0 + 1);
     let reader = store.read().unwrap();
-    assert_eq!(
-        reader.newest(&ledger::store::Scope::All, 2).unwrap(),
-        [second.id, first.id]
-    );
+    assert_eq!(reader.newest(&ledger::store::Scope::All, 2).unwrap(), [second.id, first.id]);
 }

@@ -12,18 +12,12 @@ pub fn ledger_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
         // target/<profile>/deps/<test binary>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("a cargo target directory")
-            .to_path_buf();
+        let profile_dir =
+            exe.parent().and_then(Path::parent).expect("a cargo target directory").to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "ledger-cli", "--bin", "ledger"]);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
+        if profile_dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
         }
         let status = build.status().expect("running cargo build");
@@ -40,9 +34,14 @@ pub struct Project {
 impl Project {
     /// A new project from `manifest`, not yet initialised.
     pub fn new(manifest: &str) -> Project {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        std::fs::write(dir.path().join("ledger.toml"), manifest).expect("writing ledger.toml");
-        Project { dir }
+        let project = Project::empty();
+        std::fs::write(project.path().join("ledger.toml"), manifest).expect("writing ledger.toml");
+        project
+    }
+
+    /// An empty directory.
+    pub fn empty() -> Project {
+        Project { dir: tempfile::tempdir().expect("a temporary directory") }
     }
 
     pub fn path(&self) -> &Path {
@@ -94,9 +93,8 @@ pub fn manifest_with_services(services: usize) -> String {
         "[project]\nid = \"e2e\"\n\n[environments.stage]\n[environments.prod]\nprotected = true\n",
     );
     for n in 0..services {
-        manifest.push_str(&format!(
-            "\n[services.s{n}]\nimage_repository = \"registry.example.com/e2e/s{n}\"\n"
-        ));
+        manifest
+            .push_str(&format!("\n[services.s{n}]\nimage_repository = \"registry.example.com/e2e/s{n}\"\n"));
     }
     manifest
 }

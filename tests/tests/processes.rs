@@ -12,11 +12,7 @@ fn eight_parallel_registers_record_eight_releases() {
     let children: Vec<_> = (0..8)
         .map(|n| {
             project
-                .command(&[
-                    "register",
-                    "s0",
-                    &format!("registry.example.com/e2e/s0:v{n}"),
-                ])
+                .command(&["register", "s0", &format!("registry.example.com/e2e/s0:v{n}")])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -26,11 +22,7 @@ fn eight_parallel_registers_record_eight_releases() {
     let mut printed = BTreeSet::new();
     for child in children {
         let output = child.wait_with_output().expect("waiting for ledger");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         printed.insert(String::from_utf8(output.stdout).unwrap().trim().to_string());
     }
     assert_eq!(printed.len(), 8);
@@ -38,28 +30,12 @@ fn eight_parallel_registers_record_eight_releases() {
     // All eight are in the ledger, in one linear chain for the service.
     let entries = project.json(&["log", "--service", "s0", "-n", "100"]);
     let entries = entries["entries"].as_array().unwrap();
-    let ids: BTreeSet<String> = entries
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: BTreeSet<String> = entries.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, printed);
-    let roots = entries
-        .iter()
-        .filter(|e| e["parents"].as_array().unwrap().is_empty())
-        .count();
-    assert_eq!(
-        roots, 1,
-        "one first release; every other one chains to its predecessor"
-    );
-    let parents: BTreeSet<&str> = entries
-        .iter()
-        .filter_map(|e| e["parents"][0].as_str())
-        .collect();
-    assert_eq!(
-        parents.len(),
-        7,
-        "no two releases share a parent: nothing was lost"
-    );
+    let roots = entries.iter().filter(|e| e["parents"].as_array().unwrap().is_empty()).count();
+    assert_eq!(roots, 1, "one first release; every other one chains to its predecessor");
+    let parents: BTreeSet<&str> = entries.iter().filter_map(|e| e["parents"][0].as_str()).collect();
+    assert_eq!(parents.len(), 7, "no two releases share a parent: nothing was lost");
     project.ok(&["verify"]);
 }
 
@@ -68,23 +44,12 @@ fn parallel_applies_to_one_environment_never_interleave() {
     let project = Project::new(&manifest_with_services(4));
     project.ok(&["init"]);
     for n in 0..4 {
-        project.ok(&[
-            "register",
-            &format!("s{n}"),
-            &format!("registry.example.com/e2e/s{n}:v1"),
-        ]);
+        project.ok(&["register", &format!("s{n}"), &format!("registry.example.com/e2e/s{n}:v1")]);
     }
     let children: Vec<_> = (0..4)
         .map(|n| {
             project
-                .command(&[
-                    "apply",
-                    "latest",
-                    "stage",
-                    "--service",
-                    &format!("s{n}"),
-                    "--yes",
-                ])
+                .command(&["apply", "latest", "stage", "--service", &format!("s{n}"), "--yes"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -97,24 +62,16 @@ fn parallel_applies_to_one_environment_never_interleave() {
         match output.status.code() {
             Some(0) => succeeded += 1,
             // Planned against a head another process moved: refused, nothing recorded.
-            Some(3) => assert!(
-                String::from_utf8_lossy(&output.stderr)
-                    .contains("changed since this plan was made")
-            ),
-            other => panic!(
-                "unexpected exit {other:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
+            Some(3) => {
+                assert!(String::from_utf8_lossy(&output.stderr).contains("changed since this plan was made"))
+            }
+            other => panic!("unexpected exit {other:?}: {}", String::from_utf8_lossy(&output.stderr)),
         }
     }
     assert!(succeeded >= 1);
     let log = project.json(&["log", "stage", "-n", "100"]);
     let deployments = log["deployments"].as_array().unwrap();
-    assert_eq!(
-        deployments.len(),
-        succeeded,
-        "every acknowledged apply is recorded, and only those"
-    );
+    assert_eq!(deployments.len(), succeeded, "every acknowledged apply is recorded, and only those");
     assert!(deployments.iter().all(|d| d["result"] == "succeeded"));
     let state = &project.json(&["status", "stage"])["environments"][0]["state"];
     assert_eq!(state.as_object().unwrap().len(), succeeded);
@@ -130,11 +87,7 @@ fn processes_killed_half_way_leave_the_ledger_whole() {
         let mut children: Vec<_> = (0..3)
             .map(|n| {
                 project
-                    .command(&[
-                        "register",
-                        "s0",
-                        &format!("registry.example.com/e2e/s0:r{round}-{n}"),
-                    ])
+                    .command(&["register", "s0", &format!("registry.example.com/e2e/s0:r{round}-{n}")])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::null())
                     .spawn()
@@ -152,24 +105,13 @@ fn processes_killed_half_way_leave_the_ledger_whole() {
         }
     }
     let verify = project.run(&["verify"]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     let recorded: BTreeSet<String> = project.json(&["log", "-n", "1000"])["entries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        acknowledged.is_subset(&recorded),
-        "a release that was acknowledged is missing"
-    );
-    assert!(
-        acknowledged.len() >= 80,
-        "most registers were not killed: {}",
-        acknowledged.len()
-    );
+    assert!(acknowledged.is_subset(&recorded), "a release that was acknowledged is missing");
+    assert!(acknowledged.len() >= 80, "most registers were not killed: {}", acknowledged.len());
 }

@@ -56,13 +56,7 @@ pub fn run(globals: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         let reader = store.read()?;
         resolve_target(&workspace, &reader, args)?
     };
-    let request = Request {
-        env: args.env.clone(),
-        set,
-        trigger: Trigger::Apply,
-        target,
-        notes: Vec::new(),
-    };
+    let request = Request { env: args.env.clone(), set, trigger: Trigger::Apply, target, notes: Vec::new() };
     deploy::run(&workspace, &store, request, &args.options)
 }
 
@@ -72,11 +66,8 @@ fn resolve_target(
     args: &ApplyArgs,
 ) -> Result<(SetSource, State), CommandError> {
     if args.release_set == "latest" {
-        let services = if args.services.is_empty() {
-            workspace.services_of(None)?
-        } else {
-            args.services.clone()
-        };
+        let services =
+            if args.services.is_empty() { workspace.services_of(None)? } else { args.services.clone() };
         let mut releases = State::new();
         let mut missing = Vec::new();
         for service in services {
@@ -88,44 +79,34 @@ fn resolve_target(
             }
         }
         if !missing.is_empty() {
-            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", ")))
-                .with_hint("record one with `ledger register <service> <image>`, or name others with --service"));
+            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", "))).with_hint(
+                "record one with `ledger register <service> <image>`, or name others with --service",
+            ));
         }
-        let set = ReleaseSet {
-            service_set: None,
-            releases: releases.clone(),
-        };
+        let set = ReleaseSet { service_set: None, releases: releases.clone() };
         return Ok((SetSource::New(set), releases));
     }
-    let id = if workspace
-        .manifest
-        .service_sets
-        .contains_key(&args.release_set)
-    {
-        reader
-            .ref_target(&refs::set(Some(&args.release_set)))?
-            .ok_or_else(|| {
-                CommandError::user(format!(
-                    "service set {} has no release set yet",
-                    args.release_set
-                ))
-                .with_hint(format!(
-                    "make one with `ledger release {}`",
-                    args.release_set
-                ))
-            })?
+    let id = if workspace.manifest.service_sets.contains_key(&args.release_set) {
+        reader.ref_target(&refs::set(Some(&args.release_set)))?.ok_or_else(|| {
+            CommandError::user(format!("service set {} has no release set yet", args.release_set))
+                .with_hint(format!("make one with `ledger release {}`", args.release_set))
+        })?
     } else {
         resolve(reader, &args.release_set).map_err(|e| {
             CommandError::from(e)
                 .with_hint("give a release set id or prefix, a service set's name, or `latest`")
         })?
     };
-    let stored = reader
-        .entry(&id)?
-        .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
+    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     let set = stored.entry.as_release_set().ok_or_else(|| {
-        CommandError::user(format!("{} is a {}, not a release set", id.short(), stored.entry.kind().as_str().replace('_', " ")))
-            .with_hint("make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`")
+        CommandError::user(format!(
+            "{} is a {}, not a release set",
+            id.short(),
+            stored.entry.kind().as_str().replace('_', " ")
+        ))
+        .with_hint(
+            "make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`",
+        )
     })?;
     let what = format!("release set {}", id.short());
     let target = select_services(set.releases.clone(), &args.services, &what)?;

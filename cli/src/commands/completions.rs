@@ -17,11 +17,6 @@ pub struct CompletionsArgs {
 }
 
 pub fn run(args: &CompletionsArgs) -> CommandResult {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "ledger",
-        &mut std::io::stdout(),
-    );
+    clap_complete::generate(args.shell, &mut Cli::command(), "ledger", &mut std::io::stdout());
     Ok(Finished::Success)
 }

@@ -33,50 +33,27 @@ const SAM: &str = "Sam Okoro <sam@example.com>";
 pub fn run(globals: &GlobalArgs, args: &DemoArgs) -> CommandResult {
     let manifest_path = args.dir.join(MANIFEST_FILE);
     if manifest_path.exists() {
-        return Err(
-            CommandError::user(format!("{} already exists", manifest_path.display()))
-                .with_hint("choose another directory: `ledger demo <dir>`"),
-        );
+        return Err(CommandError::user(format!("{} already exists", manifest_path.display()))
+            .with_hint("choose another directory: `ledger demo <dir>`"));
     }
     std::fs::create_dir_all(&args.dir)
         .and_then(|()| std::fs::write(&manifest_path, EXAMPLE))
-        .map_err(|e| {
-            CommandError::failed(format!("cannot write {}: {e}", manifest_path.display()))
-        })?;
+        .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", manifest_path.display())))?;
     let manifest = Manifest::load(&manifest_path)?;
     let store = Store::init(&args.dir.join(LEDGER_DIR))?;
-    let mut history = History {
-        store: &store,
-        manifest: &manifest,
-        at: clock()?.plus_seconds(-14 * 86_400),
-    };
+    let mut history = History { store: &store, manifest: &manifest, at: clock()?.plus_seconds(-14 * 86_400) };
     history.record()?;
 
-    println!(
-        "A sample project with two weeks of history is in {}/\n",
-        args.dir.display()
-    );
-    let demo_globals = GlobalArgs {
-        manifest: Some(manifest_path),
-        ledger_dir: None,
-        ..globals.clone()
-    };
+    println!("A sample project with two weeks of history is in {}/\n", args.dir.display());
+    let demo_globals = GlobalArgs { manifest: Some(manifest_path), ledger_dir: None, ..globals.clone() };
     println!("$ ledger log prod -n 4\n");
     super::log::run(
         &demo_globals,
-        &super::log::LogArgs {
-            env: Some("prod".into()),
-            limit: 4,
-            service: None,
-        },
+        &super::log::LogArgs { env: Some("prod".into()), limit: 4, service: None },
     )?;
     println!("$ ledger diff stage prod\n");
-    let diff = super::diff::DiffArgs {
-        a: "stage".into(),
-        b: "prod".into(),
-        exit_code: false,
-        commits: false,
-    };
+    let diff =
+        super::diff::DiffArgs { a: "stage".into(), b: "prod".into(), exit_code: false, commits: false };
     super::diff::run(&demo_globals, &diff)?;
     println!(
         "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run",
@@ -116,19 +93,10 @@ impl History<'_> {
         self.hours(18);
         self.promote("stage", "prod", SAM, "Ship api 1.2")?;
         self.hours(1);
-        self.rollback(
-            "prod",
-            SAM,
-            "Error rate up after api 1.2 (stale cache); back to 1.1",
-        )?;
+        self.rollback("prod", SAM, "Error rate up after api 1.2 (stale cache); back to 1.1")?;
 
         self.hours(40);
-        self.register(
-            "api",
-            "1.2.1",
-            CI,
-            "Invalidate the category cache on writes",
-        )?;
+        self.register("api", "1.2.1", CI, "Invalidate the category cache on writes")?;
         self.register("worker", "1.1.0", CI, "Retry failed imports")?;
         let all = self.release(None, "api fix and worker retries")?;
         self.apply(all, "stage", ANA, "Try the cache fix on stage")?;
@@ -141,11 +109,7 @@ impl History<'_> {
 
     fn stamp(&mut self, actor: &str, message: &str) -> Stamp {
         self.at = self.at.plus_seconds(97);
-        Stamp {
-            at: self.at,
-            actor: actor.into(),
-            message: message.into(),
-        }
+        Stamp { at: self.at, actor: actor.into(), message: message.into() }
     }
 
     fn register(
@@ -171,11 +135,7 @@ impl History<'_> {
         Ok(())
     }
 
-    fn release(
-        &mut self,
-        service_set: Option<&str>,
-        message: &str,
-    ) -> Result<ledger::EntryId, CommandError> {
+    fn release(&mut self, service_set: Option<&str>, message: &str) -> Result<ledger::EntryId, CommandError> {
         let services: Vec<String> = match service_set {
             Some(set) => self.manifest.service_sets[set].clone(),
             None => self.manifest.services.keys().cloned().collect(),
@@ -184,18 +144,11 @@ impl History<'_> {
         let stored = self.store.write(|w| {
             let mut releases = State::new();
             for service in services {
-                let release = w
-                    .ref_target(&refs::service(&service))?
-                    .expect("the demo registers every service first");
+                let release =
+                    w.ref_target(&refs::service(&service))?.expect("the demo registers every service first");
                 releases.insert(service, release);
             }
-            w.record_release_set(
-                stamp,
-                ReleaseSet {
-                    service_set: service_set.map(str::to_string),
-                    releases,
-                },
-            )
+            w.record_release_set(stamp, ReleaseSet { service_set: service_set.map(str::to_string), releases })
         })?;
         Ok(stored.id)
     }
@@ -213,34 +166,15 @@ impl History<'_> {
             .entry(&set)?
             .and_then(|s| s.entry.as_release_set().map(|s| s.releases.clone()));
         let target = releases.unwrap_or_default();
-        self.deploy(
-            env,
-            SetSource::Existing(set),
-            Trigger::Apply,
-            &target,
-            actor,
-            message,
-        )
+        self.deploy(env, SetSource::Existing(set), Trigger::Apply, &target, actor, message)
     }
 
-    fn promote(
-        &mut self,
-        from: &str,
-        to: &str,
-        actor: &str,
-        message: &str,
-    ) -> Result<(), CommandError> {
+    fn promote(&mut self, from: &str, to: &str, actor: &str, message: &str) -> Result<(), CommandError> {
         let (target, from_head) = {
             let reader = self.store.read()?;
-            (
-                reader.env_state(from)?,
-                reader.ref_target(&refs::env(from))?,
-            )
+            (reader.env_state(from)?, reader.ref_target(&refs::env(from))?)
         };
-        let trigger = Trigger::Promote {
-            from_env: from.into(),
-            from_head,
-        };
+        let trigger = Trigger::Promote { from_env: from.into(), from_head };
         self.deploy(to, SetSource::None, trigger, &target, actor, message)
     }
 
@@ -261,8 +195,7 @@ impl History<'_> {
     ) -> Result<(), CommandError> {
         let plan = Plan::towards(&self.store.read()?, env, set, trigger, target)?;
         let stamp = self.stamp(actor, message);
-        self.store
-            .write(|w| deploy::record_only(w, &stamp, &plan))?;
+        self.store.write(|w| deploy::record_only(w, &stamp, &plan))?;
         Ok(())
     }
 }

@@ -55,12 +55,7 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
     let releases = Releases::new(&reader);
 
     let mut changes = Vec::new();
-    let mut rows = vec![vec![
-        "SERVICE".to_string(),
-        "CHANGE".into(),
-        args.a.clone(),
-        args.b.clone(),
-    ]];
+    let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
     let mut commit_lines: Vec<(String, Option<Vec<String>>)> = Vec::new();
     for diff in &diffs {
         let mut change = json!({
@@ -99,17 +94,11 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
                         println!("    {commit}");
                     }
                 }
-                None => println!(
-                    "\n{service}: commits unknown (no revision, or not in this git repository)"
-                ),
+                None => println!("\n{service}: commits unknown (no revision, or not in this git repository)"),
             }
         }
     }
-    if args.exit_code && differs(&diffs) {
-        Ok(Finished::Differences)
-    } else {
-        Ok(Finished::Success)
-    }
+    if args.exit_code && differs(&diffs) { Ok(Finished::Differences) } else { Ok(Finished::Success) }
 }
 
 /// The commits between two releases' revisions, whichever way they lie.
@@ -136,33 +125,23 @@ fn commits_between<S: Source>(
 }
 
 /// The state a diff side names.
-fn side_state(
-    workspace: &Workspace,
-    reader: &impl Source,
-    text: &str,
-) -> Result<State, CommandError> {
+fn side_state(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<State, CommandError> {
     if workspace.manifest.environments.contains_key(text) {
         return Ok(reader.env_state(text)?);
     }
     let id = super::show::resolve_target(workspace, reader, text).map_err(|e| {
         e.with_hint("each side is an environment, a service set, or a release set or deployment id")
     })?;
-    let stored = reader
-        .entry(&id)?
-        .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
+    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     match &stored.entry.body {
         Body::ReleaseSet(set) => Ok(set.releases.clone()),
-        Body::Deployment(deployment) => {
-            Ok(history::state_after(reader, &deployment.env, Some(id))?)
-        }
+        Body::Deployment(deployment) => Ok(history::state_after(reader, &deployment.env, Some(id))?),
         Body::Outcome(_) => {
             let deployment = stored.entry.parents[0];
             let env = reader
                 .entry(&deployment)?
                 .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
-                .ok_or_else(|| {
-                    CommandError::failed(format!("deployment {deployment} is missing"))
-                })?;
+                .ok_or_else(|| CommandError::failed(format!("deployment {deployment} is missing")))?;
             Ok(history::state_after(reader, &env, Some(deployment))?)
         }
         Body::Release(_) => Err(CommandError::user(format!(

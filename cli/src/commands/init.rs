@@ -31,18 +31,14 @@ pub fn run(globals: &GlobalArgs, args: &InitArgs) -> CommandResult {
         if path.exists() {
             eprintln!("{} already exists; left as it is", path.display());
         } else {
-            std::fs::write(&path, EXAMPLE).map_err(|e| {
-                CommandError::failed(format!("cannot write {}: {e}", path.display()))
-            })?;
+            std::fs::write(&path, EXAMPLE)
+                .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", path.display())))?;
             eprintln!("wrote a sample manifest to {}", path.display());
         }
         globals.manifest = Some(path);
     }
     let workspace = Workspace::load(&globals)?;
-    let existed = workspace
-        .ledger_dir
-        .join(ledger::store::STORE_FILE)
-        .is_file();
+    let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
     Store::init(&workspace.ledger_dir)?;
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
@@ -50,11 +46,7 @@ pub fn run(globals: &GlobalArgs, args: &InitArgs) -> CommandResult {
         std::fs::write(&ignore, "*\n")
             .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", ignore.display())))?;
     }
-    let verb = if existed {
-        "already initialised; nothing changed:"
-    } else {
-        "initialised"
-    };
+    let verb = if existed { "already initialised; nothing changed:" } else { "initialised" };
     println!(
         "ledger for project {} {verb} {}",
         workspace.manifest.project.id,

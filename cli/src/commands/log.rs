@@ -47,16 +47,12 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
         Some(env) => {
             workspace.environment(env)?;
             let records = match &args.service {
-                Some(service) => {
-                    history::env_service_deployments(&reader, env, service, args.limit)?
-                }
+                Some(service) => history::env_service_deployments(&reader, env, service, args.limit)?,
                 None => history::env_deployments(&reader, env, args.limit)?,
             };
             if globals.json() {
-                let deployments = records
-                    .iter()
-                    .map(|r| record_json(&releases, r))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let deployments =
+                    records.iter().map(|r| record_json(&releases, r)).collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"env": env, "deployments": deployments}));
             } else if records.is_empty() {
                 println!("no deployments to {env} yet");
@@ -77,10 +73,8 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                 })?);
             }
             if globals.json() {
-                let entries = entries
-                    .iter()
-                    .map(|e| entry_json(&releases, e))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let entries =
+                    entries.iter().map(|e| entry_json(&releases, e)).collect::<Result<Vec<_>, _>>()?;
                 print_json(&json!({"entries": entries}));
             } else if entries.is_empty() {
                 println!("the ledger is empty; start with `ledger register`");
@@ -97,9 +91,9 @@ fn record_json<S: Source>(
     releases: &Releases<'_, S>,
     record: &DeploymentRecord,
 ) -> Result<Value, CommandError> {
-    let mut value = entry_json(&releases, &record.deployment)?;
+    let mut value = entry_json(releases, &record.deployment)?;
     let outcome = match &record.outcome {
-        Some(outcome) => entry_json(&releases, outcome)?,
+        Some(outcome) => entry_json(releases, outcome)?,
         None => Value::Null,
     };
     value["result"] = json!(record.result().map(|r| r.as_str()));
@@ -127,10 +121,7 @@ pub fn render_env_log<S: Source>(
         ));
         out.push_str(&format!("When:    {}\n", entry.at.to_human()));
         out.push_str(&format!("Who:     {}\n", entry.actor));
-        out.push_str(&format!(
-            "How:     {}\n",
-            trigger_human(&deployment.trigger, deployment.release_set)
-        ));
+        out.push_str(&format!("How:     {}\n", trigger_human(&deployment.trigger, deployment.release_set)));
         if !entry.message.is_empty() {
             out.push('\n');
             for line in entry.message.lines() {
@@ -186,12 +177,7 @@ fn render_entry_lines<S: Source>(
             Body::Deployment(deployment) => format!(
                 "{}: {}",
                 deployment.env,
-                deployment
-                    .changes
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                deployment.changes.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
             Body::Outcome(outcome) => {
                 let env = releases

@@ -39,9 +39,7 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
     workspace.environment(&args.from_env)?;
     workspace.environment(&args.to_env)?;
     if args.from_env == args.to_env {
-        return Err(CommandError::user(
-            "promote needs two different environments",
-        ));
+        return Err(CommandError::user("promote needs two different environments"));
     }
     for service in &args.services {
         workspace.check_service(service)?;
@@ -61,16 +59,8 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
             select_services(state, &args.services, &args.from_env)?,
         )
     };
-    let trigger = Trigger::Promote {
-        from_env: args.from_env.clone(),
-        from_head,
-    };
-    let request = Request {
-        env: args.to_env.clone(),
-        set: SetSource::None,
-        trigger,
-        target,
-        notes: Vec::new(),
-    };
+    let trigger = Trigger::Promote { from_env: args.from_env.clone(), from_head };
+    let request =
+        Request { env: args.to_env.clone(), set: SetSource::None, trigger, target, notes: Vec::new() };
     deploy::run(&workspace, &store, request, &args.options)
 }

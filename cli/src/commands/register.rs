@@ -51,22 +51,15 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
         }
         None => None,
     };
-    let revision = commit
-        .as_ref()
-        .map(|c| c.hash.clone())
-        .or_else(|| args.revision.as_ref().map(|r| r.to_lowercase()));
-    let message = args
-        .message
-        .clone()
-        .or_else(|| commit.as_ref().map(|c| c.subject.clone()));
+    let revision =
+        commit.as_ref().map(|c| c.hash.clone()).or_else(|| args.revision.as_ref().map(|r| r.to_lowercase()));
+    let message = args.message.clone().or_else(|| commit.as_ref().map(|c| c.subject.clone()));
     let release = Release {
         service: args.service.clone(),
         image: image.name_and_tag(),
         digest: image.digest.clone(),
         revision,
-        revision_at: commit
-            .as_ref()
-            .map(|c| Timestamp::from_unix_seconds(c.time)),
+        revision_at: commit.as_ref().map(|c| Timestamp::from_unix_seconds(c.time)),
     };
     let stamp = workspace.stamp(message.as_deref())?;
     let store = workspace.open_store()?;
@@ -78,19 +71,13 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
     } else {
         let view = releases.view(stored.id)?;
         println!("{}", stored.id);
-        eprintln!(
-            "registered {} {} ({})",
-            args.service,
-            view.human(),
-            view.image
-        );
+        eprintln!("registered {} {} ({})", args.service, view.human(), view.image);
     }
     Ok(Finished::Success)
 }
 
 fn check_revision(revision: &str) -> Result<(), CommandError> {
-    let is_hash =
-        (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hash = (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hash {
         Ok(())
     } else {

@@ -42,32 +42,19 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
             }
         }
         if !missing.is_empty() {
-            return Err(
-                CommandError::user(format!("no release yet for: {}", missing.join(", ")))
-                    .with_hint("record one with `ledger register <service> <image>`"),
-            );
+            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", ")))
+                .with_hint("record one with `ledger register <service> <image>`"));
         }
         let service_set = args.service_set.clone();
         if let Some(latest) = writer.ref_target(&refs::set(service_set.as_deref()))? {
             let latest = writer.entry(&latest)?;
-            if let Some(latest) = latest.filter(|l| {
-                l.entry
-                    .as_release_set()
-                    .is_some_and(|s| s.releases == releases)
-            }) {
+            if let Some(latest) =
+                latest.filter(|l| l.entry.as_release_set().is_some_and(|s| s.releases == releases))
+            {
                 return Ok((latest, false));
             }
         }
-        Ok((
-            writer.record_release_set(
-                stamp,
-                ReleaseSet {
-                    service_set,
-                    releases,
-                },
-            )?,
-            true,
-        ))
+        Ok((writer.record_release_set(stamp, ReleaseSet { service_set, releases })?, true))
     })?;
     if globals.json() {
         let reader = store.read()?;

@@ -45,10 +45,7 @@ pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
             None => None,
         };
         let (target, trigger) = rollback_target(&reader, &args.env, to)?.ok_or_else(|| {
-            CommandError::user(format!(
-                "{} has no successful deployment to roll back",
-                args.env
-            ))
+            CommandError::user(format!("{} has no successful deployment to roll back", args.env))
         })?;
         let notes = reader
             .env_state(&args.env)?
@@ -64,12 +61,6 @@ pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
             args.env
         )));
     }
-    let request = Request {
-        env: args.env.clone(),
-        set: SetSource::None,
-        trigger,
-        target,
-        notes,
-    };
+    let request = Request { env: args.env.clone(), set: SetSource::None, trigger, target, notes };
     deploy::run(&workspace, &store, request, &args.options)
 }

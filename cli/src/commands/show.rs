@@ -28,9 +28,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
     let reader = store.read()?;
     let id = resolve_target(&workspace, &reader, &args.target)?;
     let releases = Releases::new(&reader);
-    let stored = reader
-        .entry(&id)?
-        .ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
+    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
     if globals.json() {
         print_json(&entry_json(&releases, &stored)?);
         return Ok(Finished::Success);
@@ -41,45 +39,28 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         vec!["Kind:".to_string(), entry.kind().as_str().replace('_', " ")],
         vec!["When:".into(), entry.at.to_rfc3339()],
         vec!["Who:".into(), entry.actor.clone()],
-        vec![
-            "Parents:".into(),
-            entry
-                .parents
-                .iter()
-                .map(EntryId::to_hex)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ],
+        vec!["Parents:".into(), entry.parents.iter().map(EntryId::to_hex).collect::<Vec<_>>().join(" ")],
     ];
     match &entry.body {
         Body::Release(release) => {
             rows.push(vec!["Service:".into(), release.service.clone()]);
             rows.push(vec!["Image:".into(), release.image_ref()]);
-            rows.push(vec![
-                "Revision:".into(),
-                release.revision.clone().unwrap_or_else(|| "-".into()),
-            ]);
+            rows.push(vec!["Revision:".into(), release.revision.clone().unwrap_or_else(|| "-".into())]);
         }
         Body::ReleaseSet(set) => {
             rows.push(vec![
                 "Service set:".into(),
-                set.service_set
-                    .clone()
-                    .unwrap_or_else(|| "(all services)".into()),
+                set.service_set.clone().unwrap_or_else(|| "(all services)".into()),
             ]);
         }
         Body::Deployment(deployment) => {
             rows.push(vec!["Environment:".into(), deployment.env.clone()]);
-            rows.push(vec![
-                "How:".into(),
-                trigger_human(&deployment.trigger, deployment.release_set),
-            ]);
+            rows.push(vec!["How:".into(), trigger_human(&deployment.trigger, deployment.release_set)]);
             let outcome = reader.outcome_of(&stored.id)?;
             let result = match outcome {
                 Some(outcome_id) => {
-                    let result = reader
-                        .entry(&outcome_id)?
-                        .and_then(|o| o.entry.as_outcome().map(|o| o.result));
+                    let result =
+                        reader.entry(&outcome_id)?.and_then(|o| o.entry.as_outcome().map(|o| o.result));
                     format!("{} (outcome {})", style.result(result), outcome_id.short())
                 }
                 None => style.result(None),
@@ -91,11 +72,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
             rows.push(vec!["Result:".into(), style.result(Some(outcome.result))]);
         }
     }
-    println!(
-        "{} {}",
-        style.bold(entry.kind().as_str()),
-        style.bold(&stored.id.to_hex())
-    );
+    println!("{} {}", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex()));
     print!("{}", table(&rows));
     if !entry.message.is_empty() {
         println!();
@@ -107,11 +84,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
     match &entry.body {
         Body::ReleaseSet(set) => {
             for (service, release) in &set.releases {
-                detail.push(vec![
-                    service.clone(),
-                    releases.view(*release)?.human(),
-                    release.short(),
-                ]);
+                detail.push(vec![service.clone(), releases.view(*release)?.human(), release.short()]);
             }
         }
         Body::Deployment(deployment) => {
@@ -126,11 +99,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         }
         Body::Outcome(outcome) => {
             for (service, result) in &outcome.services {
-                detail.push(vec![
-                    service.clone(),
-                    style.result(Some(result.result)),
-                    result.detail.clone(),
-                ]);
+                detail.push(vec![service.clone(), style.result(Some(result.result)), result.detail.clone()]);
             }
         }
         Body::Release(_) => {}
@@ -152,23 +121,18 @@ pub fn resolve_target(
     let by_name = if manifest.environments.contains_key(text) {
         Some((refs::env(text), format!("{text} has no deployments yet")))
     } else if manifest.service_sets.contains_key(text) {
-        Some((
-            refs::set(Some(text)),
-            format!("service set {text} has no release set yet"),
-        ))
+        Some((refs::set(Some(text)), format!("service set {text} has no release set yet")))
     } else if manifest.services.contains_key(text) {
-        Some((
-            refs::service(text),
-            format!("service {text} has no release yet"),
-        ))
+        Some((refs::service(text), format!("service {text} has no release yet")))
     } else {
         None
     };
     if let Some((name, empty)) = by_name {
-        if !looks_like_id(text) || reader.ref_target(&name)?.is_some() {
-            return reader
-                .ref_target(&name)?
-                .ok_or_else(|| CommandError::user(empty));
+        match reader.ref_target(&name)? {
+            Some(target) => return Ok(target),
+            None if !looks_like_id(text) => return Err(CommandError::user(empty)),
+            // A hex-looking name with no history yet may still be an id prefix.
+            None => {}
         }
     }
     Ok(resolve(reader, text)?)

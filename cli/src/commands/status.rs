@@ -59,11 +59,7 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
 
         let config = &workspace.manifest.environments[env];
         let protected = if config.protected { ", protected" } else { "" };
-        human.push_str(&format!(
-            "{} ({}{protected})\n",
-            style.bold(env),
-            config.name
-        ));
+        human.push_str(&format!("{} ({}{protected})\n", style.bold(env), config.name));
         match &last {
             Some(record) => human.push_str(&format!(
                 "  last deployment {}: {}, {} by {}\n",

@@ -33,19 +33,12 @@ pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
         for damage in &report.damage {
             println!("damaged: {damage}");
         }
-        let verdict = if report.is_sound() {
-            "sound".to_string()
-        } else {
-            format!("{} problems", report.damage.len())
-        };
+        let verdict =
+            if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
         println!(
             "checked {} objects, {} refs, {} environments: {verdict}",
             report.objects, report.refs, report.environments
         );
     }
-    Ok(if report.is_sound() {
-        Finished::Success
-    } else {
-        Finished::NotSound
-    })
+    Ok(if report.is_sound() { Finished::Success } else { Finished::NotSound })
 }
