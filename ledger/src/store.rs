@@ -91,6 +91,11 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// `env/<env>/service/<service>` → (env, service).
+    fn parse_env_service(key: &str) -> Option<(&str, &str)> {
+        key.strip_prefix("env/")?.split_once("/service/")
+    }
+
     fn key(&self) -> String {
         match self {
             Scope::All => String::new(),
@@ -388,6 +393,25 @@ where
 }
 
 impl Reader {
+    /// Every (environment, service) the timeline lists deployments for, skipping from one
+    /// scope to the next rather than reading every row.
+    pub fn deployed_services(&self) -> Result<Vec<(String, String)>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let mut found = Vec::new();
+        let mut after = Scope::EnvService("", "").key();
+        loop {
+            let low = (after.as_str(), i64::MAX, [0xffu8; 32]);
+            let mut rows =
+                self.timeline.range::<(&str, i64, Id)>((Excluded(low), Unbounded)).map_err(db_error)?;
+            let Some(row) = rows.next() else { break };
+            let scope = row.map_err(db_error)?.0.value().0.to_string();
+            let Some((env, service)) = Scope::parse_env_service(&scope) else { break };
+            found.push((env.to_string(), service.to_string()));
+            after = scope;
+        }
+        Ok(found)
+    }
+
     /// Every materialised state row: (env, service, release).
     pub fn all_state_rows(&self) -> Result<Vec<(String, String, EntryId)>, StoreError> {
         let mut rows = Vec::new();

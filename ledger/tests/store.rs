@@ -195,3 +195,48 @@ fn an_entry_is_never_older_than_its_parents() {
     let reader = store.read().unwrap();
     assert_eq!(reader.newest(&ledger::store::Scope::All, 2).unwrap(), [second.id, first.id]);
 }
+
+#[test]
+fn verify_finds_a_changed_and_a_deleted_state_row() {
+    use redb::ReadableTable;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let (a1, s1) = (register(&store, 1, "api", "1"), register(&store, 2, "search", "1"));
+    deploy(&store, 3, "prod", &State::from([("api".into(), a1), ("search".into(), s1)]));
+    let a2 = register(&store, 4, "api", "2");
+    deploy(&store, 5, "prod", &State::from([("api".into(), a2)]));
+    let path = store.path().to_path_buf();
+    drop(store);
+
+    let db = redb::Database::create(&path).unwrap();
+    let state: redb::TableDefinition<(&str, &str), [u8; 32]> = redb::TableDefinition::new("state");
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(state).unwrap();
+        assert_eq!(table.get(("prod", "api")).unwrap().unwrap().value(), a2.0);
+        table.insert(("prod", "api"), &a1.0).unwrap();
+        table.remove(("prod", "search")).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = Store::open(path.parent().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap()).unwrap();
+    assert_eq!(
+        report.damage,
+        [
+            Damage::StateMismatch {
+                env: "prod".into(),
+                service: "api".into(),
+                recorded: Some(a1),
+                from_history: Some(a2)
+            },
+            Damage::StateMismatch {
+                env: "prod".into(),
+                service: "search".into(),
+                recorded: None,
+                from_history: Some(s1)
+            },
+        ]
+    );
+}
