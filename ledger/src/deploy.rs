@@ -103,7 +103,8 @@ pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Resul
                 running: Some(change.to),
                 task_definition: None,
                 ecs_deployment: None,
-                detail: "recorded; record-only environment, nothing was called".into(),
+                // Nothing was called, so there is nothing to report.
+                detail: String::new(),
             };
             (service.clone(), outcome)
         })
