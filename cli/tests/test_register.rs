@@ -74,3 +74,36 @@ fn each_register_chains_to_the_previous_release_of_its_service() {
     let second = env.register("api", &format!("{API}:v2"));
     assert_eq!(env.json(&["show", &second])["parents"], serde_json::json!([first]));
 }
+
+#[test]
+fn the_actor_comes_from_the_flag_the_variable_git_or_the_user() {
+    let env = TestEnv::new();
+    let home = env.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let actor_of = |command: &mut std::process::Command| {
+        let output = command.arg("--output").arg("json").output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["actor"].as_str().unwrap().to_string()
+    };
+    let image = format!("{API}:v1");
+    let register = || {
+        let mut command = env.command(&["register", "api", &image]);
+        // No global git configuration: only what each case sets.
+        command.env("HOME", &home).env("GIT_CONFIG_NOSYSTEM", "1").env("XDG_CONFIG_HOME", &home);
+        command
+    };
+    assert_eq!(actor_of(register().arg("--actor").arg("Flag Person")), "Flag Person");
+    assert_eq!(actor_of(&mut register()), "Test User <test@example.com>", "LEDGER_ACTOR");
+
+    let mut no_git = register();
+    no_git.env_remove("LEDGER_ACTOR").env("USER", "deployer");
+    let fallback = actor_of(&mut no_git);
+    assert!(fallback.starts_with("deployer"), "user@host: {fallback}");
+
+    std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Git Person\n\temail = git@example.com\n")
+        .unwrap();
+    let mut from_git = register();
+    from_git.env_remove("LEDGER_ACTOR");
+    assert_eq!(actor_of(&mut from_git), "Git Person <git@example.com>");
+}

@@ -46,10 +46,15 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
     match &args.env {
         Some(env) => {
             workspace.environment(env)?;
-            let records = match &args.service {
-                Some(service) => history::env_service_deployments(&reader, env, service, args.limit)?,
-                None => history::env_deployments(&reader, env, args.limit)?,
+            // One more than asked for tells whether there is more.
+            let mut records = match &args.service {
+                Some(service) => {
+                    history::env_service_deployments(&reader, env, service, args.limit.saturating_add(1))?
+                }
+                None => history::env_deployments(&reader, env, args.limit.saturating_add(1))?,
             };
+            let more = records.len() > args.limit;
+            records.truncate(args.limit);
             if globals.json() {
                 let deployments =
                     records.iter().map(|r| record_json(&releases, r)).collect::<Result<Vec<_>, _>>()?;
@@ -58,6 +63,7 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                 println!("no deployments to {env} yet");
             } else {
                 print!("{}", render_env_log(&releases, &records)?);
+                hint_more(more, args.limit);
             }
         }
         None => {
@@ -65,7 +71,9 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                 Some(service) => Scope::Service(service),
                 None => Scope::All,
             };
-            let ids = reader.newest(&scope, args.limit)?;
+            let mut ids = reader.newest(&scope, args.limit.saturating_add(1))?;
+            let more = ids.len() > args.limit;
+            ids.truncate(args.limit);
             let mut entries = Vec::with_capacity(ids.len());
             for id in ids {
                 entries.push(reader.entry(&id)?.ok_or_else(|| {
@@ -80,10 +88,18 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                 println!("the ledger is empty; start with `ledger register`");
             } else {
                 print!("{}", render_entry_lines(&releases, &entries)?);
+                hint_more(more, args.limit);
             }
         }
     }
     Ok(Finished::Success)
+}
+
+/// Says on stderr that older entries were left out, and how to see them.
+fn hint_more(more: bool, limit: usize) {
+    if more {
+        eprintln!("(the {limit} most recent; older ones with -n {})", limit.saturating_mul(2).max(1));
+    }
 }
 
 /// A deployment with its outcome nested, as `log <env> --output json` shows it.
