@@ -217,7 +217,7 @@ pub fn entry_json<S: Source>(
                 services.insert(service.clone(), sides);
             }
             object.insert("services".into(), Value::Object(services));
-            let outcome = source.outcome_of(&stored.id)?;
+            let outcome = source.outcome_of(stored)?;
             object.insert("outcome".into(), json!(outcome.map(|id| id.to_hex())));
         }
         Body::Outcome(outcome) => {

@@ -20,15 +20,17 @@ fn verify_lists_damage_and_exits_3() {
     // Flip one bit of a stored release, behind ledger's back.
     let path = env.path().join(".ledger/ledger.redb");
     let db = redb::Database::create(&path).unwrap();
-    let objects: redb::TableDefinition<[u8; 32], &[u8]> = redb::TableDefinition::new("objects");
+    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
+    let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
     let txn = db.begin_write().unwrap();
     {
-        let mut table = txn.open_table(objects).unwrap();
         let id = ledger::EntryId::from_hex(&api).unwrap();
-        let mut bytes = table.get(&id.0).unwrap().unwrap().value().to_vec();
+        let seq = txn.open_table(ids).unwrap().get(&id.0).unwrap().unwrap().value();
+        let mut table = txn.open_table(entries).unwrap();
+        let mut bytes = table.get(seq).unwrap().unwrap().value().to_vec();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x20;
-        table.insert(&id.0, bytes.as_slice()).unwrap();
+        table.insert(seq, bytes.as_slice()).unwrap();
     }
     txn.commit().unwrap();
     drop(db);

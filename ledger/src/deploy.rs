@@ -116,7 +116,8 @@ pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Resul
 }
 
 /// What a rollback of `env` restores: the state before its last successful deployment, or the
-/// state right after deployment `to`. Returns the restored state and the trigger to record.
+/// state right after deployment `to`. Returns the restored state and the trigger to record;
+/// `None` when there is no successful deployment to undo.
 pub fn rollback_target(
     source: &impl Source,
     env: &str,
@@ -125,12 +126,18 @@ pub fn rollback_target(
     let restore_after = match to {
         Some(deployment) => Some(deployment),
         None => {
-            let Some(last) = history::last_successful(source, env)? else {
-                return Ok(None);
-            };
-            match last.deployment.entry.parents.first() {
-                // The deployment recorded before the last successful one.
-                Some(previous) => Some(history::record_at(source, env, *previous)?.deployment.id),
+            let rows = history::env_rows(source, env)?;
+            let mut last_successful = None;
+            for (index, row) in rows.iter().enumerate() {
+                if history::result_of(source, env, *row)? == Some(DeployResult::Succeeded) {
+                    last_successful = Some(index);
+                    break;
+                }
+            }
+            let Some(index) = last_successful else { return Ok(None) };
+            // The deployment recorded just before the last successful one, if any.
+            match rows.get(index + 1) {
+                Some(previous) => Some(history::record_of(source, env, *previous)?.deployment.id),
                 None => None,
             }
         }

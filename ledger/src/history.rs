@@ -1,14 +1,15 @@
 //! Walks over an environment's history: its deployments newest first, the state it had at
 //! any point, its last successful deployment.
 //!
-//! An environment's chain runs from its head through parent links: each outcome points to its
-//! deployment, each deployment to the environment's previous head.
+//! The environment log (`env_log` table) lists an environment's deployments in the order they
+//! were recorded, each with its outcome; the parent links say the same, and `verify` checks
+//! that they agree.
 
 use std::collections::BTreeMap;
 
-use crate::entry::{Body, DeployResult, StoredEntry};
+use crate::entry::{DeployResult, StoredEntry};
 use crate::id::EntryId;
-use crate::store::{Scope, Source, StoreError, refs};
+use crate::store::{EnvLogRow, Scope, Source, StoreError};
 
 /// Service → release.
 pub type State = BTreeMap<String, EntryId>;
@@ -30,8 +31,10 @@ impl DeploymentRecord {
 pub enum HistoryError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("entry {id} is referenced from the history of {env} but is missing; run `ledger verify`")]
-    Missing { env: String, id: EntryId },
+    #[error(
+        "entry {entry} of the history of {env} is missing or is not what the log says; run `ledger verify`"
+    )]
+    Missing { env: String, entry: String },
     #[error("{id} is not a deployment to {env}")]
     NotInHistory { env: String, id: EntryId },
 }
@@ -42,17 +45,14 @@ pub fn env_deployments(
     env: &str,
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
-    let mut records = Vec::new();
-    let mut cursor = source.ref_target(&refs::env(env))?;
-    while let Some(id) = cursor {
-        if records.len() >= limit {
-            break;
-        }
-        let record = record_at(source, env, id)?;
-        cursor = record.deployment.entry.parents.first().copied();
-        records.push(record);
+    let mut rows = Vec::new();
+    if limit > 0 {
+        source.visit_env_log(env, &mut |row| {
+            rows.push(row);
+            Ok(rows.len() < limit)
+        })?;
     }
-    Ok(records)
+    rows.into_iter().map(|row| record_of(source, env, row)).collect()
 }
 
 /// The environment's deployments that changed `service`, newest first, at most `limit`.
@@ -62,89 +62,93 @@ pub fn env_service_deployments(
     service: &str,
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
-    source
-        .newest(&Scope::EnvService(env, service), limit)?
-        .into_iter()
-        .map(|id| record_at(source, env, id))
-        .collect()
-}
-
-/// The deployment record at `id`: a deployment of `env`, or the outcome of one.
-pub fn record_at(source: &impl Source, env: &str, id: EntryId) -> Result<DeploymentRecord, HistoryError> {
-    let stored = load(source, env, id)?;
-    let (deployment, outcome) = match &stored.entry.body {
-        Body::Outcome(_) => (load(source, env, stored.entry.parents[0])?, Some(stored)),
-        Body::Deployment(_) => {
-            let outcome = match source.outcome_of(&id)? {
-                Some(outcome_id) => Some(load(source, env, outcome_id)?),
-                None => None,
-            };
-            (stored, outcome)
-        }
-        _ => {
-            return Err(HistoryError::NotInHistory { env: env.to_string(), id });
-        }
-    };
-    match deployment.entry.as_deployment() {
-        Some(d) if d.env == env => Ok(DeploymentRecord { deployment, outcome }),
-        _ => Err(HistoryError::NotInHistory { env: env.to_string(), id }),
+    let mut records = Vec::new();
+    for seq in source.newest_in(&Scope::EnvService(env, service), limit)? {
+        let row = source
+            .env_log_row(env, seq)?
+            .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") })?;
+        records.push(record_of(source, env, row)?);
     }
+    Ok(records)
 }
 
-fn load(source: &impl Source, env: &str, id: EntryId) -> Result<StoredEntry, HistoryError> {
-    source.entry(&id)?.ok_or_else(|| HistoryError::Missing { env: env.to_string(), id })
+/// Every row of the environment's log, newest first: 16 bytes each.
+pub fn env_rows(source: &impl Source, env: &str) -> Result<Vec<EnvLogRow>, HistoryError> {
+    let mut rows = Vec::new();
+    source.visit_env_log(env, &mut |row| {
+        rows.push(row);
+        Ok(true)
+    })?;
+    Ok(rows)
+}
+
+/// The deployment and outcome a log row names.
+pub fn record_of(source: &impl Source, env: &str, row: EnvLogRow) -> Result<DeploymentRecord, HistoryError> {
+    let deployment = load_at(source, env, row.deployment)?;
+    if deployment.entry.as_deployment().is_none_or(|d| d.env != env) {
+        return Err(HistoryError::Missing { env: env.to_string(), entry: deployment.id.to_hex() });
+    }
+    let outcome = match row.outcome {
+        Some(seq) => Some(load_at(source, env, seq)?),
+        None => None,
+    };
+    Ok(DeploymentRecord { deployment, outcome })
+}
+
+fn load_at(source: &impl Source, env: &str, seq: u64) -> Result<StoredEntry, HistoryError> {
+    source
+        .entry_at(seq)?
+        .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") })
 }
 
 /// The deployment to `env` with no outcome, if the head is one.
 pub fn in_flight(source: &impl Source, env: &str) -> Result<Option<EntryId>, HistoryError> {
-    let Some(head) = source.ref_target(&refs::env(env))? else {
-        return Ok(None);
-    };
-    let head_entry = load(source, env, head)?;
+    let Some(head) = source.ref_target(&crate::store::refs::env(env))? else { return Ok(None) };
+    let head_entry = source
+        .entry(&head)?
+        .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: head.to_hex() })?;
     Ok(head_entry.entry.as_deployment().map(|_| head))
 }
 
-/// The most recent deployment to `env` whose outcome is `succeeded`.
-pub fn last_successful(source: &impl Source, env: &str) -> Result<Option<DeploymentRecord>, HistoryError> {
-    let mut cursor = source.ref_target(&refs::env(env))?;
-    while let Some(id) = cursor {
-        let record = record_at(source, env, id)?;
-        if record.result() == Some(DeployResult::Succeeded) {
-            return Ok(Some(record));
-        }
-        cursor = record.deployment.entry.parents.first().copied();
-    }
-    Ok(None)
+/// The result a log row's outcome records (`None`: in flight).
+pub fn result_of(
+    source: &impl Source,
+    env: &str,
+    row: EnvLogRow,
+) -> Result<Option<DeployResult>, HistoryError> {
+    let Some(seq) = row.outcome else { return Ok(None) };
+    Ok(load_at(source, env, seq)?.entry.as_outcome().map(|o| o.result))
 }
 
 /// The state `env` had right after `deployment` ended (`None`: before its first deployment).
 ///
-/// Walks back from the head, undoing each newer deployment with the `from` side it recorded,
-/// which is what ran when it was written.
+/// Undoes each newer deployment with the `from` side it recorded, which is what ran when it
+/// was written.
 pub fn state_after(
     source: &impl Source,
     env: &str,
     deployment: Option<EntryId>,
 ) -> Result<State, HistoryError> {
+    let not_here = |id: EntryId| HistoryError::NotInHistory { env: env.to_string(), id };
+    let stop_at = match deployment {
+        Some(id) => {
+            let seq = source.seq_of(&id)?.ok_or_else(|| not_here(id))?;
+            source.env_log_row(env, seq)?.ok_or_else(|| not_here(id))?;
+            seq
+        }
+        None => 0,
+    };
     let mut state = source.env_state(env)?;
-    let mut cursor = source.ref_target(&refs::env(env))?;
-    while let Some(id) = cursor {
-        let record = record_at(source, env, id)?;
-        if Some(record.deployment.id) == deployment {
-            return Ok(state);
+    for row in env_rows(source, env)?.into_iter().take_while(|row| row.deployment > stop_at) {
+        let record = record_of(source, env, row)?;
+        for (service, change) in
+            &record.deployment.entry.as_deployment().expect("checked by record_of").changes
+        {
+            match change.from {
+                Some(from) => state.insert(service.clone(), from),
+                None => state.remove(service),
+            };
         }
-        if let Some(d) = record.deployment.entry.as_deployment() {
-            for (service, change) in &d.changes {
-                match change.from {
-                    Some(from) => state.insert(service.clone(), from),
-                    None => state.remove(service),
-                };
-            }
-        }
-        cursor = record.deployment.entry.parents.first().copied();
     }
-    match deployment {
-        None => Ok(state),
-        Some(id) => Err(HistoryError::NotInHistory { env: env.to_string(), id }),
-    }
+    Ok(state)
 }

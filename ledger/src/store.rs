@@ -31,14 +31,19 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 const SCHEMA_VERSION: u8 = 1;
 
 type Id = [u8; 32];
-pub(crate) const OBJECTS: TableDefinition<Id, &[u8]> = TableDefinition::new("objects");
+/// seq → stored bytes: every entry, in the order it was recorded. Entries recorded together
+/// share pages, so recent history reads few of them.
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+/// id → seq.
+pub(crate) const IDS: TableDefinition<Id, u64> = TableDefinition::new("ids");
 pub(crate) const REFS: TableDefinition<&str, Id> = TableDefinition::new("refs");
 /// (environment, service) → the release running there.
 pub(crate) const STATE: TableDefinition<(&str, &str), Id> = TableDefinition::new("state");
-/// (scope, at, id): entries by time within a scope (see [`Scope`]).
-pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), ()> = TableDefinition::new("timeline");
-/// deployment → its outcome.
-pub(crate) const OUTCOMES: TableDefinition<Id, Id> = TableDefinition::new("outcomes");
+/// (scope, at, id) → seq: entries by time within a scope (see [`Scope`]).
+pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefinition::new("timeline");
+/// (environment, seq of a deployment) → seq of its outcome (0: none yet): the environment's
+/// history in order, without walking parent links.
+pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +67,7 @@ pub enum StoreError {
 }
 
 /// A write refused because the history moved since the caller looked at it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConflictError {
     #[error(
         "environment {env} changed since this plan was made (now at {now}); run the command again to plan against what it runs now"
@@ -82,23 +87,17 @@ fn db_error(error: impl Into<redb::Error>) -> StoreError {
     StoreError::Database(error.into())
 }
 
-/// Where a timeline row belongs: every entry is in [`Scope::All`]; releases and deployments
-/// are also listed per service, and deployments per environment and service.
+/// Where a timeline row belongs: releases and deployments are listed per service, and
+/// deployments per environment and service. (Every entry, newest first, is the `entries`
+/// table read backwards.)
 pub enum Scope<'a> {
-    All,
     Service(&'a str),
     EnvService(&'a str, &'a str),
 }
 
 impl Scope<'_> {
-    /// `env/<env>/service/<service>` → (env, service).
-    fn parse_env_service(key: &str) -> Option<(&str, &str)> {
-        key.strip_prefix("env/")?.split_once("/service/")
-    }
-
     fn key(&self) -> String {
         match self {
-            Scope::All => String::new(),
             Scope::Service(service) => format!("service/{service}"),
             Scope::EnvService(env, service) => format!("env/{env}/service/{service}"),
         }
@@ -198,11 +197,12 @@ impl Store {
     pub fn read(&self) -> Result<Reader, StoreError> {
         let txn = self.begin_read()?;
         Ok(View {
-            objects: txn.open_table(OBJECTS).map_err(db_error)?,
+            entries: txn.open_table(ENTRIES).map_err(db_error)?,
+            ids: txn.open_table(IDS).map_err(db_error)?,
             refs: txn.open_table(REFS).map_err(db_error)?,
             state: txn.open_table(STATE).map_err(db_error)?,
             timeline: txn.open_table(TIMELINE).map_err(db_error)?,
-            outcomes: txn.open_table(OUTCOMES).map_err(db_error)?,
+            env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
         })
     }
 
@@ -219,11 +219,12 @@ impl Store {
             meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
             drop(meta);
             let mut writer = View {
-                objects: txn.open_table(OBJECTS).map_err(db_error)?,
+                entries: txn.open_table(ENTRIES).map_err(db_error)?,
+                ids: txn.open_table(IDS).map_err(db_error)?,
                 refs: txn.open_table(REFS).map_err(db_error)?,
                 state: txn.open_table(STATE).map_err(db_error)?,
                 timeline: txn.open_table(TIMELINE).map_err(db_error)?,
-                outcomes: txn.open_table(OUTCOMES).map_err(db_error)?,
+                env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             };
             work(&mut writer)?
         };
@@ -263,64 +264,115 @@ fn builder() -> redb::Builder {
 }
 
 /// The tables seen through one transaction: read-only ([`Reader`]) or writable ([`Writer`]).
-pub struct View<O, R, S, T, X> {
-    objects: O,
+pub struct View<E, I, R, S, T, L> {
+    entries: E,
+    ids: I,
     refs: R,
     state: S,
     timeline: T,
-    outcomes: X,
+    env_log: L,
 }
 
 pub type Reader = View<
-    ReadOnlyTable<Id, &'static [u8]>,
+    ReadOnlyTable<u64, &'static [u8]>,
+    ReadOnlyTable<Id, u64>,
     ReadOnlyTable<&'static str, Id>,
     ReadOnlyTable<(&'static str, &'static str), Id>,
-    ReadOnlyTable<(&'static str, i64, Id), ()>,
-    ReadOnlyTable<Id, Id>,
+    ReadOnlyTable<(&'static str, i64, Id), u64>,
+    ReadOnlyTable<(&'static str, u64), u64>,
 >;
 
 pub type Writer<'t> = View<
-    Table<'t, Id, &'static [u8]>,
+    Table<'t, u64, &'static [u8]>,
+    Table<'t, Id, u64>,
     Table<'t, &'static str, Id>,
     Table<'t, (&'static str, &'static str), Id>,
-    Table<'t, (&'static str, i64, Id), ()>,
-    Table<'t, Id, Id>,
+    Table<'t, (&'static str, i64, Id), u64>,
+    Table<'t, (&'static str, u64), u64>,
 >;
+
+/// One row of an environment's log: a deployment and, once it ended, its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnvLogRow {
+    pub deployment: u64,
+    pub outcome: Option<u64>,
+}
 
 /// Read access to the history, the same through either kind of transaction.
 pub trait Source {
-    /// The stored bytes of an entry.
-    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The position of an entry in recording order.
+    fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError>;
+    /// The stored bytes at a position.
+    fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError>;
     /// Every ref, by name.
     fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError>;
     /// The materialised state of `env`: service → release.
     fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError>;
-    fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError>;
-    /// Up to `limit` ids in `scope`, newest first.
-    fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError>;
+    /// Visits `env`'s log newest first while `visit` returns true.
+    fn visit_env_log(
+        &self,
+        env: &str,
+        visit: &mut dyn FnMut(EnvLogRow) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// The outcome seq recorded for the deployment at `seq` of `env`, if the row exists.
+    fn env_log_row(&self, env: &str, deployment: u64) -> Result<Option<EnvLogRow>, StoreError>;
+    /// Up to `limit` positions in `scope`, newest first.
+    fn newest_in(&self, scope: &Scope, limit: usize) -> Result<Vec<u64>, StoreError>;
+    /// Up to `limit` positions of the whole history, newest first.
+    fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError>;
     /// Up to `limit` ids within `prefix`.
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
 
+    /// The stored bytes of an entry.
+    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.seq_of(id)? {
+            Some(seq) => self.raw_at(seq),
+            None => Ok(None),
+        }
+    }
+
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(bytes) = self.raw(id)? else {
-            return Ok(None);
-        };
+        let Some(bytes) = self.raw(id)? else { return Ok(None) };
         let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
         Ok(Some(StoredEntry { id: *id, entry }))
     }
+
+    /// The entry at a position, with its id computed from its bytes.
+    fn entry_at(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        let Some(bytes) = self.raw_at(seq)? else { return Ok(None) };
+        let id = EntryId::of_stored_bytes(&bytes);
+        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id, source })?;
+        Ok(Some(StoredEntry { id, entry }))
+    }
+
+    /// The outcome of `deployment`, if it has one.
+    fn outcome_of(&self, deployment: &StoredEntry) -> Result<Option<EntryId>, StoreError> {
+        let (Some(seq), Some(d)) = (self.seq_of(&deployment.id)?, deployment.entry.as_deployment()) else {
+            return Ok(None);
+        };
+        let Some(outcome) = self.env_log_row(&d.env, seq)?.and_then(|row| row.outcome) else {
+            return Ok(None);
+        };
+        Ok(self.raw_at(outcome)?.map(|bytes| EntryId::of_stored_bytes(&bytes)))
+    }
 }
 
-impl<O, R, S, T, X> Source for View<O, R, S, T, X>
+impl<E, I, R, S, T, L> Source for View<E, I, R, S, T, L>
 where
-    O: ReadableTable<Id, &'static [u8]>,
+    E: ReadableTable<u64, &'static [u8]>,
+    I: ReadableTable<Id, u64>,
     R: ReadableTable<&'static str, Id>,
     S: ReadableTable<(&'static str, &'static str), Id>,
-    T: ReadableTable<(&'static str, i64, Id), ()>,
-    X: ReadableTable<Id, Id>,
+    T: ReadableTable<(&'static str, i64, Id), u64>,
+    L: ReadableTable<(&'static str, u64), u64>,
 {
-    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.get(&id.0).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
+    fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
+        Ok(self.ids.get(&id.0).map_err(db_error)?.map(|seq| seq.value()))
+    }
+
+    fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.entries.get(seq).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
     }
 
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError> {
@@ -349,67 +401,88 @@ where
         Ok(state)
     }
 
-    fn outcome_of(&self, deployment: &EntryId) -> Result<Option<EntryId>, StoreError> {
-        Ok(self.outcomes.get(&deployment.0).map_err(db_error)?.map(|id| EntryId(id.value())))
+    fn visit_env_log(
+        &self,
+        env: &str,
+        visit: &mut dyn FnMut(EnvLogRow) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for row in self.env_log.range((env, 0)..=(env, u64::MAX)).map_err(db_error)?.rev() {
+            let (key, outcome) = row.map_err(db_error)?;
+            let row = EnvLogRow {
+                deployment: key.value().1,
+                outcome: Some(outcome.value()).filter(|seq| *seq != 0),
+            };
+            if !visit(row)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    fn newest(&self, scope: &Scope, limit: usize) -> Result<Vec<EntryId>, StoreError> {
+    fn env_log_row(&self, env: &str, deployment: u64) -> Result<Option<EnvLogRow>, StoreError> {
+        let outcome = self.env_log.get((env, deployment)).map_err(db_error)?.map(|seq| seq.value());
+        Ok(outcome.map(|outcome| EnvLogRow { deployment, outcome: Some(outcome).filter(|seq| *seq != 0) }))
+    }
+
+    fn newest_in(&self, scope: &Scope, limit: usize) -> Result<Vec<u64>, StoreError> {
         let key = scope.key();
         let low = (key.as_str(), i64::MIN, [0u8; 32]);
         let high = (key.as_str(), i64::MAX, [0xffu8; 32]);
-        let mut ids = Vec::new();
+        let mut seqs = Vec::new();
         for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
-            let (row_key, _) = row.map_err(db_error)?;
-            ids.push(EntryId(row_key.value().2));
+            seqs.push(row.map_err(db_error)?.1.value());
         }
-        Ok(ids)
+        Ok(seqs)
+    }
+
+    fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let mut seqs = Vec::new();
+        for row in self.entries.iter().map_err(db_error)?.rev().take(limit) {
+            seqs.push(row.map_err(db_error)?.0.value());
+        }
+        Ok(seqs)
     }
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {
         let mut ids = Vec::new();
-        for row in self.objects.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
-            let (id, _) = row.map_err(db_error)?;
-            ids.push(EntryId(id.value()));
+        for row in self.ids.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
+            ids.push(EntryId(row.map_err(db_error)?.0.value()));
         }
         Ok(ids)
     }
 }
 
-impl<O, R, S, T, X> View<O, R, S, T, X>
-where
-    O: ReadableTable<Id, &'static [u8]>,
-{
-    /// Every stored object, in id order: `(id, stored bytes)`.
-    pub fn for_each_object(
+impl Reader {
+    /// Every entry in recording order: `(seq, stored bytes)`.
+    pub fn for_each_entry(
         &self,
-        mut visit: impl FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        for row in self.objects.iter().map_err(db_error)? {
-            let (id, bytes) = row.map_err(db_error)?;
-            visit(EntryId(id.value()), bytes.value())?;
+        for row in self.entries.iter().map_err(db_error)? {
+            let (seq, bytes) = row.map_err(db_error)?;
+            visit(seq.value(), bytes.value())?;
         }
         Ok(())
     }
-}
 
-impl Reader {
-    /// Every (environment, service) the timeline lists deployments for, skipping from one
-    /// scope to the next rather than reading every row.
-    pub fn deployed_services(&self) -> Result<Vec<(String, String)>, StoreError> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let mut found = Vec::new();
-        let mut after = Scope::EnvService("", "").key();
-        loop {
-            let low = (after.as_str(), i64::MAX, [0xffu8; 32]);
-            let mut rows =
-                self.timeline.range::<(&str, i64, Id)>((Excluded(low), Unbounded)).map_err(db_error)?;
-            let Some(row) = rows.next() else { break };
-            let scope = row.map_err(db_error)?.0.value().0.to_string();
-            let Some((env, service)) = Scope::parse_env_service(&scope) else { break };
-            found.push((env.to_string(), service.to_string()));
-            after = scope;
+    /// Every id in id order: `(id, seq)`.
+    pub fn for_each_id(&self, mut visit: impl FnMut(EntryId, u64)) -> Result<(), StoreError> {
+        for row in self.ids.iter().map_err(db_error)? {
+            let (id, seq) = row.map_err(db_error)?;
+            visit(EntryId(id.value()), seq.value());
         }
-        Ok(found)
+        Ok(())
+    }
+
+    /// Every environment with a log, and every (environment, deployment seq, outcome seq) row
+    /// of it in recording order.
+    pub fn for_each_env_log_row(&self, mut visit: impl FnMut(&str, EnvLogRow)) -> Result<(), StoreError> {
+        for row in self.env_log.iter().map_err(db_error)? {
+            let (key, outcome) = row.map_err(db_error)?;
+            let (env, deployment) = key.value();
+            visit(env, EnvLogRow { deployment, outcome: Some(outcome.value()).filter(|seq| *seq != 0) });
+        }
+        Ok(())
     }
 
     /// Every materialised state row: (env, service, release).
@@ -479,12 +552,9 @@ impl Writer<'_> {
         deployment: EntryId,
         outcome: crate::entry::Outcome,
     ) -> Result<StoredEntry, StoreError> {
-        let is_deployment =
-            self.entry(&deployment)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
-        if !is_deployment {
-            return Err(ConflictError::NotADeployment(deployment).into());
-        }
-        if self.outcome_of(&deployment)?.is_some() {
+        let stored = self.entry(&deployment)?.filter(|d| d.entry.as_deployment().is_some());
+        let Some(stored) = stored else { return Err(ConflictError::NotADeployment(deployment).into()) };
+        if self.outcome_of(&stored)?.is_some() {
             return Err(ConflictError::AlreadyConcluded(deployment).into());
         }
         self.insert(stamp, vec![deployment], Body::Outcome(outcome))
@@ -514,43 +584,54 @@ impl Writer<'_> {
         let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };
         let (stored, bytes) = StoredEntry::seal(entry);
         let id = stored.id;
-        self.objects.insert(&id.0, bytes.as_slice()).map_err(db_error)?;
+        if self.seq_of(&id)?.is_some() {
+            // Content-addressed: the very same entry is already recorded.
+            return Ok(stored);
+        }
+        let seq = match self.entries.last().map_err(db_error)? {
+            Some((last, _)) => last.value() + 1,
+            None => 1,
+        };
+        self.entries.insert(seq, bytes.as_slice()).map_err(db_error)?;
+        self.ids.insert(&id.0, seq).map_err(db_error)?;
         let at = stored.entry.at.0;
-        self.add_to_timeline(&Scope::All, at, id)?;
         match &stored.entry.body {
             Body::Release(release) => {
-                self.add_to_timeline(&Scope::Service(&release.service), at, id)?;
+                self.add_to_timeline(&Scope::Service(&release.service), at, id, seq)?;
                 self.set_ref(&refs::service(&release.service), id)?;
             }
             Body::ReleaseSet(set) => self.set_ref(&refs::set(set.service_set.as_deref()), id)?,
             Body::Deployment(deployment) => {
                 for service in deployment.changes.keys() {
-                    self.add_to_timeline(&Scope::Service(service), at, id)?;
-                    self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, id)?;
+                    self.add_to_timeline(&Scope::Service(service), at, id, seq)?;
+                    self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, id, seq)?;
                 }
+                self.env_log.insert((deployment.env.as_str(), seq), 0).map_err(db_error)?;
                 self.set_ref(&refs::env(&deployment.env), id)?;
             }
             Body::Outcome(outcome) => {
                 let deployment_id = stored.entry.parents[0];
+                let not_a_deployment = ConflictError::NotADeployment(deployment_id);
+                let deployment_seq = self.seq_of(&deployment_id)?.ok_or(not_a_deployment.clone())?;
                 let env = self
-                    .entry(&deployment_id)?
+                    .entry_at(deployment_seq)?
                     .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
-                    .ok_or(ConflictError::NotADeployment(deployment_id))?;
+                    .ok_or(not_a_deployment)?;
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
                         self.state.insert((env.as_str(), service.as_str()), &running.0).map_err(db_error)?;
                     }
                 }
-                self.outcomes.insert(&deployment_id.0, &id.0).map_err(db_error)?;
+                self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
                 self.set_ref(&refs::env(&env), id)?;
             }
         }
         Ok(stored)
     }
 
-    fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId) -> Result<(), StoreError> {
+    fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId, seq: u64) -> Result<(), StoreError> {
         let key = scope.key();
-        self.timeline.insert((key.as_str(), at, id.0), ()).map_err(db_error)?;
+        self.timeline.insert((key.as_str(), at, id.0), seq).map_err(db_error)?;
         Ok(())
     }
 

@@ -4,17 +4,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::entry::{Body, Entry};
-use crate::history::{self, State};
+use crate::entry::Entry;
+use crate::history::State;
 use crate::id::EntryId;
-use crate::store::{Reader, Source, StoreError};
+use crate::store::{EnvLogRow, Reader, Source, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
-    /// The stored bytes do not hash to the id they are stored under.
+    /// The bytes stored for `id` hash to another id: altered.
     HashMismatch {
         id: EntryId,
         actual: EntryId,
+    },
+    /// `id` is indexed, and no entry is stored for it.
+    MissingObject {
+        id: EntryId,
+    },
+    /// An entry is stored that no id points to.
+    Unindexed {
+        id: EntryId,
     },
     Undecodable {
         id: EntryId,
@@ -28,7 +36,7 @@ pub enum Damage {
         name: String,
         target: EntryId,
     },
-    /// The history could not be walked for this environment.
+    /// The environment's log and its parent links disagree, or an entry of it is unusable.
     BrokenHistory {
         env: String,
         error: String,
@@ -48,18 +56,14 @@ impl fmt::Display for Damage {
             Damage::HashMismatch { id, actual } => {
                 write!(f, "object {id}: its bytes hash to {actual} (corrupted or altered)")
             }
-            Damage::Undecodable { id, error } => {
-                write!(f, "object {id}: cannot be decoded: {error}")
-            }
-            Damage::MissingParent { id, parent } => {
-                write!(f, "object {id}: parent {parent} is missing")
-            }
+            Damage::MissingObject { id } => write!(f, "object {id}: indexed but not stored"),
+            Damage::Unindexed { id } => write!(f, "object {id}: stored but not indexed"),
+            Damage::Undecodable { id, error } => write!(f, "object {id}: cannot be decoded: {error}"),
+            Damage::MissingParent { id, parent } => write!(f, "object {id}: parent {parent} is missing"),
             Damage::DanglingRef { name, target } => {
                 write!(f, "ref {name}: points to missing object {target}")
             }
-            Damage::BrokenHistory { env, error } => {
-                write!(f, "environment {env}: history cannot be walked: {error}")
-            }
+            Damage::BrokenHistory { env, error } => write!(f, "environment {env}: {error}"),
             Damage::StateMismatch { env, service, recorded, from_history } => write!(
                 f,
                 "environment {env}, service {service}: recorded state is {}, history says {}",
@@ -84,29 +88,31 @@ impl Report {
     }
 }
 
-/// Checks the whole ledger. Memory grows by 16 bytes per entry (a sorted list of id prefixes
-/// replaces a random lookup per parent); everything else streams.
+/// Checks the whole ledger in a few sequential passes. Memory grows by 25 bytes per entry:
+/// the sorted id index held in memory replaces a random lookup per parent.
 pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    // The table is ordered by id, so the prefixes come sorted. 128 bits of a BLAKE3 id tell a
+    // (id prefix, seq), sorted by id as the index table is. 128 bits of a BLAKE3 id tell a
     // missing parent from a present one with certainty for any ledger that fits on a disk.
-    let mut known = Vec::new();
-    reader.for_each_object(|id, _| {
-        known.push(id_prefix(&id));
-        Ok(())
-    })?;
-    let exists = |id: &EntryId| known.binary_search(&id_prefix(id)).is_ok();
+    let mut index = Vec::new();
+    reader.for_each_id(|id, seq| index.push((id_prefix(&id), seq)))?;
+    let find = |id: &EntryId| index.binary_search_by_key(&id_prefix(id), |(prefix, _)| *prefix).ok();
+    let mut matched = vec![false; index.len()];
+    let mut unindexed: BTreeMap<u64, EntryId> = BTreeMap::new();
 
-    reader.for_each_object(|id, bytes| {
+    reader.for_each_entry(|seq, bytes| {
         report.objects += 1;
-        let actual = EntryId::of_stored_bytes(bytes);
-        if actual != id {
-            report.damage.push(Damage::HashMismatch { id, actual });
-            return Ok(());
+        let id = EntryId::of_stored_bytes(bytes);
+        match find(&id).filter(|i| index[*i].1 == seq) {
+            Some(i) => matched[i] = true,
+            None => {
+                unindexed.insert(seq, id);
+                return Ok(());
+            }
         }
         match Entry::decode(bytes) {
             Ok(entry) => {
-                for parent in entry.parents.iter().filter(|parent| !exists(parent)) {
+                for parent in entry.parents.iter().filter(|parent| find(parent).is_none()) {
                     report.damage.push(Damage::MissingParent { id, parent: *parent });
                 }
             }
@@ -114,38 +120,46 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         }
         Ok(())
     })?;
+    // Indexed ids whose entry was not found where the index says: altered or lost.
+    let mut position = 0;
+    reader.for_each_id(|id, seq| {
+        if !matched[position] {
+            report.damage.push(match unindexed.remove(&seq) {
+                Some(actual) => Damage::HashMismatch { id, actual },
+                None => Damage::MissingObject { id },
+            });
+        }
+        position += 1;
+    })?;
+    report.damage.extend(unindexed.into_values().map(|id| Damage::Unindexed { id }));
 
-    // Per environment: what its state records, and every service it ever deployed.
-    let mut recorded: BTreeMap<String, State> = BTreeMap::new();
-    let mut services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (env, service, release) in reader.all_state_rows()? {
-        services.entry(env.clone()).or_default().insert(service.clone());
-        recorded.entry(env).or_default().insert(service, release);
-    }
-    for (env, service) in reader.deployed_services()? {
-        services.entry(env).or_default().insert(service);
-    }
     let refs = reader.all_refs()?;
     report.refs = refs.len();
+    let mut heads: BTreeMap<String, EntryId> = BTreeMap::new();
     for (name, target) in &refs {
-        if !exists(target) {
+        if find(target).is_none() {
             report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
-            continue;
-        }
-        if let Some(env) = name.strip_prefix("env/") {
-            services.entry(env.to_string()).or_default();
+        } else if let Some(env) = name.strip_prefix("env/") {
+            heads.insert(env.to_string(), *target);
         }
     }
-    report.environments = services.len();
+    let mut recorded: BTreeMap<String, State> = BTreeMap::new();
+    for (env, service, release) in reader.all_state_rows()? {
+        recorded.entry(env).or_default().insert(service, release);
+    }
+    let mut logs: BTreeMap<String, Vec<EnvLogRow>> = BTreeMap::new();
+    reader.for_each_env_log_row(|env, row| logs.entry(env.to_string()).or_default().push(row))?;
+    let envs: BTreeSet<String> = heads.keys().chain(recorded.keys()).chain(logs.keys()).cloned().collect();
+    report.environments = envs.len();
+    let no_rows = Vec::new();
     let no_state = State::new();
-    for (env, services) in &services {
-        match state_from_history(reader, env, services) {
+    for env in &envs {
+        let rows = logs.get(env).unwrap_or(&no_rows);
+        match replay(reader, env, rows, heads.get(env).copied()) {
             Ok(from_history) => {
                 compare_states(env, recorded.get(env).unwrap_or(&no_state), &from_history, &mut report.damage)
             }
-            Err(error) => {
-                report.damage.push(Damage::BrokenHistory { env: env.clone(), error: error.to_string() })
-            }
+            Err(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error }),
         }
     }
     Ok(report)
@@ -157,28 +171,47 @@ fn id_prefix(id: &EntryId) -> u128 {
     u128::from_be_bytes(prefix)
 }
 
-/// What `env`'s history says runs there, for `services`: the newest outcome that observed each.
-/// Walks back from the head only until every one of them is decided.
-fn state_from_history(
-    reader: &Reader,
-    env: &str,
-    services: &BTreeSet<String>,
-) -> Result<State, history::HistoryError> {
+/// Replays `env`'s log from its first deployment: checks every parent link along it and that
+/// it ends at the environment's head, and returns the state its outcomes observed.
+fn replay(reader: &Reader, env: &str, rows: &[EnvLogRow], head: Option<EntryId>) -> Result<State, String> {
     let mut state = State::new();
-    let mut cursor = reader.ref_target(&crate::store::refs::env(env))?;
-    while let Some(id) = cursor {
-        if services.iter().all(|service| state.contains_key(service)) {
-            break;
+    let mut previous: Option<EntryId> = None;
+    let load = |seq: u64| match reader.entry_at(seq) {
+        Ok(Some(stored)) => Ok(stored),
+        Ok(None) => Err(format!("its log names entry #{seq}, which is not stored")),
+        Err(error) => Err(error.to_string()),
+    };
+    for row in rows {
+        let deployment = load(row.deployment)?;
+        match deployment.entry.as_deployment() {
+            Some(d) if d.env == env => {}
+            _ => return Err(format!("{} is in its log but is not a deployment to it", deployment.id)),
         }
-        let stored = reader.entry(&id)?.ok_or(history::HistoryError::Missing { env: env.to_string(), id })?;
-        if let Body::Outcome(outcome) = &stored.entry.body {
-            for (service, result) in &outcome.services {
+        if deployment.entry.parents != previous.into_iter().collect::<Vec<_>>() {
+            return Err(format!("deployment {} does not follow the one before it in the log", deployment.id));
+        }
+        previous = Some(deployment.id);
+        if let Some(seq) = row.outcome {
+            let outcome = load(seq)?;
+            let Some(observed) =
+                outcome.entry.as_outcome().filter(|_| outcome.entry.parents == [deployment.id])
+            else {
+                return Err(format!(
+                    "{} is logged as the outcome of {}, and is not",
+                    outcome.id, deployment.id
+                ));
+            };
+            for (service, result) in &observed.services {
                 if let Some(running) = result.running {
-                    state.entry(service.clone()).or_insert(running);
+                    state.insert(service.clone(), running);
                 }
             }
+            previous = Some(outcome.id);
         }
-        cursor = stored.entry.parents.first().copied();
+    }
+    if previous != head {
+        let name = |id: Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
+        return Err(format!("its head is {}, but its log ends at {}", name(head), name(previous)));
     }
     Ok(state)
 }

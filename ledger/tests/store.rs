@@ -48,8 +48,11 @@ fn releases_chain_per_service_and_refs_follow() {
     assert_eq!(reader.entry(&a2).unwrap().unwrap().entry.parents, [a1]);
     assert!(reader.entry(&s1).unwrap().unwrap().entry.parents.is_empty());
     assert_eq!(reader.ref_target(&refs::service("api")).unwrap(), Some(a2));
-    assert_eq!(reader.newest(&ledger::store::Scope::Service("api"), 10).unwrap(), [a2, a1]);
-    assert_eq!(reader.newest(&ledger::store::Scope::All, 2).unwrap(), [a2, s1]);
+    let ids = |seqs: Vec<u64>| {
+        seqs.into_iter().map(|seq| reader.entry_at(seq).unwrap().unwrap().id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(reader.newest_in(&ledger::store::Scope::Service("api"), 10).unwrap()), [a2, a1]);
+    assert_eq!(ids(reader.newest(2).unwrap()), [a2, s1]);
 }
 
 #[test]
@@ -149,19 +152,23 @@ fn verify_is_clean_then_finds_tampering() {
     let path = store.path().to_path_buf();
     drop(store);
 
-    // Alter bytes, drop an object, and move the materialised state, behind the store's back.
+    // Alter one entry's bytes and drop another's, behind the store's back.
     use redb::ReadableTable;
     let db = redb::Database::create(&path).unwrap();
-    let objects: redb::TableDefinition<[u8; 32], &[u8]> = redb::TableDefinition::new("objects");
-    let state: redb::TableDefinition<(&str, &str), [u8; 32]> = redb::TableDefinition::new("state");
+    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
+    let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
     let txn = db.begin_write().unwrap();
     {
-        let mut table = txn.open_table(objects).unwrap();
-        let mut bytes = table.get(&a1.0).unwrap().unwrap().value().to_vec();
+        let ids = txn.open_table(ids).unwrap();
+        let (release_seq, deployment_seq) = (
+            ids.get(&a1.0).unwrap().unwrap().value(),
+            ids.get(&recorded.deployment.id.0).unwrap().unwrap().value(),
+        );
+        let mut table = txn.open_table(entries).unwrap();
+        let mut bytes = table.get(release_seq).unwrap().unwrap().value().to_vec();
         *bytes.last_mut().unwrap() ^= 1;
-        table.insert(&a1.0, bytes.as_slice()).unwrap();
-        table.remove(&recorded.deployment.id.0).unwrap();
-        txn.open_table(state).unwrap().insert(("prod", "web"), &[7u8; 32]).unwrap();
+        table.insert(release_seq, bytes.as_slice()).unwrap();
+        table.remove(deployment_seq).unwrap();
     }
     txn.commit().unwrap();
     drop(db);
@@ -173,6 +180,8 @@ fn verify_is_clean_then_finds_tampering() {
         .iter()
         .map(|d| match d {
             Damage::HashMismatch { .. } => "hash",
+            Damage::MissingObject { .. } => "missing",
+            Damage::Unindexed { .. } => "unindexed",
             Damage::MissingParent { .. } => "parent",
             Damage::BrokenHistory { .. } => "history",
             Damage::StateMismatch { .. } => "state",
@@ -180,7 +189,7 @@ fn verify_is_clean_then_finds_tampering() {
             Damage::Undecodable { .. } => "decode",
         })
         .collect();
-    assert!(kinds.contains(&"hash") && kinds.contains(&"parent") && kinds.contains(&"history"), "{kinds:?}");
+    assert_eq!(kinds, ["hash", "missing", "history"], "{:?}", report.damage);
 }
 
 #[test]
@@ -193,7 +202,9 @@ fn an_entry_is_never_older_than_its_parents() {
     assert_eq!(second.entry.parents, [first.id]);
     assert_eq!(second.entry.at.0, first.entry.at.0 + 1);
     let reader = store.read().unwrap();
-    assert_eq!(reader.newest(&ledger::store::Scope::All, 2).unwrap(), [second.id, first.id]);
+    let newest: Vec<_> =
+        reader.newest(2).unwrap().into_iter().map(|seq| reader.entry_at(seq).unwrap().unwrap().id).collect();
+    assert_eq!(newest, [second.id, first.id]);
 }
 
 #[test]

@@ -67,17 +67,17 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
             }
         }
         None => {
-            let scope = match &args.service {
-                Some(service) => Scope::Service(service),
-                None => Scope::All,
+            let wanted = args.limit.saturating_add(1);
+            let mut seqs = match &args.service {
+                Some(service) => reader.newest_in(&Scope::Service(service), wanted)?,
+                None => reader.newest(wanted)?,
             };
-            let mut ids = reader.newest(&scope, args.limit.saturating_add(1))?;
-            let more = ids.len() > args.limit;
-            ids.truncate(args.limit);
-            let mut entries = Vec::with_capacity(ids.len());
-            for id in ids {
-                entries.push(reader.entry(&id)?.ok_or_else(|| {
-                    CommandError::failed(format!("entry {id} is missing; run `ledger verify`"))
+            let more = seqs.len() > args.limit;
+            seqs.truncate(args.limit);
+            let mut entries = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                entries.push(reader.entry_at(seq)?.ok_or_else(|| {
+                    CommandError::failed(format!("entry #{seq} is missing; run `ledger verify`"))
                 })?);
             }
             if globals.json() {

@@ -56,7 +56,7 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         Body::Deployment(deployment) => {
             rows.push(vec!["Environment:".into(), deployment.env.clone()]);
             rows.push(vec!["How:".into(), trigger_human(&deployment.trigger, deployment.release_set)]);
-            let outcome = reader.outcome_of(&stored.id)?;
+            let outcome = reader.outcome_of(&stored)?;
             let result = match outcome {
                 Some(outcome_id) => {
                     let result =
