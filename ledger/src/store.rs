@@ -1,4 +1,4 @@
-//! The embedded store: one redb file holding objects, refs, and the indexes that keep the
+//! The embedded store: one redb file holding the entries, refs, and the indexes that keep the
 //! common questions cheap. See `docs/store.md` for the tables and the crash model.
 //!
 //! Every command makes at most one write transaction, committed with

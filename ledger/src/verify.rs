@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::entry::Entry;
+use crate::entry::{Body, Entry, Outcome};
 use crate::history::State;
 use crate::id::EntryId;
-use crate::store::{EnvLogRow, Reader, Source, StoreError};
+use crate::store::{Reader, Source, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
@@ -41,6 +41,11 @@ pub enum Damage {
         env: String,
         error: String,
     },
+    /// An outcome whose deployment is not the latest of any environment.
+    StrayOutcome {
+        id: EntryId,
+        deployment: EntryId,
+    },
     StateMismatch {
         env: String,
         service: String,
@@ -64,6 +69,9 @@ impl fmt::Display for Damage {
                 write!(f, "ref {name}: points to missing object {target}")
             }
             Damage::BrokenHistory { env, error } => write!(f, "environment {env}: {error}"),
+            Damage::StrayOutcome { id, deployment } => {
+                write!(f, "outcome {id}: its deployment {deployment} is not awaiting an outcome")
+            }
             Damage::StateMismatch { env, service, recorded, from_history } => write!(
                 f,
                 "environment {env}, service {service}: recorded state is {}, history says {}",
@@ -88,35 +96,56 @@ impl Report {
     }
 }
 
-/// Checks the whole ledger in a few sequential passes. Memory grows by 25 bytes per entry:
-/// the sorted id index held in memory replaces a random lookup per parent.
+/// Checks the whole ledger in one ordered pass over the entries (plus two over the id index).
+/// Memory grows by 25 bytes per entry: the id index held in memory replaces a random lookup
+/// per parent.
 pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    // (id prefix, seq), sorted by id as the index table is. 128 bits of a BLAKE3 id tell a
+    // Id prefixes and seqs, sorted by id as the index table is. 128 bits of a BLAKE3 id tell a
     // missing parent from a present one with certainty for any ledger that fits on a disk.
-    let mut index = Vec::new();
-    reader.for_each_id(|id, seq| index.push((id_prefix(&id), seq)))?;
-    let find = |id: &EntryId| index.binary_search_by_key(&id_prefix(id), |(prefix, _)| *prefix).ok();
-    let mut matched = vec![false; index.len()];
+    let (mut prefixes, mut seqs) = (Vec::new(), Vec::new());
+    reader.for_each_id(|id, seq| {
+        prefixes.push(id_prefix(&id));
+        seqs.push(seq);
+    })?;
+    let find = |id: &EntryId| prefixes.binary_search(&id_prefix(id)).ok();
+    let mut matched = vec![false; prefixes.len()];
     let mut unindexed: BTreeMap<u64, EntryId> = BTreeMap::new();
+    let mut replays: BTreeMap<String, Replay> = BTreeMap::new();
 
     reader.for_each_entry(|seq, bytes| {
         report.objects += 1;
         let id = EntryId::of_stored_bytes(bytes);
-        match find(&id).filter(|i| index[*i].1 == seq) {
+        match find(&id).filter(|i| seqs[*i] == seq) {
             Some(i) => matched[i] = true,
             None => {
                 unindexed.insert(seq, id);
                 return Ok(());
             }
         }
-        match Entry::decode(bytes) {
-            Ok(entry) => {
-                for parent in entry.parents.iter().filter(|parent| find(parent).is_none()) {
-                    report.damage.push(Damage::MissingParent { id, parent: *parent });
+        let entry = match Entry::decode(bytes) {
+            Ok(entry) => entry,
+            Err(error) => {
+                report.damage.push(Damage::Undecodable { id, error: error.to_string() });
+                return Ok(());
+            }
+        };
+        for parent in entry.parents.iter().filter(|parent| find(parent).is_none()) {
+            report.damage.push(Damage::MissingParent { id, parent: *parent });
+        }
+        match &entry.body {
+            Body::Deployment(deployment) => {
+                let replay = replays.entry(deployment.env.clone()).or_default();
+                replay.deployment(reader, &deployment.env, id, seq, &entry.parents)?;
+            }
+            Body::Outcome(outcome) => {
+                let deployment = entry.parents[0];
+                match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
+                    Some((env, replay)) => replay.outcome(reader, env, id, seq, outcome)?,
+                    None => report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
-            Err(error) => report.damage.push(Damage::Undecodable { id, error: error.to_string() }),
+            Body::Release(_) | Body::ReleaseSet(_) => {}
         }
         Ok(())
     })?;
@@ -147,19 +176,24 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     for (env, service, release) in reader.all_state_rows()? {
         recorded.entry(env).or_default().insert(service, release);
     }
-    let mut logs: BTreeMap<String, Vec<EnvLogRow>> = BTreeMap::new();
-    reader.for_each_env_log_row(|env, row| logs.entry(env.to_string()).or_default().push(row))?;
-    let envs: BTreeSet<String> = heads.keys().chain(recorded.keys()).chain(logs.keys()).cloned().collect();
+    let mut logged: BTreeMap<String, u64> = BTreeMap::new();
+    reader.for_each_env_log_row(|env, _| *logged.entry(env.to_string()).or_default() += 1)?;
+
+    let envs: BTreeSet<String> =
+        heads.keys().chain(recorded.keys()).chain(logged.keys()).chain(replays.keys()).cloned().collect();
     report.environments = envs.len();
-    let no_rows = Vec::new();
-    let no_state = State::new();
+    let (no_replay, no_state) = (Replay::default(), State::new());
     for env in &envs {
-        let rows = logs.get(env).unwrap_or(&no_rows);
-        match replay(reader, env, rows, heads.get(env).copied()) {
-            Ok(from_history) => {
-                compare_states(env, recorded.get(env).unwrap_or(&no_state), &from_history, &mut report.damage)
+        let replay = replays.get(env).unwrap_or(&no_replay);
+        let error = replay
+            .broken
+            .clone()
+            .or_else(|| replay.ends_at(heads.get(env).copied(), logged.get(env).copied().unwrap_or(0)));
+        match error {
+            Some(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error }),
+            None => {
+                compare_states(env, recorded.get(env).unwrap_or(&no_state), &replay.state, &mut report.damage)
             }
-            Err(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error }),
         }
     }
     Ok(report)
@@ -171,49 +205,81 @@ fn id_prefix(id: &EntryId) -> u128 {
     u128::from_be_bytes(prefix)
 }
 
-/// Replays `env`'s log from its first deployment: checks every parent link along it and that
-/// it ends at the environment's head, and returns the state its outcomes observed.
-fn replay(reader: &Reader, env: &str, rows: &[EnvLogRow], head: Option<EntryId>) -> Result<State, String> {
-    let mut state = State::new();
-    let mut previous: Option<EntryId> = None;
-    let load = |seq: u64| match reader.entry_at(seq) {
-        Ok(Some(stored)) => Ok(stored),
-        Ok(None) => Err(format!("its log names entry #{seq}, which is not stored")),
-        Err(error) => Err(error.to_string()),
-    };
-    for row in rows {
-        let deployment = load(row.deployment)?;
-        match deployment.entry.as_deployment() {
-            Some(d) if d.env == env => {}
-            _ => return Err(format!("{} is in its log but is not a deployment to it", deployment.id)),
+/// One environment's history replayed in recording order: every deployment must follow the
+/// previous head, every outcome its deployment, and the log must list them all.
+#[derive(Default)]
+struct Replay {
+    head: Option<EntryId>,
+    /// The latest deployment while it has no outcome, and its seq.
+    open: Option<(EntryId, u64)>,
+    deployments: u64,
+    state: State,
+    /// The first thing found wrong; the replay stops there.
+    broken: Option<String>,
+}
+
+impl Replay {
+    fn awaits(&self, deployment: EntryId) -> bool {
+        self.broken.is_none() && self.open.is_some_and(|(id, _)| id == deployment)
+    }
+
+    fn deployment(
+        &mut self,
+        reader: &Reader,
+        env: &str,
+        id: EntryId,
+        seq: u64,
+        parents: &[EntryId],
+    ) -> Result<(), StoreError> {
+        if self.broken.is_some() {
+            return Ok(());
         }
-        if deployment.entry.parents != previous.into_iter().collect::<Vec<_>>() {
-            return Err(format!("deployment {} does not follow the one before it in the log", deployment.id));
+        self.deployments += 1;
+        if let Some((in_flight, _)) = self.open {
+            self.broken = Some(format!("deployment {id} was recorded while {in_flight} had no outcome"));
+        } else if parents != self.head.as_slice() {
+            self.broken = Some(format!("deployment {id} does not follow the environment's previous head"));
+        } else if reader.env_log_row(env, seq)?.is_none() {
+            self.broken = Some(format!("deployment {id} is missing from the environment's log"));
         }
-        previous = Some(deployment.id);
-        if let Some(seq) = row.outcome {
-            let outcome = load(seq)?;
-            let Some(observed) =
-                outcome.entry.as_outcome().filter(|_| outcome.entry.parents == [deployment.id])
-            else {
-                return Err(format!(
-                    "{} is logged as the outcome of {}, and is not",
-                    outcome.id, deployment.id
-                ));
-            };
-            for (service, result) in &observed.services {
-                if let Some(running) = result.running {
-                    state.insert(service.clone(), running);
-                }
+        self.head = Some(id);
+        self.open = Some((id, seq));
+        Ok(())
+    }
+
+    fn outcome(
+        &mut self,
+        reader: &Reader,
+        env: &str,
+        id: EntryId,
+        seq: u64,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let Some((deployment, deployment_seq)) = self.open.take() else { return Ok(()) };
+        if reader.env_log_row(env, deployment_seq)?.and_then(|row| row.outcome) != Some(seq) {
+            self.broken =
+                Some(format!("the environment's log does not record outcome {id} for {deployment}"));
+        }
+        for (service, result) in &outcome.services {
+            if let Some(running) = result.running {
+                self.state.insert(service.clone(), running);
             }
-            previous = Some(outcome.id);
         }
+        self.head = Some(id);
+        Ok(())
     }
-    if previous != head {
+
+    /// What is wrong with how the history ends: the head ref and the log's length.
+    fn ends_at(&self, head: Option<EntryId>, logged: u64) -> Option<String> {
         let name = |id: Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
-        return Err(format!("its head is {}, but its log ends at {}", name(head), name(previous)));
+        if head != self.head {
+            return Some(format!("its head is {}, but its history ends at {}", name(head), name(self.head)));
+        }
+        if logged != self.deployments {
+            return Some(format!("its log lists {logged} deployments, its history has {}", self.deployments));
+        }
+        None
     }
-    Ok(state)
 }
 
 fn compare_states(env: &str, recorded: &State, from_history: &State, damage: &mut Vec<Damage>) {

@@ -184,12 +184,13 @@ fn verify_is_clean_then_finds_tampering() {
             Damage::Unindexed { .. } => "unindexed",
             Damage::MissingParent { .. } => "parent",
             Damage::BrokenHistory { .. } => "history",
+            Damage::StrayOutcome { .. } => "stray",
             Damage::StateMismatch { .. } => "state",
             Damage::DanglingRef { .. } => "ref",
             Damage::Undecodable { .. } => "decode",
         })
         .collect();
-    assert_eq!(kinds, ["hash", "missing", "history"], "{:?}", report.damage);
+    assert_eq!(kinds, ["stray", "hash", "missing", "history"], "{:?}", report.damage);
 }
 
 #[test]
