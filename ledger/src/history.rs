@@ -17,6 +17,8 @@ pub type State = BTreeMap<String, EntryId>;
 /// A deployment and, once it ended, its outcome.
 #[derive(Clone, Debug)]
 pub struct DeploymentRecord {
+    /// The deployment's position in recording order.
+    pub seq: u64,
     pub deployment: StoredEntry,
     pub outcome: Option<StoredEntry>,
 }
@@ -92,7 +94,7 @@ pub fn record_of(source: &impl Source, env: &str, row: EnvLogRow) -> Result<Depl
         Some(seq) => Some(load_at(source, env, seq)?),
         None => None,
     };
-    Ok(DeploymentRecord { deployment, outcome })
+    Ok(DeploymentRecord { seq: row.deployment, deployment, outcome })
 }
 
 fn load_at(source: &impl Source, env: &str, seq: u64) -> Result<StoredEntry, HistoryError> {

@@ -323,6 +323,8 @@ pub trait Source {
     fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError>;
     /// Up to `limit` ids within `prefix`.
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
+    /// The entries recorded from position `first` on, oldest first: a sequential read.
+    fn entries_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// The stored bytes of an entry.
     fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -441,6 +443,17 @@ where
             seqs.push(row.map_err(db_error)?.0.value());
         }
         Ok(seqs)
+    }
+
+    fn entries_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for row in self.entries.range(first..).map_err(db_error)? {
+            let (_, bytes) = row.map_err(db_error)?;
+            let id = EntryId::of_stored_bytes(bytes.value());
+            let entry = Entry::decode(bytes.value()).map_err(|source| StoreError::Corrupt { id, source })?;
+            entries.push(StoredEntry { id, entry });
+        }
+        Ok(entries)
     }
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {

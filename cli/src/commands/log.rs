@@ -55,6 +55,14 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
             };
             let more = records.len() > args.limit;
             records.truncate(args.limit);
+            // The releases these deployments name were mostly recorded shortly before them:
+            // reading that stretch of history once, in order, beats looking each one up by id.
+            if let Some(oldest) = records.last() {
+                let first = oldest.seq.saturating_sub(RELEASE_LEAD);
+                if reader.newest(1)?.first().is_some_and(|newest| newest - first <= RECENT_WINDOW) {
+                    releases.learn_recent(first)?;
+                }
+            }
             if globals.json() {
                 let deployments =
                     records.iter().map(|r| record_json(&releases, r)).collect::<Result<Vec<_>, _>>()?;
@@ -94,6 +102,11 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
     }
     Ok(Finished::Success)
 }
+
+/// How far before the oldest deployment shown its releases are looked for.
+const RELEASE_LEAD: u64 = 64;
+/// The longest stretch of recent history read in one go; beyond it, releases are looked up by id.
+const RECENT_WINDOW: u64 = 4096;
 
 /// Says on stderr that older entries were left out, and how to see them.
 fn hint_more(more: bool, limit: usize) {
