@@ -154,7 +154,7 @@ impl<'s, S: Source> Releases<'s, S> {
     /// Learns every release recorded from position `first` on, with one sequential read:
     /// cheaper than looking recent releases up one id at a time.
     pub fn learn_recent(&self, first: u64) -> Result<(), CommandError> {
-        for stored in self.source.entries_from(first)? {
+        for stored in self.source.releases_from(first)? {
             if let Some(release) = stored.entry.as_release() {
                 let view = ReleaseView::of(stored.id, release);
                 self.seen.borrow_mut().insert(stored.id, Rc::new(view));

@@ -185,6 +185,29 @@ impl Entry {
         Ok(entry)
     }
 
+    /// The kind of a stored entry, read without decoding it, for scans that want one kind:
+    /// skips `parents`, `at`, `actor` and `message` to the body's variant index.
+    pub fn peek_kind(stored: &[u8]) -> Option<EntryKind> {
+        let (&version, mut rest) = stored.split_first()?;
+        if version != FORMAT_VERSION {
+            return None;
+        }
+        let parents = read_varint(&mut rest)?;
+        skip(&mut rest, parents.checked_mul(32)?)?;
+        read_varint(&mut rest)?; // at
+        let actor = read_varint(&mut rest)?;
+        skip(&mut rest, actor)?;
+        let message = read_varint(&mut rest)?;
+        skip(&mut rest, message)?;
+        match read_varint(&mut rest)? {
+            0 => Some(EntryKind::Release),
+            1 => Some(EntryKind::ReleaseSet),
+            2 => Some(EntryKind::Deployment),
+            3 => Some(EntryKind::Outcome),
+            _ => None,
+        }
+    }
+
     pub fn as_release(&self) -> Option<&Release> {
         match &self.body {
             Body::Release(release) => Some(release),
@@ -222,6 +245,26 @@ impl Release {
             None => self.image.clone(),
         }
     }
+}
+
+/// Reads a postcard varint (LEB128, at most 10 bytes).
+fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..70).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn skip(bytes: &mut &[u8], count: u64) -> Option<()> {
+    let count = usize::try_from(count).ok()?;
+    *bytes = bytes.get(count..)?;
+    Some(())
 }
 
 /// An entry with its id and the bytes the id was computed from.

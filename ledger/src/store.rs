@@ -323,8 +323,9 @@ pub trait Source {
     fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError>;
     /// Up to `limit` ids within `prefix`.
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
-    /// The entries recorded from position `first` on, oldest first: a sequential read.
-    fn entries_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError>;
+    /// The releases recorded from position `first` on, oldest first: a sequential read that
+    /// decodes only the releases.
+    fn releases_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// The stored bytes of an entry.
     fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -445,15 +446,19 @@ where
         Ok(seqs)
     }
 
-    fn entries_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut entries = Vec::new();
+    fn releases_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut releases = Vec::new();
         for row in self.entries.range(first..).map_err(db_error)? {
             let (_, bytes) = row.map_err(db_error)?;
-            let id = EntryId::of_stored_bytes(bytes.value());
-            let entry = Entry::decode(bytes.value()).map_err(|source| StoreError::Corrupt { id, source })?;
-            entries.push(StoredEntry { id, entry });
+            let bytes = bytes.value();
+            if Entry::peek_kind(bytes) != Some(crate::entry::EntryKind::Release) {
+                continue;
+            }
+            let id = EntryId::of_stored_bytes(bytes);
+            let entry = Entry::decode(bytes).map_err(|source| StoreError::Corrupt { id, source })?;
+            releases.push(StoredEntry { id, entry });
         }
-        Ok(entries)
+        Ok(releases)
     }
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {

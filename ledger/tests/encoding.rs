@@ -193,6 +193,15 @@ fn golden_vectors_decode_to_their_entries() {
 }
 
 #[test]
+fn peek_kind_agrees_with_decoding() {
+    for (name, entry) in golden_entries() {
+        assert_eq!(Entry::peek_kind(&entry.encode()), Some(entry.kind()), "{name}");
+    }
+    assert_eq!(Entry::peek_kind(&[]), None);
+    assert_eq!(Entry::peek_kind(&[FORMAT_VERSION, 5]), None, "truncated parents");
+}
+
+#[test]
 fn decode_rejects_unknown_versions_truncation_and_trailing_bytes() {
     let bytes = golden_entries()[0].1.encode();
     assert_eq!(bytes[0], FORMAT_VERSION);
@@ -294,7 +303,13 @@ proptest! {
     }
 
     #[test]
+    fn peek_kind_agrees_with_decoding_for_every_entry(entry in arb_entry()) {
+        prop_assert_eq!(Entry::peek_kind(&entry.encode()), Some(entry.kind()));
+    }
+
+    #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = Entry::decode(&bytes);
+        let _ = Entry::peek_kind(&bytes);
     }
 }
