@@ -163,6 +163,22 @@ impl<'s, S: Source> Releases<'s, S> {
         Ok(())
     }
 
+    /// Learns the releases of a state from where the state says they are recorded: a read by
+    /// position, cheaper than going through the id index. A position that does not hold the
+    /// release is ignored, and the release is looked up by id when asked for.
+    pub fn learn_placed(&self, placed: &BTreeMap<String, (EntryId, u64)>) -> Result<(), CommandError> {
+        for (id, seq) in placed.values() {
+            if self.seen.borrow().contains_key(id) {
+                continue;
+            }
+            let Some(stored) = self.source.entry_at(*seq)? else { continue };
+            if let Some(release) = stored.entry.as_release().filter(|_| stored.id == *id) {
+                self.seen.borrow_mut().insert(*id, Rc::new(ReleaseView::of(*id, release)));
+            }
+        }
+        Ok(())
+    }
+
     pub fn view(&self, id: EntryId) -> Result<Rc<ReleaseView>, CommandError> {
         if let Some(view) = self.seen.borrow().get(&id) {
             return Ok(view.clone());

@@ -133,6 +133,24 @@ impl TestEnv {
         }
     }
 
+    /// Runs git in the project with a fixed author and date, so commit hashes are the same on
+    /// every run; returns its trimmed stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-10-01T10:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-10-01T10:00:00Z")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
     /// The number of entries in the ledger.
     pub fn entry_count(&self) -> usize {
         self.json(&["log", "-n", "100000"])["entries"].as_array().unwrap().len()

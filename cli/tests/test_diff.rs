@@ -57,27 +57,12 @@ fn diff_release_sets_and_deployments() {
 #[test]
 fn commits_between_the_revisions() {
     let env = TestEnv::new();
-    let git = |args: &[&str]| {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(env.path())
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-            .env("GIT_AUTHOR_DATE", "2026-10-01T10:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-10-01T10:00:00Z")
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
-    git(&["init", "-q"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "Base"]);
-    let base = git(&["rev-parse", "HEAD"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "Add filters"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "Fix paging"]);
-    let tip = git(&["rev-parse", "HEAD"]);
+    env.git(&["init", "-q"]);
+    env.git(&["commit", "-q", "--allow-empty", "-m", "Base"]);
+    let base = env.git(&["rev-parse", "HEAD"]);
+    env.git(&["commit", "-q", "--allow-empty", "-m", "Add filters"]);
+    env.git(&["commit", "-q", "--allow-empty", "-m", "Fix paging"]);
+    let tip = env.git(&["rev-parse", "HEAD"]);
     env.ok(&["register", "api", &format!("{API}:v1"), "--revision", &base]);
     env.ok(&["apply", "latest", "prod", "--service", "api", "--yes"]);
     env.ok(&["register", "api", &format!("{API}:v2"), "--revision", &tip]);

@@ -26,24 +26,9 @@ fn register_prints_the_id_and_records_the_release() {
 #[test]
 fn register_takes_the_message_from_the_commit() {
     let env = TestEnv::new();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(env.path())
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-            .env("GIT_AUTHOR_DATE", "2026-10-01T10:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-10-01T10:00:00Z")
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
-        String::from_utf8(status.stdout).unwrap().trim().to_string()
-    };
-    git(&["init", "-q"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "Speed up search\n\nLonger body."]);
-    let head = git(&["rev-parse", "HEAD"]);
+    env.git(&["init", "-q"]);
+    env.git(&["commit", "-q", "--allow-empty", "-m", "Speed up search\n\nLonger body."]);
+    let head = env.git(&["rev-parse", "HEAD"]);
     let id = env.register_with_revision(&head[..7]);
     let release = env.json(&["show", &id]);
     assert_eq!(release["message"], "Speed up search");

@@ -37,8 +37,9 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 /// id → seq.
 pub(crate) const IDS: TableDefinition<Id, u64> = TableDefinition::new("ids");
 pub(crate) const REFS: TableDefinition<&str, Id> = TableDefinition::new("refs");
-/// (environment, service) → the release running there.
-pub(crate) const STATE: TableDefinition<(&str, &str), Id> = TableDefinition::new("state");
+/// (environment, service) → the release running there, and its seq (so that showing the state
+/// reads the releases where they are, without the id index).
+pub(crate) const STATE: TableDefinition<(&str, &str), (Id, u64)> = TableDefinition::new("state");
 /// (scope, at, id) → seq: entries by time within a scope (see [`Scope`]).
 pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefinition::new("timeline");
 /// (environment, seq of a deployment) → seq of its outcome (0: none yet): the environment's
@@ -81,6 +82,8 @@ pub enum ConflictError {
     NotADeployment(EntryId),
     #[error("deployment {0} already has an outcome")]
     AlreadyConcluded(EntryId),
+    #[error("release {0} is not in the ledger")]
+    UnknownRelease(EntryId),
 }
 
 fn db_error(error: impl Into<redb::Error>) -> StoreError {
@@ -277,7 +280,7 @@ pub type Reader = View<
     ReadOnlyTable<u64, &'static [u8]>,
     ReadOnlyTable<Id, u64>,
     ReadOnlyTable<&'static str, Id>,
-    ReadOnlyTable<(&'static str, &'static str), Id>,
+    ReadOnlyTable<(&'static str, &'static str), (Id, u64)>,
     ReadOnlyTable<(&'static str, i64, Id), u64>,
     ReadOnlyTable<(&'static str, u64), u64>,
 >;
@@ -286,7 +289,7 @@ pub type Writer<'t> = View<
     Table<'t, u64, &'static [u8]>,
     Table<'t, Id, u64>,
     Table<'t, &'static str, Id>,
-    Table<'t, (&'static str, &'static str), Id>,
+    Table<'t, (&'static str, &'static str), (Id, u64)>,
     Table<'t, (&'static str, i64, Id), u64>,
     Table<'t, (&'static str, u64), u64>,
 >;
@@ -308,7 +311,11 @@ pub trait Source {
     /// Every ref, by name.
     fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError>;
     /// The materialised state of `env`: service → release.
-    fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError>;
+    fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError> {
+        Ok(self.env_state_placed(env)?.into_iter().map(|(service, (id, _))| (service, id)).collect())
+    }
+    /// The materialised state of `env`: service → (release, its seq).
+    fn env_state_placed(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError>;
     /// Visits `env`'s log newest first while `visit` returns true.
     fn visit_env_log(
         &self,
@@ -366,7 +373,7 @@ where
     E: ReadableTable<u64, &'static [u8]>,
     I: ReadableTable<Id, u64>,
     R: ReadableTable<&'static str, Id>,
-    S: ReadableTable<(&'static str, &'static str), Id>,
+    S: ReadableTable<(&'static str, &'static str), (Id, u64)>,
     T: ReadableTable<(&'static str, i64, Id), u64>,
     L: ReadableTable<(&'static str, u64), u64>,
 {
@@ -391,15 +398,16 @@ where
         Ok(all)
     }
 
-    fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError> {
+    fn env_state_placed(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError> {
         let mut state = BTreeMap::new();
         for row in self.state.range((env, "")..).map_err(db_error)? {
-            let (key, id) = row.map_err(db_error)?;
+            let (key, value) = row.map_err(db_error)?;
             let (row_env, service) = key.value();
             if row_env != env {
                 break;
             }
-            state.insert(service.to_string(), EntryId(id.value()));
+            let (id, seq) = value.value();
+            state.insert(service.to_string(), (EntryId(id), seq));
         }
         Ok(state)
     }
@@ -503,13 +511,14 @@ impl Reader {
         Ok(())
     }
 
-    /// Every materialised state row: (env, service, release).
-    pub fn all_state_rows(&self) -> Result<Vec<(String, String, EntryId)>, StoreError> {
+    /// Every materialised state row: (env, service, release, its seq).
+    pub fn all_state_rows(&self) -> Result<Vec<(String, String, EntryId, u64)>, StoreError> {
         let mut rows = Vec::new();
         for row in self.state.iter().map_err(db_error)? {
-            let (key, id) = row.map_err(db_error)?;
+            let (key, value) = row.map_err(db_error)?;
             let (env, service) = key.value();
-            rows.push((env.to_string(), service.to_string(), EntryId(id.value())));
+            let (id, seq) = value.value();
+            rows.push((env.to_string(), service.to_string(), EntryId(id), seq));
         }
         Ok(rows)
     }
@@ -637,7 +646,10 @@ impl Writer<'_> {
                     .ok_or(not_a_deployment)?;
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
-                        self.state.insert((env.as_str(), service.as_str()), &running.0).map_err(db_error)?;
+                        let running_seq =
+                            self.seq_of(&running)?.ok_or(ConflictError::UnknownRelease(running))?;
+                        let value = (running.0, running_seq);
+                        self.state.insert((env.as_str(), service.as_str()), value).map_err(db_error)?;
                     }
                 }
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;

@@ -173,7 +173,11 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         }
     }
     let mut recorded: BTreeMap<String, State> = BTreeMap::new();
-    for (env, service, release) in reader.all_state_rows()? {
+    for (env, service, release, seq) in reader.all_state_rows()? {
+        if find(&release).is_some_and(|i| seqs[i] != seq) {
+            let error = format!("its state names release {release} at position #{seq}, where it is not");
+            report.damage.push(Damage::BrokenHistory { env: env.clone(), error });
+        }
         recorded.entry(env).or_default().insert(service, release);
     }
     let mut logged: BTreeMap<String, u64> = BTreeMap::new();

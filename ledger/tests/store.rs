@@ -221,12 +221,14 @@ fn verify_finds_a_changed_and_a_deleted_state_row() {
     drop(store);
 
     let db = redb::Database::create(&path).unwrap();
-    let state: redb::TableDefinition<(&str, &str), [u8; 32]> = redb::TableDefinition::new("state");
+    let state: redb::TableDefinition<(&str, &str), ([u8; 32], u64)> = redb::TableDefinition::new("state");
+    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
     let txn = db.begin_write().unwrap();
     {
+        let a1_seq = txn.open_table(ids).unwrap().get(&a1.0).unwrap().unwrap().value();
         let mut table = txn.open_table(state).unwrap();
-        assert_eq!(table.get(("prod", "api")).unwrap().unwrap().value(), a2.0);
-        table.insert(("prod", "api"), &a1.0).unwrap();
+        assert_eq!(table.get(("prod", "api")).unwrap().unwrap().value().0, a2.0);
+        table.insert(("prod", "api"), (a1.0, a1_seq)).unwrap();
         table.remove(("prod", "search")).unwrap();
     }
     txn.commit().unwrap();
@@ -251,4 +253,37 @@ fn verify_finds_a_changed_and_a_deleted_state_row() {
             },
         ]
     );
+}
+
+#[test]
+fn verify_finds_a_state_row_pointing_at_the_wrong_position() {
+    use redb::ReadableTable;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let a1 = register(&store, 1, "api", "1");
+    deploy(&store, 2, "prod", &State::from([("api".into(), a1)]));
+    let path = store.path().to_path_buf();
+    drop(store);
+
+    let db = redb::Database::create(&path).unwrap();
+    let state: redb::TableDefinition<(&str, &str), ([u8; 32], u64)> = redb::TableDefinition::new("state");
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(state).unwrap();
+        let (id, seq) = table.get(("prod", "api")).unwrap().unwrap().value();
+        table.insert(("prod", "api"), (id, seq + 1)).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = Store::open(path.parent().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap()).unwrap();
+    assert!(
+        matches!(&report.damage[..], [Damage::BrokenHistory { env, error }] if env == "prod" && error.contains("position")),
+        "{:?}",
+        report.damage
+    );
+    // The wrong position is only a hint: showing the state still finds the release.
+    let reader = store.read().unwrap();
+    assert_eq!(reader.env_state("prod").unwrap(), State::from([("api".into(), a1)]));
 }

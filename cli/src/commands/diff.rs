@@ -49,10 +49,10 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
     let store = workspace.open_store_for_reading()?;
     let reader = store.read()?;
-    let from = side_state(&workspace, &reader, &args.a)?;
-    let to = side_state(&workspace, &reader, &args.b)?;
-    let diffs = diff_states(&from, &to);
     let releases = Releases::new(&reader);
+    let from = side_state(&workspace, &releases, &args.a)?;
+    let to = side_state(&workspace, &releases, &args.b)?;
+    let diffs = diff_states(&from, &to);
 
     let mut changes = Vec::new();
     let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
@@ -125,9 +125,16 @@ fn commits_between<S: Source>(
 }
 
 /// The state a diff side names.
-fn side_state(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<State, CommandError> {
+fn side_state<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    text: &str,
+) -> Result<State, CommandError> {
+    let reader = releases.source();
     if workspace.manifest.environments.contains_key(text) {
-        return Ok(reader.env_state(text)?);
+        let placed = reader.env_state_placed(text)?;
+        releases.learn_placed(&placed)?;
+        return Ok(placed.into_iter().map(|(service, (id, _))| (service, id)).collect());
     }
     let id = super::show::resolve_target(workspace, reader, text).map_err(|e| {
         e.with_hint("each side is an environment, a service set, or a release set or deployment id")

@@ -41,7 +41,10 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         let head = reader.ref_target(&refs::env(env))?;
         let in_flight = history::in_flight(&reader, env)?;
         let last = last_concluded(&reader, env)?;
-        let state = reader.env_state(env)?;
+        let placed = reader.env_state_placed(env)?;
+        releases.learn_placed(&placed)?;
+        let state: std::collections::BTreeMap<_, _> =
+            placed.into_iter().map(|(service, (id, _))| (service, id)).collect();
         let mut state_json = Map::new();
         let mut rows = Vec::new();
         for (service, release) in &state {
