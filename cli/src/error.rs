@@ -84,6 +84,9 @@ impl From<StoreError> for CommandError {
         match error {
             StoreError::NotInitialized(_) => CommandError::user(error.to_string()),
             StoreError::Conflict(conflict) => conflict.into(),
+            StoreError::Open { .. } => CommandError::failed(error.to_string()).with_hint(
+                "if the file is damaged, restore it from a backup; if another program holds it, try again when it has finished",
+            ),
             other => CommandError::failed(other.to_string()),
         }
     }

@@ -61,6 +61,8 @@ pub enum StoreError {
     Corrupt { id: EntryId, source: DecodeError },
     #[error("{0}")]
     Conflict(#[from] ConflictError),
+    #[error("cannot open the ledger file {}: {source}", path.display())]
+    Open { path: PathBuf, source: redb::Error },
     #[error("ledger database error: {0}")]
     Database(#[from] redb::Error),
     #[error("internal error: a write on a ledger opened for reading")]
@@ -121,6 +123,13 @@ pub mod refs {
     }
 }
 
+/// A ledger opened after its file was checked page by page.
+pub enum CheckedOpen {
+    Sound(Store),
+    /// A page does not match its checksum, or cannot be read.
+    Damaged(String),
+}
+
 pub struct Store {
     handle: Handle,
     path: PathBuf,
@@ -138,7 +147,7 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
-        let db = builder().create(&path).map_err(db_error)?;
+        let db = builder().create(&path).map_err(|e| open_error(&path, e))?;
         let store = Store { handle: Handle::Writable(db), path };
         store.write(|_| Ok::<(), StoreError>(()))?;
         Ok(store)
@@ -147,7 +156,7 @@ impl Store {
     /// Opens the ledger in `dir` for reading and writing; it must exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
-        let db = builder().open(&path).map_err(db_error)?;
+        let db = builder().open(&path).map_err(|e| open_error(&path, e))?;
         let store = Store { handle: Handle::Writable(db), path };
         store.check_schema()?;
         Ok(store)
@@ -159,8 +168,10 @@ impl Store {
         let path = existing_store_file(dir)?;
         let handle = match builder().open_read_only(&path) {
             Ok(db) => Handle::ReadOnly(db),
-            Err(DatabaseError::RepairAborted) => Handle::Writable(builder().open(&path).map_err(db_error)?),
-            Err(error) => return Err(db_error(error)),
+            Err(DatabaseError::RepairAborted) => {
+                Handle::Writable(builder().open(&path).map_err(|e| open_error(&path, e))?)
+            }
+            Err(error) => return Err(open_error(&path, error)),
         };
         let store = Store { handle, path };
         store.check_schema()?;
@@ -169,6 +180,34 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the ledger in `dir` after checking every page of the file against its checksum
+    /// (redb's integrity check), as `verify` must: a damaged file is reported, not stumbled on.
+    pub fn open_checked(dir: &Path) -> Result<CheckedOpen, StoreError> {
+        let path = existing_store_file(dir)?;
+        let mut checking = builder();
+        checking.set_check_integrity_on_open(true);
+        // redb reports most damage as `Corrupted`, but some page damage makes it panic.
+        // Either way the answer is the same: the file is damaged.
+        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checking.open(&path))) {
+            Ok(Ok(db)) => db,
+            Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(detail)))) => {
+                return Ok(CheckedOpen::Damaged(detail));
+            }
+            Ok(Err(error)) => return Err(open_error(&path, error)),
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "an unreadable page".into());
+                return Ok(CheckedOpen::Damaged(detail));
+            }
+        };
+        let store = Store { handle: Handle::Writable(db), path };
+        store.check_schema()?;
+        Ok(CheckedOpen::Sound(store))
     }
 
     fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
@@ -253,6 +292,10 @@ impl Store {
             }
         }
     }
+}
+
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    StoreError::Open { path: path.to_path_buf(), source: error.into() }
 }
 
 fn existing_store_file(dir: &Path) -> Result<PathBuf, StoreError> {

@@ -7,7 +7,7 @@ use std::fmt;
 use crate::entry::{Body, Entry, Outcome};
 use crate::history::State;
 use crate::id::EntryId;
-use crate::store::{Reader, Source, StoreError};
+use crate::store::{EnvLogRow, Reader, Source, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
@@ -136,12 +136,12 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         match &entry.body {
             Body::Deployment(deployment) => {
                 let replay = replays.entry(deployment.env.clone()).or_default();
-                replay.deployment(reader, &deployment.env, id, seq, &entry.parents)?;
+                replay.deployment(id, seq, &entry.parents);
             }
             Body::Outcome(outcome) => {
                 let deployment = entry.parents[0];
                 match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
-                    Some((env, replay)) => replay.outcome(reader, env, id, seq, outcome)?,
+                    Some((_, replay)) => replay.outcome(id, seq, outcome),
                     None => report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
@@ -150,16 +150,18 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         Ok(())
     })?;
     // Indexed ids whose entry was not found where the index says: altered or lost.
-    let mut position = 0;
-    reader.for_each_id(|id, seq| {
-        if !matched[position] {
-            report.damage.push(match unindexed.remove(&seq) {
-                Some(actual) => Damage::HashMismatch { id, actual },
-                None => Damage::MissingObject { id },
-            });
-        }
-        position += 1;
-    })?;
+    if matched.contains(&false) {
+        let mut position = 0;
+        reader.for_each_id(|id, seq| {
+            if !matched[position] {
+                report.damage.push(match unindexed.remove(&seq) {
+                    Some(actual) => Damage::HashMismatch { id, actual },
+                    None => Damage::MissingObject { id },
+                });
+            }
+            position += 1;
+        })?;
+    }
     report.damage.extend(unindexed.into_values().map(|id| Damage::Unindexed { id }));
 
     let refs = reader.all_refs()?;
@@ -180,8 +182,15 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         }
         recorded.entry(env).or_default().insert(service, release);
     }
-    let mut logged: BTreeMap<String, u64> = BTreeMap::new();
-    reader.for_each_env_log_row(|env, _| *logged.entry(env.to_string()).or_default() += 1)?;
+    // The environment logs, read once in order, must list exactly what the replay saw.
+    let mut logged: BTreeMap<String, usize> = BTreeMap::new();
+    reader.for_each_env_log_row(|env, row| {
+        let position = logged.entry(env.to_string()).or_default();
+        if let Some(replay) = replays.get_mut(env) {
+            replay.check_logged(*position, row);
+        }
+        *position += 1;
+    })?;
 
     let envs: BTreeSet<String> =
         heads.keys().chain(recorded.keys()).chain(logged.keys()).chain(replays.keys()).cloned().collect();
@@ -210,13 +219,14 @@ fn id_prefix(id: &EntryId) -> u128 {
 }
 
 /// One environment's history replayed in recording order: every deployment must follow the
-/// previous head, every outcome its deployment, and the log must list them all.
+/// previous head, every outcome its deployment, and the log must list them all, in order.
 #[derive(Default)]
 struct Replay {
     head: Option<EntryId>,
-    /// The latest deployment while it has no outcome, and its seq.
-    open: Option<(EntryId, u64)>,
-    deployments: u64,
+    /// The latest deployment while it has no outcome.
+    open: Option<EntryId>,
+    /// (deployment seq, outcome seq or 0) of every deployment: what the log must say.
+    rows: Vec<(u64, u64)>,
     state: State,
     /// The first thing found wrong; the replay stops there.
     broken: Option<String>,
@@ -224,45 +234,27 @@ struct Replay {
 
 impl Replay {
     fn awaits(&self, deployment: EntryId) -> bool {
-        self.broken.is_none() && self.open.is_some_and(|(id, _)| id == deployment)
+        self.broken.is_none() && self.open == Some(deployment)
     }
 
-    fn deployment(
-        &mut self,
-        reader: &Reader,
-        env: &str,
-        id: EntryId,
-        seq: u64,
-        parents: &[EntryId],
-    ) -> Result<(), StoreError> {
+    fn deployment(&mut self, id: EntryId, seq: u64, parents: &[EntryId]) {
         if self.broken.is_some() {
-            return Ok(());
+            return;
         }
-        self.deployments += 1;
-        if let Some((in_flight, _)) = self.open {
+        if let Some(in_flight) = self.open {
             self.broken = Some(format!("deployment {id} was recorded while {in_flight} had no outcome"));
         } else if parents != self.head.as_slice() {
             self.broken = Some(format!("deployment {id} does not follow the environment's previous head"));
-        } else if reader.env_log_row(env, seq)?.is_none() {
-            self.broken = Some(format!("deployment {id} is missing from the environment's log"));
         }
         self.head = Some(id);
-        self.open = Some((id, seq));
-        Ok(())
+        self.open = Some(id);
+        self.rows.push((seq, 0));
     }
 
-    fn outcome(
-        &mut self,
-        reader: &Reader,
-        env: &str,
-        id: EntryId,
-        seq: u64,
-        outcome: &Outcome,
-    ) -> Result<(), StoreError> {
-        let Some((deployment, deployment_seq)) = self.open.take() else { return Ok(()) };
-        if reader.env_log_row(env, deployment_seq)?.and_then(|row| row.outcome) != Some(seq) {
-            self.broken =
-                Some(format!("the environment's log does not record outcome {id} for {deployment}"));
+    fn outcome(&mut self, id: EntryId, seq: u64, outcome: &Outcome) {
+        self.open = None;
+        if let Some(row) = self.rows.last_mut() {
+            row.1 = seq;
         }
         for (service, result) in &outcome.services {
             if let Some(running) = result.running {
@@ -270,17 +262,32 @@ impl Replay {
             }
         }
         self.head = Some(id);
-        Ok(())
+    }
+
+    /// Compares the log's row at `position` with what the replay saw there.
+    fn check_logged(&mut self, position: usize, row: EnvLogRow) {
+        if self.broken.is_some() {
+            return;
+        }
+        let logged = (row.deployment, row.outcome.unwrap_or(0));
+        if self.rows.get(position) != Some(&logged) {
+            self.broken = Some(format!(
+                "its log's row {} (#{}, #{}) is not what its history says",
+                position + 1,
+                logged.0,
+                logged.1
+            ));
+        }
     }
 
     /// What is wrong with how the history ends: the head ref and the log's length.
-    fn ends_at(&self, head: Option<EntryId>, logged: u64) -> Option<String> {
+    fn ends_at(&self, head: Option<EntryId>, logged: usize) -> Option<String> {
         let name = |id: Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
         if head != self.head {
             return Some(format!("its head is {}, but its history ends at {}", name(head), name(self.head)));
         }
-        if logged != self.deployments {
-            return Some(format!("its log lists {logged} deployments, its history has {}", self.deployments));
+        if logged != self.rows.len() {
+            return Some(format!("its log lists {logged} deployments, its history has {}", self.rows.len()));
         }
         None
     }

@@ -1,6 +1,8 @@
 //! `ledger verify`: check that the ledger is sound.
 
 use clap::Args;
+use ledger::Store;
+use ledger::store::CheckedOpen;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
@@ -8,8 +10,9 @@ use crate::error::{CommandResult, Finished};
 use crate::output::print_json;
 use crate::workspace::Workspace;
 
-/// Check the whole ledger: re-hash every object, resolve every parent and ref, and compare
-/// each environment's recorded state with its history
+/// Check the whole ledger: every page of the file against its checksum, then re-hash every
+/// entry, resolve every parent and ref, and compare each environment's recorded state with
+/// its history
 ///
 /// Exits 0 only when everything is sound; otherwise lists what is damaged and exits 3.
 #[derive(Args, Debug)]
@@ -18,7 +21,21 @@ pub struct VerifyArgs {}
 
 pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store_for_reading()?;
+    // Pages first: a damaged page must be reported, not stumbled on while reading entries.
+    let store = match Store::open_checked(&workspace.ledger_dir)? {
+        CheckedOpen::Sound(store) => store,
+        CheckedOpen::Damaged(detail) => {
+            let message =
+                format!("the ledger file in {} is damaged: {detail}", workspace.ledger_dir.display());
+            if globals.json() {
+                let damage = json!({"sound": false, "objects": null, "refs": null, "environments": null, "damage": [message]});
+                print_json(&damage);
+            } else {
+                println!("damaged: {message}");
+            }
+            return Ok(Finished::NotSound);
+        }
+    };
     let report = ledger::verify::verify(&store.read()?)?;
     if globals.json() {
         let damage: Vec<String> = report.damage.iter().map(ToString::to_string).collect();
