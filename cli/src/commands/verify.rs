@@ -10,11 +10,12 @@ use crate::error::{CommandResult, Finished};
 use crate::output::print_json;
 use crate::workspace::Workspace;
 
-/// Check the whole ledger: every page of the file against its checksum, then re-hash every
-/// entry, resolve every parent and ref, and compare each environment's recorded state with
-/// its history
+/// Check that the whole ledger is sound
 ///
-/// Exits 0 only when everything is sound; otherwise lists what is damaged and exits 3.
+/// Checks every page of the file against its checksum, then re-hashes every entry, resolves
+/// every parent and ref, replays each environment's history and compares the state it ends in
+/// with the recorded one. Exits 0 only when everything is sound; otherwise lists what is
+/// damaged and exits 3. It holds the ledger's write lock while it checks the pages.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct VerifyArgs {}
