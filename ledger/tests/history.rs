@@ -1,0 +1,133 @@
+//! History invariants under random sequences of operations, against a simple model: the
+//! materialised state is what the model says; the state at any past deployment is what it was
+//! then; rollbacks restore the state before the last successful deployment; `verify` is clean.
+
+use std::collections::BTreeMap;
+
+use ledger::deploy::{self, Plan, SetSource};
+use ledger::history::{self, State};
+use ledger::verify::verify;
+use ledger::{EntryId, Release, Source, Stamp, Store, Timestamp, Trigger};
+use proptest::prelude::*;
+
+const SERVICES: [&str; 3] = ["api", "search", "worker"];
+const ENVS: [&str; 2] = ["stage", "prod"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Register {
+        service: usize,
+    },
+    /// Deploy the latest release of each chosen service.
+    Deploy {
+        env: usize,
+        services: Vec<usize>,
+    },
+    Rollback {
+        env: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..SERVICES.len()).prop_map(|service| Op::Register { service }),
+        3 => (0..ENVS.len(), proptest::collection::vec(0..SERVICES.len(), 1..=3))
+            .prop_map(|(env, services)| Op::Deploy { env, services }),
+        1 => (0..ENVS.len()).prop_map(|env| Op::Rollback { env }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn state_history_and_rollback_agree_with_a_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let mut clock = 0i64;
+        let mut stamp = || {
+            clock += 1;
+            Stamp { at: Timestamp::from_unix_seconds(1_800_000_000 + clock), actor: "p".into(), message: String::new() }
+        };
+        let mut latest: BTreeMap<&str, EntryId> = BTreeMap::new();
+        let mut model: BTreeMap<&str, State> = ENVS.iter().map(|env| (*env, State::new())).collect();
+        // Per environment: (deployment id, state right after it), oldest first.
+        let mut snapshots: BTreeMap<&str, Vec<(EntryId, State)>> = BTreeMap::new();
+
+        for (n, op) in ops.iter().enumerate() {
+            match op {
+                Op::Register { service } => {
+                    let release = Release {
+                        service: SERVICES[*service].into(),
+                        image: format!("registry.local/{}:{n}", SERVICES[*service]),
+                        digest: None,
+                        revision: None,
+                        revision_at: None,
+                    };
+                    let stored = store.write(|w| w.record_release(stamp(), release)).unwrap();
+                    latest.insert(SERVICES[*service], stored.id);
+                }
+                Op::Deploy { env, services } => {
+                    let env = ENVS[*env];
+                    let target: State = services
+                        .iter()
+                        .filter_map(|s| latest.get(SERVICES[*s]).map(|id| (SERVICES[*s].to_string(), *id)))
+                        .collect();
+                    let plan = Plan::towards(&store.read().unwrap(), env, SetSource::None, Trigger::Apply, &target).unwrap();
+                    if plan.is_empty() {
+                        continue;
+                    }
+                    let recorded = store.write(|w| deploy::record_only(w, &stamp(), &plan)).unwrap();
+                    model.get_mut(env).unwrap().extend(target);
+                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone()));
+                }
+                Op::Rollback { env } => {
+                    let env = ENVS[*env];
+                    let reader = store.read().unwrap();
+                    let Some((target, trigger)) = deploy::rollback_target(&reader, env, None).unwrap() else {
+                        prop_assert!(snapshots.get(env).is_none_or(Vec::is_empty));
+                        continue;
+                    };
+                    // The model: the state before the last deployment (all are successful here).
+                    let history = &snapshots[env];
+                    let before_last = match history.len() {
+                        0 | 1 => State::new(),
+                        len => history[len - 2].1.clone(),
+                    };
+                    let mut expected = model[env].clone();
+                    expected.extend(before_last.clone());
+                    let restorable: State = target.clone();
+                    prop_assert_eq!(&restorable, &before_last, "rollback target");
+                    let plan = Plan::towards(&reader, env, SetSource::None, trigger, &target).unwrap();
+                    drop(reader);
+                    if plan.is_empty() {
+                        continue;
+                    }
+                    let recorded = store.write(|w| deploy::record_only(w, &stamp(), &plan)).unwrap();
+                    *model.get_mut(env).unwrap() = expected;
+                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone()));
+                }
+            }
+            let reader = store.read().unwrap();
+            for env in ENVS {
+                prop_assert_eq!(&reader.env_state(env).unwrap(), &model[env], "state of {} after op {}", env, n);
+            }
+        }
+
+        let reader = store.read().unwrap();
+        for (env, history) in &snapshots {
+            for (deployment, state) in history {
+                prop_assert_eq!(&history::state_after(&reader, env, Some(*deployment)).unwrap(), state);
+            }
+            let logged: Vec<EntryId> = history::env_deployments(&reader, env, usize::MAX)
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|record| record.deployment.id)
+                .collect();
+            prop_assert_eq!(logged, history.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        }
+        let report = verify(&reader).unwrap();
+        prop_assert!(report.is_sound(), "{:?}", report.damage);
+    }
+}
