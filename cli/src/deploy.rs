@@ -4,7 +4,7 @@
 use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
-use ledger::{Store, Trigger};
+use ledger::{Source, Store, Trigger};
 use serde_json::{Value, json};
 
 use crate::error::{CommandError, CommandResult, Finished};
@@ -62,29 +62,20 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
         })?;
     }
     let stamp = workspace.stamp(options.message.as_deref())?;
-    let plan = {
-        let reader = store.read()?;
-        if let Some(deployment) = history::in_flight(&reader, &request.env)? {
-            return Err(
-                ledger::store::ConflictError::InFlight { env: request.env.clone(), deployment }.into()
-            );
-        }
-        Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?
-    };
-    let json = workspace.globals.json();
-    let plan_json = render_plan(store, &plan, &request.notes, json)?;
-
-    if plan.is_empty() {
-        if json {
-            print_json(&json!({"plan": plan_json, "deployment": null, "outcome": null}));
-        } else {
-            println!("nothing to deploy: {} already runs these releases; nothing recorded", plan.env);
-        }
-        return Ok(Finished::Success);
+    let reader = store.read()?;
+    if let Some(deployment) = history::in_flight(&reader, &request.env)? {
+        return Err(ledger::store::ConflictError::InFlight { env: request.env.clone(), deployment }.into());
     }
-    if options.dry_run {
+    let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
+    let json = workspace.globals.json();
+    let plan_json = render_plan(&Releases::new(&reader), &plan, &request.notes, json)?;
+    drop(reader);
+
+    if plan.is_empty() || options.dry_run {
         if json {
             print_json(&json!({"plan": plan_json, "deployment": null, "outcome": null}));
+        } else if plan.is_empty() {
+            println!("nothing to deploy: {} already runs these releases; nothing recorded", plan.env);
         } else {
             println!("dry run: nothing recorded");
         }
@@ -113,9 +104,12 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
 }
 
 /// Prints the plan (human) or returns it (JSON).
-fn render_plan(store: &Store, plan: &Plan, notes: &[String], json: bool) -> Result<Value, CommandError> {
-    let reader = store.read()?;
-    let releases = Releases::new(&reader);
+fn render_plan<S: Source>(
+    releases: &Releases<'_, S>,
+    plan: &Plan,
+    notes: &[String],
+    json: bool,
+) -> Result<Value, CommandError> {
     let mut changes = Vec::new();
     let mut rows = vec![vec!["SERVICE".to_string(), "NOW".to_string(), String::new(), "AFTER".to_string()]];
     for (service, change) in &plan.changes {

@@ -32,8 +32,6 @@ pub struct Plan {
     pub head: Option<EntryId>,
     pub set: SetSource,
     pub trigger: Trigger,
-    /// What runs there now, for every service (the plan's "before").
-    pub current: State,
     pub changes: BTreeMap<String, Change>,
 }
 
@@ -47,9 +45,8 @@ impl Plan {
         target: &State,
     ) -> Result<Plan, HistoryError> {
         let head = source.ref_target(&crate::store::refs::env(env))?;
-        let current = source.env_state(env)?;
-        let changes = changes_towards(&current, target);
-        Ok(Plan { env: env.to_string(), head, set, trigger, current, changes })
+        let changes = changes_towards(&source.env_state(env)?, target);
+        Ok(Plan { env: env.to_string(), head, set, trigger, changes })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -60,40 +57,30 @@ impl Plan {
 /// The deployment and outcome entries one record-only apply wrote.
 #[derive(Clone, Debug)]
 pub struct Recorded {
-    pub release_set: Option<StoredEntry>,
     pub deployment: StoredEntry,
     pub outcome: StoredEntry,
 }
 
 /// Records the intent (and the new release set, if the plan makes one).
-pub fn record_intent(
-    writer: &mut Writer<'_>,
-    stamp: &Stamp,
-    plan: &Plan,
-) -> Result<(Option<StoredEntry>, StoredEntry), StoreError> {
-    let (release_set, release_set_id) = match &plan.set {
-        SetSource::Existing(id) => (None, Some(*id)),
-        SetSource::New(set) => {
-            let stored = writer.record_release_set(stamp.clone(), set.clone())?;
-            let id = stored.id;
-            (Some(stored), Some(id))
-        }
-        SetSource::None => (None, None),
+pub fn record_intent(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Result<StoredEntry, StoreError> {
+    let release_set = match &plan.set {
+        SetSource::Existing(id) => Some(*id),
+        SetSource::New(set) => Some(writer.record_release_set(stamp.clone(), set.clone())?.id),
+        SetSource::None => None,
     };
     let deployment = Deployment {
         env: plan.env.clone(),
-        release_set: release_set_id,
+        release_set,
         trigger: plan.trigger.clone(),
         changes: plan.changes.clone(),
     };
-    let deployment = writer.record_deployment(stamp.clone(), plan.head, deployment)?;
-    Ok((release_set, deployment))
+    writer.record_deployment(stamp.clone(), plan.head, deployment)
 }
 
 /// Records a plan on a record-only environment: nothing is called, so every change is
 /// recorded as done, in one transaction with its intent.
 pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Result<Recorded, StoreError> {
-    let (release_set, deployment) = record_intent(writer, stamp, plan)?;
+    let deployment = record_intent(writer, stamp, plan)?;
     let services = plan
         .changes
         .iter()
@@ -112,7 +99,7 @@ pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Resul
     let outcome = Outcome { result: DeployResult::Succeeded, services };
     let outcome_stamp = Stamp { message: String::new(), ..stamp.clone() };
     let outcome = writer.record_outcome(outcome_stamp, deployment.id, outcome)?;
-    Ok(Recorded { release_set, deployment, outcome })
+    Ok(Recorded { deployment, outcome })
 }
 
 /// What a rollback of `env` restores: the state before its last successful deployment, or the

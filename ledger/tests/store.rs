@@ -131,7 +131,7 @@ fn an_intent_without_outcome_is_in_flight_and_blocks_the_next() {
     let target = State::from([("api".into(), a1)]);
     let plan =
         Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
-    let (_, intent) = store.write(|w| deploy::record_intent(w, &stamp(2), &plan)).unwrap();
+    let intent = store.write(|w| deploy::record_intent(w, &stamp(2), &plan)).unwrap();
     let reader = store.read().unwrap();
     assert_eq!(history::in_flight(&reader, "prod").unwrap(), Some(intent.id));
     assert!(reader.env_state("prod").unwrap().is_empty(), "state moves only with an outcome");
