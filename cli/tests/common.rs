@@ -5,29 +5,9 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub const MANIFEST: &str = r#"[project]
-id = "catalogue"
-name = "Catalogue"
-
-[environments.stage]
-name = "Staging"
-
-[environments.prod]
-name = "Production"
-protected = true
-
-[services.api]
-image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
-
-[services.search]
-image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/search"
-
-[services.worker]
-image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/worker"
-
-[service_sets]
-frontend = ["api", "search"]
-"#;
+/// The sample manifest `ledger init --example` writes: stage, a protected prod, and the
+/// services api, search and worker, with api and search in the set `frontend`.
+pub const MANIFEST: &str = ledger::manifest::EXAMPLE;
 
 pub const API: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api";
 pub const SEARCH: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/search";

@@ -88,3 +88,27 @@ fn usage_errors_exit_2() {
         assert_eq!(env.run(args).code, 2, "{args:?}");
     }
 }
+
+#[test]
+fn a_release_set_naming_a_service_the_manifest_dropped_is_refused_not_skipped() {
+    let env = TestEnv::new();
+    env.register_all("1.0");
+    let set = env.ok(&["release"]).trim().to_string();
+    env.write("ledger.toml", &crate::common::MANIFEST.replace("[services.worker]", "[services.unused]"));
+    let stderr = assert_refused(&env, &["apply", &set, "stage", "--yes"]);
+    assert!(stderr.contains("cannot deploy: unknown service \"worker\""), "{stderr}");
+}
+
+#[test]
+fn a_malformed_clock_override_is_refused() {
+    let env = TestEnv::new();
+    let before = env.entry_count();
+    let output = env
+        .command(&["register", "api", &format!("{API}:v1")])
+        .env("LEDGER_TIMESTAMP", "yesterday")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("LEDGER_TIMESTAMP"));
+    assert_eq!(env.entry_count(), before);
+}

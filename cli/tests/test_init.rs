@@ -43,3 +43,24 @@ fn the_manifest_is_found_in_a_parent_or_named_explicitly() {
     let status = env.command(&["status", "--manifest", other.to_str().unwrap()]).output().unwrap();
     assert!(String::from_utf8_lossy(&status.stdout).starts_with("qa (qa)"));
 }
+
+#[test]
+fn the_ledger_directory_can_be_named_by_flag_or_variable() {
+    let env = TestEnv::empty();
+    env.write("ledger.toml", crate::common::MANIFEST);
+    let elsewhere = env.path().join("shared-ledger");
+    let by_variable = env.command(&["init"]).env("LEDGER_DIR", &elsewhere).output().unwrap();
+    assert!(by_variable.status.success(), "{}", String::from_utf8_lossy(&by_variable.stderr));
+    assert!(elsewhere.join("ledger.redb").is_file());
+    assert!(!env.path().join(".ledger").exists(), "the default place was not used");
+
+    let dir = elsewhere.to_str().unwrap();
+    let image = format!("{}:v1", crate::common::API);
+    let registered = env.command(&["register", "api", &image, "--ledger-dir", dir]).output().unwrap();
+    assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
+    let log = env.command(&["log", "--output", "json"]).env("LEDGER_DIR", &elsewhere).output().unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 1);
+    // Without them, the default place has no ledger.
+    assert_eq!(env.run(&["log"]).code, 2);
+}

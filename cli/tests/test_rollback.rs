@@ -42,3 +42,18 @@ fn rollback_with_nothing_earlier_is_refused() {
     env.ok(&["apply", "latest", "stage", "--yes"]);
     assert_snapshot!(env.run(&["rollback", "stage", "--yes"]).render());
 }
+
+#[test]
+fn services_that_did_not_run_then_are_left_as_they_are() {
+    let env = TestEnv::new();
+    env.register_all("1.0");
+    env.ok(&["apply", "latest", "prod", "--service", "api", "--yes"]);
+    env.register("api", &format!("{API}:v1.1"));
+    // The last deployment changes api and brings search in for the first time.
+    env.ok(&["apply", "latest", "prod", "--service", "api", "--service", "search", "--yes"]);
+    let run = env.run(&["rollback", "prod", "--dry-run"]);
+    assert_snapshot!(run.render());
+    let plan = &env.json(&["rollback", "prod", "--dry-run"])["plan"];
+    assert_eq!(plan["notes"], serde_json::json!(["search did not run in prod then; left as it is"]));
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 1, "only api goes back");
+}
