@@ -1,3 +1,24 @@
-//! The cloud edge of `ledger`: the S3 remote and the ECS/SSM rollout. The only crate that will
-//! depend on the AWS SDK. Nothing here yet: the core ledger (issue 2) is record-only; the ECS
-//! apply (issue 3) and the S3 remote (issue 4) land here.
+//! The cloud edge of the release ledger: the only crate that talks to AWS.
+//!
+//! - [`rollout`]: applying a deployment to ECS, waiting for the truth, writing SSM.
+//! - [`ecs`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
+//! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
+//!
+//! The S3 remote (push, pull, clone) will live here too.
+
+pub mod connect;
+pub mod ecr;
+pub mod ecs;
+pub mod error;
+pub mod retry;
+pub mod rollout;
+pub mod ssm;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod rollout_tests;
+
+pub use connect::{AwsSettings, Cloud, ConnectError, block_on};
+pub use error::{AwsError, ErrorKind};
+pub use retry::Backoff;

@@ -1,0 +1,260 @@
+//! The ECS calls an apply makes, behind a narrow trait so that tests can script faults, and
+//! the real client behind it. Every call names its cluster and service: the account is never
+//! scanned.
+
+use std::future::Future;
+
+use aws_sdk_ecs::types::{
+    Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField,
+};
+
+use crate::error::{AwsError, from_sdk};
+
+pub use aws_sdk_ecs::types::{ContainerDefinition, Tag};
+
+/// What an apply needs to know of an ECS service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceView {
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    /// The task definition the service is set to run.
+    pub task_definition: String,
+    pub deployments: Vec<RolloutView>,
+    /// The latest service events, newest first.
+    pub events: Vec<String>,
+}
+
+/// One ECS deployment of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutView {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    pub task_definition: String,
+    pub rollout_state: RolloutState,
+    pub reason: String,
+    pub running: i32,
+    pub desired: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    Failed,
+    /// ECS did not say (a service without the rolling-update state).
+    Unknown,
+}
+
+impl ServiceView {
+    pub fn primary(&self) -> Option<&RolloutView> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
+    /// The latest events, on one line, for a failure's detail.
+    pub fn latest_events(&self, count: usize) -> String {
+        self.events.iter().take(count).cloned().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// A task definition as ECS describes it, with its tags (which RegisterTaskDefinition takes
+/// beside the definition).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskDefinitionWithTags {
+    pub definition: TaskDefinition,
+    pub tags: Vec<Tag>,
+}
+
+impl TaskDefinitionWithTags {
+    pub fn arn(&self) -> &str {
+        self.definition.task_definition_arn.as_deref().unwrap_or("")
+    }
+
+    /// The image of container `name`, if the definition has that container.
+    pub fn image_of(&self, container: &str) -> Option<&str> {
+        self.containers().iter().find(|c| c.name.as_deref() == Some(container)).and_then(|c| c.image.as_deref())
+    }
+
+    pub fn containers(&self) -> &[ContainerDefinition] {
+        self.definition.container_definitions.as_deref().unwrap_or_default()
+    }
+}
+
+pub trait Ecs {
+    /// The named service of the named cluster; `NotFound` when either is missing.
+    fn describe_service(&self, cluster: &str, service: &str)
+    -> impl Future<Output = Result<ServiceView, AwsError>>;
+
+    fn describe_task_definition(&self, arn: &str)
+    -> impl Future<Output = Result<TaskDefinitionWithTags, AwsError>>;
+
+    /// Registers a new revision carrying every registerable field of `definition`; returns its ARN.
+    fn register_task_definition(
+        &self,
+        definition: &TaskDefinitionWithTags,
+    ) -> impl Future<Output = Result<String, AwsError>>;
+
+    /// Points the service at `task_definition`; returns the service as ECS left it.
+    fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<ServiceView, AwsError>>;
+}
+
+/// ECS through the AWS SDK.
+pub struct AwsEcs(pub aws_sdk_ecs::Client);
+
+impl Ecs for AwsEcs {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceView, AwsError> {
+        const ACTION: &str = "ecs:DescribeServices";
+        let output = self
+            .0
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| from_sdk(ACTION, e))?;
+        match output.services().first() {
+            Some(found) if found.status() != Some("INACTIVE") => Ok(service_view(found)),
+            _ => Err(AwsError::not_found(ACTION, format!("service {service:?} not found in cluster {cluster:?}"))),
+        }
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinitionWithTags, AwsError> {
+        const ACTION: &str = "ecs:DescribeTaskDefinition";
+        let output = self
+            .0
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| from_sdk(ACTION, e))?;
+        let definition = output
+            .task_definition
+            .ok_or_else(|| AwsError::not_found(ACTION, format!("task definition {arn} not found")))?;
+        Ok(TaskDefinitionWithTags { definition, tags: output.tags.unwrap_or_default() })
+    }
+
+    async fn register_task_definition(&self, source: &TaskDefinitionWithTags) -> Result<String, AwsError> {
+        const ACTION: &str = "ecs:RegisterTaskDefinition";
+        // Every field RegisterTaskDefinition accepts. The read-only ones a description also
+        // carries (ARN, revision, status, compatibilities, requiresAttributes, registeredAt/By,
+        // deregisteredAt, deleteRequestedAt) are set by ECS. `inferenceAccelerators` is left out:
+        // ECS no longer accepts it (Elastic Inference has ended).
+        let definition = source.definition.clone();
+        let output = self
+            .0
+            .register_task_definition()
+            .set_family(definition.family)
+            .set_task_role_arn(definition.task_role_arn)
+            .set_execution_role_arn(definition.execution_role_arn)
+            .set_network_mode(definition.network_mode)
+            .set_container_definitions(definition.container_definitions)
+            .set_volumes(definition.volumes)
+            .set_placement_constraints(definition.placement_constraints)
+            .set_requires_compatibilities(definition.requires_compatibilities)
+            .set_cpu(definition.cpu)
+            .set_memory(definition.memory)
+            .set_tags((!source.tags.is_empty()).then(|| source.tags.clone()))
+            .set_pid_mode(definition.pid_mode)
+            .set_ipc_mode(definition.ipc_mode)
+            .set_proxy_configuration(definition.proxy_configuration)
+            .set_ephemeral_storage(definition.ephemeral_storage)
+            .set_runtime_platform(definition.runtime_platform)
+            .set_enable_fault_injection(definition.enable_fault_injection)
+            .send()
+            .await
+            .map_err(|e| from_sdk(ACTION, e))?;
+        output
+            .task_definition
+            .and_then(|d| d.task_definition_arn)
+            .ok_or_else(|| AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no task definition ARN"))
+    }
+
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<ServiceView, AwsError> {
+        const ACTION: &str = "ecs:UpdateService";
+        let output = self
+            .0
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| from_sdk(ACTION, e))?;
+        output
+            .service
+            .as_ref()
+            .map(service_view)
+            .ok_or_else(|| AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no service"))
+    }
+}
+
+fn service_view(service: &Service) -> ServiceView {
+    ServiceView {
+        status: service.status().unwrap_or_default().to_string(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        deployments: service.deployments().iter().map(rollout_view).collect(),
+        events: service.events().iter().filter_map(|e| e.message().map(str::to_string)).collect(),
+    }
+}
+
+fn rollout_view(deployment: &Deployment) -> RolloutView {
+    RolloutView {
+        id: deployment.id().unwrap_or_default().to_string(),
+        status: deployment.status().unwrap_or_default().to_string(),
+        task_definition: deployment.task_definition().unwrap_or_default().to_string(),
+        rollout_state: match deployment.rollout_state() {
+            Some(DeploymentRolloutState::InProgress) => RolloutState::InProgress,
+            Some(DeploymentRolloutState::Completed) => RolloutState::Completed,
+            Some(DeploymentRolloutState::Failed) => RolloutState::Failed,
+            _ => RolloutState::Unknown,
+        },
+        reason: deployment.rollout_state_reason().unwrap_or_default().to_string(),
+        running: deployment.running_count,
+        desired: deployment.desired_count,
+    }
+}
+
+/// The tag that marks a task definition registered by a deployment: `reconcile` finds what an
+/// interrupted apply had started by it.
+pub const DEPLOYMENT_TAG: &str = "ledger:deployment";
+
+/// `source` with container `container`'s image replaced by `image` and tagged with the
+/// deployment; everything else is kept as it is.
+pub fn revise(
+    source: &TaskDefinitionWithTags,
+    container: &str,
+    image: &str,
+    deployment: &str,
+) -> Result<TaskDefinitionWithTags, String> {
+    let mut revised = source.clone();
+    let containers = revised.definition.container_definitions.get_or_insert_with(Vec::new);
+    let Some(target) = containers.iter_mut().find(|c| c.name.as_deref() == Some(container)) else {
+        let names: Vec<&str> = source.containers().iter().filter_map(|c| c.name.as_deref()).collect();
+        return Err(format!(
+            "task definition {} has no container {container:?} (it has: {}); set `container` for this service in ledger.toml",
+            source.arn(),
+            names.join(", ")
+        ));
+    };
+    target.image = Some(image.to_string());
+    revised.tags.retain(|tag| tag.key() != Some(DEPLOYMENT_TAG));
+    revised.tags.push(Tag::builder().key(DEPLOYMENT_TAG).value(deployment).build());
+    Ok(revised)
+}
+
+/// The deployment id a task definition was registered for, if ledger registered it.
+pub fn deployment_of(definition: &TaskDefinitionWithTags) -> Option<&str> {
+    definition.tags.iter().find(|tag| tag.key() == Some(DEPLOYMENT_TAG)).and_then(|tag| tag.value())
+}
+

@@ -1,0 +1,292 @@
+//! A scripted, in-process ECS and SSM behind the same traits as the real clients: faults that
+//! are awkward to cause over the wire (throttling, 5xx, AccessDenied, rollouts that fail, are
+//! rolled back by the circuit breaker or never end), and a count of every call.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition};
+
+use crate::ecs::{Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags};
+use crate::error::{AwsError, ErrorKind};
+use crate::ssm::Parameters;
+
+/// How a service's next rollout ends once it has been looked at twice. A scripted failure
+/// applies once: the rollout after it completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    Complete,
+    Fail,
+    /// Fails, and ECS puts the previous revision back.
+    CircuitBreaker,
+    Never,
+}
+
+/// The next `times` calls of `action` fail with `kind`.
+struct Fault {
+    action: &'static str,
+    kind: ErrorKind,
+    times: u32,
+}
+
+struct FakeService {
+    task_definition: String,
+    deployments: Vec<RolloutView>,
+    events: Vec<String>,
+    rollout: Rollout,
+    polls: u32,
+}
+
+#[derive(Default)]
+struct World {
+    clusters: Vec<String>,
+    services: BTreeMap<(String, String), FakeService>,
+    definitions: BTreeMap<String, TaskDefinitionWithTags>,
+    /// Deregistered revisions: still described, but no service can be pointed at them.
+    inactive: Vec<String>,
+    parameters: BTreeMap<String, Vec<String>>,
+    faults: Vec<Fault>,
+    calls: BTreeMap<&'static str, usize>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+pub struct FakeAws {
+    world: RefCell<World>,
+}
+
+/// Describes a rollout as in progress this many times before it ends.
+const POLLS_TO_END: u32 = 2;
+
+impl FakeAws {
+    pub fn new(clusters: &[&str]) -> FakeAws {
+        let fake = FakeAws::default();
+        fake.world.borrow_mut().clusters = clusters.iter().map(|c| c.to_string()).collect();
+        fake
+    }
+
+    /// An ECS service running one container `name` with `image`, its rollout done.
+    pub fn add_service(&self, cluster: &str, name: &str, image: &str) {
+        let container = ContainerDefinition::builder().name(name).image(image).build();
+        let definition = TaskDefinition::builder().family(name).container_definitions(container).build();
+        let arn = self.store_definition(TaskDefinitionWithTags { definition, tags: Vec::new() });
+        let mut world = self.world.borrow_mut();
+        let id = world.new_deployment_id();
+        let service = FakeService {
+            task_definition: arn.clone(),
+            deployments: vec![rollout_view(id, arn, RolloutState::Completed)],
+            events: vec![format!("(service {name}) has reached a steady state.")],
+            rollout: Rollout::Complete,
+            polls: 0,
+        };
+        world.services.insert((cluster.to_string(), name.to_string()), service);
+    }
+
+    pub fn set_rollout(&self, cluster: &str, name: &str, rollout: Rollout) {
+        self.world.borrow_mut().service_mut(cluster, name).rollout = rollout;
+    }
+
+    pub fn deregister(&self, arn: &str) {
+        self.world.borrow_mut().inactive.push(arn.to_string());
+    }
+
+    pub fn fail(&self, action: &'static str, kind: ErrorKind, times: u32) {
+        self.world.borrow_mut().faults.push(Fault { action, kind, times });
+    }
+
+    /// The image of the service's container, in the revision its PRIMARY deployment runs.
+    pub fn image_running(&self, cluster: &str, name: &str) -> String {
+        let world = self.world.borrow();
+        let service = &world.services[&(cluster.to_string(), name.to_string())];
+        let primary = service.deployments.iter().find(|d| d.status == "PRIMARY").expect("a PRIMARY deployment");
+        world.definitions[&primary.task_definition].image_of(name).unwrap_or_default().to_string()
+    }
+
+    /// Every value written to parameter `name`, oldest first.
+    pub fn parameter_history(&self, name: &str) -> Vec<String> {
+        self.world.borrow().parameters.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn calls(&self, action: &str) -> usize {
+        self.world.borrow().calls.get(action).copied().unwrap_or(0)
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.world.borrow().calls.values().sum()
+    }
+
+    fn store_definition(&self, mut source: TaskDefinitionWithTags) -> String {
+        let mut world = self.world.borrow_mut();
+        let family = source.definition.family.clone().unwrap_or_default();
+        let revision = world.definitions.values().filter(|d| d.definition.family.as_ref() == Some(&family)).count()
+            as i32
+            + 1;
+        let arn = format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:{revision}");
+        source.definition.task_definition_arn = Some(arn.clone());
+        source.definition.revision = revision;
+        world.definitions.insert(arn.clone(), source);
+        arn
+    }
+
+    /// Counts the call, and fails it if a fault is scripted for it.
+    fn call(&self, action: &'static str) -> Result<(), AwsError> {
+        let mut world = self.world.borrow_mut();
+        *world.calls.entry(action).or_default() += 1;
+        let Some(fault) = world.faults.iter_mut().find(|f| f.action == action && f.times > 0) else {
+            return Ok(());
+        };
+        fault.times -= 1;
+        let (status, code) = match fault.kind {
+            ErrorKind::Throttled => (400, "ThrottlingException"),
+            ErrorKind::ServerError => (500, "ServerException"),
+            ErrorKind::AccessDenied => (400, "AccessDeniedException"),
+            ErrorKind::NotFound => (400, "ClusterNotFoundException"),
+            ErrorKind::Rejected => (400, "ClientException"),
+            ErrorKind::Transport => return Err(AwsError::new(action, ErrorKind::Transport, "", "connection refused")),
+        };
+        Err(AwsError::from_response(action, status, code, "scripted fault"))
+    }
+
+    fn find_service(&self, action: &'static str, cluster: &str, name: &str) -> Result<(), AwsError> {
+        let world = self.world.borrow();
+        if !world.clusters.iter().any(|c| c == cluster) {
+            return Err(AwsError::from_response(action, 400, "ClusterNotFoundException", "Cluster not found."));
+        }
+        if !world.services.contains_key(&(cluster.to_string(), name.to_string())) {
+            return Err(AwsError::not_found(action, format!("service {name:?} not found in cluster {cluster:?}")));
+        }
+        Ok(())
+    }
+}
+
+impl World {
+    fn service_mut(&mut self, cluster: &str, name: &str) -> &mut FakeService {
+        self.services.get_mut(&(cluster.to_string(), name.to_string())).expect("a service the test added")
+    }
+
+    fn new_deployment_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("ecs-svc/{:019}", self.next_id)
+    }
+
+    /// Moves a rollout on, as time passing would.
+    fn advance(&mut self, cluster: &str, name: &str) {
+        let key = (cluster.to_string(), name.to_string());
+        let service = &self.services[&key];
+        let Some(primary) = service.deployments.iter().position(|d| d.status == "PRIMARY") else { return };
+        if service.deployments[primary].rollout_state != RolloutState::InProgress {
+            return;
+        }
+        let rollout = service.rollout;
+        let previous = service.deployments.iter().find(|d| d.status == "ACTIVE").map(|d| d.task_definition.clone());
+        let rollback_id = self.new_deployment_id();
+        let service = self.services.get_mut(&key).expect("looked up above");
+        service.polls += 1;
+        if service.polls < POLLS_TO_END || rollout == Rollout::Never {
+            return;
+        }
+        let id = service.deployments[primary].id.clone();
+        service.rollout = Rollout::Complete;
+        match rollout {
+            Rollout::Complete => {
+                let mut done = service.deployments.remove(primary);
+                done.rollout_state = RolloutState::Completed;
+                done.running = done.desired;
+                service.deployments = vec![done];
+                service.events.insert(0, format!("(service {name}) has reached a steady state."));
+            }
+            Rollout::Fail => {
+                let failed = &mut service.deployments[primary];
+                failed.rollout_state = RolloutState::Failed;
+                failed.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+                service.events.insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
+            }
+            Rollout::CircuitBreaker => {
+                let failed = &mut service.deployments[primary];
+                failed.rollout_state = RolloutState::Failed;
+                failed.status = "ACTIVE".into();
+                let previous = previous.expect("a rollback needs an earlier deployment");
+                service.task_definition = previous.clone();
+                service.deployments.insert(0, rollout_view(rollback_id.clone(), previous, RolloutState::Completed));
+                service.events.insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
+                service.events.insert(0, format!("(service {name}) rolling back to deployment {rollback_id}."));
+            }
+            Rollout::Never => {}
+        }
+    }
+}
+
+fn rollout_view(id: String, task_definition: String, rollout_state: RolloutState) -> RolloutView {
+    let running = if rollout_state == RolloutState::Completed { 2 } else { 0 };
+    RolloutView { id, status: "PRIMARY".into(), task_definition, rollout_state, reason: String::new(), running, desired: 2 }
+}
+
+fn view(service: &FakeService) -> ServiceView {
+    ServiceView {
+        status: "ACTIVE".into(),
+        task_definition: service.task_definition.clone(),
+        deployments: service.deployments.clone(),
+        events: service.events.clone(),
+    }
+}
+
+impl Ecs for FakeAws {
+    async fn describe_service(&self, cluster: &str, name: &str) -> Result<ServiceView, AwsError> {
+        const ACTION: &str = "ecs:DescribeServices";
+        self.call(ACTION)?;
+        self.find_service(ACTION, cluster, name)?;
+        let mut world = self.world.borrow_mut();
+        world.advance(cluster, name);
+        Ok(view(world.service_mut(cluster, name)))
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinitionWithTags, AwsError> {
+        const ACTION: &str = "ecs:DescribeTaskDefinition";
+        self.call(ACTION)?;
+        let world = self.world.borrow();
+        let found = world.definitions.get(arn).cloned();
+        found.ok_or_else(|| AwsError::from_response(ACTION, 400, "ClientException", "Unable to describe task definition."))
+    }
+
+    async fn register_task_definition(&self, definition: &TaskDefinitionWithTags) -> Result<String, AwsError> {
+        self.call("ecs:RegisterTaskDefinition")?;
+        Ok(self.store_definition(definition.clone()))
+    }
+
+    async fn update_service(&self, cluster: &str, name: &str, task_definition: &str) -> Result<ServiceView, AwsError> {
+        const ACTION: &str = "ecs:UpdateService";
+        self.call(ACTION)?;
+        self.find_service(ACTION, cluster, name)?;
+        let mut world = self.world.borrow_mut();
+        if !world.definitions.contains_key(task_definition) {
+            return Err(AwsError::from_response(ACTION, 400, "ClientException", "TaskDefinition not found."));
+        }
+        if world.inactive.iter().any(|arn| arn == task_definition) {
+            return Err(AwsError::from_response(ACTION, 400, "ClientException", "TaskDefinition is inactive"));
+        }
+        let id = world.new_deployment_id();
+        let service = world.service_mut(cluster, name);
+        for deployment in &mut service.deployments {
+            deployment.status = "ACTIVE".into();
+        }
+        service.deployments.insert(0, rollout_view(id, task_definition.to_string(), RolloutState::InProgress));
+        service.task_definition = task_definition.to_string();
+        service.polls = 0;
+        Ok(view(service))
+    }
+}
+
+impl Parameters for FakeAws {
+    async fn put(&self, name: &str, value: &str) -> Result<i64, AwsError> {
+        self.call("ssm:PutParameter")?;
+        let mut world = self.world.borrow_mut();
+        let history = world.parameters.entry(name.to_string()).or_default();
+        history.push(value.to_string());
+        Ok(history.len() as i64)
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.call("ssm:GetParameter")?;
+        Ok(self.world.borrow().parameters.get(name).and_then(|h| h.last().cloned()))
+    }
+}
