@@ -74,6 +74,8 @@ pub enum Trigger {
     /// `ledger rollback`: restores the state the environment had right after `to`
     /// (`None`: before its first deployment).
     Rollback { to: Option<EntryId> },
+    /// `ledger import`: what ECS ran when the environment was adopted.
+    Import,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::entry::{DeployResult, StoredEntry};
 use crate::id::EntryId;
-use crate::store::{EnvLogRow, Scope, Source, StoreError};
+use crate::store::{EnvLogRow, Scope, Source, StoreError, Unfinished, unfinished_at};
 
 /// Service → release.
 pub type State = BTreeMap<String, EntryId>;
@@ -103,13 +103,14 @@ fn load_at(source: &impl Source, env: &str, seq: u64) -> Result<StoredEntry, His
         .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") })
 }
 
-/// The deployment to `env` with no outcome, if the head is one.
-pub fn in_flight(source: &impl Source, env: &str) -> Result<Option<EntryId>, HistoryError> {
+/// The deployment to `env` without a final outcome (in flight, interrupted, or submitted
+/// without waiting), if the head is one.
+pub fn unfinished(source: &impl Source, env: &str) -> Result<Option<Unfinished>, HistoryError> {
     let Some(head) = source.ref_target(&crate::store::refs::env(env))? else { return Ok(None) };
-    let head_entry = source
-        .entry(&head)?
-        .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: head.to_hex() })?;
-    Ok(head_entry.entry.as_deployment().map(|_| head))
+    if source.seq_of(&head)?.is_none() {
+        return Err(HistoryError::Missing { env: env.to_string(), entry: head.to_hex() });
+    }
+    Ok(unfinished_at(source, head)?)
 }
 
 /// The result a log row's outcome records (`None`: in flight).

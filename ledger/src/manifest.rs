@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -24,6 +25,16 @@ pub struct Manifest {
     pub environments: BTreeMap<String, Environment>,
     pub services: BTreeMap<String, Service>,
     pub service_sets: BTreeMap<String, Vec<String>>,
+    /// `[aws]`: the project's AWS defaults. With it, `register` also writes
+    /// `/{project}/images/latest/<service>` (unless `write_latest = false`).
+    pub aws: Option<AwsDefaults>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsDefaults {
+    /// The region of environments that do not name one, and of ECR and the latest parameters.
+    pub region: Option<String>,
+    pub write_latest: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,11 +48,54 @@ pub struct Environment {
     pub name: String,
     /// Applying here needs the user to type the environment's id (or `--yes`).
     pub protected: bool,
+    /// Where deployments are rolled out; `None`: a record-only environment.
+    pub ecs: Option<EcsEnvironment>,
 }
+
+/// An environment on ECS: its cluster, account and the SSM parameters that follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcsEnvironment {
+    pub cluster: String,
+    /// `None`: `[aws] region`, else the standard AWS chain decides.
+    pub region: Option<String>,
+    pub role_arn: Option<String>,
+    /// Parameters `<ssm_prefix>/<service>` hold the images deployed here.
+    pub ssm_prefix: String,
+    /// How long an apply waits for its rollouts.
+    pub timeout: Duration,
+    /// How often it looks.
+    pub poll_interval: Duration,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
     pub image_repository: String,
+    /// The ECS service's name per environment, where it is not the service's id.
+    pub ecs_service: EcsServiceName,
+    /// The container whose image is replaced.
+    pub container: String,
+}
+
+/// `ecs_service = "name"`, or `ecs_service = { prod = "name", … }` (other environments: the
+/// service's id).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum EcsServiceName {
+    Everywhere(String),
+    PerEnvironment(BTreeMap<String, String>),
+}
+
+impl Service {
+    /// The ECS service that runs service `id` in `env`.
+    pub fn ecs_service_in<'a>(&'a self, id: &'a str, env: &str) -> &'a str {
+        match &self.ecs_service {
+            EcsServiceName::Everywhere(name) => name,
+            EcsServiceName::PerEnvironment(names) => names.get(env).map_or(id, String::as_str),
+        }
+    }
 }
 
 /// A manifest error, located in its file.
@@ -79,6 +133,19 @@ struct RawManifest {
     services: BTreeMap<Spanned<String>, Spanned<RawService>>,
     #[serde(default)]
     service_sets: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    aws: Option<RawAws>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    write_latest: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -94,12 +161,20 @@ struct RawEnvironment {
     name: Option<String>,
     #[serde(default)]
     protected: bool,
+    cluster: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    role_arn: Option<Spanned<String>>,
+    ssm_prefix: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawService {
     image_repository: Spanned<String>,
+    ecs_service: Option<Spanned<EcsServiceName>>,
+    container: Option<Spanned<String>>,
 }
 
 impl Manifest {
@@ -145,12 +220,70 @@ impl Manifest {
             id: raw_project.id.into_inner(),
         };
 
+        let check = |value: &Spanned<String>, key: String, valid: fn(&str) -> Result<(), String>| {
+            valid(value.get_ref()).map_err(|message| locate(Some(value.span()), Some(key), message))
+        };
+        let aws = match raw.aws {
+            Some(raw_aws) => {
+                if let Some(region) = &raw_aws.region {
+                    check(region, "aws.region".into(), valid_region)?;
+                }
+                Some(AwsDefaults { region: raw_aws.region.map(Spanned::into_inner), write_latest: raw_aws.write_latest })
+            }
+            None => None,
+        };
+
         let mut environments = BTreeMap::new();
         for (id, raw_env) in raw.environments {
-            check_name(NameKind::Environment, &id, format!("environments.{}", id.get_ref()))?;
+            let key = format!("environments.{}", id.get_ref());
+            check_name(NameKind::Environment, &id, key.clone())?;
+            let ecs = match raw_env.cluster {
+                Some(cluster) => {
+                    check(&cluster, format!("{key}.cluster"), valid_ecs_name)?;
+                    let optional = |value: &Option<Spanned<String>>, field: &str, valid: fn(&str) -> Result<(), String>| {
+                        value.as_ref().map_or(Ok(()), |v| check(v, format!("{key}.{field}"), valid))
+                    };
+                    optional(&raw_env.region, "region", valid_region)?;
+                    optional(&raw_env.role_arn, "role_arn", valid_role_arn)?;
+                    optional(&raw_env.ssm_prefix, "ssm_prefix", valid_ssm_prefix)?;
+                    let duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| match value {
+                        None => Ok(default),
+                        Some(text) => parse_duration(text.get_ref())
+                            .map_err(|message| locate(Some(text.span()), Some(format!("{key}.{field}")), message)),
+                    };
+                    Some(EcsEnvironment {
+                        cluster: cluster.into_inner(),
+                        region: raw_env.region.map(Spanned::into_inner),
+                        role_arn: raw_env.role_arn.map(Spanned::into_inner),
+                        ssm_prefix: raw_env.ssm_prefix.map(Spanned::into_inner).unwrap_or_else(|| {
+                            format!("/{}/images/{}", project.id, id.get_ref())
+                        }),
+                        timeout: duration(&raw_env.timeout, "timeout", DEFAULT_TIMEOUT)?,
+                        poll_interval: duration(&raw_env.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?,
+                    })
+                }
+                None => {
+                    let ecs_only = [
+                        ("region", &raw_env.region),
+                        ("role_arn", &raw_env.role_arn),
+                        ("ssm_prefix", &raw_env.ssm_prefix),
+                        ("timeout", &raw_env.timeout),
+                        ("poll_interval", &raw_env.poll_interval),
+                    ];
+                    if let Some((field, Some(value))) = ecs_only.into_iter().find(|(_, value)| value.is_some()) {
+                        return Err(locate(
+                            Some(value.span()),
+                            Some(format!("{key}.{field}")),
+                            "only means something for an environment on ECS: set `cluster` too, or remove it".into(),
+                        ));
+                    }
+                    None
+                }
+            };
             let env = Environment {
                 name: raw_env.name.unwrap_or_else(|| id.get_ref().clone()),
                 protected: raw_env.protected,
+                ecs,
             };
             environments.insert(id.into_inner(), env);
         }
@@ -159,7 +292,7 @@ impl Manifest {
         for (id, raw_service) in raw.services {
             let key = format!("services.{}", id.get_ref());
             check_name(NameKind::Service, &id, key.clone())?;
-            let repository = &raw_service.get_ref().image_repository;
+            let repository = &raw_service.get_ref().image_repository.clone();
             let parsed = ImageRef::parse(repository.get_ref()).map_err(|error| {
                 locate(Some(repository.span()), Some(format!("{key}.image_repository")), error.to_string())
             })?;
@@ -170,7 +303,42 @@ impl Manifest {
                     "give the repository only, without a tag or digest".into(),
                 ));
             }
-            services.insert(id.into_inner(), Service { image_repository: parsed.repository });
+            let raw_service = raw_service.into_inner();
+            let ecs_service = match raw_service.ecs_service {
+                None => EcsServiceName::Everywhere(id.get_ref().clone()),
+                Some(spanned) => {
+                    let span = spanned.span();
+                    let field = format!("{key}.ecs_service");
+                    let names = match spanned.get_ref() {
+                        EcsServiceName::Everywhere(name) => vec![name],
+                        EcsServiceName::PerEnvironment(names) => {
+                            if let Some(unknown) = names.keys().find(|env| !environments.contains_key(*env)) {
+                                return Err(locate(
+                                    Some(span),
+                                    Some(field),
+                                    format!(
+                                        "unknown environment {unknown:?} (known: {})",
+                                        join_or_none(environments.keys())
+                                    ),
+                                ));
+                            }
+                            names.values().collect()
+                        }
+                    };
+                    for name in names {
+                        valid_ecs_name(name).map_err(|message| locate(Some(span.clone()), Some(field.clone()), message))?;
+                    }
+                    spanned.into_inner()
+                }
+            };
+            let container = match raw_service.container {
+                Some(container) => {
+                    check(&container, format!("{key}.container"), valid_ecs_name)?;
+                    container.into_inner()
+                }
+                None => id.get_ref().clone(),
+            };
+            services.insert(id.into_inner(), Service { image_repository: parsed.repository, ecs_service, container });
         }
 
         let mut service_sets = BTreeMap::new();
@@ -223,7 +391,7 @@ impl Manifest {
             service_sets.insert(id.into_inner(), members.into_iter().map(Spanned::into_inner).collect());
         }
 
-        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets })
+        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets, aws })
     }
 
     /// Finds `ledger.toml` in `start` or the nearest parent that has one.
@@ -235,6 +403,63 @@ impl Manifest {
     pub fn project_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// ECS cluster, service and container names: up to 255 letters, digits, hyphens and underscores.
+fn valid_ecs_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(format!("{name:?} is not an ECS name: 1 to 255 letters, digits, - and _")) }
+}
+
+fn valid_region(region: &str) -> Result<(), String> {
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok { Ok(()) } else { Err(format!("{region:?} is not an AWS region, such as eu-west-1")) }
+}
+
+fn valid_role_arn(arn: &str) -> Result<(), String> {
+    let ok = arn.starts_with("arn:aws") && arn.contains(":role/") && arn.len() <= 2048 && arn.is_ascii()
+        && !arn.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    if ok { Ok(()) } else { Err(format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")) }
+}
+
+/// An SSM parameter path: `/a/b`, no empty or `..` segment, no trailing slash.
+fn valid_ssm_prefix(prefix: &str) -> Result<(), String> {
+    let segments_ok = prefix.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != ".."
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        })
+    });
+    if segments_ok && prefix.len() <= 900 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{prefix:?} is not an SSM path prefix such as /catalogue/images/prod (segments of letters, digits, _ . -)"
+        ))
+    }
+}
+
+/// `500ms`, `90s`, `15m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 90s, 15m or 1h"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(format!("{text:?} is not a duration such as 90s, 15m or 1h")),
+    };
+    if duration.is_zero() || duration > Duration::from_secs(24 * 3600) {
+        return Err(format!("{text:?}: give a duration above zero and at most 24h"));
+    }
+    Ok(duration)
 }
 
 /// `a, b, c`, or `none`.
@@ -262,6 +487,13 @@ name = "Catalogue"
 
 [environments.stage]
 name = "Staging"            # an environment with no `cluster` is record-only
+# On ECS, `apply` rolls out to the cluster, waits, and writes <ssm_prefix>/<service>:
+# cluster = "catalogue-stage"
+# region = "eu-west-1"                                 # else [aws] region, else AWS_REGION
+# role_arn = "arn:aws:iam::123456789012:role/deployer" # assumed for this environment
+# ssm_prefix = "/catalogue/images/stage"               # the default
+# timeout = "15m"                                      # how long apply waits (default)
+# poll_interval = "5s"                                 # how often it looks (default)
 
 [environments.prod]
 name = "Production"
@@ -269,6 +501,8 @@ protected = true            # apply/promote/rollback here ask you to type "prod"
 
 [services.api]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
+# ecs_service = "catalogue-api"  # default: the service id; or { prod = "api-prod" } per environment
+# container = "api"              # the container whose image is replaced (default: the service id)
 
 [services.search]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/search"
@@ -278,6 +512,10 @@ image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/worke
 
 [service_sets]
 frontend = ["api", "search"]
+
+# [aws]                 # the project's AWS defaults
+# region = "eu-west-1"
+# write_latest = true   # register writes /catalogue/images/latest/<service> (the default with [aws])
 "#;
 
 #[cfg(test)]
@@ -295,6 +533,48 @@ mod tests {
         assert!(manifest.environments["prod"].protected);
         assert!(!manifest.environments["stage"].protected);
         assert_eq!(manifest.service_sets["frontend"], ["api", "search"]);
+    }
+
+    #[test]
+    fn ecs_environments_and_service_names() {
+        let text = r#"
+[project]
+id = "shop"
+[aws]
+region = "eu-west-1"
+[environments.stage]
+cluster = "shop-stage"
+poll_interval = "250ms"
+[environments.prod]
+cluster = "shop-prod"
+region = "us-east-1"
+role_arn = "arn:aws:iam::123456789012:role/deployer"
+ssm_prefix = "/shop/prod/images"
+timeout = "20m"
+[environments.sandbox]
+[services.api]
+image_repository = "r/api"
+ecs_service = { prod = "api-live" }
+container = "app"
+[services.web]
+image_repository = "r/web"
+ecs_service = "shop-web"
+"#;
+        let manifest = parse(text).unwrap();
+        assert_eq!(manifest.aws, Some(AwsDefaults { region: Some("eu-west-1".into()), write_latest: true }));
+        let stage = manifest.environments["stage"].ecs.clone().unwrap();
+        assert_eq!(stage.ssm_prefix, "/shop/images/stage");
+        assert_eq!((stage.timeout, stage.poll_interval), (DEFAULT_TIMEOUT, Duration::from_millis(250)));
+        let prod = manifest.environments["prod"].ecs.clone().unwrap();
+        assert_eq!(prod.ssm_prefix, "/shop/prod/images");
+        assert_eq!(prod.timeout, Duration::from_secs(1200));
+        assert_eq!(prod.region.as_deref(), Some("us-east-1"));
+        assert_eq!(manifest.environments["sandbox"].ecs, None);
+        let api = &manifest.services["api"];
+        assert_eq!((api.ecs_service_in("api", "prod"), api.ecs_service_in("api", "stage")), ("api-live", "api"));
+        assert_eq!(api.container, "app");
+        assert_eq!(manifest.services["web"].ecs_service_in("web", "prod"), "shop-web");
+        assert_eq!(manifest.services["web"].container, "web");
     }
 
     #[test]
@@ -330,6 +610,27 @@ mod tests {
         assert_eq!(parse(tagged).unwrap_err().key.as_deref(), Some("services.api.image_repository"));
 
         assert!(parse("[project]\n").unwrap_err().message.contains("id"));
+
+        let ecs_key_without_cluster = "[project]\nid = \"p\"\n[environments.stage]\ntimeout = \"5m\"\n";
+        let error = parse(ecs_key_without_cluster).unwrap_err();
+        assert_eq!((error.line, error.key.as_deref()), (Some(4), Some("environments.stage.timeout")));
+        for (bad, key) in [
+            ("cluster = \"a/b\"", "cluster"),
+            ("cluster = \"c\"\nssm_prefix = \"/a/../b\"", "ssm_prefix"),
+            ("cluster = \"c\"\nssm_prefix = \"a/b\"", "ssm_prefix"),
+            ("cluster = \"c\"\ntimeout = \"soon\"", "timeout"),
+            ("cluster = \"c\"\ntimeout = \"0s\"", "timeout"),
+            ("cluster = \"c\"\nrole_arn = \"deployer\"", "role_arn"),
+            ("cluster = \"c\"\nregion = \"EU West\"", "region"),
+        ] {
+            let text = format!("[project]\nid = \"p\"\n[environments.stage]\n{bad}\n");
+            let error = parse(&text).unwrap_err();
+            assert_eq!(error.key.as_deref(), Some(format!("environments.stage.{key}").as_str()), "{bad}: {error}");
+        }
+        let unknown_env = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\necs_service = { prod = \"x\" }\n";
+        assert!(parse(unknown_env).unwrap_err().message.contains("unknown environment \"prod\""));
+        let bad_container = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\ncontainer = \"../x\"\n";
+        assert_eq!(parse(bad_container).unwrap_err().key.as_deref(), Some("services.api.container"));
         assert!(parse("not toml at all").is_err());
     }
 }

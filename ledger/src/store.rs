@@ -15,7 +15,7 @@ use redb::{
     ReadableTable, Table, TableDefinition, TransactionError,
 };
 
-use crate::entry::{Body, DecodeError, Entry, StoredEntry};
+use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
 use crate::timestamp::Timestamp;
 
@@ -80,6 +80,10 @@ pub enum ConflictError {
         "a deployment to {env} is in flight or was interrupted ({deployment}); resolve it before deploying again"
     )]
     InFlight { env: String, deployment: EntryId },
+    #[error(
+        "a deployment to {env} was submitted without waiting ({deployment}) and how it ended is not recorded yet"
+    )]
+    Unobserved { env: String, deployment: EntryId },
     #[error("outcome for {0}: that entry is not a deployment")]
     NotADeployment(EntryId),
     #[error("deployment {0} already has an outcome")]
@@ -567,6 +571,27 @@ impl Reader {
     }
 }
 
+/// A deployment at the head of its environment without a final outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unfinished {
+    pub deployment: EntryId,
+    /// Its `submitted` outcome (`--no-wait`), if one was recorded; `None`: in flight or
+    /// interrupted.
+    pub submitted: Option<EntryId>,
+}
+
+/// Whether the environment head `head` is a deployment without a final outcome.
+pub(crate) fn unfinished_at(source: &impl Source, head: EntryId) -> Result<Option<Unfinished>, StoreError> {
+    let Some(stored) = source.entry(&head)? else { return Ok(None) };
+    Ok(match &stored.entry.body {
+        Body::Deployment(_) => Some(Unfinished { deployment: head, submitted: None }),
+        Body::Outcome(outcome) if outcome.result == DeployResult::Submitted => {
+            Some(Unfinished { deployment: stored.entry.parents[0], submitted: Some(head) })
+        }
+        _ => None,
+    })
+}
+
 /// What every new entry carries besides its body.
 #[derive(Clone, Debug)]
 pub struct Stamp {
@@ -605,8 +630,13 @@ impl Writer<'_> {
         deployment: crate::entry::Deployment,
     ) -> Result<StoredEntry, StoreError> {
         let head = self.ref_target(&refs::env(&deployment.env))?;
-        if let Some(in_flight) = self.in_flight(head)? {
-            return Err(ConflictError::InFlight { env: deployment.env, deployment: in_flight }.into());
+        if let Some(unfinished) = head.map(|head| unfinished_at(self, head)).transpose()?.flatten() {
+            let (env, deployment) = (deployment.env, unfinished.deployment);
+            return Err(match unfinished.submitted {
+                None => ConflictError::InFlight { env, deployment },
+                Some(_) => ConflictError::Unobserved { env, deployment },
+            }
+            .into());
         }
         if head != planned_head {
             let now = head.map_or_else(|| "no deployments".to_string(), |id| id.short());
@@ -615,7 +645,9 @@ impl Writer<'_> {
         self.insert(stamp, head.into_iter().collect(), Body::Deployment(deployment))
     }
 
-    /// Records how `deployment` ended, and moves the environment's state to what runs now.
+    /// Records how `deployment` ended, and moves the environment's state to what runs now. A
+    /// deployment whose outcome so far is `submitted` may get its final outcome; its parents are
+    /// then the deployment and that `submitted` outcome.
     pub fn record_outcome(
         &mut self,
         stamp: Stamp,
@@ -624,17 +656,18 @@ impl Writer<'_> {
     ) -> Result<StoredEntry, StoreError> {
         let stored = self.entry(&deployment)?.filter(|d| d.entry.as_deployment().is_some());
         let Some(stored) = stored else { return Err(ConflictError::NotADeployment(deployment).into()) };
-        if self.outcome_of(&stored)?.is_some() {
-            return Err(ConflictError::AlreadyConcluded(deployment).into());
+        let mut parents = vec![deployment];
+        if let Some(earlier) = self.outcome_of(&stored)? {
+            let submitted = self
+                .entry(&earlier)?
+                .and_then(|e| e.entry.as_outcome().map(|o| o.result == DeployResult::Submitted))
+                .unwrap_or(false);
+            if !submitted {
+                return Err(ConflictError::AlreadyConcluded(deployment).into());
+            }
+            parents.push(earlier);
         }
-        self.insert(stamp, vec![deployment], Body::Outcome(outcome))
-    }
-
-    /// The deployment at `head` when it has no outcome yet.
-    fn in_flight(&self, head: Option<EntryId>) -> Result<Option<EntryId>, StoreError> {
-        let Some(head) = head else { return Ok(None) };
-        let is_deployment = self.entry(&head)?.is_some_and(|stored| stored.entry.as_deployment().is_some());
-        Ok(is_deployment.then_some(head))
+        self.insert(stamp, parents, Body::Outcome(outcome))
     }
 
     fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::entry::{Body, Entry, Outcome};
+use crate::entry::{Body, DeployResult, Entry, Outcome};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::store::{EnvLogRow, Reader, Source, StoreError};
@@ -141,7 +141,7 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
             Body::Outcome(outcome) => {
                 let deployment = entry.parents[0];
                 match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
-                    Some((_, replay)) => replay.outcome(id, seq, outcome),
+                    Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
                     None => report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
@@ -223,8 +223,10 @@ fn id_prefix(id: &EntryId) -> u128 {
 #[derive(Default)]
 struct Replay {
     head: Option<EntryId>,
-    /// The latest deployment while it has no outcome.
+    /// The latest deployment while it has no final outcome.
     open: Option<EntryId>,
+    /// Its `submitted` outcome, if it has one: the final outcome's second parent.
+    submitted: Option<EntryId>,
     /// (deployment seq, outcome seq or 0) of every deployment: what the log must say.
     rows: Vec<(u64, u64)>,
     state: State,
@@ -251,8 +253,18 @@ impl Replay {
         self.rows.push((seq, 0));
     }
 
-    fn outcome(&mut self, id: EntryId, seq: u64, outcome: &Outcome) {
-        self.open = None;
+    fn outcome(&mut self, id: EntryId, seq: u64, parents: &[EntryId], outcome: &Outcome) {
+        let expected: Vec<EntryId> = self.open.into_iter().chain(self.submitted).collect();
+        if parents != expected.as_slice() {
+            self.broken = Some(format!("outcome {id} does not follow its deployment's earlier outcome"));
+            return;
+        }
+        if outcome.result == DeployResult::Submitted {
+            self.submitted = Some(id);
+        } else {
+            self.open = None;
+            self.submitted = None;
+        }
         if let Some(row) = self.rows.last_mut() {
             row.1 = seq;
         }

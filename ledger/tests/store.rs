@@ -5,7 +5,11 @@ use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
 use ledger::store::{ConflictError, refs};
 use ledger::verify::{Damage, verify};
-use ledger::{Release, Source, Stamp, Store, StoreError, Timestamp, Trigger};
+use std::collections::BTreeMap;
+
+use ledger::{
+    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Source, Stamp, Store, StoreError, Timestamp, Trigger,
+};
 
 fn stamp(second: i64) -> Stamp {
     Stamp {
@@ -133,11 +137,54 @@ fn an_intent_without_outcome_is_in_flight_and_blocks_the_next() {
         Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
     let intent = store.write(|w| deploy::record_intent(w, &stamp(2), &plan)).unwrap();
     let reader = store.read().unwrap();
-    assert_eq!(history::in_flight(&reader, "prod").unwrap(), Some(intent.id));
+    assert_eq!(history::unfinished(&reader, "prod").unwrap().map(|u| u.deployment), Some(intent.id));
     assert!(reader.env_state("prod").unwrap().is_empty(), "state moves only with an outcome");
     let next = Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &target).unwrap();
     let error = store.write(|w| deploy::record_only(w, &stamp(3), &next)).unwrap_err();
     assert!(matches!(error, StoreError::Conflict(ConflictError::InFlight { .. })), "{error}");
+}
+
+#[test]
+fn a_submitted_deployment_blocks_the_next_until_its_final_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let a1 = register(&store, 1, "api", "1");
+    let target = State::from([("api".into(), a1)]);
+    let plan =
+        Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+    let intent = store.write(|w| deploy::record_intent(w, &stamp(2), &plan)).unwrap();
+    let outcome = |result: DeployResult, running: Option<EntryId>| Outcome {
+        result,
+        services: BTreeMap::from([(
+            "api".to_string(),
+            ServiceOutcome { result, running, task_definition: None, ecs_deployment: None, detail: String::new() },
+        )]),
+    };
+    let submitted = store
+        .write(|w| w.record_outcome(stamp(3), intent.id, outcome(DeployResult::Submitted, None)))
+        .unwrap();
+    let reader = store.read().unwrap();
+    let unfinished = history::unfinished(&reader, "prod").unwrap().unwrap();
+    assert_eq!((unfinished.deployment, unfinished.submitted), (intent.id, Some(submitted.id)));
+    assert!(reader.env_state("prod").unwrap().is_empty(), "a submitted outcome says nothing of what runs");
+    let next = Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+    let error = store.write(|w| deploy::record_only(w, &stamp(4), &next)).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(ConflictError::Unobserved { .. })), "{error}");
+    drop(reader);
+
+    let last = store
+        .write(|w| w.record_outcome(stamp(5), intent.id, outcome(DeployResult::Succeeded, Some(a1))))
+        .unwrap();
+    assert_eq!(last.entry.parents, [intent.id, submitted.id]);
+    let again = store.write(|w| w.record_outcome(stamp(6), intent.id, outcome(DeployResult::Failed, None)));
+    assert!(matches!(again.unwrap_err(), StoreError::Conflict(ConflictError::AlreadyConcluded(_))));
+    let reader = store.read().unwrap();
+    assert_eq!(history::unfinished(&reader, "prod").unwrap(), None);
+    assert_eq!(reader.env_state("prod").unwrap(), target);
+    let records = history::env_deployments(&reader, "prod", 10).unwrap();
+    assert_eq!(records[0].result(), Some(DeployResult::Succeeded));
+    let report = verify(&reader).unwrap();
+    assert!(report.is_sound(), "{:?}", report.damage);
 }
 
 #[test]

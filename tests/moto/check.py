@@ -1,0 +1,602 @@
+"""Check tests/moto/server.py: start it, exercise it with boto3, stop it.
+
+    /tmp/motovenv/bin/python tests/moto/check.py
+
+Prints one line per check; exits non-zero if any check fails.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
+ACCOUNT = "123456789012"
+CLUSTER = "ledger"
+
+CHECKS = []
+
+
+def check(function):
+    CHECKS.append(function)
+    return function
+
+
+# --- the launcher ----------------------------------------------------------
+
+
+def start_server(directory):
+    port_file = os.path.join(directory, "port")
+    process = subprocess.Popen([sys.executable, SERVER, "--port-file", port_file], stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(port_file):
+        if process.poll() is not None:
+            raise SystemExit(f"server.py exited with {process.returncode} before writing its port")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit("server.py wrote no port file within 60s")
+        time.sleep(0.05)
+    with open(port_file) as file:
+        return process, file.read()
+
+
+def client(service, **config):
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(retries={"max_attempts": 1}, **config),
+    )
+
+
+def control(method, path, body=None):
+    """(status, JSON answer) of a /_ledger/ route."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(ENDPOINT + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def set_rollout(service, outcome, steps=None):
+    body = {"cluster": CLUSTER, "service": service, "outcome": outcome}
+    if steps is not None:
+        body["steps"] = steps
+    assert control("POST", "/_ledger/rollout", body) == (200, {})
+
+
+def expect_client_error(call, code, message):
+    try:
+        call()
+    except botocore.exceptions.ClientError as error:
+        got = (error.response["Error"]["Code"], error.response["Error"]["Message"])
+        assert got == (code, message), f"got {got}"
+    else:
+        raise AssertionError(f"expected {code} {message!r}")
+
+
+# --- ECS helpers -----------------------------------------------------------
+
+DEPLOYMENT_ID = re.compile(r"^ecs-svc/\d{19}$")
+
+
+def register(family, image):
+    ecs = client("ecs")
+    definition = ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "app", "image": image, "memory": 128}],
+    )
+    return definition["taskDefinition"]["taskDefinitionArn"]
+
+
+def create_service(name, desired=2):
+    """A service running a fresh "NAME:1"; returns (service, its task definition)."""
+    arn = register(name, "app:1")
+    service = client("ecs").create_service(
+        cluster=CLUSTER, serviceName=name, taskDefinition=arn, desiredCount=desired
+    )["service"]
+    return service, arn
+
+
+def update(name, task_definition=None, **extra):
+    if task_definition:
+        extra["taskDefinition"] = task_definition
+    return client("ecs").update_service(cluster=CLUSTER, service=name, **extra)["service"]
+
+
+def describe(name):
+    return client("ecs").describe_services(cluster=CLUSTER, services=[name])["services"][0]
+
+
+def summary(deployment):
+    """The fields of a deployment the rollout checks compare."""
+    keys = (
+        "status",
+        "taskDefinition",
+        "rolloutState",
+        "rolloutStateReason",
+        "desiredCount",
+        "runningCount",
+        "pendingCount",
+    )
+    return {key: deployment.get(key) for key in keys}
+
+
+def in_progress(deployment_id, task_definition, desired=2):
+    return {
+        "status": "PRIMARY",
+        "taskDefinition": task_definition,
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+        "desiredCount": desired,
+        "runningCount": 0,
+        "pendingCount": desired,
+    }
+
+
+def messages(service):
+    return [event["message"] for event in service["events"]]
+
+
+def start_rollout(name):
+    """Update service NAME to a new revision; returns (old ARN, new ARN, new deployment id)."""
+    _, old = create_service(name)
+    new = register(name, "app:2")
+    service = update(name, new)
+    primary = service["deployments"][0]
+    assert summary(primary) == in_progress(primary["id"], new), summary(primary)
+    return old, new, primary["id"]
+
+
+def observe_in_progress(name, deployment_id, new, times):
+    for _ in range(times):
+        primary = describe(name)["deployments"][0]
+        assert summary(primary) == in_progress(deployment_id, new), summary(primary)
+
+
+# --- checks ----------------------------------------------------------------
+
+FULL_CONTAINER = {
+    "name": "web",
+    "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web:1.2.3",
+    "repositoryCredentials": {
+        "credentialsParameter": "arn:aws:secretsmanager:us-east-1:123456789012:secret:creds"
+    },
+    "cpu": 256,
+    "memory": 512,
+    "memoryReservation": 256,
+    "links": ["sidecar"],
+    "portMappings": [
+        {"containerPort": 8080, "hostPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"}
+    ],
+    "essential": True,
+    "restartPolicy": {"enabled": True, "ignoredExitCodes": [0], "restartAttemptPeriod": 60},
+    "entryPoint": ["/bin/sh", "-c"],
+    "command": ["serve"],
+    "environment": [{"name": "MODE", "value": "prod"}],
+    "environmentFiles": [{"value": "arn:aws:s3:::bucket/web.env", "type": "s3"}],
+    "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": False}],
+    "volumesFrom": [{"sourceContainer": "sidecar", "readOnly": True}],
+    "linuxParameters": {
+        "initProcessEnabled": True,
+        "capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW"]},
+    },
+    "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/db"}],
+    "dependsOn": [{"containerName": "sidecar", "condition": "START"}],
+    "startTimeout": 30,
+    "stopTimeout": 30,
+    "versionConsistency": "enabled",
+    "user": "1000",
+    "workingDirectory": "/app",
+    "disableNetworking": False,
+    "privileged": False,
+    "readonlyRootFilesystem": True,
+    "dockerSecurityOptions": ["no-new-privileges"],
+    "interactive": False,
+    "pseudoTerminal": False,
+    "dockerLabels": {"team": "ledger"},
+    "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+    "logConfiguration": {
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "/ecs/web"},
+        "secretOptions": [{"name": "token", "valueFrom": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/token"}],
+    },
+    "healthCheck": {
+        "command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+        "interval": 30,
+        "timeout": 5,
+        "retries": 3,
+        "startPeriod": 10,
+    },
+    "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
+}
+FULL_TASK_DEFINITION = {
+    "family": "full",
+    "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/task",
+    "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/exec",
+    "networkMode": "awsvpc",
+    "containerDefinitions": [
+        FULL_CONTAINER,
+        {"name": "sidecar", "image": "busybox", "memory": 128, "essential": False},
+    ],
+    "volumes": [
+        {
+            "name": "data",
+            "efsVolumeConfiguration": {
+                "fileSystemId": "fs-1234",
+                "rootDirectory": "/srv",
+                "transitEncryption": "ENABLED",
+                "transitEncryptionPort": 2049,
+                "authorizationConfig": {"accessPointId": "fsap-1234", "iam": "ENABLED"},
+            },
+        },
+        {"name": "scratch", "host": {"sourcePath": "/tmp"}},
+    ],
+    "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}],
+    "requiresCompatibilities": ["EC2"],
+    "cpu": "512",
+    "memory": "1024",
+    "tags": [{"key": "team", "value": "ledger"}],
+    "pidMode": "task",
+    "ipcMode": "task",
+    "proxyConfiguration": {
+        "type": "APPMESH",
+        "containerName": "sidecar",
+        "properties": [{"name": "AppPorts", "value": "8080"}],
+    },
+    "inferenceAccelerators": [{"deviceName": "device1", "deviceType": "eia2.medium"}],
+    "ephemeralStorage": {"sizeInGiB": 30},
+    "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+    "enableFaultInjection": True,
+    "trustedExecutionConfiguration": {"isolationMode": "SHARED"},
+}
+# What ECS adds to a container definition that leaves these out.
+CONTAINER_DEFAULTS = {
+    "cpu": 0,
+    "portMappings": [],
+    "essential": True,
+    "environment": [],
+    "mountPoints": [],
+    "volumesFrom": [],
+}
+
+
+@check
+def task_definition_round_trip():
+    ecs = client("ecs")
+    ecs.register_task_definition(**FULL_TASK_DEFINITION)
+    described = ecs.describe_task_definition(taskDefinition="full", include=["TAGS"])
+    definition = described["taskDefinition"]
+    expected = {key: value for key, value in FULL_TASK_DEFINITION.items() if key != "tags"}
+    expected["containerDefinitions"] = [
+        {**CONTAINER_DEFAULTS, **container} for container in FULL_TASK_DEFINITION["containerDefinitions"]
+    ]
+    differences = [key for key in expected if definition.get(key) != expected[key]]
+    assert not differences, f"fields dropped or altered: {differences}"
+    assert described["tags"] == FULL_TASK_DEFINITION["tags"], described["tags"]
+    assert definition["taskDefinitionArn"] == f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/full:1"
+    assert (definition["revision"], definition["status"]) == (1, "ACTIVE")
+
+
+@check
+def deregistered_task_definition_is_inactive_and_describable():
+    ecs = client("ecs")
+    arn = register("retired", "app:1")
+    assert ecs.deregister_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "INACTIVE"
+    assert ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "INACTIVE"
+
+
+@check
+def create_service_has_one_completed_primary_deployment():
+    service, arn = create_service("created", desired=3)
+    (deployment,) = service["deployments"]
+    assert DEPLOYMENT_ID.match(deployment["id"]), deployment["id"]
+    assert summary(deployment) == {
+        "status": "PRIMARY",
+        "taskDefinition": arn,
+        "rolloutState": "COMPLETED",
+        "rolloutStateReason": f"ECS deployment {deployment['id']} completed.",
+        "desiredCount": 3,
+        "runningCount": 3,
+        "pendingCount": 0,
+    }, summary(deployment)
+    assert deployment["createdAt"] and deployment["updatedAt"]
+    assert (service["runningCount"], service["pendingCount"]) == (3, 0)
+    assert describe("created")["deployments"] == service["deployments"]
+
+
+@check
+def inactive_task_definition_is_refused():
+    _, arn = create_service("refusing")
+    retired = register("refusing", "app:2")
+    client("ecs").deregister_task_definition(taskDefinition=retired)
+    expect_client_error(lambda: update("refusing", retired), "ClientException", "TaskDefinition is inactive")
+    expect_client_error(
+        lambda: client("ecs").create_service(
+            cluster=CLUSTER, serviceName="refused", taskDefinition=retired, desiredCount=1
+        ),
+        "ClientException",
+        "TaskDefinition is inactive",
+    )
+    assert describe("refusing")["taskDefinition"] == arn
+
+
+@check
+def update_service_starts_a_new_primary_deployment():
+    service, old = create_service("updated")
+    first = service["deployments"][0]["id"]
+    new = register("updated", "app:2")
+    # A revision given as family:revision is stored as its ARN, as ECS does.
+    service = update("updated", "updated:2")
+    primary, previous = service["deployments"]
+    assert DEPLOYMENT_ID.match(primary["id"]) and primary["id"] != first
+    assert summary(primary) == in_progress(primary["id"], new), summary(primary)
+    assert (previous["id"], previous["status"], previous["taskDefinition"]) == (first, "ACTIVE", old)
+    assert service["taskDefinition"] == new
+
+
+@check
+def update_without_a_new_revision_starts_no_deployment():
+    service, _ = create_service("scaled")
+    service_after = update("scaled", desiredCount=4)
+    assert [d["id"] for d in service_after["deployments"]] == [service["deployments"][0]["id"]]
+
+
+@check
+def force_new_deployment_starts_a_new_primary_deployment():
+    service, arn = create_service("forced")
+    first = service["deployments"][0]["id"]
+    primary, previous = update("forced", forceNewDeployment=True)["deployments"]
+    assert summary(primary) == in_progress(primary["id"], arn), summary(primary)
+    assert (previous["id"], previous["status"]) == (first, "ACTIVE")
+
+
+@check
+def rollout_completes_after_two_observations_by_default():
+    _, new, deployment_id = start_rollout("completing")
+    observe_in_progress("completing", deployment_id, new, 2)
+    service = describe("completing")
+    (primary,) = service["deployments"]
+    assert summary(primary) == {
+        "status": "PRIMARY",
+        "taskDefinition": new,
+        "rolloutState": "COMPLETED",
+        "rolloutStateReason": f"ECS deployment {deployment_id} completed.",
+        "desiredCount": 2,
+        "runningCount": 2,
+        "pendingCount": 0,
+    }, summary(primary)
+    assert messages(service)[:2] == [
+        "(service completing) has reached a steady state.",
+        f"(service completing) (deployment {deployment_id}) deployment completed.",
+    ], messages(service)
+    event = service["events"][0]
+    assert event["id"] and event["createdAt"], event
+    assert (service["taskDefinition"], service["runningCount"], service["pendingCount"]) == (new, 2, 0)
+
+
+@check
+def rollout_fails_without_rollback():
+    set_rollout("failing", "fail", steps=1)
+    old, new, deployment_id = start_rollout("failing")
+    observe_in_progress("failing", deployment_id, new, 1)
+    service = describe("failing")
+    primary, previous = service["deployments"]
+    assert summary(primary) == {
+        "status": "PRIMARY",
+        "taskDefinition": new,
+        "rolloutState": "FAILED",
+        "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start.",
+        "desiredCount": 2,
+        "runningCount": 0,
+        "pendingCount": 0,
+    }, summary(primary)
+    assert (previous["status"], previous["taskDefinition"]) == ("ACTIVE", old)
+    assert (
+        messages(service)[0]
+        == f"(service failing) (deployment {deployment_id}) deployment failed: tasks failed to start."
+    )
+    assert service["taskDefinition"] == new
+
+
+@check
+def rollout_rolls_back_to_the_previous_revision():
+    set_rollout("rolling-back", "rollback", steps=0)
+    old, new, deployment_id = start_rollout("rolling-back")
+    service = describe("rolling-back")
+    rollback, failed = service["deployments"]
+    assert DEPLOYMENT_ID.match(rollback["id"]) and rollback["id"] != deployment_id
+    assert summary(rollback) == {
+        "status": "PRIMARY",
+        "taskDefinition": old,
+        "rolloutState": "COMPLETED",
+        "rolloutStateReason": f"ECS deployment {rollback['id']} completed.",
+        "desiredCount": 2,
+        "runningCount": 2,
+        "pendingCount": 0,
+    }, summary(rollback)
+    assert failed["id"] == deployment_id
+    assert summary(failed) == {
+        "status": "ACTIVE",
+        "taskDefinition": new,
+        "rolloutState": "FAILED",
+        "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start.",
+        "desiredCount": 2,
+        "runningCount": 0,
+        "pendingCount": 0,
+    }, summary(failed)
+    assert messages(service)[:2] == [
+        f"(service rolling-back) rolling back to deployment {rollback['id']}.",
+        f"(service rolling-back) (deployment {deployment_id}) deployment failed: tasks failed to start.",
+    ], messages(service)
+    assert service["taskDefinition"] == old
+
+
+@check
+def rollout_never_ends_until_the_policy_changes():
+    set_rollout("stuck", "never")
+    _, new, deployment_id = start_rollout("stuck")
+    observe_in_progress("stuck", deployment_id, new, 5)
+    # The policy is read when the outcome would apply: changing it mid-rollout counts.
+    set_rollout("stuck", "complete", steps=0)
+    assert describe("stuck")["deployments"][0]["rolloutState"] == "COMPLETED"
+
+
+@check
+def rollout_wildcard_is_the_default_for_other_services():
+    set_rollout("*", "fail", steps=0)
+    set_rollout("exempt", "complete", steps=0)
+    try:
+        start_rollout("wildcarded")
+        start_rollout("exempt")
+        assert describe("wildcarded")["deployments"][0]["rolloutState"] == "FAILED"
+        assert describe("exempt")["deployments"][0]["rolloutState"] == "COMPLETED"
+    finally:
+        set_rollout("*", "complete")
+
+
+@check
+def rollout_control_rejects_bad_input():
+    good = {"cluster": CLUSTER, "service": "s", "outcome": "fail", "steps": 1}
+    bad_bodies = [
+        b"not json",
+        b"[]",
+        {**good, "outcome": "explode"},
+        {**good, "steps": -1},
+        {**good, "steps": "2"},
+        {**good, "service": ""},
+        {key: value for key, value in good.items() if key != "cluster"},
+        {**good, "colour": "red"},
+    ]
+    for body in bad_bodies:
+        status, answer = control("POST", "/_ledger/rollout", body)
+        assert status == 400 and answer.get("error"), (body, status, answer)
+    assert control("GET", "/_ledger/nowhere")[0] == 404
+
+
+@check
+def ssm_overwrite_and_history():
+    ssm = client("ssm")
+    ssm.put_parameter(Name="/ledger/web/release", Value="v1", Type="String")
+    assert (
+        ssm.put_parameter(Name="/ledger/web/release", Value="v2", Type="String", Overwrite=True)["Version"]
+        == 2
+    )
+    expect_client_error(
+        lambda: ssm.put_parameter(Name="/ledger/web/release", Value="v3", Type="String"),
+        "ParameterAlreadyExists",
+        "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.",
+    )
+    history = ssm.get_parameter_history(Name="/ledger/web/release")["Parameters"]
+    assert [(p["Version"], p["Value"]) for p in history] == [(1, "v1"), (2, "v2")], history
+
+
+@check
+def other_services_answer():
+    assert client("sts").get_caller_identity()["Account"] == ACCOUNT
+    ecr = client("ecr")
+    ecr.create_repository(repositoryName="web")
+    assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]] == ["web"]
+    s3 = client("s3")
+    s3.create_bucket(Bucket="ledger")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["ledger"]
+
+
+@check
+def calls_are_counted_per_service_and_action():
+    assert control("POST", "/_ledger/calls/reset") == (200, {})
+    assert control("GET", "/_ledger/calls") == (200, {})
+    client("ecs").list_clusters()
+    client("ecs").list_clusters()
+    client("ssm").get_parameter(Name="/ledger/web/release")
+    client("sts").get_caller_identity()
+    client("ecr").describe_repositories()
+    client("s3").list_buckets()
+    set_rollout("counted", "complete")  # a control call is not an AWS call
+    expected = {
+        "ecs:ListClusters": 2,
+        "ssm:GetParameter": 1,
+        "sts:GetCallerIdentity": 1,
+        "ecr:DescribeRepositories": 1,
+        "s3:GET": 1,
+    }
+    assert control("GET", "/_ledger/calls") == (200, expected), control("GET", "/_ledger/calls")
+
+
+@check
+def listens_on_loopback_only():
+    port = int(PORT)
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    # Columns: sl, local address (hex IP:port), remote address, state (0A = LISTEN), ...
+    listening = [row[1] for row in rows if row[3] == "0A" and int(row[1].split(":")[1], 16) == port]
+    assert listening == [f"0100007F:{port:04X}"], listening
+    assert not os.path.exists("/proc/net/tcp6") or f":{port:04X} " not in open("/proc/net/tcp6").read()
+
+
+@check
+def serves_one_request_at_a_time():
+    # A connection whose request is not complete holds the server: a second call waits.
+    blocker = socket.create_connection(("127.0.0.1", int(PORT)))
+    blocker.sendall(b"GET /_ledger/calls HTTP/1.0\r\n")
+    quick = client("sts", connect_timeout=1, read_timeout=1)
+    try:
+        quick.get_caller_identity()
+    except botocore.exceptions.ReadTimeoutError:
+        pass
+    else:
+        raise AssertionError("a second request was served while the first was incomplete")
+    finally:
+        blocker.close()
+    assert client("sts").get_caller_identity()["Account"] == ACCOUNT
+
+
+def main():
+    global ENDPOINT, PORT
+    with tempfile.TemporaryDirectory() as directory:
+        process, PORT = start_server(directory)
+        ok = re.fullmatch(r"[1-9][0-9]*", PORT) and os.listdir(directory) == ["port"]
+        print(f"{'ok  ' if ok else 'FAIL'} port file holds only the port: {PORT!r}")
+        failures = 0 if ok else 1
+        ENDPOINT = f"http://127.0.0.1:{PORT}"
+        client("ecs").create_cluster(clusterName=CLUSTER)
+
+        for function in CHECKS:
+            try:
+                function()
+            except Exception as error:
+                failures += 1
+                print(f"FAIL {function.__name__}: {type(error).__name__}: {error}")
+            else:
+                print(f"ok   {function.__name__}")
+
+        process.stdin.close()
+        try:
+            code = process.wait(timeout=5)
+            print(f"{'ok  ' if code == 0 else 'FAIL'} exits with {code} once stdin is closed")
+            failures += code != 0
+        except subprocess.TimeoutExpired:
+            process.kill()
+            print("FAIL still running 5s after stdin was closed")
+            failures += 1
+
+    print(f"{len(CHECKS) + 2 - failures} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

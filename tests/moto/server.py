@@ -1,0 +1,387 @@
+"""Launch moto, the AWS emulator, for the end-to-end tests.
+
+    python tests/moto/server.py --port-file PATH [--port N] [--verbose]
+
+Serves every moto service (ECS, SSM, STS, ECR, S3, ...) on 127.0.0.1, one request
+at a time, so each request is atomic. Once the socket is listening, the bound port
+is written to PATH (as decimal digits, atomically). The launcher exits as soon as
+its stdin reaches EOF: the test harness holds the write end of a pipe, so the
+launcher goes away with the harness.
+
+On top of moto it:
+  * makes ECS deployments behave like real ECS (see "ECS deployments" below);
+  * keeps the RegisterTaskDefinition fields moto 5.2.5 drops;
+  * answers a control endpoint under /_ledger/ (see README.md).
+"""
+
+import argparse
+import io
+import json
+import logging
+import os
+import random
+import re
+import sys
+import threading
+import uuid
+from collections import Counter
+from urllib.parse import parse_qs
+
+from moto.core.utils import utcnow
+from moto.ecs.exceptions import EcsClientException
+from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+# ---------------------------------------------------------------------------
+# Rollout policies, set through POST /_ledger/rollout.
+# ---------------------------------------------------------------------------
+
+OUTCOMES = ("complete", "fail", "rollback", "never")
+DEFAULT_POLICY = {"outcome": "complete", "steps": 2}
+
+# (cluster name, service name) -> {"outcome": ..., "steps": ...}; either name may be "*".
+rollout_policies = {}
+
+
+def policy_for(cluster, service):
+    """The most specific policy set for a service, else the default."""
+    for key in ((cluster, service), (cluster, "*"), ("*", service), ("*", "*")):
+        if key in rollout_policies:
+            return rollout_policies[key]
+    return DEFAULT_POLICY
+
+
+# ---------------------------------------------------------------------------
+# ECS deployments.
+#
+# moto creates one PRIMARY deployment per service and never changes it:
+# UpdateService does not start a new deployment and rollouts never progress.
+# Here a service carries two extra attributes (not part of the ECS model, so
+# moto never serialises them):
+#   _ledger_rollout: the PRIMARY deployment still IN_PROGRESS and how many
+#       DescribeServices calls have observed it, or None;
+#   _ledger_steady_task_definition: the task definition of the last deployment
+#       that COMPLETED, which a circuit-breaker rollback returns to.
+# ---------------------------------------------------------------------------
+
+CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
+
+
+def new_deployment(service, template, task_definition, rollout_state):
+    """A PRIMARY deployment of `task_definition`, already done if COMPLETED.
+
+    `template` is an existing deployment of the service: moto's own fields
+    (launchType, platformVersion, networkConfiguration...) are copied from it.
+    """
+    deployment_id = f"ecs-svc/{random.randrange(10**18, 10**19)}"  # 19 digits, as ECS
+    done = rollout_state == "COMPLETED"
+    now = utcnow()
+    return {
+        **template,
+        "id": deployment_id,
+        "status": "PRIMARY",
+        "taskDefinition": task_definition,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0 if done else service.desired_count,
+        "runningCount": service.desired_count if done else 0,
+        "failedTasks": 0,
+        "createdAt": now,
+        "updatedAt": now,
+        "rolloutState": rollout_state,
+        "rolloutStateReason": (
+            f"ECS deployment {deployment_id} completed."
+            if done
+            else f"ECS deployment {deployment_id} in progress."
+        ),
+    }
+
+
+def add_event(service, message):
+    # ECS lists a service's events newest first.
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message})
+
+
+def active_task_definition(backend, task_definition_str):
+    """The task definition named, refused like ECS does if it is deregistered."""
+    task_definition = backend.describe_task_definition(task_definition_str)
+    if task_definition.status == "INACTIVE":
+        raise EcsClientException("TaskDefinition is inactive")
+    return task_definition
+
+
+original_create_service = EC2ContainerServiceBackend.create_service
+original_update_service = EC2ContainerServiceBackend.update_service
+original_describe_services = EC2ContainerServiceBackend.describe_services
+
+
+def create_service(self, cluster_str, service_name, desired_count, task_definition_str=None, *args, **kwargs):
+    """CreateService: a single PRIMARY deployment, already COMPLETED."""
+    if task_definition_str:
+        active_task_definition(self, task_definition_str)
+    service = original_create_service(
+        self, cluster_str, service_name, desired_count, task_definition_str, *args, **kwargs
+    )
+    service._ledger_rollout = None
+    service._ledger_steady_task_definition = service.task_definition
+    if service.deployments:  # only ECS-controlled services have deployments
+        service.deployments = [
+            new_deployment(service, service.deployments[0], service.task_definition, "COMPLETED")
+        ]
+        service.running_count = service.desired_count
+        service.pending_count = 0
+    return service
+
+
+def update_service(self, service_properties):
+    """UpdateService: a new task definition, or forceNewDeployment, starts a new
+    PRIMARY deployment, IN_PROGRESS; the previous PRIMARY becomes ACTIVE."""
+    task_definition_str = service_properties.get("task_definition")
+    # Taken out so that moto does not rewrite the current deployment's id.
+    force_new_deployment = service_properties.pop("force_new_deployment", False)
+    task_definition = active_task_definition(self, task_definition_str) if task_definition_str else None
+    service = self._get_service(
+        service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1]
+    )
+    previous_task_definition = service.task_definition
+
+    service = original_update_service(self, service_properties)
+    if task_definition:
+        service.task_definition = task_definition.arn  # moto keeps the string as given
+
+    changed = service.task_definition != previous_task_definition
+    if service.deployments and (changed or force_new_deployment):
+        for deployment in service.deployments:
+            if deployment["status"] == "PRIMARY":
+                deployment["status"] = "ACTIVE"
+                deployment["updatedAt"] = utcnow()
+        primary = new_deployment(service, service.deployments[0], service.task_definition, "IN_PROGRESS")
+        service.deployments.insert(0, primary)
+        service._ledger_rollout = {"id": primary["id"], "observed": 0}
+    return service
+
+
+def describe_services(self, cluster_str, service_names_or_arns):
+    """DescribeServices: a rollout ends once `steps` calls have observed it."""
+    services, failures = original_describe_services(self, cluster_str, service_names_or_arns)
+    for service in services:
+        rollout = service._ledger_rollout
+        if rollout is None:
+            continue
+        # Looked up now, so a test may set the policy before or during the rollout.
+        policy = policy_for(service.cluster_name, service.name)
+        if rollout["observed"] < policy["steps"]:
+            rollout["observed"] += 1
+        elif policy["outcome"] != "never":
+            end_rollout(service, policy["outcome"])
+    return services, failures
+
+
+def end_rollout(service, outcome):
+    primary = service.deployments[0]  # the PRIMARY deployment always comes first
+    prefix = f"(service {service.name})"
+    primary["pendingCount"] = 0
+    primary["updatedAt"] = utcnow()
+    service._ledger_rollout = None
+
+    if outcome == "complete":
+        primary["rolloutState"] = "COMPLETED"
+        primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+        primary["runningCount"] = primary["desiredCount"]
+        service.deployments = [primary]  # the older deployments are drained
+        service.running_count = primary["desiredCount"]
+        service.pending_count = 0
+        service._ledger_steady_task_definition = primary["taskDefinition"]
+        add_event(service, f"{prefix} (deployment {primary['id']}) deployment completed.")
+        add_event(service, f"{prefix} has reached a steady state.")
+        return
+
+    # "fail" and "rollback": the circuit breaker stops the deployment.
+    primary["rolloutState"] = "FAILED"
+    primary["rolloutStateReason"] = CIRCUIT_BREAKER_REASON
+    primary["runningCount"] = 0
+    primary["failedTasks"] = primary["desiredCount"]
+    add_event(service, f"{prefix} (deployment {primary['id']}) deployment failed: tasks failed to start.")
+    if outcome == "fail":
+        return  # no rollback: the failed deployment stays PRIMARY
+
+    # "rollback": a new PRIMARY deployment runs the last task definition that
+    # completed; the failed deployment stays ACTIVE and the older ones are gone.
+    primary["status"] = "ACTIVE"
+    rollback = new_deployment(service, primary, service._ledger_steady_task_definition, "COMPLETED")
+    service.deployments = [rollback, primary]
+    service.task_definition = rollback["taskDefinition"]
+    service.running_count = rollback["runningCount"]
+    service.pending_count = 0
+    add_event(service, f"{prefix} rolling back to deployment {rollback['id']}.")
+
+
+EC2ContainerServiceBackend.create_service = create_service
+EC2ContainerServiceBackend.update_service = update_service
+EC2ContainerServiceBackend.describe_services = describe_services
+
+# ---------------------------------------------------------------------------
+# RegisterTaskDefinition: fields moto 5.2.5 accepts but does not store, so
+# DescribeTaskDefinition would not return them. Real ECS keeps them.
+# ---------------------------------------------------------------------------
+
+TASK_DEFINITION_FIELDS_MOTO_DROPS = ("enableFaultInjection", "trustedExecutionConfiguration")
+original_register_task_definition = EC2ContainerServiceResponse.register_task_definition
+
+
+def register_task_definition(self):
+    result = original_register_task_definition(self)
+    task_definition = result.result["taskDefinition"]
+    for field in TASK_DEFINITION_FIELDS_MOTO_DROPS:
+        value = self._get_param(field)
+        if value is not None:
+            # moto's serialiser reads a model field from the attribute of that name.
+            setattr(task_definition, field, value)
+    return result
+
+
+EC2ContainerServiceResponse.register_task_definition = register_task_definition
+
+# ---------------------------------------------------------------------------
+# The WSGI front: /_ledger/ control routes, and a count of the AWS calls.
+# ---------------------------------------------------------------------------
+
+# "Credential=AKID/20240101/us-east-1/ecs/aws4_request": the signing name, "ecs".
+CREDENTIAL_SERVICE = re.compile(r"Credential=[^/]*/[^/]*/[^/]*/([^/]*)/")
+
+
+def call_name(environ):
+    """ "service:Action" for an AWS request, e.g. "ecs:UpdateService".
+
+    The service is the SigV4 signing name ("unsigned" without one). The action
+    comes from X-Amz-Target (JSON protocols: ECS, SSM, ECR), else the Action
+    parameter (query protocol: STS), else it is the HTTP method (REST: S3).
+    """
+    match = CREDENTIAL_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = match.group(1) if match else "unsigned"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)  # put the body back for moto
+        params.update(parse_qs(body.decode("utf-8")))
+    action = params.get("Action", [environ["REQUEST_METHOD"]])[0]
+    return f"{service}:{action}"
+
+
+class BadRequest(Exception):
+    pass
+
+
+def parse_rollout_policy(body):
+    """The ((cluster, service), policy) a POST /_ledger/rollout body sets."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise BadRequest("body is not JSON")
+    if not isinstance(fields, dict):
+        raise BadRequest("body is not a JSON object")
+    unknown = set(fields) - {"cluster", "service", "outcome", "steps"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {sorted(unknown)}")
+    names = []
+    for field in ("cluster", "service"):
+        name = fields.get(field)
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"{field} must be a non-empty string")
+        names.append(name.split("/")[-1])  # an ARN names the same resource
+    outcome = fields.get("outcome")
+    if outcome not in OUTCOMES:
+        raise BadRequest(f"outcome must be one of {list(OUTCOMES)}")
+    steps = fields.get("steps", DEFAULT_POLICY["steps"])
+    if type(steps) is not int or steps < 0:
+        raise BadRequest("steps must be a non-negative integer")
+    return tuple(names), {"outcome": outcome, "steps": steps}
+
+
+class LedgerApp:
+    def __init__(self, moto_app):
+        self.moto_app = moto_app
+        self.calls = Counter()
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_ledger/"):
+            status, body = self.control(environ)
+            payload = json.dumps(body, sort_keys=True).encode()
+            start_response(
+                status,
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        self.calls[call_name(environ)] += 1
+        return self.moto_app(environ, start_response)
+
+    def control(self, environ):
+        route = (environ["REQUEST_METHOD"], environ["PATH_INFO"])
+        if route == ("POST", "/_ledger/rollout"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                key, policy = parse_rollout_policy(body)
+            except BadRequest as error:
+                return "400 Bad Request", {"error": str(error)}
+            rollout_policies[key] = policy
+            return "200 OK", {}
+        if route == ("GET", "/_ledger/calls"):
+            return "200 OK", dict(self.calls)
+        if route == ("POST", "/_ledger/calls/reset"):
+            self.calls.clear()
+            return "200 OK", {}
+        return "404 Not Found", {"error": f"no route {route[0]} {route[1]}"}
+
+
+# ---------------------------------------------------------------------------
+
+
+def exit_at_stdin_eof():
+    try:
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    finally:
+        # At EOF, or if there is no stdin to read. os._exit, not sys.exit:
+        # the main thread is blocked in serve_forever().
+        os._exit(0)
+
+
+def write_port_file(path, port):
+    # Written aside then renamed, so a reader never sees a partial file.
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as file:
+        file.write(str(port))
+    os.replace(temporary, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port-file", required=True, help="where to write the bound port")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
+    parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    args = parser.parse_args()
+
+    threading.Thread(target=exit_at_stdin_eof, daemon=True).start()
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    app = LedgerApp(DomainDispatcherApplication(create_backend_app))
+    # Not threaded: one request at a time, each handled atomically.
+    server = make_server("127.0.0.1", args.port, app, threaded=False, request_handler=MotoRequestHandler)
+    # moto builds some URLs (S3, SQS...) from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(server.port)
+    # The socket is listening already: connections queue until serve_forever().
+    write_port_file(args.port_file, server.port)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
