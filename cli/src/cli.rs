@@ -48,6 +48,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LEDGER_ACTOR", hide_env_values = true, value_name = "NAME")]
     pub actor: Option<String>,
 
+    /// The AWS profile to use [default: the standard chain: AWS_PROFILE, environment, SSO, instance role]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS region, over the environment's own [default: ledger.toml's, else AWS_REGION]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
     /// Output format: tables for people, JSON for scripts
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

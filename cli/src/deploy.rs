@@ -1,16 +1,26 @@
 //! The flow `apply`, `promote` and `rollback` share: plan against what the environment runs
-//! now, show the plan, confirm, record the intent and the outcome.
+//! now, show the plan, confirm, record the intent, roll out (on ECS), record the outcome.
+
+use std::collections::BTreeMap;
 
 use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
-use ledger::{Source, Store, Trigger};
+use ledger::manifest::EcsEnvironment;
+use ledger::{Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Trigger};
+use ledger_sync::Backoff;
+use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
 use serde_json::{Value, json};
 
+use crate::cloud;
 use crate::error::{CommandError, CommandResult, Finished};
+use crate::lock;
 use crate::output::{Releases, Style, entry_json, print_json, table};
 use crate::prompt;
 use crate::workspace::Workspace;
+
+/// Services rolled out at once.
+pub const PARALLEL_SERVICES: usize = 4;
 
 /// Options every deploying command takes.
 #[derive(Args, Debug, Clone)]
@@ -26,6 +36,16 @@ pub struct DeployOptions {
     /// Why: recorded with the deployment and shown by `ledger log`
     #[arg(short, long, value_name = "REASON")]
     pub message: Option<String>,
+
+    /// On ECS: record the outcome as `submitted` once ECS has taken the update, without
+    /// waiting; `ledger wait <env>` records how it ended
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// On ECS: if a service fails, put every service this deployment changed back to its
+    /// previous release (the outcome is then `rolled_back`)
+    #[arg(long, conflicts_with = "no_wait")]
+    pub rollback_on_failure: bool,
 }
 
 /// What to deploy, decided by the command.
@@ -63,9 +83,7 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
     }
     let stamp = workspace.stamp(options.message.as_deref())?;
     let reader = store.read()?;
-    if let Some(deployment) = history::in_flight(&reader, &request.env)? {
-        return Err(ledger::store::ConflictError::InFlight { env: request.env.clone(), deployment }.into());
-    }
+    refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
     let json = workspace.globals.json();
     let plan_json = render_plan(&Releases::new(&reader), &plan, &request.notes, json)?;
@@ -82,6 +100,9 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
         return Ok(Finished::Success);
     }
     prompt::confirm_deploy(&plan.env, env.protected, options.yes)?;
+    if let Some(ecs) = &env.ecs {
+        return roll_out(workspace, store, &plan, ecs, stamp, options, plan_json);
+    }
     let recorded = store.write(|writer| deploy::record_only(writer, &stamp, &plan))?;
     let reader = store.read()?;
     let releases = Releases::new(&reader);
@@ -101,6 +122,156 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
         );
     }
     Ok(Finished::Success)
+}
+
+/// Refuses to deploy while the environment's last deployment has no final outcome.
+fn refuse_unfinished(reader: &impl Source, env: &str) -> Result<(), CommandError> {
+    let Some(unfinished) = history::unfinished(reader, env)? else { return Ok(()) };
+    let (env, deployment) = (env.to_string(), unfinished.deployment);
+    Err(match unfinished.submitted {
+        None => ledger::store::ConflictError::InFlight { env, deployment },
+        Some(_) => ledger::store::ConflictError::Unobserved { env, deployment },
+    }
+    .into())
+}
+
+/// Rolls the plan out to ECS under the environment's lock: the intent is recorded first, then
+/// every service is rolled out and waited for, then the outcome is recorded, whatever happened.
+fn roll_out(
+    workspace: &Workspace,
+    store: &Store,
+    plan: &Plan,
+    ecs: &EcsEnvironment,
+    stamp: Stamp,
+    options: &DeployOptions,
+    plan_json: Value,
+) -> CommandResult {
+    let _lock = lock::lock(&workspace.ledger_dir, &plan.env, &stamp.actor)?;
+    let cloud = cloud::connect(workspace, Some(ecs))?;
+    let stamp = cloud::with_principal(stamp, &cloud)?;
+    let targets = service_targets(workspace, &store.read()?, &plan.env, &plan.changes)?;
+    let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
+    eprintln!(
+        "deployment {} to {}: rolling out {} service(s) on cluster {}",
+        deployment.id.short(),
+        plan.env,
+        targets.len(),
+        ecs.cluster
+    );
+    let options = Options {
+        wait: !options.no_wait,
+        rollback_on_failure: options.rollback_on_failure,
+        backoff: Backoff::default(),
+        parallel: PARALLEL_SERVICES,
+    };
+    let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
+    let clients = Clients { ecs: &ecs_client, parameters: &parameters };
+    let outcome = cloud::run(rollout::apply(
+        clients,
+        &cloud::env_target(ecs),
+        deployment.id,
+        &targets,
+        &options,
+        &print_progress,
+    ))?;
+    let outcome = store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    report(workspace, store, &plan.env, Some(plan_json), &deployment, &outcome)
+}
+
+/// What ECS names each changed service, and the images involved.
+pub fn service_targets(
+    workspace: &Workspace,
+    reader: &impl Source,
+    env: &str,
+    changes: &BTreeMap<String, Change>,
+) -> Result<Vec<ServiceTarget>, CommandError> {
+    let image_of = |id: EntryId| -> Result<String, CommandError> {
+        let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("release {id} is missing")))?;
+        let release = stored
+            .entry
+            .as_release()
+            .ok_or_else(|| CommandError::failed(format!("entry {id} is not a release")))?;
+        Ok(release.image_ref())
+    };
+    let mut targets = Vec::new();
+    for (service, change) in changes {
+        workspace.check_service(service)?;
+        let config = &workspace.manifest.services[service];
+        targets.push(ServiceTarget {
+            service: service.clone(),
+            ecs_service: config.ecs_service_in(service, env).to_string(),
+            container: config.container.clone(),
+            change: *change,
+            image: image_of(change.to)?,
+            previous_image: change.from.map(image_of).transpose()?,
+        });
+    }
+    Ok(targets)
+}
+
+pub fn print_progress(service: &str, message: &str) {
+    eprintln!("  {service}: {message}");
+}
+
+/// An outcome's stamp: the deployment's actor and a fresh time, no message of its own.
+pub fn outcome_stamp(stamp: &Stamp) -> Stamp {
+    let at = crate::workspace::clock().unwrap_or(stamp.at);
+    Stamp { at, actor: stamp.actor.clone(), message: String::new() }
+}
+
+/// Prints how a deployment ended, and finishes with exit 3 unless it succeeded (or was
+/// submitted).
+pub fn report(
+    workspace: &Workspace,
+    store: &Store,
+    env: &str,
+    plan_json: Option<Value>,
+    deployment: &StoredEntry,
+    outcome: &StoredEntry,
+) -> CommandResult {
+    let Some(ended) = outcome.entry.as_outcome() else {
+        return Err(CommandError::failed(format!("entry {} is not an outcome", outcome.id)));
+    };
+    let reader = store.read()?;
+    let releases = Releases::new(&reader);
+    if workspace.globals.json() {
+        let mut object = json!({
+            "deployment": entry_json(&releases, deployment)?,
+            "outcome": entry_json(&releases, outcome)?,
+        });
+        if let Some(plan) = plan_json {
+            object["plan"] = plan;
+        }
+        print_json(&object);
+    } else {
+        print_outcome(&Style::detect(), env, deployment.id, ended);
+    }
+    Ok(match ended.result {
+        DeployResult::Succeeded | DeployResult::Submitted => Finished::Success,
+        DeployResult::Failed | DeployResult::RolledBack => Finished::Failed,
+    })
+}
+
+fn print_outcome(style: &Style, env: &str, deployment: EntryId, outcome: &Outcome) {
+    println!("deployment {} to {env}: {}", deployment.short(), style.result(Some(outcome.result)));
+    let mut rows = vec![vec!["SERVICE".to_string(), "RESULT".into(), "TASK DEFINITION".into(), "DETAIL".into()]];
+    for (service, ended) in &outcome.services {
+        let task_definition = ended.task_definition.as_deref().map_or("-", rollout::short_arn);
+        rows.push(vec![
+            service.clone(),
+            style.result(Some(ended.result)),
+            task_definition.to_string(),
+            ended.detail.clone(),
+        ]);
+    }
+    print!("{}", table(&rows));
+    match outcome.result {
+        DeployResult::Submitted => println!("not waited for: `ledger wait {env}` records how it ends"),
+        DeployResult::Failed => {
+            println!("`ledger status {env} --live` shows what runs now; `ledger rollback {env}` undoes the last success")
+        }
+        DeployResult::Succeeded | DeployResult::RolledBack => {}
+    }
 }
 
 /// Prints the plan (human) or returns it (JSON).

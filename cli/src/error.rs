@@ -20,8 +20,9 @@ pub enum Finished {
     Success,
     /// `diff --exit-code` found differences.
     Differences,
-    /// The command ran, and what it checked or did is not sound (`verify` found damage).
-    NotSound,
+    /// The command ran to its end and reports a failure: a deployment that did not succeed,
+    /// damage found by `verify`, drift found by `status --live --exit-code`.
+    Failed,
 }
 
 impl Finished {
@@ -29,7 +30,7 @@ impl Finished {
         ExitCode::from(match self {
             Finished::Success => 0,
             Finished::Differences => 1,
-            Finished::NotSound => 3,
+            Finished::Failed => 3,
         })
     }
 }
@@ -95,9 +96,16 @@ impl From<StoreError> for CommandError {
 impl From<ConflictError> for CommandError {
     fn from(error: ConflictError) -> CommandError {
         match error {
-            ConflictError::InFlight { .. } => CommandError::user(error.to_string()).with_hint(
-                "`ledger status` shows it; a record-only environment is never left in flight by ledger itself",
-            ),
+            ConflictError::InFlight { ref env, .. } => {
+                let hint = format!(
+                    "`ledger reconcile {env}` reads what ECS runs and records how it ended; `ledger status {env}` shows it"
+                );
+                CommandError::user(error.to_string()).with_hint(hint)
+            }
+            ConflictError::Unobserved { ref env, .. } => {
+                let hint = format!("`ledger wait {env}` waits for it and records how it ended");
+                CommandError::user(error.to_string()).with_hint(hint)
+            }
             other => CommandError::failed(other.to_string()),
         }
     }

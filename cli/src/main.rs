@@ -1,10 +1,13 @@
 //! `ledger`: a release ledger for teams that ship container services to AWS ECS.
 
 mod cli;
+mod cloud;
 mod commands;
+mod conclude;
 mod deploy;
 mod error;
 mod git;
+mod lock;
 mod output;
 mod prompt;
 mod workspace;

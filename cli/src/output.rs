@@ -281,6 +281,7 @@ fn trigger_json(trigger: &Trigger) -> Value {
             json!({"kind": "promote", "from_env": from_env, "from_head": from_head.map(|id| id.to_hex())})
         }
         Trigger::Rollback { to } => json!({"kind": "rollback", "to": to.map(|id| id.to_hex())}),
+        Trigger::Import => json!({"kind": "import"}),
     }
 }
 
@@ -294,5 +295,6 @@ pub fn trigger_human(trigger: &Trigger, release_set: Option<EntryId>) -> String 
         Trigger::Promote { from_env, .. } => format!("promote from {from_env}"),
         Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
         Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
+        Trigger::Import => "import of what ECS ran".into(),
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`rollout`]: applying a deployment to ECS, waiting for the truth, writing SSM.
 //! - [`ecs`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
+//! - [`live`]: what ECS runs now, for drift and imports.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //!
 //! The S3 remote (push, pull, clone) will live here too.
@@ -10,6 +11,7 @@ pub mod connect;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
+pub mod live;
 pub mod retry;
 pub mod rollout;
 pub mod ssm;

@@ -23,6 +23,8 @@ import botocore.exceptions
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
 ACCOUNT = "123456789012"
 CLUSTER = "ledger"
+# The launcher's port and URL, set by main() once it is up.
+PORT = ENDPOINT = None
 
 CHECKS = []
 

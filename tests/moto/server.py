@@ -64,8 +64,8 @@ def policy_for(cluster, service):
 # UpdateService does not start a new deployment and rollouts never progress.
 # Here a service carries two extra attributes (not part of the ECS model, so
 # moto never serialises them):
-#   _ledger_rollout: the PRIMARY deployment still IN_PROGRESS and how many
-#       DescribeServices calls have observed it, or None;
+#   _ledger_observed: how many DescribeServices calls have observed the
+#       PRIMARY deployment IN_PROGRESS, or None once its rollout has ended;
 #   _ledger_steady_task_definition: the task definition of the last deployment
 #       that COMPLETED, which a circuit-breaker rollback returns to.
 # ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def create_service(self, cluster_str, service_name, desired_count, task_definiti
     service = original_create_service(
         self, cluster_str, service_name, desired_count, task_definition_str, *args, **kwargs
     )
-    service._ledger_rollout = None
+    service._ledger_observed = None
     service._ledger_steady_task_definition = service.task_definition
     if service.deployments:  # only ECS-controlled services have deployments
         service.deployments = [
@@ -156,13 +156,13 @@ def update_service(self, service_properties):
 
     changed = service.task_definition != previous_task_definition
     if service.deployments and (changed or force_new_deployment):
-        for deployment in service.deployments:
-            if deployment["status"] == "PRIMARY":
-                deployment["status"] = "ACTIVE"
-                deployment["updatedAt"] = utcnow()
-        primary = new_deployment(service, service.deployments[0], service.task_definition, "IN_PROGRESS")
-        service.deployments.insert(0, primary)
-        service._ledger_rollout = {"id": primary["id"], "observed": 0}
+        previous = service.deployments[0]  # the PRIMARY deployment always comes first
+        previous["status"] = "ACTIVE"
+        previous["updatedAt"] = utcnow()
+        service.deployments.insert(
+            0, new_deployment(service, previous, service.task_definition, "IN_PROGRESS")
+        )
+        service._ledger_observed = 0
     return service
 
 
@@ -170,13 +170,12 @@ def describe_services(self, cluster_str, service_names_or_arns):
     """DescribeServices: a rollout ends once `steps` calls have observed it."""
     services, failures = original_describe_services(self, cluster_str, service_names_or_arns)
     for service in services:
-        rollout = service._ledger_rollout
-        if rollout is None:
+        if service._ledger_observed is None:
             continue
         # Looked up now, so a test may set the policy before or during the rollout.
         policy = policy_for(service.cluster_name, service.name)
-        if rollout["observed"] < policy["steps"]:
-            rollout["observed"] += 1
+        if service._ledger_observed < policy["steps"]:
+            service._ledger_observed += 1
         elif policy["outcome"] != "never":
             end_rollout(service, policy["outcome"])
     return services, failures
@@ -187,7 +186,7 @@ def end_rollout(service, outcome):
     prefix = f"(service {service.name})"
     primary["pendingCount"] = 0
     primary["updatedAt"] = utcnow()
-    service._ledger_rollout = None
+    service._ledger_observed = None
 
     if outcome == "complete":
         primary["rolloutState"] = "COMPLETED"
@@ -256,7 +255,7 @@ CREDENTIAL_SERVICE = re.compile(r"Credential=[^/]*/[^/]*/[^/]*/([^/]*)/")
 
 
 def call_name(environ):
-    """ "service:Action" for an AWS request, e.g. "ecs:UpdateService".
+    """The name an AWS request is counted under, "service:Action", e.g. "ecs:UpdateService".
 
     The service is the SigV4 signing name ("unsigned" without one). The action
     comes from X-Amz-Target (JSON protocols: ECS, SSM, ECR), else the Action

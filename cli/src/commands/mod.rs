@@ -4,16 +4,19 @@ mod apply;
 mod completions;
 pub mod demo;
 mod diff;
+mod import;
 mod init;
 mod log;
 mod man;
 mod promote;
+mod reconcile;
 mod register;
 mod release;
 mod rollback;
 mod show;
 mod status;
 mod verify;
+mod wait;
 
 use clap::Subcommand;
 
@@ -28,6 +31,9 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     Promote(promote::PromoteArgs),
     Rollback(rollback::RollbackArgs),
+    Wait(wait::WaitArgs),
+    Reconcile(reconcile::ReconcileArgs),
+    Import(import::ImportArgs),
     Log(log::LogArgs),
     Show(show::ShowArgs),
     Diff(diff::DiffArgs),
@@ -46,6 +52,9 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Apply(args) => apply::run(globals, args),
         Command::Promote(args) => promote::run(globals, args),
         Command::Rollback(args) => rollback::run(globals, args),
+        Command::Wait(args) => wait::run(globals, args),
+        Command::Reconcile(args) => reconcile::run(globals, args),
+        Command::Import(args) => import::run(globals, args),
         Command::Log(args) => log::run(globals, args),
         Command::Show(args) => show::run(globals, args),
         Command::Diff(args) => diff::run(globals, args),

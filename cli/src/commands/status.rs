@@ -1,25 +1,51 @@
-//! `ledger status`: what runs in each environment, its last outcome, anything in flight.
+//! `ledger status`: what runs in each environment, its last outcome, anything in flight; with
+//! `--live`, beside what ECS runs and what SSM holds.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
-use ledger::Source;
 use ledger::history::{self, DeploymentRecord};
+use ledger::manifest::EcsEnvironment;
 use ledger::store::refs;
-use serde_json::{Map, json};
+use ledger::Source;
+use ledger_sync::live::read_live;
+use ledger_sync::ssm::{Parameters, parameter_name};
+use ledger_sync::{Backoff, ErrorKind};
+use serde_json::{Map, Value, json};
 
 use crate::cli::GlobalArgs;
-use crate::error::{CommandResult, Finished};
+use crate::cloud;
+use crate::error::{CommandError, CommandResult, Finished};
 use crate::output::{Releases, Style, print_json, table};
 use crate::workspace::Workspace;
 
 /// Show what runs in each environment, its last outcome, and whether a deployment is in flight
 ///
 /// A deployment "in flight" was recorded without an outcome: it is still running or was
-/// interrupted. The next apply to that environment refuses until it is resolved.
+/// interrupted (`ledger reconcile` resolves it); one "submitted" was applied with --no-wait
+/// (`ledger wait` records how it ended). The next apply to that environment refuses until then.
+///
+/// With --live, each environment on ECS is compared with what runs there: the image of each
+/// service's container in the task definition of its PRIMARY deployment, and the SSM parameter
+/// <ssm_prefix>/<service>. Any difference from the ledger is drift: a change made behind the
+/// ledger's back, or a deployment that did not end as recorded.
+///
+/// Examples:
+///   ledger status
+///   ledger status prod --live --exit-code     exit 3 when prod has drifted
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
     /// One environment [default: all of ledger.toml's]
     pub env: Option<String>,
+
+    /// Compare with what ECS runs and SSM holds (environments on ECS; calls AWS)
+    #[arg(long)]
+    pub live: bool,
+
+    /// With --live: exit 3 when any environment has drifted
+    #[arg(long, requires = "live")]
+    pub exit_code: bool,
 }
 
 pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
@@ -35,11 +61,12 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
     let reader = store.read()?;
     let releases = Releases::new(&reader);
     let style = Style::detect();
-    let mut environments = Vec::new();
+    let mut environments: Vec<Value> = Vec::new();
     let mut human = String::new();
+    let mut drift = false;
     for env in &envs {
         let head = reader.ref_target(&refs::env(env))?;
-        let in_flight = history::in_flight(&reader, env)?;
+        let unfinished = history::unfinished(&reader, env)?;
         let last = last_concluded(&reader, env)?;
         let placed = reader.env_state_placed(env)?;
         releases.learn_placed(&placed)?;
@@ -57,7 +84,8 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
             "head": head.map(|id| id.to_hex()),
             "state": state_json,
             "last_result": last.as_ref().and_then(DeploymentRecord::result).map(|r| r.as_str()),
-            "in_flight": in_flight.is_some(),
+            "in_flight": unfinished.is_some_and(|u| u.submitted.is_none()),
+            "submitted": unfinished.is_some_and(|u| u.submitted.is_some()),
         }));
 
         let config = &workspace.manifest.environments[env];
@@ -73,23 +101,105 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
             )),
             None => human.push_str("  no deployments yet\n"),
         }
-        if let Some(deployment) = in_flight {
-            human.push_str(&format!(
-                "  {}\n",
-                style.warn(&format!(
-                    "deployment {} is in flight: recorded without an outcome",
-                    deployment.short()
-                ))
-            ));
+        if let Some(unfinished) = unfinished {
+            let (what, next) = match unfinished.submitted {
+                None => ("is in flight: recorded without an outcome", "reconcile"),
+                Some(_) => ("was submitted without waiting", "wait"),
+            };
+            let line = format!("deployment {} {what} (`ledger {next} {env}`)", unfinished.deployment.short());
+            human.push_str(&format!("  {}\n", style.warn(&line)));
         }
-        human.push_str(&table(&rows));
+        match (&config.ecs, args.live) {
+            (Some(ecs), true) => {
+                let images = state
+                    .iter()
+                    .map(|(service, release)| Ok((service.clone(), releases.view(*release)?.image.clone())))
+                    .collect::<Result<BTreeMap<_, _>, CommandError>>()?;
+                let live = compare_live(&workspace, env, ecs, &images)?;
+                drift |= live.drifted;
+                human.push_str(&live.human);
+                if let Some(object) = environments.last_mut() {
+                    object["live"] = live.json;
+                    object["drift"] = json!(live.drifted);
+                }
+            }
+            (None, true) => human.push_str("  record-only: nothing live to compare\n"),
+            _ => human.push_str(&table(&rows)),
+        }
     }
     if globals.json() {
         print_json(&json!({"environments": environments}));
     } else {
         print!("{human}");
     }
-    Ok(Finished::Success)
+    Ok(if args.exit_code && drift { Finished::Failed } else { Finished::Success })
+}
+
+/// An environment compared with what runs on ECS and what SSM holds.
+struct LiveComparison {
+    human: String,
+    json: Value,
+    drifted: bool,
+}
+
+/// Compares the ledger's image of each service with ECS's and SSM's.
+fn compare_live(
+    workspace: &Workspace,
+    env: &str,
+    ecs: &EcsEnvironment,
+    ledger_images: &BTreeMap<String, String>,
+) -> Result<LiveComparison, CommandError> {
+    let cloud = cloud::connect(workspace, Some(ecs))?;
+    let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
+    let backoff = Backoff::default();
+    let services: BTreeSet<&String> = workspace.manifest.services.keys().chain(ledger_images.keys()).collect();
+    let mut rows = vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
+    let mut json = Map::new();
+    let mut drifted = false;
+    for service in services {
+        let ledger = ledger_images.get(service).cloned();
+        let (running, task_definition) = match workspace.manifest.services.get(service) {
+            Some(config) => {
+                let name = config.ecs_service_in(service, env);
+                match cloud::run(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))? {
+                    Ok(live) => (live.image, Some(live.task_definition)),
+                    Err(error) if error.kind == ErrorKind::NotFound => (None, None),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            None => (None, None),
+        };
+        let parameter = parameter_name(&ecs.ssm_prefix, service);
+        let stored = cloud::run(backoff.retry(async || parameters.get(&parameter).await))??;
+        let drift = ledger != running || ledger != stored;
+        drifted |= drift;
+        let show = |image: &Option<String>| image.clone().unwrap_or_else(|| "-".into());
+        rows.push(vec![
+            format!("  {service}"),
+            show(&ledger),
+            show(&running),
+            show(&stored),
+            if drift { "DRIFT".into() } else { String::new() },
+        ]);
+        json.insert(
+            service.clone(),
+            json!({
+                "ledger": ledger,
+                "ecs": running,
+                "task_definition": task_definition,
+                "ssm": stored,
+                "ssm_parameter": parameter,
+                "drift": drift,
+            }),
+        );
+    }
+    let mut human = table(&rows);
+    if drifted {
+        human.push_str(&format!(
+            "  drift: {env} does not run what the ledger recorded; `ledger log {env}` shows what was deployed\n"
+        ));
+    }
+    Ok(LiveComparison { human, json: Value::Object(json), drifted })
 }
 
 /// The newest deployment of `env` that has an outcome.

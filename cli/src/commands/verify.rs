@@ -34,7 +34,7 @@ pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
             } else {
                 println!("damaged: {message}");
             }
-            return Ok(Finished::NotSound);
+            return Ok(Finished::Failed);
         }
     };
     let report = ledger::verify::verify(&store.read()?)?;
@@ -58,5 +58,5 @@ pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
             report.objects, report.refs, report.environments
         );
     }
-    Ok(if report.is_sound() { Finished::Success } else { Finished::NotSound })
+    Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })
 }

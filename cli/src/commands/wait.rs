@@ -1,0 +1,28 @@
+//! `ledger wait`: record how a deployment submitted with `--no-wait` ended.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::conclude::{self, Concluding};
+use crate::error::CommandResult;
+use crate::workspace::Workspace;
+
+/// Wait for a deployment submitted with --no-wait, and record how it ended
+///
+/// Observes each service of the environment's last deployment on ECS until its rollout ends
+/// (or the environment's timeout passes), writes the SSM parameters of the services that
+/// succeeded, and records the outcome. Exits 3 unless every service succeeded.
+///
+/// Example:
+///   ledger apply frontend stage --no-wait && ledger wait stage
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct WaitArgs {
+    /// The environment whose submitted deployment to wait for
+    pub env: String,
+}
+
+pub fn run(globals: &GlobalArgs, args: &WaitArgs) -> CommandResult {
+    let workspace = Workspace::load(globals)?;
+    conclude::run(&workspace, &args.env, Concluding::Submitted)
+}

@@ -1,0 +1,34 @@
+//! What ECS runs now: for `status --live` (drift) and `import` (adopting an environment).
+
+use crate::ecs::Ecs;
+use crate::error::AwsError;
+use crate::retry::Backoff;
+
+/// One service as ECS runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveService {
+    /// The revision of the PRIMARY deployment (the service's own, when it has none).
+    pub task_definition: String,
+    pub ecs_deployment: Option<String>,
+    /// The image of the service's container; `None` when the revision has no such container.
+    pub image: Option<String>,
+}
+
+/// Reads service `name` of `cluster`: two calls, DescribeServices and DescribeTaskDefinition.
+pub async fn read_live<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    cluster: &str,
+    name: &str,
+    container: &str,
+) -> Result<LiveService, AwsError> {
+    let service = backoff.retry(async || ecs.describe_service(cluster, name).await).await?;
+    let primary = service.primary();
+    let task_definition = primary.map_or(service.task_definition.clone(), |p| p.task_definition.clone());
+    let definition = backoff.retry(async || ecs.describe_task_definition(&task_definition).await).await?;
+    Ok(LiveService {
+        image: definition.image_of(container).map(str::to_string),
+        ecs_deployment: primary.map(|p| p.id.clone()),
+        task_definition,
+    })
+}
