@@ -15,7 +15,12 @@ pub fn connect(workspace: &Workspace, ecs: Option<&EcsEnvironment>) -> Result<Cl
     let project_region = workspace.manifest.aws.as_ref().and_then(|aws| aws.region.clone());
     let settings = AwsSettings {
         profile: workspace.globals.profile.clone(),
-        region: workspace.globals.region.clone().or_else(|| ecs.and_then(|e| e.region.clone())).or(project_region),
+        region: workspace
+            .globals
+            .region
+            .clone()
+            .or_else(|| ecs.and_then(|e| e.region.clone()))
+            .or(project_region),
         role_arn: ecs.and_then(|e| e.role_arn.clone()),
     };
     run(Cloud::connect(&settings))?.map_err(|error: ConnectError| CommandError::user(error.to_string()))

@@ -48,7 +48,9 @@ pub fn run(workspace: &Workspace, env: &str, concluding: Concluding) -> CommandR
         ))
         .with_hint(format!("`ledger reconcile {env}` reads what ECS runs and records how it ended")));
     }
-    let missing = || CommandError::failed(format!("deployment {} is missing; run `ledger verify`", unfinished.deployment));
+    let missing = || {
+        CommandError::failed(format!("deployment {} is missing; run `ledger verify`", unfinished.deployment))
+    };
     let deployment = reader.entry(&unfinished.deployment)?.ok_or_else(missing)?;
     let changes = deployment.entry.as_deployment().ok_or_else(missing)?.changes.clone();
     let known = match unfinished.submitted {
@@ -61,9 +63,15 @@ pub fn run(workspace: &Workspace, env: &str, concluding: Concluding) -> CommandR
 
     let cloud = cloud::connect(workspace, Some(&ecs))?;
     let stamp = cloud::with_principal(stamp, &cloud)?;
-    eprintln!("deployment {} to {env}: observing {} service(s) on cluster {}", deployment.id.short(), targets.len(), ecs.cluster);
+    eprintln!(
+        "deployment {} to {env}: observing {} service(s) on cluster {}",
+        deployment.id.short(),
+        targets.len(),
+        ecs.cluster
+    );
     let outcome = observe(&cloud, &ecs, &deployment, &targets, &known)?;
-    let outcome = store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    let outcome =
+        store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     report(workspace, &store, env, None, &deployment, &outcome)
 }
 
@@ -74,8 +82,21 @@ fn observe(
     targets: &[rollout::ServiceTarget],
     known: &BTreeMap<String, ledger::ServiceOutcome>,
 ) -> Result<ledger::Outcome, CommandError> {
-    let options = Options { wait: true, rollback_on_failure: false, backoff: Backoff::default(), parallel: PARALLEL_SERVICES };
+    let options = Options {
+        wait: true,
+        rollback_on_failure: false,
+        backoff: Backoff::default(),
+        parallel: PARALLEL_SERVICES,
+    };
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
-    cloud::run(rollout::observe(clients, &cloud::env_target(ecs), deployment.id, targets, known, &options, &print_progress))
+    cloud::run(rollout::observe(
+        clients,
+        &cloud::env_target(ecs),
+        deployment.id,
+        targets,
+        known,
+        &options,
+        &print_progress,
+    ))
 }

@@ -174,7 +174,8 @@ fn roll_out(
         &options,
         &print_progress,
     ))?;
-    let outcome = store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    let outcome =
+        store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     report(workspace, store, &plan.env, Some(plan_json), &deployment, &outcome)
 }
 
@@ -186,7 +187,8 @@ pub fn service_targets(
     changes: &BTreeMap<String, Change>,
 ) -> Result<Vec<ServiceTarget>, CommandError> {
     let image_of = |id: EntryId| -> Result<String, CommandError> {
-        let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("release {id} is missing")))?;
+        let stored =
+            reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("release {id} is missing")))?;
         let release = stored
             .entry
             .as_release()
@@ -254,7 +256,8 @@ pub fn report(
 
 fn print_outcome(style: &Style, env: &str, deployment: EntryId, outcome: &Outcome) {
     println!("deployment {} to {env}: {}", deployment.short(), style.result(Some(outcome.result)));
-    let mut rows = vec![vec!["SERVICE".to_string(), "RESULT".into(), "TASK DEFINITION".into(), "DETAIL".into()]];
+    let mut rows =
+        vec![vec!["SERVICE".to_string(), "RESULT".into(), "TASK DEFINITION".into(), "DETAIL".into()]];
     for (service, ended) in &outcome.services {
         let task_definition = ended.task_definition.as_deref().map_or("-", rollout::short_arn);
         rows.push(vec![
@@ -268,7 +271,9 @@ fn print_outcome(style: &Style, env: &str, deployment: EntryId, outcome: &Outcom
     match outcome.result {
         DeployResult::Submitted => println!("not waited for: `ledger wait {env}` records how it ends"),
         DeployResult::Failed => {
-            println!("`ledger status {env} --live` shows what runs now; `ledger rollback {env}` undoes the last success")
+            println!(
+                "`ledger status {env} --live` shows what runs now; `ledger rollback {env}` undoes the last success"
+            )
         }
         DeployResult::Succeeded | DeployResult::RolledBack => {}
     }

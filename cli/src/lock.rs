@@ -16,11 +16,14 @@ pub struct EnvLock {
 /// Locks `env` for `holder`, or says who holds it.
 pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, CommandError> {
     let dir = ledger_dir.join("locks");
-    let cannot = |e: std::io::Error| CommandError::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()));
+    let cannot = |e: std::io::Error| {
+        CommandError::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()))
+    };
     std::fs::create_dir_all(&dir).map_err(cannot)?;
     // Environment names are validated ([a-z0-9-]), so this stays inside `locks/`.
     let path = dir.join(format!("{env}.lock"));
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(cannot)?;
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(cannot)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -28,14 +31,18 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, Comma
             let _ = file.read_to_string(&mut held_by);
             let held_by = held_by.trim();
             let held_by = if held_by.is_empty() { "another ledger process" } else { held_by };
-            return Err(CommandError::user(format!("environment {env} is locked by {held_by}"))
-                .with_hint("another apply, wait or reconcile is running there; try again when it has finished"));
+            return Err(CommandError::user(format!("environment {env} is locked by {held_by}")).with_hint(
+                "another apply, wait or reconcile is running there; try again when it has finished",
+            ));
         }
         Err(TryLockError::Error(e)) => return Err(cannot(e)),
     }
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let since = ledger::Timestamp::now().to_human();
     let line = format!("{holder} (pid {} on {}, since {since})\n", std::process::id(), host.trim());
-    file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(line.as_bytes())).map_err(cannot)?;
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(line.as_bytes()))
+        .map_err(cannot)?;
     Ok(EnvLock { _file: file })
 }

@@ -228,7 +228,10 @@ impl Manifest {
                 if let Some(region) = &raw_aws.region {
                     check(region, "aws.region".into(), valid_region)?;
                 }
-                Some(AwsDefaults { region: raw_aws.region.map(Spanned::into_inner), write_latest: raw_aws.write_latest })
+                Some(AwsDefaults {
+                    region: raw_aws.region.map(Spanned::into_inner),
+                    write_latest: raw_aws.write_latest,
+                })
             }
             None => None,
         };
@@ -240,26 +243,36 @@ impl Manifest {
             let ecs = match raw_env.cluster {
                 Some(cluster) => {
                     check(&cluster, format!("{key}.cluster"), valid_ecs_name)?;
-                    let optional = |value: &Option<Spanned<String>>, field: &str, valid: fn(&str) -> Result<(), String>| {
-                        value.as_ref().map_or(Ok(()), |v| check(v, format!("{key}.{field}"), valid))
-                    };
+                    let optional =
+                        |value: &Option<Spanned<String>>,
+                         field: &str,
+                         valid: fn(&str) -> Result<(), String>| {
+                            value.as_ref().map_or(Ok(()), |v| check(v, format!("{key}.{field}"), valid))
+                        };
                     optional(&raw_env.region, "region", valid_region)?;
                     optional(&raw_env.role_arn, "role_arn", valid_role_arn)?;
                     optional(&raw_env.ssm_prefix, "ssm_prefix", valid_ssm_prefix)?;
-                    let duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| match value {
-                        None => Ok(default),
-                        Some(text) => parse_duration(text.get_ref())
-                            .map_err(|message| locate(Some(text.span()), Some(format!("{key}.{field}")), message)),
-                    };
+                    let duration =
+                        |value: &Option<Spanned<String>>, field: &str, default: Duration| match value {
+                            None => Ok(default),
+                            Some(text) => parse_duration(text.get_ref()).map_err(|message| {
+                                locate(Some(text.span()), Some(format!("{key}.{field}")), message)
+                            }),
+                        };
                     Some(EcsEnvironment {
                         cluster: cluster.into_inner(),
                         region: raw_env.region.map(Spanned::into_inner),
                         role_arn: raw_env.role_arn.map(Spanned::into_inner),
-                        ssm_prefix: raw_env.ssm_prefix.map(Spanned::into_inner).unwrap_or_else(|| {
-                            format!("/{}/images/{}", project.id, id.get_ref())
-                        }),
+                        ssm_prefix: raw_env
+                            .ssm_prefix
+                            .map(Spanned::into_inner)
+                            .unwrap_or_else(|| format!("/{}/images/{}", project.id, id.get_ref())),
                         timeout: duration(&raw_env.timeout, "timeout", DEFAULT_TIMEOUT)?,
-                        poll_interval: duration(&raw_env.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?,
+                        poll_interval: duration(
+                            &raw_env.poll_interval,
+                            "poll_interval",
+                            DEFAULT_POLL_INTERVAL,
+                        )?,
                     })
                 }
                 None => {
@@ -270,11 +283,14 @@ impl Manifest {
                         ("timeout", &raw_env.timeout),
                         ("poll_interval", &raw_env.poll_interval),
                     ];
-                    if let Some((field, Some(value))) = ecs_only.into_iter().find(|(_, value)| value.is_some()) {
+                    if let Some((field, Some(value))) =
+                        ecs_only.into_iter().find(|(_, value)| value.is_some())
+                    {
                         return Err(locate(
                             Some(value.span()),
                             Some(format!("{key}.{field}")),
-                            "only means something for an environment on ECS: set `cluster` too, or remove it".into(),
+                            "only means something for an environment on ECS: set `cluster` too, or remove it"
+                                .into(),
                         ));
                     }
                     None
@@ -326,7 +342,8 @@ impl Manifest {
                         }
                     };
                     for name in names {
-                        valid_ecs_name(name).map_err(|message| locate(Some(span.clone()), Some(field.clone()), message))?;
+                        valid_ecs_name(name)
+                            .map_err(|message| locate(Some(span.clone()), Some(field.clone()), message))?;
                     }
                     spanned.into_inner()
                 }
@@ -338,7 +355,10 @@ impl Manifest {
                 }
                 None => id.get_ref().clone(),
             };
-            services.insert(id.into_inner(), Service { image_repository: parsed.repository, ecs_service, container });
+            services.insert(
+                id.into_inner(),
+                Service { image_repository: parsed.repository, ecs_service, container },
+            );
         }
 
         let mut service_sets = BTreeMap::new();
@@ -421,9 +441,16 @@ fn valid_region(region: &str) -> Result<(), String> {
 }
 
 fn valid_role_arn(arn: &str) -> Result<(), String> {
-    let ok = arn.starts_with("arn:aws") && arn.contains(":role/") && arn.len() <= 2048 && arn.is_ascii()
+    let ok = arn.starts_with("arn:aws")
+        && arn.contains(":role/")
+        && arn.len() <= 2048
+        && arn.is_ascii()
         && !arn.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
-    if ok { Ok(()) } else { Err(format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"))
+    }
 }
 
 /// An SSM parameter path: `/a/b`, no empty or `..` segment, no trailing slash.
@@ -448,7 +475,8 @@ fn valid_ssm_prefix(prefix: &str) -> Result<(), String> {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 90s, 15m or 1h"))?;
+    let value: u64 =
+        number.parse().map_err(|_| format!("{text:?} is not a duration such as 90s, 15m or 1h"))?;
     let duration = match unit {
         "ms" => Duration::from_millis(value),
         "s" => Duration::from_secs(value),
@@ -571,7 +599,10 @@ ecs_service = "shop-web"
         assert_eq!(prod.region.as_deref(), Some("us-east-1"));
         assert_eq!(manifest.environments["sandbox"].ecs, None);
         let api = &manifest.services["api"];
-        assert_eq!((api.ecs_service_in("api", "prod"), api.ecs_service_in("api", "stage")), ("api-live", "api"));
+        assert_eq!(
+            (api.ecs_service_in("api", "prod"), api.ecs_service_in("api", "stage")),
+            ("api-live", "api")
+        );
         assert_eq!(api.container, "app");
         assert_eq!(manifest.services["web"].ecs_service_in("web", "prod"), "shop-web");
         assert_eq!(manifest.services["web"].container, "web");
@@ -625,11 +656,16 @@ ecs_service = "shop-web"
         ] {
             let text = format!("[project]\nid = \"p\"\n[environments.stage]\n{bad}\n");
             let error = parse(&text).unwrap_err();
-            assert_eq!(error.key.as_deref(), Some(format!("environments.stage.{key}").as_str()), "{bad}: {error}");
+            assert_eq!(
+                error.key.as_deref(),
+                Some(format!("environments.stage.{key}").as_str()),
+                "{bad}: {error}"
+            );
         }
         let unknown_env = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\necs_service = { prod = \"x\" }\n";
         assert!(parse(unknown_env).unwrap_err().message.contains("unknown environment \"prod\""));
-        let bad_container = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\ncontainer = \"../x\"\n";
+        let bad_container =
+            "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/a\"\ncontainer = \"../x\"\n";
         assert_eq!(parse(bad_container).unwrap_err().key.as_deref(), Some("services.api.container"));
         assert!(parse("not toml at all").is_err());
     }

@@ -8,7 +8,8 @@ use ledger::verify::{Damage, verify};
 use std::collections::BTreeMap;
 
 use ledger::{
-    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Source, Stamp, Store, StoreError, Timestamp, Trigger,
+    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Source, Stamp, Store, StoreError, Timestamp,
+    Trigger,
 };
 
 fn stamp(second: i64) -> Stamp {
@@ -157,7 +158,13 @@ fn a_submitted_deployment_blocks_the_next_until_its_final_outcome() {
         result,
         services: BTreeMap::from([(
             "api".to_string(),
-            ServiceOutcome { result, running, task_definition: None, ecs_deployment: None, detail: String::new() },
+            ServiceOutcome {
+                result,
+                running,
+                task_definition: None,
+                ecs_deployment: None,
+                detail: String::new(),
+            },
         )]),
     };
     let submitted = store

@@ -65,7 +65,8 @@ impl Cloud {
                 .configure(&config)
                 .build()
                 .await;
-            config = config.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+            config =
+                config.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
         }
         Ok(Cloud { config })
     }

@@ -11,18 +11,25 @@ const ACTION: &str = "ecr:DescribeImages";
 pub fn ecr_repository(repository: &str) -> Option<(&str, &str)> {
     let (registry, name) = repository.split_once('/')?;
     let (account, rest) = registry.split_once('.')?;
-    let is_ecr = rest.starts_with("dkr.ecr.") && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let is_ecr =
+        rest.starts_with("dkr.ecr.") && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
     is_ecr.then_some((account, name))
 }
 
 /// The digest (`sha256:…`) of `repository:tag` in ECR.
-pub async fn resolve_digest(client: &aws_sdk_ecr::Client, repository: &str, tag: &str) -> Result<String, AwsError> {
+pub async fn resolve_digest(
+    client: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: &str,
+) -> Result<String, AwsError> {
     let Some((registry_id, name)) = ecr_repository(repository) else {
         return Err(AwsError::new(
             ACTION,
             crate::ErrorKind::Rejected,
             "",
-            format!("{repository} is not an ECR repository (<account>.dkr.ecr.<region>.amazonaws.com/<name>)"),
+            format!(
+                "{repository} is not an ECR repository (<account>.dkr.ecr.<region>.amazonaws.com/<name>)"
+            ),
         ));
     };
     let output = client

@@ -4,9 +4,7 @@
 
 use std::future::Future;
 
-use aws_sdk_ecs::types::{
-    Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField,
-};
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField};
 
 use crate::error::{AwsError, from_sdk};
 
@@ -72,7 +70,10 @@ impl TaskDefinitionWithTags {
 
     /// The image of container `name`, if the definition has that container.
     pub fn image_of(&self, container: &str) -> Option<&str> {
-        self.containers().iter().find(|c| c.name.as_deref() == Some(container)).and_then(|c| c.image.as_deref())
+        self.containers()
+            .iter()
+            .find(|c| c.name.as_deref() == Some(container))
+            .and_then(|c| c.image.as_deref())
     }
 
     pub fn containers(&self) -> &[ContainerDefinition] {
@@ -82,11 +83,16 @@ impl TaskDefinitionWithTags {
 
 pub trait Ecs {
     /// The named service of the named cluster; `NotFound` when either is missing.
-    fn describe_service(&self, cluster: &str, service: &str)
-    -> impl Future<Output = Result<ServiceView, AwsError>>;
+    fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<ServiceView, AwsError>>;
 
-    fn describe_task_definition(&self, arn: &str)
-    -> impl Future<Output = Result<TaskDefinitionWithTags, AwsError>>;
+    fn describe_task_definition(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<TaskDefinitionWithTags, AwsError>>;
 
     /// Registers a new revision carrying every registerable field of `definition`; returns its ARN.
     fn register_task_definition(
@@ -119,7 +125,10 @@ impl Ecs for AwsEcs {
             .map_err(|e| from_sdk(ACTION, e))?;
         match output.services().first() {
             Some(found) if found.status() != Some("INACTIVE") => Ok(service_view(found)),
-            _ => Err(AwsError::not_found(ACTION, format!("service {service:?} not found in cluster {cluster:?}"))),
+            _ => Err(AwsError::not_found(
+                ACTION,
+                format!("service {service:?} not found in cluster {cluster:?}"),
+            )),
         }
     }
 
@@ -169,10 +178,9 @@ impl Ecs for AwsEcs {
             .send()
             .await
             .map_err(|e| from_sdk(ACTION, e))?;
-        output
-            .task_definition
-            .and_then(|d| d.task_definition_arn)
-            .ok_or_else(|| AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no task definition ARN"))
+        output.task_definition.and_then(|d| d.task_definition_arn).ok_or_else(|| {
+            AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no task definition ARN")
+        })
     }
 
     async fn update_service(
@@ -257,4 +265,3 @@ pub fn revise(
 pub fn deployment_of(definition: &TaskDefinitionWithTags) -> Option<&str> {
     definition.tags.iter().find(|tag| tag.key() == Some(DEPLOYMENT_TAG)).and_then(|tag| tag.value())
 }
-

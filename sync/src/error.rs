@@ -40,7 +40,12 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn new(action: &'static str, kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        action: &'static str,
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         AwsError { action, kind, code: code.into(), message: message.into(), attempts: 1 }
     }
 
@@ -51,11 +56,18 @@ impl AwsError {
     /// Classifies an error response by its code and HTTP status.
     pub fn from_response(action: &'static str, status: u16, code: &str, message: &str) -> Self {
         let kind = match code {
-            "ThrottlingException" | "Throttling" | "ThrottledException" | "TooManyRequestsException"
-            | "RequestLimitExceeded" | "ProvisionedThroughputExceededException" => ErrorKind::Throttled,
+            "ThrottlingException"
+            | "Throttling"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ProvisionedThroughputExceededException" => ErrorKind::Throttled,
             "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => ErrorKind::AccessDenied,
-            "ClusterNotFoundException" | "ServiceNotFoundException" | "ParameterNotFound"
-            | "ImageNotFoundException" | "RepositoryNotFoundException" => ErrorKind::NotFound,
+            "ClusterNotFoundException"
+            | "ServiceNotFoundException"
+            | "ParameterNotFound"
+            | "ImageNotFoundException"
+            | "RepositoryNotFoundException" => ErrorKind::NotFound,
             _ if status == 429 => ErrorKind::Throttled,
             _ if status >= 500 => ErrorKind::ServerError,
             _ => ErrorKind::Rejected,
@@ -126,10 +138,12 @@ mod tests {
 
     #[test]
     fn classifies_responses_and_names_the_refused_action() {
-        let denied = AwsError::from_response("ecs:UpdateService", 400, "AccessDeniedException", "not allowed");
+        let denied =
+            AwsError::from_response("ecs:UpdateService", 400, "AccessDeniedException", "not allowed");
         assert_eq!(denied.kind, ErrorKind::AccessDenied);
         assert!(denied.to_string().contains("must allow `ecs:UpdateService`"), "{denied}");
-        let throttled = AwsError::from_response("ecs:DescribeServices", 400, "ThrottlingException", "Rate exceeded");
+        let throttled =
+            AwsError::from_response("ecs:DescribeServices", 400, "ThrottlingException", "Rate exceeded");
         assert!(throttled.kind.is_retryable());
         assert_eq!(AwsError::from_response("ssm:PutParameter", 503, "", "").kind, ErrorKind::ServerError);
         assert_eq!(AwsError::from_response("ssm:PutParameter", 429, "Odd", "").kind, ErrorKind::Throttled);

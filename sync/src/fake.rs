@@ -98,7 +98,8 @@ impl FakeAws {
     pub fn image_running(&self, cluster: &str, name: &str) -> String {
         let world = self.world.borrow();
         let service = &world.services[&(cluster.to_string(), name.to_string())];
-        let primary = service.deployments.iter().find(|d| d.status == "PRIMARY").expect("a PRIMARY deployment");
+        let primary =
+            service.deployments.iter().find(|d| d.status == "PRIMARY").expect("a PRIMARY deployment");
         world.definitions[&primary.task_definition].image_of(name).unwrap_or_default().to_string()
     }
 
@@ -118,9 +119,10 @@ impl FakeAws {
     fn store_definition(&self, mut source: TaskDefinitionWithTags) -> String {
         let mut world = self.world.borrow_mut();
         let family = source.definition.family.clone().unwrap_or_default();
-        let revision = world.definitions.values().filter(|d| d.definition.family.as_ref() == Some(&family)).count()
-            as i32
-            + 1;
+        let revision =
+            world.definitions.values().filter(|d| d.definition.family.as_ref() == Some(&family)).count()
+                as i32
+                + 1;
         let arn = format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:{revision}");
         source.definition.task_definition_arn = Some(arn.clone());
         source.definition.revision = revision;
@@ -142,7 +144,9 @@ impl FakeAws {
             ErrorKind::AccessDenied => (400, "AccessDeniedException"),
             ErrorKind::NotFound => (400, "ClusterNotFoundException"),
             ErrorKind::Rejected => (400, "ClientException"),
-            ErrorKind::Transport => return Err(AwsError::new(action, ErrorKind::Transport, "", "connection refused")),
+            ErrorKind::Transport => {
+                return Err(AwsError::new(action, ErrorKind::Transport, "", "connection refused"));
+            }
         };
         Err(AwsError::from_response(action, status, code, "scripted fault"))
     }
@@ -150,10 +154,18 @@ impl FakeAws {
     fn find_service(&self, action: &'static str, cluster: &str, name: &str) -> Result<(), AwsError> {
         let world = self.world.borrow();
         if !world.clusters.iter().any(|c| c == cluster) {
-            return Err(AwsError::from_response(action, 400, "ClusterNotFoundException", "Cluster not found."));
+            return Err(AwsError::from_response(
+                action,
+                400,
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ));
         }
         if !world.services.contains_key(&(cluster.to_string(), name.to_string())) {
-            return Err(AwsError::not_found(action, format!("service {name:?} not found in cluster {cluster:?}")));
+            return Err(AwsError::not_found(
+                action,
+                format!("service {name:?} not found in cluster {cluster:?}"),
+            ));
         }
         Ok(())
     }
@@ -178,7 +190,8 @@ impl World {
             return;
         }
         let rollout = service.rollout;
-        let previous = service.deployments.iter().find(|d| d.status == "ACTIVE").map(|d| d.task_definition.clone());
+        let previous =
+            service.deployments.iter().find(|d| d.status == "ACTIVE").map(|d| d.task_definition.clone());
         let rollback_id = self.new_deployment_id();
         let service = self.services.get_mut(&key).expect("looked up above");
         service.polls += 1;
@@ -199,7 +212,9 @@ impl World {
                 let failed = &mut service.deployments[primary];
                 failed.rollout_state = RolloutState::Failed;
                 failed.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
-                service.events.insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
+                service
+                    .events
+                    .insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
             }
             Rollout::CircuitBreaker => {
                 let failed = &mut service.deployments[primary];
@@ -207,9 +222,15 @@ impl World {
                 failed.status = "ACTIVE".into();
                 let previous = previous.expect("a rollback needs an earlier deployment");
                 service.task_definition = previous.clone();
-                service.deployments.insert(0, rollout_view(rollback_id.clone(), previous, RolloutState::Completed));
-                service.events.insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
-                service.events.insert(0, format!("(service {name}) rolling back to deployment {rollback_id}."));
+                service
+                    .deployments
+                    .insert(0, rollout_view(rollback_id.clone(), previous, RolloutState::Completed));
+                service
+                    .events
+                    .insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
+                service
+                    .events
+                    .insert(0, format!("(service {name}) rolling back to deployment {rollback_id}."));
             }
             Rollout::Never => {}
         }
@@ -218,7 +239,15 @@ impl World {
 
 fn rollout_view(id: String, task_definition: String, rollout_state: RolloutState) -> RolloutView {
     let running = if rollout_state == RolloutState::Completed { 2 } else { 0 };
-    RolloutView { id, status: "PRIMARY".into(), task_definition, rollout_state, reason: String::new(), running, desired: 2 }
+    RolloutView {
+        id,
+        status: "PRIMARY".into(),
+        task_definition,
+        rollout_state,
+        reason: String::new(),
+        running,
+        desired: 2,
+    }
 }
 
 fn view(service: &FakeService) -> ServiceView {
@@ -245,15 +274,25 @@ impl Ecs for FakeAws {
         self.call(ACTION)?;
         let world = self.world.borrow();
         let found = world.definitions.get(arn).cloned();
-        found.ok_or_else(|| AwsError::from_response(ACTION, 400, "ClientException", "Unable to describe task definition."))
+        found.ok_or_else(|| {
+            AwsError::from_response(ACTION, 400, "ClientException", "Unable to describe task definition.")
+        })
     }
 
-    async fn register_task_definition(&self, definition: &TaskDefinitionWithTags) -> Result<String, AwsError> {
+    async fn register_task_definition(
+        &self,
+        definition: &TaskDefinitionWithTags,
+    ) -> Result<String, AwsError> {
         self.call("ecs:RegisterTaskDefinition")?;
         Ok(self.store_definition(definition.clone()))
     }
 
-    async fn update_service(&self, cluster: &str, name: &str, task_definition: &str) -> Result<ServiceView, AwsError> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+    ) -> Result<ServiceView, AwsError> {
         const ACTION: &str = "ecs:UpdateService";
         self.call(ACTION)?;
         self.find_service(ACTION, cluster, name)?;
@@ -262,14 +301,21 @@ impl Ecs for FakeAws {
             return Err(AwsError::from_response(ACTION, 400, "ClientException", "TaskDefinition not found."));
         }
         if world.inactive.iter().any(|arn| arn == task_definition) {
-            return Err(AwsError::from_response(ACTION, 400, "ClientException", "TaskDefinition is inactive"));
+            return Err(AwsError::from_response(
+                ACTION,
+                400,
+                "ClientException",
+                "TaskDefinition is inactive",
+            ));
         }
         let id = world.new_deployment_id();
         let service = world.service_mut(cluster, name);
         for deployment in &mut service.deployments {
             deployment.status = "ACTIVE".into();
         }
-        service.deployments.insert(0, rollout_view(id, task_definition.to_string(), RolloutState::InProgress));
+        service
+            .deployments
+            .insert(0, rollout_view(id, task_definition.to_string(), RolloutState::InProgress));
         service.task_definition = task_definition.to_string();
         service.polls = 0;
         Ok(view(service))

@@ -75,11 +75,19 @@ struct Attempt {
 
 impl Attempt {
     fn failed(detail: impl Into<String>) -> Attempt {
-        Attempt { outcome: service_outcome(DeployResult::Failed, None, detail), registered: None, updated: false }
+        Attempt {
+            outcome: service_outcome(DeployResult::Failed, None, detail),
+            registered: None,
+            updated: false,
+        }
     }
 }
 
-fn service_outcome(result: DeployResult, running: Option<EntryId>, detail: impl Into<String>) -> ServiceOutcome {
+fn service_outcome(
+    result: DeployResult,
+    running: Option<EntryId>,
+    detail: impl Into<String>,
+) -> ServiceOutcome {
     ServiceOutcome { result, running, task_definition: None, ecs_deployment: None, detail: detail.into() }
 }
 
@@ -102,11 +110,11 @@ pub async fn apply<E: Ecs, P: Parameters>(
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
     let rolled_back = failed && options.rollback_on_failure;
     if rolled_back {
-        let rollbacks = services
-            .iter()
-            .zip(&mut attempts)
-            .filter(|(_, attempt)| attempt.updated)
-            .map(|(target, attempt)| roll_back(clients.ecs, env, target, attempt, &deployment_tag, options, progress));
+        let rollbacks = services.iter().zip(&mut attempts).filter(|(_, attempt)| attempt.updated).map(
+            |(target, attempt)| {
+                roll_back(clients.ecs, env, target, attempt, &deployment_tag, options, progress)
+            },
+        );
         futures_util::stream::iter(rollbacks).buffered(options.parallel.max(1)).collect::<Vec<()>>().await;
     } else {
         write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
@@ -152,13 +160,16 @@ async fn roll_out<E: Ecs>(
     let backoff = &options.backoff;
     let service = match backoff.retry(async || ecs.describe_service(cluster, name).await).await {
         Ok(service) if service.status == "ACTIVE" => service,
-        Ok(service) => return Attempt::failed(format!("ECS service {name} is {}, not ACTIVE", service.status)),
+        Ok(service) => {
+            return Attempt::failed(format!("ECS service {name} is {}, not ACTIVE", service.status));
+        }
         Err(error) => return Attempt::failed(error.to_string()),
     };
-    let current = match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
-        Ok(current) => current,
-        Err(error) => return Attempt::failed(error.to_string()),
-    };
+    let current =
+        match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
+            Ok(current) => current,
+            Err(error) => return Attempt::failed(error.to_string()),
+        };
     let revised = match revise(&current, &target.container, &target.image, deployment_tag) {
         Ok(revised) => revised,
         Err(message) => return Attempt::failed(message),
@@ -177,7 +188,8 @@ async fn roll_out<E: Ecs>(
     let updated = match backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await {
         Ok(updated) => updated,
         Err(error) => {
-            attempt.outcome.detail = format!("{error} (the new revision was registered; the service was not changed)");
+            attempt.outcome.detail =
+                format!("{error} (the new revision was registered; the service was not changed)");
             return attempt;
         }
     };
@@ -190,7 +202,13 @@ async fn roll_out<E: Ecs>(
         attempt.outcome.detail = "submitted; not waited for (`ledger wait` observes it)".into();
         return attempt;
     }
-    let watch = Watch { cluster, name, ours: &arn, ecs_deployment: ours.as_deref(), previous: Some(&service.task_definition) };
+    let watch = Watch {
+        cluster,
+        name,
+        ours: &arn,
+        ecs_deployment: ours.as_deref(),
+        previous: Some(&service.task_definition),
+    };
     let ending = watch.wait(ecs, env, backoff, &target.service, progress).await;
     attempt.outcome.result = ending.result;
     attempt.outcome.running = match ending.running {
@@ -221,7 +239,8 @@ async fn observe_one<E: Ecs>(
                 Err(error) => return Attempt::failed(error.to_string()),
             };
             let running = service.task_definition.clone();
-            let definition = match backoff.retry(async || ecs.describe_task_definition(&running).await).await {
+            let definition = match backoff.retry(async || ecs.describe_task_definition(&running).await).await
+            {
                 Ok(definition) => definition,
                 Err(error) => return Attempt::failed(error.to_string()),
             };
@@ -235,7 +254,8 @@ async fn observe_one<E: Ecs>(
             (running, primary)
         }
     };
-    let watch = Watch { cluster, name, ours: &arn, ecs_deployment: ecs_deployment.as_deref(), previous: None };
+    let watch =
+        Watch { cluster, name, ours: &arn, ecs_deployment: ecs_deployment.as_deref(), previous: None };
     let ending = watch.wait(ecs, env, backoff, &target.service, progress).await;
     let running = (ending.running == Running::Ours).then_some(target.change.to);
     let mut outcome = service_outcome(ending.result, running, ending.detail);
@@ -256,14 +276,18 @@ async fn roll_back<E: Ecs>(
     progress: Progress<'_>,
 ) {
     let outcome = &mut attempt.outcome;
-    if outcome.result == DeployResult::Failed && outcome.running.is_some() && outcome.running == target.change.from {
+    if outcome.result == DeployResult::Failed
+        && outcome.running.is_some()
+        && outcome.running == target.change.from
+    {
         // ECS's circuit breaker already put the previous revision back.
         outcome.result = DeployResult::RolledBack;
         return;
     }
     let (Some(previous_image), Some(registered)) = (&target.previous_image, &attempt.registered) else {
         outcome.result = DeployResult::Failed;
-        outcome.detail = join(&outcome.detail, "not rolled back: no earlier release of this service ran here");
+        outcome.detail =
+            join(&outcome.detail, "not rolled back: no earlier release of this service ran here");
         return;
     };
     progress(&target.service, "rolling back");
@@ -316,8 +340,10 @@ async fn write_parameters<P: Parameters>(
             Ok(version) => progress(&target.service, &format!("wrote {name} (version {version})")),
             Err(error) => {
                 attempt.outcome.result = DeployResult::Failed;
-                attempt.outcome.detail =
-                    join(&attempt.outcome.detail, &format!("ECS runs it, but {name} was not written: {error}"));
+                attempt.outcome.detail = join(
+                    &attempt.outcome.detail,
+                    &format!("ECS runs it, but {name} was not written: {error}"),
+                );
             }
         }
     }
@@ -378,7 +404,8 @@ impl Watch<'_> {
         let deadline = Instant::now() + env.timeout;
         let mut last_seen = String::new();
         loop {
-            let view = match backoff.retry(async || ecs.describe_service(self.cluster, self.name).await).await {
+            let view = match backoff.retry(async || ecs.describe_service(self.cluster, self.name).await).await
+            {
                 Ok(view) => view,
                 Err(error) => {
                     return Ending {
@@ -392,7 +419,9 @@ impl Watch<'_> {
                 return ending;
             }
             let seen = match view.primary() {
-                Some(p) => format!("rollout {:?}, {}/{} tasks running", p.rollout_state, p.running, p.desired),
+                Some(p) => {
+                    format!("rollout {:?}, {}/{} tasks running", p.rollout_state, p.running, p.desired)
+                }
                 None => "no PRIMARY deployment yet".into(),
             };
             if seen != last_seen {
@@ -419,10 +448,14 @@ impl Watch<'_> {
     fn judge(&self, view: &ServiceView) -> Option<Ending> {
         let events = || or_none(view.latest_events(EVENTS_QUOTED));
         let primary = view.primary()?;
-        let ours = primary.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == primary.id);
+        let ours =
+            primary.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == primary.id);
         if !ours {
-            let running =
-                if Some(primary.task_definition.as_str()) == self.previous { Running::Previous } else { Running::Unknown };
+            let running = if Some(primary.task_definition.as_str()) == self.previous {
+                Running::Previous
+            } else {
+                Running::Unknown
+            };
             let why = if running == Running::Previous {
                 "ECS rolled the deployment back (circuit breaker)"
             } else {
@@ -453,7 +486,11 @@ impl Watch<'_> {
             RolloutState::Failed => Some(Ending {
                 result: DeployResult::Failed,
                 running: Running::Unknown,
-                detail: format!("rollout FAILED: {}; latest events: {}", or_none(primary.reason.clone()), events()),
+                detail: format!(
+                    "rollout FAILED: {}; latest events: {}",
+                    or_none(primary.reason.clone()),
+                    events()
+                ),
             }),
             RolloutState::InProgress | RolloutState::Unknown => None,
         }

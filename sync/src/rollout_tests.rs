@@ -126,7 +126,10 @@ async fn persistent_throttling_and_5xx_fail_the_service_they_hit() {
         let outcome = run(&fake, &env(), &targets, &options()).await;
         assert_eq!(outcome.result, DeployResult::Failed);
         let api = &outcome.services["api"];
-        assert!(api.detail.contains("ecs:UpdateService") && api.detail.contains("gave up after 6 attempts"), "{api:?}");
+        assert!(
+            api.detail.contains("ecs:UpdateService") && api.detail.contains("gave up after 6 attempts"),
+            "{api:?}"
+        );
         assert_eq!(api.running, None);
         assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
         assert_truthful(&fake, &targets, &outcome);
@@ -272,7 +275,8 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
     assert!(targets.iter().all(|t| fake.parameter_history(&parameter(&t.service)).is_empty()));
 
     let clients = Clients { ecs: &fake, parameters: &fake };
-    let observed = observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
+    let observed =
+        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
     assert_eq!(observed.result, DeployResult::Failed);
     assert_eq!(observed.services["mailer"].result, DeployResult::Failed);
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded);
@@ -289,7 +293,8 @@ async fn an_interrupted_apply_is_reconciled_by_its_tag() {
 
     let clients = Clients { ecs: &fake, parameters: &fake };
     let nothing_known = BTreeMap::new();
-    let observed = observe(clients, &env(), DEPLOYMENT, &targets, &nothing_known, &options(), &|_, _| {}).await;
+    let observed =
+        observe(clients, &env(), DEPLOYMENT, &targets, &nothing_known, &options(), &|_, _| {}).await;
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
     let search = &observed.services["search"];
     assert_eq!(search.result, DeployResult::Failed);

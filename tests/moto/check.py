@@ -172,100 +172,13 @@ def observe_in_progress(name, deployment_id, new, times):
 
 # --- checks ----------------------------------------------------------------
 
-FULL_CONTAINER = {
-    "name": "web",
-    "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web:1.2.3",
-    "repositoryCredentials": {
-        "credentialsParameter": "arn:aws:secretsmanager:us-east-1:123456789012:secret:creds"
-    },
-    "cpu": 256,
-    "memory": 512,
-    "memoryReservation": 256,
-    "links": ["sidecar"],
-    "portMappings": [
-        {"containerPort": 8080, "hostPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"}
-    ],
-    "essential": True,
-    "restartPolicy": {"enabled": True, "ignoredExitCodes": [0], "restartAttemptPeriod": 60},
-    "entryPoint": ["/bin/sh", "-c"],
-    "command": ["serve"],
-    "environment": [{"name": "MODE", "value": "prod"}],
-    "environmentFiles": [{"value": "arn:aws:s3:::bucket/web.env", "type": "s3"}],
-    "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": False}],
-    "volumesFrom": [{"sourceContainer": "sidecar", "readOnly": True}],
-    "linuxParameters": {
-        "initProcessEnabled": True,
-        "capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW"]},
-    },
-    "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/db"}],
-    "dependsOn": [{"containerName": "sidecar", "condition": "START"}],
-    "startTimeout": 30,
-    "stopTimeout": 30,
-    "versionConsistency": "enabled",
-    "user": "1000",
-    "workingDirectory": "/app",
-    "disableNetworking": False,
-    "privileged": False,
-    "readonlyRootFilesystem": True,
-    "dockerSecurityOptions": ["no-new-privileges"],
-    "interactive": False,
-    "pseudoTerminal": False,
-    "dockerLabels": {"team": "ledger"},
-    "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
-    "logConfiguration": {
-        "logDriver": "awslogs",
-        "options": {"awslogs-group": "/ecs/web"},
-        "secretOptions": [{"name": "token", "valueFrom": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/token"}],
-    },
-    "healthCheck": {
-        "command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
-        "interval": 30,
-        "timeout": 5,
-        "retries": 3,
-        "startPeriod": 10,
-    },
-    "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
-}
-FULL_TASK_DEFINITION = {
-    "family": "full",
-    "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/task",
-    "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/exec",
-    "networkMode": "awsvpc",
-    "containerDefinitions": [
-        FULL_CONTAINER,
-        {"name": "sidecar", "image": "busybox", "memory": 128, "essential": False},
-    ],
-    "volumes": [
-        {
-            "name": "data",
-            "efsVolumeConfiguration": {
-                "fileSystemId": "fs-1234",
-                "rootDirectory": "/srv",
-                "transitEncryption": "ENABLED",
-                "transitEncryptionPort": 2049,
-                "authorizationConfig": {"accessPointId": "fsap-1234", "iam": "ENABLED"},
-            },
-        },
-        {"name": "scratch", "host": {"sourcePath": "/tmp"}},
-    ],
-    "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}],
-    "requiresCompatibilities": ["EC2"],
-    "cpu": "512",
-    "memory": "1024",
-    "tags": [{"key": "team", "value": "ledger"}],
-    "pidMode": "task",
-    "ipcMode": "task",
-    "proxyConfiguration": {
-        "type": "APPMESH",
-        "containerName": "sidecar",
-        "properties": [{"name": "AppPorts", "value": "8080"}],
-    },
-    "inferenceAccelerators": [{"deviceName": "device1", "deviceType": "eia2.medium"}],
-    "ephemeralStorage": {"sizeInGiB": 30},
-    "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
-    "enableFaultInjection": True,
-    "trustedExecutionConfiguration": {"isolationMode": "SHARED"},
-}
+# A task definition with every field RegisterTaskDefinition takes, shared with the end-to-end
+# test that checks an apply keeps them all (tests/tests/ecs.rs).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "full_task_definition.json")) as file:
+    FULL_TASK_DEFINITION = json.load(file)
+# Fields moto is patched to keep that the ECS SDK ledger builds with cannot send: checked here only.
+FULL_TASK_DEFINITION["inferenceAccelerators"] = [{"deviceName": "device1", "deviceType": "eia2.medium"}]
+FULL_TASK_DEFINITION["trustedExecutionConfiguration"] = {"isolationMode": "SHARED"}
 # What ECS adds to a container definition that leaves these out.
 CONTAINER_DEFAULTS = {
     "cpu": 0,

@@ -1,5 +1,7 @@
 //! Harness for the end-to-end tests: the real `ledger` binary, built fresh, run as separate
-//! processes in a temporary project.
+//! processes in a temporary project, and the local AWS emulator they roll out to.
+
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -29,6 +31,8 @@ pub fn ledger_bin() -> &'static Path {
 /// A project directory with a manifest, and `ledger` commands run inside it.
 pub struct Project {
     dir: tempfile::TempDir,
+    /// Variables every command of the project runs with (e.g. the emulator's endpoint).
+    env: Vec<(&'static str, String)>,
 }
 
 impl Project {
@@ -41,7 +45,13 @@ impl Project {
 
     /// An empty directory.
     pub fn empty() -> Project {
-        Project { dir: tempfile::tempdir().expect("a temporary directory") }
+        Project { dir: tempfile::tempdir().expect("a temporary directory"), env: Vec::new() }
+    }
+
+    /// The same project, its commands run with `env` (e.g. [`moto::Moto::env`]).
+    pub fn with_env(mut self, env: Vec<(&'static str, String)>) -> Project {
+        self.env = env;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -59,6 +69,7 @@ impl Project {
             .env_remove("LEDGER_MANIFEST")
             .env_remove("LEDGER_DIR")
             .env_remove("LEDGER_TIMESTAMP")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null());
         command
     }

@@ -54,14 +54,17 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
     for service in &args.services {
         workspace.check_service(service)?;
     }
-    let services = if args.services.is_empty() { workspace.services_of(None)? } else { args.services.clone() };
+    let services =
+        if args.services.is_empty() { workspace.services_of(None)? } else { args.services.clone() };
     let message = check_message(args.message.as_deref().unwrap_or("imported from ECS"))?;
     let store = workspace.open_store()?;
     let stamp = workspace.stamp(Some(&message))?;
     let _lock = lock::lock(&workspace.ledger_dir, env, &stamp.actor)?;
     if store.read()?.ref_target(&refs::env(env))?.is_some() {
-        return Err(CommandError::user(format!("{env} already has deployments: import adopts a new environment only"))
-            .with_hint(format!("`ledger status {env} --live` compares the ledger with what ECS runs")));
+        return Err(CommandError::user(format!(
+            "{env} already has deployments: import adopts a new environment only"
+        ))
+        .with_hint(format!("`ledger status {env} --live` compares the ledger with what ECS runs")));
     }
 
     let cloud = cloud::connect(&workspace, Some(&ecs))?;
@@ -79,7 +82,8 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
                 found.task_definition, config.container
             ))
         })?;
-        let parsed = ImageRef::parse(&image).map_err(|e| CommandError::user(format!("{service}: ECS runs {image}: {e}")))?;
+        let parsed = ImageRef::parse(&image)
+            .map_err(|e| CommandError::user(format!("{service}: ECS runs {image}: {e}")))?;
         parsed.check_repository(&config.image_repository).map_err(|e| {
             CommandError::user(format!("{service}: ECS runs {image}, not an image of its repository: {e}"))
         })?;
@@ -98,7 +102,9 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
                 revision_at: None,
             };
             let latest = match writer.ref_target(&refs::service(service))? {
-                Some(id) => writer.entry(&id)?.filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
+                Some(id) => writer
+                    .entry(&id)?
+                    .filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
                 None => None,
             };
             let id = match latest {
@@ -108,7 +114,8 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
             changes.insert(service.clone(), Change { from: None, to: id });
             services.insert(service.clone(), imported(id, found));
         }
-        let plan = Plan { env: env.clone(), head: None, set: SetSource::None, trigger: Trigger::Import, changes };
+        let plan =
+            Plan { env: env.clone(), head: None, set: SetSource::None, trigger: Trigger::Import, changes };
         let deployment = deploy::record_intent(writer, &stamp, &plan)?;
         let outcome = Outcome { result: DeployResult::Succeeded, services };
         let outcome = writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome)?;

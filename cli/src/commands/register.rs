@@ -5,7 +5,12 @@ use ledger::image::ImageRef;
 use ledger::name::{self, NameKind};
 use ledger::{Release, Timestamp};
 
+use ledger_sync::Backoff;
+use ledger_sync::ecr;
+use ledger_sync::ssm::{Parameters, parameter_name};
+
 use crate::cli::GlobalArgs;
+use crate::cloud;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::git;
 use crate::output::{Releases, entry_json, print_json};
@@ -14,10 +19,16 @@ use crate::workspace::{Workspace, git_dir};
 /// Record a release: one service's image at a source revision
 ///
 /// Prints the new release's id on stdout. The image must come from the service's
-/// image_repository in ledger.toml; pin it with @sha256:<digest> whenever you can.
+/// image_repository in ledger.toml; pin it with @sha256:<digest> whenever you can, or let
+/// --resolve-digest look the digest of a tag up in ECR.
 ///
-/// Example:
+/// When ledger.toml has an [aws] table, the image is also written to the SSM parameter
+/// /<project>/images/latest/<service> (turn that off with `write_latest = false`), and the
+/// AWS principal is recorded beside the actor.
+///
+/// Examples:
 ///   ledger register api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4 --revision 3b18e51
+///   ledger register api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4 --resolve-digest
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct RegisterArgs {
@@ -35,14 +46,29 @@ pub struct RegisterArgs {
     /// What this release is [default: the subject of the revision's commit, when known]
     #[arg(short, long)]
     pub message: Option<String>,
+
+    /// Look the digest of the image's tag up in ECR and record it (calls AWS)
+    #[arg(long)]
+    pub resolve_digest: bool,
 }
 
 pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
     name::validate(NameKind::Service, &args.service)?;
     workspace.check_service(&args.service)?;
-    let image = ImageRef::parse(&args.image)?;
+    let mut image = ImageRef::parse(&args.image)?;
     image.check_repository(&workspace.manifest.services[&args.service].image_repository)?;
+    let aws = workspace.manifest.aws.clone();
+    let cloud =
+        if args.resolve_digest || aws.is_some() { Some(cloud::connect(&workspace, None)?) } else { None };
+    if let (true, Some(cloud)) = (args.resolve_digest, &cloud) {
+        let Some(tag) = image.tag.clone().filter(|_| image.digest.is_none()) else {
+            return Err(CommandError::user("--resolve-digest needs an image given by tag, without a digest"));
+        };
+        let digest = cloud::run(ecr::resolve_digest(&cloud.ecr(), &image.repository, &tag))??;
+        // What ECR answered is checked like any image given on the command line.
+        image = ImageRef::parse(&format!("{}:{tag}@{digest}", image.repository))?;
+    }
 
     let commit = match &args.revision {
         Some(revision) => {
@@ -61,9 +87,30 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
         revision,
         revision_at: commit.as_ref().map(|c| Timestamp::from_unix_seconds(c.time)),
     };
-    let stamp = workspace.stamp(message.as_deref())?;
+    let mut stamp = workspace.stamp(message.as_deref())?;
+    if let Some(cloud) = &cloud {
+        stamp = cloud::with_principal(stamp, cloud)?;
+    }
     let store = workspace.open_store()?;
+    let image_ref = release.image_ref();
     let stored = store.write(|writer| writer.record_release(stamp, release))?;
+    if let (Some(cloud), Some(aws)) = (&cloud, &aws)
+        && aws.write_latest
+    {
+        let name =
+            parameter_name(&format!("/{}/images/latest", workspace.manifest.project.id), &args.service);
+        let written =
+            cloud::run(Backoff::default().retry(async || cloud.parameters().put(&name, &image_ref).await))?;
+        written.map_err(|error| {
+            CommandError::failed(format!(
+                "release {} was recorded, but {name} was not written: {error}",
+                stored.id.short()
+            ))
+            .with_hint(
+                "set `write_latest = false` under [aws] in ledger.toml if nothing reads that parameter",
+            )
+        })?;
+    }
     let reader = store.read()?;
     let releases = Releases::new(&reader);
     if globals.json() {

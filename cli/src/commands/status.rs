@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
+use ledger::Source;
 use ledger::history::{self, DeploymentRecord};
 use ledger::manifest::EcsEnvironment;
 use ledger::store::refs;
-use ledger::Source;
 use ledger_sync::live::read_live;
 use ledger_sync::ssm::{Parameters, parameter_name};
 use ledger_sync::{Backoff, ErrorKind};
@@ -152,8 +152,10 @@ fn compare_live(
     let cloud = cloud::connect(workspace, Some(ecs))?;
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let backoff = Backoff::default();
-    let services: BTreeSet<&String> = workspace.manifest.services.keys().chain(ledger_images.keys()).collect();
-    let mut rows = vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
+    let services: BTreeSet<&String> =
+        workspace.manifest.services.keys().chain(ledger_images.keys()).collect();
+    let mut rows =
+        vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
     let mut json = Map::new();
     let mut drifted = false;
     for service in services {

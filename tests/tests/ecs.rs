@@ -1,0 +1,459 @@
+//! Rolling out to ECS for real: the `ledger` binary against the local AWS emulator
+//! (tests/moto), whose ECS deployments start, progress and end as real ones do.
+
+use std::time::{Duration, Instant};
+
+use ledger_e2e::Project;
+use ledger_e2e::moto::{Moto, Rollout, repository};
+use serde_json::Value;
+
+const SERVICES: [&str; 5] = ["api", "search", "worker", "web", "admin"];
+const CONTAINER: &str = "app";
+
+/// An emulated account with clusters `stage` and `prod`, each running every service of
+/// `services` at image tag `v0`, and a project that deploys to them.
+fn account(services: &[&str], extra_manifest: &str) -> (Moto, Project) {
+    let moto = Moto::start();
+    let mut manifest = String::from(
+        "[project]\nid = \"e2e\"\n\n\
+         [environments.stage]\ncluster = \"stage\"\npoll_interval = \"20ms\"\ntimeout = \"60s\"\n\n\
+         [environments.prod]\ncluster = \"prod\"\nprotected = true\npoll_interval = \"20ms\"\ntimeout = \"60s\"\n",
+    );
+    for cluster in ["stage", "prod"] {
+        moto.create_cluster(cluster);
+        for service in services {
+            moto.create_service(cluster, service, CONTAINER, &image(service, "v0"));
+        }
+    }
+    for service in services {
+        manifest.push_str(&format!(
+            "\n[services.{service}]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
+            repository(&format!("e2e/{service}"))
+        ));
+    }
+    manifest.push_str(extra_manifest);
+    let project = Project::new(&manifest).with_env(moto.env());
+    project.ok(&["init"]);
+    (moto, project)
+}
+
+fn image(service: &str, tag: &str) -> String {
+    format!("{}:{tag}", repository(&format!("e2e/{service}")))
+}
+
+fn register_all(project: &Project, services: &[&str], tag: &str) {
+    for service in services {
+        project.ok(&["register", service, &image(service, tag)]);
+    }
+}
+
+fn parameter(env: &str, service: &str) -> String {
+    format!("/e2e/images/{env}/{service}")
+}
+
+/// Runs a deploying command with `--output json`; returns its exit code and JSON.
+fn deploy(project: &Project, args: &[&str]) -> (i32, Value) {
+    let mut with_json = args.to_vec();
+    with_json.extend(["--output", "json"]);
+    let output = project.run(&with_json);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "ledger {args:?} printed no JSON (exit {:?})\nstdout:\n{stdout}\nstderr:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().expect("an exit code"), json)
+}
+
+fn service_outcome<'a>(json: &'a Value, service: &str) -> &'a Value {
+    &json["outcome"]["services"][service]
+}
+
+#[test]
+fn five_services_applied_to_stage_then_promoted_to_prod() {
+    let (moto, project) = account(&SERVICES, "");
+    register_all(&project, &SERVICES, "v1");
+
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes", "-m", "first"]);
+    assert_eq!(code, 0, "{applied:#}");
+    assert_eq!(applied["outcome"]["result"], "succeeded");
+    let deployment = applied["deployment"]["id"].as_str().unwrap().to_string();
+    for service in SERVICES {
+        let ended = service_outcome(&applied, service);
+        assert_eq!(ended["result"], "succeeded", "{service}: {ended}");
+        assert!(ended["ecs_deployment"].as_str().unwrap().starts_with("ecs-svc/"), "{ended}");
+        // The revision ECS runs is the one recorded, made for this deployment.
+        let running = moto.describe_service("stage", service);
+        assert_eq!(running["taskDefinition"], ended["task_definition"]);
+        assert_eq!(running["deployments"][0]["id"], ended["ecs_deployment"]);
+        let (_, tags) = moto.describe_task_definition(ended["task_definition"].as_str().unwrap());
+        assert!(
+            tags.as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["key"] == "ledger:deployment" && t["value"] == deployment)
+        );
+        assert_eq!(moto.running_image("stage", service, CONTAINER), image(service, "v1"));
+        assert_eq!(moto.parameter_history(&parameter("stage", service)), [image(service, "v1")]);
+        // prod is not touched by a stage deployment.
+        assert_eq!(moto.running_image("prod", service, CONTAINER), image(service, "v0"));
+        assert!(moto.parameter_history(&parameter("prod", service)).is_empty());
+    }
+    // The principal the credentials act as is recorded beside the actor.
+    assert!(
+        applied["deployment"]["actor"].as_str().unwrap().contains("arn:aws:"),
+        "{}",
+        applied["deployment"]
+    );
+
+    let (code, promoted) = deploy(&project, &["promote", "stage", "prod", "--yes", "-m", "ship it"]);
+    assert_eq!(code, 0, "{promoted:#}");
+    assert_eq!(promoted["outcome"]["result"], "succeeded");
+    for service in SERVICES {
+        assert_eq!(moto.running_image("prod", service, CONTAINER), image(service, "v1"));
+        assert_eq!(moto.parameter_history(&parameter("prod", service)), [image(service, "v1")]);
+    }
+
+    // A second release of one service: only it changes, and its parameter keeps its history.
+    project.ok(&["register", "api", &image("api", "v2")]);
+    let (code, again) = deploy(&project, &["apply", "latest", "stage", "--service", "api", "--yes"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(again["outcome"]["services"].as_object().unwrap().len(), 1);
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1"), image("api", "v2")]);
+    assert_eq!(moto.parameter_history(&parameter("stage", "search")), [image("search", "v1")]);
+
+    let log = project.json(&["log", "prod"]);
+    assert_eq!(log["deployments"][0]["result"], "succeeded");
+    assert_eq!(log["deployments"][0]["message"], "ship it");
+    let diff = project.json(&["diff", "stage", "prod"]);
+    let changed: Vec<&Value> =
+        diff["changes"].as_array().unwrap().iter().filter(|c| c["change"] == "changed").collect();
+    assert_eq!(changed.len(), 1, "{diff:#}");
+    assert_eq!(changed[0]["service"], "api");
+}
+
+#[test]
+fn calls_grow_with_services_and_polls_not_with_the_account() {
+    let (moto, project) = account(&SERVICES, "");
+    // A busy account: another cluster with many services that an apply must never look at.
+    moto.create_cluster("other");
+    for n in 0..40 {
+        moto.create_service("other", &format!("noise-{n}"), CONTAINER, "busybox:1");
+    }
+    register_all(&project, &SERVICES, "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+
+    // Per service: one DescribeServices before the update and three while waiting (the
+    // emulator's rollouts are seen in progress twice, then COMPLETED), one DescribeTaskDefinition,
+    // RegisterTaskDefinition, UpdateService and PutParameter. Once: the caller's identity.
+    let n = SERVICES.len() as u64;
+    let expected = [
+        ("ecs:DescribeServices", 4 * n),
+        ("ecs:DescribeTaskDefinition", n),
+        ("ecs:RegisterTaskDefinition", n),
+        ("ecs:UpdateService", n),
+        ("ssm:PutParameter", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
+    assert_eq!(moto.calls(), expected);
+}
+
+#[test]
+fn rollback_after_the_previous_revision_was_deregistered() {
+    let (moto, project) = account(&["api"], "");
+    project.ok(&["register", "api", &image("api", "v1")]);
+    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{first:#}");
+    let v1_revision = service_outcome(&first, "api")["task_definition"].as_str().unwrap().to_string();
+    project.ok(&["register", "api", &image("api", "v2")]);
+    let (code, second) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{second:#}");
+
+    // The revision that ran v1 is gone (and so is the one before it): ECS cannot go back to it.
+    moto.deregister_task_definition(&v1_revision);
+    moto.deregister_task_definition(&format!("arn:aws:ecs:us-east-1:123456789012:task-definition/api:1"));
+
+    let (code, rolled_back) = deploy(&project, &["rollback", "stage", "--yes", "-m", "v2 is broken"]);
+    assert_eq!(code, 0, "{rolled_back:#}");
+    assert_eq!(rolled_back["outcome"]["result"], "succeeded");
+    assert_eq!(rolled_back["deployment"]["trigger"]["kind"], "rollback");
+    let restored = service_outcome(&rolled_back, "api")["task_definition"].as_str().unwrap();
+    assert_ne!(restored, v1_revision, "a new revision, made from the ledger's own record");
+    assert_eq!(moto.running_image("stage", "api", CONTAINER), image("api", "v1"));
+    assert_eq!(
+        moto.parameter_history(&parameter("stage", "api")),
+        [image("api", "v1"), image("api", "v2"), image("api", "v1")]
+    );
+}
+
+#[test]
+fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
+    let moto = Moto::start();
+    moto.create_cluster("stage");
+    let full: Value = serde_json::from_str(include_str!("../moto/full_task_definition.json"))
+        .expect("the full task definition");
+    let original = moto.register_task_definition(full.clone());
+    moto.create_service_with("stage", "full", &original);
+    let manifest = format!(
+        "[project]\nid = \"e2e\"\n[environments.stage]\ncluster = \"stage\"\npoll_interval = \"20ms\"\n\
+         [services.full]\nimage_repository = \"{}\"\ncontainer = \"web\"\n",
+        repository("web")
+    );
+    let project = Project::new(&manifest).with_env(moto.env());
+    project.ok(&["init"]);
+    let new_image = format!("{}:2.0.0@sha256:{}", repository("web"), "b".repeat(64));
+    project.ok(&["register", "full", &new_image]);
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+
+    let (before, before_tags) = moto.describe_task_definition(&original);
+    let (after, after_tags) =
+        moto.describe_task_definition(service_outcome(&applied, "full")["task_definition"].as_str().unwrap());
+    assert_eq!(after["revision"], 2);
+    let mut expected = before.clone();
+    expected["containerDefinitions"][0]["image"] = Value::String(new_image);
+    for set_by_ecs in ["taskDefinitionArn", "revision", "registeredAt", "registeredBy"] {
+        expected.as_object_mut().unwrap().remove(set_by_ecs);
+    }
+    let mut after = after;
+    for set_by_ecs in ["taskDefinitionArn", "revision", "registeredAt", "registeredBy"] {
+        after.as_object_mut().unwrap().remove(set_by_ecs);
+    }
+    assert_eq!(after, expected);
+    // Every field the test file gives is there, as given (ECS only adds defaults).
+    for (field, value) in full.as_object().unwrap() {
+        if field != "containerDefinitions" && field != "tags" {
+            assert_eq!(&before[field], value, "{field}");
+        }
+    }
+    let mut expected_tags = before_tags.as_array().unwrap().clone();
+    expected_tags.push(serde_json::json!({"key": "ledger:deployment", "value": applied["deployment"]["id"]}));
+    assert_eq!(after_tags, Value::Array(expected_tags));
+}
+
+#[test]
+fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
+    let (moto, project) = account(&SERVICES, "");
+
+    // One service of five fails its rollout (the circuit breaker stops it, nothing rolls back).
+    register_all(&project, &SERVICES, "v1");
+    moto.set_rollout("stage", "search", Rollout::Fail, 1);
+    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{failed:#}");
+    assert_eq!(failed["outcome"]["result"], "failed");
+    let search = service_outcome(&failed, "search");
+    assert_eq!(search["result"], "failed");
+    assert!(
+        search["detail"].as_str().unwrap().contains("deployment failed: tasks failed to start"),
+        "{search}"
+    );
+    for service in SERVICES {
+        let history = moto.parameter_history(&parameter("stage", service));
+        if service == "search" {
+            assert!(history.is_empty(), "SSM written for a failed service: {history:?}");
+        } else {
+            assert_eq!(service_outcome(&failed, service)["result"], "succeeded");
+            assert_eq!(history, [image(service, "v1")]);
+        }
+    }
+    let status = project.json(&["status", "stage"]);
+    assert_eq!(status["environments"][0]["last_result"], "failed");
+
+    // The circuit breaker rolls the new revision back: ECS runs the old one, the outcome says so.
+    moto.set_rollout("stage", "search", Rollout::RollBack, 1);
+    let (code, rolled) = deploy(&project, &["apply", "latest", "stage", "--service", "search", "--yes"]);
+    assert_eq!(code, 3, "{rolled:#}");
+    let search = service_outcome(&rolled, "search");
+    assert_eq!(search["result"], "failed");
+    assert!(search["detail"].as_str().unwrap().contains("circuit breaker"), "{search}");
+    assert!(search["detail"].as_str().unwrap().contains("rolling back to deployment"), "{search}");
+    assert_eq!(moto.running_image("stage", "search", CONTAINER), image("search", "v0"));
+    assert!(moto.parameter_history(&parameter("stage", "search")).is_empty());
+
+    // A rollout that never ends is a failure once the environment's timeout has passed.
+    let manifest_path = project.path().join("ledger.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, manifest.replacen("timeout = \"60s\"", "timeout = \"1s\"", 1)).unwrap();
+    moto.set_rollout("stage", "search", Rollout::Never, 0);
+    let started = Instant::now();
+    let (code, timed_out) = deploy(&project, &["apply", "latest", "stage", "--service", "search", "--yes"]);
+    assert_eq!(code, 3, "{timed_out:#}");
+    assert!(started.elapsed() < Duration::from_secs(30), "the wait is bounded by the timeout");
+    let search = service_outcome(&timed_out, "search");
+    assert_eq!(search["result"], "failed");
+    assert!(search["detail"].as_str().unwrap().starts_with("timed out after 1s"), "{search}");
+    assert!(moto.parameter_history(&parameter("stage", "search")).is_empty());
+    let log = project.json(&["log", "stage"]);
+    let results: Vec<&Value> = log["deployments"].as_array().unwrap().iter().map(|d| &d["result"]).collect();
+    assert_eq!(results, ["failed", "failed", "failed"]);
+}
+
+#[test]
+fn rollback_on_failure_puts_every_changed_service_back() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{first:#}");
+
+    register_all(&project, &["api", "search"], "v2");
+    moto.set_rollout("stage", "search", Rollout::Fail, 1);
+    let (code, second) = deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    assert_eq!(code, 3, "{second:#}");
+    assert_eq!(second["outcome"]["result"], "rolled_back");
+    for service in ["api", "search"] {
+        assert_eq!(service_outcome(&second, service)["result"], "rolled_back", "{second:#}");
+        assert_eq!(moto.running_image("stage", service, CONTAINER), image(service, "v1"));
+        // SSM still names what runs.
+        assert_eq!(moto.parameter_history(&parameter("stage", service)), [image(service, "v1")]);
+    }
+    let status = project.json(&["status", "stage"]);
+    let state = &status["environments"][0]["state"];
+    assert_eq!(state["api"]["image"], image("api", "v1"), "{status:#}");
+    assert_eq!(state["search"]["image"], image("search", "v1"), "{status:#}");
+}
+
+#[test]
+fn no_wait_records_submitted_and_wait_records_the_truth() {
+    let (moto, project) = account(&["api"], "");
+    project.ok(&["register", "api", &image("api", "v1")]);
+    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    assert_eq!(code, 0, "{submitted:#}");
+    assert_eq!(submitted["outcome"]["result"], "submitted");
+    assert!(
+        moto.parameter_history(&parameter("stage", "api")).is_empty(),
+        "nothing observed, nothing written"
+    );
+
+    // Until it is observed, the environment takes no new deployment.
+    project.ok(&["register", "api", &image("api", "v2")]);
+    let refused = project.run(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ledger wait stage"), "{refused:?}");
+
+    let waited = project.run(&["wait", "stage"]);
+    assert_eq!(waited.status.code(), Some(0), "{waited:?}");
+    let log = project.json(&["log", "stage"]);
+    assert_eq!(log["deployments"][0]["result"], "succeeded", "{log:#}");
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+    let (code, next) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{next:#}");
+}
+
+#[test]
+fn an_interrupted_apply_is_in_flight_until_reconciled() {
+    let (moto, project) = account(&["api"], "");
+    project.ok(&["register", "api", &image("api", "v1")]);
+    moto.set_rollout("stage", "api", Rollout::Never, 0);
+    let mut apply = project.command(&["apply", "latest", "stage", "--yes"]).spawn().expect("starting apply");
+
+    // Once ECS has the update, the apply is waiting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while moto.describe_service("stage", "api")["deployments"].as_array().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the apply never updated the service");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second apply to the same environment is refused, naming the holder.
+    let second = project.run(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("environment stage is locked by e2e <e2e@example.com>"), "{stderr}");
+
+    apply.kill().expect("killing apply");
+    apply.wait().expect("reaping apply");
+
+    let status = project.json(&["status", "stage"]);
+    assert_eq!(status["environments"][0]["in_flight"], true, "{status:#}");
+    let refused = project.run(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ledger reconcile stage"), "{refused:?}");
+
+    moto.set_rollout("stage", "api", Rollout::Complete, 0);
+    let reconciled = project.run(&["reconcile", "stage"]);
+    assert_eq!(reconciled.status.code(), Some(0), "{reconciled:?}");
+    let status = project.json(&["status", "stage"]);
+    assert_eq!(status["environments"][0]["in_flight"], false);
+    assert_eq!(status["environments"][0]["last_result"], "succeeded");
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+}
+
+#[test]
+fn drift_behind_the_ledgers_back_is_reported() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    let clean = project.run(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+
+    // Someone deploys a hotfix by hand, and someone else edits a parameter.
+    moto.redeploy_behind_the_ledger("stage", "api", CONTAINER, &image("api", "hotfix"));
+    moto.put_parameter(&parameter("stage", "search"), &image("search", "v0"));
+
+    let drifted = project.run(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(drifted.status.code(), Some(3), "{drifted:?}");
+    let human = String::from_utf8_lossy(&drifted.stdout);
+    assert!(human.contains("DRIFT") && human.contains("does not run what the ledger recorded"), "{human}");
+    let live = project.json(&["status", "stage", "--live"]);
+    let env = &live["environments"][0];
+    assert_eq!(env["drift"], true);
+    assert_eq!(env["live"]["api"]["ledger"], image("api", "v1"));
+    assert_eq!(env["live"]["api"]["ecs"], image("api", "hotfix"));
+    assert_eq!(env["live"]["api"]["drift"], true);
+    assert_eq!(env["live"]["search"]["ecs"], image("search", "v1"));
+    assert_eq!(env["live"]["search"]["ssm"], image("search", "v0"));
+    assert_eq!(env["live"]["search"]["drift"], true);
+}
+
+#[test]
+fn import_adopts_a_running_environment() {
+    let (moto, project) = account(&["api", "search"], "");
+    moto.reset_calls();
+    let imported = project.json(&["import", "prod", "-m", "adopted"]);
+    assert_eq!(imported["outcome"]["result"], "succeeded");
+    assert_eq!(imported["deployment"]["trigger"]["kind"], "import");
+    let status = project.json(&["status", "prod"]);
+    let state = &status["environments"][0]["state"];
+    assert_eq!(state["api"]["image"], image("api", "v0"), "{status:#}");
+    assert_eq!(state["search"]["image"], image("search", "v0"), "{status:#}");
+    // Nothing on ECS or SSM was changed.
+    let calls = moto.calls();
+    assert!(
+        calls.keys().all(|call| call.starts_with("ecs:Describe") || call == "sts:GetCallerIdentity"),
+        "{calls:?}"
+    );
+
+    // From there, the ledger deploys as usual, and a second import is refused.
+    register_all(&project, &["api"], "v1");
+    let (code, applied) = deploy(&project, &["apply", "latest", "prod", "--service", "api", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    let again = project.run(&["import", "prod"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+}
+
+#[test]
+fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
+    let (moto, project) = account(&["api"], "\n[aws]\nregion = \"us-east-1\"\n");
+    let digest = moto.push_image("e2e/api", "v1");
+    let registered = project.json(&["register", "api", &image("api", "v1"), "--resolve-digest"]);
+    assert_eq!(registered["digest"], digest);
+    let pinned = format!("{}@{digest}", image("api", "v1"));
+    assert_eq!(registered["image"], pinned);
+    assert_eq!(moto.parameter_history("/e2e/images/latest/api"), [pinned.clone()]);
+
+    // A tag ECR does not have is refused, and nothing is recorded.
+    let missing = project.run(&["register", "api", &image("api", "v9"), "--resolve-digest"]);
+    assert_eq!(missing.status.code(), Some(3), "{missing:?}");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("ecr:DescribeImages"), "{missing:?}");
+    assert_eq!(project.json(&["log"])["entries"].as_array().unwrap().len(), 1);
+
+    // The pinned image is what an apply puts on ECS.
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    assert_eq!(moto.running_image("stage", "api", CONTAINER), pinned);
+}
