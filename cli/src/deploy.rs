@@ -82,6 +82,9 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
         })?;
     }
     let stamp = workspace.stamp(options.message.as_deref())?;
+    // Held from planning to the recorded outcome, so the plan is made against a state no other
+    // deployment is changing, and a concurrent one is told who holds the environment.
+    let _lock = lock::lock(&workspace.ledger_dir, &request.env, &stamp.actor)?;
     let reader = store.read()?;
     refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
@@ -135,8 +138,8 @@ fn refuse_unfinished(reader: &impl Source, env: &str) -> Result<(), CommandError
     .into())
 }
 
-/// Rolls the plan out to ECS under the environment's lock: the intent is recorded first, then
-/// every service is rolled out and waited for, then the outcome is recorded, whatever happened.
+/// Rolls the plan out to ECS, under the caller's environment lock: the intent is recorded first,
+/// then every service is rolled out and waited for, then the outcome is recorded, whatever happened.
 fn roll_out(
     workspace: &Workspace,
     store: &Store,
@@ -146,7 +149,6 @@ fn roll_out(
     options: &DeployOptions,
     plan_json: Value,
 ) -> CommandResult {
-    let _lock = lock::lock(&workspace.ledger_dir, &plan.env, &stamp.actor)?;
     let cloud = cloud::connect(workspace, Some(ecs))?;
     let stamp = cloud::with_principal(stamp, &cloud)?;
     let targets = service_targets(workspace, &store.read()?, &plan.env, &plan.changes)?;

@@ -100,11 +100,11 @@ impl From<ConflictError> for CommandError {
                 let hint = format!(
                     "`ledger reconcile {env}` reads what ECS runs and records how it ended; `ledger status {env}` shows it"
                 );
-                CommandError::user(error.to_string()).with_hint(hint)
+                CommandError::failed(error.to_string()).with_hint(hint)
             }
             ConflictError::Unobserved { ref env, .. } => {
                 let hint = format!("`ledger wait {env}` waits for it and records how it ended");
-                CommandError::user(error.to_string()).with_hint(hint)
+                CommandError::failed(error.to_string()).with_hint(hint)
             }
             other => CommandError::failed(other.to_string()),
         }

@@ -31,7 +31,7 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, Comma
             let _ = file.read_to_string(&mut held_by);
             let held_by = held_by.trim();
             let held_by = if held_by.is_empty() { "another ledger process" } else { held_by };
-            return Err(CommandError::user(format!("environment {env} is locked by {held_by}")).with_hint(
+            return Err(CommandError::failed(format!("environment {env} is locked by {held_by}")).with_hint(
                 "another apply, wait or reconcile is running there; try again when it has finished",
             ));
         }

@@ -31,6 +31,8 @@ struct Fault {
 
 struct FakeService {
     task_definition: String,
+    /// The revision of the last rollout that completed, where the circuit breaker returns.
+    steady: String,
     deployments: Vec<RolloutView>,
     events: Vec<String>,
     rollout: Rollout,
@@ -74,6 +76,7 @@ impl FakeAws {
         let id = world.new_deployment_id();
         let service = FakeService {
             task_definition: arn.clone(),
+            steady: arn.clone(),
             deployments: vec![rollout_view(id, arn, RolloutState::Completed)],
             events: vec![format!("(service {name}) has reached a steady state.")],
             rollout: Rollout::Complete,
@@ -190,8 +193,6 @@ impl World {
             return;
         }
         let rollout = service.rollout;
-        let previous =
-            service.deployments.iter().find(|d| d.status == "ACTIVE").map(|d| d.task_definition.clone());
         let rollback_id = self.new_deployment_id();
         let service = self.services.get_mut(&key).expect("looked up above");
         service.polls += 1;
@@ -205,6 +206,7 @@ impl World {
                 let mut done = service.deployments.remove(primary);
                 done.rollout_state = RolloutState::Completed;
                 done.running = done.desired;
+                service.steady = done.task_definition.clone();
                 service.deployments = vec![done];
                 service.events.insert(0, format!("(service {name}) has reached a steady state."));
             }
@@ -220,11 +222,11 @@ impl World {
                 let failed = &mut service.deployments[primary];
                 failed.rollout_state = RolloutState::Failed;
                 failed.status = "ACTIVE".into();
-                let previous = previous.expect("a rollback needs an earlier deployment");
-                service.task_definition = previous.clone();
+                let steady = service.steady.clone();
+                service.task_definition = steady.clone();
                 service
                     .deployments
-                    .insert(0, rollout_view(rollback_id.clone(), previous, RolloutState::Completed));
+                    .insert(0, rollout_view(rollback_id.clone(), steady, RolloutState::Completed));
                 service
                     .events
                     .insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));

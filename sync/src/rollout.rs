@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 use tokio::time::Instant;
 
-use crate::ecs::{Ecs, RolloutState, ServiceView, TaskDefinitionWithTags, deployment_of, revise};
+use crate::ecs::{Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of, revise};
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
 
@@ -448,15 +448,19 @@ impl Watch<'_> {
     fn judge(&self, view: &ServiceView) -> Option<Ending> {
         let events = || or_none(view.latest_events(EVENTS_QUOTED));
         let primary = view.primary()?;
-        let ours =
-            primary.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == primary.id);
-        if !ours {
+        let is_ours =
+            |d: &RolloutView| d.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == d.id);
+        if !is_ours(primary) {
             let running = if Some(primary.task_definition.as_str()) == self.previous {
                 Running::Previous
             } else {
                 Running::Unknown
             };
-            let why = if running == Running::Previous {
+            // The circuit breaker returns to the last deployment that completed, which need not
+            // be the revision this one replaced; ours stays listed, FAILED.
+            let ours_failed =
+                view.deployments.iter().any(|d| is_ours(d) && d.rollout_state == RolloutState::Failed);
+            let why = if ours_failed || running == Running::Previous {
                 "ECS rolled the deployment back (circuit breaker)"
             } else {
                 "another deployment replaced this one"

@@ -198,6 +198,24 @@ async fn a_circuit_breaker_rollback_is_a_failure_and_the_previous_release_runs()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_circuit_breaker_return_to_an_older_revision_is_still_named() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_rollout(CLUSTER, "api", Rollout::Fail);
+    assert_eq!(run(&fake, &env(), &targets, &options()).await.result, DeployResult::Failed);
+
+    // The failed revision 2 is what the service is set to; the breaker returns to revision 1,
+    // the last one that completed, so the revision replaced (2) is not what runs.
+    fake.set_rollout(CLUSTER, "api", Rollout::CircuitBreaker);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert!(api.detail.contains("circuit breaker") && api.detail.contains("api:1"), "{api:?}");
+    assert_eq!(api.running, None, "the ledger does not claim to know what runs");
+    assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rollout_that_never_ends_times_out() {
     let fake = FakeAws::new(&[CLUSTER]);
     let targets = setup(&fake, &["api"]);

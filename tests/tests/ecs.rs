@@ -300,8 +300,10 @@ fn rollback_on_failure_puts_every_changed_service_back() {
     let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{first:#}");
 
+    // search fails and ECS's circuit breaker puts v1 back; api succeeded, so the ledger puts
+    // v1 back itself, in a new revision.
     register_all(&project, &["api", "search"], "v2");
-    moto.set_rollout("stage", "search", Rollout::Fail, 1);
+    moto.set_rollout("stage", "search", Rollout::RollBack, 1);
     let (code, second) = deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{second:#}");
     assert_eq!(second["outcome"]["result"], "rolled_back");
@@ -359,7 +361,7 @@ fn an_interrupted_apply_is_in_flight_until_reconciled() {
     }
     // A second apply to the same environment is refused, naming the holder.
     let second = project.run(&["apply", "latest", "stage", "--yes"]);
-    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert_eq!(second.status.code(), Some(3), "{second:?}");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("environment stage is locked by e2e <e2e@example.com>"), "{stderr}");
 
