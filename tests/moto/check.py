@@ -1,6 +1,6 @@
 """Check tests/moto/server.py: start it, exercise it with boto3, stop it.
 
-    /tmp/motovenv/bin/python tests/moto/check.py
+    target/moto-venv/bin/python tests/moto/check.py  (the virtualenv scripts/test makes)
 
 Prints one line per check; exits non-zero if any check fails.
 """
