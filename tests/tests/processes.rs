@@ -61,9 +61,15 @@ fn parallel_applies_to_one_environment_never_interleave() {
         let output = child.wait_with_output().unwrap();
         match output.status.code() {
             Some(0) => succeeded += 1,
-            // Planned against a head another process moved: refused, nothing recorded.
+            // Refused, nothing recorded: the environment was locked by another apply, or (past
+            // the lock) planned against a head another process moved.
             Some(3) => {
-                assert!(String::from_utf8_lossy(&output.stderr).contains("changed since this plan was made"))
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert!(
+                    stderr.contains("environment stage is locked by")
+                        || stderr.contains("changed since this plan was made"),
+                    "{stderr}"
+                );
             }
             other => panic!("unexpected exit {other:?}: {}", String::from_utf8_lossy(&output.stderr)),
         }
