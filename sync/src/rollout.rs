@@ -14,7 +14,9 @@ use futures_util::StreamExt;
 use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 use tokio::time::Instant;
 
-use crate::ecs::{Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of, revise};
+use crate::ecs::{
+    Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of, revise,
+};
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
 
@@ -448,8 +450,9 @@ impl Watch<'_> {
     fn judge(&self, view: &ServiceView) -> Option<Ending> {
         let events = || or_none(view.latest_events(EVENTS_QUOTED));
         let primary = view.primary()?;
-        let is_ours =
-            |d: &RolloutView| d.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == d.id);
+        let is_ours = |d: &RolloutView| {
+            d.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == d.id)
+        };
         if !is_ours(primary) {
             let running = if Some(primary.task_definition.as_str()) == self.previous {
                 Running::Previous

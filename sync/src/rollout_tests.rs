@@ -79,7 +79,7 @@ fn assert_truthful(fake: &FakeAws, targets: &[ServiceTarget], outcome: &Outcome)
         }
         let written = fake.parameter_history(&parameter(&target.service));
         if recorded.result == DeployResult::Succeeded {
-            assert_eq!(written, [target.image.clone()], "{}", target.service);
+            assert_eq!(written, std::slice::from_ref(&target.image), "{}", target.service);
             assert_eq!(recorded.running, Some(target.change.to));
         } else {
             assert!(written.is_empty(), "{}: SSM written for a service that did not succeed", target.service);

@@ -176,7 +176,7 @@ fn rollback_after_the_previous_revision_was_deregistered() {
 
     // The revision that ran v1 is gone (and so is the one before it): ECS cannot go back to it.
     moto.deregister_task_definition(&v1_revision);
-    moto.deregister_task_definition(&format!("arn:aws:ecs:us-east-1:123456789012:task-definition/api:1"));
+    moto.deregister_task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/api:1");
 
     let (code, rolled_back) = deploy(&project, &["rollback", "stage", "--yes", "-m", "v2 is broken"]);
     assert_eq!(code, 0, "{rolled_back:#}");
@@ -446,7 +446,7 @@ fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
     assert_eq!(registered["digest"], digest);
     let pinned = format!("{}@{digest}", image("api", "v1"));
     assert_eq!(registered["image"], pinned);
-    assert_eq!(moto.parameter_history("/e2e/images/latest/api"), [pinned.clone()]);
+    assert_eq!(moto.parameter_history("/e2e/images/latest/api"), std::slice::from_ref(&pinned));
 
     // A tag ECR does not have is refused, and nothing is recorded.
     let missing = project.run(&["register", "api", &image("api", "v9"), "--resolve-digest"]);
