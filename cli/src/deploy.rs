@@ -19,8 +19,10 @@ use crate::output::{Releases, Style, entry_json, print_json, table};
 use crate::prompt;
 use crate::workspace::Workspace;
 
-/// Services rolled out at once.
-pub const PARALLEL_SERVICES: usize = 4;
+/// Services rolled out at once. A service's rollout is mostly waiting for ECS (minutes), so a
+/// set of up to this many is waited for once, not in waves; polling 16 services every 5 s is
+/// about 3 DescribeServices calls a second, far below ECS's rate limits.
+pub const PARALLEL_SERVICES: usize = 16;
 
 /// Options every deploying command takes.
 #[derive(Args, Debug, Clone)]

@@ -1,0 +1,126 @@
+//! Times `ledger apply` of a release set to ECS against the local AWS emulator (tests/moto),
+//! and counts the AWS calls each apply made.
+//!
+//!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
+//!         target/release/ledger-bench-ecs [--services 5] [--runs 5] [--poll-interval 1s]
+//!
+//! Every run applies to a fresh cluster whose services run `v0`, taking each to `v1`; the
+//! emulator reports each rollout in progress twice, then completed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ledger_e2e::moto::{Moto, repository};
+
+struct Options {
+    services: usize,
+    runs: usize,
+    poll_interval: String,
+}
+
+fn main() {
+    let options = parse_options();
+    let ledger = std::env::current_exe().expect("the bench binary's path").with_file_name("ledger");
+    if !ledger.is_file() {
+        usage(&format!(
+            "{} not found: build it with `cargo build --release -p ledger-cli`",
+            ledger.display()
+        ));
+    }
+    let services: Vec<String> = (1..=options.services).map(|n| format!("svc-{n}")).collect();
+    let moto = Moto::start();
+    let mut times = Vec::new();
+    let mut calls = BTreeMap::new();
+    for run in 0..options.runs {
+        let cluster = format!("bench-{run}");
+        moto.create_cluster(&cluster);
+        for service in &services {
+            moto.create_service(&cluster, service, "app", &image(service, "v0"));
+        }
+        let project = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(project.path().join("ledger.toml"), manifest(&cluster, &services, &options))
+            .expect("writing ledger.toml");
+        let ledger_in = |args: &[&str]| run_ledger(&ledger, project.path(), &moto, args);
+        ledger_in(&["init"]);
+        for service in &services {
+            ledger_in(&["register", service, &image(service, "v1")]);
+        }
+        moto.reset_calls();
+        let started = Instant::now();
+        ledger_in(&["apply", "latest", "bench", "--yes"]);
+        times.push(started.elapsed());
+        calls = moto.calls();
+    }
+
+    times.sort();
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "ledger apply of {} services, poll interval {}, {} runs: median {}, min {}, max {}",
+        options.services,
+        options.poll_interval,
+        options.runs,
+        ms(times[times.len() / 2]),
+        ms(times[0]),
+        ms(times[times.len() - 1])
+    );
+    println!("AWS calls of the last apply: {} in all", calls.values().sum::<u64>());
+    for (call, count) in &calls {
+        println!("  {call}: {count}");
+    }
+}
+
+fn image(service: &str, tag: &str) -> String {
+    format!("{}:{tag}", repository(&format!("bench/{service}")))
+}
+
+fn manifest(cluster: &str, services: &[String], options: &Options) -> String {
+    let mut manifest = format!(
+        "[project]\nid = \"bench\"\n\n[environments.bench]\ncluster = \"{cluster}\"\npoll_interval = \"{}\"\n",
+        options.poll_interval
+    );
+    for service in services {
+        manifest.push_str(&format!(
+            "\n[services.{service}]\nimage_repository = \"{}\"\ncontainer = \"app\"\n",
+            repository(&format!("bench/{service}"))
+        ));
+    }
+    manifest
+}
+
+fn run_ledger(ledger: &Path, project: &Path, moto: &Moto, args: &[&str]) {
+    let output = Command::new(ledger)
+        .args(args)
+        .current_dir(project)
+        .envs(moto.env())
+        .env("LEDGER_ACTOR", "bench <bench@example.com>")
+        .output()
+        .expect("running ledger");
+    if !output.status.success() {
+        panic!("ledger {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+fn parse_options() -> Options {
+    let mut options = Options { services: 5, runs: 5, poll_interval: "1s".into() };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let count = || value.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| usage(&format!("bad {flag}")));
+        match flag.as_str() {
+            "--services" => options.services = count(),
+            "--runs" => options.runs = count(),
+            "--poll-interval" => options.poll_interval = value.clone(),
+            _ => usage(&format!("unknown option {flag}")),
+        }
+    }
+    options
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "ledger-bench-ecs: {problem}\nusage: ledger-bench-ecs [--services N] [--runs N] [--poll-interval 1s]"
+    );
+    std::process::exit(2)
+}
