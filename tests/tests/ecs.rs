@@ -459,3 +459,44 @@ fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(moto.running_image("stage", "api", CONTAINER), pinned);
 }
+
+#[test]
+fn services_ecs_does_not_have_fail_by_name_and_the_others_still_deploy() {
+    let (moto, project) = account(&["api", "search", "worker"], "");
+    // search names an ECS service stage does not have; worker a container its task has not.
+    let manifest_path = project.path().join("ledger.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .unwrap()
+        .replace("[services.search]\n", "[services.search]\necs_service = { stage = \"search-v2\" }\n")
+        .replace(
+            &format!(
+                "[services.worker]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"",
+                repository("e2e/worker")
+            ),
+            &format!(
+                "[services.worker]\nimage_repository = \"{}\"\ncontainer = \"sidecar\"",
+                repository("e2e/worker")
+            ),
+        );
+    std::fs::write(&manifest_path, manifest).unwrap();
+    register_all(&project, &["api", "search", "worker"], "v1");
+
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{applied:#}");
+    assert_eq!(applied["outcome"]["result"], "failed");
+    let search = service_outcome(&applied, "search");
+    assert_eq!(search["result"], "failed");
+    assert!(search["detail"].as_str().unwrap().contains("\"search-v2\" not found in cluster"), "{search}");
+    let worker = service_outcome(&applied, "worker");
+    assert_eq!(worker["result"], "failed");
+    assert!(
+        worker["detail"].as_str().unwrap().contains("no container \"sidecar\" (it has: app)"),
+        "{worker}"
+    );
+    assert_eq!(moto.running_image("stage", "worker", CONTAINER), image("worker", "v0"));
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+    for service in ["search", "worker"] {
+        assert!(moto.parameter_history(&parameter("stage", service)).is_empty(), "{service}");
+    }
+}
