@@ -500,3 +500,31 @@ fn services_ecs_does_not_have_fail_by_name_and_the_others_still_deploy() {
         assert!(moto.parameter_history(&parameter("stage", service)).is_empty(), "{service}");
     }
 }
+
+#[test]
+fn services_sharing_one_repository_are_each_deployed_and_checked() {
+    // api-worker runs the api image with another command: same repository, its own service.
+    let extra = format!(
+        "\n[services.api-worker]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
+        repository("e2e/api")
+    );
+    let (moto, project) = account(&["api"], &extra);
+    moto.create_service("stage", "api-worker", CONTAINER, &image("api", "v0"));
+    register_all(&project, &["api"], "v1");
+    project.ok(&["register", "api-worker", &image("api", "v1")]);
+    moto.set_rollout("stage", "api-worker", Rollout::Fail, 1);
+
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{applied:#}");
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    assert_eq!(service_outcome(&applied, "api-worker")["result"], "failed", "checked on its own");
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+    assert!(moto.parameter_history(&parameter("stage", "api-worker")).is_empty());
+
+    moto.set_rollout("stage", "api-worker", Rollout::Complete, 1);
+    let (code, again) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(again["outcome"]["services"].as_object().unwrap().len(), 1, "only api-worker was left to do");
+    assert_eq!(moto.running_image("stage", "api-worker", CONTAINER), image("api", "v1"));
+    assert_eq!(moto.parameter_history(&parameter("stage", "api-worker")), [image("api", "v1")]);
+}
