@@ -55,6 +55,9 @@ impl From<AwsError> for CommandError {
             ErrorKind::Transport => failed.with_hint(
                 "check the network and the credentials (AWS_PROFILE, --profile); AWS_ENDPOINT_URL points ledger at another endpoint",
             ),
+            ErrorKind::NotFound if error.is_cluster_not_found() => failed.with_hint(
+                "check the environment's `cluster` and `region` in ledger.toml (or --region) and the account the credentials are for",
+            ),
             ErrorKind::Rejected if error.code.contains("Token") || error.code.contains("Credential") => {
                 failed.with_hint("the AWS credentials were refused: check AWS_PROFILE / --profile, or log in again")
             }

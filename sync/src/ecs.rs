@@ -44,6 +44,18 @@ pub enum RolloutState {
     Unknown,
 }
 
+impl std::fmt::Display for RolloutState {
+    /// As ECS spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RolloutState::InProgress => "IN_PROGRESS",
+            RolloutState::Completed => "COMPLETED",
+            RolloutState::Failed => "FAILED",
+            RolloutState::Unknown => "not reported",
+        })
+    }
+}
+
 impl ServiceView {
     pub fn primary(&self) -> Option<&RolloutView> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")

@@ -53,6 +53,11 @@ impl AwsError {
         AwsError::new(action, ErrorKind::NotFound, "", message)
     }
 
+    /// The cluster named does not exist (in this account and region).
+    pub fn is_cluster_not_found(&self) -> bool {
+        self.code == "ClusterNotFoundException"
+    }
+
     /// Classifies an error response by its code and HTTP status.
     pub fn from_response(action: &'static str, status: u16, code: &str, message: &str) -> Self {
         let kind = match code {

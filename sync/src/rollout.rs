@@ -422,7 +422,7 @@ impl Watch<'_> {
             }
             let seen = match view.primary() {
                 Some(p) => {
-                    format!("rollout {:?}, {}/{} tasks running", p.rollout_state, p.running, p.desired)
+                    format!("rollout {}, {}/{} tasks running", p.rollout_state, p.running, p.desired)
                 }
                 None => "no PRIMARY deployment yet".into(),
             };

@@ -399,7 +399,12 @@ fn drift_behind_the_ledgers_back_is_reported() {
     let drifted = project.run(&["status", "stage", "--live", "--exit-code"]);
     assert_eq!(drifted.status.code(), Some(3), "{drifted:?}");
     let human = String::from_utf8_lossy(&drifted.stdout);
-    assert!(human.contains("DRIFT") && human.contains("does not run what the ledger recorded"), "{human}");
+    let row =
+        |service: &str| human.lines().find(|l| l.trim_start().starts_with(service)).unwrap().to_string();
+    assert!(row("api").ends_with("DRIFT: ECS"), "{human}");
+    assert!(row("search").ends_with("DRIFT: SSM"), "{human}");
+    assert!(human.contains("drift: ECS does not run what the ledger recorded in stage"), "{human}");
+    assert!(human.contains("drift: SSM under /e2e/images/stage does not name"), "{human}");
     let live = project.json(&["status", "stage", "--live"]);
     let env = &live["environments"][0];
     assert_eq!(env["drift"], true);
@@ -409,6 +414,25 @@ fn drift_behind_the_ledgers_back_is_reported() {
     assert_eq!(env["live"]["search"]["ecs"], image("search", "v1"));
     assert_eq!(env["live"]["search"]["ssm"], image("search", "v0"));
     assert_eq!(env["live"]["search"]["drift"], true);
+
+    // A service ECS does not have is shown as such; a cluster it does not have is an error.
+    let manifest_path = project.path().join("ledger.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let renamed = manifest.replace("[services.search]\n", "[services.search]\necs_service = \"search-v2\"\n");
+    std::fs::write(&manifest_path, &renamed).unwrap();
+    let human = project.run(&["status", "stage", "--live"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("no ECS service \"search-v2\""), "{human:?}");
+    let live = project.json(&["status", "stage", "--live"]);
+    assert_eq!(live["environments"][0]["live"]["search"]["ecs"], Value::Null);
+    std::fs::write(&manifest_path, manifest.replace("cluster = \"stage\"", "cluster = \"stage-old\""))
+        .unwrap();
+    let missing = project.run(&["status", "stage", "--live"]);
+    assert_eq!(missing.status.code(), Some(3), "{missing:?}");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("ClusterNotFoundException") && stderr.contains("`cluster` and `region`"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -157,32 +157,43 @@ fn compare_live(
     let mut rows =
         vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
     let mut json = Map::new();
-    let mut drifted = false;
+    let (mut any_ecs_drift, mut any_ssm_drift) = (false, false);
     for service in services {
         let ledger = ledger_images.get(service).cloned();
-        let (running, task_definition) = match workspace.manifest.services.get(service) {
+        // What ECS runs, and how to show it when it runs nothing of the service.
+        let (running, task_definition, ecs_shown) = match workspace.manifest.services.get(service) {
             Some(config) => {
                 let name = config.ecs_service_in(service, env);
                 match cloud::run(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))? {
-                    Ok(live) => (live.image, Some(live.task_definition)),
-                    Err(error) if error.kind == ErrorKind::NotFound => (None, None),
+                    Ok(live) => {
+                        let shown = live
+                            .image
+                            .clone()
+                            .unwrap_or_else(|| format!("no container {:?}", config.container));
+                        (live.image, Some(live.task_definition), shown)
+                    }
+                    // The service is not there (a missing cluster is an error: a wrong manifest).
+                    Err(error) if error.kind == ErrorKind::NotFound && !error.is_cluster_not_found() => {
+                        (None, None, format!("no ECS service {name:?}"))
+                    }
                     Err(error) => return Err(error.into()),
                 }
             }
-            None => (None, None),
+            None => (None, None, "not in ledger.toml".to_string()),
         };
         let parameter = parameter_name(&ecs.ssm_prefix, service);
         let stored = cloud::run(backoff.retry(async || parameters.get(&parameter).await))??;
-        let drift = ledger != running || ledger != stored;
-        drifted |= drift;
+        let (ecs_drift, ssm_drift) = (ledger != running, ledger != stored);
+        let drift = ecs_drift || ssm_drift;
+        (any_ecs_drift, any_ssm_drift) = (any_ecs_drift || ecs_drift, any_ssm_drift || ssm_drift);
         let show = |image: &Option<String>| image.clone().unwrap_or_else(|| "-".into());
-        rows.push(vec![
-            format!("  {service}"),
-            show(&ledger),
-            show(&running),
-            show(&stored),
-            if drift { "DRIFT".into() } else { String::new() },
-        ]);
+        let mark = match (ecs_drift, ssm_drift) {
+            (true, true) => "DRIFT: ECS, SSM",
+            (true, false) => "DRIFT: ECS",
+            (false, true) => "DRIFT: SSM",
+            (false, false) => "",
+        };
+        rows.push(vec![format!("  {service}"), show(&ledger), ecs_shown, show(&stored), mark.into()]);
         json.insert(
             service.clone(),
             json!({
@@ -196,11 +207,18 @@ fn compare_live(
         );
     }
     let mut human = table(&rows);
-    if drifted {
+    if any_ecs_drift {
         human.push_str(&format!(
-            "  drift: {env} does not run what the ledger recorded; `ledger log {env}` shows what was deployed\n"
+            "  drift: ECS does not run what the ledger recorded in {env}; `ledger log {env}` shows what was deployed\n"
         ));
     }
+    if any_ssm_drift {
+        human.push_str(&format!(
+            "  drift: SSM under {} does not name what the ledger recorded; an apply of a service writes its parameter\n",
+            ecs.ssm_prefix
+        ));
+    }
+    let drifted = any_ecs_drift || any_ssm_drift;
     Ok(LiveComparison { human, json: Value::Object(json), drifted })
 }
 
