@@ -482,6 +482,17 @@ fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(moto.running_image("stage", "api", CONTAINER), pinned);
+
+    // The manifest's switch turns the latest parameter off; without [aws], register calls nothing.
+    let manifest_path = project.path().join("ledger.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, format!("{manifest}write_latest = false\n")).unwrap();
+    project.ok(&["register", "api", &image("api", "v2")]);
+    assert_eq!(moto.parameter_history("/e2e/images/latest/api"), std::slice::from_ref(&pinned));
+    std::fs::write(&manifest_path, manifest.replace("\n[aws]\nregion = \"us-east-1\"\n", "")).unwrap();
+    moto.reset_calls();
+    project.ok(&["register", "api", &image("api", "v3")]);
+    assert_eq!(moto.calls(), Default::default());
 }
 
 #[test]
