@@ -7,6 +7,7 @@ use std::future::Future;
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField};
 
 use crate::error::{AwsError, from_sdk};
+use crate::task_fields::{RawAnswer, uncopied_fields};
 
 pub use aws_sdk_ecs::types::{ContainerDefinition, Tag};
 
@@ -73,6 +74,8 @@ impl ServiceView {
 pub struct TaskDefinitionWithTags {
     pub definition: TaskDefinition,
     pub tags: Vec<Tag>,
+    /// Fields ECS gave that a new revision would not carry (see [`crate::task_fields`]).
+    pub uncopied: Vec<String>,
 }
 
 impl TaskDefinitionWithTags {
@@ -146,26 +149,31 @@ impl Ecs for AwsEcs {
 
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinitionWithTags, AwsError> {
         const ACTION: &str = "ecs:DescribeTaskDefinition";
+        let raw = RawAnswer::default();
         let output = self
             .0
             .describe_task_definition()
             .task_definition(arn)
             .include(TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| from_sdk(ACTION, e))?;
         let definition = output
             .task_definition
             .ok_or_else(|| AwsError::not_found(ACTION, format!("task definition {arn} not found")))?;
-        Ok(TaskDefinitionWithTags { definition, tags: output.tags.unwrap_or_default() })
+        let uncopied = raw.take().as_deref().and_then(uncopied_fields).ok_or_else(|| {
+            AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "the answer could not be read as JSON")
+        })?;
+        Ok(TaskDefinitionWithTags { definition, tags: output.tags.unwrap_or_default(), uncopied })
     }
 
     async fn register_task_definition(&self, source: &TaskDefinitionWithTags) -> Result<String, AwsError> {
         const ACTION: &str = "ecs:RegisterTaskDefinition";
-        // Every field RegisterTaskDefinition accepts. The read-only ones a description also
-        // carries (ARN, revision, status, compatibilities, requiresAttributes, registeredAt/By,
-        // deregisteredAt, deleteRequestedAt) are set by ECS. `inferenceAccelerators` is left out:
-        // ECS no longer accepts it (Elastic Inference has ended).
+        // Every field of `task_fields::COPIED`; ECS sets the read-only ones itself.
+        // `inferenceAccelerators` is not copied: ECS no longer accepts it (Elastic Inference has
+        // ended), and a definition that has one is refused by `revise`.
         let definition = source.definition.clone();
         let output = self
             .0
@@ -257,6 +265,13 @@ pub fn revise(
     image: &str,
     deployment: &str,
 ) -> Result<TaskDefinitionWithTags, String> {
+    if !source.uncopied.is_empty() {
+        return Err(format!(
+            "task definition {} has fields this version of ledger cannot copy ({}): a new revision made from it would lose them; use a ledger that knows them",
+            source.arn(),
+            source.uncopied.join(", ")
+        ));
+    }
     let mut revised = source.clone();
     let containers = revised.definition.container_definitions.get_or_insert_with(Vec::new);
     let Some(target) = containers.iter_mut().find(|c| c.name.as_deref() == Some(container)) else {

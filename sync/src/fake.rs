@@ -71,7 +71,11 @@ impl FakeAws {
     pub fn add_service(&self, cluster: &str, name: &str, image: &str) {
         let container = ContainerDefinition::builder().name(name).image(image).build();
         let definition = TaskDefinition::builder().family(name).container_definitions(container).build();
-        let arn = self.store_definition(TaskDefinitionWithTags { definition, tags: Vec::new() });
+        let arn = self.store_definition(TaskDefinitionWithTags {
+            definition,
+            tags: Vec::new(),
+            uncopied: Vec::new(),
+        });
         let mut world = self.world.borrow_mut();
         let id = world.new_deployment_id();
         let service = FakeService {

@@ -3,6 +3,7 @@
 //! - [`rollout`]: applying a deployment to ECS, waiting for the truth, writing SSM.
 //! - [`ecs`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
 //! - [`live`]: what ECS runs now, for drift and imports.
+//! - [`task_fields`]: which task definition fields a new revision carries over.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //!
 //! The S3 remote (push, pull, clone) will live here too.
@@ -15,6 +16,7 @@ pub mod live;
 pub mod retry;
 pub mod rollout;
 pub mod ssm;
+pub mod task_fields;
 
 #[cfg(test)]
 mod fake;

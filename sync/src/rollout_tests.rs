@@ -369,7 +369,7 @@ async fn the_new_revision_differs_from_the_old_only_by_image_and_tag() {
         .container_definitions(api)
         .container_definitions(sidecar)
         .build();
-    let rich = TaskDefinitionWithTags { definition, tags: original.tags.clone() };
+    let rich = TaskDefinitionWithTags { definition, tags: original.tags.clone(), uncopied: Vec::new() };
     let arn = fake.register_task_definition(&rich).await.unwrap();
     fake.update_service(CLUSTER, "api", &arn).await.unwrap();
     for _ in 0..3 {

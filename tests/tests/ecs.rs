@@ -237,6 +237,41 @@ fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
 }
 
 #[test]
+fn a_task_definition_with_fields_ledger_cannot_copy_is_refused_not_copied_without_them() {
+    let moto = Moto::start();
+    moto.create_cluster("stage");
+    let mut newer: Value = serde_json::from_str(include_str!("../moto/full_task_definition.json"))
+        .expect("the full task definition");
+    // A field ECS has that the AWS SDK for Rust does not model yet.
+    newer["trustedExecutionConfiguration"] = serde_json::json!({"isolationMode": "SHARED"});
+    let original = moto.register_task_definition(newer);
+    moto.create_service_with("stage", "full", &original);
+    let manifest = format!(
+        "[project]\nid = \"e2e\"\n[environments.stage]\ncluster = \"stage\"\npoll_interval = \"20ms\"\n\
+         [services.full]\nimage_repository = \"{}\"\ncontainer = \"web\"\n",
+        repository("web")
+    );
+    let project = Project::new(&manifest).with_env(moto.env());
+    project.ok(&["init"]);
+    project.ok(&["register", "full", &format!("{}:2.0.0", repository("web"))]);
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{applied:#}");
+    let full = service_outcome(&applied, "full");
+    assert_eq!(full["result"], "failed");
+    assert!(
+        full["detail"].as_str().unwrap().contains("cannot copy (trustedExecutionConfiguration)"),
+        "{full}"
+    );
+    let calls = moto.calls();
+    assert!(
+        !calls.contains_key("ecs:RegisterTaskDefinition") && !calls.contains_key("ecs:UpdateService"),
+        "{calls:?}"
+    );
+    assert_eq!(moto.describe_service("stage", "full")["taskDefinition"], original.as_str());
+}
+
+#[test]
 fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     let (moto, project) = account(&SERVICES, "");
 
