@@ -191,13 +191,17 @@ fn rollback_after_the_previous_revision_was_deregistered() {
     );
 }
 
-#[test]
-fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
+/// tests/moto/full_task_definition.json: every field RegisterTaskDefinition takes.
+fn full_task_definition() -> Value {
+    serde_json::from_str(include_str!("../moto/full_task_definition.json")).expect("the full task definition")
+}
+
+/// Service `full` of cluster `stage` running `definition` (its container `web`), and a project
+/// that deploys it; returns the task definition's ARN too.
+fn running(definition: Value) -> (Moto, Project, String) {
     let moto = Moto::start();
     moto.create_cluster("stage");
-    let full: Value = serde_json::from_str(include_str!("../moto/full_task_definition.json"))
-        .expect("the full task definition");
-    let original = moto.register_task_definition(full.clone());
+    let original = moto.register_task_definition(definition);
     moto.create_service_with("stage", "full", &original);
     let manifest = format!(
         "[project]\nid = \"e2e\"\n[environments.stage]\ncluster = \"stage\"\npoll_interval = \"20ms\"\n\
@@ -206,6 +210,13 @@ fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
     );
     let project = Project::new(&manifest).with_env(moto.env());
     project.ok(&["init"]);
+    (moto, project, original)
+}
+
+#[test]
+fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
+    let full = full_task_definition();
+    let (moto, project, original) = running(full.clone());
     let new_image = format!("{}:2.0.0@sha256:{}", repository("web"), "b".repeat(64));
     project.ok(&["register", "full", &new_image]);
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
@@ -215,16 +226,15 @@ fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
     let (after, after_tags) =
         moto.describe_task_definition(service_outcome(&applied, "full")["task_definition"].as_str().unwrap());
     assert_eq!(after["revision"], 2);
+    let without_what_ecs_sets = |mut definition: Value| {
+        for set_by_ecs in ["taskDefinitionArn", "revision", "registeredAt", "registeredBy"] {
+            definition.as_object_mut().unwrap().remove(set_by_ecs);
+        }
+        definition
+    };
     let mut expected = before.clone();
     expected["containerDefinitions"][0]["image"] = Value::String(new_image);
-    for set_by_ecs in ["taskDefinitionArn", "revision", "registeredAt", "registeredBy"] {
-        expected.as_object_mut().unwrap().remove(set_by_ecs);
-    }
-    let mut after = after;
-    for set_by_ecs in ["taskDefinitionArn", "revision", "registeredAt", "registeredBy"] {
-        after.as_object_mut().unwrap().remove(set_by_ecs);
-    }
-    assert_eq!(after, expected);
+    assert_eq!(without_what_ecs_sets(after), without_what_ecs_sets(expected));
     // Every field the test file gives is there, as given (ECS only adds defaults).
     for (field, value) in full.as_object().unwrap() {
         if field != "containerDefinitions" && field != "tags" {
@@ -238,21 +248,10 @@ fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
 
 #[test]
 fn a_task_definition_with_fields_ledger_cannot_copy_is_refused_not_copied_without_them() {
-    let moto = Moto::start();
-    moto.create_cluster("stage");
-    let mut newer: Value = serde_json::from_str(include_str!("../moto/full_task_definition.json"))
-        .expect("the full task definition");
+    let mut newer = full_task_definition();
     // A field ECS has that the AWS SDK for Rust does not model yet.
     newer["trustedExecutionConfiguration"] = serde_json::json!({"isolationMode": "SHARED"});
-    let original = moto.register_task_definition(newer);
-    moto.create_service_with("stage", "full", &original);
-    let manifest = format!(
-        "[project]\nid = \"e2e\"\n[environments.stage]\ncluster = \"stage\"\npoll_interval = \"20ms\"\n\
-         [services.full]\nimage_repository = \"{}\"\ncontainer = \"web\"\n",
-        repository("web")
-    );
-    let project = Project::new(&manifest).with_env(moto.env());
-    project.ok(&["init"]);
+    let (moto, project, original) = running(newer);
     project.ok(&["register", "full", &format!("{}:2.0.0", repository("web"))]);
     moto.reset_calls();
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
