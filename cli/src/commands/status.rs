@@ -185,7 +185,8 @@ fn compare_live(
         let stored = cloud::run(backoff.retry(async || parameters.get(&parameter).await))??;
         let (ecs_drift, ssm_drift) = (ledger != running, ledger != stored);
         let drift = ecs_drift || ssm_drift;
-        (any_ecs_drift, any_ssm_drift) = (any_ecs_drift || ecs_drift, any_ssm_drift || ssm_drift);
+        any_ecs_drift |= ecs_drift;
+        any_ssm_drift |= ssm_drift;
         let show = |image: &Option<String>| image.clone().unwrap_or_else(|| "-".into());
         let mark = match (ecs_drift, ssm_drift) {
             (true, true) => "DRIFT: ECS, SSM",
