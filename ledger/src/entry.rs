@@ -143,7 +143,7 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("empty entry")]
     Empty,
@@ -208,6 +208,32 @@ impl Entry {
             3 => Some(EntryKind::Outcome),
             _ => None,
         }
+    }
+
+    /// Every entry this one names: its parents, and the releases, release set and entries its
+    /// body points at. A ledger that has this entry has all of these.
+    pub fn references(&self) -> Vec<EntryId> {
+        let mut named = self.parents.clone();
+        match &self.body {
+            Body::Release(_) => {}
+            Body::ReleaseSet(set) => named.extend(set.releases.values()),
+            Body::Deployment(deployment) => {
+                named.extend(deployment.release_set);
+                for change in deployment.changes.values() {
+                    named.extend(change.from);
+                    named.push(change.to);
+                }
+                match &deployment.trigger {
+                    Trigger::Promote { from_head, .. } => named.extend(*from_head),
+                    Trigger::Rollback { to } => named.extend(*to),
+                    Trigger::Apply | Trigger::Import => {}
+                }
+            }
+            Body::Outcome(outcome) => named.extend(outcome.services.values().filter_map(|s| s.running)),
+        }
+        named.sort();
+        named.dedup();
+        named
     }
 
     pub fn as_release(&self) -> Option<&Release> {

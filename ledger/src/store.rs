@@ -67,6 +67,21 @@ pub enum StoreError {
     Database(#[from] redb::Error),
     #[error("internal error: a write on a ledger opened for reading")]
     OpenedForReading,
+    #[error("{0}")]
+    Received(#[from] ReceiveError),
+}
+
+/// An entry received from elsewhere (a remote) and refused: nothing of it was stored.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReceiveError {
+    #[error("object {expected}: its bytes hash to {actual}, so they are corrupted or forged")]
+    HashMismatch { expected: EntryId, actual: EntryId },
+    #[error("object {id}: cannot be decoded: {source}")]
+    Undecodable { id: EntryId, source: DecodeError },
+    #[error("object {id} names {missing}, which is not in the ledger")]
+    MissingReference { id: EntryId, missing: EntryId },
+    #[error("object {id} does not follow {head} (ref {name}): the histories have diverged")]
+    Diverged { id: EntryId, name: String, head: String },
 }
 
 /// A write refused because the history moved since the caller looked at it.
@@ -592,6 +607,16 @@ pub(crate) fn unfinished_at(source: &impl Source, head: EntryId) -> Result<Optio
     })
 }
 
+/// The ref a release, release set or deployment moves (an outcome moves its deployment's).
+fn ref_of(body: &Body) -> Option<String> {
+    match body {
+        Body::Release(release) => Some(refs::service(&release.service)),
+        Body::ReleaseSet(set) => Some(refs::set(set.service_set.as_deref())),
+        Body::Deployment(deployment) => Some(refs::env(&deployment.env)),
+        Body::Outcome(_) => None,
+    }
+}
+
 /// What every new entry carries besides its body.
 #[derive(Clone, Debug)]
 pub struct Stamp {
@@ -607,8 +632,7 @@ impl Writer<'_> {
         stamp: Stamp,
         release: crate::entry::Release,
     ) -> Result<StoredEntry, StoreError> {
-        let parents = self.ref_target(&refs::service(&release.service))?.into_iter().collect();
-        self.insert(stamp, parents, Body::Release(release))
+        self.record(stamp, Body::Release(release))
     }
 
     /// Records a release set; its parent is the previous set of the same service set.
@@ -617,8 +641,7 @@ impl Writer<'_> {
         stamp: Stamp,
         set: crate::entry::ReleaseSet,
     ) -> Result<StoredEntry, StoreError> {
-        let parents = self.ref_target(&refs::set(set.service_set.as_deref()))?.into_iter().collect();
-        self.insert(stamp, parents, Body::ReleaseSet(set))
+        self.record(stamp, Body::ReleaseSet(set))
     }
 
     /// Records the intent to deploy. `planned_head` is the environment head the plan was made
@@ -629,20 +652,14 @@ impl Writer<'_> {
         planned_head: Option<EntryId>,
         deployment: crate::entry::Deployment,
     ) -> Result<StoredEntry, StoreError> {
-        let head = self.ref_target(&refs::env(&deployment.env))?;
-        if let Some(unfinished) = head.map(|head| unfinished_at(self, head)).transpose()?.flatten() {
-            let (env, deployment) = (deployment.env, unfinished.deployment);
-            return Err(match unfinished.submitted {
-                None => ConflictError::InFlight { env, deployment },
-                Some(_) => ConflictError::Unobserved { env, deployment },
-            }
-            .into());
-        }
-        if head != planned_head {
-            let now = head.map_or_else(|| "no deployments".to_string(), |id| id.short());
+        let body = Body::Deployment(deployment);
+        let parents = self.parents_for(&body)?;
+        if parents.first() != planned_head.as_ref() {
+            let now = parents.first().map_or_else(|| "no deployments".to_string(), EntryId::short);
+            let Body::Deployment(deployment) = body else { unreachable!("built above") };
             return Err(ConflictError::EnvMoved { env: deployment.env, now }.into());
         }
-        self.insert(stamp, head.into_iter().collect(), Body::Deployment(deployment))
+        self.insert(stamp, parents, body)
     }
 
     /// Records how `deployment` ended, and moves the environment's state to what runs now. A
@@ -654,6 +671,67 @@ impl Writer<'_> {
         deployment: EntryId,
         outcome: crate::entry::Outcome,
     ) -> Result<StoredEntry, StoreError> {
+        let parents = self.outcome_parents(deployment)?;
+        self.insert(stamp, parents, Body::Outcome(outcome))
+    }
+
+    /// Stores an entry received as `bytes` from elsewhere (a remote), once they hash to `id`,
+    /// decode, name only entries already here, and follow the history of their ref (as if
+    /// recorded here now). It is then indexed and its ref moved as a recorded one would be.
+    /// An entry already here is returned as it is.
+    pub fn receive(&mut self, id: EntryId, bytes: &[u8]) -> Result<StoredEntry, StoreError> {
+        let actual = EntryId::of_stored_bytes(bytes);
+        if actual != id {
+            return Err(ReceiveError::HashMismatch { expected: id, actual }.into());
+        }
+        if let Some(existing) = self.entry(&id)? {
+            return Ok(existing);
+        }
+        let entry = Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
+        for named in entry.references() {
+            if self.seq_of(&named)?.is_none() {
+                return Err(ReceiveError::MissingReference { id, missing: named }.into());
+            }
+        }
+        let (expected, name) = match (&entry.body, entry.parents.first()) {
+            (Body::Outcome(_), Some(deployment)) => {
+                (self.outcome_parents(*deployment)?, format!("the outcomes of {}", deployment.short()))
+            }
+            (Body::Outcome(_), None) => {
+                let source = DecodeError::Malformed("an outcome that names no deployment".into());
+                return Err(ReceiveError::Undecodable { id, source }.into());
+            }
+            (body, _) => (self.parents_for(body)?, ref_of(body).unwrap_or_default()),
+        };
+        if entry.parents != expected {
+            let head = expected.last().map_or_else(|| "nothing".to_string(), EntryId::short);
+            return Err(ReceiveError::Diverged { id, name, head }.into());
+        }
+        self.index(StoredEntry { id, entry }, bytes)
+    }
+
+    /// The parents a new release, release set or deployment gets: the head of its ref. A
+    /// deployment is refused while the environment's last one has no final outcome.
+    fn parents_for(&self, body: &Body) -> Result<Vec<EntryId>, StoreError> {
+        let head = match ref_of(body) {
+            Some(name) => self.ref_target(&name)?,
+            None => None,
+        };
+        if let (Body::Deployment(deployment), Some(head)) = (body, head)
+            && let Some(unfinished) = unfinished_at(self, head)?
+        {
+            let (env, deployment) = (deployment.env.clone(), unfinished.deployment);
+            return Err(match unfinished.submitted {
+                None => ConflictError::InFlight { env, deployment },
+                Some(_) => ConflictError::Unobserved { env, deployment },
+            }
+            .into());
+        }
+        Ok(head.into_iter().collect())
+    }
+
+    /// An outcome's parents: its deployment, and the `submitted` outcome it follows if any.
+    fn outcome_parents(&self, deployment: EntryId) -> Result<Vec<EntryId>, StoreError> {
         let stored = self.entry(&deployment)?.filter(|d| d.entry.as_deployment().is_some());
         let Some(stored) = stored else { return Err(ConflictError::NotADeployment(deployment).into()) };
         let mut parents = vec![deployment];
@@ -667,7 +745,12 @@ impl Writer<'_> {
             }
             parents.push(earlier);
         }
-        self.insert(stamp, parents, Body::Outcome(outcome))
+        Ok(parents)
+    }
+
+    fn record(&mut self, stamp: Stamp, body: Body) -> Result<StoredEntry, StoreError> {
+        let parents = self.parents_for(&body)?;
+        self.insert(stamp, parents, body)
     }
 
     fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {
@@ -686,16 +769,21 @@ impl Writer<'_> {
         }
         let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };
         let (stored, bytes) = StoredEntry::seal(entry);
-        let id = stored.id;
-        if self.seq_of(&id)?.is_some() {
+        if self.seq_of(&stored.id)?.is_some() {
             // Content-addressed: the very same entry is already recorded.
             return Ok(stored);
         }
+        self.index(stored, &bytes)
+    }
+
+    /// Stores a new entry under the next seq, indexes it and moves its ref.
+    fn index(&mut self, stored: StoredEntry, bytes: &[u8]) -> Result<StoredEntry, StoreError> {
+        let id = stored.id;
         let seq = match self.entries.last().map_err(db_error)? {
             Some((last, _)) => last.value() + 1,
             None => 1,
         };
-        self.entries.insert(seq, bytes.as_slice()).map_err(db_error)?;
+        self.entries.insert(seq, bytes).map_err(db_error)?;
         self.ids.insert(&id.0, seq).map_err(db_error)?;
         let at = stored.entry.at.0;
         match &stored.entry.body {

@@ -1,6 +1,7 @@
 //! History invariants under random sequences of operations, against a simple model: the
 //! materialised state is what the model says; the state at any past deployment is what it was
-//! then; rollbacks restore the state before the last successful deployment; `verify` is clean.
+//! then; rollbacks restore the state before the last successful deployment; `verify` is clean;
+//! and a ledger that receives every entry (as a pull or clone does) is the same ledger.
 
 use std::collections::BTreeMap;
 
@@ -129,5 +130,27 @@ proptest! {
         }
         let report = verify(&reader).unwrap();
         prop_assert!(report.is_sound(), "{:?}", report.damage);
+
+        // Another ledger that receives every entry, in the order recorded, is the same ledger.
+        let copy_dir = tempfile::tempdir().unwrap();
+        let copy = Store::init(copy_dir.path()).unwrap();
+        let mut received = Vec::new();
+        reader.for_each_entry(|_, bytes| {
+            received.push(bytes.to_vec());
+            Ok(())
+        }).unwrap();
+        copy.write(|w| {
+            received.iter().try_for_each(|bytes| w.receive(EntryId::of_stored_bytes(bytes), bytes).map(drop))
+        }).unwrap();
+        let copied = copy.read().unwrap();
+        prop_assert_eq!(copied.all_refs().unwrap(), reader.all_refs().unwrap());
+        prop_assert_eq!(copied.all_state_rows().unwrap(), reader.all_state_rows().unwrap());
+        for env in ENVS {
+            let log = |source: &ledger::store::Reader| -> Vec<EntryId> {
+                history::env_deployments(source, env, usize::MAX).unwrap().iter().map(|r| r.deployment.id).collect()
+            };
+            prop_assert_eq!(log(&copied), log(&reader));
+        }
+        prop_assert!(verify(&copied).unwrap().is_sound());
     }
 }

@@ -3,7 +3,7 @@
 
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
-use ledger::store::{ConflictError, refs};
+use ledger::store::{ConflictError, ReceiveError, refs};
 use ledger::verify::{Damage, verify};
 use std::collections::BTreeMap;
 
@@ -340,4 +340,76 @@ fn verify_finds_a_state_row_pointing_at_the_wrong_position() {
     // The wrong position is only a hint: showing the state still finds the release.
     let reader = store.read().unwrap();
     assert_eq!(reader.env_state("prod").unwrap(), State::from([("api".into(), a1)]));
+}
+
+/// Every entry of `store` as (id, stored bytes), in the order recorded.
+fn entries_of(store: &Store) -> Vec<(EntryId, Vec<u8>)> {
+    let mut entries = Vec::new();
+    let reader = store.read().unwrap();
+    reader
+        .for_each_entry(|_, bytes| {
+            entries.push((EntryId::of_stored_bytes(bytes), bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    entries
+}
+
+fn received_error(store: &Store, id: EntryId, bytes: &[u8]) -> ReceiveError {
+    match store.write(|w| w.receive(id, bytes)) {
+        Err(StoreError::Received(error)) => error,
+        other => panic!("expected a refused entry, got {other:?}"),
+    }
+}
+
+#[test]
+fn received_entries_are_checked_before_anything_is_stored() {
+    let (source_dir, copy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = Store::init(source_dir.path()).unwrap();
+    let a1 = register(&source, 1, "api", "1");
+    let a2 = register(&source, 2, "api", "2");
+    deploy(&source, 3, "stage", &State::from([("api".to_string(), a2)]));
+    let entries = entries_of(&source);
+    let copy = Store::init(copy_dir.path()).unwrap();
+
+    // Bytes that do not hash to the id asked for: corrupted, truncated or forged.
+    let (id, bytes) = &entries[0];
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    let error = received_error(&copy, *id, &flipped);
+    assert!(matches!(error, ReceiveError::HashMismatch { expected, .. } if expected == *id), "{error}");
+    let error = received_error(&copy, *id, &bytes[..bytes.len() - 1]);
+    assert!(matches!(error, ReceiveError::HashMismatch { .. }), "{error}");
+    // Bytes that hash to their id but are not an entry.
+    let garbage = b"\x07not an entry".to_vec();
+    let error = received_error(&copy, EntryId::of_stored_bytes(&garbage), &garbage);
+    assert!(matches!(error, ReceiveError::Undecodable { .. }), "{error}");
+    // An entry whose parent is not here yet.
+    let error = received_error(&copy, entries[1].0, &entries[1].1);
+    assert!(matches!(error, ReceiveError::MissingReference { missing, .. } if missing == a1), "{error}");
+    assert!(entries_of(&copy).is_empty(), "nothing of a refused entry is stored");
+
+    // In order, everything is received; receiving an entry twice changes nothing.
+    copy.write(|w| entries.iter().try_for_each(|(id, bytes)| w.receive(*id, bytes).map(drop))).unwrap();
+    copy.write(|w| w.receive(entries[0].0, &entries[0].1)).unwrap();
+    assert_eq!(entries_of(&copy), entries);
+    assert_eq!(copy.read().unwrap().env_state("stage").unwrap(), State::from([("api".to_string(), a2)]));
+}
+
+#[test]
+fn a_received_entry_that_does_not_follow_its_ref_is_refused_as_diverged() {
+    let (source_dir, copy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = Store::init(source_dir.path()).unwrap();
+    register(&source, 1, "api", "1");
+    let copy = Store::init(copy_dir.path()).unwrap();
+    // The copy recorded its own first release of api meanwhile.
+    let own = register(&copy, 2, "api", "other");
+    let (id, bytes) = &entries_of(&source)[0];
+    let error = received_error(&copy, *id, bytes);
+    assert!(
+        matches!(&error, ReceiveError::Diverged { name, .. } if name == &refs::service("api")),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&own.short()), "{error}");
+    assert_eq!(copy.read().unwrap().ref_target(&refs::service("api")).unwrap(), Some(own));
 }
