@@ -5,14 +5,14 @@
 //! - [`live`]: what ECS runs now, for drift and imports.
 //! - [`task_fields`]: which task definition fields a new revision carries over.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
-//!
-//! The S3 remote (push, pull, clone) will live here too.
+//! - [`remote`]: the shared remote (write-once objects, refs moved by compare-and-swap).
 
 pub mod connect;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod live;
+pub mod remote;
 pub mod retry;
 pub mod rollout;
 pub mod ssm;
