@@ -140,6 +140,22 @@ pub mod refs {
     pub fn set(service_set: Option<&str>) -> String {
         format!("set/{}", service_set.unwrap_or("@all"))
     }
+    /// Where ref `name` of remote `remote` was when this ledger last exchanged with it.
+    pub fn tracking(remote: &str, name: &str) -> String {
+        format!("remote/{remote}/{name}")
+    }
+}
+
+/// The ref whose history `entry` is part of: its service's, its service set's, or its
+/// environment's (an outcome's is its deployment's environment). Each such history is linear,
+/// so an entry is an ancestor of a ref's target exactly when it comes no later in recording order.
+pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<String, StoreError> {
+    if let Some(name) = ref_of(&entry.body) {
+        return Ok(name);
+    }
+    let deployment = entry.parents.first().copied().unwrap_or(EntryId([0; 32]));
+    let env = source.entry(&deployment)?.and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()));
+    env.map(|env| refs::env(&env)).ok_or_else(|| ConflictError::NotADeployment(deployment).into())
 }
 
 /// A ledger opened after its file was checked page by page.
@@ -746,6 +762,11 @@ impl Writer<'_> {
             parents.push(earlier);
         }
         Ok(parents)
+    }
+
+    /// Notes where ref `name` of remote `remote` is (see [`refs::tracking`]).
+    pub fn set_tracking_ref(&mut self, remote: &str, name: &str, id: EntryId) -> Result<(), StoreError> {
+        self.set_ref(&refs::tracking(remote, name), id)
     }
 
     fn record(&mut self, stamp: Stamp, body: Body) -> Result<StoredEntry, StoreError> {

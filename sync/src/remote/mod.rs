@@ -5,6 +5,7 @@
 //! - `objects/<id>`: an entry's stored bytes, written once;
 //! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read.
 
+pub mod exchange;
 pub mod file;
 
 use std::future::Future;
