@@ -27,7 +27,7 @@ pub enum ExchangeError {
     #[error("remote {url}: ref {name} names {id}, which the remote does not have")]
     MissingObject { url: String, name: String, id: EntryId },
     #[error("remote {url}: object {id} is corrupted or forged ({source}); nothing of it was stored")]
-    BadObject { url: String, id: EntryId, source: ReceiveError },
+    BadObject { url: String, id: EntryId, source: Box<ReceiveError> },
     #[error("this ledger names {0} but does not have it; run `ledger verify`")]
     LocalMissing(EntryId),
 }
@@ -196,13 +196,17 @@ pub async fn pull<R: Remote>(
                 })
             }
             Err(StoreError::Received(error)) => {
-                return Err(ExchangeError::BadObject { url: remote.url().into(), id: error_id(&error), source: error });
+                let id = error_id(&error);
+                return Err(ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(error) });
             }
             Err(error) => return Err(error.into()),
         }
     }
     Ok(report)
 }
+
+/// What the remote answered for one object.
+type ObjectAnswer = Result<Option<Vec<u8>>, RemoteError>;
 
 /// The objects reachable from `target` that this ledger lacks, each checked against its id,
 /// in an order where every entry comes after the entries it names.
@@ -223,16 +227,16 @@ async fn fetch_missing<R: Remote>(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let answers: Vec<(EntryId, Result<Option<Vec<u8>>, RemoteError>)> =
-            futures_util::stream::iter(wanted)
-                .map(|id| async move { (id, remote.get_object(id).await) })
-                .buffer_unordered(PARALLEL_REQUESTS)
-                .collect()
-                .await;
+        let answers: Vec<(EntryId, ObjectAnswer)> = futures_util::stream::iter(wanted)
+            .map(|id| async move { (id, remote.get_object(id).await) })
+            .buffer_unordered(PARALLEL_REQUESTS)
+            .collect()
+            .await;
         for (id, answer) in answers {
             let missing = || ExchangeError::MissingObject { url: remote.url().into(), name: name.into(), id };
             let bytes = answer?.ok_or_else(missing)?;
-            let bad = |source| ExchangeError::BadObject { url: remote.url().into(), id, source };
+            let bad =
+                |source| ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(source) };
             let actual = EntryId::of_stored_bytes(&bytes);
             if actual != id {
                 return Err(bad(ReceiveError::HashMismatch { expected: id, actual }));
