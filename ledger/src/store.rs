@@ -774,7 +774,28 @@ impl Writer<'_> {
         self.insert(stamp, parents, body)
     }
 
+    /// The release or release set `record_release`/`record_release_set` would store now, and
+    /// its bytes, without storing it: a shared remote takes it first (see `receive`).
+    pub fn seal_new(&self, stamp: Stamp, body: Body) -> Result<(StoredEntry, Vec<u8>), StoreError> {
+        let parents = self.parents_for(&body)?;
+        self.seal_with(stamp, parents, body)
+    }
+
     fn insert(&mut self, stamp: Stamp, parents: Vec<EntryId>, body: Body) -> Result<StoredEntry, StoreError> {
+        let (stored, bytes) = self.seal_with(stamp, parents, body)?;
+        if self.seq_of(&stored.id)?.is_some() {
+            // Content-addressed: the very same entry is already recorded.
+            return Ok(stored);
+        }
+        self.index(stored, &bytes)
+    }
+
+    fn seal_with(
+        &self,
+        stamp: Stamp,
+        parents: Vec<EntryId>,
+        body: Body,
+    ) -> Result<(StoredEntry, Vec<u8>), StoreError> {
         // An entry is never older than its parents (nor a deployment than its release set), so
         // time order agrees with history even when clocks disagree or two entries are recorded
         // in the same microsecond.
@@ -789,12 +810,7 @@ impl Writer<'_> {
             }
         }
         let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };
-        let (stored, bytes) = StoredEntry::seal(entry);
-        if self.seq_of(&stored.id)?.is_some() {
-            // Content-addressed: the very same entry is already recorded.
-            return Ok(stored);
-        }
-        self.index(stored, &bytes)
+        Ok(StoredEntry::seal(entry))
     }
 
     /// Stores a new entry under the next seq, indexes it and moves its ref.

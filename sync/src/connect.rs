@@ -79,6 +79,15 @@ impl Cloud {
         AwsParameters(aws_sdk_ssm::Client::new(&self.config))
     }
 
+    /// An S3 client; path-style addressing when `AWS_ENDPOINT_URL` points at another endpoint
+    /// (an emulator on 127.0.0.1 has no bucket subdomains).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
         aws_sdk_ecr::Client::new(&self.config)
     }

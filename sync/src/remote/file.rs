@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::EntryId;
 
-use super::{RefDoc, RefState, Remote, RemoteError, Written, object_key, ref_key};
+use super::{Document, DocumentKey, Remote, RemoteError, Written, object_key, ref_name_of_key};
 
 pub struct FileRemote {
     url: String,
@@ -27,28 +27,14 @@ impl FileRemote {
         RemoteError::Io { url: self.url.clone(), operation, key: key.to_string(), message: error.to_string() }
     }
 
-    fn ref_path(&self, name: &str) -> Result<(String, PathBuf), RemoteError> {
-        let key = ref_key(name).ok_or_else(|| RemoteError::BadRef {
-            url: self.url.clone(),
-            key: name.to_string(),
-            message: "not a ref name".into(),
-        })?;
-        let path = self.root.join(&key);
-        Ok((key, path))
-    }
-
-    fn read_ref(&self, key: &str, path: &Path) -> Result<Option<RefState>, RemoteError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(self.error("read", key, error)),
-        };
-        let doc: RefDoc = serde_json::from_str(&text).map_err(|error| RemoteError::BadRef {
-            url: self.url.clone(),
-            key: key.to_string(),
-            message: error.to_string(),
-        })?;
-        Ok(Some(RefState { doc, etag: doc.version.to_string() }))
+    /// A document as stored, tagged with the hash of its bytes (a document's content never
+    /// repeats, so neither does its tag).
+    fn read_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        match std::fs::read(self.root.join(key.as_str())) {
+            Ok(bytes) => Ok(Some(Document { etag: etag_of(&bytes), bytes })),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(self.error("read", key.as_str(), error)),
+        }
     }
 
     /// Writes `bytes` to a new temporary file beside `path`, flushed to disk.
@@ -95,27 +81,45 @@ impl Remote for FileRemote {
         }
     }
 
-    async fn get_ref(&self, name: &str) -> Result<Option<RefState>, RemoteError> {
-        let (key, path) = self.ref_path(name)?;
-        self.read_ref(&key, &path)
+    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
+        let dir = self.root.join("objects");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(self.error("list", "objects", error)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error("list", "objects", e))?;
+            ids.extend(EntryId::from_hex(&entry.file_name().to_string_lossy()));
+        }
+        Ok(ids)
     }
 
-    async fn put_ref(&self, name: &str, doc: RefDoc, expected: Option<&str>) -> Result<Written, RemoteError> {
-        let (key, path) = self.ref_path(name)?;
+    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        self.read_document(key)
+    }
+
+    async fn put_document(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
+        let path = self.root.join(key.as_str());
         let dir = path.parent().expect("keys have a directory");
-        std::fs::create_dir_all(dir).map_err(|e| self.error("create", &key, e))?;
-        // One mover at a time; the lock goes with the file handle, even if the process dies.
+        std::fs::create_dir_all(dir).map_err(|e| self.error("create", key.as_str(), e))?;
+        // One writer at a time; the lock goes with the file handle, even if the process dies.
         let lock_path = path.with_extension("lock");
         let lock = File::create(&lock_path).and_then(|file| file.lock().map(|()| file));
-        let _lock = lock.map_err(|e| self.error("lock", &key, e))?;
-        let current = self.read_ref(&key, &path)?;
-        if current.as_ref().map(|state| state.etag.as_str()) != expected {
+        let _lock = lock.map_err(|e| self.error("lock", key.as_str(), e))?;
+        let current = self.read_document(key)?;
+        if current.as_ref().map(|document| document.etag.as_str()) != expected {
             return Ok(Written::Refused);
         }
-        let text = serde_json::to_vec(&doc).expect("a ref document always serialises");
-        let temporary = self.write_temporary(&key, &path, &text)?;
-        std::fs::rename(&temporary, &path).map_err(|e| self.error("replace", &key, e))?;
-        Ok(Written::Done(doc.version.to_string()))
+        let temporary = self.write_temporary(key.as_str(), &path, bytes)?;
+        std::fs::rename(&temporary, &path).map_err(|e| self.error("replace", key.as_str(), e))?;
+        Ok(Written::Done(etag_of(bytes)))
     }
 
     async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
@@ -129,10 +133,8 @@ impl Remote for FileRemote {
             };
             for entry in entries {
                 let entry = entry.map_err(|e| self.error("list", &format!("refs/{kind}"), e))?;
-                let name = format!("{kind}/{}", entry.file_name().to_string_lossy());
-                if ref_key(&name).is_some() {
-                    names.push(name);
-                }
+                let key = format!("refs/{kind}/{}", entry.file_name().to_string_lossy());
+                names.extend(ref_name_of_key(&key));
             }
         }
         names.sort();
@@ -140,10 +142,15 @@ impl Remote for FileRemote {
     }
 }
 
+fn etag_of(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::block_on;
+    use crate::remote::{RefDoc, get_ref, put_ref};
 
     fn remote() -> (tempfile::TempDir, FileRemote) {
         let dir = tempfile::tempdir().unwrap();
@@ -170,21 +177,21 @@ mod tests {
         let (_dir, remote) = remote();
         let doc = |n: u8| RefDoc { target: EntryId([n; 32]), version: u64::from(n) };
         block_on(async {
-            assert_eq!(remote.get_ref("env/stage").await.unwrap(), None);
-            assert_eq!(remote.put_ref("env/stage", doc(1), Some("0")).await.unwrap(), Written::Refused);
-            let Written::Done(tag) = remote.put_ref("env/stage", doc(1), None).await.unwrap() else {
+            assert_eq!(get_ref(&remote, "env/stage").await.unwrap(), None);
+            assert_eq!(put_ref(&remote, "env/stage", doc(1), Some("0")).await.unwrap(), Written::Refused);
+            let Written::Done(tag) = put_ref(&remote, "env/stage", doc(1), None).await.unwrap() else {
                 panic!()
             };
-            assert_eq!(remote.put_ref("env/stage", doc(2), None).await.unwrap(), Written::Refused);
+            assert_eq!(put_ref(&remote, "env/stage", doc(2), None).await.unwrap(), Written::Refused);
             assert!(matches!(
-                remote.put_ref("env/stage", doc(2), Some(&tag)).await.unwrap(),
+                put_ref(&remote, "env/stage", doc(2), Some(&tag)).await.unwrap(),
                 Written::Done(_)
             ));
-            assert_eq!(remote.put_ref("env/stage", doc(3), Some(&tag)).await.unwrap(), Written::Refused);
-            assert_eq!(remote.get_ref("env/stage").await.unwrap().unwrap().doc, doc(2));
-            remote.put_ref("service/api", doc(5), None).await.unwrap();
+            assert_eq!(put_ref(&remote, "env/stage", doc(3), Some(&tag)).await.unwrap(), Written::Refused);
+            assert_eq!(get_ref(&remote, "env/stage").await.unwrap().unwrap().doc, doc(2));
+            put_ref(&remote, "service/api", doc(5), None).await.unwrap();
             assert_eq!(remote.list_refs().await.unwrap(), ["env/stage", "service/api"]);
-            assert!(remote.get_ref("env/../../etc").await.is_err());
+            assert!(get_ref(&remote, "env/../../etc").await.is_err());
         })
         .unwrap();
     }
@@ -201,11 +208,11 @@ mod tests {
                     block_on(async {
                         let mut moved = 0;
                         while moved < 25 {
-                            let current = remote.get_ref("env/stage").await.unwrap();
+                            let current = get_ref(&remote, "env/stage").await.unwrap();
                             let version = current.as_ref().map_or(0, |state| state.doc.version) + 1;
                             let doc = RefDoc { target: EntryId([0; 32]), version };
                             let tag = current.as_ref().map(|state| state.etag.as_str());
-                            if let Written::Done(_) = remote.put_ref("env/stage", doc, tag).await.unwrap() {
+                            if let Written::Done(_) = put_ref(&remote, "env/stage", doc, tag).await.unwrap() {
                                 moved += 1;
                             }
                         }
@@ -216,7 +223,7 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|thread| thread.join().unwrap());
         let remote = FileRemote::new(&url).unwrap();
-        let last = block_on(remote.get_ref("env/stage")).unwrap().unwrap().unwrap();
+        let last = block_on(get_ref(&remote, "env/stage")).unwrap().unwrap().unwrap();
         assert_eq!(last.doc.version, 8 * 25, "every acknowledged move is counted once");
     }
 }

@@ -3,14 +3,18 @@
 //!
 //! Layout under the remote's root:
 //! - `objects/<id>`: an entry's stored bytes, written once;
-//! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read.
+//! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read;
+//! - `locks/env/<env>`: an environment's apply lease (see [`lease`]).
 
 pub mod exchange;
 pub mod file;
+pub mod lease;
+pub mod s3;
 
 use std::future::Future;
 
 use ledger::EntryId;
+use ledger::name::NameKind;
 use serde::{Deserialize, Serialize};
 
 /// What a ref says: its target, and a version that grows with every move, so that a document's
@@ -29,12 +33,19 @@ pub struct RefState {
     pub etag: String,
 }
 
+/// A small document as stored (a ref or a lease), with the tag that names this version of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
 /// How a conditional write ended, when the remote answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Written {
-    /// Written; for a ref, its new tag.
+    /// Written; for a document, its new tag.
     Done(String),
-    /// Not written: the object was already there, or the ref is no longer at the tag given.
+    /// Not written: the object was already there, or the document is no longer at the tag given.
     Refused,
 }
 
@@ -42,10 +53,23 @@ pub enum Written {
 pub enum RemoteError {
     #[error("remote {url}: {operation} {key}: {message}")]
     Io { url: String, operation: &'static str, key: String, message: String },
-    #[error("remote {url}: {key} is not a ref document: {message}")]
-    BadRef { url: String, key: String, message: String },
+    #[error("remote {url}: {key} is not a valid document: {message}")]
+    BadDocument { url: String, key: String, message: String },
+    #[error("remote {url}: {name:?} is not a ref name")]
+    BadRefName { url: String, name: String },
 }
 
+/// The key of a document (a ref or a lease), built only from validated names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentKey(String);
+
+impl DocumentKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The primitives every remote offers; refs and leases are built on them.
 pub trait Remote {
     /// `url` as the user gave it, for messages.
     fn url(&self) -> &str;
@@ -56,13 +80,17 @@ pub trait Remote {
     /// Writes an object unless it is there already (`Refused`: it was, and is left as it was).
     fn put_object(&self, id: EntryId, bytes: &[u8]) -> impl Future<Output = Result<Written, RemoteError>>;
 
-    fn get_ref(&self, name: &str) -> impl Future<Output = Result<Option<RefState>, RemoteError>>;
+    /// The ids of every object. Only a clone into an empty ledger lists them: it needs them
+    /// all, and a listing page names a thousand at once.
+    fn list_objects(&self) -> impl Future<Output = Result<Vec<EntryId>, RemoteError>>;
 
-    /// Moves ref `name` to `doc` if it is still at tag `expected` (`None`: if it does not exist).
-    fn put_ref(
+    fn get_document(&self, key: &DocumentKey) -> impl Future<Output = Result<Option<Document>, RemoteError>>;
+
+    /// Writes document `key` if it is still at tag `expected` (`None`: if it does not exist).
+    fn put_document(
         &self,
-        name: &str,
-        doc: RefDoc,
+        key: &DocumentKey,
+        bytes: &[u8],
         expected: Option<&str>,
     ) -> impl Future<Output = Result<Written, RemoteError>>;
 
@@ -77,19 +105,125 @@ pub fn object_key(id: EntryId) -> String {
 
 /// The key of a ref. Ref names are built from validated names (`env/stage`, `service/api`,
 /// `set/@all`), checked again here so that nothing else can reach a path or a key.
-pub fn ref_key(name: &str) -> Option<String> {
+pub fn ref_key(name: &str) -> Option<DocumentKey> {
     let (kind, rest) = name.split_once('/')?;
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
     let ok = match kind {
-        "env" | "service" => plain(rest),
-        "set" => rest == "@all" || plain(rest),
+        "env" | "service" => plain_name(rest),
+        "set" => rest == "@all" || plain_name(rest),
         _ => false,
     };
-    ok.then(|| format!("refs/{name}"))
+    ok.then(|| DocumentKey(format!("refs/{name}")))
+}
+
+/// The key of an environment's apply lease.
+pub fn lease_key(env: &str) -> Option<DocumentKey> {
+    plain_name(env).then(|| DocumentKey(format!("locks/env/{env}")))
+}
+
+/// The ref name a listed key under `refs/` stands for, if it is one.
+pub fn ref_name_of_key(key: &str) -> Option<String> {
+    let name = key.strip_prefix("refs/")?;
+    ref_key(name).map(|_| name.to_string())
+}
+
+/// The id an object key names, if it is one.
+pub fn id_of_object_key(key: &str) -> Option<EntryId> {
+    EntryId::from_hex(key.strip_prefix("objects/")?)
+}
+
+/// A name ledger accepts for an environment, a service or a set.
+fn plain_name(name: &str) -> bool {
+    ledger::name::validate(NameKind::Environment, name).is_ok()
+}
+
+/// A remote of any kind, chosen by its URL.
+pub enum AnyRemote {
+    File(file::FileRemote),
+    S3(s3::S3Remote),
+}
+
+impl Remote for AnyRemote {
+    fn url(&self) -> &str {
+        match self {
+            AnyRemote::File(remote) => remote.url(),
+            AnyRemote::S3(remote) => remote.url(),
+        }
+    }
+
+    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.get_object(id).await,
+            AnyRemote::S3(remote) => remote.get_object(id).await,
+        }
+    }
+
+    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.put_object(id, bytes).await,
+            AnyRemote::S3(remote) => remote.put_object(id, bytes).await,
+        }
+    }
+
+    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.list_objects().await,
+            AnyRemote::S3(remote) => remote.list_objects().await,
+        }
+    }
+
+    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.get_document(key).await,
+            AnyRemote::S3(remote) => remote.get_document(key).await,
+        }
+    }
+
+    async fn put_document(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.put_document(key, bytes, expected).await,
+            AnyRemote::S3(remote) => remote.put_document(key, bytes, expected).await,
+        }
+    }
+
+    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.list_refs().await,
+            AnyRemote::S3(remote) => remote.list_refs().await,
+        }
+    }
+}
+
+/// Reads ref `name`.
+pub async fn get_ref(remote: &impl Remote, name: &str) -> Result<Option<RefState>, RemoteError> {
+    let key = checked_ref_key(remote, name)?;
+    let Some(document) = remote.get_document(&key).await? else { return Ok(None) };
+    let doc = serde_json::from_slice(&document.bytes).map_err(|error| RemoteError::BadDocument {
+        url: remote.url().into(),
+        key: key.as_str().into(),
+        message: error.to_string(),
+    })?;
+    Ok(Some(RefState { doc, etag: document.etag }))
+}
+
+/// Moves ref `name` to `doc` if it is still at tag `expected` (`None`: if it does not exist).
+pub async fn put_ref(
+    remote: &impl Remote,
+    name: &str,
+    doc: RefDoc,
+    expected: Option<&str>,
+) -> Result<Written, RemoteError> {
+    let key = checked_ref_key(remote, name)?;
+    let bytes = serde_json::to_vec(&doc).expect("a ref document always serialises");
+    remote.put_document(&key, &bytes, expected).await
+}
+
+fn checked_ref_key(remote: &impl Remote, name: &str) -> Result<DocumentKey, RemoteError> {
+    ref_key(name).ok_or_else(|| RemoteError::BadRefName { url: remote.url().into(), name: name.into() })
 }
 
 mod hex_id {
@@ -113,11 +247,15 @@ mod tests {
 
     #[test]
     fn only_validated_names_become_keys() {
-        assert_eq!(ref_key("env/prod").as_deref(), Some("refs/env/prod"));
-        assert_eq!(ref_key("set/@all").as_deref(), Some("refs/set/@all"));
+        assert_eq!(ref_key("env/prod").unwrap().as_str(), "refs/env/prod");
+        assert_eq!(ref_key("set/@all").unwrap().as_str(), "refs/set/@all");
         for bad in ["env/../x", "env/", "env/a/b", "other/x", "service/API", "set/@x", "env"] {
             assert_eq!(ref_key(bad), None, "{bad}");
         }
+        assert_eq!(lease_key("prod").unwrap().as_str(), "locks/env/prod");
+        assert_eq!(lease_key("../prod"), None);
+        assert_eq!(ref_name_of_key("refs/env/prod").as_deref(), Some("env/prod"));
+        assert_eq!(ref_name_of_key("refs/env/x.lock"), None);
         assert_eq!(object_key(EntryId([0xab; 32])), format!("objects/{}", "ab".repeat(32)));
     }
 
