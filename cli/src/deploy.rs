@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
-use ledger::manifest::EcsEnvironment;
-use ledger::{Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Trigger};
+use ledger::manifest::{DEFAULT_TIMEOUT, EcsEnvironment, Environment};
+use ledger::{Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Timestamp, Trigger};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
 use serde_json::{Value, json};
@@ -17,6 +17,7 @@ use crate::error::{CommandError, CommandResult, Finished};
 use crate::lock;
 use crate::output::{Releases, Style, entry_json, print_json, table};
 use crate::prompt;
+use crate::sharing::Shared;
 use crate::workspace::Workspace;
 
 /// Services rolled out at once. A service's rollout is mostly waiting for ECS (minutes), so a
@@ -75,7 +76,26 @@ pub fn select_services(state: State, selected: &[String], what: &str) -> Result<
     Ok(kept)
 }
 
-pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &DeployOptions) -> CommandResult {
+/// The ledger for a deploying command; with a remote, first brought up to date with it.
+pub fn open_synced(workspace: &Workspace) -> Result<(Store, Option<Shared>), CommandError> {
+    let store = workspace.open_store()?;
+    let shared = Shared::connect(workspace)?;
+    if let Some(shared) = &shared {
+        shared.pull(&store)?;
+    }
+    Ok((store, shared))
+}
+
+/// Deploys `request`. With a remote (`shared`), the environment's lease on it is held from
+/// before planning until what was recorded has been pushed, and given back even when the
+/// deployment fails.
+pub fn run(
+    workspace: &Workspace,
+    store: &Store,
+    shared: Option<&Shared>,
+    request: Request,
+    options: &DeployOptions,
+) -> CommandResult {
     let env = workspace.environment(&request.env)?.clone();
     for service in request.target.keys() {
         workspace.check_service(service).map_err(|e| match e {
@@ -87,6 +107,50 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
     // Held from planning to the recorded outcome, so the plan is made against a state no other
     // deployment is changing, and a concurrent one is told who holds the environment.
     let _lock = lock::lock(&workspace.ledger_dir, &request.env, &stamp.actor)?;
+    let Some(shared) = shared else {
+        return plan_and_deploy(workspace, store, None, &env, request, options, stamp);
+    };
+    let holder = lock::holder(&stamp.actor);
+    let ttl = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout) + LEASE_MARGIN;
+    let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
+    let lease = shared.take_lease(store, &request.env, &holder, expires_at)?;
+    let deployed = plan_and_deploy(workspace, store, Some(shared), &env, request, options, stamp);
+    // What was recorded goes to the remote before the lease is given back; if it cannot, the
+    // lease is kept until it runs out, so no one deploys on top of a history they cannot see.
+    match shared.push(store) {
+        Ok(()) => {
+            shared.release(lease);
+            deployed
+        }
+        Err(error) => {
+            let error = error.with_hint(format!(
+                "the deployment is recorded in this ledger; `ledger push` sends it. The lease on {} stays until {}",
+                shared.name,
+                expires_at.to_human()
+            ));
+            match deployed {
+                Ok(_) => Err(error),
+                Err(deploy_error) => {
+                    eprint!("{}", error.render());
+                    Err(deploy_error)
+                }
+            }
+        }
+    }
+}
+
+/// How long a lease outlives the environment's rollout timeout.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+fn plan_and_deploy(
+    workspace: &Workspace,
+    store: &Store,
+    shared: Option<&Shared>,
+    env: &Environment,
+    request: Request,
+    options: &DeployOptions,
+    stamp: Stamp,
+) -> CommandResult {
     let reader = store.read()?;
     refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
@@ -106,7 +170,7 @@ pub fn run(workspace: &Workspace, store: &Store, request: Request, options: &Dep
     }
     prompt::confirm_deploy(&plan.env, env.protected, options.yes)?;
     if let Some(ecs) = &env.ecs {
-        return roll_out(workspace, store, &plan, ecs, stamp, options, plan_json);
+        return roll_out(workspace, store, shared, &plan, ecs, stamp, options, plan_json);
     }
     let recorded = store.write(|writer| deploy::record_only(writer, &stamp, &plan))?;
     let reader = store.read()?;
@@ -142,9 +206,11 @@ fn refuse_unfinished(reader: &impl Source, env: &str) -> Result<(), CommandError
 
 /// Rolls the plan out to ECS, under the caller's environment lock: the intent is recorded first,
 /// then every service is rolled out and waited for, then the outcome is recorded, whatever happened.
+#[allow(clippy::too_many_arguments)]
 fn roll_out(
     workspace: &Workspace,
     store: &Store,
+    shared: Option<&Shared>,
     plan: &Plan,
     ecs: &EcsEnvironment,
     stamp: Stamp,
@@ -155,6 +221,10 @@ fn roll_out(
     let stamp = cloud::with_principal(stamp, &cloud)?;
     let targets = service_targets(workspace, &store.read()?, &plan.env, &plan.changes)?;
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
+    if let Some(shared) = shared {
+        // Others see the deployment in flight while it rolls out.
+        shared.push(store)?;
+    }
     eprintln!(
         "deployment {} to {}: rolling out {} service(s) on cluster {}",
         deployment.id.short(),

@@ -37,12 +37,17 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, Comma
         }
         Err(TryLockError::Error(e)) => return Err(cannot(e)),
     }
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let since = ledger::Timestamp::now().to_human();
-    let line = format!("{holder} (pid {} on {}, since {since})\n", std::process::id(), host.trim());
+    let line = format!("{}\n", self::holder(holder));
     file.set_len(0)
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(line.as_bytes()))
         .map_err(cannot)?;
     Ok(EnvLock { _file: file })
+}
+
+/// `actor` as a lock's or lease's holder: who, which process on which machine, since when.
+pub fn holder(actor: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let since = ledger::Timestamp::now().to_human();
+    format!("{actor} (pid {} on {}, since {since})", std::process::id(), host.trim())
 }

@@ -10,6 +10,7 @@ mod git;
 mod lock;
 mod output;
 mod prompt;
+mod sharing;
 mod workspace;
 
 use std::process::ExitCode;

@@ -28,6 +28,47 @@ pub struct Manifest {
     /// `[aws]`: the project's AWS defaults. With it, `register` also writes
     /// `/{project}/images/latest/<service>` (unless `write_latest = false`).
     pub aws: Option<AwsDefaults>,
+    /// `[remote]`: the shared ledger the project pushes to and pulls from.
+    pub remote: Option<RemoteSettings>,
+}
+
+/// A shared remote: its name here, its URL and how S3 encrypts what ledger writes.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSettings {
+    #[serde(default = "origin")]
+    pub name: String,
+    /// `s3://bucket/prefix` or `file:///absolute/path`.
+    pub url: String,
+    /// Server-side encryption on S3: `AES256` or `aws:kms` [default: the bucket's].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<String>,
+    /// The KMS key for `sse = "aws:kms"` [default: the account's aws/s3 key].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+fn origin() -> String {
+    "origin".into()
+}
+
+impl RemoteSettings {
+    /// Checks the name, the URL's scheme and the encryption settings; `Err` says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        name::validate(NameKind::Remote, &self.name).map_err(|error| error.to_string())?;
+        let path = self.url.strip_prefix("file://");
+        if !(self.url.starts_with("s3://") || path.is_some_and(|path| path.starts_with('/'))) {
+            return Err(format!(
+                "remote URL {:?}: use s3://bucket/prefix or file:///absolute/path",
+                self.url
+            ));
+        }
+        match (self.sse.as_deref(), &self.kms_key_id) {
+            (None | Some("AES256"), None) | (Some("aws:kms"), _) => Ok(()),
+            (None | Some("AES256"), Some(_)) => Err("kms_key_id needs sse = \"aws:kms\"".into()),
+            (Some(other), _) => Err(format!("sse {other:?}: use \"AES256\" or \"aws:kms\"")),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +175,7 @@ struct RawManifest {
     #[serde(default)]
     service_sets: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     aws: Option<RawAws>,
+    remote: Option<Spanned<RemoteSettings>>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +274,16 @@ impl Manifest {
                     region: raw_aws.region.map(Spanned::into_inner),
                     write_latest: raw_aws.write_latest,
                 })
+            }
+            None => None,
+        };
+
+        let remote = match raw.remote {
+            Some(remote) => {
+                let span = remote.span();
+                let remote = remote.into_inner();
+                remote.check().map_err(|message| locate(Some(span), Some("remote".into()), message))?;
+                Some(remote)
             }
             None => None,
         };
@@ -411,7 +463,7 @@ impl Manifest {
             service_sets.insert(id.into_inner(), members.into_iter().map(Spanned::into_inner).collect());
         }
 
-        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets, aws })
+        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets, aws, remote })
     }
 
     /// Finds `ledger.toml` in `start` or the nearest parent that has one.
@@ -544,6 +596,12 @@ frontend = ["api", "search"]
 # [aws]                 # the project's AWS defaults
 # region = "eu-west-1"
 # write_latest = true   # register writes /catalogue/images/latest/<service> (the default with [aws])
+
+# [remote]              # the team's shared ledger: register, release and apply sync with it
+# url = "s3://team-ledgers/catalogue"   # or file:///path/to/a/directory
+# name = "origin"                       # the default
+# sse = "aws:kms"                       # server-side encryption: "AES256" or "aws:kms"
+# kms_key_id = "alias/ledger"           # with "aws:kms" [default: the aws/s3 key]
 "#;
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub enum NameKind {
     Service,
     Environment,
     ServiceSet,
+    Remote,
 }
 
 impl fmt::Display for NameKind {
@@ -22,6 +23,7 @@ impl fmt::Display for NameKind {
             NameKind::Service => "service",
             NameKind::Environment => "environment",
             NameKind::ServiceSet => "service set",
+            NameKind::Remote => "remote",
         })
     }
 }

@@ -624,7 +624,7 @@ pub(crate) fn unfinished_at(source: &impl Source, head: EntryId) -> Result<Optio
 }
 
 /// The ref a release, release set or deployment moves (an outcome moves its deployment's).
-fn ref_of(body: &Body) -> Option<String> {
+pub fn ref_of(body: &Body) -> Option<String> {
     match body {
         Body::Release(release) => Some(refs::service(&release.service)),
         Body::ReleaseSet(set) => Some(refs::set(set.service_set.as_deref())),
@@ -767,6 +767,21 @@ impl Writer<'_> {
     /// Notes where ref `name` of remote `remote` is (see [`refs::tracking`]).
     pub fn set_tracking_ref(&mut self, remote: &str, name: &str, id: EntryId) -> Result<(), StoreError> {
         self.set_ref(&refs::tracking(remote, name), id)
+    }
+
+    /// Forgets where remote `remote`'s refs were: its tracking refs are removed.
+    pub fn forget_remote(&mut self, remote: &str) -> Result<(), StoreError> {
+        let prefix = refs::tracking(remote, "");
+        let names: Vec<String> = self
+            .all_refs()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(&prefix))
+            .collect();
+        for name in names {
+            self.refs.remove(name.as_str()).map_err(db_error)?;
+        }
+        Ok(())
     }
 
     fn record(&mut self, stamp: Stamp, body: Body) -> Result<StoredEntry, StoreError> {

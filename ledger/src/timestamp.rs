@@ -22,6 +22,11 @@ impl Timestamp {
         Timestamp(seconds.saturating_mul(1_000_000))
     }
 
+    /// Whole seconds since the Unix epoch.
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, InvalidTimestamp> {
         OffsetDateTime::parse(text, &Rfc3339)
             .map(Timestamp::from_datetime)

@@ -51,13 +51,13 @@ pub fn run(globals: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     for service in &args.services {
         workspace.check_service(service)?;
     }
-    let store = workspace.open_store()?;
+    let (store, shared) = deploy::open_synced(&workspace)?;
     let (set, target) = {
         let reader = store.read()?;
         resolve_target(&workspace, &reader, args)?
     };
     let request = Request { env: args.env.clone(), set, trigger: Trigger::Apply, target, notes: Vec::new() };
-    deploy::run(&workspace, &store, request, &args.options)
+    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
 }
 
 fn resolve_target(

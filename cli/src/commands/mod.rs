@@ -1,17 +1,22 @@
 //! One module per command. Each defines its arguments and a `run`.
 
 mod apply;
+mod clone;
 mod completions;
 pub mod demo;
 mod diff;
+mod fetch;
 mod import;
 mod init;
 mod log;
 mod man;
 mod promote;
+mod pull;
+mod push;
 mod reconcile;
 mod register;
 mod release;
+mod remote;
 mod rollback;
 mod show;
 mod status;
@@ -39,6 +44,11 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Status(status::StatusArgs),
     Verify(verify::VerifyArgs),
+    Remote(remote::RemoteArgs),
+    Push(push::PushArgs),
+    Pull(pull::PullArgs),
+    Fetch(fetch::FetchArgs),
+    Clone(clone::CloneArgs),
     Demo(demo::DemoArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
@@ -60,6 +70,11 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Diff(args) => diff::run(globals, args),
         Command::Status(args) => status::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
+        Command::Remote(args) => remote::run(globals, args),
+        Command::Push(args) => push::run(globals, args),
+        Command::Pull(args) => pull::run(globals, args),
+        Command::Fetch(args) => fetch::run(globals, args),
+        Command::Clone(args) => clone::run(globals, args),
         Command::Demo(args) => demo::run(globals, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

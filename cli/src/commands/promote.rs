@@ -44,7 +44,7 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
     for service in &args.services {
         workspace.check_service(service)?;
     }
-    let store = workspace.open_store()?;
+    let (store, shared) = deploy::open_synced(&workspace)?;
     let (from_head, target) = {
         let reader = store.read()?;
         let state = reader.env_state(&args.from_env)?;
@@ -62,5 +62,5 @@ pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
     let trigger = Trigger::Promote { from_env: args.from_env.clone(), from_head };
     let request =
         Request { env: args.to_env.clone(), set: SetSource::None, trigger, target, notes: Vec::new() };
-    deploy::run(&workspace, &store, request, &args.options)
+    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use ledger::image::ImageRef;
 use ledger::name::{self, NameKind};
-use ledger::{Release, Timestamp};
+use ledger::{Body, Release, Timestamp};
 
 use ledger_sync::Backoff;
 use ledger_sync::ecr;
@@ -14,6 +14,7 @@ use crate::cloud;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::git;
 use crate::output::{Releases, entry_json, print_json};
+use crate::sharing::{self, Shared};
 use crate::workspace::{Workspace, git_dir};
 
 /// Record a release: one service's image at a source revision
@@ -25,6 +26,9 @@ use crate::workspace::{Workspace, git_dir};
 /// When ledger.toml has an [aws] table, the image is also written to the SSM parameter
 /// /<project>/images/latest/<service> (turn that off with `write_latest = false`), and the
 /// AWS principal is recorded beside the actor.
+///
+/// With a remote (see `ledger remote`), the release is recorded on the remote first; when
+/// someone else registered a release of the service meanwhile, it follows theirs.
 ///
 /// Examples:
 ///   ledger register api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1.4 --revision 3b18e51
@@ -92,8 +96,9 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
         stamp = cloud::with_principal(stamp, cloud)?;
     }
     let store = workspace.open_store()?;
+    let shared = Shared::connect(&workspace)?;
     let image_ref = release.image_ref();
-    let stored = store.write(|writer| writer.record_release(stamp, release))?;
+    let stored = sharing::record_release(&store, shared.as_ref(), stamp, Body::Release(release))?;
     if let (Some(cloud), Some(aws)) = (&cloud, &aws)
         && aws.write_latest
     {

@@ -2,11 +2,12 @@
 
 use clap::Args;
 use ledger::store::refs;
-use ledger::{ReleaseSet, Source};
+use ledger::{Body, ReleaseSet, Source};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::output::{Releases, entry_json, print_json};
+use crate::sharing::{self, Shared};
 use crate::workspace::Workspace;
 
 /// Make a release set: the latest release of each service of a service set
@@ -14,6 +15,9 @@ use crate::workspace::Workspace;
 /// Without a service set, the release set covers every service in ledger.toml. Refuses, naming
 /// them, when a service has no release yet. If nothing changed since the set's latest release
 /// set, that one is printed and nothing new is recorded. Prints the release set's id.
+///
+/// With a remote (see `ledger remote`), it pulls first, so the latest releases are the team's,
+/// and records the set on the remote first.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ReleaseArgs {
@@ -30,11 +34,18 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
     let services = workspace.services_of(args.service_set.as_deref())?;
     let stamp = workspace.stamp(args.message.as_deref())?;
     let store = workspace.open_store()?;
-    let (stored, is_new) = store.write(|writer| {
+    let shared = Shared::connect(&workspace)?;
+    if let Some(shared) = &shared {
+        // The latest releases are the team's, not only this ledger's.
+        shared.pull(&store)?;
+    }
+    let service_set = args.service_set.clone();
+    let (releases, unchanged) = {
+        let reader = store.read()?;
         let mut releases = std::collections::BTreeMap::new();
         let mut missing = Vec::new();
         for service in &services {
-            match writer.ref_target(&refs::service(service))? {
+            match reader.ref_target(&refs::service(service))? {
                 Some(release) => {
                     releases.insert(service.clone(), release);
                 }
@@ -45,17 +56,20 @@ pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
             return Err(CommandError::user(format!("no release yet for: {}", missing.join(", ")))
                 .with_hint("record one with `ledger register <service> <image>`"));
         }
-        let service_set = args.service_set.clone();
-        if let Some(latest) = writer.ref_target(&refs::set(service_set.as_deref()))? {
-            let latest = writer.entry(&latest)?;
-            if let Some(latest) =
-                latest.filter(|l| l.entry.as_release_set().is_some_and(|s| s.releases == releases))
-            {
-                return Ok((latest, false));
-            }
+        let latest = match reader.ref_target(&refs::set(service_set.as_deref()))? {
+            Some(latest) => reader.entry(&latest)?,
+            None => None,
+        };
+        let unchanged = latest.filter(|l| l.entry.as_release_set().is_some_and(|s| s.releases == releases));
+        (releases, unchanged)
+    };
+    let (stored, is_new) = match unchanged {
+        Some(latest) => (latest, false),
+        None => {
+            let body = Body::ReleaseSet(ReleaseSet { service_set, releases });
+            (sharing::record_release(&store, shared.as_ref(), stamp, body)?, true)
         }
-        Ok((writer.record_release_set(stamp, ReleaseSet { service_set, releases })?, true))
-    })?;
+    };
     if globals.json() {
         let reader = store.read()?;
         print_json(&entry_json(&Releases::new(&reader), &stored)?);

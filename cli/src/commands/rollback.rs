@@ -37,7 +37,7 @@ pub struct RollbackArgs {
 pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
     workspace.environment(&args.env)?;
-    let store = workspace.open_store()?;
+    let (store, shared) = deploy::open_synced(&workspace)?;
     let (target, trigger, notes) = {
         let reader = store.read()?;
         let to = match &args.to {
@@ -62,5 +62,5 @@ pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         )));
     }
     let request = Request { env: args.env.clone(), set: SetSource::None, trigger, target, notes };
-    deploy::run(&workspace, &store, request, &args.options)
+    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
 }

@@ -5,9 +5,13 @@ use ledger::Store;
 use ledger::store::CheckedOpen;
 use serde_json::json;
 
+use ledger_sync::remote::check;
+
 use crate::cli::GlobalArgs;
+use crate::cloud;
 use crate::error::{CommandResult, Finished};
 use crate::output::print_json;
+use crate::sharing::{self, Shown};
 use crate::workspace::Workspace;
 
 /// Check that the whole ledger is sound
@@ -16,12 +20,27 @@ use crate::workspace::Workspace;
 /// every parent and ref, replays each environment's history and compares the state it ends in
 /// with the recorded one. Exits 0 only when everything is sound; otherwise lists what is
 /// damaged and exits 3. It holds the ledger's write lock while it checks the pages.
+///
+/// With --remote, checks the remote instead: every object re-hashed and decoded, every ref
+/// and every entry it reaches present. Objects no ref reaches (left by a push that did not
+/// finish) are harmless and only counted.
+///
+/// Examples:
+///   ledger verify
+///   ledger verify --remote origin
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// Check this remote instead of the local ledger
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+}
 
-pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
+pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
     let workspace = Workspace::load(globals)?;
+    if let Some(name) = &args.remote {
+        return verify_remote(&workspace, name);
+    }
     // Pages first: a damaged page must be reported, not stumbled on while reading entries.
     let store = match Store::open_checked(&workspace.ledger_dir)? {
         CheckedOpen::Sound(store) => store,
@@ -56,6 +75,33 @@ pub fn run(globals: &GlobalArgs, _args: &VerifyArgs) -> CommandResult {
         println!(
             "checked {} objects, {} refs, {} environments: {verdict}",
             report.objects, report.refs, report.environments
+        );
+    }
+    Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })
+}
+
+fn verify_remote(workspace: &Workspace, name: &str) -> CommandResult {
+    let globals = &workspace.globals;
+    let settings = sharing::choose(workspace, Some(name))?;
+    let remote = sharing::connect(&settings, globals, sharing::project_region(workspace))?;
+    let report = cloud::run(check::check(&remote, &Shown::new(globals)))??;
+    if globals.json() {
+        print_json(&json!({
+            "sound": report.is_sound(),
+            "objects": report.objects,
+            "refs": report.refs,
+            "unreachable": report.unreachable,
+            "damage": report.damage,
+        }));
+    } else {
+        for damage in &report.damage {
+            println!("damaged: {damage}");
+        }
+        let verdict =
+            if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
+        println!(
+            "checked remote {name}: {} objects, {} refs ({} objects no ref reaches): {verdict}",
+            report.objects, report.refs, report.unreachable
         );
     }
     Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })

@@ -6,6 +6,7 @@
 //! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read;
 //! - `locks/env/<env>`: an environment's apply lease (see [`lease`]).
 
+pub mod check;
 pub mod exchange;
 pub mod file;
 pub mod lease;
