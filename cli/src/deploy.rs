@@ -7,7 +7,10 @@ use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
 use ledger::manifest::{DEFAULT_TIMEOUT, EcsEnvironment, Environment};
-use ledger::{Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Timestamp, Trigger};
+use ledger::store::refs;
+use ledger::{
+    Body, Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Timestamp, Trigger,
+};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
 use serde_json::{Value, json};
@@ -17,7 +20,7 @@ use crate::error::{CommandError, CommandResult, Finished};
 use crate::lock;
 use crate::output::{Releases, Style, entry_json, print_json, table};
 use crate::prompt;
-use crate::sharing::Shared;
+use crate::sharing::{self, Shared};
 use crate::workspace::Workspace;
 
 /// Services rolled out at once. A service's rollout is mostly waiting for ECS (minutes), so a
@@ -114,10 +117,11 @@ pub fn run(
     let ttl = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout) + LEASE_MARGIN;
     let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
     let lease = shared.take_lease(store, &request.env, &holder, expires_at)?;
+    let request_env = request.env.clone();
     let deployed = plan_and_deploy(workspace, store, Some(shared), &env, request, options, stamp);
     // What was recorded goes to the remote before the lease is given back; if it cannot, the
     // lease is kept until it runs out, so no one deploys on top of a history they cannot see.
-    match shared.push(store) {
+    match shared.push(store, Some(&refs::env(&request_env))) {
         Ok(()) => {
             shared.release(lease);
             deployed
@@ -169,6 +173,15 @@ fn plan_and_deploy(
         return Ok(Finished::Success);
     }
     prompt::confirm_deploy(&plan.env, env.protected, options.yes)?;
+    let plan = match (shared, plan.set) {
+        // A new release set is an append to the remote's history of sets, made there first.
+        (Some(shared), SetSource::New(set)) => {
+            let recorded =
+                sharing::record_release(store, Some(shared), stamp.clone(), Body::ReleaseSet(set))?;
+            Plan { set: SetSource::Existing(recorded.id), ..plan }
+        }
+        (_, set) => Plan { set, ..plan },
+    };
     if let Some(ecs) = &env.ecs {
         return roll_out(workspace, store, shared, &plan, ecs, stamp, options, plan_json);
     }
@@ -223,7 +236,7 @@ fn roll_out(
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
     if let Some(shared) = shared {
         // Others see the deployment in flight while it rolls out.
-        shared.push(store)?;
+        shared.push(store, Some(&refs::env(&plan.env)))?;
     }
     eprintln!(
         "deployment {} to {}: rolling out {} service(s) on cluster {}",

@@ -168,10 +168,10 @@ impl Shared {
         }
     }
 
-    /// Sends what was recorded here; a refused ref is an error.
-    pub fn push(&self, store: &Store) -> Result<(), CommandError> {
+    /// Sends what was recorded here (to ref `only`, when given); a refused ref is an error.
+    pub fn push(&self, store: &Store, only: Option<&str>) -> Result<(), CommandError> {
         let report =
-            cloud::run(exchange::push(store, &self.remote, &self.name, &Shown::new(&self.globals)))??;
+            cloud::run(exchange::push(store, &self.remote, &self.name, only, &Shown::new(&self.globals)))??;
         if report.refused.is_empty() {
             Ok(())
         } else {
@@ -221,7 +221,7 @@ impl Shared {
                 _ => false,
             };
             if remote_is_behind {
-                return self.push(store);
+                return self.push(store, Some(&name));
             }
             Err(CommandError::failed(format!(
                 "the remote's history of {env} moved since this ledger pulled it (someone deployed there)"

@@ -145,6 +145,11 @@ impl Moto {
     }
 
     fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let (status, answer) = self.http_bytes(method, path, headers, body.as_bytes());
+        (status, String::from_utf8(answer).expect("a UTF-8 response"))
+    }
+
+    fn http_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to the emulator");
         stream.set_read_timeout(Some(Duration::from_secs(60))).expect("a read timeout");
         let mut request = format!(
@@ -156,14 +161,28 @@ impl Moto {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).expect("sending to the emulator");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).expect("sending to the emulator");
         let mut response = Vec::new();
         stream.read_to_end(&mut response).expect("reading from the emulator");
-        let response = String::from_utf8(response).expect("a UTF-8 response");
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
+        let head = String::from_utf8_lossy(&response[..split]).to_string();
         let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("an HTTP status");
-        (status, body.to_string())
+        (status, response[split + 4..].to_vec())
+    }
+
+    /// An S3 request, path-style (`/bucket/key`), unconditional: (HTTP status, the body).
+    pub fn s3(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        self.http_bytes(method, path, &[("Authorization", authorization.as_str())], body)
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, answer) = self.s3("PUT", &format!("/{bucket}"), b"");
+        assert_eq!(status, 200, "creating bucket {bucket}: {}", String::from_utf8_lossy(&answer));
     }
 }
 

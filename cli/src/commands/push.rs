@@ -33,7 +33,7 @@ pub fn run(globals: &GlobalArgs, args: &PushArgs) -> CommandResult {
     let settings = sharing::choose(&workspace, args.remote.as_deref())?;
     let remote = sharing::connect(&settings, globals, sharing::project_region(&workspace))?;
     let store = workspace.open_store()?;
-    let report = cloud::run(exchange::push(&store, &remote, &settings.name, &Shown::new(globals)))??;
+    let report = cloud::run(exchange::push(&store, &remote, &settings.name, None, &Shown::new(globals)))??;
     if globals.json() {
         print_json(&json!({
             "remote": settings.name,

@@ -89,19 +89,21 @@ pub enum Comparison {
     Diverged,
 }
 
-/// Uploads what the remote lacks, then moves each of its refs that this ledger is ahead of.
-/// A ref the remote moved meanwhile (not an ancestor of ours) is refused, not merged.
+/// Uploads what the remote lacks, then moves each of its refs that this ledger is ahead of
+/// (only ref `only`, when given). A ref the remote moved meanwhile (not an ancestor of ours) is
+/// refused, not merged.
 pub async fn push<R: Remote>(
     store: &Store,
     remote: &R,
     remote_name: &str,
+    only: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<PushReport, ExchangeError> {
     let (candidates, uploads) = {
         let reader = store.read()?;
         let mut candidates = Vec::new();
         for (name, target) in reader.all_refs()? {
-            let local = !name.starts_with("remote/");
+            let local = !name.starts_with("remote/") && only.is_none_or(|only| only == name);
             if local && reader.ref_target(&refs::tracking(remote_name, &name))? != Some(target) {
                 candidates.push((name, target));
             }
@@ -225,9 +227,7 @@ pub async fn pull<R: Remote>(
         let batch = in_dependency_order(take_reachable(&mut fetched, *target));
         let received = store.write(|w| {
             let before = w.ref_target(name)?;
-            for (id, bytes) in &batch {
-                w.receive(*id, bytes)?;
-            }
+            receive_all(w, remote_name, &batch)?;
             w.set_tracking_ref(remote_name, name, *target)?;
             Ok::<_, StoreError>(before != w.ref_target(name)?)
         });
@@ -252,7 +252,7 @@ pub async fn fetch<R: Remote>(
     progress: &dyn Progress,
 ) -> Result<Vec<(String, Comparison)>, ExchangeError> {
     let heads = remote_heads(remote).await?;
-    let mut fetched = fetch_missing(store, remote, &heads, progress).await?;
+    let fetched = fetch_missing(store, remote, &heads, progress).await?;
     let reader = store.read()?;
     let mut comparisons = Vec::new();
     for (name, target) in &heads {
@@ -267,9 +267,8 @@ pub async fn fetch<R: Remote>(
                 }
             }
             (local, _) => {
-                let incoming = take_reachable(&mut fetched, *target);
-                let follows_ours =
-                    |local: EntryId| incoming.values().any(|(_, names)| names.contains(&local));
+                let incoming = reachable(&fetched, *target);
+                let follows_ours = |local: EntryId| incoming.iter().any(|id| fetched[id].1.contains(&local));
                 if local.is_none_or(follows_ours) {
                     Comparison::Behind(incoming.len())
                 } else {
@@ -343,9 +342,7 @@ async fn catch_up<R: Remote>(
         let fetched = fetch_missing(store, remote, &heads, &()).await?;
         let batch = in_dependency_order(fetched);
         let received = store.write(|w| {
-            for (id, bytes) in &batch {
-                w.receive(*id, bytes)?;
-            }
+            receive_all(w, remote_name, &batch)?;
             w.set_tracking_ref(remote_name, name, target)
         });
         return received.or_else(|error| {
@@ -363,6 +360,28 @@ async fn catch_up<R: Remote>(
         Ok(()) => Ok(store.write(|w| w.set_tracking_ref(remote_name, name, local))?),
         Err(why) => Err(ExchangeError::Refused { name: name.into(), why }),
     }
+}
+
+/// Stores entries downloaded from the remote, in dependency order. The remote has each of
+/// them, so the tracking ref of each one's history moves up to it: a later push does not
+/// take what came from the remote for something recorded here.
+fn receive_all(
+    w: &mut Writer<'_>,
+    remote_name: &str,
+    batch: &[(EntryId, Vec<u8>)],
+) -> Result<(), StoreError> {
+    for (id, bytes) in batch {
+        let stored = w.receive(*id, bytes)?;
+        let history = history_ref(w, &stored.entry)?;
+        let tracked_seq = match w.ref_target(&refs::tracking(remote_name, &history))? {
+            Some(tracked) => w.seq_of(&tracked)?,
+            None => None,
+        };
+        if tracked_seq < w.seq_of(id)? {
+            w.set_tracking_ref(remote_name, &history, *id)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every ref of the remote and its target, read 16 at a time.
@@ -509,6 +528,20 @@ fn take_reachable(fetched: &mut Fetched, target: EntryId) -> Fetched {
         }
     }
     taken
+}
+
+/// The entries of `fetched` reachable from `target` through it.
+fn reachable(fetched: &Fetched, target: EntryId) -> BTreeSet<EntryId> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![target];
+    while let Some(id) = stack.pop() {
+        if let Some((_, references)) = fetched.get(&id)
+            && found.insert(id)
+        {
+            stack.extend(references.iter().copied());
+        }
+    }
+    found
 }
 
 /// `entries` ordered so that each comes after those of them it names.

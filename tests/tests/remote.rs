@@ -1,0 +1,434 @@
+//! Sharing one ledger through a remote, on S3 (the emulator, served one request at a time so
+//! each conditional write is atomic, as S3's are) and on `file://`: round trips, clones,
+//! incremental exchanges, damaged remotes, racing processes, and pushes killed half-way.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_e2e::moto::Moto;
+use ledger_e2e::{Project, manifest_with_services};
+use serde_json::Value;
+
+const BUCKET: &str = "team-ledger";
+
+/// A remote and the means to reach behind ledger's back into it.
+struct Shared {
+    url: String,
+    moto: Option<Moto>,
+    _dir: tempfile::TempDir,
+}
+
+impl Shared {
+    fn file() -> Shared {
+        let dir = tempfile::tempdir().unwrap();
+        Shared { url: format!("file://{}/remote", dir.path().display()), moto: None, _dir: dir }
+    }
+
+    fn s3() -> Shared {
+        let moto = Moto::start();
+        moto.create_bucket(BUCKET);
+        Shared {
+            url: format!("s3://{BUCKET}/catalogue"),
+            moto: Some(moto),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A project (3 services, record-only stage and prod) whose commands reach this remote.
+    fn project(&self) -> Project {
+        let project = Project::new(&manifest_with_services(3));
+        match &self.moto {
+            Some(moto) => project.with_env(moto.env()),
+            None => project,
+        }
+    }
+
+    /// A project whose ledger has this remote as origin.
+    fn member(&self) -> Project {
+        let project = self.project();
+        project.ok(&["init"]);
+        project.ok(&["remote", "add", "origin", &self.url]);
+        project
+    }
+
+    fn object_path(&self, id: &str) -> PathBuf {
+        PathBuf::from(self.url.strip_prefix("file://").unwrap()).join("objects").join(id)
+    }
+
+    fn s3_path(id: &str) -> String {
+        format!("/{BUCKET}/catalogue/objects/{id}")
+    }
+
+    fn read_object(&self, id: &str) -> Vec<u8> {
+        match &self.moto {
+            Some(moto) => {
+                let (status, bytes) = moto.s3("GET", &Self::s3_path(id), b"");
+                assert_eq!(status, 200, "reading object {id}");
+                bytes
+            }
+            None => std::fs::read(self.object_path(id)).unwrap(),
+        }
+    }
+
+    /// Overwrites an object, as a broken or hostile writer would.
+    fn write_object(&self, id: &str, bytes: &[u8]) {
+        match &self.moto {
+            Some(moto) => assert_eq!(moto.s3("PUT", &Self::s3_path(id), bytes).0, 200),
+            None => std::fs::write(self.object_path(id), bytes).unwrap(),
+        }
+    }
+
+    fn delete_object(&self, id: &str) {
+        match &self.moto {
+            Some(moto) => assert_eq!(moto.s3("DELETE", &Self::s3_path(id), b"").0, 204),
+            None => std::fs::remove_file(self.object_path(id)).unwrap(),
+        }
+    }
+}
+
+fn image(service: &str, tag: &str) -> String {
+    format!("registry.example.com/e2e/{service}:{tag}")
+}
+
+/// Registers a release of each service, makes a release set and applies it to stage.
+fn ship(project: &Project, tag: &str) {
+    for service in ["s0", "s1", "s2"] {
+        project.ok(&["register", service, &image(service, tag)]);
+    }
+    project.ok(&["release", "-m", tag]);
+    project.ok(&["apply", "latest", "stage", "--yes", "-m", tag]);
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// The deployments of `env`, newest first.
+fn log(project: &Project, env: &str) -> Vec<Value> {
+    let log = project.json(&["log", env, "--limit", "100000"]);
+    log["deployments"].as_array().unwrap().clone()
+}
+
+fn log_ids(project: &Project, env: &str) -> Vec<String> {
+    log(project, env).iter().map(|row| row["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn round_trip(shared: &Shared) {
+    // A ledger recorded offline, then shared.
+    let alice = shared.project();
+    alice.ok(&["init"]);
+    ship(&alice, "v1");
+    alice.ok(&["remote", "add", "origin", &shared.url]);
+    let pushed = alice.json(&["push"]);
+    assert_eq!(
+        pushed["objects"],
+        3 + 1 + 1 + 2,
+        "3 releases, 2 release sets, a deployment and its outcome: {pushed}"
+    );
+    assert_eq!(pushed["refused"], Value::Array(vec![]));
+    let again = alice.json(&["push"]);
+    assert_eq!((again["objects"].as_u64(), again["moved"].as_array().map(Vec::len)), (Some(0), Some(0)));
+
+    // A clone from scratch holds the same history, checked.
+    let bob = shared.project();
+    let cloned = bob.json(&["clone", &shared.url]);
+    assert_eq!(cloned["entries"], 7, "{cloned}");
+    assert_eq!(log_ids(&bob, "stage"), log_ids(&alice, "stage"));
+    bob.ok(&["verify"]);
+    assert_eq!(bob.json(&["verify", "--remote", "origin"])["sound"], true);
+
+    // Incremental: alice's next release reaches the remote by itself, bob takes in just that.
+    ship(&alice, "v2");
+    let fetched = bob.json(&["fetch"]);
+    let behind: Vec<&Value> =
+        fetched["refs"].as_array().unwrap().iter().filter(|r| r["state"] == "behind").collect();
+    assert_eq!(behind.len(), 5, "{fetched}");
+    let pulled = bob.json(&["pull"]);
+    assert_eq!(pulled["entries"], 7, "{pulled}");
+    assert_eq!(bob.json(&["pull"])["entries"], 0);
+    assert_eq!(log_ids(&bob, "stage"), log_ids(&alice, "stage"));
+    assert_eq!(bob.ok(&["status", "stage"]), alice.ok(&["status", "stage"]));
+
+    // Bob promotes; alice sees it after a pull.
+    bob.ok(&["promote", "stage", "prod", "--yes", "-m", "ship v2"]);
+    alice.ok(&["pull"]);
+    assert_eq!(log_ids(&alice, "prod"), log_ids(&bob, "prod"));
+}
+
+#[test]
+fn round_trip_clone_and_incremental_exchange_on_file() {
+    round_trip(&Shared::file());
+}
+
+#[test]
+fn round_trip_clone_and_incremental_exchange_on_s3() {
+    round_trip(&Shared::s3());
+}
+
+fn damaged_objects_never_enter_a_ledger(shared: &Shared) {
+    let alice = shared.member();
+    ship(&alice, "v1");
+    let stage_head = log_ids(&alice, "stage")[0].clone();
+    let outcome = alice.json(&["show", "env/stage"])["id"].as_str().unwrap().to_string();
+    let original = shared.read_object(&outcome);
+
+    let tampered = {
+        let mut bytes = original.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        bytes
+    };
+    for (what, bytes) in [("tampered", tampered), ("truncated", original[..original.len() / 2].to_vec())] {
+        shared.write_object(&outcome, &bytes);
+        let bob = shared.project();
+        let output = bob.run(&["clone", &shared.url]);
+        assert_eq!(output.status.code(), Some(3), "{what}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("object {outcome} is corrupted or forged")),
+            "{what}: {}",
+            stderr(&output)
+        );
+        assert!(!bob.path().join(".ledger").exists(), "{what}: a failed clone leaves no ledger behind");
+        let verified = alice.run(&["verify", "--remote", "origin"]);
+        assert_eq!(verified.status.code(), Some(3), "{what}");
+        assert!(String::from_utf8_lossy(&verified.stdout).contains(&outcome), "{what}");
+    }
+
+    // A member that already has everything but the damaged entry takes in nothing of it.
+    shared.write_object(&outcome, &original);
+    let carol = shared.project();
+    carol.ok(&["clone", &shared.url]);
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
+    let prod_head = alice.json(&["show", "env/prod"])["id"].as_str().unwrap().to_string();
+    let prod_bytes = shared.read_object(&prod_head);
+    shared.write_object(&prod_head, &prod_bytes[..prod_bytes.len() - 3]);
+    let output = carol.run(&["pull"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&prod_head), "{}", stderr(&output));
+    assert_eq!(
+        carol.run(&["show", &prod_head]).status.code(),
+        Some(2),
+        "the damaged entry is not in the ledger"
+    );
+    carol.ok(&["verify"]);
+
+    // A ref naming an object the remote does not have is reported by name.
+    shared.write_object(&prod_head, &prod_bytes);
+    shared.delete_object(&prod_head);
+    let output = carol.run(&["pull"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains(&format!("ref env/prod names {prod_head}, which the remote does not have")),
+        "{}",
+        stderr(&output)
+    );
+    let verified = carol.run(&["verify", "--remote", "origin"]);
+    assert_eq!(verified.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains(&format!("ref env/prod reaches {prod_head}")));
+    assert_eq!(log_ids(&carol, "stage")[0], stage_head);
+}
+
+#[test]
+fn damaged_objects_never_enter_a_ledger_on_file() {
+    damaged_objects_never_enter_a_ledger(&Shared::file());
+}
+
+#[test]
+fn damaged_objects_never_enter_a_ledger_on_s3() {
+    damaged_objects_never_enter_a_ledger(&Shared::s3());
+}
+
+#[test]
+fn environment_histories_never_merge_and_releases_follow_each_other() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    let bob = shared.project();
+    bob.ok(&["clone", &shared.url]);
+
+    // Releases are independent appends: bob's register follows alice's, with no pull.
+    let alices = alice.ok(&["register", "s0", &image("s0", "a")]).trim().to_string();
+    let bobs = bob.ok(&["register", "s0", &image("s0", "b")]).trim().to_string();
+    let parents = bob.json(&["show", &bobs])["parents"].clone();
+    assert_eq!(parents, serde_json::json!([alices]));
+
+    // A deployment planned against an environment someone else moved is refused before it is
+    // recorded: the lease check sees the remote moved since the pull.
+    let bob_dir = bob.path().join(".ledger");
+    let remotes = std::fs::read(bob_dir.join("remotes.toml")).unwrap();
+    std::fs::remove_file(bob_dir.join("remotes.toml")).unwrap();
+    bob.ok(&["release"]);
+    bob.ok(&["apply", "latest", "stage", "--yes", "-m", "offline"]);
+    std::fs::write(bob_dir.join("remotes.toml"), remotes).unwrap();
+    alice.ok(&["release"]);
+    alice.ok(&["apply", "latest", "stage", "--yes", "-m", "online"]);
+    let output = bob.run(&["push"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("env/stage: the remote's env/stage moved to"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger pull` first"), "{}", stderr(&output));
+    let output = bob.run(&["pull"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("env/stage has entries here that the remote does not have"),
+        "{}",
+        stderr(&output)
+    );
+    let output = bob.run(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(shared_stage_log(&shared), log_ids(&alice, "stage"));
+}
+
+/// The stage log as a fresh clone of the remote shows it.
+fn shared_stage_log(shared: &Shared) -> Vec<String> {
+    let viewer = shared.project();
+    viewer.ok(&["clone", &shared.url]);
+    log_ids(&viewer, "stage")
+}
+
+/// 8 processes, each with its own ledger, 50 operations each: registers, release sets and
+/// deployments to one environment, all at once on one remote.
+fn racing_members(shared: &Shared) {
+    const MEMBERS: usize = 8;
+    const OPERATIONS: usize = 50;
+    let members: Vec<Project> = (0..MEMBERS).map(|_| shared.member()).collect();
+    members[0].ok(&["register", "s0", &image("s0", "seed")]);
+    members[0].ok(&["register", "s1", &image("s1", "seed")]);
+    members[0].ok(&["register", "s2", &image("s2", "seed")]);
+    let results: Vec<(Vec<String>, Vec<String>, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = members
+            .iter()
+            .enumerate()
+            .map(|(m, member)| {
+                scope.spawn(move || {
+                    let (mut acknowledged, mut deployments, mut refusals) =
+                        (Vec::new(), Vec::new(), Vec::new());
+                    for op in 0..OPERATIONS {
+                        let service = format!("s{}", op % 2);
+                        let args: Vec<String> = match op % 3 {
+                            0 => vec![
+                                "register".into(),
+                                service.clone(),
+                                image(&service, &format!("m{m}-{op}")),
+                            ],
+                            1 => vec!["release".into()],
+                            _ => vec!["apply".into(), "latest".into(), "stage".into(), "--yes".into()],
+                        };
+                        let mut with_json: Vec<&str> = args.iter().map(String::as_str).collect();
+                        with_json.extend(["--output", "json"]);
+                        let output = member.run(&with_json);
+                        match output.status.code() {
+                            Some(0) => {
+                                let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+                                match &json["deployment"] {
+                                    Value::Object(d) => {
+                                        deployments.push(d["id"].as_str().unwrap().to_string());
+                                        acknowledged
+                                            .push(json["outcome"]["id"].as_str().unwrap().to_string());
+                                    }
+                                    Value::Null if args[0] == "apply" => {}
+                                    _ => acknowledged.push(json["id"].as_str().unwrap().to_string()),
+                                }
+                            }
+                            code => {
+                                let why = stderr(&output);
+                                assert_eq!(code, Some(3), "{args:?}: {why}");
+                                refusals.push(why);
+                            }
+                        }
+                    }
+                    acknowledged.extend(deployments.iter().cloned());
+                    (acknowledged, deployments, refusals)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let viewer = shared.project();
+    viewer.ok(&["clone", &shared.url]);
+    assert_eq!(viewer.json(&["verify", "--remote", "origin"])["sound"], true);
+    viewer.ok(&["verify"]);
+    let mut all_deployments = BTreeSet::new();
+    for (acknowledged, deployments, refusals) in &results {
+        for id in acknowledged {
+            viewer.ok(&["show", id]);
+        }
+        all_deployments.extend(deployments.iter().cloned());
+        for why in refusals {
+            let explained = [
+                "is being deployed from another ledger",
+                "moved since this ledger pulled",
+                "try again",
+                "`ledger pull` first",
+            ];
+            assert!(
+                explained.iter().any(|reason| why.contains(reason)),
+                "a refusal that does not say why: {why}"
+            );
+        }
+    }
+    assert!(all_deployments.len() >= 2, "some deployments went through: {}", all_deployments.len());
+    // The environment's history is one line through every acknowledged deployment: each one
+    // follows the outcome of the one before.
+    let log = log(&viewer, "stage");
+    let logged: BTreeSet<String> = log.iter().map(|row| row["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(logged, all_deployments);
+    for pair in log.windows(2) {
+        let (newer, older) = (&pair[0], &pair[1]);
+        assert_eq!(
+            newer["parents"][0], older["outcome"]["id"],
+            "{} does not follow {}",
+            newer["id"], older["id"]
+        );
+    }
+}
+
+#[test]
+fn eight_racing_members_lose_nothing_on_file() {
+    racing_members(&Shared::file());
+}
+
+#[test]
+fn eight_racing_members_lose_nothing_on_s3() {
+    racing_members(&Shared::s3());
+}
+
+#[test]
+fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it() {
+    let shared = Shared::file();
+    let alice = shared.project();
+    alice.ok(&["init"]);
+    for n in 0..400 {
+        let service = format!("s{}", n % 3);
+        alice.ok(&["register", &service, &image(&service, &format!("v{n}"))]);
+    }
+    alice.ok(&["release"]);
+    alice.ok(&["apply", "latest", "stage", "--yes"]);
+    alice.ok(&["remote", "add", "origin", &shared.url]);
+    let objects = PathBuf::from(shared.url.strip_prefix("file://").unwrap()).join("objects");
+    let mut push: Child =
+        alice.command(&["push"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&objects).map_or(0, |d| d.count()) < 50 {
+        assert!(
+            Instant::now() < deadline && push.try_wait().unwrap().is_none(),
+            "the push ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    push.kill().unwrap();
+    push.wait().unwrap();
+    let uploaded = std::fs::read_dir(&objects).unwrap().count();
+    assert!(uploaded < 404, "killed half-way: {uploaded} of 404 objects");
+
+    let verified = alice.json(&["verify", "--remote", "origin"]);
+    assert_eq!(verified["sound"], true, "{verified}");
+    let pushed = alice.json(&["push"]);
+    assert_eq!(pushed["refused"], Value::Array(vec![]));
+    assert_eq!(alice.json(&["verify", "--remote", "origin"])["unreachable"], 0);
+    let bob = shared.project();
+    assert_eq!(bob.json(&["clone", &shared.url])["entries"], 404);
+    assert_eq!(log_ids(&bob, "stage"), log_ids(&alice, "stage"));
+}
