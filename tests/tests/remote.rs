@@ -254,37 +254,40 @@ fn environment_histories_never_merge_and_releases_follow_each_other() {
     let parents = bob.json(&["show", &bobs])["parents"].clone();
     assert_eq!(parents, serde_json::json!([alices]));
 
-    // A deployment planned against an environment someone else moved is refused before it is
-    // recorded: the lease check sees the remote moved since the pull.
+    // Bob deploys while the remote is out of his reach, alice deploys there too: the
+    // environment's histories have diverged, and stay apart.
     let bob_dir = bob.path().join(".ledger");
     let remotes = std::fs::read(bob_dir.join("remotes.toml")).unwrap();
     std::fs::remove_file(bob_dir.join("remotes.toml")).unwrap();
-    bob.ok(&["release"]);
-    bob.ok(&["apply", "latest", "stage", "--yes", "-m", "offline"]);
+    bob.ok(&["promote", "stage", "prod", "--yes", "-m", "offline"]);
     std::fs::write(bob_dir.join("remotes.toml"), remotes).unwrap();
-    alice.ok(&["release"]);
-    alice.ok(&["apply", "latest", "stage", "--yes", "-m", "online"]);
+    alice.ok(&["promote", "stage", "prod", "--yes", "-m", "online"]);
     let output = bob.run(&["push"]);
     assert_eq!(output.status.code(), Some(3));
-    assert!(stderr(&output).contains("env/stage: the remote's env/stage moved to"), "{}", stderr(&output));
-    assert!(stderr(&output).contains("`ledger pull` first"), "{}", stderr(&output));
-    let output = bob.run(&["pull"]);
-    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("env/prod: the remote's env/prod moved to"), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("env/stage has entries here that the remote does not have"),
+        stderr(&output).contains("`ledger pull` first, then plan the deployment again"),
         "{}",
         stderr(&output)
     );
-    let output = bob.run(&["apply", "latest", "stage", "--yes"]);
+    let output = bob.run(&["pull"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("env/prod has entries here that the remote does not have"),
+        "{}",
+        stderr(&output)
+    );
+    let output = bob.run(&["promote", "stage", "prod", "--yes"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert_eq!(shared_stage_log(&shared), log_ids(&alice, "stage"));
+    assert_eq!(shared_log(&shared, "prod"), log_ids(&alice, "prod"));
+    assert_eq!(shared_log(&shared, "prod").len(), 1);
 }
 
-/// The stage log as a fresh clone of the remote shows it.
-fn shared_stage_log(shared: &Shared) -> Vec<String> {
+/// An environment's log as a fresh clone of the remote shows it.
+fn shared_log(shared: &Shared, env: &str) -> Vec<String> {
     let viewer = shared.project();
     viewer.ok(&["clone", &shared.url]);
-    log_ids(&viewer, "stage")
+    log_ids(&viewer, env)
 }
 
 /// 8 processes, each with its own ledger, 50 operations each: registers, release sets and
