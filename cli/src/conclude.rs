@@ -1,16 +1,17 @@
 //! The flow `wait` and `reconcile` share: find the environment's unfinished deployment, observe
-//! ECS until each of its services has ended, and record the outcome.
+//! ECS until each of its services has ended, and record the outcome (with a remote, under the
+//! environment's lease there, as `apply` does).
 
 use std::collections::BTreeMap;
 
-use ledger::Source;
 use ledger::history;
 use ledger::manifest::EcsEnvironment;
+use ledger::{Source, Stamp, Store};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options};
 
 use crate::cloud;
-use crate::deploy::{PARALLEL_SERVICES, outcome_stamp, print_progress, report, service_targets};
+use crate::deploy::{PARALLEL_SERVICES, open_synced, outcome_stamp, print_progress, report, service_targets};
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::lock;
 use crate::workspace::Workspace;
@@ -31,9 +32,25 @@ pub fn run(workspace: &Workspace, env: &str, concluding: Concluding) -> CommandR
             "{env} is a record-only environment (no `cluster` in ledger.toml): there is nothing on ECS to observe"
         )));
     };
-    let store = workspace.open_store()?;
+    let (store, shared) = open_synced(workspace)?;
     let stamp = workspace.stamp(None)?;
     let _lock = lock::lock(&workspace.ledger_dir, env, &stamp.actor)?;
+    match &shared {
+        Some(shared) => shared.under_lease(&store, env, &stamp.actor.clone(), ecs.timeout, || {
+            conclude(workspace, &store, env, &ecs, stamp, concluding)
+        }),
+        None => conclude(workspace, &store, env, &ecs, stamp, concluding),
+    }
+}
+
+fn conclude(
+    workspace: &Workspace,
+    store: &Store,
+    env: &str,
+    ecs: &EcsEnvironment,
+    stamp: Stamp,
+    concluding: Concluding,
+) -> CommandResult {
     let reader = store.read()?;
     let Some(unfinished) = history::unfinished(&reader, env)? else {
         if !workspace.globals.json() {
@@ -61,7 +78,7 @@ pub fn run(workspace: &Workspace, env: &str, concluding: Concluding) -> CommandR
     let targets = service_targets(workspace, &reader, env, &changes)?;
     drop(reader);
 
-    let cloud = cloud::connect(workspace, Some(&ecs))?;
+    let cloud = cloud::connect(workspace, Some(ecs))?;
     let stamp = cloud::with_principal(stamp, &cloud)?;
     eprintln!(
         "deployment {} to {env}: observing {} service(s) on cluster {}",
@@ -69,10 +86,10 @@ pub fn run(workspace: &Workspace, env: &str, concluding: Concluding) -> CommandR
         targets.len(),
         ecs.cluster
     );
-    let outcome = observe(&cloud, &ecs, &deployment, &targets, &known)?;
+    let outcome = observe(&cloud, ecs, &deployment, &targets, &known)?;
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
-    report(workspace, &store, env, None, &deployment, &outcome)
+    report(workspace, store, env, None, &deployment, &outcome)
 }
 
 fn observe(

@@ -8,9 +8,7 @@ use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
 use ledger::manifest::{DEFAULT_TIMEOUT, EcsEnvironment, Environment};
 use ledger::store::refs;
-use ledger::{
-    Body, Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Timestamp, Trigger,
-};
+use ledger::{Body, Change, DeployResult, EntryId, Outcome, Source, Stamp, Store, StoredEntry, Trigger};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
 use serde_json::{Value, json};
@@ -113,38 +111,12 @@ pub fn run(
     let Some(shared) = shared else {
         return plan_and_deploy(workspace, store, None, &env, request, options, stamp);
     };
-    let holder = lock::holder(&stamp.actor);
-    let ttl = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout) + LEASE_MARGIN;
-    let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
-    let lease = shared.take_lease(store, &request.env, &holder, expires_at)?;
-    let request_env = request.env.clone();
-    let deployed = plan_and_deploy(workspace, store, Some(shared), &env, request, options, stamp);
-    // What was recorded goes to the remote before the lease is given back; if it cannot, the
-    // lease is kept until it runs out, so no one deploys on top of a history they cannot see.
-    match shared.push(store, Some(&refs::env(&request_env))) {
-        Ok(()) => {
-            shared.release(lease);
-            deployed
-        }
-        Err(error) => {
-            let error = error.with_hint(format!(
-                "the deployment is recorded in this ledger; `ledger push` sends it. The lease on {} stays until {}",
-                shared.name,
-                expires_at.to_human()
-            ));
-            match deployed {
-                Ok(_) => Err(error),
-                Err(deploy_error) => {
-                    eprint!("{}", error.render());
-                    Err(deploy_error)
-                }
-            }
-        }
-    }
+    let ttl = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout);
+    let env_name = request.env.clone();
+    shared.under_lease(store, &env_name, &stamp.actor.clone(), ttl, || {
+        plan_and_deploy(workspace, store, Some(shared), &env, request, options, stamp)
+    })
 }
-
-/// How long a lease outlives the environment's rollout timeout.
-const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 fn plan_and_deploy(
     workspace: &Workspace,

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
 use crate::cloud;
-use crate::error::CommandError;
+use crate::error::{CommandError, CommandResult};
+use crate::lock;
 use crate::workspace::Workspace;
 
 /// Where `ledger remote add` keeps remotes, in the ledger directory.
@@ -237,8 +238,46 @@ impl Shared {
         }
     }
 
+    /// Runs `work` (which records to `env`) holding `env`'s lease on the remote, for at most
+    /// `timeout` and a margin; then pushes what was recorded and gives the lease back, also
+    /// when `work` failed. If the push fails, the lease is kept until it runs out, so no one
+    /// deploys on top of a history they cannot see.
+    pub fn under_lease(
+        &self,
+        store: &Store,
+        env: &str,
+        actor: &str,
+        timeout: Duration,
+        work: impl FnOnce() -> CommandResult,
+    ) -> CommandResult {
+        let ttl = timeout + LEASE_MARGIN;
+        let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
+        let lease = self.take_lease(store, env, &lock::holder(actor), expires_at)?;
+        let worked = work();
+        match self.push(store, Some(&refs::env(env))) {
+            Ok(()) => {
+                self.release(lease);
+                worked
+            }
+            Err(error) => {
+                let error = error.with_hint(format!(
+                    "it is recorded in this ledger; `ledger push` sends it. The lease of {env} on {} stays until {}",
+                    self.name,
+                    expires_at.to_human()
+                ));
+                match worked {
+                    Ok(_) => Err(error),
+                    Err(work_error) => {
+                        eprint!("{}", error.render());
+                        Err(work_error)
+                    }
+                }
+            }
+        }
+    }
+
     /// Gives the lease back; a failure to is reported, not fatal (the lease runs out).
-    pub fn release(&self, lease: Lease) {
+    fn release(&self, lease: Lease) {
         match cloud::run(lease::release(&self.remote, lease)) {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
@@ -329,6 +368,9 @@ pub struct Shown {
     started: Cell<Option<Instant>>,
     drawn: Cell<bool>,
 }
+
+/// How long a lease outlives the rollout timeout of its environment.
+const LEASE_MARGIN: Duration = Duration::from_secs(10 * 60);
 
 /// How long a step runs before a bar appears.
 const MOMENT: Duration = Duration::from_millis(300);

@@ -259,7 +259,7 @@ def call_name(environ):
 
     The service is the SigV4 signing name ("unsigned" without one). The action
     comes from X-Amz-Target (JSON protocols: ECS, SSM, ECR), else the Action
-    parameter (query protocol: STS), else it is the HTTP method (REST: S3).
+    parameter (query protocol: STS); S3's (REST) is told by the method and query.
     """
     match = CREDENTIAL_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
     service = match.group(1) if match else "unsigned"
@@ -271,8 +271,19 @@ def call_name(environ):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)  # put the body back for moto
         params.update(parse_qs(body.decode("utf-8")))
+    if service == "s3":
+        return f"s3:{s3_action(environ['REQUEST_METHOD'], params)}"
     action = params.get("Action", [environ["REQUEST_METHOD"]])[0]
     return f"{service}:{action}"
+
+
+def s3_action(method, params):
+    """The S3 action of a REST request on an object or a bucket listing."""
+    if method == "GET" and "list-type" in params:
+        return "ListObjectsV2"
+    return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(
+        method, method
+    )
 
 
 class BadRequest(Exception):

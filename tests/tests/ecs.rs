@@ -597,3 +597,48 @@ fn services_sharing_one_repository_are_each_deployed_and_checked() {
     assert_eq!(moto.running_image("stage", "api-worker", CONTAINER), image("api", "v1"));
     assert_eq!(moto.parameter_history(&parameter("stage", "api-worker")), [image("api", "v1")]);
 }
+
+#[test]
+fn two_ledgers_applying_to_one_environment_at_once_one_is_refused_before_touching_ecs() {
+    let services = &SERVICES[..2];
+    let (moto, alice) = account(services, "\n[remote]\nurl = \"s3://team-ledger/e2e\"\n");
+    moto.create_bucket("team-ledger");
+    register_all(&alice, services, "v1");
+    let manifest = std::fs::read_to_string(alice.path().join("ledger.toml")).unwrap();
+    let bob = Project::new(&manifest).with_env(moto.env());
+    bob.ok(&["clone", "s3://team-ledger/e2e"]);
+    // Each rollout takes 50 polls, so the two applies overlap.
+    moto.set_rollout("stage", "*", Rollout::Complete, 50);
+    moto.reset_calls();
+    let applies: Vec<_> = [&alice, &bob]
+        .iter()
+        .map(|project| {
+            project
+                .command(&["apply", "latest", "stage", "--yes"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = applies.into_iter().map(|child| child.wait_with_output().unwrap()).collect();
+    let codes: Vec<Option<i32>> = outputs.iter().map(|output| output.status.code()).collect();
+    let stderr: Vec<String> =
+        outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).to_string()).collect();
+    assert!(codes == [Some(0), Some(3)] || codes == [Some(3), Some(0)], "{codes:?}\n{stderr:?}");
+    let refused = &stderr[codes.iter().position(|code| *code == Some(3)).unwrap()];
+    assert!(
+        refused.contains("environment stage is being deployed from another ledger")
+            || refused.contains("moved since this ledger pulled"),
+        "{refused}"
+    );
+    // Only the apply that proceeded called ECS: one revision and one update per service.
+    let calls = moto.calls();
+    assert_eq!(calls.get("ecs:DescribeTaskDefinition"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("ecs:UpdateService"), Some(&2), "{calls:?}");
+    for project in [&alice, &bob] {
+        project.ok(&["pull"]);
+        let log = project.json(&["log", "stage"]);
+        assert_eq!(log["deployments"].as_array().unwrap().len(), 1, "{log}");
+    }
+}

@@ -435,3 +435,41 @@ fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it
     assert_eq!(bob.json(&["clone", &shared.url])["entries"], 404);
     assert_eq!(log_ids(&bob, "stage"), log_ids(&alice, "stage"));
 }
+
+/// Requests by kind while `args` runs.
+fn s3_requests(shared: &Shared, project: &Project, args: &[&str]) -> std::collections::BTreeMap<String, u64> {
+    let moto = shared.moto.as_ref().unwrap();
+    moto.reset_calls();
+    project.ok(args);
+    moto.calls().into_iter().filter(|(call, _)| call.starts_with("s3:")).collect()
+}
+
+#[test]
+fn a_deployment_costs_the_same_requests_however_long_the_history() {
+    let shared = Shared::s3();
+    let mut counts = Vec::new();
+    for releases in [3, 300] {
+        // A history recorded offline, then pushed whole.
+        let alice = shared.project();
+        alice.ok(&["--ledger-dir", "offline", "init"]);
+        for n in 0..releases {
+            let service = format!("s{}", n % 3);
+            alice.ok(&["--ledger-dir", "offline", "register", &service, &image(&service, &format!("v{n}"))]);
+        }
+        alice.ok(&["--ledger-dir", "offline", "apply", "latest", "stage", "--yes"]);
+        let prefix = format!("s3://{BUCKET}/history-{releases}");
+        alice.ok(&["--ledger-dir", "offline", "remote", "add", "origin", &prefix]);
+        alice.ok(&["--ledger-dir", "offline", "push"]);
+        // Alice's ledger, synced, promotes: a deployment and its outcome reach the remote.
+        let requests =
+            s3_requests(&shared, &alice, &["--ledger-dir", "offline", "promote", "stage", "prod", "--yes"]);
+        assert_eq!(requests.get("s3:ListObjectsV2"), Some(&1), "one listing, of the refs: {requests:?}");
+        assert_eq!(
+            requests["s3:PutObject"],
+            2 + 1 + 2,
+            "the deployment and its outcome, the move of env/prod, the lease taken and given back: {requests:?}"
+        );
+        counts.push(requests);
+    }
+    assert_eq!(counts[0], counts[1], "3 releases and 300 cost the same");
+}
