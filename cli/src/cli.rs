@@ -19,6 +19,10 @@ Everyday use:
   ledger log prod                               who deployed what, when, why, and did it work
   ledger rollback prod                          undo the last successful deployment
 
+Sharing one ledger (see `ledger remote --help`):
+  ledger clone s3://team-ledgers/catalogue      a copy of the team's ledger, checked
+  ledger pull / ledger push                     take in / send what was recorded
+
 Try it without AWS: `ledger demo` builds a sample project with a history and shows it.
 
 Exit codes: 0 success, 1 differences (diff --exit-code), 2 bad input or refused confirmation,

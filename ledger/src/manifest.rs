@@ -613,6 +613,27 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_is_checked() {
+        let base = "[project]\nid = \"p\"\n";
+        let remote = parse(&format!("{base}[remote]\nurl = \"s3://bucket/team\"\nsse = \"aws:kms\"\n"))
+            .unwrap()
+            .remote
+            .unwrap();
+        assert_eq!((remote.name.as_str(), remote.url.as_str()), ("origin", "s3://bucket/team"));
+        for (bad, says) in [
+            ("url = \"http://x\"", "use s3://bucket/prefix or file:///absolute/path"),
+            ("url = \"file://relative\"", "use s3://bucket/prefix or file:///absolute/path"),
+            ("url = \"s3://b/x\"\nname = \"../x\"", "invalid remote id"),
+            ("url = \"s3://b/x\"\nsse = \"none\"", "use \"AES256\" or \"aws:kms\""),
+            ("url = \"s3://b/x\"\nkms_key_id = \"k\"", "kms_key_id needs sse"),
+            ("url = \"s3://b/x\"\nkey = 1", "unknown field"),
+        ] {
+            let error = parse(&format!("{base}[remote]\n{bad}\n")).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn example_parses() {
         let manifest = parse(EXAMPLE).unwrap();
         assert_eq!(manifest.project.id, "catalogue");
