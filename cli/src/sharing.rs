@@ -390,16 +390,13 @@ impl Shown {
     fn draw(&self) {
         const WIDTH: usize = 30;
         let (done, total) = (self.done.get(), self.total.get());
-        let line = if total > 0 {
-            let filled = (done * WIDTH / total).min(WIDTH);
-            format!(
-                "{} [{}{}] {done}/{total}",
-                self.step.get(),
-                "#".repeat(filled),
-                " ".repeat(WIDTH - filled)
-            )
-        } else {
-            format!("{} {done}", self.step.get())
+        let line = match (done * WIDTH).checked_div(total) {
+            Some(filled) => {
+                let filled = filled.min(WIDTH);
+                let bar = format!("{}{}", "#".repeat(filled), " ".repeat(WIDTH - filled));
+                format!("{} [{bar}] {done}/{total}", self.step.get())
+            }
+            None => format!("{} {done}", self.step.get()),
         };
         eprint!("\r{line}\x1b[K");
         std::io::stderr().flush().ok();
@@ -419,7 +416,10 @@ impl Progress for Shown {
     fn advance(&self, items: usize) {
         self.done.set(self.done.get() + items);
         let long = self.started.get().is_some_and(|started| started.elapsed() >= MOMENT);
-        if self.terminal && long && (self.done.get() % 64 == 0 || self.done.get() == self.total.get()) {
+        if self.terminal
+            && long
+            && (self.done.get().is_multiple_of(64) || self.done.get() == self.total.get())
+        {
             self.draw();
         }
     }
