@@ -10,15 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger::deploy::{self, Plan, SetSource};
-use ledger::history::State;
-use ledger::store::refs;
-use ledger::{Release, Source, Stamp, Store, Timestamp, Trigger};
+mod history;
 
-const SERVICES: usize = 20;
-const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
-/// Entries per write transaction while generating.
-const BATCH: usize = 10_000;
+use history::{Commit, generate, manifest};
 
 struct Options {
     entries: usize,
@@ -41,7 +35,8 @@ fn main() {
     std::fs::write(project.join("ledger.toml"), manifest()).expect("writing ledger.toml");
 
     let started = Instant::now();
-    let history = generate(&project.join(".ledger"), options.entries);
+    let mut commits = Vec::with_capacity(options.entries);
+    let history = generate(&project.join(".ledger"), options.entries, |commit| commits.push(commit));
     let generation = started.elapsed();
     let ledger_file = project.join(".ledger").join(ledger::store::STORE_FILE);
     let generated_bytes = file_size(&ledger_file);
@@ -50,7 +45,7 @@ fn main() {
 
     let git_dir = options.dir.join("git");
     let git_started = Instant::now();
-    let git_commits = build_git_equivalent(&git_dir, &history);
+    let git_commits = build_git_equivalent(&git_dir, &commits);
     let git_build = git_started.elapsed();
     let pack_bytes = pack_size(&git_dir);
 
@@ -160,106 +155,9 @@ fn sibling_binary(name: &str) -> PathBuf {
     path
 }
 
-fn manifest() -> String {
-    let mut manifest = String::from("[project]\nid = \"bench\"\n");
-    for env in ENVIRONMENTS {
-        manifest.push_str(&format!("[environments.{env}]\n"));
-    }
-    for n in 0..SERVICES {
-        manifest.push_str(&format!(
-            "[services.svc-{n:02}]\nimage_repository = \"registry.example.com/bench/svc-{n:02}\"\n"
-        ));
-    }
-    manifest
-}
-
-/// What the generator recorded, in order, for the git equivalent.
-struct History {
-    entries: usize,
-    deployments_per_env: usize,
-    /// (branch, message, service, image) per entry.
-    commits: Vec<(String, String, String, String)>,
-}
-
-/// Records `entries` entries: each cycle registers a release of one service and deploys it to
-/// dev, then stage, then prod (7 entries: a release, and a deployment + outcome per environment).
-fn generate(dir: &Path, entries: usize) -> History {
-    let store = Store::init(dir).expect("creating the bench ledger");
-    let mut history = History { entries: 0, deployments_per_env: 0, commits: Vec::with_capacity(entries) };
-    let mut at = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z").expect("a valid time");
-    let mut cycle = 0usize;
-    while history.entries < entries {
-        store
-            .write(|writer| {
-                let batch_end = (history.entries + BATCH).min(entries);
-                while history.entries < batch_end {
-                    let service = format!("svc-{:02}", (cycle * 7) % SERVICES);
-                    let image = format!("registry.example.com/bench/{service}:1.{cycle}");
-                    at = at.plus_seconds(60);
-                    let stamp = Stamp {
-                        at,
-                        actor: "ci-bot <ci@example.com>".into(),
-                        message: format!("build {cycle}"),
-                    };
-                    let digest = blake3::hash(image.as_bytes()).to_hex();
-                    let release = Release {
-                        service: service.clone(),
-                        image: image.clone(),
-                        digest: Some(format!("sha256:{digest}")),
-                        revision: Some(digest[..40].to_string()),
-                        revision_at: Some(at),
-                    };
-                    let release = writer.record_release(stamp.clone(), release)?;
-                    history.entries += 1;
-                    history.commits.push((
-                        "releases".into(),
-                        format!("build {cycle}"),
-                        service.clone(),
-                        image.clone(),
-                    ));
-                    for env in ENVIRONMENTS {
-                        if history.entries >= batch_end {
-                            break;
-                        }
-                        let target = State::from([(service.clone(), release.id)]);
-                        let plan = Plan::towards(writer, env, SetSource::None, Trigger::Apply, &target)
-                            .map_err(|e| ledger::StoreError::Conflict(conflict(e)))?;
-                        let message = format!("deploy {service} 1.{cycle} to {env}");
-                        deploy::record_only(
-                            writer,
-                            &Stamp { message: message.clone(), ..stamp.clone() },
-                            &plan,
-                        )?;
-                        history.entries += 2;
-                        if env == "prod" {
-                            history.deployments_per_env += 1;
-                        }
-                        history.commits.push((env.into(), message, service.clone(), image.clone()));
-                        history.commits.push((
-                            env.into(),
-                            "outcome: succeeded".into(),
-                            service.clone(),
-                            image.clone(),
-                        ));
-                    }
-                    cycle += 1;
-                }
-                Ok::<(), ledger::StoreError>(())
-            })
-            .expect("recording the bench history");
-    }
-    let reader = store.read().expect("reading");
-    assert!(reader.ref_target(&refs::env("prod")).expect("reading").is_some());
-    history
-}
-
-fn conflict(error: ledger::history::HistoryError) -> ledger::store::ConflictError {
-    panic!("planning the bench history failed: {error}")
-}
-
 /// The same history as git commits: one commit per entry, on one branch per environment (and
 /// `releases`), each changing the file that names the service's image.
-fn build_git_equivalent(dir: &Path, history: &History) -> usize {
+fn build_git_equivalent(dir: &Path, commits: &[Commit]) -> usize {
     let status = Command::new("git").args(["init", "-q", "--bare"]).arg(dir).status().expect("git init");
     assert!(status.success());
     let mut import = Command::new("git")
@@ -272,7 +170,7 @@ fn build_git_equivalent(dir: &Path, history: &History) -> usize {
     let mut stream = std::io::BufWriter::new(import.stdin.take().expect("stdin"));
     let mut last_mark: BTreeMap<&str, usize> = BTreeMap::new();
     let mut time = 1_577_836_800u64;
-    for (mark, (branch, message, service, image)) in history.commits.iter().enumerate() {
+    for (mark, (branch, message, service, image)) in commits.iter().enumerate() {
         let mark = mark + 1;
         time += 30;
         writeln!(stream, "commit refs/heads/{branch}\nmark :{mark}").unwrap();
@@ -286,7 +184,7 @@ fn build_git_equivalent(dir: &Path, history: &History) -> usize {
     }
     drop(stream);
     assert!(import.wait().expect("git fast-import").success());
-    history.commits.len()
+    commits.len()
 }
 
 fn file_size(path: &Path) -> u64 {

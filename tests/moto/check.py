@@ -440,14 +440,23 @@ def calls_are_counted_per_service_and_action():
     client("ssm").get_parameter(Name="/ledger/web/release")
     client("sts").get_caller_identity()
     client("ecr").describe_repositories()
-    client("s3").list_buckets()
+    s3 = client("s3")
+    s3.list_buckets()
+    s3.create_bucket(Bucket="counted")
+    s3.put_object(Bucket="counted", Key="refs/env/a", Body=b"1")
+    s3.get_object(Bucket="counted", Key="refs/env/a")
+    s3.list_objects_v2(Bucket="counted", Prefix="refs/")
     set_rollout("counted", "complete")  # a control call is not an AWS call
     expected = {
         "ecs:ListClusters": 2,
         "ssm:GetParameter": 1,
         "sts:GetCallerIdentity": 1,
         "ecr:DescribeRepositories": 1,
-        "s3:GET": 1,
+        "s3:ListBuckets": 1,
+        "s3:CreateBucket": 1,
+        "s3:PutObject": 1,
+        "s3:GetObject": 1,
+        "s3:ListObjectsV2": 1,
     }
     assert control("GET", "/_ledger/calls") == (200, expected), control("GET", "/_ledger/calls")
 

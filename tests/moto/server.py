@@ -272,15 +272,20 @@ def call_name(environ):
         environ["wsgi.input"] = io.BytesIO(body)  # put the body back for moto
         params.update(parse_qs(body.decode("utf-8")))
     if service == "s3":
-        return f"s3:{s3_action(environ['REQUEST_METHOD'], params)}"
+        return f"s3:{s3_action(environ['REQUEST_METHOD'], environ.get('PATH_INFO', '/'), params)}"
     action = params.get("Action", [environ["REQUEST_METHOD"]])[0]
     return f"{service}:{action}"
 
 
-def s3_action(method, params):
-    """The S3 action of a REST request on an object or a bucket listing."""
-    if method == "GET" and "list-type" in params:
-        return "ListObjectsV2"
+def s3_action(method, path, params):
+    """The S3 action of a path-style REST request: on the service, a bucket or an object."""
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        return "ListBuckets"
+    if len(segments) == 1:
+        if method == "GET":
+            return "ListObjectsV2" if "list-type" in params else "ListObjects"
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, method)
     return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(
         method, method
     )

@@ -1,0 +1,96 @@
+//! Sharing a large ledger through S3, against the local emulator (tests/moto): the full push of
+//! a history, one release and one deployment onto a remote that holds all of it (requests
+//! counted), and a full clone.
+//!
+//!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
+//!         target/release/ledger-bench-remote [--entries 100000] [--dir target/bench-remote]
+
+mod history;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ledger_e2e::moto::Moto;
+
+const URL: &str = "s3://bench/ledger";
+
+fn main() {
+    let (entries, dir) = parse_options();
+    let ledger = std::env::current_exe().expect("the bench binary's path").with_file_name("ledger");
+    if !ledger.is_file() {
+        usage(&format!(
+            "{} not found: build it with `cargo build --release -p ledger-cli`",
+            ledger.display()
+        ));
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clearing the bench directory");
+    }
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).expect("creating the bench directory");
+    std::fs::write(project.join("ledger.toml"), history::manifest()).expect("writing ledger.toml");
+    let generated = history::generate(&project.join(".ledger"), entries, |_| {});
+    println!(
+        "history: {} entries ({} deployments per environment), generated through the library",
+        generated.entries, generated.deployments_per_env
+    );
+
+    let moto = Moto::start();
+    moto.create_bucket("bench");
+    let run = |args: &[&str]| -> (Duration, BTreeMap<String, u64>) {
+        moto.reset_calls();
+        let started = Instant::now();
+        run_ledger(&ledger, &project, &moto, args);
+        (started.elapsed(), moto.calls())
+    };
+    run(&["remote", "add", "origin", URL]);
+    report("full push (`ledger push`)", run(&["push"]));
+    report(
+        "a release onto it (`ledger register`)",
+        run(&["register", "svc-00", "registry.example.com/bench/svc-00:new"]),
+    );
+    report(
+        "a deployment onto it (`ledger apply latest dev --service svc-00`)",
+        run(&["apply", "latest", "dev", "--service", "svc-00", "--yes"]),
+    );
+    let clone = dir.join("clone");
+    report("full clone (`ledger clone`)", run(&["clone", URL, &clone.display().to_string()]));
+}
+
+fn report(what: &str, (elapsed, calls): (Duration, BTreeMap<String, u64>)) {
+    let total: u64 = calls.values().sum();
+    let by_kind: Vec<String> = calls.iter().map(|(call, n)| format!("{call} {n}")).collect();
+    println!("{what}: {:.2} s, {total} requests ({})", elapsed.as_secs_f64(), by_kind.join(", "));
+}
+
+fn run_ledger(ledger: &Path, project: &Path, moto: &Moto, args: &[&str]) {
+    let output = Command::new(ledger)
+        .args(args)
+        .current_dir(project)
+        .env("LEDGER_ACTOR", "bench <bench@example.com>")
+        .envs(moto.env())
+        .output()
+        .expect("running ledger");
+    assert!(output.status.success(), "ledger {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn parse_options() -> (usize, PathBuf) {
+    let (mut entries, mut dir) = (100_000, PathBuf::from("target/bench-remote"));
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--entries" => entries = value.parse().unwrap_or_else(|_| usage("--entries takes a number")),
+            "--dir" => dir = PathBuf::from(value),
+            _ => usage(&format!("unknown option {flag}")),
+        }
+    }
+    (entries, dir)
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("ledger-bench-remote: {problem}\nusage: ledger-bench-remote [--entries N] [--dir DIR]");
+    std::process::exit(2)
+}
