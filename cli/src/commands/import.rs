@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::image::ImageRef;
+use ledger::manifest::EcsEnvironment;
 use ledger::store::refs;
-use ledger::{Change, DeployResult, Outcome, Release, ServiceOutcome, Source, Trigger};
+use ledger::{Body, Change, DeployResult, Outcome, Release, ServiceOutcome, Source, Stamp, Store, Trigger};
 use ledger_sync::Backoff;
 use ledger_sync::live::{LiveService, read_live};
 
 use crate::cli::GlobalArgs;
 use crate::cloud;
-use crate::deploy::{outcome_stamp, report};
+use crate::deploy::{open_synced, outcome_stamp, report};
 use crate::error::{CommandError, CommandResult};
 use crate::lock;
+use crate::sharing::{self, Shared};
 use crate::workspace::{Workspace, check_message};
 
 /// Adopt an environment that already runs: record what ECS runs now as its first state
@@ -57,9 +59,26 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
     let services =
         if args.services.is_empty() { workspace.services_of(None)? } else { args.services.clone() };
     let message = check_message(args.message.as_deref().unwrap_or("imported from ECS"))?;
-    let store = workspace.open_store()?;
+    let (store, shared) = open_synced(&workspace)?;
     let stamp = workspace.stamp(Some(&message))?;
     let _lock = lock::lock(&workspace.ledger_dir, env, &stamp.actor)?;
+    let adopt = || adopt(&workspace, &store, shared.as_ref(), env, &ecs, &services, stamp.clone());
+    match &shared {
+        Some(shared) => shared.under_lease(&store, env, &stamp.actor, ecs.timeout, adopt),
+        None => adopt(),
+    }
+}
+
+/// Records what ECS runs in `env` as its first deployment (the lock, and any lease, held).
+fn adopt(
+    workspace: &Workspace,
+    store: &Store,
+    shared: Option<&Shared>,
+    env: &str,
+    ecs: &EcsEnvironment,
+    services: &[String],
+    stamp: Stamp,
+) -> CommandResult {
     if store.read()?.ref_target(&refs::env(env))?.is_some() {
         return Err(CommandError::user(format!(
             "{env} already has deployments: import adopts a new environment only"
@@ -67,12 +86,12 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
         .with_hint(format!("`ledger status {env} --live` compares the ledger with what ECS runs")));
     }
 
-    let cloud = cloud::connect(&workspace, Some(&ecs))?;
+    let cloud = cloud::connect(workspace, Some(ecs))?;
     let stamp = cloud::with_principal(stamp, &cloud)?;
     let ecs_client = cloud.ecs();
     let backoff = Backoff::default();
     let mut live = BTreeMap::new();
-    for service in &services {
+    for service in services {
         let config = &workspace.manifest.services[service];
         let name = config.ecs_service_in(service, env);
         let found = cloud::run(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))??;
@@ -90,38 +109,47 @@ pub fn run(globals: &GlobalArgs, args: &ImportArgs) -> CommandResult {
         live.insert(service.clone(), (parsed, found));
     }
 
-    let (deployment, outcome) = store.write(|writer| {
-        let mut changes = BTreeMap::new();
-        let mut services = BTreeMap::new();
-        for (service, (image, found)) in &live {
-            let release = Release {
-                service: service.clone(),
-                image: image.name_and_tag(),
-                digest: image.digest.clone(),
-                revision: None,
-                revision_at: None,
-            };
-            let latest = match writer.ref_target(&refs::service(service))? {
-                Some(id) => writer
+    // Each image is the service's latest release, or a new one (recorded as `register` does).
+    let mut changes = BTreeMap::new();
+    let mut outcomes = BTreeMap::new();
+    for (service, (image, found)) in &live {
+        let release = Release {
+            service: service.clone(),
+            image: image.name_and_tag(),
+            digest: image.digest.clone(),
+            revision: None,
+            revision_at: None,
+        };
+        let latest = {
+            let reader = store.read()?;
+            match reader.ref_target(&refs::service(service))? {
+                Some(id) => reader
                     .entry(&id)?
                     .filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
                 None => None,
-            };
-            let id = match latest {
-                Some(existing) => existing.id,
-                None => writer.record_release(stamp.clone(), release)?.id,
-            };
-            changes.insert(service.clone(), Change { from: None, to: id });
-            services.insert(service.clone(), imported(id, found));
-        }
-        let plan =
-            Plan { env: env.clone(), head: None, set: SetSource::None, trigger: Trigger::Import, changes };
+            }
+        };
+        let id = match latest {
+            Some(existing) => existing.id,
+            None => sharing::record_release(store, shared, stamp.clone(), Body::Release(release))?.id,
+        };
+        changes.insert(service.clone(), Change { from: None, to: id });
+        outcomes.insert(service.clone(), imported(id, found));
+    }
+    let (deployment, outcome) = store.write(|writer| {
+        let plan = Plan {
+            env: env.to_string(),
+            head: None,
+            set: SetSource::None,
+            trigger: Trigger::Import,
+            changes,
+        };
         let deployment = deploy::record_intent(writer, &stamp, &plan)?;
-        let outcome = Outcome { result: DeployResult::Succeeded, services };
+        let outcome = Outcome { result: DeployResult::Succeeded, services: outcomes };
         let outcome = writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome)?;
         Ok::<_, ledger::StoreError>((deployment, outcome))
     })?;
-    report(&workspace, &store, env, None, &deployment, &outcome)
+    report(workspace, store, env, None, &deployment, &outcome)
 }
 
 fn same_image(a: &Release, b: &Release) -> bool {
