@@ -150,6 +150,18 @@ impl Moto {
     }
 
     fn http_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.exchange(method, path, headers, body);
+        (status, body)
+    }
+
+    /// One HTTP request: (status, the response's head, its body).
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to the emulator");
         stream.set_read_timeout(Some(Duration::from_secs(60))).expect("a read timeout");
         let mut request = format!(
@@ -169,15 +181,27 @@ impl Moto {
         let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
         let head = String::from_utf8_lossy(&response[..split]).to_string();
         let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("an HTTP status");
-        (status, response[split + 4..].to_vec())
+        (status, head, response[split + 4..].to_vec())
     }
 
     /// An S3 request, path-style (`/bucket/key`), unconditional: (HTTP status, the body).
     pub fn s3(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.s3_exchange(method, path, body);
+        (status, body)
+    }
+
+    /// The head of the answer to an S3 GET, with its headers (one per line).
+    pub fn s3_head(&self, path: &str) -> String {
+        let (status, head, _) = self.s3_exchange("GET", path, b"");
+        assert_eq!(status, 200, "GET {path}: {head}");
+        head
+    }
+
+    fn s3_exchange(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"
         );
-        self.http_bytes(method, path, &[("Authorization", authorization.as_str())], body)
+        self.exchange(method, path, &[("Authorization", authorization.as_str())], body)
     }
 
     pub fn create_bucket(&self, bucket: &str) {

@@ -642,3 +642,26 @@ fn two_ledgers_applying_to_one_environment_at_once_one_is_refused_before_touchin
         assert_eq!(log["deployments"].as_array().unwrap().len(), 1, "{log}");
     }
 }
+
+#[test]
+fn with_a_remote_a_failed_apply_still_gives_the_lease_back_and_sse_is_asked_for() {
+    let services = &SERVICES[..1];
+    let remote = "\n[remote]\nurl = \"s3://team-ledger/e2e\"\nsse = \"AES256\"\n";
+    let (moto, project) = account(services, remote);
+    moto.create_bucket("team-ledger");
+    register_all(&project, services, "v1");
+    moto.set_rollout("stage", "*", Rollout::Fail, 1);
+    let (code, json) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{json}");
+    let (status, lease) = moto.s3("GET", "/team-ledger/e2e/locks/env/stage", b"");
+    assert_eq!(status, 200);
+    let lease: Value = serde_json::from_slice(&lease).unwrap();
+    assert_eq!(lease["released"], true, "{lease}");
+    // The failed deployment reached the remote, and the next apply proceeds.
+    let outcome = json["outcome"]["id"].as_str().unwrap();
+    let head = moto.s3_head(&format!("/team-ledger/e2e/objects/{outcome}"));
+    assert!(head.to_lowercase().contains("x-amz-server-side-encryption: aes256"), "{head}");
+    moto.set_rollout("stage", "*", Rollout::Complete, 1);
+    register_all(&project, services, "v2");
+    assert_eq!(deploy(&project, &["apply", "latest", "stage", "--yes"]).0, 0);
+}
