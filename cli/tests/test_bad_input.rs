@@ -112,3 +112,26 @@ fn a_malformed_clock_override_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("LEDGER_TIMESTAMP"));
     assert_eq!(env.entry_count(), before);
 }
+
+#[test]
+fn bad_remote_arguments() {
+    let env = TestEnv::new();
+    let cases: &[&[&str]] = &[
+        &["remote", "add", "origin", "http://example.com/ledger"],
+        &["remote", "add", "origin", "file://relative/dir"],
+        &["remote", "add", "../origin", "s3://team-ledger/x"],
+        &["remote", "add", "origin", "s3://Team_Ledger/x"],
+        &["remote", "add", "origin", "s3://team-ledger/../x"],
+        &["remote", "add", "origin", "s3://team-ledger/x", "--sse", "none"],
+        &["remote", "add", "origin", "s3://team-ledger/x", "--kms-key-id", "alias/k"],
+        &["remote", "remove", "origin"],
+        &["push"],
+        &["pull", "nope"],
+        &["verify", "--remote", "nope"],
+        &["clone", "s3://team-ledger/x"],
+        &["clone", "s3://team-ledger/../x", "elsewhere"],
+    ];
+    let messages: Vec<String> = cases.iter().map(|args| assert_refused(&env, args)).collect();
+    assert!(!env.path().join(".ledger").join("remotes.toml").exists(), "no remote was added");
+    assert_snapshot!(messages.join(""));
+}

@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use ledger::manifest::RemoteSettings;
+use ledger_sync::remote::s3::S3Location;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
@@ -69,6 +70,9 @@ pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
                 kms_key_id: add.kms_key_id.clone(),
             };
             settings.check().map_err(CommandError::user)?;
+            if settings.url.starts_with("s3://") {
+                S3Location::parse(&settings.url).map_err(CommandError::user)?;
+            }
             if sharing::configured(&workspace)?.iter().any(|r| r.settings.name == add.name) {
                 return Err(CommandError::user(format!("remote {:?} already exists", add.name))
                     .with_hint("remove it first with `ledger remote remove`, or choose another name"));
