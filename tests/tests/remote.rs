@@ -270,6 +270,9 @@ fn environment_histories_never_merge_and_releases_follow_each_other() {
         "{}",
         stderr(&output)
     );
+    let fetched = bob.json(&["fetch"]);
+    let prod = fetched["refs"].as_array().unwrap().iter().find(|r| r["ref"] == "env/prod").unwrap().clone();
+    assert_eq!(prod["state"], "diverged", "{fetched}");
     let output = bob.run(&["pull"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
