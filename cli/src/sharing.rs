@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ledger::manifest::RemoteSettings;
 use ledger::store::{Writer, ref_of, refs};
-use ledger::{Body, Source, Stamp, Store, StoredEntry, Timestamp};
+use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
 use ledger_sync::remote::exchange::{self, ExchangeError, Progress, Refused};
 use ledger_sync::remote::file::FileRemote;
 use ledger_sync::remote::lease::{self, Lease, LeaseError, Taken};
@@ -17,6 +17,7 @@ use ledger_sync::remote::s3::{Encryption, S3Location, S3Remote};
 use ledger_sync::remote::{AnyRemote, RemoteError, get_ref};
 use ledger_sync::{AwsSettings, Cloud};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::cli::GlobalArgs;
 use crate::cloud;
@@ -162,22 +163,14 @@ impl Shared {
     pub fn pull(&self, store: &Store) -> Result<(), CommandError> {
         let report =
             cloud::run(exchange::pull(store, &self.remote, &self.name, &Shown::new(&self.globals)))??;
-        if report.refused.is_empty() {
-            Ok(())
-        } else {
-            Err(refused_error("pull from", &self.name, &report.refused))
-        }
+        accepted("pull from", &self.name, &report.refused)
     }
 
     /// Sends what was recorded here (to ref `only`, when given); a refused ref is an error.
     pub fn push(&self, store: &Store, only: Option<&str>) -> Result<(), CommandError> {
         let report =
             cloud::run(exchange::push(store, &self.remote, &self.name, only, &Shown::new(&self.globals)))??;
-        if report.refused.is_empty() {
-            Ok(())
-        } else {
-            Err(refused_error("push to", &self.name, &report.refused))
-        }
+        accepted("push to", &self.name, &report.refused)
     }
 
     /// Takes `env`'s lease on the remote for `holder` until `expires_at`, then checks that the
@@ -213,15 +206,13 @@ impl Shared {
             if remote_head == local_head {
                 return Ok(());
             }
-            let remote_is_behind = match (remote_head, local_head) {
-                (None, Some(_)) => true,
-                (Some(theirs), Some(ours)) => {
-                    let reader = store.read()?;
-                    matches!((reader.seq_of(&theirs)?, reader.seq_of(&ours)?), (Some(t), Some(o)) if t < o)
-                }
-                _ => false,
+            // A remote head this ledger has is one it pulled: what was recorded here since
+            // goes up first (push moves the ref only as a fast-forward).
+            let known = match remote_head {
+                Some(head) => store.read()?.seq_of(&head)?.is_some(),
+                None => true,
             };
-            if remote_is_behind {
+            if known {
                 return self.push(store, Some(&name));
             }
             Err(CommandError::failed(format!(
@@ -322,9 +313,38 @@ pub fn project_region(workspace: &Workspace) -> Option<String> {
 }
 
 /// The refusals of a push or pull as an error that says what to do.
-pub fn refused_error(what: &str, remote: &str, refused: &[Refused]) -> CommandError {
+/// `Ok` when no ref was refused; otherwise an error listing each refused ref and why.
+pub fn accepted(what: &str, remote: &str, refused: &[Refused]) -> Result<(), CommandError> {
+    if refused.is_empty() {
+        return Ok(());
+    }
     let lines: Vec<String> = refused.iter().map(|r| format!("  {}: {}", r.name, r.why)).collect();
-    CommandError::failed(format!("{what} {remote}: {} ref(s) refused:\n{}", refused.len(), lines.join("\n")))
+    Err(CommandError::failed(format!(
+        "{what} {remote}: {} ref(s) refused:\n{}",
+        refused.len(),
+        lines.join("\n")
+    )))
+}
+
+/// An exchange's outcome for scripts: `{"remote", <count_field>: count, "moved", "refused"}`.
+pub fn exchange_json(
+    remote: &str,
+    count_field: &str,
+    count: usize,
+    moved: &[(String, EntryId)],
+    refused: &[Refused],
+) -> Value {
+    let moved: Vec<Value> =
+        moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
+    let refused: Vec<Value> = refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect();
+    json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
+}
+
+/// Prints each moved ref and its new target, one per line.
+pub fn print_moved(moved: &[(String, EntryId)]) {
+    for (name, target) in moved {
+        println!("{name} -> {}", target.short());
+    }
 }
 
 impl From<ExchangeError> for CommandError {

@@ -83,9 +83,6 @@ pub fn run(globals: &GlobalArgs, args: &CloneArgs) -> CommandResult {
     };
     print_pull(globals, &settings.name, &report);
     eprintln!("cloned {} into {}", args.url, dir.display());
-    if report.refused.is_empty() {
-        Ok(Finished::Success)
-    } else {
-        Err(sharing::refused_error("clone from", &settings.name, &report.refused))
-    }
+    sharing::accepted("clone from", &settings.name, &report.refused)?;
+    Ok(Finished::Success)
 }

@@ -2,7 +2,6 @@
 
 use clap::Args;
 use ledger_sync::remote::exchange;
-use serde_json::json;
 
 use crate::cli::GlobalArgs;
 use crate::cloud;
@@ -35,26 +34,22 @@ pub fn run(globals: &GlobalArgs, args: &PullArgs) -> CommandResult {
     let store = workspace.open_store()?;
     let report = cloud::run(exchange::pull(&store, &remote, &settings.name, &Shown::new(globals)))??;
     print_pull(globals, &settings.name, &report);
-    if report.refused.is_empty() {
-        Ok(Finished::Success)
-    } else {
-        Err(sharing::refused_error("pull from", &settings.name, &report.refused))
-    }
+    sharing::accepted("pull from", &settings.name, &report.refused)?;
+    Ok(Finished::Success)
 }
 
 /// What a pull (or clone) took in.
 pub fn print_pull(globals: &GlobalArgs, remote: &str, report: &exchange::PullReport) {
     if globals.json() {
-        print_json(&json!({
-            "remote": remote,
-            "entries": report.entries,
-            "moved": report.moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect::<Vec<_>>(),
-            "refused": report.refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect::<Vec<_>>(),
-        }));
+        print_json(&sharing::exchange_json(
+            remote,
+            "entries",
+            report.entries,
+            &report.moved,
+            &report.refused,
+        ));
     } else {
-        for (name, target) in &report.moved {
-            println!("{name} -> {}", target.short());
-        }
+        sharing::print_moved(&report.moved);
         eprintln!("took in {} entries from {remote}; {} refs moved", report.entries, report.moved.len());
     }
 }

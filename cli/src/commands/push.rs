@@ -2,7 +2,6 @@
 
 use clap::Args;
 use ledger_sync::remote::exchange;
-use serde_json::json;
 
 use crate::cli::GlobalArgs;
 use crate::cloud;
@@ -35,16 +34,10 @@ pub fn run(globals: &GlobalArgs, args: &PushArgs) -> CommandResult {
     let store = workspace.open_store()?;
     let report = cloud::run(exchange::push(&store, &remote, &settings.name, None, &Shown::new(globals)))??;
     if globals.json() {
-        print_json(&json!({
-            "remote": settings.name,
-            "objects": report.objects,
-            "moved": report.moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect::<Vec<_>>(),
-            "refused": report.refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect::<Vec<_>>(),
-        }));
+        let name = &settings.name;
+        print_json(&sharing::exchange_json(name, "objects", report.objects, &report.moved, &report.refused));
     } else {
-        for (name, target) in &report.moved {
-            println!("{name} -> {}", target.short());
-        }
+        sharing::print_moved(&report.moved);
         eprintln!(
             "pushed {} objects to {}; {} refs moved",
             report.objects,
@@ -52,9 +45,6 @@ pub fn run(globals: &GlobalArgs, args: &PushArgs) -> CommandResult {
             report.moved.len()
         );
     }
-    if report.refused.is_empty() {
-        Ok(Finished::Success)
-    } else {
-        Err(sharing::refused_error("push to", &settings.name, &report.refused))
-    }
+    sharing::accepted("push to", &settings.name, &report.refused)?;
+    Ok(Finished::Success)
 }

@@ -67,11 +67,7 @@ pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
             "damage": damage,
         }));
     } else {
-        for damage in &report.damage {
-            println!("damaged: {damage}");
-        }
-        let verdict =
-            if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
+        let verdict = print_damage(&report.damage);
         println!(
             "checked {} objects, {} refs, {} environments: {verdict}",
             report.objects, report.refs, report.environments
@@ -94,15 +90,19 @@ fn verify_remote(workspace: &Workspace, name: &str) -> CommandResult {
             "damage": report.damage,
         }));
     } else {
-        for damage in &report.damage {
-            println!("damaged: {damage}");
-        }
-        let verdict =
-            if report.is_sound() { "sound".to_string() } else { format!("{} problems", report.damage.len()) };
+        let verdict = print_damage(&report.damage);
         println!(
             "checked remote {name}: {} objects, {} refs ({} objects no ref reaches): {verdict}",
             report.objects, report.refs, report.unreachable
         );
     }
     Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })
+}
+
+/// Prints one line per damage found; returns the verdict.
+fn print_damage(damage: &[impl std::fmt::Display]) -> String {
+    for damage in damage {
+        println!("damaged: {damage}");
+    }
+    if damage.is_empty() { "sound".to_string() } else { format!("{} problems", damage.len()) }
 }

@@ -4,14 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::StreamExt;
-use ledger::{Entry, EntryId};
+use ledger::EntryId;
 
-use super::exchange::Progress;
+use super::exchange::{Progress, download_all, examine};
 use super::{Remote, RemoteError, get_ref};
-
-/// Downloads at once.
-const PARALLEL_DOWNLOADS: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct RemoteReport {
@@ -30,33 +26,22 @@ impl RemoteReport {
 }
 
 pub async fn check<R: Remote>(remote: &R, progress: &dyn Progress) -> Result<RemoteReport, RemoteError> {
-    let ids = remote.list_objects().await?;
-    let mut report = RemoteReport { objects: ids.len(), ..RemoteReport::default() };
-    progress.start("checking", ids.len());
+    let downloaded = download_all(remote, progress).await?;
+    let mut report = RemoteReport { objects: downloaded.len(), ..RemoteReport::default() };
     // id → the ids it names, for every sound object.
     let mut sound: BTreeMap<EntryId, Vec<EntryId>> = BTreeMap::new();
-    let mut answers = futures_util::stream::iter(ids)
-        .map(|id| async move { (id, remote.get_object(id).await) })
-        .buffer_unordered(PARALLEL_DOWNLOADS);
-    while let Some((id, answer)) = answers.next().await {
-        progress.advance(1);
-        let Some(bytes) = answer? else {
+    for (id, bytes) in downloaded {
+        let Some(bytes) = bytes else {
             report.damage.push(format!("object {id} is listed but cannot be read"));
             continue;
         };
-        let actual = EntryId::of_stored_bytes(&bytes);
-        if actual != id {
-            report.damage.push(format!("object {id}: its bytes hash to {actual} (corrupted or forged)"));
-            continue;
-        }
-        match Entry::decode(&bytes) {
-            Ok(entry) => {
-                sound.insert(id, entry.references());
+        match examine(id, &bytes) {
+            Ok(references) => {
+                sound.insert(id, references);
             }
-            Err(error) => report.damage.push(format!("object {id}: cannot be decoded: {error}")),
+            Err(error) => report.damage.push(error.to_string()),
         }
     }
-    progress.finish();
 
     let names = remote.list_refs().await?;
     report.refs = names.len();

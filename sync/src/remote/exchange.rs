@@ -464,8 +464,8 @@ async fn fetch_missing<R: Remote>(
     Ok(fetched)
 }
 
-/// Every object the remote has, downloaded 64 at a time, of which those reachable from
-/// `heads` are kept, each checked against its id. (Objects no ref reaches are left behind by
+/// Every object the remote has, of which those reachable from `heads` are kept, each checked
+/// against its id. (Objects no ref reaches are left behind by
 /// pushes that did not finish, and are never taken in.)
 async fn fetch_listed<R: Remote>(
     store: &Store,
@@ -473,20 +473,11 @@ async fn fetch_listed<R: Remote>(
     heads: &[(String, EntryId)],
     progress: &dyn Progress,
 ) -> Result<Fetched, ExchangeError> {
-    const PARALLEL_DOWNLOADS: usize = 64;
-    let ids = remote.list_objects().await?;
-    progress.start("downloading", ids.len());
-    let mut downloaded = BTreeMap::new();
-    let mut answers = futures_util::stream::iter(ids)
-        .map(|id| async move { (id, remote.get_object(id).await) })
-        .buffer_unordered(PARALLEL_DOWNLOADS);
-    while let Some((id, answer)) = answers.next().await {
-        if let Some(bytes) = answer? {
-            downloaded.insert(id, bytes);
-        }
-        progress.advance(1);
-    }
-    progress.finish();
+    let mut downloaded: BTreeMap<EntryId, Vec<u8>> = download_all(remote, progress)
+        .await?
+        .into_iter()
+        .filter_map(|(id, bytes)| Some((id, bytes?)))
+        .collect();
     let reader = store.read()?;
     let mut fetched = Fetched::new();
     let mut stack: Vec<(EntryId, &str)> = heads.iter().map(|(name, id)| (*id, name.as_str())).collect();
@@ -508,13 +499,43 @@ fn checked<R: Remote>(
     id: EntryId,
     bytes: Vec<u8>,
 ) -> Result<(Vec<u8>, Vec<EntryId>), ExchangeError> {
-    let bad = |source| ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(source) };
-    let actual = EntryId::of_stored_bytes(&bytes);
-    if actual != id {
-        return Err(bad(ReceiveError::HashMismatch { expected: id, actual }));
+    match examine(id, &bytes) {
+        Ok(references) => Ok((bytes, references)),
+        Err(source) => {
+            Err(ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(source) })
+        }
     }
-    let entry = Entry::decode(&bytes).map_err(|source| bad(ReceiveError::Undecodable { id, source }))?;
-    Ok((bytes, entry.references()))
+}
+
+/// The ids entry `id` names, once `bytes` hash to `id` and decode.
+pub(super) fn examine(id: EntryId, bytes: &[u8]) -> Result<Vec<EntryId>, ReceiveError> {
+    let actual = EntryId::of_stored_bytes(bytes);
+    if actual != id {
+        return Err(ReceiveError::HashMismatch { expected: id, actual });
+    }
+    let entry = Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
+    Ok(entry.references())
+}
+
+/// Every object the remote lists, downloaded 64 at a time: each id with its bytes (`None`:
+/// it was gone by the time it was read).
+pub(super) async fn download_all<R: Remote>(
+    remote: &R,
+    progress: &dyn Progress,
+) -> Result<Vec<(EntryId, Option<Vec<u8>>)>, RemoteError> {
+    const PARALLEL_DOWNLOADS: usize = 64;
+    let ids = remote.list_objects().await?;
+    progress.start("downloading", ids.len());
+    let mut downloaded = Vec::with_capacity(ids.len());
+    let mut answers = futures_util::stream::iter(ids)
+        .map(|id| async move { (id, remote.get_object(id).await) })
+        .buffer_unordered(PARALLEL_DOWNLOADS);
+    while let Some((id, answer)) = answers.next().await {
+        downloaded.push((id, answer?));
+        progress.advance(1);
+    }
+    progress.finish();
+    Ok(downloaded)
 }
 
 /// Removes from `fetched` and returns the entries reachable from `target` through it.
