@@ -11,6 +11,7 @@ pub mod history;
 pub mod id;
 pub mod image;
 pub mod manifest;
+pub mod metrics;
 pub mod name;
 pub mod plan;
 pub mod resolve;

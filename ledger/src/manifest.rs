@@ -23,6 +23,9 @@ pub struct Manifest {
     pub path: PathBuf,
     pub project: Project,
     pub environments: BTreeMap<String, Environment>,
+    /// The environments in the order the manifest declares them (usually the order releases
+    /// travel: dev, stage, prod).
+    pub environment_order: Vec<String>,
     pub services: BTreeMap<String, Service>,
     pub service_sets: BTreeMap<String, Vec<String>>,
     /// `[aws]`: the project's AWS defaults. With it, `register` also writes
@@ -288,6 +291,10 @@ impl Manifest {
             None => None,
         };
 
+        let mut declared: Vec<(usize, String)> =
+            raw.environments.keys().map(|id| (id.span().start, id.get_ref().clone())).collect();
+        declared.sort();
+        let environment_order = declared.into_iter().map(|(_, id)| id).collect();
         let mut environments = BTreeMap::new();
         for (id, raw_env) in raw.environments {
             let key = format!("environments.{}", id.get_ref());
@@ -463,7 +470,16 @@ impl Manifest {
             service_sets.insert(id.into_inner(), members.into_iter().map(Spanned::into_inner).collect());
         }
 
-        Ok(Manifest { path: path.to_path_buf(), project, environments, services, service_sets, aws, remote })
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            project,
+            environments,
+            environment_order,
+            services,
+            service_sets,
+            aws,
+            remote,
+        })
     }
 
     /// Finds `ledger.toml` in `start` or the nearest parent that has one.
@@ -639,6 +655,7 @@ mod tests {
         assert_eq!(manifest.project.id, "catalogue");
         assert!(manifest.environments["prod"].protected);
         assert!(!manifest.environments["stage"].protected);
+        assert_eq!(manifest.environment_order, ["stage", "prod"]);
         assert_eq!(manifest.service_sets["frontend"], ["api", "search"]);
     }
 
@@ -677,6 +694,7 @@ ecs_service = "shop-web"
         assert_eq!(prod.timeout, Duration::from_secs(1200));
         assert_eq!(prod.region.as_deref(), Some("us-east-1"));
         assert_eq!(manifest.environments["sandbox"].ecs, None);
+        assert_eq!(manifest.environment_order, ["stage", "prod", "sandbox"]);
         let api = &manifest.services["api"];
         assert_eq!(
             (api.ecs_service_in("api", "prod"), api.ecs_service_in("api", "stage")),
