@@ -11,6 +11,7 @@ mod lock;
 mod output;
 mod prompt;
 mod sharing;
+mod views;
 mod workspace;
 
 use std::process::ExitCode;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::rc::Rc;
 
-use ledger::{Body, DeployResult, EntryId, Source, StoredEntry, Trigger};
+use ledger::history::DeploymentRecord;
+use ledger::{Body, DeployResult, EntryId, Source, StoredEntry, Timestamp, Trigger};
 use serde_json::{Map, Value, json};
 
 use crate::error::CommandError;
@@ -91,6 +92,9 @@ fn visible_width(text: &str) -> usize {
 /// A release as tables and JSON show it.
 pub struct ReleaseView {
     pub id: EntryId,
+    pub service: String,
+    /// When the release was recorded.
+    pub at: Timestamp,
     /// The full image reference, digest-pinned when known.
     pub image: String,
     /// The tag, else the short digest.
@@ -103,13 +107,14 @@ impl ReleaseView {
         let stored = source
             .entry(&id)?
             .ok_or_else(|| CommandError::failed(format!("release {id} is missing; run `ledger verify`")))?;
-        let release = stored.entry.as_release().ok_or_else(|| {
+        Ok(ReleaseView::of(&stored).ok_or_else(|| {
             CommandError::failed(format!("entry {id} is referenced as a release but is not one"))
-        })?;
-        Ok(ReleaseView::of(id, release))
+        })?)
     }
 
-    fn of(id: EntryId, release: &ledger::Release) -> ReleaseView {
+    /// The view of a stored release; `None` when the entry is not one.
+    fn of(stored: &StoredEntry) -> Option<ReleaseView> {
+        let release = stored.entry.as_release()?;
         let parsed = ledger::image::ImageRef::parse(&release.image_ref()).ok();
         let label = match parsed {
             Some(image) => match (image.tag, image.digest) {
@@ -119,13 +124,25 @@ impl ReleaseView {
             },
             None => release.image.clone(),
         };
-        ReleaseView { id, image: release.image_ref(), label, revision: release.revision.clone() }
+        Some(ReleaseView {
+            id: stored.id,
+            service: release.service.clone(),
+            at: stored.entry.at,
+            image: release.image_ref(),
+            label,
+            revision: release.revision.clone(),
+        })
+    }
+
+    /// The first 7 characters of the revision.
+    pub fn short_revision(&self) -> Option<&str> {
+        self.revision.as_deref().map(|revision| &revision[..revision.len().min(7)])
     }
 
     /// `v1.4.0 3b18e51`: the tag and the short revision.
     pub fn human(&self) -> String {
-        match &self.revision {
-            Some(revision) => format!("{} {}", self.label, &revision[..revision.len().min(7)]),
+        match self.short_revision() {
+            Some(revision) => format!("{} {revision}", self.label),
             None => self.label.clone(),
         }
     }
@@ -155,8 +172,7 @@ impl<'s, S: Source> Releases<'s, S> {
     /// cheaper than looking recent releases up one id at a time.
     pub fn learn_recent(&self, first: u64) -> Result<(), CommandError> {
         for stored in self.source.releases_from(first)? {
-            if let Some(release) = stored.entry.as_release() {
-                let view = ReleaseView::of(stored.id, release);
+            if let Some(view) = ReleaseView::of(&stored) {
                 self.seen.borrow_mut().insert(stored.id, Rc::new(view));
             }
         }
@@ -172,8 +188,8 @@ impl<'s, S: Source> Releases<'s, S> {
                 continue;
             }
             let Some(stored) = self.source.entry_at(*seq)? else { continue };
-            if let Some(release) = stored.entry.as_release().filter(|_| stored.id == *id) {
-                self.seen.borrow_mut().insert(*id, Rc::new(ReleaseView::of(*id, release)));
+            if let Some(view) = ReleaseView::of(&stored).filter(|_| stored.id == *id) {
+                self.seen.borrow_mut().insert(*id, Rc::new(view));
             }
         }
         Ok(())
@@ -272,6 +288,21 @@ pub fn entry_json<S: Source>(
         }
     }
     Ok(Value::Object(object))
+}
+
+/// A deployment with its outcome nested, as `log <env> --output json` shows it.
+pub fn record_json<S: Source>(
+    releases: &Releases<'_, S>,
+    record: &DeploymentRecord,
+) -> Result<Value, CommandError> {
+    let mut value = entry_json(releases, &record.deployment)?;
+    let outcome = match &record.outcome {
+        Some(outcome) => entry_json(releases, outcome)?,
+        None => Value::Null,
+    };
+    value["result"] = json!(record.result().map(|r| r.as_str()));
+    value["outcome"] = outcome;
+    Ok(value)
 }
 
 fn trigger_json(trigger: &Trigger) -> Value {

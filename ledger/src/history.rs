@@ -47,14 +47,7 @@ pub fn env_deployments(
     env: &str,
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
-    let mut rows = Vec::new();
-    if limit > 0 {
-        source.visit_env_log(env, &mut |row| {
-            rows.push(row);
-            Ok(rows.len() < limit)
-        })?;
-    }
-    rows.into_iter().map(|row| record_of(source, env, row)).collect()
+    deployments_page(source, env, None, 0, limit)
 }
 
 /// The environment's deployments that changed `service`, newest first, at most `limit`.
@@ -64,14 +57,39 @@ pub fn env_service_deployments(
     service: &str,
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
-    let mut records = Vec::new();
-    for seq in source.newest_in(&Scope::EnvService(env, service), limit)? {
-        let row = source
-            .env_log_row(env, seq)?
-            .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") })?;
-        records.push(record_of(source, env, row)?);
-    }
-    Ok(records)
+    deployments_page(source, env, Some(service), 0, limit)
+}
+
+/// A page of the environment's deployments (those that changed `service`, when given), newest
+/// first: at most `limit` after the `skip` newest. Skipped deployments are not read.
+pub fn deployments_page(
+    source: &impl Source,
+    env: &str,
+    service: Option<&str>,
+    skip: usize,
+    limit: usize,
+) -> Result<Vec<DeploymentRecord>, HistoryError> {
+    let wanted = skip.saturating_add(limit);
+    let rows: Vec<EnvLogRow> = match service {
+        None => {
+            let mut rows = Vec::new();
+            if wanted > 0 {
+                source.visit_env_log(env, &mut |row| {
+                    rows.push(row);
+                    Ok(rows.len() < wanted)
+                })?;
+            }
+            rows
+        }
+        Some(service) => {
+            let missing = |seq: u64| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") };
+            let seqs = source.newest_in(&Scope::EnvService(env, service), wanted)?;
+            seqs.into_iter()
+                .map(|seq| source.env_log_row(env, seq)?.ok_or_else(|| missing(seq)))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    rows.into_iter().skip(skip).map(|row| record_of(source, env, row)).collect()
 }
 
 /// Every row of the environment's log, newest first: 16 bytes each.

@@ -99,6 +99,14 @@ fn deployments_move_state_and_rollback_restores_the_state_before() {
     assert_eq!(history::env_deployments(&reader, "prod", 1).unwrap().len(), 1);
     let api_only = history::env_service_deployments(&reader, "prod", "search", 10).unwrap();
     assert_eq!(api_only.len(), 1);
+    // Pages: the second newest alone, nothing past the end, and a filtered page.
+    let older = history::deployments_page(&reader, "prod", None, 1, 1).unwrap();
+    assert_eq!(older.iter().map(|r| r.deployment.id).collect::<Vec<_>>(), [first.deployment.id]);
+    assert!(history::deployments_page(&reader, "prod", None, 2, 5).unwrap().is_empty());
+    let api_pages = (0..3)
+        .map(|skip| history::deployments_page(&reader, "prod", Some("api"), skip, 1).unwrap().len())
+        .collect::<Vec<_>>();
+    assert_eq!(api_pages, [1, 1, 0]);
 
     // Default rollback: the state before the last successful deployment.
     let (state, trigger) = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();

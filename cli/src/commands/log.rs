@@ -4,11 +4,11 @@ use clap::Args;
 use ledger::history::{self, DeploymentRecord};
 use ledger::store::Scope;
 use ledger::{Body, Source, StoredEntry};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Releases, Style, entry_json, print_json, table, trigger_human};
+use crate::output::{Releases, Style, entry_json, print_json, record_json, table, trigger_human};
 use crate::workspace::Workspace;
 
 /// Show history, newest first: an environment's deployments, or every entry
@@ -113,21 +113,6 @@ fn hint_more(more: bool, limit: usize) {
     if more {
         eprintln!("(the {limit} most recent; older ones with -n {})", limit.saturating_mul(2).max(1));
     }
-}
-
-/// A deployment with its outcome nested, as `log <env> --output json` shows it.
-fn record_json<S: Source>(
-    releases: &Releases<'_, S>,
-    record: &DeploymentRecord,
-) -> Result<Value, CommandError> {
-    let mut value = entry_json(releases, &record.deployment)?;
-    let outcome = match &record.outcome {
-        Some(outcome) => entry_json(releases, outcome)?,
-        None => Value::Null,
-    };
-    value["result"] = json!(record.result().map(|r| r.as_str()));
-    value["outcome"] = outcome;
-    Ok(value)
 }
 
 /// git-log-like blocks: one per deployment.

@@ -4,10 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
-use ledger::Source;
-use ledger::history::{self, DeploymentRecord};
 use ledger::manifest::EcsEnvironment;
-use ledger::store::refs;
 use ledger_sync::live::read_live;
 use ledger_sync::ssm::{Parameters, parameter_name};
 use ledger_sync::{Backoff, ErrorKind};
@@ -17,6 +14,7 @@ use crate::cli::GlobalArgs;
 use crate::cloud;
 use crate::error::{CommandError, CommandResult, Finished};
 use crate::output::{Releases, Style, print_json, table};
+use crate::views::EnvStatus;
 use crate::workspace::Workspace;
 
 /// Show what runs in each environment, its last outcome, and whether a deployment is in flight
@@ -65,33 +63,19 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
     let mut human = String::new();
     let mut drift = false;
     for env in &envs {
-        let head = reader.ref_target(&refs::env(env))?;
-        let unfinished = history::unfinished(&reader, env)?;
-        let last = last_concluded(&reader, env)?;
-        let placed = reader.env_state_placed(env)?;
-        releases.learn_placed(&placed)?;
-        let state: std::collections::BTreeMap<_, _> =
-            placed.into_iter().map(|(service, (id, _))| (service, id)).collect();
-        let mut state_json = Map::new();
+        let status = EnvStatus::load(&releases, env)?;
+        let unfinished = status.unfinished;
+        let last = &status.last;
         let mut rows = Vec::new();
-        for (service, release) in &state {
-            let view = releases.view(*release)?;
-            rows.push(vec![format!("  {service}"), view.human(), release.short()]);
-            state_json.insert(service.clone(), view.json());
+        for (service, view) in &status.state {
+            rows.push(vec![format!("  {service}"), view.human(), view.id.short()]);
         }
-        environments.push(json!({
-            "env": env,
-            "head": head.map(|id| id.to_hex()),
-            "state": state_json,
-            "last_result": last.as_ref().and_then(DeploymentRecord::result).map(|r| r.as_str()),
-            "in_flight": unfinished.is_some_and(|u| u.submitted.is_none()),
-            "submitted": unfinished.is_some_and(|u| u.submitted.is_some()),
-        }));
+        environments.push(status.json());
 
         let config = &workspace.manifest.environments[env];
         let protected = if config.protected { ", protected" } else { "" };
         human.push_str(&format!("{} ({}{protected})\n", style.bold(env), config.name));
-        match &last {
+        match last {
             Some(record) => human.push_str(&format!(
                 "  last deployment {}: {}, {} by {}\n",
                 record.deployment.id.short(),
@@ -111,10 +95,8 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         }
         match (&config.ecs, args.live) {
             (Some(ecs), true) => {
-                let images = state
-                    .iter()
-                    .map(|(service, release)| Ok((service.clone(), releases.view(*release)?.image.clone())))
-                    .collect::<Result<BTreeMap<_, _>, CommandError>>()?;
+                let images =
+                    status.state.iter().map(|(service, view)| (service.clone(), view.image.clone())).collect();
                 let live = compare_live(&workspace, env, ecs, &images)?;
                 drift |= live.drifted;
                 human.push_str(&live.human);
@@ -221,13 +203,4 @@ fn compare_live(
     }
     let drifted = any_ecs_drift || any_ssm_drift;
     Ok(LiveComparison { human, json: Value::Object(json), drifted })
-}
-
-/// The newest deployment of `env` that has an outcome.
-fn last_concluded(
-    reader: &impl Source,
-    env: &str,
-) -> Result<Option<DeploymentRecord>, ledger::history::HistoryError> {
-    let recent = history::env_deployments(reader, env, 2)?;
-    Ok(recent.into_iter().find(|record| record.outcome.is_some()))
 }
