@@ -4,6 +4,7 @@ mod cli;
 mod cloud;
 mod commands;
 mod conclude;
+mod dashboard;
 mod deploy;
 mod error;
 mod git;

@@ -92,7 +92,6 @@ fn visible_width(text: &str) -> usize {
 /// A release as tables and JSON show it.
 pub struct ReleaseView {
     pub id: EntryId,
-    pub service: String,
     /// When the release was recorded.
     pub at: Timestamp,
     /// The full image reference, digest-pinned when known.
@@ -126,7 +125,6 @@ impl ReleaseView {
         };
         Some(ReleaseView {
             id: stored.id,
-            service: release.service.clone(),
             at: stored.entry.at,
             image: release.image_ref(),
             label,

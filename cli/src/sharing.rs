@@ -144,7 +144,7 @@ pub fn connect(
     Ok(AnyRemote::S3(S3Remote::new(&settings.url, location, cloud.s3(), encryption)))
 }
 
-/// The default remote, connected: for the commands that keep in step with it.
+/// A remote, connected: for the commands that keep in step with it.
 pub struct Shared {
     pub name: String,
     pub remote: AnyRemote,
@@ -155,8 +155,17 @@ impl Shared {
     /// The default remote of `workspace`; `None` when there is none.
     pub fn connect(workspace: &Workspace) -> Result<Option<Shared>, CommandError> {
         let Some(settings) = default_remote(workspace)? else { return Ok(None) };
+        Ok(Some(Shared::with(workspace, settings)?))
+    }
+
+    /// The remote `name` of `workspace`, or its default one.
+    pub fn chosen(workspace: &Workspace, name: Option<&str>) -> Result<Shared, CommandError> {
+        Shared::with(workspace, choose(workspace, name)?)
+    }
+
+    fn with(workspace: &Workspace, settings: RemoteSettings) -> Result<Shared, CommandError> {
         let remote = connect(&settings, &workspace.globals, project_region(workspace))?;
-        Ok(Some(Shared { name: settings.name, remote, globals: workspace.globals.clone() }))
+        Ok(Shared { name: settings.name, remote, globals: workspace.globals.clone() })
     }
 
     /// Takes in what the remote has; a refused ref is an error.

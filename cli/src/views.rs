@@ -45,11 +45,6 @@ impl EnvStatus {
         Ok(EnvStatus { env: env.to_string(), head, state, last, unfinished })
     }
 
-    /// Service → release id.
-    pub fn ids(&self) -> State {
-        self.state.iter().map(|(service, view)| (service.clone(), view.id)).collect()
-    }
-
     /// The shape of `status --output json` (without `--live`).
     pub fn json(&self) -> Value {
         let state: Map<String, Value> =

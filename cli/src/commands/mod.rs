@@ -18,6 +18,7 @@ mod register;
 mod release;
 mod remote;
 mod rollback;
+mod serve;
 mod show;
 mod status;
 mod verify;
@@ -46,6 +47,7 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Status(status::StatusArgs),
     Verify(verify::VerifyArgs),
+    Serve(serve::ServeArgs),
     Remote(remote::RemoteArgs),
     Push(push::PushArgs),
     Pull(pull::PullArgs),
@@ -72,6 +74,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Diff(args) => diff::run(globals, args),
         Command::Status(args) => status::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
+        Command::Serve(args) => serve::run(globals, args),
         Command::Remote(args) => remote::run(globals, args),
         Command::Push(args) => push::run(globals, args),
         Command::Pull(args) => pull::run(globals, args),

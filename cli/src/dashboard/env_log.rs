@@ -1,0 +1,137 @@
+//! `/env/<env>`: an environment's deployments, newest first, a page at a time
+//! (`?page=N`), optionally only those that changed one service (`?service=api`).
+
+use askama::Template;
+use ledger::history::{self, DeploymentRecord};
+use ledger::{Body, Source};
+
+use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
+use crate::output::{Releases, trigger_human};
+
+/// Deployments per page.
+pub const PAGE_SIZE: usize = 20;
+/// The last page that can be asked for.
+const MAX_PAGE: usize = 1_000_000;
+
+#[derive(Template)]
+#[template(path = "env.html")]
+struct EnvPage {
+    nav: Nav,
+    env: String,
+    title: String,
+    services: Vec<String>,
+    service: Option<String>,
+    page: usize,
+    deployments: Vec<DeploymentView>,
+    newer: Option<String>,
+    older: Option<String>,
+}
+
+/// One deployment as the page shows it.
+pub struct DeploymentView {
+    pub id: String,
+    pub short: String,
+    pub at: String,
+    pub actor: String,
+    pub how: String,
+    pub message: String,
+    /// `succeeded`, `failed`, `rolled_back`, `submitted`, or `in-flight`.
+    pub result: &'static str,
+    pub changes: Vec<ChangeView>,
+    pub outcomes: Vec<OutcomeView>,
+}
+
+pub struct ChangeView {
+    pub service: String,
+    pub from: Option<ReleaseLink>,
+    pub to: ReleaseLink,
+}
+
+pub struct OutcomeView {
+    pub service: String,
+    pub result: &'static str,
+    pub task_definition: String,
+    pub detail: String,
+}
+
+impl DeploymentView {
+    pub fn of<S: Source>(releases: &Releases<'_, S>, record: &DeploymentRecord) -> Result<DeploymentView, PageError> {
+        let entry = &record.deployment.entry;
+        let Body::Deployment(deployment) = &entry.body else {
+            return Err(PageError::damaged(format!("log entry {} is not a deployment", record.deployment.id)));
+        };
+        let mut changes = Vec::new();
+        for (service, change) in &deployment.changes {
+            changes.push(ChangeView {
+                service: service.clone(),
+                from: ReleaseLink::maybe(releases, change.from)?,
+                to: ReleaseLink::load(releases, change.to)?,
+            });
+        }
+        let outcomes = record
+            .outcome
+            .as_ref()
+            .and_then(|o| o.entry.as_outcome())
+            .map(|outcome| {
+                outcome
+                    .services
+                    .iter()
+                    .map(|(service, result)| OutcomeView {
+                        service: service.clone(),
+                        result: result.result.as_str(),
+                        task_definition: result.task_definition.clone().unwrap_or_default(),
+                        detail: result.detail.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(DeploymentView {
+            id: record.deployment.id.to_hex(),
+            short: record.deployment.id.short(),
+            at: entry.at.to_human(),
+            actor: entry.actor.clone(),
+            how: trigger_human(&deployment.trigger, deployment.release_set),
+            message: entry.message.clone(),
+            result: record.result().map_or("in-flight", |r| r.as_str()),
+            changes,
+            outcomes,
+        })
+    }
+}
+
+pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String, PageError> {
+    dashboard.known_env(env)?;
+    let service = params.text("service").map(str::to_string);
+    if let Some(service) = &service {
+        dashboard.workspace.check_service(service)?;
+    }
+    let page = params.number("page", 1..=MAX_PAGE, 1)?;
+    let reader = dashboard.store.read()?;
+    let releases = Releases::new(&reader);
+    let skip = (page - 1) * PAGE_SIZE;
+    let mut records = history::deployments_page(&reader, env, service.as_deref(), skip, PAGE_SIZE + 1)?;
+    let more = records.len() > PAGE_SIZE;
+    records.truncate(PAGE_SIZE);
+    if records.is_empty() && page > 1 {
+        return Err(PageError::not_found(format!("{env} has no page {page} of deployments")));
+    }
+    let deployments =
+        records.iter().map(|record| DeploymentView::of(&releases, record)).collect::<Result<Vec<_>, _>>()?;
+    let link = |page: usize| match &service {
+        Some(service) => format!("/env/{env}?service={service}&page={page}"),
+        None => format!("/env/{env}?page={page}"),
+    };
+    let manifest = &dashboard.workspace.manifest;
+    Ok(EnvPage {
+        nav: dashboard.nav(env),
+        env: env.to_string(),
+        title: manifest.environments[env].name.clone(),
+        services: manifest.services.keys().cloned().collect(),
+        newer: (page > 1).then(|| link(page - 1)),
+        older: more.then(|| link(page + 1)),
+        service,
+        page,
+        deployments,
+    }
+    .render()?)
+}

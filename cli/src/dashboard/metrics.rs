@@ -1,0 +1,134 @@
+//! `/metrics?weeks=N`: each environment's delivery, week by week, as small SVG bar charts
+//! drawn on the server: deployment frequency, change failure rate, time to restore, and lead
+//! time from commit to the environment.
+
+use askama::Template;
+use ledger::Timestamp;
+use ledger::metrics::{Delivery, MAX_DEPLOYMENTS, Week, delivery};
+
+use super::{Dashboard, Nav, PageError, Params};
+
+const DEFAULT_WEEKS: usize = 12;
+const MAX_WEEKS: usize = 104;
+
+#[derive(Template)]
+#[template(path = "metrics.html")]
+struct MetricsPage {
+    nav: Nav,
+    weeks: usize,
+    first_week: String,
+    envs: Vec<EnvMetrics>,
+    max_deployments: usize,
+}
+
+struct EnvMetrics {
+    env: String,
+    summary: Vec<(&'static str, String)>,
+    charts: Vec<Chart>,
+    truncated: bool,
+}
+
+/// A bar chart, laid out for the template.
+pub struct Chart {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub bars: Vec<Bar>,
+    pub width: u32,
+    pub height: u32,
+    /// The largest value, as the axis label.
+    pub top: String,
+}
+
+pub struct Bar {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+    /// The week it stands for and its value, shown on hover.
+    pub title: String,
+    pub label: String,
+    pub bad: bool,
+}
+
+const CHART_WIDTH: u32 = 280;
+const CHART_HEIGHT: u32 = 120;
+/// Room for the week labels below the bars and the top value above.
+const BOTTOM: u32 = 16;
+const TOP: u32 = 12;
+
+impl Chart {
+    fn new(
+        id: &'static str,
+        title: &'static str,
+        weeks: &[Week],
+        value: impl Fn(&Week) -> Option<i64>,
+        show: impl Fn(i64) -> String,
+        bad: bool,
+    ) -> Chart {
+        let values: Vec<Option<i64>> = weeks.iter().map(&value).collect();
+        let max = values.iter().flatten().copied().max().unwrap_or(0).max(1);
+        let slot = CHART_WIDTH / u32::try_from(weeks.len().max(1)).unwrap_or(1);
+        let room = CHART_HEIGHT - BOTTOM - TOP;
+        let bars = weeks
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .map(|(n, (week, value))| {
+                let height = value.map_or(0, |v| u32::try_from(v.max(0) * i64::from(room) / max).unwrap_or(room));
+                let x = u32::try_from(n).unwrap_or(0) * slot;
+                Bar {
+                    x: x + 1,
+                    y: TOP + room - height,
+                    width: slot.saturating_sub(2).max(1),
+                    height,
+                    title: format!("week of {}: {}", day(week.start), value.map_or("none".into(), &show)),
+                    label: if n % 4 == 0 { day(week.start)[5..].to_string() } else { String::new() },
+                    bad,
+                }
+            })
+            .collect();
+        Chart { id, title, bars, width: CHART_WIDTH, height: CHART_HEIGHT, top: show(max) }
+    }
+}
+
+pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<String, PageError> {
+    let weeks = params.number("weeks", 1..=MAX_WEEKS, DEFAULT_WEEKS)?;
+    let reader = dashboard.store.read()?;
+    let mut envs = Vec::new();
+    let mut first_week = String::new();
+    for env in &dashboard.workspace.manifest.environment_order {
+        let delivery: Delivery = delivery(&reader, env, now, u32::try_from(weeks).unwrap_or(1))?;
+        first_week = delivery.weeks.first().map(|w| day(w.start)).unwrap_or_default();
+        let overall = delivery.overall();
+        let summary = vec![
+            ("deployments", overall.deployments.to_string()),
+            ("change failure rate", overall.failure_percent().map_or("–".into(), |p| format!("{p}%"))),
+            ("median time to restore", overall.median_restore().map_or("–".into(), duration)),
+            ("median lead time", overall.median_lead().map_or("–".into(), duration)),
+        ];
+        let charts = vec![
+            Chart::new("frequency", "Deployments per week", &delivery.weeks, |w| Some(i64::from(w.deployments)), |v| v.to_string(), false),
+            Chart::new("failure-rate", "Change failure rate", &delivery.weeks, |w| w.failure_percent().map(i64::from), |v| format!("{v}%"), true),
+            Chart::new("restore", "Time to restore (median)", &delivery.weeks, Week::median_restore, duration, true),
+            Chart::new("lead-time", "Lead time, commit to here (median)", &delivery.weeks, Week::median_lead, duration, false),
+        ];
+        envs.push(EnvMetrics { env: env.clone(), summary, charts, truncated: delivery.truncated });
+    }
+    Ok(MetricsPage { nav: dashboard.nav("metrics"), weeks, first_week, envs, max_deployments: MAX_DEPLOYMENTS }
+        .render()?)
+}
+
+/// `2026-11-23`.
+fn day(at: Timestamp) -> String {
+    at.to_rfc3339()[..10].to_string()
+}
+
+/// `45s`, `12m`, `5h 20m`, `3d 4h`.
+fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3_600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+    }
+}

@@ -1,0 +1,290 @@
+//! The dashboard behind `ledger serve`: read-only HTML pages and a JSON API over the ledger,
+//! rendered on the server from compiled templates (no JavaScript, nothing from the network).
+//!
+//! Every request reads one snapshot of the store through its indexes. Unknown names and ids
+//! answer 404, malformed query parameters 400; only a damaged ledger answers 500.
+
+mod api;
+mod compare;
+mod entry;
+mod env_log;
+mod metrics;
+mod overview;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ledger::resolve::{ResolveError, resolve};
+use ledger::{EntryId, Source, Store, StoredEntry, Timestamp};
+
+use crate::error::CommandError;
+use crate::output::{ReleaseView, Releases};
+use crate::workspace::{Workspace, clock};
+
+/// What every request reads: the project's manifest and its ledger.
+pub struct Dashboard {
+    pub workspace: Workspace,
+    pub store: Store,
+}
+
+/// Every route. Scripts and bookmarks depend on these paths.
+pub fn router(dashboard: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(|d, q| html(d, q, |d, now, _| overview::page(d, now))))
+        .route("/env/{env}", get(|d, path: Path<String>, q| html(d, q, move |d, _, p| env_log::page(d, &path, p))))
+        .route("/entry/{id}", get(|d, path: Path<String>, q| html(d, q, move |d, _, _| entry::page(d, &path))))
+        .route("/diff", get(|d, q| html(d, q, |d, _, p| compare::page(d, p))))
+        .route("/metrics", get(|d, q| html(d, q, |d, now, p| metrics::page(d, now, p))))
+        .route("/api/status", get(|d, q| json(d, q, |d, _| api::status(d))))
+        .route("/api/log/{env}", get(|d, path: Path<String>, q| json(d, q, move |d, p| api::log(d, &path, p))))
+        .route("/api/entry/{id}", get(|d, path: Path<String>, q| json(d, q, move |d, _| api::entry(d, &path))))
+        .route("/api/diff", get(|d, q| json(d, q, |d, p| api::diff(d, p))))
+        .fallback(|| async { PageError::not_found("no such page").html() })
+        .with_state(dashboard)
+}
+
+type Shared = State<Arc<Dashboard>>;
+
+/// Renders an HTML page off the async runtime (pages read the store and may ask git).
+async fn html(
+    State(dashboard): Shared,
+    RawQuery(query): RawQuery,
+    render: impl FnOnce(&Dashboard, Timestamp, &Params) -> Result<String, PageError> + Send + 'static,
+) -> Response {
+    let answer = tokio::task::spawn_blocking(move || {
+        let now = clock().map_err(PageError::from)?;
+        render(&dashboard, now, &Params::parse(query.as_deref()))
+    })
+    .await;
+    match answer {
+        Ok(Ok(body)) => respond(StatusCode::OK, "text/html; charset=utf-8", body),
+        Ok(Err(error)) => error.html(),
+        Err(_) => PageError::internal("the page could not be rendered").html(),
+    }
+}
+
+/// Answers with JSON, off the async runtime.
+async fn json(
+    State(dashboard): Shared,
+    RawQuery(query): RawQuery,
+    answer: impl FnOnce(&Dashboard, &Params) -> Result<serde_json::Value, PageError> + Send + 'static,
+) -> Response {
+    let answer = tokio::task::spawn_blocking(move || answer(&dashboard, &Params::parse(query.as_deref()))).await;
+    match answer {
+        Ok(Ok(value)) => {
+            let body = serde_json::to_string_pretty(&value).unwrap_or_default();
+            respond(StatusCode::OK, "application/json", body)
+        }
+        Ok(Err(error)) => error.json(),
+        Err(_) => PageError::internal("the answer could not be built").json(),
+    }
+}
+
+/// A response with the headers every answer carries: no script may run, nothing is loaded
+/// from elsewhere.
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'"),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why a page cannot be shown.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn not_found(message: impl Into<String>) -> PageError {
+        PageError { status: StatusCode::NOT_FOUND, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> PageError {
+        PageError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    /// The ledger does not hold what its own indexes name: only `ledger verify` can say more.
+    pub fn damaged(message: impl Into<String>) -> PageError {
+        PageError::internal(format!("{}; run `ledger verify`", message.into()))
+    }
+
+    fn internal(message: impl Into<String>) -> PageError {
+        PageError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
+    }
+
+    /// A lookup that found nothing to show: a user error of the lookup is a 404.
+    pub fn lookup(error: CommandError) -> PageError {
+        match error {
+            CommandError::User { message, .. } => PageError::not_found(message),
+            failed => PageError::from(failed),
+        }
+    }
+
+    fn html(self) -> Response {
+        let page = ErrorPage { status: self.status.as_u16(), reason: self.status.canonical_reason().unwrap_or(""), message: &self.message };
+        let body = page.render().unwrap_or_else(|_| self.message.clone());
+        respond(self.status, "text/html; charset=utf-8", body)
+    }
+
+    fn json(self) -> Response {
+        let body = serde_json::json!({"error": self.message, "status": self.status.as_u16()});
+        respond(self.status, "application/json", serde_json::to_string_pretty(&body).unwrap_or_default())
+    }
+}
+
+/// A command error met while rendering: a user error is a bad request, anything else (a
+/// damaged ledger) an internal one.
+impl From<CommandError> for PageError {
+    fn from(error: CommandError) -> PageError {
+        match error {
+            CommandError::User { message, .. } => PageError::bad_request(message),
+            CommandError::Failed { message, .. } => PageError::internal(message),
+        }
+    }
+}
+
+impl From<ledger::StoreError> for PageError {
+    fn from(error: ledger::StoreError) -> PageError {
+        PageError::from(CommandError::from(error))
+    }
+}
+
+impl From<ledger::history::HistoryError> for PageError {
+    fn from(error: ledger::history::HistoryError) -> PageError {
+        PageError::from(CommandError::from(error))
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> PageError {
+        PageError::internal(format!("cannot render the page: {error}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// A request's query parameters (the last of a repeated name wins).
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Params {
+        let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned();
+        Params(pairs.collect())
+    }
+
+    /// A parameter's value; an empty one counts as absent.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
+    }
+
+    /// A whole number in `range`, or `default` when absent.
+    pub fn number(&self, name: &str, range: std::ops::RangeInclusive<usize>, default: usize) -> Result<usize, PageError> {
+        let Some(text) = self.text(name) else { return Ok(default) };
+        text.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            PageError::bad_request(format!(
+                "{name}={text:?} is not valid: give a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))
+        })
+    }
+
+    /// `true`/`1` or `false`/`0`; `false` when absent.
+    pub fn flag(&self, name: &str) -> Result<bool, PageError> {
+        match self.text(name) {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(PageError::bad_request(format!("{name}={other:?} is not valid: give true or false"))),
+        }
+    }
+}
+
+/// The links at the top of every page.
+pub struct Nav {
+    pub project: String,
+    pub envs: Vec<String>,
+    /// Which link is the current page's.
+    pub current: String,
+}
+
+impl Dashboard {
+    pub fn nav(&self, current: &str) -> Nav {
+        let manifest = &self.workspace.manifest;
+        Nav {
+            project: manifest.project.name.clone(),
+            envs: manifest.environment_order.clone(),
+            current: current.to_string(),
+        }
+    }
+
+    /// `env` when the manifest declares it.
+    pub fn known_env(&self, env: &str) -> Result<(), PageError> {
+        self.workspace.environment(env).map(|_| ()).map_err(PageError::lookup)
+    }
+}
+
+/// The entry an id, a unique prefix (at least 4 hex digits) or a ref names.
+pub fn find_entry(reader: &impl Source, text: &str) -> Result<StoredEntry, PageError> {
+    let id = resolve(reader, text).map_err(|error| match error {
+        ResolveError::Store(store) => PageError::from(store),
+        ResolveError::NotFound(_) => PageError::not_found(error.to_string()),
+        other => PageError::bad_request(other.to_string()),
+    })?;
+    reader.entry(&id)?.ok_or_else(|| PageError::damaged(format!("entry {id} is indexed but missing")))
+}
+
+/// A release as pages link to it.
+pub struct ReleaseLink {
+    pub id: String,
+    /// The tag and short revision.
+    pub label: String,
+    pub image: String,
+}
+
+impl ReleaseLink {
+    pub fn of(view: &ReleaseView) -> ReleaseLink {
+        ReleaseLink { id: view.id.to_hex(), label: view.human(), image: view.image.clone() }
+    }
+
+    pub fn load<S: Source>(releases: &Releases<'_, S>, id: EntryId) -> Result<ReleaseLink, PageError> {
+        let view = releases.view(id)?;
+        Ok(ReleaseLink::of(&view))
+    }
+
+    /// A side that may be absent.
+    pub fn maybe<S: Source>(releases: &Releases<'_, S>, id: Option<EntryId>) -> Result<Option<ReleaseLink>, PageError> {
+        id.map(|id| ReleaseLink::load(releases, id)).transpose()
+    }
+}
+
+/// `5m`, `3h`, `2d`, `6w`: how long ago `at` was.
+pub fn age(at: Timestamp, now: Timestamp) -> String {
+    let seconds = (now.0 - at.0).max(0) / 1_000_000;
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3_600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3_600),
+        s if s < 14 * 86_400 => format!("{}d", s / 86_400),
+        s => format!("{}w", s / (7 * 86_400)),
+    }
+}
