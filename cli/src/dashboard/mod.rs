@@ -10,6 +10,8 @@ mod entry;
 mod env_log;
 mod metrics;
 mod overview;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

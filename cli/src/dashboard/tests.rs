@@ -1,0 +1,302 @@
+//! Every route against a ledger built in a temporary directory: what each page shows, the
+//! shapes of the JSON answers, escaping, and 404/400 (never 500) for bad requests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ledger::deploy::{Plan, SetSource, record_intent, record_only};
+use ledger::manifest::Manifest;
+use ledger::{DeployResult, EntryId, Outcome, Release, ServiceOutcome, Stamp, Store, Timestamp, Trigger};
+use tower::ServiceExt;
+
+use super::{Dashboard, env_log::PAGE_SIZE, router};
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::workspace::Workspace;
+
+const MANIFEST: &str = r#"
+[project]
+id = "shop"
+name = "Shop"
+[environments.stage]
+[environments.prod]
+[services.api]
+image_repository = "registry.example.com/shop/api"
+[services.web]
+image_repository = "registry.example.com/shop/web"
+"#;
+
+/// Deployments to prod beyond the first: enough for two pages.
+const MORE_PROD: usize = PAGE_SIZE + 3;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    dashboard: Arc<Dashboard>,
+    api_v1: EntryId,
+    api_v2: EntryId,
+    /// prod's first deployment.
+    first_prod: EntryId,
+}
+
+/// stage runs api v2 (released with a `<script>` message) and is deploying api v3; prod runs
+/// api v1, and its last deployment (of web) failed.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::parse(&dir.path().join("ledger.toml"), MANIFEST).unwrap();
+    let store = Store::init(&dir.path().join(".ledger")).unwrap();
+    let start = Timestamp::now().plus_seconds(-86_400);
+    let mut tick = 0;
+    let mut stamp = |message: &str| {
+        tick += 1;
+        Stamp { at: start.plus_seconds(tick * 60), actor: "Ana <ana@example.com>".into(), message: message.into() }
+    };
+    let mut register = |service: &str, tag: &str, message: &str| {
+        let release = Release {
+            service: service.into(),
+            image: format!("registry.example.com/shop/{service}:{tag}"),
+            digest: None,
+            revision: Some(format!("{:0>40}", tag.replace('.', ""))),
+            revision_at: Some(start),
+        };
+        let stamp = stamp(message);
+        store.write(|w| w.record_release(stamp, release)).unwrap().id
+    };
+    let api_v1 = register("api", "v1", "api one");
+    let api_v2 = register("api", "v2", "<script>alert(1)</script>");
+    let api_v3 = register("api", "v3", "api three");
+    let web = [register("web", "w1", "web one"), register("web", "w2", "web two")];
+
+    let plan = |env: &str, target: &[(&str, EntryId)]| {
+        let target = target.iter().map(|(s, id)| (s.to_string(), *id)).collect();
+        Plan::towards(&store.read().unwrap(), env, SetSource::None, Trigger::Apply, &target).unwrap()
+    };
+    let mut deploy = |env: &str, target: &[(&str, EntryId)]| {
+        let plan = plan(env, target);
+        let stamp = stamp(&format!("deploy to {env}"));
+        store.write(|w| record_only(w, &stamp, &plan)).unwrap().deployment.id
+    };
+    deploy("stage", &[("api", api_v2), ("web", web[0])]);
+    let first_prod = deploy("prod", &[("api", api_v1), ("web", web[0])]);
+    for n in 1..MORE_PROD {
+        deploy("prod", &[("web", web[n % 2])]);
+    }
+    // prod: a deployment of web that failed.
+    let failing = plan("prod", &[("web", web[MORE_PROD % 2])]);
+    let (at, ended) = (stamp("web again"), stamp(""));
+    store
+        .write(|w| {
+            let deployment = record_intent(w, &at, &failing)?;
+            let service = ServiceOutcome {
+                result: DeployResult::Failed,
+                running: None,
+                task_definition: None,
+                ecs_deployment: None,
+                detail: "circuit breaker".into(),
+            };
+            let outcome = Outcome { result: DeployResult::Failed, services: BTreeMap::from([("web".into(), service)]) };
+            w.record_outcome(ended, deployment.id, outcome)
+        })
+        .unwrap();
+    // stage: api v3 in flight.
+    let in_flight = plan("stage", &[("api", api_v3)]);
+    let at = stamp("api three to stage");
+    store.write(|w| record_intent(w, &at, &in_flight)).unwrap();
+
+    let globals = GlobalArgs {
+        manifest: None,
+        ledger_dir: None,
+        actor: None,
+        profile: None,
+        region: None,
+        output: OutputFormat::Human,
+    };
+    let workspace = Workspace { manifest, ledger_dir: dir.path().join(".ledger"), globals };
+    let dashboard = Arc::new(Dashboard { workspace, store });
+    Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
+}
+
+impl Fixture {
+    /// GETs `uri`: the status and the body.
+    fn get(&self, uri: &str) -> (StatusCode, String) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let request = Request::get(uri).body(Body::empty()).unwrap();
+            let response = router(self.dashboard.clone()).oneshot(request).await.unwrap();
+            let status = response.status();
+            let csp = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+            assert!(csp.is_some_and(|csp| csp.starts_with("default-src 'none'")), "{uri}: no CSP");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        })
+    }
+
+    fn page(&self, uri: &str) -> String {
+        let (status, body) = self.get(uri);
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        body
+    }
+
+    fn json(&self, uri: &str) -> serde_json::Value {
+        serde_json::from_str(&self.page(uri)).unwrap()
+    }
+}
+
+/// The opening tag of the element with `attributes` (e.g. `data-env="prod" data-service="api"`).
+fn tag_with<'a>(body: &'a str, attributes: &str) -> &'a str {
+    let at = body.find(attributes).unwrap_or_else(|| panic!("no element with {attributes}"));
+    let start = body[..at].rfind('<').unwrap();
+    &body[start..at + body[at..].find('>').unwrap()]
+}
+
+#[test]
+fn overview_marks_differing_in_flight_and_failed_cells() {
+    let f = fixture();
+    let body = f.page("/");
+    // Columns in the manifest's order, not alphabetical.
+    assert!(body.find(r#"<th data-env="stage">"#).unwrap() < body.find(r#"<th data-env="prod">"#).unwrap());
+    let prod_api = tag_with(&body, r#"data-env="prod" data-service="api""#);
+    assert!(prod_api.contains("differs"), "{prod_api}");
+    let stage_api = tag_with(&body, r#"data-env="stage" data-service="api""#);
+    assert!(stage_api.contains("in-flight") && !stage_api.contains("differs"), "{stage_api}");
+    let prod_web = tag_with(&body, r#"data-env="prod" data-service="web""#);
+    assert!(prod_web.contains("failed"), "{prod_web}");
+    assert!(body.contains(&format!("/entry/{}", f.api_v1.to_hex())));
+    assert!(body.contains("v2 0000000"), "the tag and the short revision");
+}
+
+#[test]
+fn environment_page_paginates_and_filters() {
+    let f = fixture();
+    let first = f.page("/env/prod");
+    assert_eq!(first.matches("data-deployment=").count(), PAGE_SIZE);
+    assert!(first.contains(r#"rel="next" href="/env/prod?page=2""#));
+    assert!(!first.contains(r#"rel="prev""#));
+    assert!(first.contains("circuit breaker"), "the failed deployment's detail, newest first");
+    let second = f.page("/env/prod?page=2");
+    // MORE_PROD deployments plus the first and the failed one.
+    assert_eq!(second.matches("data-deployment=").count(), MORE_PROD + 1 - PAGE_SIZE);
+    assert!(second.contains(&f.first_prod.to_hex()));
+    assert!(!second.contains(r#"rel="next""#));
+    let api_only = f.page("/env/prod?service=api");
+    assert_eq!(api_only.matches("data-deployment=").count(), 1);
+    assert!(api_only.contains(r#"<option value="api" selected>"#));
+    assert_eq!(f.get("/env/prod?page=3").0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn entry_pages_link_parents_and_say_where_a_release_runs() {
+    let f = fixture();
+    let release = f.page(&format!("/entry/{}", &f.api_v2.to_hex()[..8]));
+    assert!(release.contains(&f.api_v2.to_hex()));
+    assert!(release.contains(&format!(r#"href="/entry/{}""#, f.api_v1.to_hex())), "the parent, linked");
+    let now = &release[release.find(r#"id="deployed-now""#).unwrap()..];
+    assert!(now[..now.find("</p>").unwrap()].contains(r#"href="/env/stage""#));
+    assert!(release.contains(r#"id="deployed""#));
+    let deployment = f.page(&format!("/entry/{}", f.first_prod.to_hex()));
+    assert!(deployment.contains(r#"href="/env/prod""#) && deployment.contains("data-deployment="));
+}
+
+#[test]
+fn diff_page_lists_the_changed_services() {
+    let f = fixture();
+    let body = f.page("/diff?from=stage&to=prod");
+    assert!(tag_with(&body, r#"data-service="api""#).contains(r#"data-change="changed""#));
+    assert!(tag_with(&body, r#"data-service="web""#).contains(r#"data-change="unchanged""#));
+    assert!(f.page("/diff").contains(r#"<form method="get" action="/diff">"#));
+}
+
+#[test]
+fn metrics_page_draws_a_chart_per_metric_and_environment() {
+    let f = fixture();
+    let body = f.page("/metrics?weeks=4");
+    assert_eq!(body.matches("<svg").count(), 8);
+    for chart in ["frequency", "failure-rate", "restore", "lead-time"] {
+        assert!(body.contains(&format!(r#"data-chart="{chart}""#)));
+    }
+    // prod: MORE_PROD + 1 deployments ended, one of them failed.
+    let prod = &body[body.find(r#"data-env="prod""#).unwrap()..];
+    assert!(prod.contains(&format!(r#"data-metric="deployments">{}<"#, MORE_PROD + 1)));
+    assert!(prod.contains(r#"data-metric="change failure rate">4%<"#));
+}
+
+#[test]
+fn api_answers_with_the_cli_json_fields() {
+    let f = fixture();
+    let status = f.json("/api/status");
+    let envs: Vec<&str> = status["environments"].as_array().unwrap().iter().map(|e| e["env"].as_str().unwrap()).collect();
+    assert_eq!(envs, ["prod", "stage"]);
+    assert_eq!(status["environments"][1]["in_flight"], true);
+    assert_eq!(status["environments"][0]["last_result"], "failed");
+    assert_eq!(status["environments"][0]["state"]["api"]["release"], f.api_v1.to_hex());
+
+    let log = f.json("/api/log/prod?limit=2&service=web");
+    assert_eq!(log["env"], "prod");
+    assert_eq!(log["deployments"].as_array().unwrap().len(), 2);
+    assert_eq!(log["deployments"][0]["result"], "failed");
+    assert!(log["deployments"][0]["outcome"]["services"]["web"]["detail"] == "circuit breaker");
+
+    let entry = f.json(&format!("/api/entry/{}", f.api_v2.to_hex()));
+    assert_eq!((entry["kind"].as_str(), entry["service"].as_str()), (Some("release"), Some("api")));
+    assert_eq!(entry["message"], "<script>alert(1)</script>", "JSON keeps the text as it is");
+
+    let diff = f.json("/api/diff?from=stage&to=prod");
+    assert_eq!((diff["from"].as_str(), diff["to"].as_str()), (Some("stage"), Some("prod")));
+    assert_eq!(diff["changes"][0]["service"], "api");
+    assert_eq!(diff["changes"][0]["change"], "changed");
+    assert!(diff["changes"][0].get("commits").is_none(), "only with commits=true, as with --commits");
+    assert!(f.json("/api/diff?from=stage&to=prod&commits=true")["changes"][0].get("commits").is_some());
+}
+
+#[test]
+fn strings_from_the_ledger_are_escaped() {
+    let f = fixture();
+    let body = f.page(&format!("/entry/{}", f.api_v2.to_hex()));
+    assert!(body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || body.contains("&lt;script&gt;"), "{body}");
+    assert!(!body.contains("<script"));
+}
+
+#[test]
+fn unknown_names_and_malformed_parameters_are_404_and_400_never_500() {
+    let f = fixture();
+    let not_found = [
+        "/nope",
+        "/env/qa",
+        "/env/..%2Fetc",
+        "/entry/ffffffffffff",
+        "/entry/%3Cscript%3E",
+        "/entry/env%2Fqa",
+        "/diff?from=stage&to=qa",
+        "/api/log/qa",
+        "/api/entry/ffffffffffff",
+        "/api/diff?from=nope&to=prod",
+        "/env/prod?page=999",
+    ];
+    let bad_request = [
+        "/entry/ab",
+        "/env/prod?page=0",
+        "/env/prod?page=abc",
+        "/env/prod?page=99999999999999999999999",
+        "/env/prod?service=nope",
+        "/diff?from=stage",
+        "/metrics?weeks=0",
+        "/metrics?weeks=many",
+        "/api/log/prod?limit=-1",
+        "/api/log/prod?service=%3Cb%3E",
+        "/api/diff?to=prod",
+        "/api/diff?from=stage&to=prod&commits=maybe",
+    ];
+    for (uris, expected) in [(&not_found[..], StatusCode::NOT_FOUND), (&bad_request[..], StatusCode::BAD_REQUEST)] {
+        for uri in uris {
+            let (status, body) = f.get(uri);
+            assert_eq!(status, expected, "{uri}: {body}");
+            if !uri.starts_with("/api/") {
+                assert!(!body.contains("<script") && !body.contains("<b>"), "{uri} echoes markup: {body}");
+            }
+        }
+    }
+    let (_, api_error) = f.get("/api/entry/ffffffffffff");
+    let api_error: serde_json::Value = serde_json::from_str(&api_error).unwrap();
+    assert_eq!(api_error["status"], 404);
+    assert!(api_error["error"].as_str().unwrap().contains("ffffffffffff"));
+}
