@@ -18,6 +18,7 @@ Everyday use:
   ledger promote stage prod -m \"ship 1.4\"
   ledger log prod                               who deployed what, when, why, and did it work
   ledger rollback prod                          undo the last successful deployment
+  ledger serve                                  a web dashboard of it all: http://127.0.0.1:8080/
 
 Sharing one ledger (see `ledger remote --help`):
   ledger clone s3://team-ledgers/catalogue      a copy of the team's ledger, checked

@@ -106,9 +106,9 @@ impl ReleaseView {
         let stored = source
             .entry(&id)?
             .ok_or_else(|| CommandError::failed(format!("release {id} is missing; run `ledger verify`")))?;
-        Ok(ReleaseView::of(&stored).ok_or_else(|| {
+        ReleaseView::of(&stored).ok_or_else(|| {
             CommandError::failed(format!("entry {id} is referenced as a release but is not one"))
-        })?)
+        })
     }
 
     /// The view of a stored release; `None` when the entry is not one.

@@ -80,7 +80,8 @@ impl Comparison {
         to: &str,
         with_commits: bool,
     ) -> Result<Comparison, CommandError> {
-        let diffs = diff_states(&side_state(workspace, releases, from)?, &side_state(workspace, releases, to)?);
+        let diffs =
+            diff_states(&side_state(workspace, releases, from)?, &side_state(workspace, releases, to)?);
         let mut commits = BTreeMap::new();
         if with_commits {
             for diff in diffs.iter().filter(|diff| diff.change == ChangeKind::Changed) {

@@ -89,7 +89,12 @@ impl Delivery {
 }
 
 /// The `weeks` weeks of `env` that end at `now`.
-pub fn delivery(source: &impl Source, env: &str, now: Timestamp, weeks: u32) -> Result<Delivery, HistoryError> {
+pub fn delivery(
+    source: &impl Source,
+    env: &str,
+    now: Timestamp,
+    weeks: u32,
+) -> Result<Delivery, HistoryError> {
     let window_start = now.plus_seconds(-i64::from(weeks) * WEEK_SECONDS);
     let mut rows: Vec<EnvLogRow> = Vec::new();
     let mut truncated = false;
@@ -112,9 +117,8 @@ pub fn delivery(source: &impl Source, env: &str, now: Timestamp, weeks: u32) -> 
     }
     records.reverse();
 
-    let mut weeks: Vec<Week> = (0..weeks)
-        .map(|n| Week::starting(window_start.plus_seconds(i64::from(n) * WEEK_SECONDS)))
-        .collect();
+    let mut weeks: Vec<Week> =
+        (0..weeks).map(|n| Week::starting(window_start.plus_seconds(i64::from(n) * WEEK_SECONDS))).collect();
     let count = weeks.len();
     let week_of = |at: Timestamp| -> Option<usize> {
         let index = (at.0 - window_start.0).div_euclid(WEEK_SECONDS * 1_000_000);

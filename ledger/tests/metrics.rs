@@ -31,7 +31,8 @@ fn release(store: &Store, n: u32, recorded: i64, committed: Option<i64>) -> ledg
 /// Deploys `release` to prod at `started`, ending with `result` at `ended`.
 fn deploy(store: &Store, release: ledger::EntryId, started: i64, ended: i64, result: DeployResult) {
     let target: State = BTreeMap::from([("api".to_string(), release)]);
-    let plan = Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+    let plan =
+        Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
     store
         .write(|w| {
             let deployment = record_intent(w, &at(started), &plan)?;

@@ -75,5 +75,9 @@ pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
             }
         }
     }
-    if args.exit_code && differs(&comparison.diffs) { Ok(Finished::Differences) } else { Ok(Finished::Success) }
+    if args.exit_code && differs(&comparison.diffs) {
+        Ok(Finished::Differences)
+    } else {
+        Ok(Finished::Success)
+    }
 }

@@ -63,7 +63,8 @@ pub fn run(globals: &GlobalArgs, args: &ServeArgs) -> CommandResult {
         CommandError::user(format!("cannot listen on {}: {e}", args.addr))
             .with_hint("choose another address with --addr, e.g. --addr 127.0.0.1:0 for any free port")
     })?;
-    let addr = listener.local_addr().map_err(|e| CommandError::failed(format!("cannot read the address: {e}")))?;
+    let addr =
+        listener.local_addr().map_err(|e| CommandError::failed(format!("cannot read the address: {e}")))?;
     let dashboard = Arc::new(Dashboard { workspace, store });
     if let Some(shared) = shared {
         follow(dashboard.clone(), shared, Duration::from_secs(args.refresh));
@@ -93,9 +94,10 @@ fn serve(listener: TcpListener, dashboard: Arc<Dashboard>) -> Result<(), Command
     let failed = |e: std::io::Error| CommandError::failed(format!("the dashboard server stopped: {e}"));
     listener.set_nonblocking(true).map_err(failed)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, dashboard::router(dashboard)).await
-    })
-    .map_err(failed)
+    runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, dashboard::router(dashboard)).await
+        })
+        .map_err(failed)
 }

@@ -95,8 +95,11 @@ pub fn run(globals: &GlobalArgs, args: &StatusArgs) -> CommandResult {
         }
         match (&config.ecs, args.live) {
             (Some(ecs), true) => {
-                let images =
-                    status.state.iter().map(|(service, view)| (service.clone(), view.image.clone())).collect();
+                let images = status
+                    .state
+                    .iter()
+                    .map(|(service, view)| (service.clone(), view.image.clone()))
+                    .collect();
                 let live = compare_live(&workspace, env, ecs, &images)?;
                 drift |= live.drifted;
                 human.push_str(&live.human);

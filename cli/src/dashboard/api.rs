@@ -45,12 +45,13 @@ pub fn entry(dashboard: &Dashboard, text: &str) -> Result<Value, PageError> {
 }
 
 pub fn diff(dashboard: &Dashboard, params: &Params) -> Result<Value, PageError> {
-    let (from, to) = compare::sides(params)?
-        .ok_or_else(|| PageError::bad_request("give both sides: ?from=<env, set or id>&to=<env, set or id>"))?;
+    let (from, to) = compare::sides(params)?.ok_or_else(|| {
+        PageError::bad_request("give both sides: ?from=<env, set or id>&to=<env, set or id>")
+    })?;
     let with_commits = params.flag("commits")?;
     let reader = dashboard.store.read()?;
     let releases = Releases::new(&reader);
-    let comparison =
-        Comparison::load(&dashboard.workspace, &releases, &from, &to, with_commits).map_err(PageError::lookup)?;
+    let comparison = Comparison::load(&dashboard.workspace, &releases, &from, &to, with_commits)
+        .map_err(PageError::lookup)?;
     Ok(comparison.json(&releases)?)
 }

@@ -131,7 +131,9 @@ pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
                 placement.before.extend(
                     records
                         .iter()
-                        .filter(|r| r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id)))
+                        .filter(|r| {
+                            r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id))
+                        })
                         .map(|r| deployed(env, r)),
                 );
                 if !complete {
@@ -145,12 +147,17 @@ pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
             if let Some(set) = deployment.release_set {
                 page.fields.push(Field::link("release set", set.short(), format!("/entry/{}", set.to_hex())));
             }
-            page.deployment = Some(DeploymentView::of(&releases, &record(&reader, &deployment.env, &stored)?)?);
+            page.deployment =
+                Some(DeploymentView::of(&releases, &record(&reader, &deployment.env, &stored)?)?);
         }
         Body::Outcome(outcome) => {
             let deployment_id = entry.parents[0];
             page.fields.push(Field::text("result", outcome.result.as_str()));
-            page.fields.push(Field::link("deployment", deployment_id.short(), format!("/entry/{}", deployment_id.to_hex())));
+            page.fields.push(Field::link(
+                "deployment",
+                deployment_id.short(),
+                format!("/entry/{}", deployment_id.to_hex()),
+            ));
             let deployment = reader
                 .entry(&deployment_id)?
                 .ok_or_else(|| PageError::damaged(format!("deployment {deployment_id} is missing")))?;
@@ -200,7 +207,8 @@ fn deployments_since(
             Ok(true)
         })?,
     }
-    let records = rows.into_iter().map(|row| history::record_of(reader, env, row)).collect::<Result<_, _>>()?;
+    let records =
+        rows.into_iter().map(|row| history::record_of(reader, env, row)).collect::<Result<_, _>>()?;
     Ok((records, complete))
 }
 

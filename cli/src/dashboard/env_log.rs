@@ -55,10 +55,16 @@ pub struct OutcomeView {
 }
 
 impl DeploymentView {
-    pub fn of<S: Source>(releases: &Releases<'_, S>, record: &DeploymentRecord) -> Result<DeploymentView, PageError> {
+    pub fn of<S: Source>(
+        releases: &Releases<'_, S>,
+        record: &DeploymentRecord,
+    ) -> Result<DeploymentView, PageError> {
         let entry = &record.deployment.entry;
         let Body::Deployment(deployment) = &entry.body else {
-            return Err(PageError::damaged(format!("log entry {} is not a deployment", record.deployment.id)));
+            return Err(PageError::damaged(format!(
+                "log entry {} is not a deployment",
+                record.deployment.id
+            )));
         };
         let mut changes = Vec::new();
         for (service, change) in &deployment.changes {

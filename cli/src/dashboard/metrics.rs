@@ -74,7 +74,8 @@ impl Chart {
             .zip(&values)
             .enumerate()
             .map(|(n, (week, value))| {
-                let height = value.map_or(0, |v| u32::try_from(v.max(0) * i64::from(room) / max).unwrap_or(room));
+                let height =
+                    value.map_or(0, |v| u32::try_from(v.max(0) * i64::from(room) / max).unwrap_or(room));
                 let x = u32::try_from(n).unwrap_or(0) * slot;
                 Bar {
                     x: x + 1,
@@ -107,15 +108,49 @@ pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<St
             ("median lead time", overall.median_lead().map_or("–".into(), duration)),
         ];
         let charts = vec![
-            Chart::new("frequency", "Deployments per week", &delivery.weeks, |w| Some(i64::from(w.deployments)), |v| v.to_string(), false),
-            Chart::new("failure-rate", "Change failure rate", &delivery.weeks, |w| w.failure_percent().map(i64::from), |v| format!("{v}%"), true),
-            Chart::new("restore", "Time to restore (median)", &delivery.weeks, Week::median_restore, duration, true),
-            Chart::new("lead-time", "Lead time, commit to here (median)", &delivery.weeks, Week::median_lead, duration, false),
+            Chart::new(
+                "frequency",
+                "Deployments per week",
+                &delivery.weeks,
+                |w| Some(i64::from(w.deployments)),
+                |v| v.to_string(),
+                false,
+            ),
+            Chart::new(
+                "failure-rate",
+                "Change failure rate",
+                &delivery.weeks,
+                |w| w.failure_percent().map(i64::from),
+                |v| format!("{v}%"),
+                true,
+            ),
+            Chart::new(
+                "restore",
+                "Time to restore (median)",
+                &delivery.weeks,
+                Week::median_restore,
+                duration,
+                true,
+            ),
+            Chart::new(
+                "lead-time",
+                "Lead time, commit to here (median)",
+                &delivery.weeks,
+                Week::median_lead,
+                duration,
+                false,
+            ),
         ];
         envs.push(EnvMetrics { env: env.clone(), summary, charts, truncated: delivery.truncated });
     }
-    Ok(MetricsPage { nav: dashboard.nav("metrics"), weeks, first_week, envs, max_deployments: MAX_DEPLOYMENTS }
-        .render()?)
+    Ok(MetricsPage {
+        nav: dashboard.nav("metrics"),
+        weeks,
+        first_week,
+        envs,
+        max_deployments: MAX_DEPLOYMENTS,
+    }
+    .render()?)
 }
 
 /// `2026-11-23`.

@@ -39,14 +39,26 @@ pub struct Dashboard {
 pub fn router(dashboard: Arc<Dashboard>) -> Router {
     Router::new()
         .route("/", get(|d, q| html(d, q, |d, now, _| overview::page(d, now))))
-        .route("/env/{env}", get(|d, path: Path<String>, q| html(d, q, move |d, _, p| env_log::page(d, &path, p))))
-        .route("/entry/{id}", get(|d, path: Path<String>, q| html(d, q, move |d, _, _| entry::page(d, &path))))
+        .route(
+            "/env/{env}",
+            get(|d, path: Path<String>, q| html(d, q, move |d, _, p| env_log::page(d, &path, p))),
+        )
+        .route(
+            "/entry/{id}",
+            get(|d, path: Path<String>, q| html(d, q, move |d, _, _| entry::page(d, &path))),
+        )
         .route("/diff", get(|d, q| html(d, q, |d, _, p| compare::page(d, p))))
-        .route("/metrics", get(|d, q| html(d, q, |d, now, p| metrics::page(d, now, p))))
+        .route("/metrics", get(|d, q| html(d, q, metrics::page)))
         .route("/api/status", get(|d, q| json(d, q, |d, _| api::status(d))))
-        .route("/api/log/{env}", get(|d, path: Path<String>, q| json(d, q, move |d, p| api::log(d, &path, p))))
-        .route("/api/entry/{id}", get(|d, path: Path<String>, q| json(d, q, move |d, _| api::entry(d, &path))))
-        .route("/api/diff", get(|d, q| json(d, q, |d, p| api::diff(d, p))))
+        .route(
+            "/api/log/{env}",
+            get(|d, path: Path<String>, q| json(d, q, move |d, p| api::log(d, &path, p))),
+        )
+        .route(
+            "/api/entry/{id}",
+            get(|d, path: Path<String>, q| json(d, q, move |d, _| api::entry(d, &path))),
+        )
+        .route("/api/diff", get(|d, q| json(d, q, api::diff)))
         .fallback(|| async { PageError::not_found("no such page").html() })
         .with_state(dashboard)
 }
@@ -77,7 +89,8 @@ async fn json(
     RawQuery(query): RawQuery,
     answer: impl FnOnce(&Dashboard, &Params) -> Result<serde_json::Value, PageError> + Send + 'static,
 ) -> Response {
-    let answer = tokio::task::spawn_blocking(move || answer(&dashboard, &Params::parse(query.as_deref()))).await;
+    let answer =
+        tokio::task::spawn_blocking(move || answer(&dashboard, &Params::parse(query.as_deref()))).await;
     match answer {
         Ok(Ok(value)) => {
             let body = serde_json::to_string_pretty(&value).unwrap_or_default();
@@ -96,7 +109,9 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
+        ),
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -137,7 +152,11 @@ impl PageError {
     }
 
     fn html(self) -> Response {
-        let page = ErrorPage { status: self.status.as_u16(), reason: self.status.canonical_reason().unwrap_or(""), message: &self.message };
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            reason: self.status.canonical_reason().unwrap_or(""),
+            message: &self.message,
+        };
         let body = page.render().unwrap_or_else(|_| self.message.clone());
         respond(self.status, "text/html; charset=utf-8", body)
     }
@@ -200,7 +219,12 @@ impl Params {
     }
 
     /// A whole number in `range`, or `default` when absent.
-    pub fn number(&self, name: &str, range: std::ops::RangeInclusive<usize>, default: usize) -> Result<usize, PageError> {
+    pub fn number(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<usize>,
+        default: usize,
+    ) -> Result<usize, PageError> {
         let Some(text) = self.text(name) else { return Ok(default) };
         text.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
             PageError::bad_request(format!(
@@ -216,7 +240,9 @@ impl Params {
         match self.text(name) {
             None | Some("false" | "0") => Ok(false),
             Some("true" | "1") => Ok(true),
-            Some(other) => Err(PageError::bad_request(format!("{name}={other:?} is not valid: give true or false"))),
+            Some(other) => {
+                Err(PageError::bad_request(format!("{name}={other:?} is not valid: give true or false")))
+            }
         }
     }
 }
@@ -274,7 +300,10 @@ impl ReleaseLink {
     }
 
     /// A side that may be absent.
-    pub fn maybe<S: Source>(releases: &Releases<'_, S>, id: Option<EntryId>) -> Result<Option<ReleaseLink>, PageError> {
+    pub fn maybe<S: Source>(
+        releases: &Releases<'_, S>,
+        id: Option<EntryId>,
+    ) -> Result<Option<ReleaseLink>, PageError> {
         id.map(|id| ReleaseLink::load(releases, id)).transpose()
     }
 }

@@ -99,8 +99,16 @@ pub fn page(dashboard: &Dashboard, now: Timestamp) -> Result<String, PageError> 
                 release: running.map(|view| ReleaseLink::of(view)),
                 age: running.map(|view| age(view.at, now)).unwrap_or_default(),
                 differs_from,
-                in_flight: marks[index].in_flight.iter().find(|(s, _)| *s == service).map(|(_, to)| to.clone()),
-                failed: marks[index].failed.iter().find(|(s, _, _)| *s == service).map(|(_, to, how)| (to.clone(), *how)),
+                in_flight: marks[index]
+                    .in_flight
+                    .iter()
+                    .find(|(s, _)| *s == service)
+                    .map(|(_, to)| to.clone()),
+                failed: marks[index]
+                    .failed
+                    .iter()
+                    .find(|(s, _, _)| *s == service)
+                    .map(|(_, to, how)| (to.clone(), *how)),
             });
         }
         rows.push(Row { service, cells });

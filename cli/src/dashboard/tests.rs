@@ -49,7 +49,11 @@ fn fixture() -> Fixture {
     let mut tick = 0;
     let mut stamp = |message: &str| {
         tick += 1;
-        Stamp { at: start.plus_seconds(tick * 60), actor: "Ana <ana@example.com>".into(), message: message.into() }
+        Stamp {
+            at: start.plus_seconds(tick * 60),
+            actor: "Ana <ana@example.com>".into(),
+            message: message.into(),
+        }
     };
     let mut register = |service: &str, tag: &str, message: &str| {
         let release = Release {
@@ -94,7 +98,8 @@ fn fixture() -> Fixture {
                 ecs_deployment: None,
                 detail: "circuit breaker".into(),
             };
-            let outcome = Outcome { result: DeployResult::Failed, services: BTreeMap::from([("web".into(), service)]) };
+            let outcome =
+                Outcome { result: DeployResult::Failed, services: BTreeMap::from([("web".into(), service)]) };
             w.record_outcome(ended, deployment.id, outcome)
         })
         .unwrap();
@@ -124,7 +129,8 @@ impl Fixture {
             let request = Request::get(uri).body(Body::empty()).unwrap();
             let response = router(self.dashboard.clone()).oneshot(request).await.unwrap();
             let status = response.status();
-            let csp = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+            let csp =
+                response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
             assert!(csp.is_some_and(|csp| csp.starts_with("default-src 'none'")), "{uri}: no CSP");
             let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
             (status, String::from_utf8(body.to_vec()).unwrap())
@@ -224,7 +230,8 @@ fn metrics_page_draws_a_chart_per_metric_and_environment() {
 fn api_answers_with_the_cli_json_fields() {
     let f = fixture();
     let status = f.json("/api/status");
-    let envs: Vec<&str> = status["environments"].as_array().unwrap().iter().map(|e| e["env"].as_str().unwrap()).collect();
+    let envs: Vec<&str> =
+        status["environments"].as_array().unwrap().iter().map(|e| e["env"].as_str().unwrap()).collect();
     assert_eq!(envs, ["prod", "stage"]);
     assert_eq!(status["environments"][1]["in_flight"], true);
     assert_eq!(status["environments"][0]["last_result"], "failed");
@@ -252,7 +259,10 @@ fn api_answers_with_the_cli_json_fields() {
 fn strings_from_the_ledger_are_escaped() {
     let f = fixture();
     let body = f.page(&format!("/entry/{}", f.api_v2.to_hex()));
-    assert!(body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || body.contains("&lt;script&gt;"), "{body}");
+    assert!(
+        body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || body.contains("&lt;script&gt;"),
+        "{body}"
+    );
     assert!(!body.contains("<script"));
 }
 
@@ -286,7 +296,9 @@ fn unknown_names_and_malformed_parameters_are_404_and_400_never_500() {
         "/api/diff?to=prod",
         "/api/diff?from=stage&to=prod&commits=maybe",
     ];
-    for (uris, expected) in [(&not_found[..], StatusCode::NOT_FOUND), (&bad_request[..], StatusCode::BAD_REQUEST)] {
+    for (uris, expected) in
+        [(&not_found[..], StatusCode::NOT_FOUND), (&bad_request[..], StatusCode::BAD_REQUEST)]
+    {
         for uri in uris {
             let (status, body) = f.get(uri);
             assert_eq!(status, expected, "{uri}: {body}");
