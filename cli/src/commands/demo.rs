@@ -56,7 +56,7 @@ pub fn run(globals: &GlobalArgs, args: &DemoArgs) -> CommandResult {
         super::diff::DiffArgs { a: "stage".into(), b: "prod".into(), exit_code: false, commits: false };
     super::diff::run(&demo_globals, &diff)?;
     println!(
-        "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run",
+        "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run,\nor ledger serve: a web dashboard of it on http://127.0.0.1:8080/",
         args.dir.display()
     );
     Ok(Finished::Success)
