@@ -66,7 +66,8 @@ impl Chart {
         bad: bool,
     ) -> Chart {
         let values: Vec<Option<i64>> = weeks.iter().map(&value).collect();
-        let max = values.iter().flatten().copied().max().unwrap_or(0).max(1);
+        let largest = values.iter().flatten().copied().max();
+        let max = largest.unwrap_or(0).max(1);
         let slot = CHART_WIDTH / u32::try_from(weeks.len().max(1)).unwrap_or(1);
         let room = CHART_HEIGHT - BOTTOM - TOP;
         let bars = weeks
@@ -88,7 +89,8 @@ impl Chart {
                 }
             })
             .collect();
-        Chart { id, title, bars, width: CHART_WIDTH, height: CHART_HEIGHT, top: show(max) }
+        let top = largest.map(&show).unwrap_or_else(|| "no data".into());
+        Chart { id, title, bars, width: CHART_WIDTH, height: CHART_HEIGHT, top }
     }
 }
 
