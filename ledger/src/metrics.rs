@@ -70,10 +70,6 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn deployments(&self) -> u32 {
-        self.weeks.iter().map(|w| w.deployments).sum()
-    }
-
     /// Over the whole window.
     pub fn overall(&self) -> Week {
         let mut all = Week::starting(self.weeks.first().map_or(Timestamp(0), |w| w.start));

@@ -83,13 +83,13 @@ fn frequency_failure_rate_restore_and_lead_time_by_week() {
     assert_eq!(second.median_restore(), Some(3 * DAY + HOUR));
     // r1 was committed 8 h before it was recorded and ended 2 h after: 10 h; r3 a day and 1 h.
     assert_eq!(second.lead_seconds, [10 * HOUR, DAY + HOUR]);
-    assert_eq!(delivery.deployments(), 5);
+    assert_eq!(delivery.overall().deployments, 5);
     assert_eq!(delivery.overall().failure_percent(), Some(40));
 
     // A one-week window leaves the first week out, and an environment with no log is empty.
     let last_week = ledger::metrics::delivery(&reader, "prod", now, 1).unwrap();
     assert_eq!(last_week.weeks.len(), 1);
-    assert_eq!(last_week.deployments(), 4);
+    assert_eq!(last_week.overall().deployments, 4);
     let empty = ledger::metrics::delivery(&reader, "stage", now, 3).unwrap();
-    assert_eq!((empty.weeks.len(), empty.deployments()), (3, 0));
+    assert_eq!((empty.weeks.len(), empty.overall().deployments), (3, 0));
 }
