@@ -1,7 +1,7 @@
 //! The bench history, recorded through the library: 20 services, 3 environments, each release
 //! deployed to dev, then stage, then prod. Shared by the benches.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
@@ -24,6 +24,31 @@ pub fn manifest() -> String {
         ));
     }
     manifest
+}
+
+/// The `ledger` binary built beside the running bench binary, or what to do when it is not.
+pub fn ledger_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
+    let path = exe.with_file_name("ledger");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it first with `cargo build --release -p ledger-cli`",
+            path.display()
+        ))
+    }
+}
+
+/// Empties `dir` and creates the project `dir/project` with the bench manifest; returns it.
+pub fn new_project(dir: &Path) -> PathBuf {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).expect("clearing the bench directory");
+    }
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).expect("creating the bench directory");
+    std::fs::write(project.join("ledger.toml"), manifest()).expect("writing ledger.toml");
+    project
 }
 
 /// What the generator recorded.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 mod history;
 
-use history::{Commit, generate, manifest};
+use history::Commit;
 
 struct Options {
     entries: usize,
@@ -26,17 +26,12 @@ fn main() {
         spawn_and_report(&args[2], &args[3..]);
     }
     let options = parse_options();
-    let ledger_bin = sibling_binary("ledger");
-    if options.dir.exists() {
-        std::fs::remove_dir_all(&options.dir).expect("clearing the bench directory");
-    }
-    let project = options.dir.join("project");
-    std::fs::create_dir_all(&project).expect("creating the bench directory");
-    std::fs::write(project.join("ledger.toml"), manifest()).expect("writing ledger.toml");
+    let ledger_bin = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
+    let project = history::new_project(&options.dir);
 
     let started = Instant::now();
     let mut commits = Vec::with_capacity(options.entries);
-    let history = generate(&project.join(".ledger"), options.entries, |commit| commits.push(commit));
+    let history = history::generate(&project.join(".ledger"), options.entries, |commit| commits.push(commit));
     let generation = started.elapsed();
     let ledger_file = project.join(".ledger").join(ledger::store::STORE_FILE);
     let generated_bytes = file_size(&ledger_file);
@@ -143,18 +138,6 @@ fn usage(problem: &str) -> ! {
 }
 
 /// The `ledger` binary built beside this one.
-fn sibling_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the bench binary's path");
-    let path = exe.with_file_name(name);
-    if !path.is_file() {
-        usage(&format!(
-            "{} not found: build it first with `cargo build --release -p ledger-cli`",
-            path.display()
-        ));
-    }
-    path
-}
-
 /// The same history as git commits: one commit per entry, on one branch per environment (and
 /// `releases`), each changing the file that names the service's image.
 fn build_git_equivalent(dir: &Path, commits: &[Commit]) -> usize {

@@ -18,19 +18,8 @@ const URL: &str = "s3://bench/ledger";
 
 fn main() {
     let (entries, dir) = parse_options();
-    let ledger = std::env::current_exe().expect("the bench binary's path").with_file_name("ledger");
-    if !ledger.is_file() {
-        usage(&format!(
-            "{} not found: build it with `cargo build --release -p ledger-cli`",
-            ledger.display()
-        ));
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("clearing the bench directory");
-    }
-    let project = dir.join("project");
-    std::fs::create_dir_all(&project).expect("creating the bench directory");
-    std::fs::write(project.join("ledger.toml"), history::manifest()).expect("writing ledger.toml");
+    let ledger = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
+    let project = history::new_project(&dir);
     let generated = history::generate(&project.join(".ledger"), entries, |_| {});
     println!(
         "history: {} entries ({} deployments per environment), generated through the library",
