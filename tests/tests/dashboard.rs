@@ -152,9 +152,17 @@ fn image(service: &str, tag: &str) -> String {
     format!("registry.example.com/shop/{service}:{tag}")
 }
 
+/// A project, the release whose message carries markup, and the release set of stage's first
+/// deployment.
+struct Fixture {
+    project: Project,
+    hostile: String,
+    first_set: String,
+}
+
 /// stage: STAGE_DEPLOYMENTS deployments of api; prod: the first of them promoted. The newest
 /// api release carries a message with markup.
-fn project() -> (Project, String) {
+fn project() -> Fixture {
     let project = Project::new(MANIFEST);
     project.ok(&["init"]);
     project.ok(&["register", "web", &image("web", "w1")]);
@@ -166,14 +174,17 @@ fn project() -> (Project, String) {
             project.ok(&["promote", "stage", "prod", "--yes", "-m", "first to prod"]);
         }
     }
+    let stage_log = project.json(&["log", "stage", "-n", "100"]);
+    let first_set =
+        stage_log["deployments"][STAGE_DEPLOYMENTS - 1]["release_set"].as_str().unwrap().to_string();
     let hostile =
         project.json(&["register", "api", &image("api", "x"), "-m", "<script>alert(1)</script> <b>bold</b>"]);
-    (project, hostile["id"].as_str().unwrap().to_string())
+    Fixture { project, hostile: hostile["id"].as_str().unwrap().to_string(), first_set }
 }
 
 #[test]
 fn pages_render_in_chromium() {
-    let (project, hostile) = project();
+    let Fixture { project, hostile, first_set } = project();
     let server = Server::start(&project, &[]);
     let browser = Browser::new();
 
@@ -211,6 +222,16 @@ fn pages_render_in_chromium() {
     assert!(entry.contains("&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;"), "{entry}");
     assert!(!entry.contains("<script") && !entry.contains("<b>"));
 
+    // stage's first release set runs in prod now (promoted) and was deployed to stage before.
+    let set_url = format!("{}/entry/{first_set}", server.url);
+    let set = browser.dom(&set_url);
+    browser.screenshot(&set_url, "release-set");
+    let now = &set[set.find(r#"id="deployed-now""#).unwrap()..];
+    let now = &now[..now.find("</p>").unwrap()];
+    assert!(now.contains(r#"href="/env/prod""#) && !now.contains(r#"href="/env/stage""#), "{now}");
+    let deployed = &set[set.find(r#"id="deployed""#).unwrap()..];
+    assert_eq!(deployed.matches(r#"<td><a href="/env/stage">stage</a></td>"#).count(), 1, "{deployed}");
+
     let metrics_url = format!("{}/metrics", server.url);
     let metrics = browser.dom(&metrics_url);
     browser.screenshot(&metrics_url, "metrics");
@@ -225,7 +246,7 @@ fn pages_render_in_chromium() {
 
 #[test]
 fn api_answers_what_the_cli_prints() {
-    let (project, hostile) = project();
+    let Fixture { project, hostile, .. } = project();
     let server = Server::start(&project, &[]);
     assert_eq!(server.json("/api/status"), project.json(&["status"]));
     assert_eq!(server.json("/api/log/stage"), project.json(&["log", "stage"]));

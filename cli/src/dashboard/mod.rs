@@ -63,11 +63,11 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .with_state(dashboard)
 }
 
-type Shared = State<Arc<Dashboard>>;
+type DashboardState = State<Arc<Dashboard>>;
 
 /// Renders an HTML page off the async runtime (pages read the store and may ask git).
 async fn html(
-    State(dashboard): Shared,
+    State(dashboard): DashboardState,
     RawQuery(query): RawQuery,
     render: impl FnOnce(&Dashboard, Timestamp, &Params) -> Result<String, PageError> + Send + 'static,
 ) -> Response {
@@ -85,7 +85,7 @@ async fn html(
 
 /// Answers with JSON, off the async runtime.
 async fn json(
-    State(dashboard): Shared,
+    State(dashboard): DashboardState,
     RawQuery(query): RawQuery,
     answer: impl FnOnce(&Dashboard, &Params) -> Result<serde_json::Value, PageError> + Send + 'static,
 ) -> Response {
