@@ -7,40 +7,12 @@ use ledger::store::{ConflictError, ReceiveError, refs};
 use ledger::verify::{Damage, verify};
 use std::collections::BTreeMap;
 
+use ledger_testutil::entries::{deploy, register, release, stamp};
+
 use ledger::{
     DeployResult, EntryId, Outcome, Release, ServiceOutcome, Source, Stamp, Store, StoreError, Timestamp,
     Trigger,
 };
-
-fn stamp(second: i64) -> Stamp {
-    Stamp {
-        at: Timestamp::from_unix_seconds(1_800_000_000 + second),
-        actor: "tester".into(),
-        message: format!("m{second}"),
-    }
-}
-
-fn release(service: &str, tag: &str) -> Release {
-    Release {
-        service: service.into(),
-        image: format!("registry.local/{service}:{tag}"),
-        digest: None,
-        revision: None,
-        revision_at: None,
-    }
-}
-
-fn register(store: &Store, second: i64, service: &str, tag: &str) -> ledger::EntryId {
-    store.write(|w| w.record_release(stamp(second), release(service, tag))).unwrap().id
-}
-
-fn deploy(store: &Store, second: i64, env: &str, target: &State) -> deploy::Recorded {
-    let plan = {
-        let reader = store.read().unwrap();
-        Plan::towards(&reader, env, SetSource::None, Trigger::Apply, target).unwrap()
-    };
-    store.write(|w| deploy::record_only(w, &stamp(second), &plan)).unwrap()
-}
 
 #[test]
 fn releases_chain_per_service_and_refs_follow() {

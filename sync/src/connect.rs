@@ -2,7 +2,6 @@
 //! environment assumes, and `AWS_ENDPOINT_URL` (read by aws-config), so the same binary runs
 //! against the local emulator.
 
-use std::future::Future;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -102,11 +101,4 @@ impl Cloud {
             .map_err(|e| from_sdk(ACTION, e))?;
         Ok(output.arn.unwrap_or_default())
     }
-}
-
-/// Runs `future` to completion on a single-threaded runtime: the calls of an apply wait on the
-/// network, not on the CPU.
-pub fn block_on<F: Future>(future: F) -> Result<F::Output, std::io::Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(runtime.block_on(future))
 }

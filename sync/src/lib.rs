@@ -5,16 +5,16 @@
 //! - [`live`]: what ECS runs now, for drift and imports.
 //! - [`task_fields`]: which task definition fields a new revision carries over.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
-//! - [`remote`]: the shared remote (write-once objects, refs moved by compare-and-swap).
+//! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
 
 pub mod connect;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod live;
-pub mod remote;
 pub mod retry;
 pub mod rollout;
+pub mod s3;
 pub mod ssm;
 pub mod task_fields;
 
@@ -23,6 +23,6 @@ mod fake;
 #[cfg(test)]
 mod rollout_tests;
 
-pub use connect::{AwsSettings, Cloud, ConnectError, block_on};
+pub use connect::{AwsSettings, Cloud, ConnectError};
 pub use error::{AwsError, ErrorKind};
 pub use retry::Backoff;

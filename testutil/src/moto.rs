@@ -218,7 +218,7 @@ impl Drop for Moto {
 }
 
 fn server_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("moto").join("server.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/moto/server.py")
 }
 
 /// The ECR repository of `name` in the emulator's account.

@@ -1,65 +1,37 @@
-//! `ledger demo`: a sample project with a realistic history, on the embedded store.
+//! `demo`: a sample project with a realistic history (three services, promotions, a rollback),
+//! recorded on the embedded store with a synthetic clock. Nothing is called.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
 use ledger::manifest::{EXAMPLE, MANIFEST_FILE, Manifest};
 use ledger::store::refs;
 use ledger::{Release, ReleaseSet, Source, Stamp, Store, Timestamp, Trigger};
 
-use crate::cli::GlobalArgs;
-use crate::error::{CommandError, CommandResult, Finished};
+use crate::error::{Error, Result};
 use crate::workspace::{LEDGER_DIR, clock};
-
-/// Create a sample project with a history, and show it
-///
-/// Writes ledger.toml into DIR and records two weeks of history for three services: releases,
-/// deployments to stage, promotions to prod, and a rollback. Then prints `ledger log prod` and
-/// `ledger diff stage prod`. Nothing is called: the environments are record-only.
-#[derive(Args, Debug)]
-#[command(verbatim_doc_comment)]
-pub struct DemoArgs {
-    /// Where to create the project (must not hold a ledger.toml yet)
-    #[arg(default_value = "ledger-demo")]
-    pub dir: PathBuf,
-}
 
 const ANA: &str = "Ana Lima <ana@example.com>";
 const CI: &str = "ci-bot <ci@example.com>";
 const SAM: &str = "Sam Okoro <sam@example.com>";
 
-pub fn run(globals: &GlobalArgs, args: &DemoArgs) -> CommandResult {
-    let manifest_path = args.dir.join(MANIFEST_FILE);
+/// Writes the sample manifest into `dir` and records two weeks of history in `dir/.ledger`;
+/// returns the manifest's path. Refuses a directory that holds a ledger.toml already.
+pub fn create(dir: &Path) -> Result<PathBuf> {
+    let manifest_path = dir.join(MANIFEST_FILE);
     if manifest_path.exists() {
-        return Err(CommandError::user(format!("{} already exists", manifest_path.display()))
-            .with_hint("choose another directory: `ledger demo <dir>`"));
+        return Err(Error::usage(format!("{} already exists", manifest_path.display()))
+            .hint("choose another directory: `ledger demo <dir>`"));
     }
-    std::fs::create_dir_all(&args.dir)
+    std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&manifest_path, EXAMPLE))
-        .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", manifest_path.display())))?;
+        .map_err(|e| Error::failed(format!("cannot write {}: {e}", manifest_path.display())))?;
     let manifest = Manifest::load(&manifest_path)?;
-    let store = Store::init(&args.dir.join(LEDGER_DIR))?;
+    let store = Store::init(&dir.join(LEDGER_DIR))?;
     let mut history = History { store: &store, manifest: &manifest, at: clock()?.plus_seconds(-14 * 86_400) };
     history.record()?;
-
-    println!("A sample project with two weeks of history is in {}/\n", args.dir.display());
-    let demo_globals = GlobalArgs { manifest: Some(manifest_path), ledger_dir: None, ..globals.clone() };
-    println!("$ ledger log prod -n 4\n");
-    super::log::run(
-        &demo_globals,
-        &super::log::LogArgs { env: Some("prod".into()), limit: 4, service: None },
-    )?;
-    println!("$ ledger diff stage prod\n");
-    let diff =
-        super::diff::DiffArgs { a: "stage".into(), b: "prod".into(), exit_code: false, commits: false };
-    super::diff::run(&demo_globals, &diff)?;
-    println!(
-        "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run,\nor ledger serve: a web dashboard of it on http://127.0.0.1:8080/",
-        args.dir.display()
-    );
-    Ok(Finished::Success)
+    Ok(manifest_path)
 }
 
 /// Records the sample history, advancing a synthetic clock.
@@ -70,7 +42,7 @@ struct History<'a> {
 }
 
 impl History<'_> {
-    fn record(&mut self) -> Result<(), CommandError> {
+    fn record(&mut self) -> Result<()> {
         for service in ["api", "search", "worker"] {
             self.register(service, "1.0.0", CI, "Initial release")?;
         }
@@ -118,7 +90,7 @@ impl History<'_> {
         version: &str,
         actor: &str,
         message: &str,
-    ) -> Result<(), CommandError> {
+    ) -> Result<()> {
         let repository = &self.manifest.services[service].image_repository;
         let seed = format!("{service} {version}");
         let digest = blake3::hash(seed.as_bytes()).to_hex();
@@ -135,7 +107,7 @@ impl History<'_> {
         Ok(())
     }
 
-    fn release(&mut self, service_set: Option<&str>, message: &str) -> Result<ledger::EntryId, CommandError> {
+    fn release(&mut self, service_set: Option<&str>, message: &str) -> Result<ledger::EntryId> {
         let services: Vec<String> = match service_set {
             Some(set) => self.manifest.service_sets[set].clone(),
             None => self.manifest.services.keys().cloned().collect(),
@@ -159,7 +131,7 @@ impl History<'_> {
         env: &str,
         actor: &str,
         message: &str,
-    ) -> Result<(), CommandError> {
+    ) -> Result<()> {
         let releases = self
             .store
             .read()?
@@ -169,7 +141,7 @@ impl History<'_> {
         self.deploy(env, SetSource::Existing(set), Trigger::Apply, &target, actor, message)
     }
 
-    fn promote(&mut self, from: &str, to: &str, actor: &str, message: &str) -> Result<(), CommandError> {
+    fn promote(&mut self, from: &str, to: &str, actor: &str, message: &str) -> Result<()> {
         let (target, from_head) = {
             let reader = self.store.read()?;
             (reader.env_state(from)?, reader.ref_target(&refs::env(from))?)
@@ -178,7 +150,7 @@ impl History<'_> {
         self.deploy(to, SetSource::None, trigger, &target, actor, message)
     }
 
-    fn rollback(&mut self, env: &str, actor: &str, message: &str) -> Result<(), CommandError> {
+    fn rollback(&mut self, env: &str, actor: &str, message: &str) -> Result<()> {
         let (target, trigger) = deploy::rollback_target(&self.store.read()?, env, None)?
             .expect("the demo rolls back after a successful deployment");
         self.deploy(env, SetSource::None, trigger, &target, actor, message)
@@ -192,7 +164,7 @@ impl History<'_> {
         target: &State,
         actor: &str,
         message: &str,
-    ) -> Result<(), CommandError> {
+    ) -> Result<()> {
         let plan = Plan::towards(&self.store.read()?, env, set, trigger, target)?;
         let stamp = self.stamp(actor, message);
         self.store.write(|w| deploy::record_only(w, &stamp, &plan))?;

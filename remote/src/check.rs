@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::EntryId;
 
-use super::exchange::{Progress, download_all, examine};
-use super::{Remote, RemoteError, get_ref};
+use crate::exchange::{Progress, download_all, examine};
+use crate::{Remote, RemoteError, get_ref};
 
 #[derive(Debug, Default)]
 pub struct RemoteReport {

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use ledger::store::{ReceiveError, Writer, history_ref, refs};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
 
-use super::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
+use crate::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
 
 /// Requests in flight at once.
 const PARALLEL_REQUESTS: usize = 16;

@@ -3,38 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use ledger::deploy::{self, Plan, SetSource};
 use ledger::store::refs;
 use ledger::verify::verify;
-use ledger::{EntryId, Release, Source, Stamp, Store, Timestamp, Trigger};
-use ledger_sync::block_on;
-use ledger_sync::remote::exchange::{ExchangeError, pull, push};
-use ledger_sync::remote::file::FileRemote;
-use ledger_sync::remote::{Remote, get_ref, object_key};
-
-fn stamp(second: i64) -> Stamp {
-    Stamp {
-        at: Timestamp::from_unix_seconds(1_800_000_000 + second),
-        actor: "t".into(),
-        message: String::new(),
-    }
-}
-
-fn register(store: &Store, second: i64, service: &str, tag: &str) -> EntryId {
-    let release = Release {
-        service: service.into(),
-        image: format!("registry.local/{service}:{tag}"),
-        digest: None,
-        revision: None,
-        revision_at: None,
-    };
-    store.write(|w| w.record_release(stamp(second), release)).unwrap().id
-}
+use ledger::{EntryId, Source, Store};
+use ledger_remote::exchange::{ExchangeError, pull, push};
+use ledger_remote::file::FileRemote;
+use ledger_remote::{Remote, get_ref, object_key};
+use ledger_testutil::block_on;
+use ledger_testutil::entries::{self, register};
 
 fn deploy(store: &Store, second: i64, env: &str, releases: &[(&str, EntryId)]) -> EntryId {
-    let target = releases.iter().map(|(s, id)| (s.to_string(), *id)).collect();
-    let plan = Plan::towards(&store.read().unwrap(), env, SetSource::None, Trigger::Apply, &target).unwrap();
-    store.write(|w| deploy::record_only(w, &stamp(second), &plan)).unwrap().deployment.id
+    entries::deploy(store, second, env, &entries::state(releases)).deployment.id
 }
 
 struct Setup {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::EntryId;
 
-use super::{Document, DocumentKey, Remote, RemoteError, Written, object_key, ref_name_of_key};
+use crate::{Document, DocumentKey, Remote, RemoteError, Written, object_key, ref_name_of_key};
 
 pub struct FileRemote {
     url: String,
@@ -150,7 +150,7 @@ fn etag_of(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::block_on;
-    use crate::remote::{RefDoc, get_ref, put_ref};
+    use crate::{RefDoc, get_ref, put_ref};
 
     fn remote() -> (tempfile::TempDir, FileRemote) {
         let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DocumentKey, Remote, RemoteError, Written, lease_key};
+use crate::{DocumentKey, Remote, RemoteError, Written, lease_key};
 
 /// Takeover attempts before giving up when other takers keep winning.
 const ATTEMPTS: usize = 5;
@@ -105,7 +105,7 @@ fn parse(remote: &impl Remote, key: &DocumentKey, bytes: &[u8]) -> Result<LeaseD
 mod tests {
     use super::*;
     use crate::block_on;
-    use crate::remote::file::FileRemote;
+    use crate::file::FileRemote;
 
     #[test]
     fn one_holder_at_a_time_until_released_or_expired() {

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-use crate::error::CommandError;
+use crate::error::{Error, Result};
 
 /// Held until dropped.
 pub struct EnvLock {
@@ -14,10 +14,10 @@ pub struct EnvLock {
 }
 
 /// Locks `env` for `holder`, or says who holds it.
-pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, CommandError> {
+pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock> {
     let dir = ledger_dir.join("locks");
     let cannot = |e: std::io::Error| {
-        CommandError::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()))
+        Error::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()))
     };
     std::fs::create_dir_all(&dir).map_err(cannot)?;
     // Environment names are validated ([a-z0-9-]), so this stays inside `locks/`.
@@ -31,7 +31,7 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock, Comma
             let _ = file.read_to_string(&mut held_by);
             let held_by = held_by.trim();
             let held_by = if held_by.is_empty() { "another ledger process" } else { held_by };
-            return Err(CommandError::failed(format!("environment {env} is locked by {held_by}")).with_hint(
+            return Err(Error::failed(format!("environment {env} is locked by {held_by}")).hint(
                 "another apply, wait or reconcile is running there; try again when it has finished",
             ));
         }

@@ -1,0 +1,119 @@
+//! The JSON documents of every command's `--output json` and of the dashboard's `/api/`: one
+//! function per shape, so the two front ends cannot drift. Field names are a contract (README,
+//! "JSON output").
+
+use ledger::history::DeploymentRecord;
+use ledger::{Body, EntryId, Source, StoredEntry, Trigger};
+use serde_json::{Map, Value, json};
+
+use crate::error::Result;
+use crate::views::Releases;
+
+fn ids(ids: &[EntryId]) -> Value {
+    Value::Array(ids.iter().map(|id| Value::String(id.to_hex())).collect())
+}
+
+/// An entry in the documented JSON shape: `id`, `kind`, `parents`, `at`, `actor`, `message`,
+/// then the fields of its kind.
+pub fn entry<S: Source>(
+    releases: &Releases<'_, S>,
+    stored: &StoredEntry,
+) -> Result<Value> {
+    let source = releases.source();
+    let entry = &stored.entry;
+    let mut object = Map::new();
+    object.insert("id".into(), json!(stored.id.to_hex()));
+    object.insert("kind".into(), json!(entry.kind().as_str()));
+    object.insert("parents".into(), ids(&entry.parents));
+    object.insert("at".into(), json!(entry.at.to_rfc3339()));
+    object.insert("actor".into(), json!(entry.actor));
+    object.insert("message".into(), json!(entry.message));
+    match &entry.body {
+        Body::Release(release) => {
+            object.insert("service".into(), json!(release.service));
+            object.insert("image".into(), json!(release.image_ref()));
+            object.insert("digest".into(), json!(release.digest));
+            object.insert("revision".into(), json!(release.revision));
+            object.insert("revision_at".into(), json!(release.revision_at.map(|at| at.to_rfc3339())));
+        }
+        Body::ReleaseSet(set) => {
+            object.insert("service_set".into(), json!(set.service_set));
+            let releases: Map<String, Value> =
+                set.releases.iter().map(|(service, id)| (service.clone(), json!(id.to_hex()))).collect();
+            object.insert("releases".into(), Value::Object(releases));
+        }
+        Body::Deployment(deployment) => {
+            object.insert("env".into(), json!(deployment.env));
+            object.insert("release_set".into(), json!(deployment.release_set.map(|id| id.to_hex())));
+            object.insert("trigger".into(), trigger(&deployment.trigger));
+            let mut services = Map::new();
+            for (service, change) in &deployment.changes {
+                let sides =
+                    json!({"from": releases.json(change.from)?, "to": releases.json(Some(change.to))?});
+                services.insert(service.clone(), sides);
+            }
+            object.insert("services".into(), Value::Object(services));
+            let outcome = source.outcome_of(stored)?;
+            object.insert("outcome".into(), json!(outcome.map(|id| id.to_hex())));
+        }
+        Body::Outcome(outcome) => {
+            object.insert("deployment".into(), json!(entry.parents[0].to_hex()));
+            object.insert("result".into(), json!(outcome.result.as_str()));
+            let mut services = Map::new();
+            for (service, result) in &outcome.services {
+                services.insert(
+                    service.clone(),
+                    json!({
+                        "result": result.result.as_str(),
+                        "running": releases.json(result.running)?,
+                        "task_definition": result.task_definition,
+                        "ecs_deployment": result.ecs_deployment,
+                        "detail": result.detail,
+                    }),
+                );
+            }
+            object.insert("services".into(), Value::Object(services));
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+/// A deployment with its outcome nested, as `log <env> --output json` shows it.
+pub fn record<S: Source>(
+    releases: &Releases<'_, S>,
+    record: &DeploymentRecord,
+) -> Result<Value> {
+    let mut value = entry(releases, &record.deployment)?;
+    let outcome = match &record.outcome {
+        Some(outcome) => entry(releases, outcome)?,
+        None => Value::Null,
+    };
+    value["result"] = json!(record.result().map(|r| r.as_str()));
+    value["outcome"] = outcome;
+    Ok(value)
+}
+
+fn trigger(trigger: &Trigger) -> Value {
+    match trigger {
+        Trigger::Apply => json!({"kind": "apply"}),
+        Trigger::Promote { from_env, from_head } => {
+            json!({"kind": "promote", "from_env": from_env, "from_head": from_head.map(|id| id.to_hex())})
+        }
+        Trigger::Rollback { to } => json!({"kind": "rollback", "to": to.map(|id| id.to_hex())}),
+        Trigger::Import => json!({"kind": "import"}),
+    }
+}
+
+
+/// A push's, pull's or clone's outcome: `{"remote", <count_field>: count, "moved", "refused"}`.
+pub fn exchange(
+    remote: &str,
+    count_field: &str,
+    count: usize,
+    moved: &[(String, EntryId)],
+    refused: &[ledger_remote::exchange::Refused],
+) -> Value {
+    let moved: Vec<Value> = moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
+    let refused: Vec<Value> = refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect();
+    json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
+}

@@ -1,0 +1,47 @@
+//! The application layer of the release ledger: every operation a user can ask for, as a
+//! function over resolved [`Settings`] and a loaded [`Workspace`], returning typed results and
+//! [`Error`]s. It never prints: progress goes to a [`Progress`] sink, confirmations are asked
+//! through a [`Confirm`] hook, and rendering is left to the front ends (the `ledger` CLI, the
+//! dashboard). Whatever a front end may do, it does through here, so that every rule is
+//! enforced once.
+//!
+//! - Recording: [`register`] (`register`, `release`), [`deploy`] (`apply`, `promote`,
+//!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`import`], [`init`], [`demo`].
+//! - Reading: [`log`] (`log`, `show`), [`status`] (with live drift), [`views`] (`diff`, plans,
+//!   statuses), [`verify`], [`metrics`]; [`json`] holds every `--output json` document.
+//! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
+//!   [`remotes`] (configured remotes, the lease); [`session`] guards an environment (local lock,
+//!   remote lease, AWS connection) for every deploying operation.
+//! - [`runtime`]: the process's one async runtime.
+
+pub mod cloud;
+pub mod conclude;
+pub mod demo;
+pub mod deploy;
+pub mod error;
+pub mod git;
+pub mod hooks;
+pub mod import;
+pub mod init;
+pub mod json;
+pub mod lock;
+pub mod log;
+pub mod metrics;
+pub mod register;
+pub mod remotes;
+pub mod runtime;
+pub mod session;
+pub mod sharing;
+pub mod status;
+pub mod verify;
+pub mod views;
+pub mod workspace;
+
+pub use error::{Error, ErrorKind, Result};
+pub use hooks::{Confirm, Progress};
+pub use workspace::{Settings, Workspace};
+
+/// The core, for front ends: entries, ids, timestamps and the history types results carry.
+pub use ledger;
+/// The sharing protocol's types that reports carry (refusals, comparisons, progress steps).
+pub use ledger_remote;

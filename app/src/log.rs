@@ -1,0 +1,151 @@
+//! `log`: an environment's deployments, or every entry, newest first; and `show`'s lookup of one
+//! entry.
+
+use ledger::history::{self, DeploymentRecord};
+use ledger::store::Scope;
+use ledger::{Source, StoredEntry};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::json;
+use crate::views::{Releases, resolve_target};
+use crate::workspace::Workspace;
+
+/// How far before the oldest deployment shown its releases are looked for.
+const RELEASE_LEAD: u64 = 64;
+/// The longest stretch of recent history read in one go; beyond it, releases are looked up by id.
+const RECENT_WINDOW: u64 = 4096;
+
+/// An environment's newest deployments.
+pub struct EnvLog {
+    pub env: String,
+    pub records: Vec<DeploymentRecord>,
+    /// Older ones were left out.
+    pub more: bool,
+}
+
+impl EnvLog {
+    /// `{"env", "deployments": [deployment entry + "result" + "outcome"]}`.
+    pub fn json<S: Source>(&self, releases: &Releases<'_, S>) -> Result<Value> {
+        let deployments = self.records.iter().map(|r| json::record(releases, r)).collect::<Result<Vec<_>>>()?;
+        Ok(json!({"env": self.env, "deployments": deployments}))
+    }
+}
+
+/// The newest `limit` deployments to `env` (of `service`, when given).
+pub fn env_log<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    env: &str,
+    service: Option<&str>,
+    limit: usize,
+) -> Result<EnvLog> {
+    if let Some(service) = service {
+        workspace.check_service(service)?;
+    }
+    workspace.environment(env)?;
+    let reader = releases.source();
+    // One more than asked for tells whether there is more.
+    let mut records = match service {
+        Some(service) => history::env_service_deployments(reader, env, service, limit.saturating_add(1))?,
+        None => history::env_deployments(reader, env, limit.saturating_add(1))?,
+    };
+    let more = records.len() > limit;
+    records.truncate(limit);
+    // The releases these deployments name were mostly recorded shortly before them: reading
+    // that stretch of history once, in order, beats looking each one up by id.
+    if let Some(oldest) = records.last() {
+        let first = oldest.seq.saturating_sub(RELEASE_LEAD);
+        if reader.newest(1)?.first().is_some_and(|newest| newest - first <= RECENT_WINDOW) {
+            releases.learn_recent(first)?;
+        }
+    }
+    Ok(EnvLog { env: env.to_string(), records, more })
+}
+
+/// One page of an environment's deployments, for the dashboard: `limit` from position `skip`.
+pub fn env_log_page<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    env: &str,
+    service: Option<&str>,
+    skip: usize,
+    limit: usize,
+) -> Result<EnvLog> {
+    workspace.environment(env)?;
+    if let Some(service) = service {
+        workspace.check_service(service)?;
+    }
+    let mut records = history::deployments_page(releases.source(), env, service, skip, limit.saturating_add(1))?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    Ok(EnvLog { env: env.to_string(), records, more })
+}
+
+/// The newest entries of the whole ledger (of `service`, when given).
+pub struct EntryLog {
+    pub entries: Vec<StoredEntry>,
+    pub more: bool,
+}
+
+impl EntryLog {
+    /// `{"entries": [entry, …]}`.
+    pub fn json<S: Source>(&self, releases: &Releases<'_, S>) -> Result<Value> {
+        let entries = self.entries.iter().map(|e| json::entry(releases, e)).collect::<Result<Vec<_>>>()?;
+        Ok(json!({"entries": entries}))
+    }
+}
+
+/// The newest `limit` entries (concerning `service`, when given).
+pub fn entry_log<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    service: Option<&str>,
+    limit: usize,
+) -> Result<EntryLog> {
+    if let Some(service) = service {
+        workspace.check_service(service)?;
+    }
+    let reader = releases.source();
+    let wanted = limit.saturating_add(1);
+    let mut seqs = match service {
+        Some(service) => reader.newest_in(&Scope::Service(service), wanted)?,
+        None => reader.newest(wanted)?,
+    };
+    let more = seqs.len() > limit;
+    seqs.truncate(limit);
+    let mut entries = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        entries.push(
+            reader
+                .entry_at(seq)?
+                .ok_or_else(|| Error::failed(format!("entry #{seq} is missing; run `ledger verify`")))?,
+        );
+    }
+    Ok(EntryLog { entries, more })
+}
+
+/// One entry, as `show` finds it: by id, prefix, ref, or the name of an environment, service
+/// set or service.
+pub struct Shown {
+    pub entry: StoredEntry,
+    /// For a deployment: its outcome, when it has one.
+    pub outcome: Option<StoredEntry>,
+    /// `show --output json`.
+    pub json: Value,
+}
+
+pub fn show<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, target: &str) -> Result<Shown> {
+    let reader = releases.source();
+    let id = resolve_target(workspace, reader, target)?;
+    let entry = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
+    let outcome = match entry.entry.as_deployment() {
+        Some(_) => match reader.outcome_of(&entry)? {
+            Some(outcome) => reader.entry(&outcome)?,
+            None => None,
+        },
+        None => None,
+    };
+    let json = json::entry(releases, &entry)?;
+    Ok(Shown { entry, outcome, json })
+}

@@ -1,0 +1,434 @@
+//! The shared remote as operations see it: which remotes are configured (`[remote]` in
+//! ledger.toml, and those `ledger remote add` keeps in `.ledger/remotes.toml`), connecting to
+//! one by its URL, exchanging with it, holding an environment's lease on it, and remote errors
+//! as application errors.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ledger::manifest::RemoteSettings;
+use ledger::store::{Writer, ref_of, refs};
+use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
+use ledger_remote::exchange::{self, ExchangeError, Refused};
+use ledger_remote::file::FileRemote;
+use ledger_remote::lease::{self, Lease, LeaseError, Taken};
+use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref};
+use ledger_sync::AwsSettings;
+use ledger_sync::s3::{Encryption, S3Location, S3Remote};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud;
+use crate::error::{Error, ErrorKind, Result};
+use crate::hooks::Progress;
+use crate::lock;
+use crate::runtime::block_on;
+use crate::workspace::Workspace;
+
+/// Where `ledger remote add` keeps remotes, in the ledger directory.
+pub const REMOTES_FILE: &str = "remotes.toml";
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RemotesFile {
+    #[serde(default)]
+    remote: Vec<RemoteSettings>,
+}
+
+/// A configured remote and where it is configured.
+pub struct Configured {
+    pub settings: RemoteSettings,
+    /// In ledger.toml (shared with the team) rather than in the ledger directory.
+    pub in_manifest: bool,
+}
+
+/// The remotes `ledger remote add` keeps in `ledger_dir`.
+pub fn read_added(ledger_dir: &Path) -> Result<Vec<RemoteSettings>> {
+    let path = ledger_dir.join(REMOTES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(Error::failed(format!("cannot read {}: {error}", path.display()))),
+    };
+    let file: RemotesFile = toml::from_str(&text)
+        .map_err(|error| Error::usage(format!("{}: {}", path.display(), error.message().trim())))?;
+    for remote in &file.remote {
+        remote.check().map_err(|message| Error::usage(format!("{}: {message}", path.display())))?;
+    }
+    Ok(file.remote)
+}
+
+/// Replaces the remotes kept in `ledger_dir` (written whole, then renamed into place).
+pub fn write_added(ledger_dir: &Path, remotes: Vec<RemoteSettings>) -> Result<()> {
+    let path = ledger_dir.join(REMOTES_FILE);
+    let text = toml::to_string(&RemotesFile { remote: remotes }).expect("remote settings always serialise");
+    let temporary = ledger_dir.join(format!(".{REMOTES_FILE}.{}", std::process::id()));
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|error| Error::failed(format!("cannot write {}: {error}", path.display())))
+}
+
+/// Every remote: ledger.toml's `[remote]` first, then those added here.
+pub fn configured(workspace: &Workspace) -> Result<Vec<Configured>> {
+    let mut remotes: Vec<Configured> = workspace
+        .manifest
+        .remote
+        .iter()
+        .map(|settings| Configured { settings: settings.clone(), in_manifest: true })
+        .collect();
+    for settings in read_added(&workspace.ledger_dir)? {
+        if !remotes.iter().any(|r| r.settings.name == settings.name) {
+            remotes.push(Configured { settings, in_manifest: false });
+        }
+    }
+    Ok(remotes)
+}
+
+/// The remote `register`, `release` and `apply` keep in step with: ledger.toml's `[remote]`,
+/// else the one named `origin`, else the only one; `None` when there is none.
+pub fn default_remote(workspace: &Workspace) -> Result<Option<RemoteSettings>> {
+    let mut remotes = configured(workspace)?;
+    let chosen = match remotes.iter().position(|r| r.in_manifest || r.settings.name == "origin") {
+        Some(index) => Some(remotes.swap_remove(index)),
+        None if remotes.len() == 1 => remotes.pop(),
+        None => None,
+    };
+    Ok(chosen.map(|r| r.settings))
+}
+
+/// The remote named `name`, or the default one.
+pub fn choose(workspace: &Workspace, name: Option<&str>) -> Result<RemoteSettings> {
+    let Some(name) = name else {
+        return default_remote(workspace)?.ok_or_else(|| {
+            Error::usage(
+                "no remote given, and no default one (ledger.toml's [remote], or one named origin)",
+            )
+            .hint("name one, or add one: `ledger remote add origin s3://bucket/prefix`")
+        });
+    };
+    let remotes = configured(workspace)?;
+    let names: Vec<&str> = remotes.iter().map(|r| r.settings.name.as_str()).collect();
+    remotes.iter().find(|r| r.settings.name == name).map(|r| r.settings.clone()).ok_or_else(|| {
+        let known = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        Error::usage(format!("unknown remote {name:?}; configured: {known}"))
+            .hint("add it with `ledger remote add <name> <url>`")
+    })
+}
+
+/// Connects to a remote by its URL. S3 uses the standard AWS chain with the settings' profile,
+/// and their region, else `region` (the project's `[aws] region` when there is a manifest).
+pub fn connect(
+    settings: &RemoteSettings,
+    aws: &crate::workspace::Settings,
+    region: Option<String>,
+) -> Result<AnyRemote> {
+    settings.check().map_err(Error::usage)?;
+    if settings.url.starts_with("file://") {
+        let remote = FileRemote::new(&settings.url).ok_or_else(|| {
+            Error::usage(format!("{:?} is not a file:///absolute/path URL", settings.url))
+        })?;
+        return Ok(AnyRemote::File(remote));
+    }
+    let location = S3Location::parse(&settings.url).map_err(Error::usage)?;
+    let encryption = match settings.sse.as_deref() {
+        None => Encryption::BucketDefault,
+        Some("aws:kms") => Encryption::Kms(settings.kms_key_id.clone()),
+        Some(_) => Encryption::S3,
+    };
+    let aws = AwsSettings { profile: aws.profile.clone(), region: aws.region.clone().or(region), role_arn: None };
+    let cloud = cloud::connect_with(&aws)?;
+    Ok(AnyRemote::S3(S3Remote::new(&settings.url, location, cloud.s3(), encryption)))
+}
+
+/// A remote of any kind, chosen by its URL.
+pub enum AnyRemote {
+    File(FileRemote),
+    S3(S3Remote),
+}
+
+impl Remote for AnyRemote {
+    fn url(&self) -> &str {
+        match self {
+            AnyRemote::File(remote) => remote.url(),
+            AnyRemote::S3(remote) => remote.url(),
+        }
+    }
+
+    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.get_object(id).await,
+            AnyRemote::S3(remote) => remote.get_object(id).await,
+        }
+    }
+
+    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.put_object(id, bytes).await,
+            AnyRemote::S3(remote) => remote.put_object(id, bytes).await,
+        }
+    }
+
+    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.list_objects().await,
+            AnyRemote::S3(remote) => remote.list_objects().await,
+        }
+    }
+
+    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.get_document(key).await,
+            AnyRemote::S3(remote) => remote.get_document(key).await,
+        }
+    }
+
+    async fn put_document(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.put_document(key, bytes, expected).await,
+            AnyRemote::S3(remote) => remote.put_document(key, bytes, expected).await,
+        }
+    }
+
+    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.list_refs().await,
+            AnyRemote::S3(remote) => remote.list_refs().await,
+        }
+    }
+}
+
+/// A remote, connected: for the operations that keep in step with it.
+pub struct Shared {
+    pub name: String,
+    pub remote: AnyRemote,
+}
+
+impl Shared {
+    /// The default remote of `workspace`; `None` when there is none.
+    pub fn connect(workspace: &Workspace) -> Result<Option<Shared>> {
+        let Some(settings) = default_remote(workspace)? else { return Ok(None) };
+        Ok(Some(Shared::with(workspace, settings)?))
+    }
+
+    /// The remote `name` of `workspace`, or its default one.
+    pub fn chosen(workspace: &Workspace, name: Option<&str>) -> Result<Shared> {
+        Shared::with(workspace, choose(workspace, name)?)
+    }
+
+    fn with(workspace: &Workspace, settings: RemoteSettings) -> Result<Shared> {
+        let remote = connect(&settings, &workspace.settings, workspace.project_region())?;
+        Ok(Shared { name: settings.name, remote })
+    }
+
+    /// Takes in what the remote has, whatever each ref's fate.
+    pub fn pull_report(&self, store: &Store, progress: &dyn Progress) -> Result<exchange::PullReport> {
+        Ok(block_on(exchange::pull(store, &self.remote, &self.name, progress))??)
+    }
+
+    /// Takes in what the remote has; a refused ref is an error.
+    pub fn pull(&self, store: &Store, progress: &dyn Progress) -> Result<()> {
+        let report = self.pull_report(store, progress)?;
+        accepted("pull from", &self.name, &report.refused)
+    }
+
+    /// Sends what was recorded here (to ref `only`, when given), whatever each ref's fate.
+    pub fn push_report(
+        &self,
+        store: &Store,
+        only: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<exchange::PushReport> {
+        Ok(block_on(exchange::push(store, &self.remote, &self.name, only, progress))??)
+    }
+
+    /// Sends what was recorded here (to ref `only`, when given); a refused ref is an error.
+    pub fn push(&self, store: &Store, only: Option<&str>, progress: &dyn Progress) -> Result<()> {
+        let report = self.push_report(store, only, progress)?;
+        accepted("push to", &self.name, &report.refused)
+    }
+
+    /// Takes `env`'s lease on the remote for `holder` until `expires_at`, then checks that the
+    /// remote's history of `env` is this ledger's (pushing what this ledger has beyond it).
+    /// Nothing has been planned or called yet when this refuses.
+    fn take_lease(
+        &self,
+        store: &Store,
+        env: &str,
+        holder: &str,
+        expires_at: Timestamp,
+        progress: &dyn Progress,
+    ) -> Result<Lease> {
+        let now = Timestamp::now();
+        let taken =
+            block_on(lease::take(&self.remote, env, holder, now.unix_seconds(), expires_at.unix_seconds()))??;
+        let lease = match taken {
+            Taken::Held(lease) => lease,
+            Taken::Busy { holder, expires_at } => {
+                let until = Timestamp::from_unix_seconds(expires_at).to_human();
+                return Err(Error::failed(format!(
+                    "environment {env} is being deployed from another ledger: {holder} holds its lease on {} until {until}",
+                    self.name
+                ))
+                .hint("try again when that deployment has finished (a lease left by a killed apply runs out at the time shown)"));
+            }
+        };
+        let name = refs::env(env);
+        let checked = (|| {
+            let remote_head = block_on(get_ref(&self.remote, &name))??.map(|state| state.doc.target);
+            let local_head = store.read()?.ref_target(&name)?;
+            if remote_head == local_head {
+                return Ok(());
+            }
+            // A remote head this ledger has is one it pulled: what was recorded here since
+            // goes up first (push moves the ref only as a fast-forward).
+            let known = match remote_head {
+                Some(head) => store.read()?.seq_of(&head)?.is_some(),
+                None => true,
+            };
+            if known {
+                return self.push(store, Some(&name), progress);
+            }
+            Err(Error::failed(format!(
+                "the remote's history of {env} moved since this ledger pulled it (someone deployed there)"
+            ))
+            .hint("run the command again: it pulls and plans against what runs there now"))
+        })();
+        match checked {
+            Ok(()) => Ok(lease),
+            Err(error) => {
+                self.release(lease, progress);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `work` (which records to `env`) holding `env`'s lease on the remote, for at most
+    /// `timeout` and a margin; then pushes what was recorded and gives the lease back, also
+    /// when `work` failed. If the push fails, the lease is kept until it runs out, so no one
+    /// deploys on top of a history they cannot see.
+    pub fn under_lease<T>(
+        &self,
+        store: &Store,
+        env: &str,
+        actor: &str,
+        timeout: Duration,
+        progress: &dyn Progress,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let ttl = timeout + LEASE_MARGIN;
+        let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
+        let lease = self.take_lease(store, env, &lock::holder(actor), expires_at, progress)?;
+        let worked = work();
+        match self.push(store, Some(&refs::env(env)), progress) {
+            Ok(()) => {
+                self.release(lease, progress);
+                worked
+            }
+            Err(error) => {
+                let error = error.hint(format!(
+                    "it is recorded in this ledger; `ledger push` sends it. The lease of {env} on {} stays until {}",
+                    self.name,
+                    expires_at.to_human()
+                ));
+                match worked {
+                    Ok(_) => Err(error),
+                    Err(work_error) => {
+                        progress.warning(&error_lines(&error));
+                        Err(work_error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the lease back; a failure to is reported, not fatal (the lease runs out).
+    fn release(&self, lease: Lease, progress: &dyn Progress) {
+        match block_on(lease::release(&self.remote, lease)) {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                progress.warning("warning: the environment's lease had run out and was taken over meanwhile")
+            }
+            Ok(Err(error)) => progress.warning(&format!(
+                "warning: the environment's lease was not given back ({error}); it runs out by itself"
+            )),
+            Err(error) => progress.warning(&format!(
+                "warning: the environment's lease was not given back ({})",
+                error_lines(&error).trim()
+            )),
+        }
+    }
+}
+
+/// An error as the lines `error: …` and `hint: …`, for a warning about a second failure.
+pub fn error_lines(error: &Error) -> String {
+    let mut lines = format!("error: {}\n", error.message);
+    for hint in &error.hints {
+        lines.push_str(&format!("hint: {hint}\n"));
+    }
+    lines
+}
+
+/// Records a new release or release set: with a remote, on the remote first and then here,
+/// sealed again on top of whatever others appended meanwhile (see [`exchange::append`]).
+pub fn record_release(store: &Store, shared: Option<&Shared>, stamp: Stamp, body: Body) -> Result<StoredEntry> {
+    let seal = |w: &Writer<'_>| w.seal_new(stamp.clone(), body.clone());
+    let Some(shared) = shared else {
+        return Ok(store.write(|w| {
+            let (stored, bytes) = seal(w)?;
+            w.receive(stored.id, &bytes)
+        })?);
+    };
+    let name =
+        ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
+    let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
+    appended.map_err(|error| {
+        Error::from(error).hint(format!("nothing was recorded; it is recorded once {} has it", shared.name))
+    })
+}
+
+/// `Ok` when no ref was refused; otherwise an error listing each refused ref and why.
+pub fn accepted(what: &str, remote: &str, refused: &[Refused]) -> Result<()> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = refused.iter().map(|r| format!("  {}: {}", r.name, r.why)).collect();
+    Err(Error::failed(format!("{what} {remote}: {} ref(s) refused:\n{}", refused.len(), lines.join("\n"))))
+}
+
+/// How long a lease outlives the rollout timeout of its environment.
+const LEASE_MARGIN: Duration = Duration::from_secs(10 * 60);
+
+impl From<ExchangeError> for Error {
+    fn from(error: ExchangeError) -> Error {
+        match error {
+            ExchangeError::Store(error) => error.into(),
+            ExchangeError::Remote(error) => error.into(),
+            ExchangeError::BadObject { .. } | ExchangeError::MissingObject { .. } => {
+                Error::from_source(ErrorKind::Failed, error)
+                    .hint("`ledger verify --remote <name>` checks the whole remote")
+            }
+            other => Error::from_source(ErrorKind::Failed, other),
+        }
+    }
+}
+
+impl From<RemoteError> for Error {
+    fn from(error: RemoteError) -> Error {
+        Error::from_source(ErrorKind::Failed, error).hint(
+            "check the network and the credentials (AWS_PROFILE, --profile), and that the bucket exists",
+        )
+    }
+}
+
+impl From<LeaseError> for Error {
+    fn from(error: LeaseError) -> Error {
+        match error {
+            LeaseError::Remote(error) => error.into(),
+            other => Error::from_source(ErrorKind::Failed, other),
+        }
+    }
+}

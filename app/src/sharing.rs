@@ -1,0 +1,192 @@
+//! The sharing operations: `push`, `pull`, `fetch`, `clone`, `verify --remote`, and `remote
+//! add|list|remove`. Each returns what happened; a refused ref is in the report, and
+//! [`Exchanged::accepted`] turns it into the error the operation ends with.
+
+use std::path::{Path, PathBuf};
+
+use ledger::Store;
+use ledger::manifest::RemoteSettings;
+use ledger_remote::check::{self, RemoteReport};
+use ledger_remote::exchange::{self, Comparison, Refused};
+use ledger_sync::s3::S3Location;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::hooks::Progress;
+use crate::json;
+use crate::remotes::{self, Configured, REMOTES_FILE, Shared};
+use crate::runtime::block_on;
+use crate::workspace::{LEDGER_DIR, Settings, Workspace, current_dir};
+
+/// What a push, pull or clone moved.
+pub struct Exchanged {
+    pub remote: String,
+    /// Objects uploaded (push) or entries taken in (pull, clone).
+    pub count: usize,
+    pub moved: Vec<(String, ledger::EntryId)>,
+    pub refused: Vec<Refused>,
+    /// `{"remote", "objects" | "entries", "moved", "refused"}`.
+    pub json: Value,
+}
+
+impl Exchanged {
+    fn new(remote: &str, count_field: &str, count: usize, moved: Vec<(String, ledger::EntryId)>, refused: Vec<Refused>) -> Exchanged {
+        let json = json::exchange(remote, count_field, count, &moved, &refused);
+        Exchanged { remote: remote.to_string(), count, moved, refused, json }
+    }
+
+    /// `Ok` when no ref was refused; otherwise the error that lists each refused ref and why.
+    pub fn accepted(&self, what: &str) -> Result<()> {
+        remotes::accepted(what, &self.remote, &self.refused)
+    }
+}
+
+/// Sends what this ledger recorded to `remote` (the default one when `None`).
+pub fn push(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Exchanged> {
+    let shared = Shared::chosen(workspace, remote)?;
+    let store = workspace.open_store()?;
+    let report = shared.push_report(&store, None, progress)?;
+    Ok(Exchanged::new(&shared.name, "objects", report.objects, report.moved, report.refused))
+}
+
+/// Takes in what `remote` (the default one when `None`) has.
+pub fn pull(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Exchanged> {
+    let shared = Shared::chosen(workspace, remote)?;
+    let store = workspace.open_store()?;
+    let report = shared.pull_report(&store, progress)?;
+    Ok(Exchanged::new(&shared.name, "entries", report.entries, report.moved, report.refused))
+}
+
+/// How each ref of a remote compares with this ledger.
+pub struct Fetched {
+    pub remote: String,
+    pub refs: Vec<(String, Comparison)>,
+    /// `{"remote", "refs": [{"ref", "state", "incoming"}]}`.
+    pub json: Value,
+}
+
+/// Compares this ledger with `remote`, changing nothing.
+pub fn fetch(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Fetched> {
+    let shared = Shared::chosen(workspace, remote)?;
+    let store = workspace.open_store_for_reading()?;
+    let refs = block_on(exchange::fetch(&store, &shared.remote, progress))??;
+    let rows: Vec<Value> = refs
+        .iter()
+        .map(|(name, comparison)| {
+            let (state, incoming) = match comparison {
+                Comparison::Same => ("up_to_date", 0),
+                Comparison::Behind(n) => ("behind", *n),
+                Comparison::Ahead => ("ahead", 0),
+                Comparison::Diverged => ("diverged", 0),
+            };
+            json!({"ref": name, "state": state, "incoming": incoming})
+        })
+        .collect();
+    let json = json!({"remote": shared.name, "refs": rows});
+    Ok(Fetched { remote: shared.name, refs, json })
+}
+
+/// A new ledger, cloned.
+pub struct Cloned {
+    pub dir: PathBuf,
+    pub exchanged: Exchanged,
+}
+
+/// Creates a ledger in `dir` (default: the settings' ledger directory, else `.ledger` beside
+/// the manifest, else `.ledger` here) holding everything `remote` has, checked. On failure the
+/// new ledger is removed.
+pub fn clone(settings: &Settings, remote: &RemoteSettings, dir: Option<&Path>, progress: &dyn Progress) -> Result<Cloned> {
+    remote.check().map_err(Error::usage)?;
+    let workspace = Workspace::load(settings).ok();
+    let dir = match (dir, &workspace) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some(workspace)) => workspace.ledger_dir.clone(),
+        (None, None) => settings.ledger_dir.clone().unwrap_or(current_dir()?.join(LEDGER_DIR)),
+    };
+    if Store::open_for_reading(&dir).is_ok() {
+        return Err(Error::usage(format!("{} already holds a ledger", dir.display()))
+            .hint("`ledger pull` takes in what the remote has; or clone into another directory"));
+    }
+    let region = workspace.as_ref().and_then(Workspace::project_region);
+    let connected = remotes::connect(remote, settings, region)?;
+    let created = !dir.exists();
+    let cloned = (|| {
+        let store = Store::init(&dir)?;
+        remotes::write_added(&dir, vec![remote.clone()])?;
+        Ok::<_, Error>(block_on(exchange::pull(&store, &connected, &remote.name, progress))??)
+    })();
+    let report = match cloned {
+        Ok(report) => report,
+        Err(error) => {
+            if created {
+                let _ = std::fs::remove_dir_all(&dir);
+            } else {
+                let _ = std::fs::remove_file(dir.join(ledger::store::STORE_FILE));
+                let _ = std::fs::remove_file(dir.join(REMOTES_FILE));
+            }
+            return Err(error);
+        }
+    };
+    let exchanged = Exchanged::new(&remote.name, "entries", report.entries, report.moved, report.refused);
+    Ok(Cloned { dir, exchanged })
+}
+
+/// Checks remote `name`: every object re-hashed and decoded, every ref and what it reaches present.
+pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress) -> Result<RemoteReport> {
+    let settings = remotes::choose(workspace, Some(name))?;
+    let remote = remotes::connect(&settings, &workspace.settings, workspace.project_region())?;
+    Ok(block_on(check::check(&remote, progress))??)
+}
+
+/// Adds a remote to this ledger (`.ledger/remotes.toml`).
+pub fn add_remote(workspace: &Workspace, settings: RemoteSettings) -> Result<()> {
+    settings.check().map_err(Error::usage)?;
+    if settings.url.starts_with("s3://") {
+        S3Location::parse(&settings.url).map_err(Error::usage)?;
+    }
+    if remotes::configured(workspace)?.iter().any(|r| r.settings.name == settings.name) {
+        return Err(Error::usage(format!("remote {:?} already exists", settings.name))
+            .hint("remove it first with `ledger remote remove`, or choose another name"));
+    }
+    // The ledger must exist: tracking refs live in it.
+    workspace.open_store()?;
+    let mut added = remotes::read_added(&workspace.ledger_dir)?;
+    added.push(settings);
+    remotes::write_added(&workspace.ledger_dir, added)
+}
+
+/// Every remote, with where it is configured, and their JSON.
+pub fn list_remotes(workspace: &Workspace) -> Result<(Vec<Configured>, Value)> {
+    let remotes = remotes::configured(workspace)?;
+    let rows: Vec<Value> = remotes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.settings.name,
+                "url": r.settings.url,
+                "sse": r.settings.sse,
+                "kms_key_id": r.settings.kms_key_id,
+                "configured_in": if r.in_manifest { "ledger.toml" } else { REMOTES_FILE },
+            })
+        })
+        .collect();
+    Ok((remotes, Value::Array(rows)))
+}
+
+/// Removes a remote added to this ledger, and its tracking refs; nothing on it is touched.
+pub fn remove_remote(workspace: &Workspace, name: &str) -> Result<()> {
+    let mut added = remotes::read_added(&workspace.ledger_dir)?;
+    let Some(index) = added.iter().position(|r| r.name == name) else {
+        let in_manifest = workspace.manifest.remote.as_ref().is_some_and(|r| r.name == name);
+        let hint = if in_manifest {
+            "it is ledger.toml's [remote]: edit ledger.toml"
+        } else {
+            "`ledger remote list` shows the remotes"
+        };
+        return Err(Error::usage(format!("no remote {name:?} was added to this ledger")).hint(hint));
+    };
+    added.remove(index);
+    remotes::write_added(&workspace.ledger_dir, added)?;
+    workspace.open_store()?.write(|w| w.forget_remote(name))?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `verify`: every page of the ledger file against its checksum, then every entry re-hashed,
+//! every parent and ref resolved, every environment replayed.
+
+use ledger::Store;
+use ledger::store::CheckedOpen;
+use ledger::verify::Report;
+use serde_json::{Value, json};
+
+use crate::error::Result;
+use crate::workspace::Workspace;
+
+/// What `verify` found.
+pub enum Verified {
+    /// The file's pages are sound; the history was checked.
+    Checked(Report),
+    /// A page does not match its checksum: this message says where.
+    DamagedFile(String),
+}
+
+impl Verified {
+    pub fn is_sound(&self) -> bool {
+        matches!(self, Verified::Checked(report) if report.is_sound())
+    }
+
+    /// `{"sound", "objects", "refs", "environments", "damage"}`.
+    pub fn json(&self) -> Value {
+        match self {
+            Verified::Checked(report) => {
+                let damage: Vec<String> = report.damage.iter().map(ToString::to_string).collect();
+                json!({
+                    "sound": report.is_sound(),
+                    "objects": report.objects,
+                    "refs": report.refs,
+                    "environments": report.environments,
+                    "damage": damage,
+                })
+            }
+            Verified::DamagedFile(message) => {
+                json!({"sound": false, "objects": null, "refs": null, "environments": null, "damage": [message]})
+            }
+        }
+    }
+}
+
+/// Checks the whole ledger. It holds the ledger's write lock while it checks the pages.
+pub fn verify(workspace: &Workspace) -> Result<Verified> {
+    // Pages first: a damaged page must be reported, not stumbled on while reading entries.
+    let store = match Store::open_checked(&workspace.ledger_dir)? {
+        CheckedOpen::Sound(store) => store,
+        CheckedOpen::Damaged(detail) => {
+            return Ok(Verified::DamagedFile(format!(
+                "the ledger file in {} is damaged: {detail}",
+                workspace.ledger_dir.display()
+            )));
+        }
+    };
+    Ok(Verified::Checked(ledger::verify::verify(&store.read()?)?))
+}

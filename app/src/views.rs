@@ -1,0 +1,387 @@
+//! What the front ends show, loaded once from a read of the ledger and rendered by each its
+//! own way (a table, a page, JSON): releases, an environment's status, a comparison of two
+//! sides, a deployment's plan, and the name-aware lookup `show`, `diff` and the dashboard share.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use ledger::deploy::Plan;
+use ledger::diff::{ChangeKind, ServiceDiff, diff_states};
+use ledger::history::{self, DeploymentRecord, State};
+use ledger::resolve::{looks_like_id, resolve};
+use ledger::store::{Unfinished, refs};
+use ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::git;
+use crate::workspace::{Workspace, git_dir};
+
+/// A release as tables and JSON show it.
+pub struct ReleaseView {
+    pub id: EntryId,
+    /// When the release was recorded.
+    pub at: Timestamp,
+    /// The full image reference, digest-pinned when known.
+    pub image: String,
+    /// The tag, else the short digest.
+    pub label: String,
+    pub revision: Option<String>,
+}
+
+impl ReleaseView {
+    pub fn load(source: &impl Source, id: EntryId) -> Result<ReleaseView> {
+        let stored = source
+            .entry(&id)?
+            .ok_or_else(|| Error::failed(format!("release {id} is missing; run `ledger verify`")))?;
+        ReleaseView::of(&stored).ok_or_else(|| {
+            Error::failed(format!("entry {id} is referenced as a release but is not one"))
+        })
+    }
+
+    /// The view of a stored release; `None` when the entry is not one.
+    fn of(stored: &StoredEntry) -> Option<ReleaseView> {
+        let release = stored.entry.as_release()?;
+        let parsed = ledger::image::ImageRef::parse(&release.image_ref()).ok();
+        let label = match parsed {
+            Some(image) => match (image.tag, image.digest) {
+                (Some(tag), _) => tag,
+                (None, Some(digest)) => format!("@{}", &digest[..digest.len().min(19)]),
+                (None, None) => "untagged".into(),
+            },
+            None => release.image.clone(),
+        };
+        Some(ReleaseView {
+            id: stored.id,
+            at: stored.entry.at,
+            image: release.image_ref(),
+            label,
+            revision: release.revision.clone(),
+        })
+    }
+
+    /// The first 7 characters of the revision.
+    pub fn short_revision(&self) -> Option<&str> {
+        self.revision.as_deref().map(|revision| &revision[..revision.len().min(7)])
+    }
+
+    /// `v1.4.0 3b18e51`: the tag and the short revision.
+    pub fn human(&self) -> String {
+        match self.short_revision() {
+            Some(revision) => format!("{} {revision}", self.label),
+            None => self.label.clone(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({"release": self.id.to_hex(), "image": self.image, "revision": self.revision})
+    }
+}
+
+/// Release views of one command, each release loaded once: consecutive deployments name the
+/// same releases over and over.
+pub struct Releases<'s, S> {
+    source: &'s S,
+    seen: RefCell<BTreeMap<EntryId, Rc<ReleaseView>>>,
+}
+
+impl<'s, S: Source> Releases<'s, S> {
+    pub fn new(source: &'s S) -> Releases<'s, S> {
+        Releases { source, seen: RefCell::new(BTreeMap::new()) }
+    }
+
+    pub fn source(&self) -> &'s S {
+        self.source
+    }
+
+    /// Learns every release recorded from position `first` on, with one sequential read:
+    /// cheaper than looking recent releases up one id at a time.
+    pub fn learn_recent(&self, first: u64) -> Result<()> {
+        for stored in self.source.releases_from(first)? {
+            if let Some(view) = ReleaseView::of(&stored) {
+                self.seen.borrow_mut().insert(stored.id, Rc::new(view));
+            }
+        }
+        Ok(())
+    }
+
+    /// Learns the releases of a state from where the state says they are recorded: a read by
+    /// position, cheaper than going through the id index. A position that does not hold the
+    /// release is ignored, and the release is looked up by id when asked for.
+    pub fn learn_placed(&self, placed: &BTreeMap<String, (EntryId, u64)>) -> Result<()> {
+        for (id, seq) in placed.values() {
+            if self.seen.borrow().contains_key(id) {
+                continue;
+            }
+            let Some(stored) = self.source.entry_at(*seq)? else { continue };
+            if let Some(view) = ReleaseView::of(&stored).filter(|_| stored.id == *id) {
+                self.seen.borrow_mut().insert(*id, Rc::new(view));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn view(&self, id: EntryId) -> Result<Rc<ReleaseView>> {
+        if let Some(view) = self.seen.borrow().get(&id) {
+            return Ok(view.clone());
+        }
+        let view = Rc::new(ReleaseView::load(self.source, id)?);
+        self.seen.borrow_mut().insert(id, view.clone());
+        Ok(view)
+    }
+
+    /// A release side that may be absent: `-` when it is.
+    pub fn human(&self, id: Option<EntryId>) -> Result<String> {
+        Ok(match id {
+            Some(id) => self.view(id)?.human(),
+            None => "-".into(),
+        })
+    }
+
+    /// A release side that may be absent: `null` when it is.
+    pub fn json(&self, id: Option<EntryId>) -> Result<Value> {
+        Ok(match id {
+            Some(id) => self.view(id)?.json(),
+            None => Value::Null,
+        })
+    }
+}
+
+/// Most commit subjects listed per service in a comparison.
+const MAX_COMMITS: usize = 50;
+
+/// An environment as the ledger records it: what runs, how its last deployment ended, and
+/// any deployment without a final outcome.
+pub struct EnvStatus {
+    pub env: String,
+    pub head: Option<EntryId>,
+    pub state: BTreeMap<String, Rc<ReleaseView>>,
+    /// The newest deployment that has an outcome.
+    pub last: Option<DeploymentRecord>,
+    pub unfinished: Option<Unfinished>,
+}
+
+impl EnvStatus {
+    pub fn load<S: Source>(releases: &Releases<'_, S>, env: &str) -> Result<EnvStatus> {
+        let reader = releases.source();
+        let head = reader.ref_target(&refs::env(env))?;
+        let unfinished = history::unfinished(reader, env)?;
+        let recent = history::env_deployments(reader, env, 2)?;
+        let last = recent.into_iter().find(|record| record.outcome.is_some());
+        let placed = reader.env_state_placed(env)?;
+        releases.learn_placed(&placed)?;
+        let state = placed
+            .into_iter()
+            .map(|(service, (id, _))| Ok((service, releases.view(id)?)))
+            .collect::<Result<_>>()?;
+        Ok(EnvStatus { env: env.to_string(), head, state, last, unfinished })
+    }
+
+    /// The shape of `status --output json` (without `--live`).
+    pub fn json(&self) -> Value {
+        let state: Map<String, Value> =
+            self.state.iter().map(|(service, view)| (service.clone(), view.json())).collect();
+        json!({
+            "env": self.env,
+            "head": self.head.map(|id| id.to_hex()),
+            "state": state,
+            "last_result": self.last.as_ref().and_then(DeploymentRecord::result).map(|r| r.as_str()),
+            "in_flight": self.unfinished.is_some_and(|u| u.submitted.is_none()),
+            "submitted": self.unfinished.is_some_and(|u| u.submitted.is_some()),
+        })
+    }
+}
+
+/// Two sides compared service by service, with the commits between changed revisions when
+/// asked for.
+pub struct Comparison {
+    pub from: String,
+    pub to: String,
+    pub diffs: Vec<ServiceDiff>,
+    /// Changed service → commit subjects (`None`: unknown to the git repository here).
+    pub commits: BTreeMap<String, Option<Vec<String>>>,
+}
+
+impl Comparison {
+    /// Compares side `from` with side `to`: each an environment, a service set, or the id or
+    /// prefix of a release set or deployment.
+    pub fn load<S: Source>(
+        workspace: &Workspace,
+        releases: &Releases<'_, S>,
+        from: &str,
+        to: &str,
+        with_commits: bool,
+    ) -> Result<Comparison> {
+        let diffs =
+            diff_states(&side_state(workspace, releases, from)?, &side_state(workspace, releases, to)?);
+        let mut commits = BTreeMap::new();
+        if with_commits {
+            for diff in diffs.iter().filter(|diff| diff.change == ChangeKind::Changed) {
+                commits.insert(diff.service.clone(), commits_between(releases, diff.from, diff.to)?);
+            }
+        }
+        Ok(Comparison { from: from.to_string(), to: to.to_string(), diffs, commits })
+    }
+
+    /// The shape of `diff --output json`.
+    pub fn json<S: Source>(&self, releases: &Releases<'_, S>) -> Result<Value> {
+        let mut changes = Vec::new();
+        for diff in &self.diffs {
+            let mut change = json!({
+                "service": diff.service,
+                "change": diff.change.as_str(),
+                "from": releases.json(diff.from)?,
+                "to": releases.json(diff.to)?,
+            });
+            if let Some(commits) = self.commits.get(&diff.service) {
+                change["commits"] = json!(commits);
+            }
+            changes.push(change);
+        }
+        Ok(json!({"from": self.from, "to": self.to, "changes": changes}))
+    }
+}
+
+/// The commits between two releases' revisions, whichever way they lie.
+fn commits_between<S: Source>(
+    releases: &Releases<'_, S>,
+    from: Option<EntryId>,
+    to: Option<EntryId>,
+) -> Result<Option<Vec<String>>> {
+    let revision = |id: Option<EntryId>| -> Result<Option<String>> {
+        Ok(match id {
+            Some(id) => releases.view(id)?.revision.clone(),
+            None => None,
+        })
+    };
+    let (Some(from), Some(to)) = (revision(from)?, revision(to)?) else {
+        return Ok(None);
+    };
+    let dir = git_dir();
+    let forward = git::commits_between(&dir, &from, &to, MAX_COMMITS);
+    Ok(match forward {
+        Some(commits) if commits.is_empty() => git::commits_between(&dir, &to, &from, MAX_COMMITS),
+        other => other,
+    })
+}
+
+/// The state a comparison side names.
+fn side_state<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    text: &str,
+) -> Result<State> {
+    let reader = releases.source();
+    if workspace.manifest.environments.contains_key(text) {
+        let placed = reader.env_state_placed(text)?;
+        releases.learn_placed(&placed)?;
+        return Ok(placed.into_iter().map(|(service, (id, _))| (service, id)).collect());
+    }
+    let id = resolve_target(workspace, reader, text).map_err(|e| {
+        e.hint("each side is an environment, a service set, or a release set or deployment id")
+    })?;
+    let stored = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
+    match &stored.entry.body {
+        Body::ReleaseSet(set) => Ok(set.releases.clone()),
+        Body::Deployment(deployment) => Ok(history::state_after(reader, &deployment.env, Some(id))?),
+        Body::Outcome(_) => {
+            let deployment = stored.entry.parents[0];
+            let env = reader
+                .entry(&deployment)?
+                .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
+                .ok_or_else(|| Error::failed(format!("deployment {deployment} is missing")))?;
+            Ok(history::state_after(reader, &env, Some(deployment))?)
+        }
+        Body::Release(_) => Err(Error::usage(format!(
+            "{text} is a release; diff compares environments, release sets or deployments"
+        ))),
+    }
+}
+
+/// Names from the manifest first, then refs and id prefixes.
+pub fn resolve_target(
+    workspace: &Workspace,
+    reader: &impl Source,
+    text: &str,
+) -> Result<EntryId> {
+    let manifest = &workspace.manifest;
+    let by_name = if manifest.environments.contains_key(text) {
+        Some((refs::env(text), format!("{text} has no deployments yet")))
+    } else if manifest.service_sets.contains_key(text) {
+        Some((refs::set(Some(text)), format!("service set {text} has no release set yet")))
+    } else if manifest.services.contains_key(text) {
+        Some((refs::service(text), format!("service {text} has no release yet")))
+    } else {
+        None
+    };
+    if let Some((name, empty)) = by_name {
+        match reader.ref_target(&name)? {
+            Some(target) => return Ok(target),
+            None if !looks_like_id(text) => return Err(Error::not_found(empty)),
+            // A hex-looking name with no history yet may still be an id prefix.
+            None => {}
+        }
+    }
+    Ok(resolve(reader, text)?)
+}
+
+/// `apply of set 5b1c2d3e4f5a`, `promote from stage`, `rollback to 1a2b…`.
+pub fn describe_trigger(trigger: &Trigger, release_set: Option<EntryId>) -> String {
+    match trigger {
+        Trigger::Apply => match release_set {
+            Some(set) => format!("apply of release set {}", set.short()),
+            None => "apply".into(),
+        },
+        Trigger::Promote { from_env, .. } => format!("promote from {from_env}"),
+        Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
+        Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
+        Trigger::Import => "import of what ECS ran".into(),
+    }
+}
+
+/// A deployment's plan as the front ends show it: each change with its releases, and notes.
+pub struct PlanView {
+    pub env: String,
+    pub changes: Vec<PlannedChange>,
+    /// Lines shown under the plan: services left as they are, and why.
+    pub notes: Vec<String>,
+}
+
+/// One service a plan changes.
+pub struct PlannedChange {
+    pub service: String,
+    pub from: Option<Rc<ReleaseView>>,
+    pub to: Rc<ReleaseView>,
+}
+
+impl PlanView {
+    pub fn load<S: Source>(releases: &Releases<'_, S>, plan: &Plan, notes: Vec<String>) -> Result<PlanView> {
+        let mut changes = Vec::new();
+        for (service, change) in &plan.changes {
+            let from = change.from.map(|id| releases.view(id)).transpose()?;
+            changes.push(PlannedChange { service: service.clone(), from, to: releases.view(change.to)? });
+        }
+        Ok(PlanView { env: plan.env.clone(), changes, notes })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The shape of `plan` in the JSON of `apply`, `promote` and `rollback`.
+    pub fn json(&self) -> Value {
+        let changes: Vec<Value> = self
+            .changes
+            .iter()
+            .map(|change| {
+                json!({
+                    "service": change.service,
+                    "from": change.from.as_ref().map_or(Value::Null, |view| view.json()),
+                    "to": change.to.json(),
+                })
+            })
+            .collect();
+        json!({"env": self.env, "changes": changes, "notes": self.notes})
+    }
+}

@@ -1,0 +1,181 @@
+//! Where an operation runs: the settings a front end resolved (from flags, variables and
+//! defaults), the manifest they lead to, the ledger beside it, who is acting, and the clock.
+
+use std::path::{Path, PathBuf};
+
+use ledger::manifest::{Environment, MANIFEST_FILE, Manifest, join_or_none};
+use ledger::{Stamp, Store, Timestamp};
+
+use crate::error::{Error, Result};
+use crate::git;
+
+/// The default ledger directory, beside `ledger.toml`.
+pub const LEDGER_DIR: &str = ".ledger";
+
+/// Longest accepted `-m` message.
+const MAX_MESSAGE_LEN: usize = 10_000;
+const MAX_ACTOR_LEN: usize = 200;
+
+/// What a front end resolved before calling: every `None` means "the default".
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The manifest; default: `ledger.toml` in the current directory or the nearest parent.
+    pub manifest: Option<PathBuf>,
+    /// Where the ledger is; default: `.ledger` beside the manifest.
+    pub ledger_dir: Option<PathBuf>,
+    /// Who is acting; default: git's `user.name <user.email>`, else `user@host`.
+    pub actor: Option<String>,
+    /// The AWS profile; default: the standard credential chain.
+    pub profile: Option<String>,
+    /// The AWS region, over the environment's and the project's.
+    pub region: Option<String>,
+}
+
+/// A loaded project: its manifest, its ledger directory and the settings it was loaded with.
+pub struct Workspace {
+    pub manifest: Manifest,
+    pub ledger_dir: PathBuf,
+    pub settings: Settings,
+}
+
+impl Workspace {
+    /// Finds and loads the manifest (`settings.manifest`, else `ledger.toml` here or in a parent).
+    pub fn load(settings: &Settings) -> Result<Workspace> {
+        let path = manifest_path(settings)?;
+        let manifest = Manifest::load(&path)?;
+        let ledger_dir = match &settings.ledger_dir {
+            Some(dir) => dir.clone(),
+            None => manifest.project_dir().join(LEDGER_DIR),
+        };
+        Ok(Workspace { manifest, ledger_dir, settings: settings.clone() })
+    }
+
+    /// The ledger, for an operation that records.
+    pub fn open_store(&self) -> Result<Store> {
+        Ok(Store::open(&self.ledger_dir)?)
+    }
+
+    /// The ledger, for an operation that only reads.
+    pub fn open_store_for_reading(&self) -> Result<Store> {
+        Ok(Store::open_for_reading(&self.ledger_dir)?)
+    }
+
+    pub fn environment(&self, env: &str) -> Result<&Environment> {
+        self.manifest.environments.get(env).ok_or_else(|| {
+            Error::not_found(format!(
+                "unknown environment {env:?}; {} declares: {}",
+                self.manifest.path.display(),
+                join_or_none(self.manifest.environments.keys())
+            ))
+        })
+    }
+
+    pub fn check_service(&self, service: &str) -> Result<()> {
+        if self.manifest.services.contains_key(service) {
+            return Ok(());
+        }
+        Err(Error::not_found(format!(
+            "unknown service {service:?}; {} declares: {}",
+            self.manifest.path.display(),
+            join_or_none(self.manifest.services.keys())
+        )))
+    }
+
+    /// The services of a service set, or all services.
+    pub fn services_of(&self, service_set: Option<&str>) -> Result<Vec<String>> {
+        match service_set {
+            None => Ok(self.manifest.services.keys().cloned().collect()),
+            Some(set) => self.manifest.service_sets.get(set).cloned().ok_or_else(|| {
+                Error::not_found(format!(
+                    "unknown service set {set:?}; {} declares: {}",
+                    self.manifest.path.display(),
+                    join_or_none(self.manifest.service_sets.keys())
+                ))
+            }),
+        }
+    }
+
+    /// The actor, time and message for a new entry.
+    pub fn stamp(&self, message: Option<&str>) -> Result<Stamp> {
+        Ok(Stamp { at: clock()?, actor: self.actor()?, message: check_message(message.unwrap_or(""))? })
+    }
+
+    /// The settings' actor, else git's `user.name <user.email>`, else `user@host`.
+    pub fn actor(&self) -> Result<String> {
+        let actor = match &self.settings.actor {
+            Some(actor) => actor.clone(),
+            None => git::identity(self.manifest.project_dir()).unwrap_or_else(user_at_host),
+        };
+        let actor = actor.trim().to_string();
+        if actor.is_empty() || actor.len() > MAX_ACTOR_LEN || actor.chars().any(char::is_control) {
+            return Err(Error::usage(format!(
+                "invalid actor {actor:?}: give 1 to {MAX_ACTOR_LEN} printable characters"
+            )));
+        }
+        Ok(actor)
+    }
+
+    /// The project's AWS region, from `[aws] region`.
+    pub fn project_region(&self) -> Option<String> {
+        self.manifest.aws.as_ref().and_then(|aws| aws.region.clone())
+    }
+}
+
+fn manifest_path(settings: &Settings) -> Result<PathBuf> {
+    if let Some(path) = &settings.manifest {
+        return if path.is_file() {
+            Ok(path.clone())
+        } else {
+            Err(Error::usage(format!("manifest {} does not exist", path.display())))
+        };
+    }
+    let cwd = current_dir()?;
+    Manifest::discover(&cwd).ok_or_else(|| {
+        Error::usage(format!("no {MANIFEST_FILE} in {} or any parent directory", cwd.display()))
+            .hint("run `ledger init --example` to write a sample one, or point --manifest at yours")
+    })
+}
+
+pub fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| Error::failed(format!("cannot read the current directory: {e}")))
+}
+
+/// Now, or `LEDGER_TIMESTAMP` (RFC 3339) for reproducible histories, as `GIT_COMMITTER_DATE` does for git.
+pub fn clock() -> Result<Timestamp> {
+    match std::env::var("LEDGER_TIMESTAMP") {
+        Ok(text) => Timestamp::parse_rfc3339(&text).map_err(|e| Error::usage(format!("LEDGER_TIMESTAMP: {e}"))),
+        Err(_) => Ok(Timestamp::now()),
+    }
+}
+
+/// A message as recorded: at most 10,000 bytes, no control characters but newlines and tabs.
+pub fn check_message(message: &str) -> Result<String> {
+    if message.len() > MAX_MESSAGE_LEN {
+        return Err(Error::usage(format!("the message is longer than {MAX_MESSAGE_LEN} bytes")));
+    }
+    if message.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::usage("the message contains control characters"));
+    }
+    Ok(message.trim().to_string())
+}
+
+fn user_at_host() -> String {
+    let user =
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    if host.is_empty() { user } else { format!("{user}@{host}") }
+}
+
+/// The directory git questions are asked in: where the command runs.
+pub fn git_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
+}
+
+impl Workspace {
+    /// Runs `work` on one read snapshot of the ledger, opened read-only, with a release cache.
+    pub fn read<T>(&self, work: impl FnOnce(&crate::views::Releases<'_, ledger::store::Reader>) -> Result<T>) -> Result<T> {
+        let store = self.open_store_for_reading()?;
+        let reader = store.read()?;
+        work(&crate::views::Releases::new(&reader))
+    }
+}
