@@ -27,7 +27,12 @@ pub enum Concluding {
 }
 
 /// Concludes `env`'s unfinished deployment; nothing recorded when there is none.
-pub fn conclude(workspace: &Workspace, env: &str, concluding: Concluding, progress: &dyn Progress) -> Result<Deployed> {
+pub fn conclude(
+    workspace: &Workspace,
+    env: &str,
+    concluding: Concluding,
+    progress: &dyn Progress,
+) -> Result<Deployed> {
     let config = workspace.environment(env)?;
     let Some(ecs) = config.ecs.clone() else {
         return Err(Error::usage(format!(
@@ -50,7 +55,12 @@ fn observe_and_record(
     let store = &session.store;
     let reader = store.read()?;
     let Some(unfinished) = history::unfinished(&reader, env)? else {
-        return Ok(Deployed { env: env.to_string(), plan: None, recorded: None, json: serde_json::Value::Null });
+        return Ok(Deployed {
+            env: env.to_string(),
+            plan: None,
+            recorded: None,
+            json: serde_json::Value::Null,
+        });
     };
     if concluding == Concluding::Submitted && unfinished.submitted.is_none() {
         return Err(Error::usage(format!(
@@ -59,7 +69,8 @@ fn observe_and_record(
         ))
         .hint(format!("`ledger reconcile {env}` reads what ECS runs and records how it ended")));
     }
-    let missing = || Error::failed(format!("deployment {} is missing; run `ledger verify`", unfinished.deployment));
+    let missing =
+        || Error::failed(format!("deployment {} is missing; run `ledger verify`", unfinished.deployment));
     let deployment = reader.entry(&unfinished.deployment)?.ok_or_else(missing)?;
     let changes = deployment.entry.as_deployment().ok_or_else(missing)?.changes.clone();
     let known = match unfinished.submitted {
@@ -78,7 +89,8 @@ fn observe_and_record(
         ecs.cluster
     ));
     let outcome = observe(session, &cloud, ecs, &deployment, &targets, &known)?;
-    let outcome = store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    let outcome =
+        store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     concluded(session, env, None, Recorded { deployment, outcome, record_only: false })
 }
 
@@ -90,10 +102,22 @@ fn observe(
     targets: &[rollout::ServiceTarget],
     known: &BTreeMap<String, ledger::ServiceOutcome>,
 ) -> Result<ledger::Outcome> {
-    let options =
-        Options { wait: true, rollback_on_failure: false, backoff: Backoff::default(), parallel: PARALLEL_SERVICES };
+    let options = Options {
+        wait: true,
+        rollback_on_failure: false,
+        backoff: Backoff::default(),
+        parallel: PARALLEL_SERVICES,
+    };
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
-    block_on(rollout::observe(clients, &cloud::env_target(ecs), deployment.id, targets, known, &options, &progress))
+    block_on(rollout::observe(
+        clients,
+        &cloud::env_target(ecs),
+        deployment.id,
+        targets,
+        known,
+        &options,
+        &progress,
+    ))
 }

@@ -84,13 +84,7 @@ impl History<'_> {
         Stamp { at: self.at, actor: actor.into(), message: message.into() }
     }
 
-    fn register(
-        &mut self,
-        service: &str,
-        version: &str,
-        actor: &str,
-        message: &str,
-    ) -> Result<()> {
+    fn register(&mut self, service: &str, version: &str, actor: &str, message: &str) -> Result<()> {
         let repository = &self.manifest.services[service].image_repository;
         let seed = format!("{service} {version}");
         let digest = blake3::hash(seed.as_bytes()).to_hex();
@@ -125,13 +119,7 @@ impl History<'_> {
         Ok(stored.id)
     }
 
-    fn apply(
-        &mut self,
-        set: ledger::EntryId,
-        env: &str,
-        actor: &str,
-        message: &str,
-    ) -> Result<()> {
+    fn apply(&mut self, set: ledger::EntryId, env: &str, actor: &str, message: &str) -> Result<()> {
         let releases = self
             .store
             .read()?

@@ -125,9 +125,8 @@ fn apply_target(
             }
         }
         if !missing.is_empty() {
-            return Err(Error::usage(format!("no release yet for: {}", missing.join(", "))).hint(
-                "record one with `ledger register <service> <image>`, or name others with --service",
-            ));
+            return Err(Error::usage(format!("no release yet for: {}", missing.join(", ")))
+                .hint("record one with `ledger register <service> <image>`, or name others with --service"));
         }
         let set = ReleaseSet { service_set: None, releases: releases.clone() };
         return Ok((SetSource::New(set), releases));
@@ -183,7 +182,8 @@ pub fn promote(
         (reader.ref_target(&refs::env(from_env))?, select_services(state, services, from_env)?)
     };
     let trigger = Trigger::Promote { from_env: from_env.to_string(), from_head };
-    let request = Request { env: to_env.to_string(), set: SetSource::None, trigger, target, notes: Vec::new() };
+    let request =
+        Request { env: to_env.to_string(), set: SetSource::None, trigger, target, notes: Vec::new() };
     run(&session, request, options, hooks.1)
 }
 
@@ -230,8 +230,9 @@ fn select_services(state: State, selected: &[String], what: &str) -> Result<Stat
     }
     let mut kept = State::new();
     for service in selected {
-        let release =
-            state.get(service).ok_or_else(|| Error::usage(format!("service {service:?} is not in {what}")))?;
+        let release = state
+            .get(service)
+            .ok_or_else(|| Error::usage(format!("service {service:?} is not in {what}")))?;
         kept.insert(service.clone(), *release);
     }
     Ok(kept)
@@ -239,7 +240,12 @@ fn select_services(state: State, selected: &[String], what: &str) -> Result<Stat
 
 /// Deploys `request` under the environment's guard: planned against a state no other
 /// deployment is changing, and a concurrent one is told who holds the environment.
-fn run(session: &Session<'_>, request: Request, options: &DeployOptions, confirm: &dyn Confirm) -> Result<Deployed> {
+fn run(
+    session: &Session<'_>,
+    request: Request,
+    options: &DeployOptions,
+    confirm: &dyn Confirm,
+) -> Result<Deployed> {
     let workspace = session.workspace;
     let env = workspace.environment(&request.env)?.clone();
     for service in request.target.keys() {
@@ -248,7 +254,9 @@ fn run(session: &Session<'_>, request: Request, options: &DeployOptions, confirm
     let stamp = workspace.stamp(options.message.as_deref())?;
     let timeout = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout);
     let (env_name, actor) = (request.env.clone(), stamp.actor.clone());
-    session.guarded(&env_name, &actor, timeout, || plan_and_deploy(session, &env, request, options, confirm, stamp))
+    session.guarded(&env_name, &actor, timeout, || {
+        plan_and_deploy(session, &env, request, options, confirm, stamp)
+    })
 }
 
 fn plan_and_deploy(
@@ -332,9 +340,16 @@ fn roll_out(
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
+    let outcome = block_on(rollout::apply(
+        clients,
+        &cloud::env_target(ecs),
+        deployment.id,
+        &targets,
+        &options,
+        &progress,
+    ))?;
     let outcome =
-        block_on(rollout::apply(clients, &cloud::env_target(ecs), deployment.id, &targets, &options, &progress))?;
-    let outcome = store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+        store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     Ok(Recorded { deployment, outcome, record_only: false })
 }
 

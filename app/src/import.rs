@@ -43,11 +43,19 @@ pub fn import(
 }
 
 /// Records what ECS runs in `env` as its first deployment (the environment guarded).
-fn adopt(session: &Session<'_>, env: &str, ecs: &EcsEnvironment, services: &[String], stamp: Stamp) -> Result<Deployed> {
+fn adopt(
+    session: &Session<'_>,
+    env: &str,
+    ecs: &EcsEnvironment,
+    services: &[String],
+    stamp: Stamp,
+) -> Result<Deployed> {
     let (workspace, store) = (session.workspace, &session.store);
     if store.read()?.ref_target(&refs::env(env))?.is_some() {
-        return Err(Error::usage(format!("{env} already has deployments: import adopts a new environment only"))
-            .hint(format!("`ledger status {env} --live` compares the ledger with what ECS runs")));
+        return Err(Error::usage(format!(
+            "{env} already has deployments: import adopts a new environment only"
+        ))
+        .hint(format!("`ledger status {env} --live` compares the ledger with what ECS runs")));
     }
 
     let (cloud, stamp) = session.connect(ecs, stamp)?;
@@ -86,7 +94,9 @@ fn adopt(session: &Session<'_>, env: &str, ecs: &EcsEnvironment, services: &[Str
         let latest = {
             let reader = store.read()?;
             match reader.ref_target(&refs::service(service))? {
-                Some(id) => reader.entry(&id)?.filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
+                Some(id) => reader
+                    .entry(&id)?
+                    .filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
                 None => None,
             }
         };
@@ -98,7 +108,13 @@ fn adopt(session: &Session<'_>, env: &str, ecs: &EcsEnvironment, services: &[Str
         outcomes.insert(service.clone(), imported(id, found));
     }
     let (deployment, outcome) = store.write(|writer| {
-        let plan = Plan { env: env.to_string(), head: None, set: SetSource::None, trigger: Trigger::Import, changes };
+        let plan = Plan {
+            env: env.to_string(),
+            head: None,
+            set: SetSource::None,
+            trigger: Trigger::Import,
+            changes,
+        };
         let deployment = deploy::record_intent(writer, &stamp, &plan)?;
         let outcome = Outcome { result: DeployResult::Succeeded, services: outcomes };
         let outcome = writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome)?;

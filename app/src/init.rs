@@ -42,7 +42,8 @@ pub fn init(settings: &Settings, example: bool) -> Result<Initialised> {
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
         // The ledger is shared through a remote, not committed with the code.
-        std::fs::write(&ignore, "*\n").map_err(|e| Error::failed(format!("cannot write {}: {e}", ignore.display())))?;
+        std::fs::write(&ignore, "*\n")
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", ignore.display())))?;
     }
     Ok(Initialised { workspace, existed, example: written })
 }

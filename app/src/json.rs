@@ -15,10 +15,7 @@ fn ids(ids: &[EntryId]) -> Value {
 
 /// An entry in the documented JSON shape: `id`, `kind`, `parents`, `at`, `actor`, `message`,
 /// then the fields of its kind.
-pub fn entry<S: Source>(
-    releases: &Releases<'_, S>,
-    stored: &StoredEntry,
-) -> Result<Value> {
+pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Result<Value> {
     let source = releases.source();
     let entry = &stored.entry;
     let mut object = Map::new();
@@ -79,10 +76,7 @@ pub fn entry<S: Source>(
 }
 
 /// A deployment with its outcome nested, as `log <env> --output json` shows it.
-pub fn record<S: Source>(
-    releases: &Releases<'_, S>,
-    record: &DeploymentRecord,
-) -> Result<Value> {
+pub fn record<S: Source>(releases: &Releases<'_, S>, record: &DeploymentRecord) -> Result<Value> {
     let mut value = entry(releases, &record.deployment)?;
     let outcome = match &record.outcome {
         Some(outcome) => entry(releases, outcome)?,
@@ -104,7 +98,6 @@ fn trigger(trigger: &Trigger) -> Value {
     }
 }
 
-
 /// A push's, pull's or clone's outcome: `{"remote", <count_field>: count, "moved", "refused"}`.
 pub fn exchange(
     remote: &str,
@@ -113,7 +106,8 @@ pub fn exchange(
     moved: &[(String, EntryId)],
     refused: &[ledger_remote::exchange::Refused],
 ) -> Value {
-    let moved: Vec<Value> = moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
+    let moved: Vec<Value> =
+        moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
     let refused: Vec<Value> = refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect();
     json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
 }

@@ -16,9 +16,8 @@ pub struct EnvLock {
 /// Locks `env` for `holder`, or says who holds it.
 pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock> {
     let dir = ledger_dir.join("locks");
-    let cannot = |e: std::io::Error| {
-        Error::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()))
-    };
+    let cannot =
+        |e: std::io::Error| Error::failed(format!("cannot lock environment {env} in {}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(cannot)?;
     // Environment names are validated ([a-z0-9-]), so this stays inside `locks/`.
     let path = dir.join(format!("{env}.lock"));
@@ -31,9 +30,8 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock> {
             let _ = file.read_to_string(&mut held_by);
             let held_by = held_by.trim();
             let held_by = if held_by.is_empty() { "another ledger process" } else { held_by };
-            return Err(Error::failed(format!("environment {env} is locked by {held_by}")).hint(
-                "another apply, wait or reconcile is running there; try again when it has finished",
-            ));
+            return Err(Error::failed(format!("environment {env} is locked by {held_by}"))
+                .hint("another apply, wait or reconcile is running there; try again when it has finished"));
         }
         Err(TryLockError::Error(e)) => return Err(cannot(e)),
     }

@@ -27,7 +27,8 @@ pub struct EnvLog {
 impl EnvLog {
     /// `{"env", "deployments": [deployment entry + "result" + "outcome"]}`.
     pub fn json<S: Source>(&self, releases: &Releases<'_, S>) -> Result<Value> {
-        let deployments = self.records.iter().map(|r| json::record(releases, r)).collect::<Result<Vec<_>>>()?;
+        let deployments =
+            self.records.iter().map(|r| json::record(releases, r)).collect::<Result<Vec<_>>>()?;
         Ok(json!({"env": self.env, "deployments": deployments}))
     }
 }
@@ -76,7 +77,8 @@ pub fn env_log_page<S: Source>(
     if let Some(service) = service {
         workspace.check_service(service)?;
     }
-    let mut records = history::deployments_page(releases.source(), env, service, skip, limit.saturating_add(1))?;
+    let mut records =
+        history::deployments_page(releases.source(), env, service, skip, limit.saturating_add(1))?;
     let more = records.len() > limit;
     records.truncate(limit);
     Ok(EnvLog { env: env.to_string(), records, more })

@@ -44,14 +44,19 @@ pub struct Registered {
 
 /// Records a release: on the remote first when there is one, and with `[aws]` also the SSM
 /// parameter `/{project}/images/latest/<service>`.
-pub fn register(workspace: &Workspace, request: &RegisterRequest, progress: &dyn Progress) -> Result<Registered> {
+pub fn register(
+    workspace: &Workspace,
+    request: &RegisterRequest,
+    progress: &dyn Progress,
+) -> Result<Registered> {
     let service = &request.service;
     name::validate(NameKind::Service, service)?;
     workspace.check_service(service)?;
     let mut image = ImageRef::parse(&request.image)?;
     image.check_repository(&workspace.manifest.services[service].image_repository)?;
     let aws = workspace.manifest.aws.clone();
-    let cloud = if request.resolve_digest || aws.is_some() { Some(cloud::connect(workspace, None)?) } else { None };
+    let cloud =
+        if request.resolve_digest || aws.is_some() { Some(cloud::connect(workspace, None)?) } else { None };
     if let (true, Some(cloud)) = (request.resolve_digest, &cloud) {
         let Some(tag) = image.tag.clone().filter(|_| image.digest.is_none()) else {
             return Err(Error::usage("--resolve-digest needs an image given by tag, without a digest"));
@@ -68,8 +73,10 @@ pub fn register(workspace: &Workspace, request: &RegisterRequest, progress: &dyn
         }
         None => None,
     };
-    let revision =
-        commit.as_ref().map(|c| c.hash.clone()).or_else(|| request.revision.as_ref().map(|r| r.to_lowercase()));
+    let revision = commit
+        .as_ref()
+        .map(|c| c.hash.clone())
+        .or_else(|| request.revision.as_ref().map(|r| r.to_lowercase()));
     let message = request.message.clone().or_else(|| commit.as_ref().map(|c| c.subject.clone()));
     let release = Release {
         service: service.clone(),
@@ -89,10 +96,14 @@ pub fn register(workspace: &Workspace, request: &RegisterRequest, progress: &dyn
         && aws.write_latest
     {
         let name = parameter_name(&format!("/{}/images/latest", workspace.manifest.project.id), service);
-        let written = block_on(Backoff::default().retry(async || cloud.parameters().put(&name, &image_ref).await))?;
+        let written =
+            block_on(Backoff::default().retry(async || cloud.parameters().put(&name, &image_ref).await))?;
         written.map_err(|error| {
-            Error::failed(format!("release {} was recorded, but {name} was not written: {error}", stored.id.short()))
-                .hint("set `write_latest = false` under [aws] in ledger.toml if nothing reads that parameter")
+            Error::failed(format!(
+                "release {} was recorded, but {name} was not written: {error}",
+                stored.id.short()
+            ))
+            .hint("set `write_latest = false` under [aws] in ledger.toml if nothing reads that parameter")
         })?;
     }
     registered(&session, stored, true)
@@ -147,7 +158,8 @@ pub fn release(
     match unchanged {
         Some(latest) => registered(&session, latest, false),
         None => {
-            let body = Body::ReleaseSet(ReleaseSet { service_set: service_set.map(str::to_string), releases });
+            let body =
+                Body::ReleaseSet(ReleaseSet { service_set: service_set.map(str::to_string), releases });
             let stored = session.record_release(stamp, body)?;
             registered(&session, stored, true)
         }

@@ -99,10 +99,8 @@ pub fn default_remote(workspace: &Workspace) -> Result<Option<RemoteSettings>> {
 pub fn choose(workspace: &Workspace, name: Option<&str>) -> Result<RemoteSettings> {
     let Some(name) = name else {
         return default_remote(workspace)?.ok_or_else(|| {
-            Error::usage(
-                "no remote given, and no default one (ledger.toml's [remote], or one named origin)",
-            )
-            .hint("name one, or add one: `ledger remote add origin s3://bucket/prefix`")
+            Error::usage("no remote given, and no default one (ledger.toml's [remote], or one named origin)")
+                .hint("name one, or add one: `ledger remote add origin s3://bucket/prefix`")
         });
     };
     let remotes = configured(workspace)?;
@@ -123,9 +121,8 @@ pub fn connect(
 ) -> Result<AnyRemote> {
     settings.check().map_err(Error::usage)?;
     if settings.url.starts_with("file://") {
-        let remote = FileRemote::new(&settings.url).ok_or_else(|| {
-            Error::usage(format!("{:?} is not a file:///absolute/path URL", settings.url))
-        })?;
+        let remote = FileRemote::new(&settings.url)
+            .ok_or_else(|| Error::usage(format!("{:?} is not a file:///absolute/path URL", settings.url)))?;
         return Ok(AnyRemote::File(remote));
     }
     let location = S3Location::parse(&settings.url).map_err(Error::usage)?;
@@ -134,7 +131,8 @@ pub fn connect(
         Some("aws:kms") => Encryption::Kms(settings.kms_key_id.clone()),
         Some(_) => Encryption::S3,
     };
-    let aws = AwsSettings { profile: aws.profile.clone(), region: aws.region.clone().or(region), role_arn: None };
+    let aws =
+        AwsSettings { profile: aws.profile.clone(), region: aws.region.clone().or(region), role_arn: None };
     let cloud = cloud::connect_with(&aws)?;
     Ok(AnyRemote::S3(S3Remote::new(&settings.url, location, cloud.s3(), encryption)))
 }
@@ -374,7 +372,12 @@ pub fn error_lines(error: &Error) -> String {
 
 /// Records a new release or release set: with a remote, on the remote first and then here,
 /// sealed again on top of whatever others appended meanwhile (see [`exchange::append`]).
-pub fn record_release(store: &Store, shared: Option<&Shared>, stamp: Stamp, body: Body) -> Result<StoredEntry> {
+pub fn record_release(
+    store: &Store,
+    shared: Option<&Shared>,
+    stamp: Stamp,
+    body: Body,
+) -> Result<StoredEntry> {
     let seal = |w: &Writer<'_>| w.seal_new(stamp.clone(), body.clone());
     let Some(shared) = shared else {
         return Ok(store.write(|w| {
@@ -382,8 +385,7 @@ pub fn record_release(store: &Store, shared: Option<&Shared>, stamp: Stamp, body
             w.receive(stored.id, &bytes)
         })?);
     };
-    let name =
-        ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
+    let name = ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
     let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
     appended.map_err(|error| {
         Error::from(error).hint(format!("nothing was recorded; it is recorded once {} has it", shared.name))

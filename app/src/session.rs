@@ -61,7 +61,13 @@ impl<'a> Session<'a> {
     /// Runs `work` while `env` is held for `actor`: its local lock (released when this returns,
     /// or when the process ends), and with a remote its lease there for `timeout` and a margin,
     /// given back after what was recorded has been pushed, also when `work` failed.
-    pub fn guarded<T>(&self, env: &str, actor: &str, timeout: Duration, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub fn guarded<T>(
+        &self,
+        env: &str,
+        actor: &str,
+        timeout: Duration,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let _lock = lock::lock(&self.workspace.ledger_dir, env, actor)?;
         match &self.shared {
             Some(shared) => shared.under_lease(&self.store, env, actor, timeout, self.progress, work),

@@ -30,7 +30,13 @@ pub struct Exchanged {
 }
 
 impl Exchanged {
-    fn new(remote: &str, count_field: &str, count: usize, moved: Vec<(String, ledger::EntryId)>, refused: Vec<Refused>) -> Exchanged {
+    fn new(
+        remote: &str,
+        count_field: &str,
+        count: usize,
+        moved: Vec<(String, ledger::EntryId)>,
+        refused: Vec<Refused>,
+    ) -> Exchanged {
         let json = json::exchange(remote, count_field, count, &moved, &refused);
         Exchanged { remote: remote.to_string(), count, moved, refused, json }
     }
@@ -95,7 +101,12 @@ pub struct Cloned {
 /// Creates a ledger in `dir` (default: the settings' ledger directory, else `.ledger` beside
 /// the manifest, else `.ledger` here) holding everything `remote` has, checked. On failure the
 /// new ledger is removed.
-pub fn clone(settings: &Settings, remote: &RemoteSettings, dir: Option<&Path>, progress: &dyn Progress) -> Result<Cloned> {
+pub fn clone(
+    settings: &Settings,
+    remote: &RemoteSettings,
+    dir: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Cloned> {
     remote.check().map_err(Error::usage)?;
     let workspace = Workspace::load(settings).ok();
     let dir = match (dir, &workspace) {

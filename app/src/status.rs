@@ -13,8 +13,8 @@ use crate::cloud;
 use crate::error::Result;
 use crate::runtime::block_on;
 use crate::views::{EnvStatus, Releases};
-use ledger::Source;
 use crate::workspace::Workspace;
+use ledger::Source;
 
 /// Each environment asked for, as the ledger records it and (with `live`) as it runs.
 pub struct Status {
@@ -118,8 +118,12 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
         if live {
             for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
                 let Some(ecs) = &workspace.manifest.environments[&report.status.env].ecs else { continue };
-                let images =
-                    report.status.state.iter().map(|(service, view)| (service.clone(), view.image.clone())).collect();
+                let images = report
+                    .status
+                    .state
+                    .iter()
+                    .map(|(service, view)| (service.clone(), view.image.clone()))
+                    .collect();
                 let live = compare_live(workspace, &report.status.env, ecs, &images)?;
                 document["live"] = live.json();
                 document["drift"] = json!(live.drift());
@@ -152,7 +156,8 @@ fn compare_live(
     let cloud = cloud::connect(workspace, Some(ecs))?;
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let backoff = Backoff::default();
-    let services: BTreeSet<&String> = workspace.manifest.services.keys().chain(ledger_images.keys()).collect();
+    let services: BTreeSet<&String> =
+        workspace.manifest.services.keys().chain(ledger_images.keys()).collect();
     let mut rows = Vec::new();
     for service in services {
         // What ECS runs, and how to show it when it runs nothing of the service.
@@ -161,8 +166,10 @@ fn compare_live(
                 let name = config.ecs_service_in(service, env);
                 match block_on(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))? {
                     Ok(live) => {
-                        let shown =
-                            live.image.clone().unwrap_or_else(|| format!("no container {:?}", config.container));
+                        let shown = live
+                            .image
+                            .clone()
+                            .unwrap_or_else(|| format!("no container {:?}", config.container));
                         (live.image, Some(live.task_definition), shown)
                     }
                     // The service is not there (a missing cluster is an error: a wrong manifest).

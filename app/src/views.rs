@@ -35,9 +35,8 @@ impl ReleaseView {
         let stored = source
             .entry(&id)?
             .ok_or_else(|| Error::failed(format!("release {id} is missing; run `ledger verify`")))?;
-        ReleaseView::of(&stored).ok_or_else(|| {
-            Error::failed(format!("entry {id} is referenced as a release but is not one"))
-        })
+        ReleaseView::of(&stored)
+            .ok_or_else(|| Error::failed(format!("entry {id} is referenced as a release but is not one")))
     }
 
     /// The view of a stored release; `None` when the entry is not one.
@@ -267,11 +266,7 @@ fn commits_between<S: Source>(
 }
 
 /// The state a comparison side names.
-fn side_state<S: Source>(
-    workspace: &Workspace,
-    releases: &Releases<'_, S>,
-    text: &str,
-) -> Result<State> {
+fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text: &str) -> Result<State> {
     let reader = releases.source();
     if workspace.manifest.environments.contains_key(text) {
         let placed = reader.env_state_placed(text)?;
@@ -300,11 +295,7 @@ fn side_state<S: Source>(
 }
 
 /// Names from the manifest first, then refs and id prefixes.
-pub fn resolve_target(
-    workspace: &Workspace,
-    reader: &impl Source,
-    text: &str,
-) -> Result<EntryId> {
+pub fn resolve_target(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<EntryId> {
     let manifest = &workspace.manifest;
     let by_name = if manifest.environments.contains_key(text) {
         Some((refs::env(text), format!("{text} has no deployments yet")))
@@ -385,3 +376,6 @@ impl PlanView {
         json!({"env": self.env, "changes": changes, "notes": self.notes})
     }
 }
+
+/// `family:revision` of a task definition ARN, as tables show it.
+pub use ledger_sync::rollout::short_arn;

@@ -143,7 +143,9 @@ pub fn current_dir() -> Result<PathBuf> {
 /// Now, or `LEDGER_TIMESTAMP` (RFC 3339) for reproducible histories, as `GIT_COMMITTER_DATE` does for git.
 pub fn clock() -> Result<Timestamp> {
     match std::env::var("LEDGER_TIMESTAMP") {
-        Ok(text) => Timestamp::parse_rfc3339(&text).map_err(|e| Error::usage(format!("LEDGER_TIMESTAMP: {e}"))),
+        Ok(text) => {
+            Timestamp::parse_rfc3339(&text).map_err(|e| Error::usage(format!("LEDGER_TIMESTAMP: {e}")))
+        }
         Err(_) => Ok(Timestamp::now()),
     }
 }
@@ -173,7 +175,10 @@ pub fn git_dir() -> PathBuf {
 
 impl Workspace {
     /// Runs `work` on one read snapshot of the ledger, opened read-only, with a release cache.
-    pub fn read<T>(&self, work: impl FnOnce(&crate::views::Releases<'_, ledger::store::Reader>) -> Result<T>) -> Result<T> {
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&crate::views::Releases<'_, ledger::store::Reader>) -> Result<T>,
+    ) -> Result<T> {
         let store = self.open_store_for_reading()?;
         let reader = store.read()?;
         work(&crate::views::Releases::new(&reader))

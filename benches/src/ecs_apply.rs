@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ledger_e2e::moto::{Moto, repository};
+use ledger_testutil::moto::{Moto, repository};
 
 struct Options {
     services: usize,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ledger_e2e::moto::Moto;
+use ledger_testutil::moto::Moto;
 
 const URL: &str = "s3://bench/ledger";
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
+use ledger_app::{Settings, Workspace};
 
 use crate::commands::Command;
 
@@ -27,7 +28,7 @@ Sharing one ledger (see `ledger remote --help`):
 Try it without AWS: `ledger demo` builds a sample project with a history and shows it.
 
 Exit codes: 0 success, 1 differences (diff --exit-code), 2 bad input or refused confirmation,
-3 an operation that did not succeed (or verify found damage).";
+3 an operation that did not succeed (or verify found damage), 70 an internal error (a bug).";
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
@@ -75,5 +76,21 @@ pub enum OutputFormat {
 impl GlobalArgs {
     pub fn json(&self) -> bool {
         self.output == OutputFormat::Json
+    }
+
+    /// What the application layer is given: the settings as resolved from flags and variables.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            manifest: self.manifest.clone(),
+            ledger_dir: self.ledger_dir.clone(),
+            actor: self.actor.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    /// The workspace these options name.
+    pub fn workspace(&self) -> Result<Workspace, ledger_app::Error> {
+        Workspace::load(&self.settings())
     }
 }

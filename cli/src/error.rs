@@ -1,18 +1,16 @@
-//! Command errors and exit codes: what went wrong, whose fault it was, and what to do.
+//! How a command ends: its exit code and, for an error, the lines printed on stderr (what went
+//! wrong and what to do).
 //!
 //! Exit codes (documented in the README): 0 success; 1 differences (`diff --exit-code`);
 //! 2 a user error (bad input, unknown name, refused confirmation); 3 an operation that did not
-//! succeed, or `verify` found damage.
+//! succeed, or `verify` found damage; 70 an internal error (a bug in ledger).
 
 use std::process::ExitCode;
 
-use ledger::StoreError;
-use ledger::history::HistoryError;
-use ledger::image::InvalidImage;
-use ledger::manifest::ManifestError;
-use ledger::name::InvalidName;
-use ledger::resolve::ResolveError;
-use ledger::store::ConflictError;
+use ledger_app::{Error, ErrorKind};
+
+/// The exit code of an internal error (a bug), as sysexits' EX_SOFTWARE.
+pub const INTERNAL_ERROR_CODE: u8 = 70;
 
 /// How a command that ran to its end finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,115 +33,48 @@ impl Finished {
     }
 }
 
+/// Why a command stopped early.
 #[derive(Debug)]
 pub enum CommandError {
-    /// The user asked for something that cannot be done as asked: exit 2.
-    User { message: String, hint: Option<String> },
-    /// The operation was attempted and did not succeed: exit 3.
-    Failed { message: String, hint: Option<String> },
+    /// The operation's error, with its kind, hints and cause.
+    App(Error),
+    /// Whoever read our output stopped reading (`ledger log | head -1`): not an error.
+    ClosedPipe,
 }
 
 pub type CommandResult = Result<Finished, CommandError>;
 
+impl From<Error> for CommandError {
+    fn from(error: Error) -> CommandError {
+        CommandError::App(error)
+    }
+}
+
 impl CommandError {
-    pub fn user(message: impl Into<String>) -> CommandError {
-        CommandError::User { message: message.into(), hint: None }
-    }
-
-    pub fn failed(message: impl Into<String>) -> CommandError {
-        CommandError::Failed { message: message.into(), hint: None }
-    }
-
-    pub fn with_hint(self, hint: impl Into<String>) -> CommandError {
-        match self {
-            CommandError::User { message, .. } => CommandError::User { message, hint: Some(hint.into()) },
-            CommandError::Failed { message, .. } => CommandError::Failed { message, hint: Some(hint.into()) },
-        }
-    }
-
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            CommandError::User { .. } => 2,
-            CommandError::Failed { .. } => 3,
+            CommandError::ClosedPipe => 0,
+            CommandError::App(error) => match error.kind {
+                ErrorKind::Usage | ErrorKind::NotFound => 2,
+                ErrorKind::Failed => 3,
+                ErrorKind::Internal => INTERNAL_ERROR_CODE,
+            },
         })
     }
 
-    /// The lines printed on stderr.
+    /// The lines printed on stderr: the error, then each hint in order.
     pub fn render(&self) -> String {
-        let (message, hint) = match self {
-            CommandError::User { message, hint } | CommandError::Failed { message, hint } => (message, hint),
+        let CommandError::App(error) = self else { return String::new() };
+        let mut lines = match error.kind {
+            ErrorKind::Internal => format!("error: internal error: {}\n", error.message),
+            _ => format!("error: {}\n", error.message),
         };
-        match hint {
-            Some(hint) => format!("error: {message}\nhint: {hint}\n"),
-            None => format!("error: {message}\n"),
+        for hint in &error.hints {
+            lines.push_str(&format!("hint: {hint}\n"));
         }
-    }
-}
-
-impl From<StoreError> for CommandError {
-    fn from(error: StoreError) -> CommandError {
-        match error {
-            StoreError::NotInitialized(_) => CommandError::user(error.to_string()),
-            StoreError::Conflict(conflict) => conflict.into(),
-            StoreError::Open { .. } => CommandError::failed(error.to_string()).with_hint(
-                "if the file is damaged, restore it from a backup; if another program holds it, try again when it has finished",
-            ),
-            other => CommandError::failed(other.to_string()),
+        if error.kind == ErrorKind::Internal {
+            lines.push_str("hint: this is a bug in ledger; please report it with this message\n");
         }
-    }
-}
-
-impl From<ConflictError> for CommandError {
-    fn from(error: ConflictError) -> CommandError {
-        match error {
-            ConflictError::InFlight { ref env, .. } => {
-                let hint = format!(
-                    "`ledger reconcile {env}` reads what ECS runs and records how it ended; `ledger status {env}` shows it"
-                );
-                CommandError::failed(error.to_string()).with_hint(hint)
-            }
-            ConflictError::Unobserved { ref env, .. } => {
-                let hint = format!("`ledger wait {env}` waits for it and records how it ended");
-                CommandError::failed(error.to_string()).with_hint(hint)
-            }
-            other => CommandError::failed(other.to_string()),
-        }
-    }
-}
-
-impl From<HistoryError> for CommandError {
-    fn from(error: HistoryError) -> CommandError {
-        match error {
-            HistoryError::Store(store) => store.into(),
-            HistoryError::NotInHistory { .. } => CommandError::user(error.to_string()),
-            HistoryError::Missing { .. } => CommandError::failed(error.to_string()),
-        }
-    }
-}
-
-impl From<ResolveError> for CommandError {
-    fn from(error: ResolveError) -> CommandError {
-        match error {
-            ResolveError::Store(store) => store.into(),
-            other => CommandError::user(other.to_string()),
-        }
-    }
-}
-
-impl From<ManifestError> for CommandError {
-    fn from(error: ManifestError) -> CommandError {
-        CommandError::user(error.to_string())
-    }
-}
-
-impl From<InvalidName> for CommandError {
-    fn from(error: InvalidName) -> CommandError {
-        CommandError::user(error.to_string())
-    }
-}
-
-impl From<InvalidImage> for CommandError {
-    fn from(error: InvalidImage) -> CommandError {
-        CommandError::user(error.to_string())
+        lines
     }
 }

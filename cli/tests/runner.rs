@@ -1,8 +1,6 @@
 //! The CLI's integration tests: the real `ledger` binary, one module per command, snapshots of
 //! what users and scripts see.
 
-mod common;
-
 mod test_apply;
 mod test_bad_input;
 mod test_demo;

@@ -1,9 +1,9 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, TestEnv};
+use ledger_testutil::process::{API, Project};
 
-fn with_releases() -> TestEnv {
-    let env = TestEnv::new();
+fn with_releases() -> Project {
+    let env = Project::sample();
     env.register_all("1.0");
     env
 }

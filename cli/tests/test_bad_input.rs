@@ -2,9 +2,9 @@
 
 use insta::assert_snapshot;
 
-use crate::common::{API, SEARCH, TestEnv};
+use ledger_testutil::process::{API, Project, SEARCH};
 
-fn assert_refused(env: &TestEnv, args: &[&str]) -> String {
+fn assert_refused(env: &Project, args: &[&str]) -> String {
     let before = env.entry_count();
     let run = env.run(args);
     assert_eq!(run.code, 2, "ledger {args:?}:\n{}", run.render());
@@ -16,7 +16,7 @@ fn assert_refused(env: &TestEnv, args: &[&str]) -> String {
 
 #[test]
 fn bad_register_arguments() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let cases: &[&[&str]] = &[
         &["register", "nope", "x/y:1"],
         &["register", "../etc", "x/y:1"],
@@ -35,7 +35,7 @@ fn bad_register_arguments() {
 
 #[test]
 fn bad_deploy_arguments() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let release = env.register("api", &format!("{API}:v1"));
     let cases: &[&[&str]] = &[
         &["apply", "latest", "qa", "--yes"],
@@ -59,7 +59,7 @@ fn bad_deploy_arguments() {
 
 #[test]
 fn bad_manifests_name_the_file_line_and_key() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     let cases = [
         "[project]\nid = \"catalogue\"\n[services.api]\nimage_repo = \"r/api\"\n",
         "[project]\nid = \"Catalogue\"\n",
@@ -83,7 +83,7 @@ fn bad_manifests_name_the_file_line_and_key() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     for args in [&["frobnicate"][..], &["register", "api"], &["log", "-n", "many"]] {
         assert_eq!(env.run(args).code, 2, "{args:?}");
     }
@@ -91,17 +91,20 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn a_release_set_naming_a_service_the_manifest_dropped_is_refused_not_skipped() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     let set = env.ok(&["release"]).trim().to_string();
-    env.write("ledger.toml", &crate::common::MANIFEST.replace("[services.worker]", "[services.unused]"));
+    env.write(
+        "ledger.toml",
+        &ledger_testutil::process::SAMPLE_MANIFEST.replace("[services.worker]", "[services.unused]"),
+    );
     let stderr = assert_refused(&env, &["apply", &set, "stage", "--yes"]);
     assert!(stderr.contains("cannot deploy: unknown service \"worker\""), "{stderr}");
 }
 
 #[test]
 fn a_malformed_clock_override_is_refused() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let before = env.entry_count();
     let output = env
         .command(&["register", "api", &format!("{API}:v1")])
@@ -115,7 +118,7 @@ fn a_malformed_clock_override_is_refused() {
 
 #[test]
 fn bad_remote_arguments() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let cases: &[&[&str]] = &[
         &["remote", "add", "origin", "http://example.com/ledger"],
         &["remote", "add", "origin", "file://relative/dir"],

@@ -1,9 +1,9 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, SEARCH, TestEnv};
+use ledger_testutil::process::{API, Project, SEARCH};
 
-fn staged_ahead_of_prod() -> TestEnv {
-    let env = TestEnv::new();
+fn staged_ahead_of_prod() -> Project {
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "prod", "--yes"]);
     env.register("api", &format!("{API}:v1.1"));
@@ -31,7 +31,7 @@ fn exit_code_says_whether_they_differ() {
 
 #[test]
 fn diff_release_sets_and_deployments() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     let old = env.ok(&["release", "frontend"]).trim().to_string();
     let first =
@@ -56,7 +56,7 @@ fn diff_release_sets_and_deployments() {
 
 #[test]
 fn commits_between_the_revisions() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.git(&["init", "-q"]);
     env.git(&["commit", "-q", "--allow-empty", "-m", "Base"]);
     let base = env.git(&["rev-parse", "HEAD"]);

@@ -1,16 +1,16 @@
 use insta::assert_snapshot;
 
-use crate::common::TestEnv;
+use ledger_testutil::process::Project;
 
 #[test]
 fn help_teaches_the_everyday_commands() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     assert_snapshot!(env.run(&["--help"]).stdout);
 }
 
 #[test]
 fn every_command_has_help_that_explains_it() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     // Every command `ledger --help` lists, so a new command cannot go without help.
     let top = env.run(&["--help"]).stdout;
     let commands: Vec<&str> = top
@@ -35,7 +35,7 @@ fn every_command_has_help_that_explains_it() {
 
 #[test]
 fn completions_and_man_page() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     let bash = env.run(&["completions", "bash"]);
     assert!(bash.code == 0 && bash.stdout.contains("promote") && bash.stdout.contains("--dry-run"));
     let zsh = env.run(&["completions", "zsh"]);

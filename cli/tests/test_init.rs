@@ -1,16 +1,16 @@
 use insta::assert_snapshot;
 
-use crate::common::TestEnv;
+use ledger_testutil::process::Project;
 
 #[test]
 fn init_without_a_manifest_says_how_to_start() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     assert_snapshot!(env.run(&["init"]).render());
 }
 
 #[test]
 fn init_example_writes_a_manifest_and_running_twice_changes_nothing() {
-    let env = TestEnv::empty();
+    let env = Project::empty().with_fixed_clock();
     assert_snapshot!(env.run(&["init", "--example"]).render());
     let manifest = std::fs::read_to_string(env.path().join("ledger.toml")).unwrap();
     env.ok(&["register", "api", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api:v1"]);
@@ -21,14 +21,14 @@ fn init_example_writes_a_manifest_and_running_twice_changes_nothing() {
 
 #[test]
 fn commands_before_init_say_to_run_it() {
-    let env = TestEnv::empty();
-    env.write("ledger.toml", crate::common::MANIFEST);
+    let env = Project::empty().with_fixed_clock();
+    env.write("ledger.toml", ledger_testutil::process::SAMPLE_MANIFEST);
     assert_snapshot!(env.run(&["log"]).render());
 }
 
 #[test]
 fn the_manifest_is_found_in_a_parent_or_named_explicitly() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let nested = env.path().join("src/deep");
     std::fs::create_dir_all(&nested).unwrap();
     let output = env.command(&["status"]).current_dir(&nested).output().unwrap();
@@ -46,8 +46,8 @@ fn the_manifest_is_found_in_a_parent_or_named_explicitly() {
 
 #[test]
 fn the_ledger_directory_can_be_named_by_flag_or_variable() {
-    let env = TestEnv::empty();
-    env.write("ledger.toml", crate::common::MANIFEST);
+    let env = Project::empty().with_fixed_clock();
+    env.write("ledger.toml", ledger_testutil::process::SAMPLE_MANIFEST);
     let elsewhere = env.path().join("shared-ledger");
     let by_variable = env.command(&["init"]).env("LEDGER_DIR", &elsewhere).output().unwrap();
     assert!(by_variable.status.success(), "{}", String::from_utf8_lossy(&by_variable.stderr));
@@ -55,7 +55,7 @@ fn the_ledger_directory_can_be_named_by_flag_or_variable() {
     assert!(!env.path().join(".ledger").exists(), "the default place was not used");
 
     let dir = elsewhere.to_str().unwrap();
-    let image = format!("{}:v1", crate::common::API);
+    let image = format!("{}:v1", ledger_testutil::process::API);
     let registered = env.command(&["register", "api", &image, "--ledger-dir", dir]).output().unwrap();
     assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
     let log = env.command(&["log", "--output", "json"]).env("LEDGER_DIR", &elsewhere).output().unwrap();

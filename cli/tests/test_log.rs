@@ -1,16 +1,16 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, TestEnv};
+use ledger_testutil::process::{API, Project};
 
 /// stage: three deployments; prod: one promotion.
-fn with_history() -> TestEnv {
-    let env = TestEnv::new();
+fn with_history() -> Project {
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "stage", "--yes", "-m", "first deployment\n\nwith a body"]);
     env.register("api", &format!("{API}:v1.1"));
     env.ok(&["apply", "latest", "stage", "--yes", "-m", "api 1.1"]);
     env.ok(&["promote", "stage", "prod", "--yes", "-m", "ship"]);
-    env.register("worker", &format!("{}:v2", crate::common::WORKER));
+    env.register("worker", &format!("{}:v2", ledger_testutil::process::WORKER));
     env.ok(&["apply", "latest", "stage", "--service", "worker", "--yes"]);
     env
 }
@@ -49,6 +49,6 @@ fn log_of_every_entry() {
 
 #[test]
 fn log_of_an_empty_ledger() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     assert_snapshot!(format!("{}{}", env.run(&["log"]).render(), env.run(&["log", "prod"]).render()));
 }

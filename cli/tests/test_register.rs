@@ -1,12 +1,12 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, TestEnv};
+use ledger_testutil::process::{API, Project};
 
 const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 #[test]
 fn register_prints_the_id_and_records_the_release() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let run = env.run(&[
         "register",
         "api",
@@ -25,26 +25,24 @@ fn register_prints_the_id_and_records_the_release() {
 
 #[test]
 fn register_takes_the_message_from_the_commit() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.git(&["init", "-q"]);
     env.git(&["commit", "-q", "--allow-empty", "-m", "Speed up search\n\nLonger body."]);
     let head = env.git(&["rev-parse", "HEAD"]);
-    let id = env.register_with_revision(&head[..7]);
+    let id = register_with_revision(&env, &head[..7]);
     let release = env.json(&["show", &id]);
     assert_eq!(release["message"], "Speed up search");
     assert_eq!(release["revision"], head.as_str(), "the short revision is expanded");
     assert_eq!(release["revision_at"], "2026-10-01T10:00:00.000000Z");
 }
 
-impl TestEnv {
-    fn register_with_revision(&self, revision: &str) -> String {
-        self.ok(&["register", "api", &format!("{API}:v2"), "--revision", revision]).trim().to_string()
-    }
+fn register_with_revision(env: &Project, revision: &str) -> String {
+    env.ok(&["register", "api", &format!("{API}:v2"), "--revision", revision]).trim().to_string()
 }
 
 #[test]
 fn register_json_output() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let value = env.json(&["register", "api", &format!("{API}@{DIGEST}")]);
     assert_eq!(value["kind"], "release");
     assert_eq!(value["digest"], DIGEST);
@@ -54,7 +52,7 @@ fn register_json_output() {
 
 #[test]
 fn each_register_chains_to_the_previous_release_of_its_service() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let first = env.register("api", &format!("{API}:v1"));
     let second = env.register("api", &format!("{API}:v2"));
     assert_eq!(env.json(&["show", &second])["parents"], serde_json::json!([first]));
@@ -62,7 +60,7 @@ fn each_register_chains_to_the_previous_release_of_its_service() {
 
 #[test]
 fn the_actor_comes_from_the_flag_the_variable_git_or_the_user() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     let home = env.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let actor_of = |command: &mut std::process::Command| {

@@ -1,10 +1,10 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, SEARCH, TestEnv};
+use ledger_testutil::process::{API, Project, SEARCH};
 
 #[test]
 fn release_refuses_when_a_service_has_no_release() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register("api", &format!("{API}:v1"));
     assert_snapshot!(env.run(&["release"]).render());
     assert_eq!(env.entry_count(), 1);
@@ -12,7 +12,7 @@ fn release_refuses_when_a_service_has_no_release() {
 
 #[test]
 fn release_of_a_service_set_uses_the_latest_releases() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register("api", &format!("{API}:v1"));
     let api = env.register("api", &format!("{API}:v2"));
     let search = env.register("search", &format!("{SEARCH}:v1"));

@@ -1,10 +1,10 @@
 use insta::assert_snapshot;
 
-use crate::common::{API, TestEnv};
+use ledger_testutil::process::{API, Project};
 
 #[test]
 fn rollback_restores_the_state_before_the_last_successful_deployment() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "prod", "--yes"]);
     let good = env.json(&["status", "prod"])["environments"][0]["state"].clone();
@@ -20,7 +20,7 @@ fn rollback_restores_the_state_before_the_last_successful_deployment() {
 
 #[test]
 fn rollback_to_a_named_deployment() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     let first =
         env.json(&["apply", "latest", "stage", "--yes"])["deployment"]["id"].as_str().unwrap().to_string();
@@ -37,7 +37,7 @@ fn rollback_to_a_named_deployment() {
 
 #[test]
 fn rollback_with_nothing_earlier_is_refused() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "stage", "--yes"]);
     assert_snapshot!(env.run(&["rollback", "stage", "--yes"]).render());
@@ -45,7 +45,7 @@ fn rollback_with_nothing_earlier_is_refused() {
 
 #[test]
 fn services_that_did_not_run_then_are_left_as_they_are() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "prod", "--service", "api", "--yes"]);
     env.register("api", &format!("{API}:v1.1"));

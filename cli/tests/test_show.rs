@@ -1,10 +1,10 @@
 use insta::assert_snapshot;
 
-use crate::common::TestEnv;
+use ledger_testutil::process::Project;
 
 #[test]
 fn show_each_kind_by_name_ref_and_prefix() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     let set = env.ok(&["release", "frontend", "-m", "frontend 1.0"]).trim().to_string();
     let deployment = env.json(&["apply", "frontend", "stage", "--yes", "-m", "try it"])["deployment"]["id"]
@@ -24,7 +24,7 @@ fn show_each_kind_by_name_ref_and_prefix() {
 
 #[test]
 fn short_and_ambiguous_prefixes_are_refused_with_the_candidates() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     assert_snapshot!(env.run(&["show", "abc"]).render());
 
     // Record releases straight into the store until two ids share 4 hex digits (the
@@ -36,7 +36,7 @@ fn short_and_ambiguous_prefixes_are_refused_with_the_candidates() {
             let stamp = ledger::Stamp { at: ledger::Timestamp(n), actor: "t".into(), message: String::new() };
             let release = ledger::Release {
                 service: "api".into(),
-                image: format!("{}:v{n}", crate::common::API),
+                image: format!("{}:v{n}", ledger_testutil::process::API),
                 digest: None,
                 revision: None,
                 revision_at: None,

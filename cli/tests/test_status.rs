@@ -3,11 +3,11 @@ use ledger::deploy::{self, Plan, SetSource};
 use ledger::store::refs;
 use ledger::{Source, Stamp, Store, Timestamp, Trigger};
 
-use crate::common::TestEnv;
+use ledger_testutil::process::Project;
 
 #[test]
 fn status_of_every_environment() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "stage", "--yes"]);
     assert_snapshot!(env.run(&["status"]).render());
@@ -16,7 +16,7 @@ fn status_of_every_environment() {
 
 #[test]
 fn an_interrupted_deployment_is_in_flight_and_blocks_the_next() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     // A deployment whose intent was recorded and whose process died before the outcome.
     let store = Store::open(&env.path().join(".ledger")).unwrap();

@@ -1,11 +1,11 @@
 use insta::assert_snapshot;
 use redb::ReadableTable;
 
-use crate::common::TestEnv;
+use ledger_testutil::process::Project;
 
 #[test]
 fn verify_a_sound_ledger() {
-    let env = TestEnv::new();
+    let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "stage", "--yes"]);
     assert_snapshot!(env.run(&["verify"]).render());
@@ -13,8 +13,8 @@ fn verify_a_sound_ledger() {
 
 #[test]
 fn verify_lists_damage_and_exits_3() {
-    let env = TestEnv::new();
-    let api = env.register("api", &format!("{}:v1", crate::common::API));
+    let env = Project::sample();
+    let api = env.register("api", &format!("{}:v1", ledger_testutil::process::API));
     env.ok(&["apply", "latest", "stage", "--service", "api", "--yes"]);
 
     // Flip one bit of a stored release, behind ledger's back.

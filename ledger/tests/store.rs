@@ -9,10 +9,7 @@ use std::collections::BTreeMap;
 
 use ledger_testutil::entries::{deploy, register, release, stamp};
 
-use ledger::{
-    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Source, Stamp, Store, StoreError, Timestamp,
-    Trigger,
-};
+use ledger::{DeployResult, EntryId, Outcome, ServiceOutcome, Source, Store, StoreError, Trigger};
 
 #[test]
 fn releases_chain_per_service_and_refs_follow() {

@@ -149,8 +149,8 @@ fn etag_of(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
     use crate::{RefDoc, get_ref, put_ref};
+    use ledger_testutil::block_on;
 
     fn remote() -> (tempfile::TempDir, FileRemote) {
         let dir = tempfile::tempdir().unwrap();
@@ -168,8 +168,7 @@ mod tests {
             assert!(matches!(remote.put_object(id, b"first").await.unwrap(), Written::Done(_)));
             assert_eq!(remote.put_object(id, b"second").await.unwrap(), Written::Refused);
             assert_eq!(remote.get_object(id).await.unwrap().as_deref(), Some(&b"first"[..]));
-        })
-        .unwrap();
+        });
     }
 
     #[test]
@@ -192,8 +191,7 @@ mod tests {
             put_ref(&remote, "service/api", doc(5), None).await.unwrap();
             assert_eq!(remote.list_refs().await.unwrap(), ["env/stage", "service/api"]);
             assert!(get_ref(&remote, "env/../../etc").await.is_err());
-        })
-        .unwrap();
+        });
     }
 
     #[test]
@@ -216,14 +214,13 @@ mod tests {
                                 moved += 1;
                             }
                         }
-                    })
-                    .unwrap();
+                    });
                 })
             })
             .collect();
         threads.into_iter().for_each(|thread| thread.join().unwrap());
         let remote = FileRemote::new(&url).unwrap();
-        let last = block_on(get_ref(&remote, "env/stage")).unwrap().unwrap().unwrap();
+        let last = block_on(get_ref(&remote, "env/stage")).unwrap().unwrap();
         assert_eq!(last.doc.version, 8 * 25, "every acknowledged move is counted once");
     }
 }

@@ -165,12 +165,6 @@ fn checked_ref_key(remote: &impl Remote, name: &str) -> Result<DocumentKey, Remo
     ref_key(name).ok_or_else(|| RemoteError::BadRefName { url: remote.url().into(), name: name.into() })
 }
 
-/// Runs a future to completion, for this crate's tests.
-#[cfg(test)]
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().expect("a test runtime").block_on(future)
-}
-
 mod hex_id {
     use ledger::EntryId;
     use serde::{Deserialize, Deserializer, Serializer};

@@ -41,11 +41,11 @@ fn what_one_ledger_pushes_another_pulls_and_only_new_entries_travel() {
     let api = register(&s.a, 1, "api", "1");
     let search = register(&s.a, 2, "search", "1");
     deploy(&s.a, 3, "stage", &[("api", api), ("search", search)]);
-    let pushed = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
+    let pushed = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     assert_eq!(pushed.objects, 4, "two releases, a deployment, its outcome");
     assert_eq!(pushed.moved.len(), 3, "{pushed:?}");
 
-    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap();
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert_eq!(pulled.entries, 4);
     assert!(pulled.refused.is_empty());
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
@@ -58,18 +58,18 @@ fn what_one_ledger_pushes_another_pulls_and_only_new_entries_travel() {
     // One more release and deployment: only they travel, both ways.
     let api2 = register(&s.a, 4, "api", "2");
     deploy(&s.a, 5, "stage", &[("api", api2)]);
-    let pushed = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
+    let pushed = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     assert_eq!(pushed.objects, 3, "{pushed:?}");
-    let again = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
+    let again = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     assert_eq!((again.objects, again.moved.len()), (0, 0), "nothing new, nothing sent");
-    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap();
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert_eq!(pulled.entries, 3);
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
 
     // B deploys and pushes; A pulls it.
     deploy(&s.b, 6, "prod", &[("api", api2)]);
-    block_on(push(&s.b, &s.remote, "origin", None, &())).unwrap().unwrap();
-    block_on(pull(&s.a, &s.remote, "origin", &())).unwrap().unwrap();
+    block_on(push(&s.b, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.a, &s.remote, "origin", &())).unwrap();
     assert_eq!(local_refs(&s.a), local_refs(&s.b));
 }
 
@@ -77,23 +77,23 @@ fn what_one_ledger_pushes_another_pulls_and_only_new_entries_travel() {
 fn environment_histories_never_merge() {
     let s = setup();
     let api = register(&s.a, 1, "api", "1");
-    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
-    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap();
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     // Both deploy to stage; A pushes first.
     deploy(&s.a, 2, "stage", &[("api", api)]);
     let api_b = register(&s.b, 3, "api", "b");
     deploy(&s.b, 4, "stage", &[("api", api_b)]);
-    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
 
-    let refused = block_on(push(&s.b, &s.remote, "origin", None, &())).unwrap().unwrap();
+    let refused = block_on(push(&s.b, &s.remote, "origin", None, &())).unwrap();
     let names: Vec<&str> = refused.refused.iter().map(|r| r.name.as_str()).collect();
     assert!(names.contains(&"env/stage"), "{refused:?}");
     let why = &refused.refused.iter().find(|r| r.name == "env/stage").unwrap().why;
     assert!(why.contains("`ledger pull` first"), "{why}");
-    let remote_stage = block_on(get_ref(&s.remote, "env/stage")).unwrap().unwrap().unwrap();
+    let remote_stage = block_on(get_ref(&s.remote, "env/stage")).unwrap().unwrap();
     assert_eq!(Some(remote_stage.doc.target), s.a.read().unwrap().ref_target(&refs::env("stage")).unwrap());
 
-    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap();
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert!(pulled.refused.iter().any(|r| r.name == "env/stage"), "{pulled:?}");
     assert!(verify(&s.b.read().unwrap()).unwrap().is_sound());
 }
@@ -103,7 +103,7 @@ fn corrupted_or_missing_objects_never_enter_a_ledger() {
     let s = setup();
     let api = register(&s.a, 1, "api", "1");
     deploy(&s.a, 2, "stage", &[("api", api)]);
-    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap().unwrap();
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     let root = s.remote.url().strip_prefix("file://").unwrap().to_string();
     let object = std::path::Path::new(&root).join(object_key(api));
     let original = std::fs::read(&object).unwrap();
@@ -114,15 +114,15 @@ fn corrupted_or_missing_objects_never_enter_a_ledger() {
         flipped
     }] {
         std::fs::write(&object, &damaged).unwrap();
-        let error = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap_err();
+        let error = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap_err();
         assert!(matches!(&error, ExchangeError::BadObject { id, .. } if *id == api), "{error}");
         assert!(error.to_string().contains("corrupted or forged"), "{error}");
         assert!(local_refs(&s.b).is_empty(), "nothing of a bad pull is stored");
     }
     std::fs::remove_file(&object).unwrap();
-    let error = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap_err();
+    let error = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap_err();
     assert!(matches!(&error, ExchangeError::MissingObject { id, .. } if *id == api), "{error}");
     std::fs::write(&object, &original).unwrap();
-    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
 }

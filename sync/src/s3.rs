@@ -6,11 +6,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ledger::EntryId;
 
+use crate::error::{AwsError, ErrorKind, from_sdk};
+use crate::retry::Backoff;
 use ledger_remote::{
     Document, DocumentKey, Remote, RemoteError, Written, id_of_object_key, object_key, ref_name_of_key,
 };
-use crate::error::{AwsError, ErrorKind, from_sdk};
-use crate::retry::Backoff;
 
 /// Server-side encryption of everything written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

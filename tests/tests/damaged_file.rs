@@ -1,7 +1,7 @@
 //! A ledger file damaged on disk: every command ends with a clear error or a correct answer,
 //! never a crash, and `verify` finds whatever made another command fail.
 
-use ledger_e2e::{Project, manifest_with_services};
+use ledger_testutil::process::{Project, manifest_with_services};
 
 #[test]
 fn damage_anywhere_in_the_file_never_crashes_a_command() {
@@ -32,7 +32,7 @@ fn damage_anywhere_in_the_file_never_crashes_a_command() {
         ];
         for args in commands {
             std::fs::write(&file, &damaged).unwrap();
-            let output = project.run(args);
+            let output = project.output(args);
             let stderr = String::from_utf8_lossy(&output.stderr);
             let code = output.status.code();
             assert!(
@@ -46,7 +46,7 @@ fn damage_anywhere_in_the_file_never_crashes_a_command() {
             }
         }
         std::fs::write(&file, &damaged).unwrap();
-        let verify = project.run(&["verify"]);
+        let verify = project.output(&["verify"]);
         let code = verify.status.code();
         assert!(matches!(code, Some(0) | Some(3)), "verify with damage at byte {offset}: exit {code:?}");
         if code == Some(3) {

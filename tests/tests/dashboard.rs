@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger_e2e::{Project, ledger_bin};
+use ledger_testutil::process::{Project, ledger_bin};
 use serde_json::Value;
 
 const MANIFEST: &str = r#"
@@ -299,14 +299,14 @@ fn follows_a_remote_and_refuses_bad_arguments() {
         (&["serve", "--addr", "localhost"][..], "invalid"),
         (&["serve", "--remote", "origin", "--refresh", "0"][..], "0"),
     ] {
-        let output = dashboard.run(args);
+        let output = dashboard.output(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     // The port is taken by the running server.
     let taken = server.url.trim_start_matches("http://").to_string();
-    let output = dashboard.run(&["serve", "--addr", &taken]);
+    let output = dashboard.output(&["serve", "--addr", &taken]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--addr"));
 }

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use ledger_e2e::Project;
-use ledger_e2e::moto::{Moto, Rollout, repository};
+use ledger_testutil::moto::{Moto, Rollout, repository};
+use ledger_testutil::process::Project;
 use serde_json::Value;
 
 const SERVICES: [&str; 5] = ["api", "search", "worker", "web", "admin"];
@@ -55,7 +55,7 @@ fn parameter(env: &str, service: &str) -> String {
 fn deploy(project: &Project, args: &[&str]) -> (i32, Value) {
     let mut with_json = args.to_vec();
     with_json.extend(["--output", "json"]);
-    let output = project.run(&with_json);
+    let output = project.output(&with_json);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
         panic!(
@@ -367,11 +367,11 @@ fn no_wait_records_submitted_and_wait_records_the_truth() {
 
     // Until it is observed, the environment takes no new deployment.
     project.ok(&["register", "api", &image("api", "v2")]);
-    let refused = project.run(&["apply", "latest", "stage", "--yes"]);
+    let refused = project.output(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("ledger wait stage"), "{refused:?}");
 
-    let waited = project.run(&["wait", "stage"]);
+    let waited = project.output(&["wait", "stage"]);
     assert_eq!(waited.status.code(), Some(0), "{waited:?}");
     let log = project.json(&["log", "stage"]);
     assert_eq!(log["deployments"][0]["result"], "succeeded", "{log:#}");
@@ -394,7 +394,7 @@ fn an_interrupted_apply_is_in_flight_until_reconciled() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // A second apply to the same environment is refused, naming the holder.
-    let second = project.run(&["apply", "latest", "stage", "--yes"]);
+    let second = project.output(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(second.status.code(), Some(3), "{second:?}");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("environment stage is locked by e2e <e2e@example.com>"), "{stderr}");
@@ -404,12 +404,12 @@ fn an_interrupted_apply_is_in_flight_until_reconciled() {
 
     let status = project.json(&["status", "stage"]);
     assert_eq!(status["environments"][0]["in_flight"], true, "{status:#}");
-    let refused = project.run(&["apply", "latest", "stage", "--yes"]);
+    let refused = project.output(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("ledger reconcile stage"), "{refused:?}");
 
     moto.set_rollout("stage", "api", Rollout::Complete, 0);
-    let reconciled = project.run(&["reconcile", "stage"]);
+    let reconciled = project.output(&["reconcile", "stage"]);
     assert_eq!(reconciled.status.code(), Some(0), "{reconciled:?}");
     let status = project.json(&["status", "stage"]);
     assert_eq!(status["environments"][0]["in_flight"], false);
@@ -423,14 +423,14 @@ fn drift_behind_the_ledgers_back_is_reported() {
     register_all(&project, &["api", "search"], "v1");
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
-    let clean = project.run(&["status", "stage", "--live", "--exit-code"]);
+    let clean = project.output(&["status", "stage", "--live", "--exit-code"]);
     assert_eq!(clean.status.code(), Some(0), "{clean:?}");
 
     // Someone deploys a hotfix by hand, and someone else edits a parameter.
     moto.redeploy_behind_the_ledger("stage", "api", CONTAINER, &image("api", "hotfix"));
     moto.put_parameter(&parameter("stage", "search"), &image("search", "v0"));
 
-    let drifted = project.run(&["status", "stage", "--live", "--exit-code"]);
+    let drifted = project.output(&["status", "stage", "--live", "--exit-code"]);
     assert_eq!(drifted.status.code(), Some(3), "{drifted:?}");
     let human = String::from_utf8_lossy(&drifted.stdout);
     let row =
@@ -454,13 +454,13 @@ fn drift_behind_the_ledgers_back_is_reported() {
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     let renamed = manifest.replace("[services.search]\n", "[services.search]\necs_service = \"search-v2\"\n");
     std::fs::write(&manifest_path, &renamed).unwrap();
-    let human = project.run(&["status", "stage", "--live"]);
+    let human = project.output(&["status", "stage", "--live"]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("no ECS service \"search-v2\""), "{human:?}");
     let live = project.json(&["status", "stage", "--live"]);
     assert_eq!(live["environments"][0]["live"]["search"]["ecs"], Value::Null);
     std::fs::write(&manifest_path, manifest.replace("cluster = \"stage\"", "cluster = \"stage-old\""))
         .unwrap();
-    let missing = project.run(&["status", "stage", "--live"]);
+    let missing = project.output(&["status", "stage", "--live"]);
     assert_eq!(missing.status.code(), Some(3), "{missing:?}");
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
@@ -492,7 +492,7 @@ fn import_adopts_a_running_environment() {
     let (code, applied) = deploy(&project, &["apply", "latest", "prod", "--service", "api", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
-    let again = project.run(&["import", "prod"]);
+    let again = project.output(&["import", "prod"]);
     assert_eq!(again.status.code(), Some(2), "{again:?}");
 }
 
@@ -507,7 +507,7 @@ fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
     assert_eq!(moto.parameter_history("/e2e/images/latest/api"), std::slice::from_ref(&pinned));
 
     // A tag ECR does not have is refused, and nothing is recorded.
-    let missing = project.run(&["register", "api", &image("api", "v9"), "--resolve-digest"]);
+    let missing = project.output(&["register", "api", &image("api", "v9"), "--resolve-digest"]);
     assert_eq!(missing.status.code(), Some(3), "{missing:?}");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("ecr:DescribeImages"), "{missing:?}");
     assert_eq!(project.json(&["log"])["entries"].as_array().unwrap().len(), 1);

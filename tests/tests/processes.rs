@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ledger_e2e::{Project, manifest_with_services};
+use ledger_testutil::process::{Project, manifest_with_services};
 
 #[test]
 fn eight_parallel_registers_record_eight_releases() {
@@ -110,7 +110,7 @@ fn processes_killed_half_way_leave_the_ledger_whole() {
             }
         }
     }
-    let verify = project.run(&["verify"]);
+    let verify = project.output(&["verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     let recorded: BTreeSet<String> = project.json(&["log", "-n", "1000"])["entries"]
         .as_array()

@@ -1,6 +1,6 @@
 //! The README's walk-through runs as written: every `ledger` line of it, in order, succeeds.
 
-use ledger_e2e::Project;
+use ledger_testutil::process::Project;
 
 const README: &str = include_str!("../../README.md");
 

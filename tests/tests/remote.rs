@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger_e2e::moto::Moto;
-use ledger_e2e::{Project, manifest_with_services};
+use ledger_testutil::moto::Moto;
+use ledger_testutil::process::{Project, manifest_with_services};
 use serde_json::Value;
 
 const BUCKET: &str = "team-ledger";
@@ -183,7 +183,7 @@ fn damaged_objects_never_enter_a_ledger(shared: &Shared) {
     for (what, bytes) in [("tampered", tampered), ("truncated", original[..original.len() / 2].to_vec())] {
         shared.write_object(&outcome, &bytes);
         let bob = shared.project();
-        let output = bob.run(&["clone", &shared.url]);
+        let output = bob.output(&["clone", &shared.url]);
         assert_eq!(output.status.code(), Some(3), "{what}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(&format!("object {outcome} is corrupted or forged")),
@@ -191,7 +191,7 @@ fn damaged_objects_never_enter_a_ledger(shared: &Shared) {
             stderr(&output)
         );
         assert!(!bob.path().join(".ledger").exists(), "{what}: a failed clone leaves no ledger behind");
-        let verified = alice.run(&["verify", "--remote", "origin"]);
+        let verified = alice.output(&["verify", "--remote", "origin"]);
         assert_eq!(verified.status.code(), Some(3), "{what}");
         assert!(String::from_utf8_lossy(&verified.stdout).contains(&outcome), "{what}");
     }
@@ -204,11 +204,11 @@ fn damaged_objects_never_enter_a_ledger(shared: &Shared) {
     let prod_head = alice.json(&["show", "env/prod"])["id"].as_str().unwrap().to_string();
     let prod_bytes = shared.read_object(&prod_head);
     shared.write_object(&prod_head, &prod_bytes[..prod_bytes.len() - 3]);
-    let output = carol.run(&["pull"]);
+    let output = carol.output(&["pull"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(stderr(&output).contains(&prod_head), "{}", stderr(&output));
     assert_eq!(
-        carol.run(&["show", &prod_head]).status.code(),
+        carol.output(&["show", &prod_head]).status.code(),
         Some(2),
         "the damaged entry is not in the ledger"
     );
@@ -217,14 +217,14 @@ fn damaged_objects_never_enter_a_ledger(shared: &Shared) {
     // A ref naming an object the remote does not have is reported by name.
     shared.write_object(&prod_head, &prod_bytes);
     shared.delete_object(&prod_head);
-    let output = carol.run(&["pull"]);
+    let output = carol.output(&["pull"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output).contains(&format!("ref env/prod names {prod_head}, which the remote does not have")),
         "{}",
         stderr(&output)
     );
-    let verified = carol.run(&["verify", "--remote", "origin"]);
+    let verified = carol.output(&["verify", "--remote", "origin"]);
     assert_eq!(verified.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&verified.stdout).contains(&format!("ref env/prod reaches {prod_head}")));
     assert_eq!(log_ids(&carol, "stage")[0], stage_head);
@@ -262,7 +262,7 @@ fn environment_histories_never_merge_and_releases_follow_each_other() {
     bob.ok(&["promote", "stage", "prod", "--yes", "-m", "offline"]);
     std::fs::write(bob_dir.join("remotes.toml"), remotes).unwrap();
     alice.ok(&["promote", "stage", "prod", "--yes", "-m", "online"]);
-    let output = bob.run(&["push"]);
+    let output = bob.output(&["push"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(stderr(&output).contains("env/prod: the remote's env/prod moved to"), "{}", stderr(&output));
     assert!(
@@ -273,14 +273,14 @@ fn environment_histories_never_merge_and_releases_follow_each_other() {
     let fetched = bob.json(&["fetch"]);
     let prod = fetched["refs"].as_array().unwrap().iter().find(|r| r["ref"] == "env/prod").unwrap().clone();
     assert_eq!(prod["state"], "diverged", "{fetched}");
-    let output = bob.run(&["pull"]);
+    let output = bob.output(&["pull"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output).contains("env/prod has entries here that the remote does not have"),
         "{}",
         stderr(&output)
     );
-    let output = bob.run(&["promote", "stage", "prod", "--yes"]);
+    let output = bob.output(&["promote", "stage", "prod", "--yes"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert_eq!(shared_log(&shared, "prod"), log_ids(&alice, "prod"));
     assert_eq!(shared_log(&shared, "prod").len(), 1);
@@ -323,7 +323,7 @@ fn racing_members(shared: &Shared) {
                         };
                         let mut with_json: Vec<&str> = args.iter().map(String::as_str).collect();
                         with_json.extend(["--output", "json"]);
-                        let output = member.run(&with_json);
+                        let output = member.output(&with_json);
                         match output.status.code() {
                             Some(0) => {
                                 let json: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -431,7 +431,7 @@ fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it
 
     let verified = alice.json(&["verify", "--remote", "origin"]);
     assert_eq!(verified["sound"], true, "{verified}");
-    let pushed = alice.run(&["push"]);
+    let pushed = alice.output(&["push"]);
     assert!(pushed.status.success(), "{}", stderr(&pushed));
     // Without a terminal, progress is one plain line per step.
     assert!(stderr(&pushed).contains("uploading 404 objects\n"), "{}", stderr(&pushed));

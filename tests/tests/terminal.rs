@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 
-use ledger_e2e::{Project, manifest_with_services};
+use ledger_testutil::process::{Project, manifest_with_services};
 
 /// Runs `ledger <args>` with stdin, stdout and stderr on a new pseudo-terminal, types `input`,
 /// and returns the exit code and everything the terminal showed.

@@ -1,10 +1,10 @@
 //! The real `ledger` binary, built fresh, run as separate processes in a temporary project with
 //! no terminal, a fixed actor and (for snapshots) a fixed clock.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The sample manifest `ledger init --example` writes: stage, a protected prod, and the
 /// services api, search and worker, with api and search in the set `frontend`.
@@ -57,7 +57,7 @@ pub struct Project {
     /// Variables every command of the project runs with (e.g. the emulator's endpoint).
     env: Vec<(&'static str, String)>,
     /// With a fixed clock: how many commands ran, each one minute after the previous one.
-    runs: Option<Cell<i64>>,
+    runs: Option<AtomicI64>,
 }
 
 impl Project {
@@ -97,7 +97,7 @@ impl Project {
     /// Commands record `LEDGER_TIMESTAMP` 2026-11-01T08:00:00Z, one minute later each run, as
     /// `Test User <test@example.com>`.
     pub fn with_fixed_clock(mut self) -> Project {
-        self.runs = Some(Cell::new(0));
+        self.runs = Some(AtomicI64::new(0));
         self.actor = "Test User <test@example.com>";
         self
     }
@@ -126,8 +126,7 @@ impl Project {
             .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null());
         if let Some(runs) = &self.runs {
-            let run = runs.get();
-            runs.set(run + 1);
+            let run = runs.fetch_add(1, Ordering::Relaxed);
             command.env("LEDGER_TIMESTAMP", format!("2026-11-01T{:02}:{:02}:00Z", 8 + run / 60, run % 60));
         }
         command

@@ -1,16 +1,13 @@
 //! `ledger apply`: deploy a release set to an environment.
 
 use clap::Args;
-use ledger::deploy::SetSource;
-use ledger::history::State;
-use ledger::resolve::resolve;
-use ledger::store::refs;
-use ledger::{ReleaseSet, Source, Trigger};
+use ledger_app::deploy;
 
 use crate::cli::GlobalArgs;
-use crate::deploy::{self, DeployOptions, Request, select_services};
-use crate::error::{CommandError, CommandResult};
-use crate::workspace::Workspace;
+use crate::deploying::{DeployOptions, print_deployed};
+use crate::error::CommandResult;
+use crate::progress::Shown;
+use crate::prompt::Prompt;
 
 /// Deploy a release set to an environment
 ///
@@ -46,69 +43,15 @@ pub struct ApplyArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    workspace.environment(&args.env)?;
-    for service in &args.services {
-        workspace.check_service(service)?;
-    }
-    let (store, shared) = deploy::open_synced(&workspace)?;
-    let (set, target) = {
-        let reader = store.read()?;
-        resolve_target(&workspace, &reader, args)?
-    };
-    let request = Request { env: args.env.clone(), set, trigger: Trigger::Apply, target, notes: Vec::new() };
-    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
-}
-
-fn resolve_target(
-    workspace: &Workspace,
-    reader: &impl Source,
-    args: &ApplyArgs,
-) -> Result<(SetSource, State), CommandError> {
-    if args.release_set == "latest" {
-        let services =
-            if args.services.is_empty() { workspace.services_of(None)? } else { args.services.clone() };
-        let mut releases = State::new();
-        let mut missing = Vec::new();
-        for service in services {
-            match reader.ref_target(&refs::service(&service))? {
-                Some(release) => {
-                    releases.insert(service, release);
-                }
-                None => missing.push(service),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", "))).with_hint(
-                "record one with `ledger register <service> <image>`, or name others with --service",
-            ));
-        }
-        let set = ReleaseSet { service_set: None, releases: releases.clone() };
-        return Ok((SetSource::New(set), releases));
-    }
-    let id = if workspace.manifest.service_sets.contains_key(&args.release_set) {
-        reader.ref_target(&refs::set(Some(&args.release_set)))?.ok_or_else(|| {
-            CommandError::user(format!("service set {} has no release set yet", args.release_set))
-                .with_hint(format!("make one with `ledger release {}`", args.release_set))
-        })?
-    } else {
-        resolve(reader, &args.release_set).map_err(|e| {
-            CommandError::from(e)
-                .with_hint("give a release set id or prefix, a service set's name, or `latest`")
-        })?
-    };
-    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
-    let set = stored.entry.as_release_set().ok_or_else(|| {
-        CommandError::user(format!(
-            "{} is a {}, not a release set",
-            id.short(),
-            stored.entry.kind().as_str().replace('_', " ")
-        ))
-        .with_hint(
-            "make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`",
-        )
-    })?;
-    let what = format!("release set {}", id.short());
-    let target = select_services(set.releases.clone(), &args.services, &what)?;
-    Ok((SetSource::Existing(id), target))
+    let workspace = globals.workspace()?;
+    let (progress, prompt) = (Shown::new(globals), Prompt { yes: args.options.yes });
+    let deployed = deploy::apply(
+        &workspace,
+        &args.release_set,
+        &args.env,
+        &args.services,
+        &args.options.app(),
+        (&progress, &prompt),
+    )?;
+    print_deployed(globals, &deployed)
 }

@@ -3,16 +3,14 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ledger::Store;
-use ledger::manifest::RemoteSettings;
-use ledger_sync::remote::exchange;
+use ledger_app::ledger::manifest::RemoteSettings;
+use ledger_app::sharing;
 
 use crate::cli::GlobalArgs;
-use crate::cloud;
 use crate::commands::pull::print_pull;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::sharing::{self, Shown};
-use crate::workspace::{LEDGER_DIR, Workspace, current_dir};
+use crate::error::{CommandResult, Finished};
+use crate::output::note;
+use crate::progress::Shown;
 
 /// Create a ledger from a remote: everything it has, checked
 ///
@@ -43,46 +41,15 @@ pub struct CloneArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &CloneArgs) -> CommandResult {
-    let settings = RemoteSettings {
+    let remote = RemoteSettings {
         name: args.name.clone(),
         url: args.url.clone(),
         sse: args.sse.clone(),
         kms_key_id: args.kms_key_id.clone(),
     };
-    settings.check().map_err(CommandError::user)?;
-    let workspace = Workspace::load(globals).ok();
-    let dir = match (&args.dir, &workspace) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(workspace)) => workspace.ledger_dir.clone(),
-        (None, None) => globals.ledger_dir.clone().unwrap_or(current_dir()?.join(LEDGER_DIR)),
-    };
-    if Store::open_for_reading(&dir).is_ok() {
-        return Err(CommandError::user(format!("{} already holds a ledger", dir.display()))
-            .with_hint("`ledger pull` takes in what the remote has; or clone into another directory"));
-    }
-    let region = workspace.as_ref().and_then(sharing::project_region);
-    let remote = sharing::connect(&settings, globals, region)?;
-    let created = !dir.exists();
-    let cloned = (|| {
-        let store = Store::init(&dir)?;
-        sharing::write_added(&dir, vec![settings.clone()])?;
-        let report = cloud::run(exchange::pull(&store, &remote, &settings.name, &Shown::new(globals)))??;
-        Ok::<_, CommandError>(report)
-    })();
-    let report = match cloned {
-        Ok(report) => report,
-        Err(error) => {
-            if created {
-                let _ = std::fs::remove_dir_all(&dir);
-            } else {
-                let _ = std::fs::remove_file(dir.join(ledger::store::STORE_FILE));
-                let _ = std::fs::remove_file(dir.join(sharing::REMOTES_FILE));
-            }
-            return Err(error);
-        }
-    };
-    print_pull(globals, &settings.name, &report);
-    eprintln!("cloned {} into {}", args.url, dir.display());
-    sharing::accepted("clone from", &settings.name, &report.refused)?;
+    let cloned = sharing::clone(&globals.settings(), &remote, args.dir.as_deref(), &Shown::new(globals))?;
+    print_pull(globals, &cloned.exchanged)?;
+    note(&format!("cloned {} into {}", args.url, cloned.dir.display()));
+    cloned.exchanged.accepted("clone from")?;
     Ok(Finished::Success)
 }

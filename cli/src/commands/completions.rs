@@ -5,6 +5,7 @@ use clap_complete::Shell;
 
 use crate::cli::Cli;
 use crate::error::{CommandResult, Finished};
+use crate::output::out;
 
 /// Print a shell completion script
 ///
@@ -17,6 +18,8 @@ pub struct CompletionsArgs {
 }
 
 pub fn run(args: &CompletionsArgs) -> CommandResult {
-    clap_complete::generate(args.shell, &mut Cli::command(), "ledger", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "ledger", &mut script);
+    out(&String::from_utf8_lossy(&script))?;
     Ok(Finished::Success)
 }

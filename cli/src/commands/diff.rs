@@ -1,13 +1,13 @@
 //! `ledger diff`: compare two environments, release sets or deployments, service by service.
 
 use clap::Args;
-use ledger::diff::differs;
+use ledger_app::ledger::Source;
+use ledger_app::ledger::diff::differs;
+use ledger_app::views::{Comparison, Releases};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
-use crate::output::{Releases, print_json, table};
-use crate::views::Comparison;
-use crate::workspace::Workspace;
+use crate::output::{json_text, out, table};
 
 /// Compare two environments, release sets or deployments, service by service
 ///
@@ -40,44 +40,54 @@ pub struct DiffArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store_for_reading()?;
-    let reader = store.read()?;
-    let releases = Releases::new(&reader);
-    let comparison = Comparison::load(&workspace, &releases, &args.a, &args.b, args.commits)?;
-    if globals.json() {
-        print_json(&comparison.json(&releases)?);
-    } else if comparison.diffs.is_empty() {
-        println!("neither side runs any service");
-    } else {
-        let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
-        for diff in &comparison.diffs {
-            rows.push(vec![
-                diff.service.clone(),
-                diff.change.as_str().into(),
-                releases.human(diff.from)?,
-                releases.human(diff.to)?,
-            ]);
-        }
-        print!("{}", table(&rows));
-        for (service, commits) in &comparison.commits {
-            match commits {
-                Some(commits) if commits.is_empty() => {
-                    println!("\n{service}: no commits between the two revisions")
-                }
-                Some(commits) => {
-                    println!("\n{service}:");
-                    for commit in commits {
-                        println!("    {commit}");
-                    }
-                }
-                None => println!("\n{service}: commits unknown (no revision, or not in this git repository)"),
+    let workspace = globals.workspace()?;
+    let (text, differs) = workspace.read(|releases| {
+        let comparison = Comparison::load(&workspace, releases, &args.a, &args.b, args.commits)?;
+        let text = if globals.json() {
+            json_text(&comparison.json(releases)?)
+        } else {
+            render(releases, &comparison, args)?
+        };
+        Ok((text, differs(&comparison.diffs)))
+    })?;
+    out(&text)?;
+    Ok(if args.exit_code && differs { Finished::Differences } else { Finished::Success })
+}
+
+/// A table of every service, then the commits of each changed one when asked for.
+fn render<S: Source>(
+    releases: &Releases<'_, S>,
+    comparison: &Comparison,
+    args: &DiffArgs,
+) -> ledger_app::Result<String> {
+    if comparison.diffs.is_empty() {
+        return Ok("neither side runs any service\n".to_string());
+    }
+    let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
+    for diff in &comparison.diffs {
+        rows.push(vec![
+            diff.service.clone(),
+            diff.change.as_str().into(),
+            releases.human(diff.from)?,
+            releases.human(diff.to)?,
+        ]);
+    }
+    let mut text = table(&rows);
+    for (service, commits) in &comparison.commits {
+        match commits {
+            Some(commits) if commits.is_empty() => {
+                text.push_str(&format!("\n{service}: no commits between the two revisions\n"))
             }
+            Some(commits) => {
+                text.push_str(&format!("\n{service}:\n"));
+                for commit in commits {
+                    text.push_str(&format!("    {commit}\n"));
+                }
+            }
+            None => text.push_str(&format!(
+                "\n{service}: commits unknown (no revision, or not in this git repository)\n"
+            )),
         }
     }
-    if args.exit_code && differs(&comparison.diffs) {
-        Ok(Finished::Differences)
-    } else {
-        Ok(Finished::Success)
-    }
+    Ok(text)
 }

@@ -1,15 +1,13 @@
 //! `ledger fetch`: how this ledger compares with a remote, without changing it.
 
 use clap::Args;
-use ledger_sync::remote::exchange::{self, Comparison};
-use serde_json::json;
+use ledger_app::ledger_remote::exchange::Comparison;
+use ledger_app::sharing;
 
 use crate::cli::GlobalArgs;
-use crate::cloud;
 use crate::error::{CommandResult, Finished};
-use crate::output::print_json;
-use crate::sharing::{self, Shown};
-use crate::workspace::Workspace;
+use crate::output::{out, print_json};
+use crate::progress::Shown;
 
 /// Show how this ledger compares with a remote, changing nothing
 ///
@@ -28,35 +26,22 @@ pub struct FetchArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &FetchArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let settings = sharing::choose(&workspace, args.remote.as_deref())?;
-    let remote = sharing::connect(&settings, globals, sharing::project_region(&workspace))?;
-    let store = workspace.open_store_for_reading()?;
-    let comparisons = cloud::run(exchange::fetch(&store, &remote, &Shown::new(globals)))??;
+    let workspace = globals.workspace()?;
+    let fetched = sharing::fetch(&workspace, args.remote.as_deref(), &Shown::new(globals))?;
     if globals.json() {
-        let rows: Vec<_> = comparisons
-            .iter()
-            .map(|(name, comparison)| {
-                let (state, incoming) = match comparison {
-                    Comparison::Same => ("up_to_date", 0),
-                    Comparison::Behind(n) => ("behind", *n),
-                    Comparison::Ahead => ("ahead", 0),
-                    Comparison::Diverged => ("diverged", 0),
-                };
-                json!({"ref": name, "state": state, "incoming": incoming})
-            })
-            .collect();
-        print_json(&json!({"remote": settings.name, "refs": rows}));
+        print_json(&fetched.json)?;
     } else {
-        for (name, comparison) in &comparisons {
+        let mut text = String::new();
+        for (name, comparison) in &fetched.refs {
             let state = match comparison {
                 Comparison::Same => "up to date".to_string(),
                 Comparison::Behind(n) => format!("behind: `ledger pull` takes in {n} entries"),
                 Comparison::Ahead => "ahead: `ledger push` sends what was recorded here".to_string(),
                 Comparison::Diverged => "diverged: both sides recorded entries the other lacks".to_string(),
             };
-            println!("{name}\t{state}");
+            text.push_str(&format!("{name}\t{state}\n"));
         }
+        out(&text)?;
     }
     Ok(Finished::Success)
 }

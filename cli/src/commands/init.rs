@@ -1,12 +1,11 @@
 //! `ledger init`: create the ledger beside `ledger.toml`.
 
 use clap::Args;
-use ledger::Store;
-use ledger::manifest::{EXAMPLE, MANIFEST_FILE};
+use ledger_app::init::init;
 
 use crate::cli::GlobalArgs;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::workspace::{Workspace, current_dir};
+use crate::error::{CommandResult, Finished};
+use crate::output::{note, outln};
 
 /// Create the ledger (.ledger/ beside ledger.toml)
 ///
@@ -22,35 +21,18 @@ pub struct InitArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &InitArgs) -> CommandResult {
-    let mut globals = globals.clone();
-    if args.example {
-        let path = match &globals.manifest {
-            Some(path) => path.clone(),
-            None => current_dir()?.join(MANIFEST_FILE),
-        };
-        if path.exists() {
-            eprintln!("{} already exists; left as it is", path.display());
-        } else {
-            std::fs::write(&path, EXAMPLE)
-                .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!("wrote a sample manifest to {}", path.display());
-        }
-        globals.manifest = Some(path);
+    let initialised = init(&globals.settings(), args.example)?;
+    match &initialised.example {
+        Some((path, false)) => note(&format!("{} already exists; left as it is", path.display())),
+        Some((path, true)) => note(&format!("wrote a sample manifest to {}", path.display())),
+        None => {}
     }
-    let workspace = Workspace::load(&globals)?;
-    let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
-    Store::init(&workspace.ledger_dir)?;
-    let ignore = workspace.ledger_dir.join(".gitignore");
-    if !ignore.exists() {
-        // The ledger is shared through a remote, not committed with the code.
-        std::fs::write(&ignore, "*\n")
-            .map_err(|e| CommandError::failed(format!("cannot write {}: {e}", ignore.display())))?;
-    }
-    let verb = if existed { "already initialised; nothing changed:" } else { "initialised" };
-    println!(
+    let workspace = &initialised.workspace;
+    let verb = if initialised.existed { "already initialised; nothing changed:" } else { "initialised" };
+    outln(&format!(
         "ledger for project {} {verb} {}",
         workspace.manifest.project.id,
         workspace.ledger_dir.display()
-    );
+    ))?;
     Ok(Finished::Success)
 }

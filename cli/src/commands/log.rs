@@ -1,15 +1,14 @@
 //! `ledger log`: an environment's deployments, or every entry, newest first.
 
 use clap::Args;
-use ledger::history::{self, DeploymentRecord};
-use ledger::store::Scope;
-use ledger::{Body, Source, StoredEntry};
-use serde_json::json;
+use ledger_app::ledger::history::DeploymentRecord;
+use ledger_app::ledger::{Body, DeployResult, Source, StoredEntry};
+use ledger_app::log;
+use ledger_app::views::{Releases, describe_trigger};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Releases, Style, entry_json, print_json, record_json, table, trigger_human};
-use crate::workspace::Workspace;
+use crate::output::{Style, json_text, note, out, table};
 
 /// Show history, newest first: an environment's deployments, or every entry
 ///
@@ -36,82 +35,45 @@ pub struct LogArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    if let Some(service) = &args.service {
-        workspace.check_service(service)?;
-    }
-    let store = workspace.open_store_for_reading()?;
-    let reader = store.read()?;
-    let releases = Releases::new(&reader);
-    match &args.env {
-        Some(env) => {
-            workspace.environment(env)?;
-            // One more than asked for tells whether there is more.
-            let mut records = match &args.service {
-                Some(service) => {
-                    history::env_service_deployments(&reader, env, service, args.limit.saturating_add(1))?
+    let workspace = globals.workspace()?;
+    let service = args.service.as_deref();
+    workspace
+        .read(|releases| {
+            let text = match &args.env {
+                Some(env) => {
+                    let log = log::env_log(&workspace, releases, env, service, args.limit)?;
+                    if globals.json() {
+                        json_text(&log.json(releases)?)
+                    } else if log.records.is_empty() {
+                        format!("no deployments to {env} yet\n")
+                    } else {
+                        hint_more(log.more, args.limit);
+                        render_env_log(releases, &log.records)?
+                    }
                 }
-                None => history::env_deployments(&reader, env, args.limit.saturating_add(1))?,
-            };
-            let more = records.len() > args.limit;
-            records.truncate(args.limit);
-            // The releases these deployments name were mostly recorded shortly before them:
-            // reading that stretch of history once, in order, beats looking each one up by id.
-            if let Some(oldest) = records.last() {
-                let first = oldest.seq.saturating_sub(RELEASE_LEAD);
-                if reader.newest(1)?.first().is_some_and(|newest| newest - first <= RECENT_WINDOW) {
-                    releases.learn_recent(first)?;
+                None => {
+                    let log = log::entry_log(&workspace, releases, service, args.limit)?;
+                    if globals.json() {
+                        json_text(&log.json(releases)?)
+                    } else if log.entries.is_empty() {
+                        "the ledger is empty; start with `ledger register`\n".to_string()
+                    } else {
+                        hint_more(log.more, args.limit);
+                        render_entry_lines(releases, &log.entries)?
+                    }
                 }
-            }
-            if globals.json() {
-                let deployments =
-                    records.iter().map(|r| record_json(&releases, r)).collect::<Result<Vec<_>, _>>()?;
-                print_json(&json!({"env": env, "deployments": deployments}));
-            } else if records.is_empty() {
-                println!("no deployments to {env} yet");
-            } else {
-                print!("{}", render_env_log(&releases, &records)?);
-                hint_more(more, args.limit);
-            }
-        }
-        None => {
-            let wanted = args.limit.saturating_add(1);
-            let mut seqs = match &args.service {
-                Some(service) => reader.newest_in(&Scope::Service(service), wanted)?,
-                None => reader.newest(wanted)?,
             };
-            let more = seqs.len() > args.limit;
-            seqs.truncate(args.limit);
-            let mut entries = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                entries.push(reader.entry_at(seq)?.ok_or_else(|| {
-                    CommandError::failed(format!("entry #{seq} is missing; run `ledger verify`"))
-                })?);
-            }
-            if globals.json() {
-                let entries =
-                    entries.iter().map(|e| entry_json(&releases, e)).collect::<Result<Vec<_>, _>>()?;
-                print_json(&json!({"entries": entries}));
-            } else if entries.is_empty() {
-                println!("the ledger is empty; start with `ledger register`");
-            } else {
-                print!("{}", render_entry_lines(&releases, &entries)?);
-                hint_more(more, args.limit);
-            }
-        }
-    }
+            Ok(text)
+        })
+        .map_err(CommandError::from)
+        .and_then(|text| out(&text))?;
     Ok(Finished::Success)
 }
-
-/// How far before the oldest deployment shown its releases are looked for.
-const RELEASE_LEAD: u64 = 64;
-/// The longest stretch of recent history read in one go; beyond it, releases are looked up by id.
-const RECENT_WINDOW: u64 = 4096;
 
 /// Says on stderr that older entries were left out, and how to see them.
 fn hint_more(more: bool, limit: usize) {
     if more {
-        eprintln!("(the {limit} most recent; older ones with -n {})", limit.saturating_mul(2).max(1));
+        note(&format!("(the {limit} most recent; older ones with -n {})", limit.saturating_mul(2).max(1)));
     }
 }
 
@@ -119,7 +81,7 @@ fn hint_more(more: bool, limit: usize) {
 pub fn render_env_log<S: Source>(
     releases: &Releases<'_, S>,
     records: &[DeploymentRecord],
-) -> Result<String, CommandError> {
+) -> ledger_app::Result<String> {
     let style = Style::detect();
     let mut out = String::new();
     for record in records {
@@ -135,7 +97,10 @@ pub fn render_env_log<S: Source>(
         ));
         out.push_str(&format!("When:    {}\n", entry.at.to_human()));
         out.push_str(&format!("Who:     {}\n", entry.actor));
-        out.push_str(&format!("How:     {}\n", trigger_human(&deployment.trigger, deployment.release_set)));
+        out.push_str(&format!(
+            "How:     {}\n",
+            describe_trigger(&deployment.trigger, deployment.release_set)
+        ));
         if !entry.message.is_empty() {
             out.push('\n');
             for line in entry.message.lines() {
@@ -155,7 +120,7 @@ pub fn render_env_log<S: Source>(
         out.push_str(&table(&rows));
         if let Some(outcome) = record.outcome.as_ref().and_then(|o| o.entry.as_outcome()) {
             for (service, result) in &outcome.services {
-                if result.result != ledger::DeployResult::Succeeded {
+                if result.result != DeployResult::Succeeded {
                     out.push_str(&format!(
                         "    {} {}: {}\n",
                         style.warn(service),
@@ -174,7 +139,7 @@ pub fn render_env_log<S: Source>(
 fn render_entry_lines<S: Source>(
     releases: &Releases<'_, S>,
     entries: &[StoredEntry],
-) -> Result<String, CommandError> {
+) -> ledger_app::Result<String> {
     let style = Style::detect();
     let mut rows = Vec::new();
     for stored in entries {

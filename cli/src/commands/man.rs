@@ -3,7 +3,10 @@
 use clap::{Args, CommandFactory};
 
 use crate::cli::Cli;
-use crate::error::{CommandError, CommandResult, Finished};
+use ledger_app::Error;
+
+use crate::error::{CommandResult, Finished};
+use crate::output::out;
 
 /// Print the manual page (roff)
 ///
@@ -13,8 +16,10 @@ use crate::error::{CommandError, CommandResult, Finished};
 pub struct ManArgs {}
 
 pub fn run(_args: &ManArgs) -> CommandResult {
+    let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command())
-        .render(&mut std::io::stdout())
-        .map_err(|e| CommandError::failed(format!("writing the manual page: {e}")))?;
+        .render(&mut page)
+        .map_err(|e| Error::internal(format!("rendering the manual page: {e}")))?;
+    out(&String::from_utf8_lossy(&page))?;
     Ok(Finished::Success)
 }

@@ -29,8 +29,6 @@ use clap::Subcommand;
 use crate::cli::GlobalArgs;
 use crate::error::CommandResult;
 
-pub use show::resolve_target;
-
 #[derive(Subcommand)]
 pub enum Command {
     Init(init::InitArgs),

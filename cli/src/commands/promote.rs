@@ -1,14 +1,13 @@
 //! `ledger promote`: deploy what one environment runs to another.
 
 use clap::Args;
-use ledger::deploy::SetSource;
-use ledger::store::refs;
-use ledger::{Source, Trigger};
+use ledger_app::deploy;
 
 use crate::cli::GlobalArgs;
-use crate::deploy::{self, DeployOptions, Request, select_services};
-use crate::error::{CommandError, CommandResult};
-use crate::workspace::Workspace;
+use crate::deploying::{DeployOptions, print_deployed};
+use crate::error::CommandResult;
+use crate::progress::Shown;
+use crate::prompt::Prompt;
 
 /// Deploy to TO_ENV what FROM_ENV runs now
 ///
@@ -35,32 +34,15 @@ pub struct PromoteArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &PromoteArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    workspace.environment(&args.from_env)?;
-    workspace.environment(&args.to_env)?;
-    if args.from_env == args.to_env {
-        return Err(CommandError::user("promote needs two different environments"));
-    }
-    for service in &args.services {
-        workspace.check_service(service)?;
-    }
-    let (store, shared) = deploy::open_synced(&workspace)?;
-    let (from_head, target) = {
-        let reader = store.read()?;
-        let state = reader.env_state(&args.from_env)?;
-        if state.is_empty() {
-            return Err(CommandError::user(format!(
-                "{} runs nothing yet; there is nothing to promote",
-                args.from_env
-            )));
-        }
-        (
-            reader.ref_target(&refs::env(&args.from_env))?,
-            select_services(state, &args.services, &args.from_env)?,
-        )
-    };
-    let trigger = Trigger::Promote { from_env: args.from_env.clone(), from_head };
-    let request =
-        Request { env: args.to_env.clone(), set: SetSource::None, trigger, target, notes: Vec::new() };
-    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
+    let workspace = globals.workspace()?;
+    let (progress, prompt) = (Shown::new(globals), Prompt { yes: args.options.yes });
+    let deployed = deploy::promote(
+        &workspace,
+        &args.from_env,
+        &args.to_env,
+        &args.services,
+        &args.options.app(),
+        (&progress, &prompt),
+    )?;
+    print_deployed(globals, &deployed)
 }

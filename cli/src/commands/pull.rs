@@ -1,14 +1,12 @@
 //! `ledger pull`: take in what a remote has.
 
 use clap::Args;
-use ledger_sync::remote::exchange;
+use ledger_app::sharing::{self, Exchanged};
 
 use crate::cli::GlobalArgs;
-use crate::cloud;
-use crate::error::{CommandResult, Finished};
-use crate::output::print_json;
-use crate::sharing::{self, Shown};
-use crate::workspace::Workspace;
+use crate::error::{CommandError, CommandResult, Finished};
+use crate::output::{note, out, print_json};
+use crate::progress::Shown;
 
 /// Take in what a remote has (fetch, then fast-forward)
 ///
@@ -28,28 +26,32 @@ pub struct PullArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &PullArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let settings = sharing::choose(&workspace, args.remote.as_deref())?;
-    let remote = sharing::connect(&settings, globals, sharing::project_region(&workspace))?;
-    let store = workspace.open_store()?;
-    let report = cloud::run(exchange::pull(&store, &remote, &settings.name, &Shown::new(globals)))??;
-    print_pull(globals, &settings.name, &report);
-    sharing::accepted("pull from", &settings.name, &report.refused)?;
+    let workspace = globals.workspace()?;
+    let pulled = sharing::pull(&workspace, args.remote.as_deref(), &Shown::new(globals))?;
+    print_pull(globals, &pulled)?;
+    pulled.accepted("pull from")?;
     Ok(Finished::Success)
 }
 
 /// What a pull (or clone) took in.
-pub fn print_pull(globals: &GlobalArgs, remote: &str, report: &exchange::PullReport) {
+pub fn print_pull(globals: &GlobalArgs, pulled: &Exchanged) -> Result<(), CommandError> {
     if globals.json() {
-        print_json(&sharing::exchange_json(
-            remote,
-            "entries",
-            report.entries,
-            &report.moved,
-            &report.refused,
-        ));
+        print_json(&pulled.json)
     } else {
-        sharing::print_moved(&report.moved);
-        eprintln!("took in {} entries from {remote}; {} refs moved", report.entries, report.moved.len());
+        print_moved(pulled)?;
+        note(&format!(
+            "took in {} entries from {}; {} refs moved",
+            pulled.count,
+            pulled.remote,
+            pulled.moved.len()
+        ));
+        Ok(())
     }
+}
+
+/// Each moved ref and its new target, one per line.
+pub fn print_moved(exchanged: &Exchanged) -> Result<(), CommandError> {
+    let lines: String =
+        exchanged.moved.iter().map(|(name, target)| format!("{name} -> {}\n", target.short())).collect();
+    out(&lines)
 }

@@ -1,14 +1,13 @@
 //! `ledger push`: send what this ledger recorded to a remote.
 
 use clap::Args;
-use ledger_sync::remote::exchange;
+use ledger_app::sharing;
 
 use crate::cli::GlobalArgs;
-use crate::cloud;
+use crate::commands::pull::print_moved;
 use crate::error::{CommandResult, Finished};
-use crate::output::print_json;
-use crate::sharing::{self, Shown};
-use crate::workspace::Workspace;
+use crate::output::{note, print_json};
+use crate::progress::Shown;
 
 /// Send what this ledger recorded to a remote
 ///
@@ -28,23 +27,19 @@ pub struct PushArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &PushArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let settings = sharing::choose(&workspace, args.remote.as_deref())?;
-    let remote = sharing::connect(&settings, globals, sharing::project_region(&workspace))?;
-    let store = workspace.open_store()?;
-    let report = cloud::run(exchange::push(&store, &remote, &settings.name, None, &Shown::new(globals)))??;
+    let workspace = globals.workspace()?;
+    let pushed = sharing::push(&workspace, args.remote.as_deref(), &Shown::new(globals))?;
     if globals.json() {
-        let name = &settings.name;
-        print_json(&sharing::exchange_json(name, "objects", report.objects, &report.moved, &report.refused));
+        print_json(&pushed.json)?;
     } else {
-        sharing::print_moved(&report.moved);
-        eprintln!(
+        print_moved(&pushed)?;
+        note(&format!(
             "pushed {} objects to {}; {} refs moved",
-            report.objects,
-            settings.name,
-            report.moved.len()
-        );
+            pushed.count,
+            pushed.remote,
+            pushed.moved.len()
+        ));
     }
-    sharing::accepted("push to", &settings.name, &report.refused)?;
+    pushed.accepted("push to")?;
     Ok(Finished::Success)
 }

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::conclude::{self, Concluding};
+use crate::deploying::print_deployed;
 use crate::error::CommandResult;
-use crate::workspace::Workspace;
+use crate::progress::Shown;
+use ledger_app::conclude::{Concluding, conclude};
 
 /// Record the outcome of an interrupted deployment from what ECS runs
 ///
@@ -25,6 +26,7 @@ pub struct ReconcileArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &ReconcileArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    conclude::run(&workspace, &args.env, Concluding::Any)
+    let workspace = globals.workspace()?;
+    let deployed = conclude(&workspace, &args.env, Concluding::Any, &Shown::new(globals))?;
+    print_deployed(globals, &deployed)
 }

@@ -1,21 +1,12 @@
 //! `ledger register`: record a release.
 
 use clap::Args;
-use ledger::image::ImageRef;
-use ledger::name::{self, NameKind};
-use ledger::{Body, Release, Timestamp};
-
-use ledger_sync::Backoff;
-use ledger_sync::ecr;
-use ledger_sync::ssm::{Parameters, parameter_name};
+use ledger_app::register::{RegisterRequest, register};
 
 use crate::cli::GlobalArgs;
-use crate::cloud;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::git;
-use crate::output::{Releases, entry_json, print_json};
-use crate::sharing::{self, Shared};
-use crate::workspace::{Workspace, git_dir};
+use crate::error::{CommandResult, Finished};
+use crate::output::{note, outln, print_json};
+use crate::progress::Shown;
 
 /// Record a release: one service's image at a source revision
 ///
@@ -57,84 +48,22 @@ pub struct RegisterArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    name::validate(NameKind::Service, &args.service)?;
-    workspace.check_service(&args.service)?;
-    let mut image = ImageRef::parse(&args.image)?;
-    image.check_repository(&workspace.manifest.services[&args.service].image_repository)?;
-    let aws = workspace.manifest.aws.clone();
-    let cloud =
-        if args.resolve_digest || aws.is_some() { Some(cloud::connect(&workspace, None)?) } else { None };
-    if let (true, Some(cloud)) = (args.resolve_digest, &cloud) {
-        let Some(tag) = image.tag.clone().filter(|_| image.digest.is_none()) else {
-            return Err(CommandError::user("--resolve-digest needs an image given by tag, without a digest"));
-        };
-        let digest = cloud::run(ecr::resolve_digest(&cloud.ecr(), &image.repository, &tag))??;
-        // What ECR answered is checked like any image given on the command line.
-        image = ImageRef::parse(&format!("{}:{tag}@{digest}", image.repository))?;
-    }
-
-    let commit = match &args.revision {
-        Some(revision) => {
-            check_revision(revision)?;
-            git::commit(&git_dir(), revision)
-        }
-        None => None,
-    };
-    let revision =
-        commit.as_ref().map(|c| c.hash.clone()).or_else(|| args.revision.as_ref().map(|r| r.to_lowercase()));
-    let message = args.message.clone().or_else(|| commit.as_ref().map(|c| c.subject.clone()));
-    let release = Release {
+    let workspace = globals.workspace()?;
+    let request = RegisterRequest {
         service: args.service.clone(),
-        image: image.name_and_tag(),
-        digest: image.digest.clone(),
-        revision,
-        revision_at: commit.as_ref().map(|c| Timestamp::from_unix_seconds(c.time)),
+        image: args.image.clone(),
+        revision: args.revision.clone(),
+        message: args.message.clone(),
+        resolve_digest: args.resolve_digest,
     };
-    let mut stamp = workspace.stamp(message.as_deref())?;
-    if let Some(cloud) = &cloud {
-        stamp = cloud::with_principal(stamp, cloud)?;
-    }
-    let store = workspace.open_store()?;
-    let shared = Shared::connect(&workspace)?;
-    let image_ref = release.image_ref();
-    let stored = sharing::record_release(&store, shared.as_ref(), stamp, Body::Release(release))?;
-    if let (Some(cloud), Some(aws)) = (&cloud, &aws)
-        && aws.write_latest
-    {
-        let name =
-            parameter_name(&format!("/{}/images/latest", workspace.manifest.project.id), &args.service);
-        let written =
-            cloud::run(Backoff::default().retry(async || cloud.parameters().put(&name, &image_ref).await))?;
-        written.map_err(|error| {
-            CommandError::failed(format!(
-                "release {} was recorded, but {name} was not written: {error}",
-                stored.id.short()
-            ))
-            .with_hint(
-                "set `write_latest = false` under [aws] in ledger.toml if nothing reads that parameter",
-            )
-        })?;
-    }
-    let reader = store.read()?;
-    let releases = Releases::new(&reader);
+    let registered = register(&workspace, &request, &Shown::new(globals))?;
     if globals.json() {
-        print_json(&entry_json(&releases, &stored)?);
+        print_json(&registered.json)?;
     } else {
-        let view = releases.view(stored.id)?;
-        println!("{}", stored.id);
-        eprintln!("registered {} {} ({})", args.service, view.human(), view.image);
+        outln(&registered.entry.id.to_string())?;
+        if let Some(view) = &registered.release {
+            note(&format!("registered {} {} ({})", args.service, view.human(), view.image));
+        }
     }
     Ok(Finished::Success)
-}
-
-fn check_revision(revision: &str) -> Result<(), CommandError> {
-    let is_hash = (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_hash {
-        Ok(())
-    } else {
-        Err(CommandError::user(format!(
-            "--revision {revision:?} is not a git commit hash: give 4 to 64 hex digits, e.g. $(git rev-parse HEAD)"
-        )))
-    }
 }

@@ -1,14 +1,12 @@
 //! `ledger release`: make a release set from the latest release of each service.
 
 use clap::Args;
-use ledger::store::refs;
-use ledger::{Body, ReleaseSet, Source};
+use ledger_app::register::release;
 
 use crate::cli::GlobalArgs;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Releases, entry_json, print_json};
-use crate::sharing::{self, Shared};
-use crate::workspace::Workspace;
+use crate::error::{CommandResult, Finished};
+use crate::output::{note, outln, print_json};
+use crate::progress::Shown;
 
 /// Make a release set: the latest release of each service of a service set
 ///
@@ -30,59 +28,18 @@ pub struct ReleaseArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &ReleaseArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let services = workspace.services_of(args.service_set.as_deref())?;
-    let stamp = workspace.stamp(args.message.as_deref())?;
-    let store = workspace.open_store()?;
-    let shared = Shared::connect(&workspace)?;
-    if let Some(shared) = &shared {
-        // The latest releases are the team's, not only this ledger's.
-        shared.pull(&store)?;
-    }
-    let service_set = args.service_set.clone();
-    let (releases, unchanged) = {
-        let reader = store.read()?;
-        let mut releases = std::collections::BTreeMap::new();
-        let mut missing = Vec::new();
-        for service in &services {
-            match reader.ref_target(&refs::service(service))? {
-                Some(release) => {
-                    releases.insert(service.clone(), release);
-                }
-                None => missing.push(service.as_str()),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(CommandError::user(format!("no release yet for: {}", missing.join(", ")))
-                .with_hint("record one with `ledger register <service> <image>`"));
-        }
-        let latest = match reader.ref_target(&refs::set(service_set.as_deref()))? {
-            Some(latest) => reader.entry(&latest)?,
-            None => None,
-        };
-        let unchanged = latest.filter(|l| l.entry.as_release_set().is_some_and(|s| s.releases == releases));
-        (releases, unchanged)
-    };
-    let (stored, is_new) = match unchanged {
-        Some(latest) => (latest, false),
-        None => {
-            let body = Body::ReleaseSet(ReleaseSet { service_set, releases });
-            (sharing::record_release(&store, shared.as_ref(), stamp, body)?, true)
-        }
-    };
+    let workspace = globals.workspace()?;
+    let set = args.service_set.as_deref();
+    let registered = release(&workspace, set, args.message.as_deref(), &Shown::new(globals))?;
     if globals.json() {
-        let reader = store.read()?;
-        print_json(&entry_json(&Releases::new(&reader), &stored)?);
+        print_json(&registered.json)?;
     } else {
-        println!("{}", stored.id);
-        let scope = args.service_set.as_deref().unwrap_or("all services");
-        if is_new {
-            eprintln!("recorded release set {} for {scope}", stored.id.short());
+        outln(&registered.entry.id.to_string())?;
+        let (short, scope) = (registered.entry.id.short(), set.unwrap_or("all services"));
+        if registered.is_new {
+            note(&format!("recorded release set {short} for {scope}"));
         } else {
-            eprintln!(
-                "nothing changed since release set {} for {scope}; nothing recorded",
-                stored.id.short()
-            );
+            note(&format!("nothing changed since release set {short} for {scope}; nothing recorded"));
         }
     }
     Ok(Finished::Success)

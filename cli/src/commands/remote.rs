@@ -1,15 +1,12 @@
 //! `ledger remote`: the shared ledgers this one pushes to and pulls from.
 
 use clap::{Args, Subcommand};
-use ledger::manifest::RemoteSettings;
-use ledger_sync::remote::s3::S3Location;
-use serde_json::json;
+use ledger_app::ledger::manifest::RemoteSettings;
+use ledger_app::sharing;
 
 use crate::cli::GlobalArgs;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::print_json;
-use crate::sharing::{self, REMOTES_FILE};
-use crate::workspace::Workspace;
+use crate::error::{CommandResult, Finished};
+use crate::output::{note, out, outln, print_json};
 
 /// Manage remotes: shared copies of the ledger on S3 (or in a directory)
 ///
@@ -60,7 +57,7 @@ pub struct AddArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
+    let workspace = globals.workspace()?;
     match &args.action {
         RemoteAction::Add(add) => {
             let settings = RemoteSettings {
@@ -69,65 +66,30 @@ pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
                 sse: add.sse.clone(),
                 kms_key_id: add.kms_key_id.clone(),
             };
-            settings.check().map_err(CommandError::user)?;
-            if settings.url.starts_with("s3://") {
-                S3Location::parse(&settings.url).map_err(CommandError::user)?;
-            }
-            if sharing::configured(&workspace)?.iter().any(|r| r.settings.name == add.name) {
-                return Err(CommandError::user(format!("remote {:?} already exists", add.name))
-                    .with_hint("remove it first with `ledger remote remove`, or choose another name"));
-            }
-            // The ledger must exist: tracking refs live in it.
-            workspace.open_store()?;
-            let mut added = sharing::read_added(&workspace.ledger_dir)?;
-            added.push(settings);
-            sharing::write_added(&workspace.ledger_dir, added)?;
-            eprintln!(
+            sharing::add_remote(&workspace, settings)?;
+            note(&format!(
                 "added remote {} ({}); `ledger pull {}` takes in what it has",
                 add.name, add.url, add.name
-            );
+            ));
         }
         RemoteAction::List => {
-            let remotes = sharing::configured(&workspace)?;
+            let (remotes, json) = sharing::list_remotes(&workspace)?;
             if globals.json() {
-                let rows: Vec<_> = remotes
-                    .iter()
-                    .map(|r| {
-                        json!({
-                            "name": r.settings.name,
-                            "url": r.settings.url,
-                            "sse": r.settings.sse,
-                            "kms_key_id": r.settings.kms_key_id,
-                            "configured_in": if r.in_manifest { "ledger.toml" } else { REMOTES_FILE },
-                        })
-                    })
-                    .collect();
-                print_json(&json!(rows));
+                print_json(&json)?;
             } else if remotes.is_empty() {
-                println!("no remotes; add one with `ledger remote add origin s3://bucket/prefix`");
+                outln("no remotes; add one with `ledger remote add origin s3://bucket/prefix`")?;
             } else {
+                let mut text = String::new();
                 for remote in remotes {
                     let place = if remote.in_manifest { "ledger.toml" } else { "this ledger" };
-                    println!("{}\t{}\t({place})", remote.settings.name, remote.settings.url);
+                    text.push_str(&format!("{}\t{}\t({place})\n", remote.settings.name, remote.settings.url));
                 }
+                out(&text)?;
             }
         }
         RemoteAction::Remove { name } => {
-            let mut added = sharing::read_added(&workspace.ledger_dir)?;
-            let Some(index) = added.iter().position(|r| &r.name == name) else {
-                let in_manifest = workspace.manifest.remote.as_ref().is_some_and(|r| &r.name == name);
-                let hint = if in_manifest {
-                    "it is ledger.toml's [remote]: edit ledger.toml"
-                } else {
-                    "`ledger remote list` shows the remotes"
-                };
-                return Err(CommandError::user(format!("no remote {name:?} was added to this ledger"))
-                    .with_hint(hint));
-            };
-            added.remove(index);
-            sharing::write_added(&workspace.ledger_dir, added)?;
-            workspace.open_store()?.write(|w| w.forget_remote(name))?;
-            eprintln!("removed remote {name}; nothing on it was changed");
+            sharing::remove_remote(&workspace, name)?;
+            note(&format!("removed remote {name}; nothing on it was changed"));
         }
     }
     Ok(Finished::Success)

@@ -1,14 +1,13 @@
 //! `ledger rollback`: a new forward deployment that restores an earlier state.
 
 use clap::Args;
-use ledger::deploy::{SetSource, rollback_target};
-use ledger::resolve::resolve;
-use ledger::{Source, Trigger};
+use ledger_app::deploy;
 
 use crate::cli::GlobalArgs;
-use crate::deploy::{self, DeployOptions, Request};
-use crate::error::{CommandError, CommandResult};
-use crate::workspace::Workspace;
+use crate::deploying::{DeployOptions, print_deployed};
+use crate::error::CommandResult;
+use crate::progress::Shown;
+use crate::prompt::Prompt;
 
 /// Restore the state an environment had before its last successful deployment
 ///
@@ -35,32 +34,10 @@ pub struct RollbackArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    workspace.environment(&args.env)?;
-    let (store, shared) = deploy::open_synced(&workspace)?;
-    let (target, trigger, notes) = {
-        let reader = store.read()?;
-        let to = match &args.to {
-            Some(text) => Some(resolve(&reader, text)?),
-            None => None,
-        };
-        let (target, trigger) = rollback_target(&reader, &args.env, to)?.ok_or_else(|| {
-            CommandError::user(format!("{} has no successful deployment to roll back", args.env))
-        })?;
-        let notes = reader
-            .env_state(&args.env)?
-            .keys()
-            .filter(|service| !target.contains_key(*service))
-            .map(|service| format!("{service} did not run in {} then; left as it is", args.env))
-            .collect();
-        (target, trigger, notes)
-    };
-    if let Trigger::Rollback { to: None } = trigger {
-        return Err(CommandError::user(format!(
-            "the last successful deployment is the first deployment to {}; there is no earlier state to restore",
-            args.env
-        )));
-    }
-    let request = Request { env: args.env.clone(), set: SetSource::None, trigger, target, notes };
-    deploy::run(&workspace, &store, shared.as_ref(), request, &args.options)
+    let workspace = globals.workspace()?;
+    let (progress, prompt) = (Shown::new(globals), Prompt { yes: args.options.yes });
+    let options = args.options.app();
+    let deployed =
+        deploy::rollback(&workspace, &args.env, args.to.as_deref(), &options, (&progress, &prompt))?;
+    print_deployed(globals, &deployed)
 }

@@ -1,16 +1,18 @@
 //! `ledger serve`: the dashboard, over HTTP.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
+use ledger_app::Error;
+use ledger_app::remotes::Shared;
+use ledger_web::{Dashboard, Follow};
+
 use crate::cli::GlobalArgs;
-use crate::dashboard::{self, Dashboard};
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::sharing::Shared;
-use crate::workspace::Workspace;
+use crate::error::{CommandResult, Finished};
+use crate::output::{note, outln};
+use crate::progress::Shown;
 
 /// Serve a read-only web dashboard of the ledger
 ///
@@ -46,7 +48,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &ServeArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
+    let workspace = globals.workspace()?;
+    let progress = Shown::new(globals);
     let shared = match &args.remote {
         Some(name) => Some(Shared::chosen(&workspace, Some(name))?),
         None => None,
@@ -57,47 +60,22 @@ pub fn run(globals: &GlobalArgs, args: &ServeArgs) -> CommandResult {
         None => workspace.open_store_for_reading()?,
     };
     if let Some(shared) = &shared {
-        shared.pull(&store)?;
+        shared.pull(&store, &progress)?;
     }
     let listener = TcpListener::bind(args.addr).map_err(|e| {
-        CommandError::user(format!("cannot listen on {}: {e}", args.addr))
-            .with_hint("choose another address with --addr, e.g. --addr 127.0.0.1:0 for any free port")
+        Error::usage(format!("cannot listen on {}: {e}", args.addr))
+            .hint("choose another address with --addr, e.g. --addr 127.0.0.1:0 for any free port")
     })?;
-    let addr =
-        listener.local_addr().map_err(|e| CommandError::failed(format!("cannot read the address: {e}")))?;
-    let dashboard = Arc::new(Dashboard { workspace, store });
-    if let Some(shared) = shared {
-        follow(dashboard.clone(), shared, Duration::from_secs(args.refresh));
-    }
+    let addr = listener.local_addr().map_err(|e| Error::failed(format!("cannot read the address: {e}")))?;
     if !addr.ip().is_loopback() {
-        eprintln!("warning: listening on {addr}: anyone who can reach it can read this ledger");
+        note(&format!("warning: listening on {addr}: anyone who can reach it can read this ledger"));
     }
-    println!("ledger dashboard: http://{addr}/ (read-only; Ctrl-C stops it)");
-    serve(listener, dashboard)?;
-    Ok(Finished::Success)
-}
-
-/// Pulls from `shared` every `interval`, for as long as the server runs. A failed pull is
-/// reported and the pages keep showing what was pulled before.
-fn follow(dashboard: Arc<Dashboard>, shared: Shared, interval: Duration) {
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(interval);
-            if let Err(error) = shared.pull(&dashboard.store) {
-                eprint!("{}", error.render().replacen("error:", "warning: pull failed:", 1));
-            }
-        }
+    outln(&format!("ledger dashboard: http://{addr}/ (read-only; Ctrl-C stops it)"))?;
+    let follow = shared.map(|shared| Follow {
+        shared,
+        interval: Duration::from_secs(args.refresh),
+        progress: Box::new(progress),
     });
-}
-
-fn serve(listener: TcpListener, dashboard: Arc<Dashboard>) -> Result<(), CommandError> {
-    let failed = |e: std::io::Error| CommandError::failed(format!("the dashboard server stopped: {e}"));
-    listener.set_nonblocking(true).map_err(failed)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
-    runtime
-        .block_on(async {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, dashboard::router(dashboard)).await
-        })
-        .map_err(failed)
+    ledger_web::serve(listener, Dashboard { workspace, store }, follow)?;
+    Ok(Finished::Success)
 }

@@ -1,14 +1,13 @@
 //! `ledger show`: one entry in full.
 
 use clap::Args;
-use ledger::resolve::{looks_like_id, resolve};
-use ledger::store::refs;
-use ledger::{Body, EntryId, Source};
+use ledger_app::ledger::{Body, EntryId, Source};
+use ledger_app::log::{self, Shown};
+use ledger_app::views::{Releases, describe_trigger};
 
 use crate::cli::GlobalArgs;
-use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Releases, Style, entry_json, print_json, table, trigger_human};
-use crate::workspace::Workspace;
+use crate::error::{CommandResult, Finished};
+use crate::output::{Style, json_text, out, table};
 
 /// Show one entry in full
 ///
@@ -23,16 +22,19 @@ pub struct ShowArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    let store = workspace.open_store_for_reading()?;
-    let reader = store.read()?;
-    let id = resolve_target(&workspace, &reader, &args.target)?;
-    let releases = Releases::new(&reader);
-    let stored = reader.entry(&id)?.ok_or_else(|| CommandError::failed(format!("entry {id} is missing")))?;
-    if globals.json() {
-        print_json(&entry_json(&releases, &stored)?);
-        return Ok(Finished::Success);
-    }
+    let workspace = globals.workspace()?;
+    let text = workspace.read(|releases| {
+        let shown = log::show(&workspace, releases, &args.target)?;
+        if globals.json() { Ok(json_text(&shown.json)) } else { render(releases, &shown) }
+    })?;
+    out(&text)?;
+    Ok(Finished::Success)
+}
+
+/// The entry's fields, its message, and what it names.
+fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::Result<String> {
+    let stored = &shown.entry;
+    let mut out = String::new();
     let style = Style::detect();
     let entry = &stored.entry;
     let mut rows = vec![
@@ -55,13 +57,11 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         }
         Body::Deployment(deployment) => {
             rows.push(vec!["Environment:".into(), deployment.env.clone()]);
-            rows.push(vec!["How:".into(), trigger_human(&deployment.trigger, deployment.release_set)]);
-            let outcome = reader.outcome_of(&stored)?;
-            let result = match outcome {
-                Some(outcome_id) => {
-                    let result =
-                        reader.entry(&outcome_id)?.and_then(|o| o.entry.as_outcome().map(|o| o.result));
-                    format!("{} (outcome {})", style.result(result), outcome_id.short())
+            rows.push(vec!["How:".into(), describe_trigger(&deployment.trigger, deployment.release_set)]);
+            let result = match &shown.outcome {
+                Some(outcome) => {
+                    let result = outcome.entry.as_outcome().map(|o| o.result);
+                    format!("{} (outcome {})", style.result(result), outcome.id.short())
                 }
                 None => style.result(None),
             };
@@ -72,12 +72,12 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
             rows.push(vec!["Result:".into(), style.result(Some(outcome.result))]);
         }
     }
-    println!("{} {}", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex()));
-    print!("{}", table(&rows));
+    out.push_str(&format!("{} {}\n", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex())));
+    out.push_str(&table(&rows));
     if !entry.message.is_empty() {
-        println!();
+        out.push('\n');
         for line in entry.message.lines() {
-            println!("    {line}");
+            out.push_str(&format!("    {line}\n"));
         }
     }
     let mut detail = Vec::new();
@@ -105,35 +105,8 @@ pub fn run(globals: &GlobalArgs, args: &ShowArgs) -> CommandResult {
         Body::Release(_) => {}
     }
     if !detail.is_empty() {
-        println!();
-        print!("{}", table(&detail));
+        out.push('\n');
+        out.push_str(&table(&detail));
     }
-    Ok(Finished::Success)
-}
-
-/// Names from the manifest first, then refs and id prefixes.
-pub fn resolve_target(
-    workspace: &Workspace,
-    reader: &impl Source,
-    text: &str,
-) -> Result<EntryId, CommandError> {
-    let manifest = &workspace.manifest;
-    let by_name = if manifest.environments.contains_key(text) {
-        Some((refs::env(text), format!("{text} has no deployments yet")))
-    } else if manifest.service_sets.contains_key(text) {
-        Some((refs::set(Some(text)), format!("service set {text} has no release set yet")))
-    } else if manifest.services.contains_key(text) {
-        Some((refs::service(text), format!("service {text} has no release yet")))
-    } else {
-        None
-    };
-    if let Some((name, empty)) = by_name {
-        match reader.ref_target(&name)? {
-            Some(target) => return Ok(target),
-            None if !looks_like_id(text) => return Err(CommandError::user(empty)),
-            // A hex-looking name with no history yet may still be an id prefix.
-            None => {}
-        }
-    }
-    Ok(resolve(reader, text)?)
+    Ok(out)
 }

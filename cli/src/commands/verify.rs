@@ -1,18 +1,14 @@
 //! `ledger verify`: check that the ledger is sound.
 
 use clap::Args;
-use ledger::Store;
-use ledger::store::CheckedOpen;
+use ledger_app::verify::{self, Verified};
+use ledger_app::{Workspace, sharing};
 use serde_json::json;
 
-use ledger_sync::remote::check;
-
 use crate::cli::GlobalArgs;
-use crate::cloud;
 use crate::error::{CommandResult, Finished};
-use crate::output::print_json;
-use crate::sharing::{self, Shown};
-use crate::workspace::Workspace;
+use crate::output::{out, outln, print_json};
+use crate::progress::Shown;
 
 /// Check that the whole ledger is sound
 ///
@@ -37,50 +33,31 @@ pub struct VerifyArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
+    let workspace = globals.workspace()?;
     if let Some(name) = &args.remote {
-        return verify_remote(&workspace, name);
+        return verify_remote(globals, &workspace, name);
     }
-    // Pages first: a damaged page must be reported, not stumbled on while reading entries.
-    let store = match Store::open_checked(&workspace.ledger_dir)? {
-        CheckedOpen::Sound(store) => store,
-        CheckedOpen::Damaged(detail) => {
-            let message =
-                format!("the ledger file in {} is damaged: {detail}", workspace.ledger_dir.display());
-            if globals.json() {
-                let damage = json!({"sound": false, "objects": null, "refs": null, "environments": null, "damage": [message]});
-                print_json(&damage);
-            } else {
-                println!("damaged: {message}");
-            }
-            return Ok(Finished::Failed);
-        }
-    };
-    let report = ledger::verify::verify(&store.read()?)?;
+    let verified = verify::verify(&workspace)?;
     if globals.json() {
-        let damage: Vec<String> = report.damage.iter().map(ToString::to_string).collect();
-        print_json(&json!({
-            "sound": report.is_sound(),
-            "objects": report.objects,
-            "refs": report.refs,
-            "environments": report.environments,
-            "damage": damage,
-        }));
+        print_json(&verified.json())?;
     } else {
-        let verdict = print_damage(&report.damage);
-        println!(
-            "checked {} objects, {} refs, {} environments: {verdict}",
-            report.objects, report.refs, report.environments
-        );
+        match &verified {
+            Verified::DamagedFile(message) => outln(&format!("damaged: {message}"))?,
+            Verified::Checked(report) => {
+                let (mut text, verdict) = damage_lines(&report.damage);
+                text.push_str(&format!(
+                    "checked {} objects, {} refs, {} environments: {verdict}\n",
+                    report.objects, report.refs, report.environments
+                ));
+                out(&text)?;
+            }
+        }
     }
-    Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })
+    Ok(if verified.is_sound() { Finished::Success } else { Finished::Failed })
 }
 
-fn verify_remote(workspace: &Workspace, name: &str) -> CommandResult {
-    let globals = &workspace.globals;
-    let settings = sharing::choose(workspace, Some(name))?;
-    let remote = sharing::connect(&settings, globals, sharing::project_region(workspace))?;
-    let report = cloud::run(check::check(&remote, &Shown::new(globals)))??;
+fn verify_remote(globals: &GlobalArgs, workspace: &Workspace, name: &str) -> CommandResult {
+    let report = sharing::verify_remote(workspace, name, &Shown::new(globals))?;
     if globals.json() {
         print_json(&json!({
             "sound": report.is_sound(),
@@ -88,21 +65,21 @@ fn verify_remote(workspace: &Workspace, name: &str) -> CommandResult {
             "refs": report.refs,
             "unreachable": report.unreachable,
             "damage": report.damage,
-        }));
+        }))?;
     } else {
-        let verdict = print_damage(&report.damage);
-        println!(
-            "checked remote {name}: {} objects, {} refs ({} objects no ref reaches): {verdict}",
+        let (mut text, verdict) = damage_lines(&report.damage);
+        text.push_str(&format!(
+            "checked remote {name}: {} objects, {} refs ({} objects no ref reaches): {verdict}\n",
             report.objects, report.refs, report.unreachable
-        );
+        ));
+        out(&text)?;
     }
     Ok(if report.is_sound() { Finished::Success } else { Finished::Failed })
 }
 
-/// Prints one line per damage found; returns the verdict.
-fn print_damage(damage: &[impl std::fmt::Display]) -> String {
-    for damage in damage {
-        println!("damaged: {damage}");
-    }
-    if damage.is_empty() { "sound".to_string() } else { format!("{} problems", damage.len()) }
+/// One line per damage found, and the verdict.
+fn damage_lines(damage: &[impl std::fmt::Display]) -> (String, String) {
+    let lines = damage.iter().map(|damage| format!("damaged: {damage}\n")).collect();
+    let verdict = if damage.is_empty() { "sound".to_string() } else { format!("{} problems", damage.len()) };
+    (lines, verdict)
 }

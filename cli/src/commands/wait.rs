@@ -3,9 +3,10 @@
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::conclude::{self, Concluding};
+use crate::deploying::print_deployed;
 use crate::error::CommandResult;
-use crate::workspace::Workspace;
+use crate::progress::Shown;
+use ledger_app::conclude::{Concluding, conclude};
 
 /// Wait for a deployment submitted with --no-wait, and record how it ended
 ///
@@ -23,6 +24,7 @@ pub struct WaitArgs {
 }
 
 pub fn run(globals: &GlobalArgs, args: &WaitArgs) -> CommandResult {
-    let workspace = Workspace::load(globals)?;
-    conclude::run(&workspace, &args.env, Concluding::Submitted)
+    let workspace = globals.workspace()?;
+    let deployed = conclude(&workspace, &args.env, Concluding::Submitted, &Shown::new(globals))?;
+    print_deployed(globals, &deployed)
 }

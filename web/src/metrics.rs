@@ -3,8 +3,8 @@
 //! time from commit to the environment.
 
 use askama::Template;
-use ledger::Timestamp;
-use ledger::metrics::{Delivery, MAX_DEPLOYMENTS, Week, delivery};
+use ledger_app::ledger::Timestamp;
+use ledger_app::ledger::metrics::{Delivery, MAX_DEPLOYMENTS, Week, delivery};
 
 use super::{Dashboard, Nav, PageError, Params};
 

@@ -4,44 +4,36 @@
 //! `/api/entry/<id>` is `ledger show <id>`; `/api/diff?from=&to=[&commits=true]` is
 //! `ledger diff <from> <to> [--commits]`.
 
-use ledger::history;
-use serde_json::{Value, json};
+use ledger_app::views::{Comparison, Releases};
+use ledger_app::{log, status};
+use serde_json::Value;
 
-use super::{Dashboard, PageError, Params, compare, find_entry};
-use crate::output::{Releases, entry_json, record_json};
-use crate::views::{Comparison, EnvStatus};
+use super::{Dashboard, PageError, Params, compare};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1_000;
 
 pub fn status(dashboard: &Dashboard) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader);
-    let mut environments = Vec::new();
-    for env in dashboard.workspace.manifest.environments.keys() {
-        environments.push(EnvStatus::load(&releases, env)?.json());
-    }
-    Ok(json!({"environments": environments}))
+    let envs: Vec<String> = dashboard.workspace.manifest.environments.keys().cloned().collect();
+    Ok(status::recorded(&Releases::new(&reader), &envs)?.json())
 }
 
 pub fn log(dashboard: &Dashboard, env: &str, params: &Params) -> Result<Value, PageError> {
     dashboard.known_env(env)?;
     let service = params.text("service");
     if let Some(service) = service {
-        dashboard.workspace.check_service(service)?;
+        dashboard.workspace.check_service(service).map_err(|e| PageError::bad_request(e.message))?;
     }
     let limit = params.number("limit", 1..=MAX_LIMIT, DEFAULT_LIMIT)?;
     let reader = dashboard.store.read()?;
     let releases = Releases::new(&reader);
-    let records = history::deployments_page(&reader, env, service, 0, limit)?;
-    let deployments = records.iter().map(|r| record_json(&releases, r)).collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({"env": env, "deployments": deployments}))
+    Ok(log::env_log(&dashboard.workspace, &releases, env, service, limit)?.json(&releases)?)
 }
 
 pub fn entry(dashboard: &Dashboard, text: &str) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
-    let stored = find_entry(&reader, text)?;
-    Ok(entry_json(&Releases::new(&reader), &stored)?)
+    Ok(log::show(&dashboard.workspace, &Releases::new(&reader), text)?.json)
 }
 
 pub fn diff(dashboard: &Dashboard, params: &Params) -> Result<Value, PageError> {

@@ -4,8 +4,8 @@
 use askama::Template;
 
 use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
-use crate::output::Releases;
-use crate::views::Comparison;
+use ledger_app::views::Comparison;
+use ledger_app::views::Releases;
 
 #[derive(Template)]
 #[template(path = "diff.html")]

@@ -2,11 +2,12 @@
 //! (`?page=N`), optionally only those that changed one service (`?service=api`).
 
 use askama::Template;
-use ledger::history::{self, DeploymentRecord};
-use ledger::{Body, Source};
+use ledger_app::ledger::history::DeploymentRecord;
+use ledger_app::ledger::{Body, Source};
+use ledger_app::log;
 
 use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
-use crate::output::{Releases, trigger_human};
+use ledger_app::views::{Releases, describe_trigger};
 
 /// Deployments per page.
 pub const PAGE_SIZE: usize = 20;
@@ -96,7 +97,7 @@ impl DeploymentView {
             short: record.deployment.id.short(),
             at: entry.at.to_human(),
             actor: entry.actor.clone(),
-            how: trigger_human(&deployment.trigger, deployment.release_set),
+            how: describe_trigger(&deployment.trigger, deployment.release_set),
             message: entry.message.clone(),
             result: record.result().map_or("in-flight", |r| r.as_str()),
             changes,
@@ -109,15 +110,14 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
     dashboard.known_env(env)?;
     let service = params.text("service").map(str::to_string);
     if let Some(service) = &service {
-        dashboard.workspace.check_service(service)?;
+        dashboard.workspace.check_service(service).map_err(|e| PageError::bad_request(e.message))?;
     }
     let page = params.number("page", 1..=MAX_PAGE, 1)?;
     let reader = dashboard.store.read()?;
     let releases = Releases::new(&reader);
     let skip = (page - 1) * PAGE_SIZE;
-    let mut records = history::deployments_page(&reader, env, service.as_deref(), skip, PAGE_SIZE + 1)?;
-    let more = records.len() > PAGE_SIZE;
-    records.truncate(PAGE_SIZE);
+    let log = log::env_log_page(&dashboard.workspace, &releases, env, service.as_deref(), skip, PAGE_SIZE)?;
+    let (records, more) = (log.records, log.more);
     if records.is_empty() && page > 1 {
         return Err(PageError::not_found(format!("{env} has no page {page} of deployments")));
     }

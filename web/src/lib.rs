@@ -1,5 +1,7 @@
 //! The dashboard behind `ledger serve`: read-only HTML pages and a JSON API over the ledger,
 //! rendered on the server from compiled templates (no JavaScript, nothing from the network).
+//! It depends on the application layer only: `/api/*` answers with the very documents the
+//! CLI prints with `--output json`, and `/entry/<name>` finds what `ledger show` finds.
 //!
 //! Every request reads one snapshot of the store through its indexes. Unknown names and ids
 //! answer 404, malformed query parameters 400; only a damaged ledger answers 500.
@@ -14,7 +16,9 @@ mod overview;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
@@ -22,17 +26,48 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ledger::resolve::{ResolveError, resolve};
-use ledger::{EntryId, Source, Store, StoredEntry, Timestamp};
-
-use crate::error::CommandError;
-use crate::output::{ReleaseView, Releases};
-use crate::workspace::{Workspace, clock};
+use ledger_app::ledger::{EntryId, Source, Store, StoredEntry, Timestamp};
+use ledger_app::remotes::{Shared, error_lines};
+use ledger_app::views::{ReleaseView, Releases};
+use ledger_app::workspace::clock;
+use ledger_app::{Error, ErrorKind, Progress, Workspace};
 
 /// What every request reads: the project's manifest and its ledger.
 pub struct Dashboard {
     pub workspace: Workspace,
     pub store: Store,
+}
+
+/// A remote the dashboard pulls from every `interval`, reporting to `progress`.
+pub struct Follow {
+    pub shared: Shared,
+    pub interval: Duration,
+    pub progress: Box<dyn Progress + Send>,
+}
+
+/// Serves the dashboard on `listener` until the process ends; with `follow`, pulls from that
+/// remote meanwhile (a failed pull is reported as a warning and the pages keep showing what
+/// was pulled before).
+pub fn serve(listener: TcpListener, dashboard: Dashboard, follow: Option<Follow>) -> Result<(), Error> {
+    let dashboard = Arc::new(dashboard);
+    if let Some(Follow { shared, interval, progress }) = follow {
+        let following = dashboard.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                if let Err(error) = shared.pull(&following.store, progress.as_ref()) {
+                    progress.warning(&error_lines(&error).replacen("error:", "warning: pull failed:", 1));
+                }
+            }
+        });
+    }
+    let failed = |e: std::io::Error| Error::failed(format!("the dashboard server stopped: {e}"));
+    listener.set_nonblocking(true).map_err(failed)?;
+    ledger_app::runtime::block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, router(dashboard)).await
+    })?
+    .map_err(failed)
 }
 
 /// Every route. Scripts and bookmarks depend on these paths.
@@ -143,11 +178,11 @@ impl PageError {
         PageError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
     }
 
-    /// A lookup that found nothing to show: a user error of the lookup is a 404.
-    pub fn lookup(error: CommandError) -> PageError {
-        match error {
-            CommandError::User { message, .. } => PageError::not_found(message),
-            failed => PageError::from(failed),
+    /// A lookup of a side that found nothing to show: any user error of it is a 404.
+    pub fn lookup(error: Error) -> PageError {
+        match error.kind {
+            ErrorKind::Usage | ErrorKind::NotFound => PageError::not_found(error.message),
+            ErrorKind::Failed | ErrorKind::Internal => PageError::from(error),
         }
     }
 
@@ -167,26 +202,27 @@ impl PageError {
     }
 }
 
-/// A command error met while rendering: a user error is a bad request, anything else (a
-/// damaged ledger) an internal one.
-impl From<CommandError> for PageError {
-    fn from(error: CommandError) -> PageError {
-        match error {
-            CommandError::User { message, .. } => PageError::bad_request(message),
-            CommandError::Failed { message, .. } => PageError::internal(message),
+/// An application error met while answering: an unknown name is a 404, a malformed request a
+/// 400, anything else (a damaged ledger, a bug) a 500.
+impl From<Error> for PageError {
+    fn from(error: Error) -> PageError {
+        match error.kind {
+            ErrorKind::NotFound => PageError::not_found(error.message),
+            ErrorKind::Usage => PageError::bad_request(error.message),
+            ErrorKind::Failed | ErrorKind::Internal => PageError::internal(error.message),
         }
     }
 }
 
-impl From<ledger::StoreError> for PageError {
-    fn from(error: ledger::StoreError) -> PageError {
-        PageError::from(CommandError::from(error))
+impl From<ledger_app::ledger::StoreError> for PageError {
+    fn from(error: ledger_app::ledger::StoreError) -> PageError {
+        PageError::from(Error::from(error))
     }
 }
 
-impl From<ledger::history::HistoryError> for PageError {
-    fn from(error: ledger::history::HistoryError) -> PageError {
-        PageError::from(CommandError::from(error))
+impl From<ledger_app::ledger::history::HistoryError> for PageError {
+    fn from(error: ledger_app::ledger::history::HistoryError) -> PageError {
+        PageError::from(Error::from(error))
     }
 }
 
@@ -267,18 +303,18 @@ impl Dashboard {
 
     /// `env` when the manifest declares it.
     pub fn known_env(&self, env: &str) -> Result<(), PageError> {
-        self.workspace.environment(env).map(|_| ()).map_err(PageError::lookup)
+        Ok(self.workspace.environment(env).map(|_| ())?)
     }
 }
 
-/// The entry an id, a unique prefix (at least 4 hex digits) or a ref names.
-pub fn find_entry(reader: &impl Source, text: &str) -> Result<StoredEntry, PageError> {
-    let id = resolve(reader, text).map_err(|error| match error {
-        ResolveError::Store(store) => PageError::from(store),
-        ResolveError::NotFound(_) => PageError::not_found(error.to_string()),
-        other => PageError::bad_request(other.to_string()),
-    })?;
-    reader.entry(&id)?.ok_or_else(|| PageError::damaged(format!("entry {id} is indexed but missing")))
+/// The entry `text` names, as `ledger show` finds it: an id, a unique prefix (at least 4 hex
+/// digits), a ref, or the name of an environment, service set or service.
+pub fn find_entry<S: Source>(
+    dashboard: &Dashboard,
+    releases: &Releases<'_, S>,
+    text: &str,
+) -> Result<StoredEntry, PageError> {
+    Ok(ledger_app::log::show(&dashboard.workspace, releases, text)?.entry)
 }
 
 /// A release as pages link to it.

@@ -2,15 +2,15 @@
 //! set's page also says where it runs now and where it was deployed before.
 
 use askama::Template;
-use ledger::history::{self, DeploymentRecord};
-use ledger::store::Scope;
-use ledger::{Body, EntryId, Source, StoredEntry};
+use ledger_app::ledger::history::{self, DeploymentRecord};
+use ledger_app::ledger::store::Scope;
+use ledger_app::ledger::{Body, EntryId, Source, StoredEntry};
 
 use super::env_log::DeploymentView;
 use super::{Dashboard, Nav, PageError, ReleaseLink, find_entry};
-use crate::git;
-use crate::output::Releases;
-use crate::workspace::git_dir;
+use ledger_app::git;
+use ledger_app::views::Releases;
+use ledger_app::workspace::git_dir;
 
 /// How many of an environment's newest deployments are searched for a release or set.
 const SEARCHED: usize = 500;
@@ -66,9 +66,9 @@ struct Deployed {
 
 pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
     let reader = dashboard.store.read()?;
-    let stored = find_entry(&reader, text)?;
-    let id = stored.id;
     let releases = Releases::new(&reader);
+    let stored = find_entry(dashboard, &releases, text)?;
+    let id = stored.id;
     let entry = &stored.entry;
     let mut page = EntryPage {
         nav: dashboard.nav("entry"),

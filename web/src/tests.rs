@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ledger::deploy::{Plan, SetSource, record_intent, record_only};
-use ledger::manifest::Manifest;
-use ledger::{DeployResult, EntryId, Outcome, Release, ServiceOutcome, Stamp, Store, Timestamp, Trigger};
+use ledger_app::ledger::deploy::{Plan, SetSource, record_intent, record_only};
+use ledger_app::ledger::manifest::Manifest;
+use ledger_app::ledger::{
+    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Stamp, Store, Timestamp, Trigger,
+};
 use tower::ServiceExt;
 
 use super::{Dashboard, env_log::PAGE_SIZE, router};
-use crate::cli::{GlobalArgs, OutputFormat};
-use crate::workspace::Workspace;
+use ledger_app::{Settings, Workspace};
 
 const MANIFEST: &str = r#"
 [project]
@@ -108,15 +109,8 @@ fn fixture() -> Fixture {
     let at = stamp("api three to stage");
     store.write(|w| record_intent(w, &at, &in_flight)).unwrap();
 
-    let globals = GlobalArgs {
-        manifest: None,
-        ledger_dir: None,
-        actor: None,
-        profile: None,
-        region: None,
-        output: OutputFormat::Human,
-    };
-    let workspace = Workspace { manifest, ledger_dir: dir.path().join(".ledger"), globals };
+    let workspace =
+        Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
     let dashboard = Arc::new(Dashboard { workspace, store });
     Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
 }

@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use askama::Template;
-use ledger::{Body, DeployResult, Source, Timestamp};
+use ledger_app::ledger::{Body, DeployResult, Source, Timestamp};
 
 use super::{Dashboard, Nav, PageError, ReleaseLink, age};
-use crate::output::Releases;
-use crate::views::EnvStatus;
+use ledger_app::views::EnvStatus;
+use ledger_app::views::Releases;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
