@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
 use ledger::manifest::{EXAMPLE, MANIFEST_FILE, Manifest};
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::{Release, ReleaseSet, Source, Stamp, Store, Timestamp, Trigger};
 
 use crate::error::{Error, Result};
@@ -110,8 +110,9 @@ impl History<'_> {
         let stored = self.store.write(|w| {
             let mut releases = State::new();
             for service in services {
-                let release =
-                    w.ref_target(&refs::service(&service))?.expect("the demo registers every service first");
+                let release = w
+                    .ref_target(&RefName::service(&service))?
+                    .expect("the demo registers every service first");
                 releases.insert(service, release);
             }
             w.record_release_set(stamp, ReleaseSet { service_set: service_set.map(str::to_string), releases })
@@ -132,7 +133,7 @@ impl History<'_> {
     fn promote(&mut self, from: &str, to: &str, actor: &str, message: &str) -> Result<()> {
         let (target, from_head) = {
             let reader = self.store.read()?;
-            (reader.env_state(from)?, reader.ref_target(&refs::env(from))?)
+            (reader.env_state(from)?, reader.ref_target(&RefName::env(from))?)
         };
         let trigger = Trigger::Promote { from_env: from.into(), from_head };
         self.deploy(to, SetSource::None, trigger, &target, actor, message)

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use ledger::deploy::{self, Plan, SetSource, rollback_target};
 use ledger::history::{self, State};
 use ledger::manifest::{DEFAULT_TIMEOUT, EcsEnvironment, Environment};
+use ledger::refs::RefName;
 use ledger::resolve::resolve;
-use ledger::store::{ConflictError, refs};
+use ledger::store::ConflictError;
 use ledger::{Body, Change, DeployResult, EntryId, ReleaseSet, Source, Stamp, StoredEntry, Trigger};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
@@ -117,7 +118,7 @@ fn apply_target(
         let mut releases = State::new();
         let mut missing = Vec::new();
         for service in services {
-            match reader.ref_target(&refs::service(&service))? {
+            match reader.ref_target(&RefName::service(&service))? {
                 Some(release) => {
                     releases.insert(service, release);
                 }
@@ -132,7 +133,7 @@ fn apply_target(
         return Ok((SetSource::New(set), releases));
     }
     let id = if workspace.manifest.service_sets.contains_key(release_set) {
-        reader.ref_target(&refs::set(Some(release_set)))?.ok_or_else(|| {
+        reader.ref_target(&RefName::set(Some(release_set)))?.ok_or_else(|| {
             Error::usage(format!("service set {release_set} has no release set yet"))
                 .hint(format!("make one with `ledger release {release_set}`"))
         })?
@@ -179,7 +180,7 @@ pub fn promote(
         if state.is_empty() {
             return Err(Error::usage(format!("{from_env} runs nothing yet; there is nothing to promote")));
         }
-        (reader.ref_target(&refs::env(from_env))?, select_services(state, services, from_env)?)
+        (reader.ref_target(&RefName::env(from_env))?, select_services(state, services, from_env)?)
     };
     let trigger = Trigger::Promote { from_env: from_env.to_string(), from_head };
     let request =
@@ -323,7 +324,7 @@ fn roll_out(
     let targets = service_targets(session.workspace, &store.read()?, &plan.env, &plan.changes)?;
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
     // Others see the deployment in flight while it rolls out.
-    session.push_ref(&refs::env(&plan.env))?;
+    session.push_ref(&RefName::env(&plan.env))?;
     session.progress.note(&format!(
         "deployment {} to {}: rolling out {} service(s) on cluster {}",
         deployment.id.short(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::image::ImageRef;
 use ledger::manifest::EcsEnvironment;
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::{Body, Change, DeployResult, Outcome, Release, ServiceOutcome, Source, Stamp, Trigger};
 use ledger_sync::Backoff;
 use ledger_sync::live::{LiveService, read_live};
@@ -51,7 +51,7 @@ fn adopt(
     stamp: Stamp,
 ) -> Result<Deployed> {
     let (workspace, store) = (session.workspace, &session.store);
-    if store.read()?.ref_target(&refs::env(env))?.is_some() {
+    if store.read()?.ref_target(&RefName::env(env))?.is_some() {
         return Err(Error::usage(format!(
             "{env} already has deployments: import adopts a new environment only"
         ))
@@ -93,7 +93,7 @@ fn adopt(
         };
         let latest = {
             let reader = store.read()?;
-            match reader.ref_target(&refs::service(service))? {
+            match reader.ref_target(&RefName::service(service))? {
                 Some(id) => reader
                     .entry(&id)?
                     .filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),

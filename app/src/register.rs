@@ -3,7 +3,7 @@
 
 use ledger::image::ImageRef;
 use ledger::name::{self, NameKind};
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::{Body, Release, ReleaseSet, Source, StoredEntry, Timestamp};
 use ledger_sync::ssm::{Parameters, parameter_name};
 use ledger_sync::{Backoff, ecr};
@@ -137,7 +137,7 @@ pub fn release(
         let mut releases = std::collections::BTreeMap::new();
         let mut missing = Vec::new();
         for service in &services {
-            match reader.ref_target(&refs::service(service))? {
+            match reader.ref_target(&RefName::service(service))? {
                 Some(release) => {
                     releases.insert(service.clone(), release);
                 }
@@ -148,7 +148,7 @@ pub fn release(
             return Err(Error::usage(format!("no release yet for: {}", missing.join(", ")))
                 .hint("record one with `ledger register <service> <image>`"));
         }
-        let latest = match reader.ref_target(&refs::set(service_set))? {
+        let latest = match reader.ref_target(&RefName::set(service_set))? {
             Some(latest) => reader.entry(&latest)?,
             None => None,
         };

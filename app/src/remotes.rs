@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ledger::manifest::RemoteSettings;
-use ledger::store::{Writer, ref_of, refs};
+use ledger::refs::RefName;
+use ledger::store::{Writer, ref_of};
 use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
 use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
@@ -191,7 +192,7 @@ impl Remote for AnyRemote {
         }
     }
 
-    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
+    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
         match self {
             AnyRemote::File(remote) => remote.list_refs().await,
             AnyRemote::S3(remote) => remote.list_refs().await,
@@ -237,14 +238,14 @@ impl Shared {
     pub fn push_report(
         &self,
         store: &Store,
-        only: Option<&str>,
+        only: Option<&RefName>,
         progress: &dyn Progress,
     ) -> Result<exchange::PushReport> {
         Ok(block_on(exchange::push(store, &self.remote, &self.name, only, progress))??)
     }
 
     /// Sends what was recorded here (to ref `only`, when given); a refused ref is an error.
-    pub fn push(&self, store: &Store, only: Option<&str>, progress: &dyn Progress) -> Result<()> {
+    pub fn push(&self, store: &Store, only: Option<&RefName>, progress: &dyn Progress) -> Result<()> {
         let report = self.push_report(store, only, progress)?;
         accepted("push to", &self.name, &report.refused)
     }
@@ -274,7 +275,7 @@ impl Shared {
                 .hint("try again when that deployment has finished (a lease left by a killed apply runs out at the time shown)"));
             }
         };
-        let name = refs::env(env);
+        let name = RefName::env(env);
         let checked = (|| {
             let remote_head = block_on(get_ref(&self.remote, &name))??.map(|state| state.doc.target);
             let local_head = store.read()?.ref_target(&name)?;
@@ -321,7 +322,7 @@ impl Shared {
         let expires_at = Timestamp(Timestamp::now().0.saturating_add(ttl.as_micros() as i64));
         let lease = self.take_lease(store, env, &lock::holder(actor), expires_at, progress)?;
         let worked = work();
-        match self.push(store, Some(&refs::env(env)), progress) {
+        match self.push(store, Some(&RefName::env(env)), progress) {
             Ok(()) => {
                 self.release(lease, progress);
                 worked

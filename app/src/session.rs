@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ledger::manifest::EcsEnvironment;
+use ledger::refs::RefName;
 use ledger::{Body, Stamp, Store, StoredEntry};
 use ledger_sync::Cloud;
 
@@ -46,7 +47,7 @@ impl<'a> Session<'a> {
     }
 
     /// Sends what was recorded to ref `name` to the default remote; nothing without one.
-    pub fn push_ref(&self, name: &str) -> Result<()> {
+    pub fn push_ref(&self, name: &RefName) -> Result<()> {
         match &self.shared {
             Some(shared) => shared.push(&self.store, Some(name), self.progress),
             None => Ok(()),

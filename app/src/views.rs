@@ -9,8 +9,9 @@ use std::rc::Rc;
 use ledger::deploy::Plan;
 use ledger::diff::{ChangeKind, ServiceDiff, diff_states};
 use ledger::history::{self, DeploymentRecord, State};
+use ledger::refs::RefName;
 use ledger::resolve::{looks_like_id, resolve};
-use ledger::store::{Unfinished, refs};
+use ledger::store::Unfinished;
 use ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger};
 use serde_json::{Map, Value, json};
 
@@ -164,7 +165,7 @@ pub struct EnvStatus {
 impl EnvStatus {
     pub fn load<S: Source>(releases: &Releases<'_, S>, env: &str) -> Result<EnvStatus> {
         let reader = releases.source();
-        let head = reader.ref_target(&refs::env(env))?;
+        let head = reader.ref_target(&RefName::env(env))?;
         let unfinished = history::unfinished(reader, env)?;
         let recent = history::env_deployments(reader, env, 2)?;
         let last = recent.into_iter().find(|record| record.outcome.is_some());
@@ -298,11 +299,11 @@ fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text
 pub fn resolve_target(workspace: &Workspace, reader: &impl Source, text: &str) -> Result<EntryId> {
     let manifest = &workspace.manifest;
     let by_name = if manifest.environments.contains_key(text) {
-        Some((refs::env(text), format!("{text} has no deployments yet")))
+        Some((RefName::env(text), format!("{text} has no deployments yet")))
     } else if manifest.service_sets.contains_key(text) {
-        Some((refs::set(Some(text)), format!("service set {text} has no release set yet")))
+        Some((RefName::set(Some(text)), format!("service set {text} has no release set yet")))
     } else if manifest.services.contains_key(text) {
-        Some((refs::service(text), format!("service {text} has no release yet")))
+        Some((RefName::service(text), format!("service {text} has no release yet")))
     } else {
         None
     };

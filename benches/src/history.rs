@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::{Release, Source, Stamp, Store, Timestamp, Trigger};
 
 const SERVICES: usize = 20;
@@ -119,7 +119,7 @@ pub fn generate(dir: &Path, entries: usize, mut each: impl FnMut(Commit)) -> His
             .expect("recording the bench history");
     }
     let reader = store.read().expect("reading");
-    assert!(reader.ref_target(&refs::env("prod")).expect("reading").is_some());
+    assert!(reader.ref_target(&RefName::env("prod")).expect("reading").is_some());
     history
 }
 

@@ -1,6 +1,6 @@
 use insta::assert_snapshot;
 use ledger::deploy::{self, Plan, SetSource};
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::{Source, Stamp, Store, Timestamp, Trigger};
 
 use ledger_testutil::process::Project;
@@ -22,7 +22,7 @@ fn an_interrupted_deployment_is_in_flight_and_blocks_the_next() {
     let store = Store::open(&env.path().join(".ledger")).unwrap();
     let plan = {
         let reader = store.read().unwrap();
-        let api = reader.ref_target(&refs::service("api")).unwrap().unwrap();
+        let api = reader.ref_target(&RefName::service("api")).unwrap().unwrap();
         let target = [("api".to_string(), api)].into();
         Plan::towards(&reader, "stage", SetSource::None, Trigger::Apply, &target).unwrap()
     };

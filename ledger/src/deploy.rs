@@ -44,7 +44,7 @@ impl Plan {
         trigger: Trigger,
         target: &State,
     ) -> Result<Plan, HistoryError> {
-        let head = source.ref_target(&crate::store::refs::env(env))?;
+        let head = source.ref_target(&crate::refs::RefName::env(env))?;
         let changes = changes_towards(&source.env_state(env)?, target);
         Ok(Plan { env: env.to_string(), head, set, trigger, changes })
     }

@@ -124,7 +124,7 @@ fn load_at(source: &impl Source, env: &str, seq: u64) -> Result<StoredEntry, His
 /// The deployment to `env` without a final outcome (in flight, interrupted, or submitted
 /// without waiting), if the head is one.
 pub fn unfinished(source: &impl Source, env: &str) -> Result<Option<Unfinished>, HistoryError> {
-    let Some(head) = source.ref_target(&crate::store::refs::env(env))? else { return Ok(None) };
+    let Some(head) = source.ref_target(&crate::refs::RefName::env(env))? else { return Ok(None) };
     if source.seq_of(&head)?.is_none() {
         return Err(HistoryError::Missing { env: env.to_string(), entry: head.to_hex() });
     }

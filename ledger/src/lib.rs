@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod name;
 pub mod plan;
+pub mod refs;
 pub mod resolve;
 pub mod store;
 pub mod timestamp;

@@ -17,6 +17,7 @@ use redb::{
 
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
+use crate::refs::RefName;
 use crate::timestamp::Timestamp;
 
 pub const STORE_FILE: &str = "ledger.redb";
@@ -128,34 +129,16 @@ impl Scope<'_> {
     }
 }
 
-/// Ref names. Names are validated before they get here.
-pub mod refs {
-    pub fn env(env: &str) -> String {
-        format!("env/{env}")
-    }
-    pub fn service(service: &str) -> String {
-        format!("service/{service}")
-    }
-    /// The latest release set of a service set, or of all services (`None`).
-    pub fn set(service_set: Option<&str>) -> String {
-        format!("set/{}", service_set.unwrap_or("@all"))
-    }
-    /// Where ref `name` of remote `remote` was when this ledger last exchanged with it.
-    pub fn tracking(remote: &str, name: &str) -> String {
-        format!("remote/{remote}/{name}")
-    }
-}
-
 /// The ref whose history `entry` is part of: its service's, its service set's, or its
 /// environment's (an outcome's is its deployment's environment). Each such history is linear,
 /// so an entry is an ancestor of a ref's target exactly when it comes no later in recording order.
-pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<String, StoreError> {
+pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<RefName, StoreError> {
     if let Some(name) = ref_of(&entry.body) {
         return Ok(name);
     }
     let deployment = entry.parents.first().copied().unwrap_or(EntryId([0; 32]));
     let env = source.entry(&deployment)?.and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()));
-    env.map(|env| refs::env(&env)).ok_or_else(|| ConflictError::NotADeployment(deployment).into())
+    env.map(|env| RefName::env(&env)).ok_or_else(|| ConflictError::NotADeployment(deployment).into())
 }
 
 /// A ledger opened after its file was checked page by page.
@@ -624,11 +607,11 @@ pub(crate) fn unfinished_at(source: &impl Source, head: EntryId) -> Result<Optio
 }
 
 /// The ref a release, release set or deployment moves (an outcome moves its deployment's).
-pub fn ref_of(body: &Body) -> Option<String> {
+pub fn ref_of(body: &Body) -> Option<RefName> {
     match body {
-        Body::Release(release) => Some(refs::service(&release.service)),
-        Body::ReleaseSet(set) => Some(refs::set(set.service_set.as_deref())),
-        Body::Deployment(deployment) => Some(refs::env(&deployment.env)),
+        Body::Release(release) => Some(RefName::service(&release.service)),
+        Body::ReleaseSet(set) => Some(RefName::set(set.service_set.as_deref())),
+        Body::Deployment(deployment) => Some(RefName::env(&deployment.env)),
         Body::Outcome(_) => None,
     }
 }
@@ -717,7 +700,9 @@ impl Writer<'_> {
                 let source = DecodeError::Malformed("an outcome that names no deployment".into());
                 return Err(ReceiveError::Undecodable { id, source }.into());
             }
-            (body, _) => (self.parents_for(body)?, ref_of(body).unwrap_or_default()),
+            (body, _) => {
+                (self.parents_for(body)?, ref_of(body).map(|name| name.to_string()).unwrap_or_default())
+            }
         };
         if entry.parents != expected {
             let head = expected.last().map_or_else(|| "nothing".to_string(), EntryId::short);
@@ -764,14 +749,14 @@ impl Writer<'_> {
         Ok(parents)
     }
 
-    /// Notes where ref `name` of remote `remote` is (see [`refs::tracking`]).
-    pub fn set_tracking_ref(&mut self, remote: &str, name: &str, id: EntryId) -> Result<(), StoreError> {
-        self.set_ref(&refs::tracking(remote, name), id)
+    /// Notes where ref `name` of remote `remote` is (see [`RefName::tracking`]).
+    pub fn set_tracking_ref(&mut self, remote: &str, name: &RefName, id: EntryId) -> Result<(), StoreError> {
+        self.set_ref(&RefName::tracking(remote, name), id)
     }
 
     /// Forgets where remote `remote`'s refs were: its tracking refs are removed.
     pub fn forget_remote(&mut self, remote: &str) -> Result<(), StoreError> {
-        let prefix = refs::tracking(remote, "");
+        let prefix = RefName::tracking_prefix(remote);
         let names: Vec<String> = self
             .all_refs()?
             .into_iter()
@@ -841,16 +826,16 @@ impl Writer<'_> {
         match &stored.entry.body {
             Body::Release(release) => {
                 self.add_to_timeline(&Scope::Service(&release.service), at, id, seq)?;
-                self.set_ref(&refs::service(&release.service), id)?;
+                self.set_ref(&RefName::service(&release.service), id)?;
             }
-            Body::ReleaseSet(set) => self.set_ref(&refs::set(set.service_set.as_deref()), id)?,
+            Body::ReleaseSet(set) => self.set_ref(&RefName::set(set.service_set.as_deref()), id)?,
             Body::Deployment(deployment) => {
                 for service in deployment.changes.keys() {
                     self.add_to_timeline(&Scope::Service(service), at, id, seq)?;
                     self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, id, seq)?;
                 }
                 self.env_log.insert((deployment.env.as_str(), seq), 0).map_err(db_error)?;
-                self.set_ref(&refs::env(&deployment.env), id)?;
+                self.set_ref(&RefName::env(&deployment.env), id)?;
             }
             Body::Outcome(outcome) => {
                 let deployment_id = stored.entry.parents[0];
@@ -869,7 +854,7 @@ impl Writer<'_> {
                     }
                 }
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
-                self.set_ref(&refs::env(&env), id)?;
+                self.set_ref(&RefName::env(&env), id)?;
             }
         }
         Ok(stored)

@@ -1,6 +1,7 @@
 //! `verify`: re-hash every stored object, check every parent and ref resolves, and check each
 //! environment's materialised state against the one its history implies.
 
+use crate::refs::RefName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -170,7 +171,7 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
     for (name, target) in &refs {
         if find(target).is_none() {
             report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
-        } else if let Some(env) = name.strip_prefix("env/") {
+        } else if let Some(env) = RefName::parse(name).as_ref().and_then(RefName::env_name) {
             heads.insert(env.to_string(), *target);
         }
     }

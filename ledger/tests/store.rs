@@ -3,7 +3,8 @@
 
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
-use ledger::store::{ConflictError, ReceiveError, refs};
+use ledger::refs::RefName;
+use ledger::store::{ConflictError, ReceiveError};
 use ledger::verify::{Damage, verify};
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ fn releases_chain_per_service_and_refs_follow() {
     let reader = store.read().unwrap();
     assert_eq!(reader.entry(&a2).unwrap().unwrap().entry.parents, [a1]);
     assert!(reader.entry(&s1).unwrap().unwrap().entry.parents.is_empty());
-    assert_eq!(reader.ref_target(&refs::service("api")).unwrap(), Some(a2));
+    assert_eq!(reader.ref_target(&RefName::service("api")).unwrap(), Some(a2));
     let ids = |seqs: Vec<u64>| {
         seqs.into_iter().map(|seq| reader.entry_at(seq).unwrap().unwrap().id).collect::<Vec<_>>()
     };
@@ -384,9 +385,9 @@ fn a_received_entry_that_does_not_follow_its_ref_is_refused_as_diverged() {
     let (id, bytes) = &entries_of(&source)[0];
     let error = received_error(&copy, *id, bytes);
     assert!(
-        matches!(&error, ReceiveError::Diverged { name, .. } if name == &refs::service("api")),
+        matches!(&error, ReceiveError::Diverged { name, .. } if name.as_str() == RefName::service("api").as_str()),
         "{error}"
     );
     assert!(error.to_string().contains(&own.short()), "{error}");
-    assert_eq!(copy.read().unwrap().ref_target(&refs::service("api")).unwrap(), Some(own));
+    assert_eq!(copy.read().unwrap().ref_target(&RefName::service("api")).unwrap(), Some(own));
 }

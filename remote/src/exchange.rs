@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
-use ledger::store::{ReceiveError, Writer, history_ref, refs};
+use ledger::refs::RefName;
+use ledger::store::{ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
 
 use crate::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
@@ -96,15 +97,16 @@ pub async fn push<R: Remote>(
     store: &Store,
     remote: &R,
     remote_name: &str,
-    only: Option<&str>,
+    only: Option<&RefName>,
     progress: &dyn Progress,
 ) -> Result<PushReport, ExchangeError> {
     let (candidates, uploads) = {
         let reader = store.read()?;
         let mut candidates = Vec::new();
         for (name, target) in reader.all_refs()? {
-            let local = !name.starts_with("remote/") && only.is_none_or(|only| only == name);
-            if local && reader.ref_target(&refs::tracking(remote_name, &name))? != Some(target) {
+            let Some(name) = RefName::parse(&name) else { continue };
+            let local = !name.is_tracking() && only.is_none_or(|only| *only == name);
+            if local && reader.ref_target(&RefName::tracking(remote_name, &name))? != Some(target) {
                 candidates.push((name, target));
             }
         }
@@ -117,9 +119,9 @@ pub async fn push<R: Remote>(
         match move_remote_ref(store, remote, &name, target).await? {
             Ok(()) => {
                 store.write(|w| w.set_tracking_ref(remote_name, &name, target))?;
-                report.moved.push((name, target));
+                report.moved.push((name.to_string(), target));
             }
-            Err(why) => report.refused.push(Refused { name, why }),
+            Err(why) => report.refused.push(Refused { name: name.to_string(), why }),
         }
     }
     Ok(report)
@@ -158,7 +160,7 @@ fn not_on_remote(
         let seq = reader.seq_of(&id)?.ok_or(ExchangeError::LocalMissing(id))?;
         let stored = reader.entry_at(seq)?.ok_or(ExchangeError::LocalMissing(id))?;
         let tracked =
-            reader.ref_target(&refs::tracking(remote_name, &history_ref(reader, &stored.entry)?))?;
+            reader.ref_target(&RefName::tracking(remote_name, &history_ref(reader, &stored.entry)?))?;
         let tracked_seq = match tracked {
             Some(tracked) => reader.seq_of(&tracked)?,
             None => None,
@@ -176,7 +178,7 @@ fn not_on_remote(
 async fn move_remote_ref<R: Remote>(
     store: &Store,
     remote: &R,
-    name: &str,
+    name: &RefName,
     target: EntryId,
 ) -> Result<Result<(), String>, ExchangeError> {
     for _ in 0..REF_ATTEMPTS {
@@ -191,7 +193,7 @@ async fn move_remote_ref<R: Remote>(
                     return Ok(Err(format!(
                         "the remote's {name} moved to {} meanwhile; `ledger pull` first{}",
                         state.doc.target.short(),
-                        if name.starts_with("env/") { ", then plan the deployment again" } else { "" }
+                        if name.env_name().is_some() { ", then plan the deployment again" } else { "" }
                     )));
                 }
                 (state.doc.version + 1, Some(state.etag.as_str()))
@@ -221,8 +223,9 @@ pub async fn pull<R: Remote>(
     };
     let mut report = PullReport::default();
     // Releases and sets before the deployments that name them.
-    let mut ordered: Vec<&(String, EntryId)> = heads.iter().filter(|(n, _)| !n.starts_with("env/")).collect();
-    ordered.extend(heads.iter().filter(|(n, _)| n.starts_with("env/")));
+    let mut ordered: Vec<&(RefName, EntryId)> =
+        heads.iter().filter(|(n, _)| n.env_name().is_none()).collect();
+    ordered.extend(heads.iter().filter(|(n, _)| n.env_name().is_some()));
     for (name, target) in ordered {
         let batch = in_dependency_order(take_reachable(&mut fetched, *target));
         let received = store.write(|w| {
@@ -235,7 +238,7 @@ pub async fn pull<R: Remote>(
             Ok(moved) => {
                 report.entries += batch.len();
                 if moved {
-                    report.moved.push((name.clone(), *target));
+                    report.moved.push((name.to_string(), *target));
                 }
             }
             Err(error) => report.refused.push(refusal(remote, name, error)?),
@@ -276,7 +279,7 @@ pub async fn fetch<R: Remote>(
                 }
             }
         };
-        comparisons.push((name.clone(), comparison));
+        comparisons.push((name.to_string(), comparison));
     }
     Ok(comparisons)
 }
@@ -289,7 +292,7 @@ pub async fn append<R: Remote>(
     store: &Store,
     remote: &R,
     remote_name: &str,
-    name: &str,
+    name: &RefName,
     seal: impl Fn(&Writer<'_>) -> Result<(StoredEntry, Vec<u8>), StoreError>,
 ) -> Result<StoredEntry, ExchangeError> {
     for _ in 0..APPEND_ATTEMPTS {
@@ -318,7 +321,7 @@ pub async fn append<R: Remote>(
         }
     }
     Err(ExchangeError::Refused {
-        name: name.into(),
+        name: name.to_string(),
         why: format!("others kept appending to the remote's {name}; nothing was recorded, try again"),
     })
 }
@@ -329,7 +332,7 @@ async fn catch_up<R: Remote>(
     store: &Store,
     remote: &R,
     remote_name: &str,
-    name: &str,
+    name: &RefName,
     current: Option<&RefState>,
 ) -> Result<(), ExchangeError> {
     let target = current.map(|state| state.doc.target);
@@ -338,7 +341,7 @@ async fn catch_up<R: Remote>(
         None => true,
     };
     if let (Some(target), false) = (target, known) {
-        let heads = [(name.to_string(), target)];
+        let heads = [(name.clone(), target)];
         let fetched = fetch_missing(store, remote, &heads, &()).await?;
         let batch = in_dependency_order(fetched);
         let received = store.write(|w| {
@@ -350,15 +353,15 @@ async fn catch_up<R: Remote>(
             Err(ExchangeError::Refused { name: refused.name, why: refused.why })
         });
     }
-    let local = store.read()?.ref_target(name)?.ok_or(ExchangeError::Refused {
-        name: name.into(),
+    let local = store.read()?.ref_target(name)?.ok_or_else(|| ExchangeError::Refused {
+        name: name.to_string(),
         why: "the remote has entries this ledger does not follow".into(),
     })?;
     let missing = not_on_remote(&store.read()?, remote_name, std::iter::once(local))?;
     upload(remote, &missing, &()).await?;
     match move_remote_ref(store, remote, name, local).await? {
         Ok(()) => Ok(store.write(|w| w.set_tracking_ref(remote_name, name, local))?),
-        Err(why) => Err(ExchangeError::Refused { name: name.into(), why }),
+        Err(why) => Err(ExchangeError::Refused { name: name.to_string(), why }),
     }
 }
 
@@ -373,7 +376,7 @@ fn receive_all(
     for (id, bytes) in batch {
         let stored = w.receive(*id, bytes)?;
         let history = history_ref(w, &stored.entry)?;
-        let tracked_seq = match w.ref_target(&refs::tracking(remote_name, &history))? {
+        let tracked_seq = match w.ref_target(&RefName::tracking(remote_name, &history))? {
             Some(tracked) => w.seq_of(&tracked)?,
             None => None,
         };
@@ -385,9 +388,9 @@ fn receive_all(
 }
 
 /// Every ref of the remote and its target, read 16 at a time.
-async fn remote_heads<R: Remote>(remote: &R) -> Result<Vec<(String, EntryId)>, ExchangeError> {
+async fn remote_heads<R: Remote>(remote: &R) -> Result<Vec<(RefName, EntryId)>, ExchangeError> {
     let names = remote.list_refs().await?;
-    let states: Vec<(String, Result<Option<RefState>, RemoteError>)> = futures_util::stream::iter(names)
+    let states: Vec<(RefName, Result<Option<RefState>, RemoteError>)> = futures_util::stream::iter(names)
         .map(|name| async move {
             let state = get_ref(remote, &name).await;
             (name, state)
@@ -406,17 +409,17 @@ async fn remote_heads<R: Remote>(remote: &R) -> Result<Vec<(String, EntryId)>, E
 
 /// A store error while taking in `name` as a refusal of that ref, when the histories diverged
 /// or it builds on a ref that was refused; any other error stays one.
-fn refusal<R: Remote>(remote: &R, name: &str, error: StoreError) -> Result<Refused, ExchangeError> {
+fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<Refused, ExchangeError> {
     match error {
         StoreError::Received(ReceiveError::Diverged { name: diverged, .. }) => Ok(Refused {
             why: format!(
                 "{diverged} has entries here that the remote does not have (recorded, not pushed), and the remote has others"
             ),
-            name: name.into(),
+            name: name.to_string(),
         }),
         StoreError::Received(ReceiveError::MissingReference { missing, .. }) => Ok(Refused {
             why: format!("it builds on {}, which could not be taken in", missing.short()),
-            name: name.into(),
+            name: name.to_string(),
         }),
         StoreError::Received(error) => {
             let id = error_id(&error);
@@ -434,7 +437,7 @@ type Fetched = BTreeMap<EntryId, (Vec<u8>, Vec<EntryId>)>;
 async fn fetch_missing<R: Remote>(
     store: &Store,
     remote: &R,
-    heads: &[(String, EntryId)],
+    heads: &[(RefName, EntryId)],
     progress: &dyn Progress,
 ) -> Result<Fetched, ExchangeError> {
     let reader = store.read()?;
@@ -470,7 +473,7 @@ async fn fetch_missing<R: Remote>(
 async fn fetch_listed<R: Remote>(
     store: &Store,
     remote: &R,
-    heads: &[(String, EntryId)],
+    heads: &[(RefName, EntryId)],
     progress: &dyn Progress,
 ) -> Result<Fetched, ExchangeError> {
     let mut downloaded: BTreeMap<EntryId, Vec<u8>> = download_all(remote, progress)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::EntryId;
+use ledger::refs::RefName;
 
 use crate::{Document, DocumentKey, Remote, RemoteError, Written, object_key, ref_name_of_key};
 
@@ -122,7 +123,7 @@ impl Remote for FileRemote {
         Ok(Written::Done(etag_of(bytes)))
     }
 
-    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
+    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
         let mut names = Vec::new();
         for kind in ["env", "service", "set"] {
             let dir = self.root.join("refs").join(kind);
@@ -176,21 +177,32 @@ mod tests {
         let (_dir, remote) = remote();
         let doc = |n: u8| RefDoc { target: EntryId([n; 32]), version: u64::from(n) };
         block_on(async {
-            assert_eq!(get_ref(&remote, "env/stage").await.unwrap(), None);
-            assert_eq!(put_ref(&remote, "env/stage", doc(1), Some("0")).await.unwrap(), Written::Refused);
-            let Written::Done(tag) = put_ref(&remote, "env/stage", doc(1), None).await.unwrap() else {
+            assert_eq!(get_ref(&remote, &RefName::env("stage")).await.unwrap(), None);
+            assert_eq!(
+                put_ref(&remote, &RefName::env("stage"), doc(1), Some("0")).await.unwrap(),
+                Written::Refused
+            );
+            let Written::Done(tag) = put_ref(&remote, &RefName::env("stage"), doc(1), None).await.unwrap()
+            else {
                 panic!()
             };
-            assert_eq!(put_ref(&remote, "env/stage", doc(2), None).await.unwrap(), Written::Refused);
+            assert_eq!(
+                put_ref(&remote, &RefName::env("stage"), doc(2), None).await.unwrap(),
+                Written::Refused
+            );
             assert!(matches!(
-                put_ref(&remote, "env/stage", doc(2), Some(&tag)).await.unwrap(),
+                put_ref(&remote, &RefName::env("stage"), doc(2), Some(&tag)).await.unwrap(),
                 Written::Done(_)
             ));
-            assert_eq!(put_ref(&remote, "env/stage", doc(3), Some(&tag)).await.unwrap(), Written::Refused);
-            assert_eq!(get_ref(&remote, "env/stage").await.unwrap().unwrap().doc, doc(2));
-            put_ref(&remote, "service/api", doc(5), None).await.unwrap();
-            assert_eq!(remote.list_refs().await.unwrap(), ["env/stage", "service/api"]);
-            assert!(get_ref(&remote, "env/../../etc").await.is_err());
+            assert_eq!(
+                put_ref(&remote, &RefName::env("stage"), doc(3), Some(&tag)).await.unwrap(),
+                Written::Refused
+            );
+            assert_eq!(get_ref(&remote, &RefName::env("stage")).await.unwrap().unwrap().doc, doc(2));
+            put_ref(&remote, &RefName::service("api"), doc(5), None).await.unwrap();
+            assert_eq!(remote.list_refs().await.unwrap(), [RefName::env("stage"), RefName::service("api")]);
+            // A name that would leave the remote's directory is not a ref name at all.
+            assert_eq!(RefName::parse("env/../../etc"), None);
         });
     }
 
@@ -206,11 +218,13 @@ mod tests {
                     block_on(async {
                         let mut moved = 0;
                         while moved < 25 {
-                            let current = get_ref(&remote, "env/stage").await.unwrap();
+                            let current = get_ref(&remote, &RefName::env("stage")).await.unwrap();
                             let version = current.as_ref().map_or(0, |state| state.doc.version) + 1;
                             let doc = RefDoc { target: EntryId([0; 32]), version };
                             let tag = current.as_ref().map(|state| state.etag.as_str());
-                            if let Written::Done(_) = put_ref(&remote, "env/stage", doc, tag).await.unwrap() {
+                            if let Written::Done(_) =
+                                put_ref(&remote, &RefName::env("stage"), doc, tag).await.unwrap()
+                            {
                                 moved += 1;
                             }
                         }
@@ -220,7 +234,7 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|thread| thread.join().unwrap());
         let remote = FileRemote::new(&url).unwrap();
-        let last = block_on(get_ref(&remote, "env/stage")).unwrap().unwrap();
+        let last = block_on(get_ref(&remote, &RefName::env("stage"))).unwrap().unwrap();
         assert_eq!(last.doc.version, 8 * 25, "every acknowledged move is counted once");
     }
 }

@@ -16,6 +16,7 @@ use std::future::Future;
 
 use ledger::EntryId;
 use ledger::name::NameKind;
+use ledger::refs::RefName;
 use serde::{Deserialize, Serialize};
 
 /// What a ref says: its target, and a version that grows with every move, so that a document's
@@ -96,7 +97,7 @@ pub trait Remote {
     ) -> impl Future<Output = Result<Written, RemoteError>>;
 
     /// The names of every ref (never the objects: a remote may hold millions).
-    fn list_refs(&self) -> impl Future<Output = Result<Vec<String>, RemoteError>>;
+    fn list_refs(&self) -> impl Future<Output = Result<Vec<RefName>, RemoteError>>;
 }
 
 /// The key of an object: only hex reaches a path or an S3 key.
@@ -104,16 +105,10 @@ pub fn object_key(id: EntryId) -> String {
     format!("objects/{}", id.to_hex())
 }
 
-/// The key of a ref. Ref names are built from validated names (`env/stage`, `service/api`,
-/// `set/@all`), checked again here so that nothing else can reach a path or a key.
-pub fn ref_key(name: &str) -> Option<DocumentKey> {
-    let (kind, rest) = name.split_once('/')?;
-    let ok = match kind {
-        "env" | "service" => plain_name(rest),
-        "set" => rest == "@all" || plain_name(rest),
-        _ => false,
-    };
-    ok.then(|| DocumentKey(format!("refs/{name}")))
+/// The key of a ref: `refs/<name>` for the ledger's own refs (a tracking ref is never stored
+/// on a remote). Only names that [`RefName`] built or parsed reach a path or a key.
+pub fn ref_key(name: &RefName) -> Option<DocumentKey> {
+    (!name.is_tracking()).then(|| DocumentKey(format!("refs/{name}")))
 }
 
 /// The key of an environment's apply lease.
@@ -122,9 +117,8 @@ pub fn lease_key(env: &str) -> Option<DocumentKey> {
 }
 
 /// The ref name a listed key under `refs/` stands for, if it is one.
-pub fn ref_name_of_key(key: &str) -> Option<String> {
-    let name = key.strip_prefix("refs/")?;
-    ref_key(name).map(|_| name.to_string())
+pub fn ref_name_of_key(key: &str) -> Option<RefName> {
+    RefName::parse(key.strip_prefix("refs/")?).filter(|name| !name.is_tracking())
 }
 
 /// The id an object key names, if it is one.
@@ -138,7 +132,7 @@ fn plain_name(name: &str) -> bool {
 }
 
 /// Reads ref `name`.
-pub async fn get_ref(remote: &impl Remote, name: &str) -> Result<Option<RefState>, RemoteError> {
+pub async fn get_ref(remote: &impl Remote, name: &RefName) -> Result<Option<RefState>, RemoteError> {
     let key = checked_ref_key(remote, name)?;
     let Some(document) = remote.get_document(&key).await? else { return Ok(None) };
     let doc = serde_json::from_slice(&document.bytes).map_err(|error| RemoteError::BadDocument {
@@ -152,7 +146,7 @@ pub async fn get_ref(remote: &impl Remote, name: &str) -> Result<Option<RefState
 /// Moves ref `name` to `doc` if it is still at tag `expected` (`None`: if it does not exist).
 pub async fn put_ref(
     remote: &impl Remote,
-    name: &str,
+    name: &RefName,
     doc: RefDoc,
     expected: Option<&str>,
 ) -> Result<Written, RemoteError> {
@@ -161,8 +155,8 @@ pub async fn put_ref(
     remote.put_document(&key, &bytes, expected).await
 }
 
-fn checked_ref_key(remote: &impl Remote, name: &str) -> Result<DocumentKey, RemoteError> {
-    ref_key(name).ok_or_else(|| RemoteError::BadRefName { url: remote.url().into(), name: name.into() })
+fn checked_ref_key(remote: &impl Remote, name: &RefName) -> Result<DocumentKey, RemoteError> {
+    ref_key(name).ok_or_else(|| RemoteError::BadRefName { url: remote.url().into(), name: name.to_string() })
 }
 
 mod hex_id {
@@ -186,14 +180,18 @@ mod tests {
 
     #[test]
     fn only_validated_names_become_keys() {
-        assert_eq!(ref_key("env/prod").unwrap().as_str(), "refs/env/prod");
-        assert_eq!(ref_key("set/@all").unwrap().as_str(), "refs/set/@all");
-        for bad in ["env/../x", "env/", "env/a/b", "other/x", "service/API", "set/@x", "env"] {
-            assert_eq!(ref_key(bad), None, "{bad}");
+        assert_eq!(ref_key(&RefName::env("prod")).unwrap().as_str(), "refs/env/prod");
+        assert_eq!(ref_key(&RefName::set(None)).unwrap().as_str(), "refs/set/@all");
+        assert_eq!(ref_key(&RefName::tracking("origin", &RefName::env("prod"))), None);
+        for bad in
+            ["refs/env/../x", "refs/env/", "refs/env/a/b", "refs/other/x", "refs/service/API", "refs/set/@x"]
+        {
+            assert_eq!(ref_name_of_key(bad), None, "{bad}");
         }
         assert_eq!(lease_key("prod").unwrap().as_str(), "locks/env/prod");
         assert_eq!(lease_key("../prod"), None);
-        assert_eq!(ref_name_of_key("refs/env/prod").as_deref(), Some("env/prod"));
+        assert_eq!(ref_name_of_key("refs/env/prod"), Some(RefName::env("prod")));
+        assert_eq!(ref_name_of_key("refs/remote/origin/env/prod"), None);
         assert_eq!(ref_name_of_key("refs/env/x.lock"), None);
         assert_eq!(object_key(EntryId([0xab; 32])), format!("objects/{}", "ab".repeat(32)));
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ledger::store::refs;
+use ledger::refs::RefName;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
 use ledger_remote::exchange::{ExchangeError, pull, push};
@@ -90,8 +90,11 @@ fn environment_histories_never_merge() {
     assert!(names.contains(&"env/stage"), "{refused:?}");
     let why = &refused.refused.iter().find(|r| r.name == "env/stage").unwrap().why;
     assert!(why.contains("`ledger pull` first"), "{why}");
-    let remote_stage = block_on(get_ref(&s.remote, "env/stage")).unwrap().unwrap();
-    assert_eq!(Some(remote_stage.doc.target), s.a.read().unwrap().ref_target(&refs::env("stage")).unwrap());
+    let remote_stage = block_on(get_ref(&s.remote, &RefName::env("stage"))).unwrap().unwrap();
+    assert_eq!(
+        Some(remote_stage.doc.target),
+        s.a.read().unwrap().ref_target(&RefName::env("stage")).unwrap()
+    );
 
     let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert!(pulled.refused.iter().any(|r| r.name == "env/stage"), "{pulled:?}");

@@ -5,6 +5,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ledger::EntryId;
+use ledger::refs::RefName;
 
 use crate::error::{AwsError, ErrorKind, from_sdk};
 use crate::retry::Backoff;
@@ -214,8 +215,8 @@ impl Remote for S3Remote {
         self.put(key.as_str(), bytes, expected).await
     }
 
-    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
-        let mut names: Vec<String> =
+    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
+        let mut names: Vec<RefName> =
             self.list("refs/").await?.iter().filter_map(|key| ref_name_of_key(key)).collect();
         names.sort();
         Ok(names)

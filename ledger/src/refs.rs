@@ -1,0 +1,162 @@
+//! Ref names: `env/<env>` (an environment's head), `service/<service>` (its latest release),
+//! `set/<set>` or `set/@all` (the latest release set), and `remote/<remote>/<ref>` (where a
+//! remote's ref was at the last exchange). Built, parsed and matched here only, so that no
+//! other code takes a ref name apart, and a name that does not parse never reaches a path,
+//! an S3 key or a table.
+
+use std::fmt;
+use std::ops::Deref;
+
+use crate::name::{NameKind, validate};
+
+/// What a ref names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefKind {
+    /// An environment's head.
+    Env(String),
+    /// A service's latest release.
+    Service(String),
+    /// The latest release set of a service set, or of all services (`None`).
+    Set(Option<String>),
+    /// Where ref `name` of remote `remote` was when this ledger last exchanged with it.
+    Tracking { remote: String, name: Box<RefName> },
+}
+
+/// A ref's name, as its kind and as the text stored and shown (`env/prod`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefName {
+    kind: RefKind,
+    text: String,
+}
+
+/// The set name that stands for all services.
+const ALL_SERVICES: &str = "@all";
+
+impl RefName {
+    pub fn env(env: &str) -> RefName {
+        RefName::of(RefKind::Env(env.to_string()))
+    }
+
+    pub fn service(service: &str) -> RefName {
+        RefName::of(RefKind::Service(service.to_string()))
+    }
+
+    /// The latest release set of `service_set`, or of all services (`None`).
+    pub fn set(service_set: Option<&str>) -> RefName {
+        RefName::of(RefKind::Set(service_set.map(str::to_string)))
+    }
+
+    /// Where `name` of remote `remote` was at the last exchange.
+    pub fn tracking(remote: &str, name: &RefName) -> RefName {
+        RefName::of(RefKind::Tracking { remote: remote.to_string(), name: Box::new(name.clone()) })
+    }
+
+    /// The text every tracking ref of `remote` starts with.
+    pub fn tracking_prefix(remote: &str) -> String {
+        format!("remote/{remote}/")
+    }
+
+    fn of(kind: RefKind) -> RefName {
+        let text = match &kind {
+            RefKind::Env(env) => format!("env/{env}"),
+            RefKind::Service(service) => format!("service/{service}"),
+            RefKind::Set(set) => format!("set/{}", set.as_deref().unwrap_or(ALL_SERVICES)),
+            RefKind::Tracking { remote, name } => format!("{}{name}", RefName::tracking_prefix(remote)),
+        };
+        RefName { kind, text }
+    }
+
+    /// The ref `text` names, when every name in it is valid; `None` otherwise.
+    pub fn parse(text: &str) -> Option<RefName> {
+        let (kind, rest) = text.split_once('/')?;
+        let valid = |kind: NameKind, name: &str| validate(kind, name).is_ok().then(|| name.to_string());
+        let parsed = match kind {
+            "env" => RefKind::Env(valid(NameKind::Environment, rest)?),
+            "service" => RefKind::Service(valid(NameKind::Service, rest)?),
+            "set" if rest == ALL_SERVICES => RefKind::Set(None),
+            "set" => RefKind::Set(Some(valid(NameKind::ServiceSet, rest)?)),
+            "remote" => {
+                let (remote, name) = rest.split_once('/')?;
+                let name = RefName::parse(name).filter(|name| !name.is_tracking())?;
+                RefKind::Tracking { remote: valid(NameKind::Remote, remote)?, name: Box::new(name) }
+            }
+            _ => return None,
+        };
+        Some(RefName::of(parsed))
+    }
+
+    pub fn kind(&self) -> &RefKind {
+        &self.kind
+    }
+
+    /// The environment, for an environment's head.
+    pub fn env_name(&self) -> Option<&str> {
+        match &self.kind {
+            RefKind::Env(env) => Some(env),
+            _ => None,
+        }
+    }
+
+    pub fn is_tracking(&self) -> bool {
+        matches!(self.kind, RefKind::Tracking { .. })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Deref for RefName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for RefName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_built_and_parsed_back() {
+        let names = [
+            RefName::env("prod"),
+            RefName::service("api"),
+            RefName::set(Some("frontend")),
+            RefName::set(None),
+            RefName::tracking("origin", &RefName::env("stage")),
+        ];
+        let texts = ["env/prod", "service/api", "set/frontend", "set/@all", "remote/origin/env/stage"];
+        for (name, text) in names.iter().zip(texts) {
+            assert_eq!(name.as_str(), text);
+            assert_eq!(RefName::parse(text).as_ref(), Some(name), "{text}");
+        }
+        assert_eq!(RefName::parse("env/prod").unwrap().env_name(), Some("prod"));
+        assert!(RefName::parse("remote/origin/set/@all").unwrap().is_tracking());
+    }
+
+    #[test]
+    fn what_does_not_parse_is_refused() {
+        for bad in [
+            "env/../x",
+            "env/",
+            "env/a/b",
+            "other/x",
+            "service/API",
+            "set/@x",
+            "env",
+            "remote/origin",
+            "remote/origin/remote/x/env/a",
+            "remote/../env/a",
+        ] {
+            assert_eq!(RefName::parse(bad), None, "{bad}");
+        }
+    }
+}
