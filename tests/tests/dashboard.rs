@@ -255,6 +255,13 @@ fn api_answers_what_the_cli_prints() {
         project.json(&["log", "stage", "-n", "3", "--service", "api"])
     );
     assert_eq!(server.json(&format!("/api/entry/{hostile}")), project.json(&["show", &hostile]));
+    // Names resolve as `ledger show` resolves them: an environment, a service, a service set.
+    for name in ["prod", "stage", "api", "service%2Fapi"] {
+        let shown = project.json(&["show", &name.replace("%2F", "/")]);
+        assert_eq!(server.json(&format!("/api/entry/{name}")), shown, "/api/entry/{name}");
+    }
+    let (status, page) = server.get("/entry/prod");
+    assert_eq!(status, 200, "{page}");
     assert_eq!(server.json("/api/diff?from=stage&to=prod"), project.json(&["diff", "stage", "prod"]));
 
     // What another process records shows on the next request.

@@ -1,8 +1,12 @@
-//! Several `ledger` processes on one ledger: concurrent writers, and processes killed half-way.
+//! Several `ledger` processes on one ledger: concurrent writers, processes killed half-way, and
+//! a reader that goes away.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::Duration;
 
+use ledger_testutil::entries;
 use ledger_testutil::process::{Project, manifest_with_services};
 
 #[test]
@@ -120,4 +124,31 @@ fn processes_killed_half_way_leave_the_ledger_whole() {
         .collect();
     assert!(acknowledged.is_subset(&recorded), "a release that was acknowledged is missing");
     assert!(acknowledged.len() >= 80, "most registers were not killed: {}", acknowledged.len());
+}
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    // More output than a pipe holds, so `ledger` is still writing when the reader goes away.
+    let project = Project::new(&manifest_with_services(1));
+    project.ok(&["init"]);
+    let store = ledger::Store::open(&project.path().join(".ledger")).unwrap();
+    store
+        .write(|w| {
+            for n in 0..3_000 {
+                w.record_release(entries::stamp(n), entries::release("s0", &format!("v{n}")))?;
+            }
+            Ok::<_, ledger::StoreError>(())
+        })
+        .unwrap();
+    drop(store);
+    for args in [&["log", "-n", "100000"][..], &["log", "-n", "100000", "--output", "json"]] {
+        let mut child = project.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        // The reader is dropped here, as `head -1` exits after its line.
+        let output = child.wait_with_output().unwrap();
+        assert!(!first.is_empty());
+        assert_eq!(output.status.code(), Some(0), "ledger {args:?} | head -1");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "ledger {args:?} | head -1");
+    }
 }
