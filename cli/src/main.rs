@@ -70,3 +70,46 @@ fn panic_error(panic: Option<Panic>) -> CommandError {
     };
     CommandError::App(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(error: &CommandError) -> ExitCode {
+        error.exit_code()
+    }
+
+    #[test]
+    fn each_kind_of_error_has_its_exit_code() {
+        assert_eq!(code(&CommandError::App(Error::usage("bad"))), ExitCode::from(2));
+        assert_eq!(code(&CommandError::App(Error::not_found("none"))), ExitCode::from(2));
+        assert_eq!(code(&CommandError::App(Error::failed("broke"))), ExitCode::from(3));
+        assert_eq!(code(&CommandError::App(Error::internal("bug"))), ExitCode::from(70));
+        assert_eq!(code(&CommandError::ClosedPipe), ExitCode::SUCCESS);
+        assert_eq!(CommandError::ClosedPipe.render(), "", "a reader that went away is not told anything");
+    }
+
+    #[test]
+    fn an_error_is_shown_with_every_hint_in_order() {
+        let error = CommandError::App(Error::failed("it broke").hint("first").hint("second"));
+        assert_eq!(error.render(), "error: it broke\nhint: first\nhint: second\n");
+        let bug = CommandError::App(Error::internal("an invariant"));
+        assert_eq!(
+            bug.render(),
+            "error: internal error: an invariant\nhint: this is a bug in ledger; please report it with this message\n"
+        );
+    }
+
+    #[test]
+    fn a_panic_is_a_damaged_file_a_closed_pipe_or_a_bug() {
+        let panic = |message: &str, from_storage| Some(Panic { message: message.into(), from_storage });
+        let storage = panic_error(panic("page checksum mismatch", true));
+        assert_eq!(storage.exit_code(), ExitCode::from(3));
+        assert!(storage.render().contains("`ledger verify`"), "{}", storage.render());
+        let pipe = panic_error(panic("failed printing to stdout: Broken pipe (os error 32)", false));
+        assert_eq!(pipe.exit_code(), ExitCode::SUCCESS);
+        let bug = panic_error(panic("index out of bounds", false));
+        assert_eq!(bug.exit_code(), ExitCode::from(70));
+        assert!(bug.render().starts_with("error: internal error: index out of bounds\n"), "{}", bug.render());
+    }
+}

@@ -38,6 +38,28 @@ pub struct Dashboard {
     pub store: Store,
 }
 
+/// The dashboard of `workspace`: without a remote, its ledger opened read-only; with `remote`,
+/// opened for writing (pulls write) and brought up to date with that remote first.
+pub fn open(
+    workspace: Workspace,
+    remote: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(Dashboard, Option<Shared>), Error> {
+    let shared = match remote {
+        Some(name) => Some(Shared::chosen(&workspace, Some(name))?),
+        None => None,
+    };
+    let store = match &shared {
+        Some(shared) => {
+            let store = workspace.open_store()?;
+            shared.pull(&store, progress)?;
+            store
+        }
+        None => workspace.open_store_for_reading()?,
+    };
+    Ok((Dashboard { workspace, store }, shared))
+}
+
 /// A remote the dashboard pulls from every `interval`, reporting to `progress`.
 pub struct Follow {
     pub shared: Shared,

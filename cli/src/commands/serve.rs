@@ -6,8 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use ledger_app::Error;
-use ledger_app::remotes::Shared;
-use ledger_web::{Dashboard, Follow};
+use ledger_web::Follow;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
@@ -50,18 +49,7 @@ pub struct ServeArgs {
 pub fn run(globals: &GlobalArgs, args: &ServeArgs) -> CommandResult {
     let workspace = globals.workspace()?;
     let progress = Shown::new(globals);
-    let shared = match &args.remote {
-        Some(name) => Some(Shared::chosen(&workspace, Some(name))?),
-        None => None,
-    };
-    // Only pulling writes; without a remote the ledger is opened read-only.
-    let store = match &shared {
-        Some(_) => workspace.open_store()?,
-        None => workspace.open_store_for_reading()?,
-    };
-    if let Some(shared) = &shared {
-        shared.pull(&store, &progress)?;
-    }
+    let (dashboard, shared) = ledger_web::open(workspace, args.remote.as_deref(), &progress)?;
     let listener = TcpListener::bind(args.addr).map_err(|e| {
         Error::usage(format!("cannot listen on {}: {e}", args.addr))
             .hint("choose another address with --addr, e.g. --addr 127.0.0.1:0 for any free port")
@@ -76,6 +64,6 @@ pub fn run(globals: &GlobalArgs, args: &ServeArgs) -> CommandResult {
         interval: Duration::from_secs(args.refresh),
         progress: Box::new(progress),
     });
-    ledger_web::serve(listener, Dashboard { workspace, store }, follow)?;
+    ledger_web::serve(listener, dashboard, follow)?;
     Ok(Finished::Success)
 }
