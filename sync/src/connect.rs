@@ -8,6 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::SharedCredentialsProvider;
+use aws_smithy_http_client::tls;
 
 use crate::ecs::AwsEcs;
 use crate::error::{AwsError, from_sdk};
@@ -48,6 +49,10 @@ impl Cloud {
                     .operation_attempt_timeout(Duration::from_secs(30))
                     .build(),
             );
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        loader = loader.http_client(https);
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
         }
