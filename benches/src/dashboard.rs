@@ -1,8 +1,8 @@
 //! The dashboard on a large history: `ledger serve` (release build) on the generated ledger,
 //! each page and API route requested over HTTP, median and slowest of the runs.
 //!
-//!     cargo build --release -p ledger-cli -p ledger-bench
-//!     target/release/ledger-bench-dashboard [--entries 1000000] [--dir target/bench-dashboard] [--runs 20]
+//!     cargo build --profile dist -p ledger-cli -p ledger-bench
+//!     target/dist/ledger-bench-dashboard [--entries 1000000] [--dir target/bench-dashboard] [--runs 20]
 
 mod history;
 

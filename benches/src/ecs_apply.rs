@@ -2,7 +2,7 @@
 //! and counts the AWS calls each apply made.
 //!
 //!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
-//!         target/release/ledger-bench-ecs [--services 5] [--runs 5] [--poll-interval 1s]
+//!         target/dist/ledger-bench-ecs [--services 5] [--runs 5] [--poll-interval 1s]
 //!
 //! Every run applies to a fresh cluster whose services run `v0`, taking each to `v1`; the
 //! emulator reports each rollout in progress twice, then completed.
@@ -25,7 +25,7 @@ fn main() {
     let ledger = std::env::current_exe().expect("the bench binary's path").with_file_name("ledger");
     if !ledger.is_file() {
         usage(&format!(
-            "{} not found: build it with `cargo build --release -p ledger-cli`",
+            "{} not found: build it with `cargo build --profile dist -p ledger-cli -p ledger-bench`",
             ledger.display()
         ));
     }

@@ -34,7 +34,7 @@ pub fn ledger_binary() -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "{} not found: build it first with `cargo build --release -p ledger-cli`",
+            "{} not found: build it first with `cargo build --profile dist -p ledger-cli -p ledger-bench`",
             path.display()
         ))
     }

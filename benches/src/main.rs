@@ -1,8 +1,8 @@
 //! The ledger as whole processes on a large history, side by side with git on an equivalent
 //! one. See benches/README.md for what is measured and how to reproduce it.
 //!
-//!     cargo build --release -p ledger-cli -p ledger-bench
-//!     target/release/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
+//!     cargo build --profile dist -p ledger-cli -p ledger-bench
+//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
 
 use std::collections::BTreeMap;
 use std::io::Write;

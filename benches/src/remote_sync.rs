@@ -3,7 +3,7 @@
 //! counted), and a full clone.
 //!
 //!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
-//!         target/release/ledger-bench-remote [--entries 100000] [--dir target/bench-remote]
+//!         target/dist/ledger-bench-remote [--entries 100000] [--dir target/bench-remote]
 
 mod history;
 
