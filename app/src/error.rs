@@ -69,19 +69,9 @@ impl Error {
         self
     }
 
-    /// The same error, of another kind.
-    pub fn into_kind(self, kind: ErrorKind) -> Error {
-        Error { kind, ..self }
-    }
-
     /// The same error, its message prefixed with `context`.
     pub fn context(self, context: &str) -> Error {
         Error { message: format!("{context}{}", self.message), ..self }
-    }
-
-    /// A user error: the request, not the world, was wrong.
-    pub fn is_user_error(&self) -> bool {
-        matches!(self.kind, ErrorKind::Usage | ErrorKind::NotFound)
     }
 }
 

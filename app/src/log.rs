@@ -46,13 +46,10 @@ pub fn env_log<S: Source>(
     }
     workspace.environment(env)?;
     let reader = releases.source();
-    // One more than asked for tells whether there is more.
-    let mut records = match service {
-        Some(service) => history::env_service_deployments(reader, env, service, limit.saturating_add(1))?,
-        None => history::env_deployments(reader, env, limit.saturating_add(1))?,
-    };
-    let more = records.len() > limit;
-    records.truncate(limit);
+    let (records, more) = at_most(limit, |wanted| match service {
+        Some(service) => history::env_service_deployments(reader, env, service, wanted),
+        None => history::env_deployments(reader, env, wanted),
+    })?;
     // The releases these deployments name were mostly recorded shortly before them: reading
     // that stretch of history once, in order, beats looking each one up by id.
     if let Some(oldest) = records.last() {
@@ -77,10 +74,8 @@ pub fn env_log_page<S: Source>(
     if let Some(service) = service {
         workspace.check_service(service)?;
     }
-    let mut records =
-        history::deployments_page(releases.source(), env, service, skip, limit.saturating_add(1))?;
-    let more = records.len() > limit;
-    records.truncate(limit);
+    let (records, more) =
+        at_most(limit, |wanted| history::deployments_page(releases.source(), env, service, skip, wanted))?;
     Ok(EnvLog { env: env.to_string(), records, more })
 }
 
@@ -109,13 +104,10 @@ pub fn entry_log<S: Source>(
         workspace.check_service(service)?;
     }
     let reader = releases.source();
-    let wanted = limit.saturating_add(1);
-    let mut seqs = match service {
-        Some(service) => reader.newest_in(&Scope::Service(service), wanted)?,
-        None => reader.newest(wanted)?,
-    };
-    let more = seqs.len() > limit;
-    seqs.truncate(limit);
+    let (seqs, more) = at_most(limit, |wanted| match service {
+        Some(service) => reader.newest_in(&Scope::Service(service), wanted),
+        None => reader.newest(wanted),
+    })?;
     let mut entries = Vec::with_capacity(seqs.len());
     for seq in seqs {
         entries.push(
@@ -125,6 +117,18 @@ pub fn entry_log<S: Source>(
         );
     }
     Ok(EntryLog { entries, more })
+}
+
+/// At most `limit` of what `read` finds when asked for a number of rows, and whether it found
+/// more: one more than asked for tells.
+fn at_most<T, E>(limit: usize, read: impl FnOnce(usize) -> Result<Vec<T>, E>) -> Result<(Vec<T>, bool)>
+where
+    Error: From<E>,
+{
+    let mut rows = read(limit.saturating_add(1))?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
 }
 
 /// One entry, as `show` finds it: by id, prefix, ref, or the name of an environment, service

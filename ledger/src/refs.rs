@@ -11,7 +11,7 @@ use crate::name::{NameKind, validate};
 
 /// What a ref names.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RefKind {
+enum RefKind {
     /// An environment's head.
     Env(String),
     /// A service's latest release.
@@ -83,10 +83,6 @@ impl RefName {
             _ => return None,
         };
         Some(RefName::of(parsed))
-    }
-
-    pub fn kind(&self) -> &RefKind {
-        &self.kind
     }
 
     /// The environment, for an environment's head.

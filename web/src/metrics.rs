@@ -4,7 +4,9 @@
 
 use askama::Template;
 use ledger_app::ledger::Timestamp;
-use ledger_app::ledger::metrics::{Delivery, MAX_DEPLOYMENTS, Week, delivery};
+use ledger_app::ledger::metrics::{MAX_DEPLOYMENTS, Week};
+use ledger_app::metrics;
+use ledger_app::views::Releases;
 
 use super::{Dashboard, Nav, PageError, Params};
 
@@ -97,10 +99,15 @@ impl Chart {
 pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<String, PageError> {
     let weeks = params.number("weeks", 1..=MAX_WEEKS, DEFAULT_WEEKS)?;
     let reader = dashboard.store.read()?;
+    let deliveries = metrics::metrics(
+        &dashboard.workspace,
+        &Releases::new(&reader),
+        now,
+        u32::try_from(weeks).unwrap_or(1),
+    )?;
     let mut envs = Vec::new();
     let mut first_week = String::new();
-    for env in &dashboard.workspace.manifest.environment_order {
-        let delivery: Delivery = delivery(&reader, env, now, u32::try_from(weeks).unwrap_or(1))?;
+    for (env, delivery) in deliveries {
         first_week = delivery.weeks.first().map(|w| day(w.start)).unwrap_or_default();
         let overall = delivery.overall();
         let summary = vec![
@@ -143,7 +150,7 @@ pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<St
                 false,
             ),
         ];
-        envs.push(EnvMetrics { env: env.clone(), summary, charts, truncated: delivery.truncated });
+        envs.push(EnvMetrics { env, summary, charts, truncated: delivery.truncated });
     }
     Ok(MetricsPage {
         nav: dashboard.nav("metrics"),
