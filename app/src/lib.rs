@@ -12,7 +12,7 @@
 //! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
 //!   [`remotes`] (configured remotes, the lease); [`session`] guards an environment (local lock,
 //!   remote lease, AWS connection) for every deploying operation.
-//! - [`runtime`]: the process's one async runtime.
+//! - [`runtime`]: the process's one async runtime; [`text`]: stored text made safe to show.
 
 pub mod cloud;
 pub mod conclude;
@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod session;
 pub mod sharing;
 pub mod status;
+pub mod text;
 pub mod verify;
 pub mod views;
 pub mod workspace;

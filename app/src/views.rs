@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::git;
+use crate::text::inert;
 use crate::workspace::{Workspace, git_dir};
 
 /// A release as tables and JSON show it.
@@ -66,12 +67,13 @@ impl ReleaseView {
         self.revision.as_deref().map(|revision| &revision[..revision.len().min(7)])
     }
 
-    /// `v1.4.0 3b18e51`: the tag and the short revision.
+    /// `v1.4.0 3b18e51`: the tag and the short revision, safe to show (see [`inert`]).
     pub fn human(&self) -> String {
-        match self.short_revision() {
+        let shown = match self.short_revision() {
             Some(revision) => format!("{} {revision}", self.label),
             None => self.label.clone(),
-        }
+        };
+        inert(&shown).into_owned()
     }
 
     pub fn json(&self) -> Value {
@@ -325,7 +327,7 @@ pub fn describe_trigger(trigger: &Trigger, release_set: Option<EntryId>) -> Stri
             Some(set) => format!("apply of release set {}", set.short()),
             None => "apply".into(),
         },
-        Trigger::Promote { from_env, .. } => format!("promote from {from_env}"),
+        Trigger::Promote { from_env, .. } => format!("promote from {}", inert(from_env)),
         Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
         Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
         Trigger::Import => "import of what ECS ran".into(),

@@ -4,6 +4,7 @@
 use clap::Args;
 use ledger_app::deploy::{self, Deployed};
 use ledger_app::ledger::{DeployResult, Outcome};
+use ledger_app::text::inert;
 use ledger_app::views::short_arn;
 
 use crate::cli::GlobalArgs;
@@ -93,10 +94,10 @@ fn print_outcome(
     for (service, ended) in &outcome.services {
         let task_definition = ended.task_definition.as_deref().map_or("-", short_arn);
         rows.push(vec![
-            service.clone(),
+            inert(service).into_owned(),
             style.result(Some(ended.result)),
             task_definition.to_string(),
-            ended.detail.clone(),
+            inert(&ended.detail).into_owned(),
         ]);
     }
     text.push_str(&table(&rows));

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use ledger_app::ledger_remote::exchange;
+use ledger_app::text::inert;
 use ledger_app::views::PlanView;
 
 use crate::cli::GlobalArgs;
@@ -119,11 +120,11 @@ fn render_plan(plan: &PlanView) -> String {
     let mut rows = vec![vec!["SERVICE".to_string(), "NOW".to_string(), String::new(), "AFTER".to_string()]];
     for change in &plan.changes {
         let from = change.from.as_ref().map_or("-".to_string(), |view| view.human());
-        rows.push(vec![change.service.clone(), from, "->".into(), change.to.human()]);
+        rows.push(vec![inert(&change.service).into_owned(), from, "->".into(), change.to.human()]);
     }
     text.push_str(&table(&rows));
     for line in &plan.notes {
-        text.push_str(&format!("note: {line}\n"));
+        text.push_str(&format!("note: {}\n", inert(line)));
     }
     text
 }

@@ -107,3 +107,60 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let output = piped.output().unwrap();
     assert!(!String::from_utf8_lossy(&output.stdout).contains('\x1b'));
 }
+
+/// Text that would retitle the terminal, clear it, hide what follows, return the cursor or
+/// reverse what follows: as an entry from anyone who can write to the shared remote may carry.
+const HOSTILE: &str = "\x1b]0;pwned\x07Mallory \x1b[2J\x1b[8mhidden\r txt\u{202E}exe.sh";
+
+#[test]
+fn stored_text_reaches_the_terminal_inert_and_json_exact() {
+    let project = Project::new(&manifest_with_services(1));
+    project.ok(&["init"]);
+    let store = ledger::Store::open(&project.path().join(".ledger")).unwrap();
+    let stamp = ledger::Stamp {
+        at: ledger::Timestamp::from_unix_seconds(1_800_000_000),
+        actor: HOSTILE.into(),
+        message: HOSTILE.into(),
+    };
+    let release = ledger::Release {
+        service: "s0".into(),
+        image: format!("registry.example.com/e2e/s0:v1{HOSTILE}"),
+        digest: None,
+        revision: None,
+        revision_at: None,
+    };
+    let release = store.write(|w| w.record_release(stamp.clone(), release)).unwrap().id;
+    let target = ledger_testutil::entries::state(&[("s0", release)]);
+    let plan = ledger::deploy::Plan::towards(
+        &store.read().unwrap(),
+        "stage",
+        ledger::deploy::SetSource::None,
+        ledger::Trigger::Apply,
+        &target,
+    )
+    .unwrap();
+    store.write(|w| ledger::deploy::record_only(w, &stamp, &plan)).unwrap();
+    drop(store);
+
+    let release = release.to_hex();
+    for args in [
+        &["log"][..],
+        &["log", "stage"],
+        &["show", &release],
+        &["show", "stage"],
+        &["status"],
+        &["diff", "stage", "prod"],
+    ] {
+        let shown = project.ok(args);
+        let raw: Vec<char> = shown
+            .chars()
+            .filter(|c| (c.is_control() && !matches!(c, '\n' | '\t')) || *c == '\u{202E}')
+            .collect();
+        assert!(raw.is_empty(), "ledger {args:?} printed {raw:?}:\n{shown}");
+    }
+    let log = project.ok(&["log", "stage"]);
+    assert!(log.contains("Who:     ^[]0;pwned^GMallory ^[[2J^[[8mhidden^M txt<U+202E>exe.sh"), "{log}");
+    let shown = project.json(&["show", &release]);
+    assert_eq!(shown["actor"], HOSTILE, "JSON carries the text exactly");
+    assert_eq!(shown["message"], HOSTILE);
+}

@@ -3,6 +3,7 @@
 use clap::Args;
 use ledger_app::ledger::Source;
 use ledger_app::ledger::diff::differs;
+use ledger_app::text::inert;
 use ledger_app::views::{Comparison, Releases};
 
 use crate::cli::GlobalArgs;
@@ -66,7 +67,7 @@ fn render<S: Source>(
     let mut rows = vec![vec!["SERVICE".to_string(), "CHANGE".into(), args.a.clone(), args.b.clone()]];
     for diff in &comparison.diffs {
         rows.push(vec![
-            diff.service.clone(),
+            inert(&diff.service).into_owned(),
             diff.change.as_str().into(),
             releases.human(diff.from)?,
             releases.human(diff.to)?,
@@ -74,6 +75,7 @@ fn render<S: Source>(
     }
     let mut text = table(&rows);
     for (service, commits) in &comparison.commits {
+        let service = inert(service);
         match commits {
             Some(commits) if commits.is_empty() => {
                 text.push_str(&format!("\n{service}: no commits between the two revisions\n"))
@@ -81,7 +83,7 @@ fn render<S: Source>(
             Some(commits) => {
                 text.push_str(&format!("\n{service}:\n"));
                 for commit in commits {
-                    text.push_str(&format!("    {commit}\n"));
+                    text.push_str(&format!("    {}\n", inert(commit)));
                 }
             }
             None => text.push_str(&format!(

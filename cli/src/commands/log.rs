@@ -4,6 +4,7 @@ use clap::Args;
 use ledger_app::ledger::history::DeploymentRecord;
 use ledger_app::ledger::{Body, DeployResult, Source, StoredEntry};
 use ledger_app::log;
+use ledger_app::text::inert;
 use ledger_app::views::{Releases, describe_trigger};
 
 use crate::cli::GlobalArgs;
@@ -96,7 +97,7 @@ pub fn render_env_log<S: Source>(
             style.result(record.result())
         ));
         out.push_str(&format!("When:    {}\n", entry.at.to_human()));
-        out.push_str(&format!("Who:     {}\n", entry.actor));
+        out.push_str(&format!("Who:     {}\n", inert(&entry.actor)));
         out.push_str(&format!(
             "How:     {}\n",
             describe_trigger(&deployment.trigger, deployment.release_set)
@@ -104,14 +105,14 @@ pub fn render_env_log<S: Source>(
         if !entry.message.is_empty() {
             out.push('\n');
             for line in entry.message.lines() {
-                out.push_str(&format!("    {line}\n"));
+                out.push_str(&format!("    {}\n", inert(line)));
             }
         }
         out.push('\n');
         let mut rows = Vec::new();
         for (service, change) in &deployment.changes {
             rows.push(vec![
-                format!("    {service}"),
+                format!("    {}", inert(service)),
                 releases.human(change.from)?,
                 "->".into(),
                 releases.human(Some(change.to))?,
@@ -123,9 +124,9 @@ pub fn render_env_log<S: Source>(
                 if result.result != DeployResult::Succeeded {
                     out.push_str(&format!(
                         "    {} {}: {}\n",
-                        style.warn(service),
+                        style.warn(&inert(service)),
                         result.result.as_str(),
-                        result.detail
+                        inert(&result.detail)
                     ));
                 }
             }
@@ -146,25 +147,27 @@ fn render_entry_lines<S: Source>(
         let entry = &stored.entry;
         let what = match &entry.body {
             Body::Release(release) => {
-                format!("{} {}", release.service, releases.view(stored.id)?.human())
+                format!("{} {}", inert(&release.service), releases.view(stored.id)?.human())
             }
-            Body::ReleaseSet(set) => format!(
+            Body::ReleaseSet(set) => inert(&format!(
                 "{}: {}",
                 set.service_set.as_deref().unwrap_or("all"),
                 set.releases.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-            Body::Deployment(deployment) => format!(
+            ))
+            .into_owned(),
+            Body::Deployment(deployment) => inert(&format!(
                 "{}: {}",
                 deployment.env,
                 deployment.changes.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
+            ))
+            .into_owned(),
             Body::Outcome(outcome) => {
                 let env = releases
                     .source()
                     .entry(&entry.parents[0])?
                     .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
                     .unwrap_or_default();
-                format!("{env}: {}", style.result(Some(outcome.result)))
+                format!("{}: {}", inert(&env), style.result(Some(outcome.result)))
             }
         };
         rows.push(vec![
@@ -172,8 +175,8 @@ fn render_entry_lines<S: Source>(
             entry.at.to_human(),
             entry.kind().as_str().to_string(),
             what,
-            entry.actor.clone(),
-            entry.message.lines().next().unwrap_or("").to_string(),
+            inert(&entry.actor).into_owned(),
+            inert(entry.message.lines().next().unwrap_or("")).into_owned(),
         ]);
     }
     Ok(table(&rows))

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use ledger_app::register::{RegisterRequest, register};
+use ledger_app::text::inert;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
@@ -62,7 +63,7 @@ pub fn run(globals: &GlobalArgs, args: &RegisterArgs) -> CommandResult {
     } else {
         outln(&registered.entry.id.to_string())?;
         if let Some(view) = &registered.release {
-            note(&format!("registered {} {} ({})", args.service, view.human(), view.image));
+            note(&format!("registered {} {} ({})", args.service, view.human(), inert(&view.image)));
         }
     }
     Ok(Finished::Success)

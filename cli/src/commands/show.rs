@@ -3,6 +3,7 @@
 use clap::Args;
 use ledger_app::ledger::{Body, EntryId, Source};
 use ledger_app::log::{self, Shown};
+use ledger_app::text::inert;
 use ledger_app::views::{Releases, describe_trigger};
 
 use crate::cli::GlobalArgs;
@@ -40,23 +41,26 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
     let mut rows = vec![
         vec!["Kind:".to_string(), entry.kind().as_str().replace('_', " ")],
         vec!["When:".into(), entry.at.to_rfc3339()],
-        vec!["Who:".into(), entry.actor.clone()],
+        vec!["Who:".into(), inert(&entry.actor).into_owned()],
         vec!["Parents:".into(), entry.parents.iter().map(EntryId::to_hex).collect::<Vec<_>>().join(" ")],
     ];
     match &entry.body {
         Body::Release(release) => {
-            rows.push(vec!["Service:".into(), release.service.clone()]);
-            rows.push(vec!["Image:".into(), release.image_ref()]);
-            rows.push(vec!["Revision:".into(), release.revision.clone().unwrap_or_else(|| "-".into())]);
+            rows.push(vec!["Service:".into(), inert(&release.service).into_owned()]);
+            rows.push(vec!["Image:".into(), inert(&release.image_ref()).into_owned()]);
+            rows.push(vec![
+                "Revision:".into(),
+                inert(release.revision.as_deref().unwrap_or("-")).into_owned(),
+            ]);
         }
         Body::ReleaseSet(set) => {
             rows.push(vec![
                 "Service set:".into(),
-                set.service_set.clone().unwrap_or_else(|| "(all services)".into()),
+                inert(set.service_set.as_deref().unwrap_or("(all services)")).into_owned(),
             ]);
         }
         Body::Deployment(deployment) => {
-            rows.push(vec!["Environment:".into(), deployment.env.clone()]);
+            rows.push(vec!["Environment:".into(), inert(&deployment.env).into_owned()]);
             rows.push(vec!["How:".into(), describe_trigger(&deployment.trigger, deployment.release_set)]);
             let result = match &shown.outcome {
                 Some(outcome) => {
@@ -77,20 +81,24 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
     if !entry.message.is_empty() {
         out.push('\n');
         for line in entry.message.lines() {
-            out.push_str(&format!("    {line}\n"));
+            out.push_str(&format!("    {}\n", inert(line)));
         }
     }
     let mut detail = Vec::new();
     match &entry.body {
         Body::ReleaseSet(set) => {
             for (service, release) in &set.releases {
-                detail.push(vec![service.clone(), releases.view(*release)?.human(), release.short()]);
+                detail.push(vec![
+                    inert(service).into_owned(),
+                    releases.view(*release)?.human(),
+                    release.short(),
+                ]);
             }
         }
         Body::Deployment(deployment) => {
             for (service, change) in &deployment.changes {
                 detail.push(vec![
-                    service.clone(),
+                    inert(service).into_owned(),
                     releases.human(change.from)?,
                     "->".into(),
                     releases.human(Some(change.to))?,
@@ -99,7 +107,11 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
         }
         Body::Outcome(outcome) => {
             for (service, result) in &outcome.services {
-                detail.push(vec![service.clone(), style.result(Some(result.result)), result.detail.clone()]);
+                detail.push(vec![
+                    inert(service).into_owned(),
+                    style.result(Some(result.result)),
+                    inert(&result.detail).into_owned(),
+                ]);
             }
         }
         Body::Release(_) => {}

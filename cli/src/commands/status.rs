@@ -4,6 +4,7 @@
 use clap::Args;
 use ledger_app::Workspace;
 use ledger_app::status::{self, Live, Status};
+use ledger_app::text::inert;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
@@ -64,7 +65,7 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
                 record.deployment.id.short(),
                 style.result(record.result()),
                 record.deployment.entry.at.to_human(),
-                record.deployment.entry.actor
+                inert(&record.deployment.entry.actor)
             )),
             None => human.push_str("  no deployments yet\n"),
         }
@@ -83,7 +84,9 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
                 let rows: Vec<Vec<String>> = status
                     .state
                     .iter()
-                    .map(|(service, view)| vec![format!("  {service}"), view.human(), view.id.short()])
+                    .map(|(service, view)| {
+                        vec![format!("  {}", inert(service)), view.human(), view.id.short()]
+                    })
                     .collect();
                 human.push_str(&table(&rows));
             }
@@ -96,7 +99,7 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
 fn render_live(env: &str, live: &Live) -> String {
     let mut rows =
         vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
-    let show = |image: &Option<String>| image.clone().unwrap_or_else(|| "-".into());
+    let show = |image: &Option<String>| inert(image.as_deref().unwrap_or("-")).into_owned();
     for row in &live.services {
         let mark = match (row.ecs_drift(), row.ssm_drift()) {
             (true, true) => "DRIFT: ECS, SSM",
@@ -105,9 +108,9 @@ fn render_live(env: &str, live: &Live) -> String {
             (false, false) => "",
         };
         rows.push(vec![
-            format!("  {}", row.service),
+            format!("  {}", inert(&row.service)),
             show(&row.ledger),
-            row.ecs_shown.clone(),
+            inert(&row.ecs_shown).into_owned(),
             show(&row.ssm),
             mark.into(),
         ]);
