@@ -1,6 +1,7 @@
-//! The JSON documents of every command's `--output json` and of the dashboard's `/api/`: one
-//! function per shape, so the two front ends cannot drift. Field names are a contract (README,
-//! "JSON output").
+//! The JSON documents that several operations share (entries, deployment records, exchanges,
+//! remote checks); a result that has a document of its own carries it (`Status::json`,
+//! `Comparison::json`, `PlanView::json`, …). Either way the front ends never build one, so they
+//! cannot drift. Field names are a contract (README, "JSON output").
 
 use ledger::history::DeploymentRecord;
 use ledger::{Body, EntryId, Source, StoredEntry, Trigger};
@@ -110,4 +111,15 @@ pub fn exchange(
         moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
     let refused: Vec<Value> = refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect();
     json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
+}
+
+/// `verify --remote`: `{"sound", "objects", "refs", "unreachable", "damage"}`.
+pub fn remote_report(report: &ledger_remote::check::RemoteReport) -> Value {
+    json!({
+        "sound": report.is_sound(),
+        "objects": report.objects,
+        "refs": report.refs,
+        "unreachable": report.unreachable,
+        "damage": report.damage,
+    })
 }

@@ -8,7 +8,8 @@
 //! - Recording: [`register`] (`register`, `release`), [`deploy`] (`apply`, `promote`,
 //!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`import`], [`init`], [`demo`].
 //! - Reading: [`log`] (`log`, `show`), [`status`] (with live drift), [`views`] (`diff`, plans,
-//!   statuses), [`verify`], [`metrics`]; [`json`] holds every `--output json` document.
+//!   statuses), [`verify`], [`metrics`]; each result carries its `--output json` document, and
+//!   [`json`] holds the shapes several share.
 //! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
 //!   [`remotes`] (configured remotes, the lease); [`session`] guards an environment (local lock,
 //!   remote lease, AWS connection) for every deploying operation.

@@ -8,6 +8,7 @@ use ledger::{Stamp, Store, Timestamp};
 
 use crate::error::{Error, Result};
 use crate::git;
+use crate::views::Releases;
 
 /// The default ledger directory, beside `ledger.toml`.
 pub const LEDGER_DIR: &str = ".ledger";
@@ -115,6 +116,13 @@ impl Workspace {
         Ok(actor)
     }
 
+    /// Runs `work` on one read snapshot of the ledger, opened read-only, with a release cache.
+    pub fn read<T>(&self, work: impl FnOnce(&Releases<'_, ledger::store::Reader>) -> Result<T>) -> Result<T> {
+        let store = self.open_store_for_reading()?;
+        let reader = store.read()?;
+        work(&Releases::new(&reader))
+    }
+
     /// The project's AWS region, from `[aws] region`.
     pub fn project_region(&self) -> Option<String> {
         self.manifest.aws.as_ref().and_then(|aws| aws.region.clone())
@@ -171,16 +179,4 @@ fn user_at_host() -> String {
 /// The directory git questions are asked in: where the command runs.
 pub fn git_dir() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
-}
-
-impl Workspace {
-    /// Runs `work` on one read snapshot of the ledger, opened read-only, with a release cache.
-    pub fn read<T>(
-        &self,
-        work: impl FnOnce(&crate::views::Releases<'_, ledger::store::Reader>) -> Result<T>,
-    ) -> Result<T> {
-        let store = self.open_store_for_reading()?;
-        let reader = store.read()?;
-        work(&crate::views::Releases::new(&reader))
-    }
 }

@@ -52,18 +52,17 @@ impl DeployOptions {
 pub fn print_deployed(globals: &GlobalArgs, deployed: &Deployed) -> CommandResult {
     let env = &deployed.env;
     let Some(recorded) = &deployed.recorded else {
-        if globals.json() && deployed.plan.is_some() {
-            print_json(&deployed.json)?;
-        } else if globals.json() {
-            // `wait` or `reconcile` with nothing unfinished: nothing to print.
-        } else if deployed.plan.as_ref().is_some_and(|plan| plan.is_empty()) {
-            outln(&format!("nothing to deploy: {env} already runs these releases; nothing recorded"))?;
-        } else if deployed.plan.is_some() {
-            outln("dry run: nothing recorded")?;
-        } else {
-            outln(&format!(
+        match (globals.json(), &deployed.plan) {
+            (true, Some(_)) => print_json(&deployed.json)?,
+            // `wait` or `reconcile` with nothing unfinished: nothing for scripts to read.
+            (true, None) => {}
+            (false, Some(plan)) if plan.is_empty() => {
+                outln(&format!("nothing to deploy: {env} already runs these releases; nothing recorded"))?
+            }
+            (false, Some(_)) => outln("dry run: nothing recorded")?,
+            (false, None) => outln(&format!(
                 "nothing to do: the last deployment to {env} has its outcome (`ledger status {env}`)"
-            ))?;
+            ))?,
         }
         return Ok(Finished::Success);
     };

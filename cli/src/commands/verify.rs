@@ -2,8 +2,7 @@
 
 use clap::Args;
 use ledger_app::verify::{self, Verified};
-use ledger_app::{Workspace, sharing};
-use serde_json::json;
+use ledger_app::{Workspace, json, sharing};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
@@ -59,13 +58,7 @@ pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
 fn verify_remote(globals: &GlobalArgs, workspace: &Workspace, name: &str) -> CommandResult {
     let report = sharing::verify_remote(workspace, name, &Shown::new(globals))?;
     if globals.json() {
-        print_json(&json!({
-            "sound": report.is_sound(),
-            "objects": report.objects,
-            "refs": report.refs,
-            "unreachable": report.unreachable,
-            "damage": report.damage,
-        }))?;
+        print_json(&json::remote_report(&report))?;
     } else {
         let (mut text, verdict) = damage_lines(&report.damage);
         text.push_str(&format!(
