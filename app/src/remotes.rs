@@ -3,6 +3,7 @@
 //! one by its URL, exchanging with it, holding an environment's lease on it, and remote errors
 //! as application errors.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -234,14 +235,20 @@ impl Shared {
         accepted("pull from", &self.name, &report.refused)
     }
 
-    /// Sends what was recorded here (to ref `only`, when given), whatever each ref's fate.
+    /// Sends what was recorded here (to ref `only`, when given), whatever each ref's fate. A
+    /// remote ref found behind where this ledger saw it is a warning: the push moves it
+    /// forward again.
     pub fn push_report(
         &self,
         store: &Store,
         only: Option<&RefName>,
         progress: &dyn Progress,
     ) -> Result<exchange::PushReport> {
-        Ok(block_on(exchange::push(store, &self.remote, &self.name, only, progress))??)
+        let report = block_on(exchange::push(store, &self.remote, &self.name, only, progress))??;
+        for went_back in &report.went_back {
+            progress.warning(&format!("warning: {went_back}; this push moves it forward again"));
+        }
+        Ok(report)
     }
 
     /// Sends what was recorded here (to ref `only`, when given); a refused ref is an error.
@@ -388,9 +395,25 @@ pub fn record_release(
     };
     let name = ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
     let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
-    appended.map_err(|error| {
-        Error::from(error).hint(format!("nothing was recorded; it is recorded once {} has it", shared.name))
+    appended.map_err(|error| match error {
+        ExchangeError::Unanswered { .. } => Error::from(error).hint(format!(
+            "it is recorded if {} took it: `ledger log` shows it after `ledger pull`; record it again only if it is not there",
+            shared.name
+        )),
+        error => {
+            Error::from(error).hint(format!("nothing was recorded; it is recorded once {} has it", shared.name))
+        }
     })
+}
+
+/// Where this ledger saw the refs of remote `remote` (its tracking refs).
+pub fn tracked(store: &Store, remote: &str) -> Result<BTreeMap<RefName, EntryId>> {
+    let prefix = RefName::tracking_prefix(remote);
+    let all = store.read()?.all_refs()?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(name, id)| Some((RefName::parse(name.strip_prefix(&prefix)?)?, id)))
+        .collect())
 }
 
 /// `Ok` when no ref was refused; otherwise an error listing each refused ref and why.
@@ -414,6 +437,9 @@ impl From<ExchangeError> for Error {
                 Error::from_source(ErrorKind::Failed, error)
                     .hint("`ledger verify --remote <name>` checks the whole remote")
             }
+            ExchangeError::WentBack { .. } => Error::from_source(ErrorKind::Failed, error).hint(
+                "`ledger push` from a ledger that has the newer history moves each ref forward again; `ledger verify --remote <name>` checks the rest",
+            ),
             other => Error::from_source(ErrorKind::Failed, other),
         }
     }
@@ -421,9 +447,24 @@ impl From<ExchangeError> for Error {
 
 impl From<RemoteError> for Error {
     fn from(error: RemoteError) -> Error {
-        Error::from_source(ErrorKind::Failed, error).hint(
-            "check the network and the credentials (AWS_PROFILE, --profile), and that the bucket exists",
-        )
+        let hint = match &error {
+            RemoteError::BadDocument { key, .. } => repair_hint(key),
+            _ => "check the network and the credentials (AWS_PROFILE, --profile), and that the bucket exists"
+                .to_string(),
+        };
+        Error::from_source(ErrorKind::Failed, error).hint(hint)
+    }
+}
+
+/// How to repair the remote's document `key` when it cannot be read.
+fn repair_hint(key: &str) -> String {
+    match key.strip_prefix("refs/") {
+        Some(name) => format!(
+            "a ref document is {{\"target\":\"<64 hex digits>\",\"version\":<n>}}: replace {key} with one naming the entry `ledger show {name}` gives in a ledger that has the history, with a version above any it had; or remove {key} and run `ledger push` from that ledger. Then `ledger verify --remote <name>`"
+        ),
+        None => format!(
+            "{key} only says who is deploying: remove it (no deployment must be running there), and the next deployment writes it again"
+        ),
     }
 }
 

@@ -75,7 +75,7 @@ pub struct Fetched {
 pub fn fetch(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Fetched> {
     let shared = Shared::chosen(workspace, remote)?;
     let store = workspace.open_store_for_reading()?;
-    let refs = block_on(exchange::fetch(&store, &shared.remote, progress))??;
+    let refs = block_on(exchange::fetch(&store, &shared.remote, &shared.name, progress))??;
     let rows: Vec<Value> = refs
         .iter()
         .map(|(name, comparison)| {
@@ -142,11 +142,13 @@ pub fn clone(
     Ok(Cloned { dir, exchanged })
 }
 
-/// Checks remote `name`: every object re-hashed and decoded, every ref and what it reaches present.
+/// Checks remote `name`: every object re-hashed and decoded, every ref and what it reaches
+/// present, and every ref still reaching where this ledger saw it.
 pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress) -> Result<RemoteReport> {
     let settings = remotes::choose(workspace, Some(name))?;
     let remote = remotes::connect(&settings, &workspace.settings, workspace.project_region())?;
-    Ok(block_on(check::check(&remote, progress))??)
+    let seen = remotes::tracked(&workspace.open_store_for_reading()?, name)?;
+    Ok(block_on(check::check(&remote, &seen, progress))??)
 }
 
 /// Adds a remote to this ledger (`.ledger/remotes.toml`).

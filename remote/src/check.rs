@@ -1,10 +1,11 @@
 //! Checking a remote: every object re-hashed and decoded, every ref and every entry a ref
-//! reaches present. Objects no ref reaches (left by pushes that did not finish) are harmless
-//! and only counted.
+//! reaches present, and every ref still reaching where a ledger saw it. Objects no ref reaches
+//! (left by pushes that did not finish) are harmless and only counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::EntryId;
+use ledger::refs::RefName;
 
 use crate::exchange::{Progress, download_all, examine};
 use crate::{Remote, RemoteError, get_ref};
@@ -25,7 +26,13 @@ impl RemoteReport {
     }
 }
 
-pub async fn check<R: Remote>(remote: &R, progress: &dyn Progress) -> Result<RemoteReport, RemoteError> {
+/// Checks `remote`; `seen` is where a ledger saw its refs (its tracking refs): a ref that no
+/// longer reaches that entry went back, or its history was rewritten.
+pub async fn check<R: Remote>(
+    remote: &R,
+    seen: &BTreeMap<RefName, EntryId>,
+    progress: &dyn Progress,
+) -> Result<RemoteReport, RemoteError> {
     let downloaded = download_all(remote, progress).await?;
     let mut report = RemoteReport { objects: downloaded.len(), ..RemoteReport::default() };
     // id → the ids it names, for every sound object.
@@ -48,6 +55,14 @@ pub async fn check<R: Remote>(remote: &R, progress: &dyn Progress) -> Result<Rem
     let mut reached = BTreeSet::new();
     for name in names {
         let Some(state) = get_ref(remote, &name).await? else { continue };
+        if let Some(seen) = seen.get(&name)
+            && !reaches(&sound, state.doc.target, *seen)
+        {
+            report.damage.push(format!(
+                "ref {name} went back: it names {}, which does not reach {seen}, where this ledger saw it",
+                state.doc.target
+            ));
+        }
         let mut stack = vec![state.doc.target];
         while let Some(id) = stack.pop() {
             if !reached.insert(id) {
@@ -63,4 +78,21 @@ pub async fn check<R: Remote>(remote: &R, progress: &dyn Progress) -> Result<Rem
     }
     report.unreachable = sound.keys().filter(|id| !reached.contains(id)).count();
     Ok(report)
+}
+
+/// Whether `from` is `to` or reaches it through sound objects.
+fn reaches(sound: &BTreeMap<EntryId, Vec<EntryId>>, from: EntryId, to: EntryId) -> bool {
+    let mut visited = BTreeSet::new();
+    let mut stack = vec![from];
+    while let Some(id) = stack.pop() {
+        if id == to {
+            return true;
+        }
+        if visited.insert(id)
+            && let Some(references) = sound.get(&id)
+        {
+            stack.extend(references.iter().copied());
+        }
+    }
+    false
 }

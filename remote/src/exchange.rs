@@ -7,6 +7,7 @@
 //! Only a pull into an empty ledger (a clone) lists the remote's objects: it needs them all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use ledger::refs::RefName;
@@ -19,8 +20,9 @@ use crate::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
 const PARALLEL_REQUESTS: usize = 16;
 /// Compare-and-swap attempts on one ref before giving up.
 const REF_ATTEMPTS: usize = 5;
-/// Attempts to append a release or release set while others keep appending first.
-const APPEND_ATTEMPTS: usize = 20;
+/// How long an append keeps trying while others keep appending first: long enough for a CI
+/// fleet registering at once.
+pub const APPEND_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
@@ -34,8 +36,18 @@ pub enum ExchangeError {
     BadObject { url: String, id: EntryId, source: Box<ReceiveError> },
     #[error("this ledger names {0} but does not have it; run `ledger verify`")]
     LocalMissing(EntryId),
+    #[error(
+        "entry {id} is damaged in this ledger ({why}); nothing was sent to the remote, run `ledger verify`"
+    )]
+    LocalDamaged { id: EntryId, why: String },
     #[error("{name}: {why}")]
     Refused { name: String, why: String },
+    #[error(
+        "the remote did not answer whether it took {id} as the head of {name} ({source}); `ledger pull` takes it in if it did"
+    )]
+    Unanswered { name: String, id: EntryId, source: RemoteError },
+    #[error("remote {url}: {}", refs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    WentBack { url: String, refs: Vec<WentBack> },
 }
 
 /// Told how far a long exchange has got.
@@ -67,6 +79,29 @@ pub struct PushReport {
     /// Refs moved on the remote, to their new targets.
     pub moved: Vec<(String, EntryId)>,
     pub refused: Vec<Refused>,
+    /// Remote refs found behind where this ledger had seen them (then moved forward, or refused).
+    pub went_back: Vec<WentBack>,
+}
+
+/// A remote ref that names an older entry than this ledger saw it name: a restored backup or a
+/// replayed document. Others would record on the old state and fork the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WentBack {
+    pub name: String,
+    /// What the remote's ref names now.
+    pub remote: EntryId,
+    /// What this ledger saw it name (its tracking ref).
+    pub seen: EntryId,
+}
+
+impl std::fmt::Display for WentBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the remote's {} went back: it names {}, but this ledger saw it at {}, which was recorded later",
+            self.name, self.remote, self.seen
+        )
+    }
 }
 
 #[derive(Debug, Default)]
@@ -91,8 +126,10 @@ pub enum Comparison {
 }
 
 /// Uploads what the remote lacks, then moves each of its refs that this ledger is ahead of
-/// (only ref `only`, when given). A ref the remote moved meanwhile (not an ancestor of ours) is
-/// refused, not merged.
+/// (only ref `only`, when given). Every local ref is compared with the remote's ref as it is
+/// now, not only with where this ledger last saw it: a remote ref that went back is moved
+/// forward again, and reported. A ref the remote moved meanwhile (not an ancestor of ours) is
+/// refused, not merged. Every entry is re-hashed and decoded before anything is uploaded.
 pub async fn push<R: Remote>(
     store: &Store,
     remote: &R,
@@ -100,31 +137,92 @@ pub async fn push<R: Remote>(
     only: Option<&RefName>,
     progress: &dyn Progress,
 ) -> Result<PushReport, ExchangeError> {
-    let (candidates, uploads) = {
+    let locals: Vec<(RefName, EntryId)> = {
         let reader = store.read()?;
-        let mut candidates = Vec::new();
+        let mut locals = Vec::new();
         for (name, target) in reader.all_refs()? {
             let Some(name) = RefName::parse(&name) else { continue };
-            let local = !name.is_tracking() && only.is_none_or(|only| *only == name);
-            if local && reader.ref_target(&RefName::tracking(remote_name, &name))? != Some(target) {
-                candidates.push((name, target));
+            if !name.is_tracking() && only.is_none_or(|only| *only == name) {
+                locals.push((name, target));
             }
         }
-        let uploads = not_on_remote(&reader, remote_name, candidates.iter().map(|(_, id)| *id))?;
-        (candidates, uploads)
+        // Releases and sets before the deployments that name them, so that a remote's
+        // `service/…` and `set/…` refs reach whatever its `env/…` refs name.
+        locals.sort_by_key(|(name, _)| name.env_name().is_some());
+        locals
     };
+    let states = read_refs(remote, locals.iter().map(|(name, _)| name.clone())).await?;
+    let mut report = PushReport::default();
+    let mut candidates = Vec::new();
+    // Remote refs already at the local target, whose tracking ref is behind.
+    let mut settled = Vec::new();
+    let uploads = {
+        let reader = store.read()?;
+        // Histories whose remote ref names an entry this ledger has: the remote has exactly
+        // what that entry reaches, whatever this ledger saw before.
+        let mut on_remote = BTreeMap::new();
+        for ((name, target), state) in locals.into_iter().zip(states) {
+            let tracked = reader.ref_target(&RefName::tracking(remote_name, &name))?;
+            let remote_target = state.as_ref().map(|state| state.doc.target);
+            if remote_target == Some(target) {
+                if tracked != Some(target) {
+                    settled.push((name, target));
+                }
+                continue;
+            }
+            if let Some(remote_target) = remote_target
+                && reader.seq_of(&remote_target)?.is_some()
+            {
+                if let Some(seen) = went_back(&reader, remote_name, &name, remote_target)? {
+                    report.went_back.push(WentBack { name: name.to_string(), remote: remote_target, seen });
+                }
+                on_remote.insert(name.clone(), remote_target);
+            }
+            candidates.push((name, target, state));
+        }
+        let heads = candidates.iter().map(|(_, target, _)| *target);
+        not_on_remote(&reader, remote_name, &on_remote, heads)?
+    };
+    for (name, target) in settled {
+        store_tracking(store, remote_name, &name, target)?;
+        report.moved.push((name.to_string(), target));
+    }
     upload(remote, &uploads, progress).await?;
-    let mut report = PushReport { objects: uploads.len(), ..PushReport::default() };
-    for (name, target) in candidates {
-        match move_remote_ref(store, remote, &name, target).await? {
+    report.objects = uploads.len();
+    for (name, target, state) in candidates {
+        match move_remote_ref(store, remote, &name, target, state).await? {
             Ok(()) => {
-                store.write(|w| w.set_tracking_ref(remote_name, &name, target))?;
+                store_tracking(store, remote_name, &name, target)?;
                 report.moved.push((name.to_string(), target));
             }
             Err(why) => report.refused.push(Refused { name: name.to_string(), why }),
         }
     }
     Ok(report)
+}
+
+fn store_tracking(
+    store: &Store,
+    remote_name: &str,
+    name: &RefName,
+    target: EntryId,
+) -> Result<(), StoreError> {
+    store.write(|w| w.set_tracking_ref(remote_name, name, target))
+}
+
+/// The entry this ledger saw the remote's `name` at (its tracking ref), when the remote's ref
+/// now names `target`, an entry this ledger has that was recorded before it: the ref went back.
+fn went_back(
+    reader: &impl Source,
+    remote_name: &str,
+    name: &RefName,
+    target: EntryId,
+) -> Result<Option<EntryId>, StoreError> {
+    let Some(seen) = reader.ref_target(&RefName::tracking(remote_name, name))? else { return Ok(None) };
+    let (Some(theirs), Some(seen_seq)) = (reader.seq_of(&target)?, reader.seq_of(&seen)?) else {
+        return Ok(None);
+    };
+    Ok((theirs < seen_seq).then_some(seen))
 }
 
 async fn upload<R: Remote>(
@@ -144,10 +242,14 @@ async fn upload<R: Remote>(
     Ok(())
 }
 
-/// The entries reachable from `heads` that the remote does not have, oldest first.
+/// The entries reachable from `heads` that the remote does not have, oldest first, each
+/// re-hashed against its id and decoded (a damaged entry stops here, before any upload). The
+/// remote has an entry when it comes no later than the remote's ref of its history: as read
+/// now (`on_remote`), else as last seen (the tracking ref).
 fn not_on_remote(
     reader: &impl Source,
     remote_name: &str,
+    on_remote: &BTreeMap<RefName, EntryId>,
     heads: impl Iterator<Item = EntryId>,
 ) -> Result<Vec<(EntryId, Vec<u8>)>, ExchangeError> {
     let mut found = BTreeMap::new();
@@ -158,31 +260,49 @@ fn not_on_remote(
             continue;
         }
         let seq = reader.seq_of(&id)?.ok_or(ExchangeError::LocalMissing(id))?;
-        let stored = reader.entry_at(seq)?.ok_or(ExchangeError::LocalMissing(id))?;
-        let tracked =
-            reader.ref_target(&RefName::tracking(remote_name, &history_ref(reader, &stored.entry)?))?;
-        let tracked_seq = match tracked {
-            Some(tracked) => reader.seq_of(&tracked)?,
+        let bytes = reader.raw_at(seq)?.ok_or(ExchangeError::LocalMissing(id))?;
+        let entry = checked_local(id, &bytes)?;
+        let history = history_ref(reader, &entry)?;
+        let there = match on_remote.get(&history) {
+            Some(there) => Some(*there),
+            None => reader.ref_target(&RefName::tracking(remote_name, &history))?,
+        };
+        let there_seq = match there {
+            Some(there) => reader.seq_of(&there)?,
             None => None,
         };
-        if tracked_seq.is_some_and(|tracked| seq <= tracked) {
+        if there_seq.is_some_and(|there| seq <= there) {
             continue;
         }
-        stack.extend(stored.entry.references());
-        found.insert(seq, (id, reader.raw_at(seq)?.ok_or(ExchangeError::LocalMissing(id))?));
+        stack.extend(entry.references());
+        found.insert(seq, (id, bytes));
     }
     Ok(found.into_values().collect())
 }
 
-/// Moves the remote's ref `name` to `target` if that is a fast-forward; `Err(why)` if not.
+/// Entry `id` as stored here, once its bytes hash to `id` and decode.
+fn checked_local(id: EntryId, bytes: &[u8]) -> Result<Entry, ExchangeError> {
+    let damaged = |why: String| ExchangeError::LocalDamaged { id, why };
+    let actual = EntryId::of_stored_bytes(bytes);
+    if actual != id {
+        return Err(damaged(format!("its stored bytes hash to {actual}")));
+    }
+    Entry::decode(bytes).map_err(|error| damaged(format!("its stored bytes cannot be decoded: {error}")))
+}
+
+/// Moves the remote's ref `name` (read as `current`) to `target` if that is a fast-forward;
+/// `Err(why)` if not.
 async fn move_remote_ref<R: Remote>(
     store: &Store,
     remote: &R,
     name: &RefName,
     target: EntryId,
+    mut current: Option<RefState>,
 ) -> Result<Result<(), String>, ExchangeError> {
-    for _ in 0..REF_ATTEMPTS {
-        let current = get_ref(remote, name).await?;
+    for attempt in 0..REF_ATTEMPTS {
+        if attempt > 0 {
+            current = get_ref(remote, name).await?;
+        }
         let (version, expected) = match &current {
             Some(state) if state.doc.target == target => return Ok(Ok(())),
             Some(state) => {
@@ -196,7 +316,7 @@ async fn move_remote_ref<R: Remote>(
                         if name.env_name().is_some() { ", then plan the deployment again" } else { "" }
                     )));
                 }
-                (state.doc.version + 1, Some(state.etag.as_str()))
+                (next_version(remote, name, state)?, Some(state.etag.as_str()))
             }
             None => (1, None),
         };
@@ -205,6 +325,17 @@ async fn move_remote_ref<R: Remote>(
         }
     }
     Ok(Err(format!("the remote's {name} kept moving; try again")))
+}
+
+/// The version of the next document of ref `name`, read at `state`: one more, never a wrap.
+fn next_version<R: Remote>(remote: &R, name: &RefName, state: &RefState) -> Result<u64, ExchangeError> {
+    state.doc.version.checked_add(1).ok_or_else(|| {
+        ExchangeError::Remote(RemoteError::BadDocument {
+            url: remote.url().into(),
+            key: format!("refs/{name}"),
+            message: format!("its version {} cannot grow any further", state.doc.version),
+        })
+    })
 }
 
 /// Downloads what this ledger lacks of every remote ref, checks every object, and moves the
@@ -228,6 +359,11 @@ pub async fn pull<R: Remote>(
     ordered.extend(heads.iter().filter(|(n, _)| n.env_name().is_some()));
     for (name, target) in ordered {
         let batch = in_dependency_order(take_reachable(&mut fetched, *target));
+        if let Some(seen) = went_back(&store.read()?, remote_name, name, *target)? {
+            let went_back = WentBack { name: name.to_string(), remote: *target, seen };
+            report.refused.push(Refused { name: name.to_string(), why: went_back_why(&went_back) });
+            continue;
+        }
         let received = store.write(|w| {
             let before = w.ref_target(name)?;
             receive_all(w, remote_name, &batch)?;
@@ -247,16 +383,34 @@ pub async fn pull<R: Remote>(
     Ok(report)
 }
 
-/// Compares every ref of the remote with this ledger's, downloading (and checking) what a
-/// pull would take in; nothing is stored.
+/// Why a pull refuses a ref that went back, and what repairs it.
+fn went_back_why(went_back: &WentBack) -> String {
+    format!(
+        "{went_back} (a restored backup or a replayed document); nothing of it was taken in. `ledger push` from this ledger moves it forward again to what this ledger has"
+    )
+}
+
+/// Compares every ref of the remote (`remote_name` in this ledger) with this ledger's,
+/// downloading (and checking) what a pull would take in; nothing is stored. A remote ref that
+/// went back is an error, naming every such ref.
 pub async fn fetch<R: Remote>(
     store: &Store,
     remote: &R,
+    remote_name: &str,
     progress: &dyn Progress,
 ) -> Result<Vec<(String, Comparison)>, ExchangeError> {
     let heads = remote_heads(remote).await?;
     let fetched = fetch_missing(store, remote, &heads, progress).await?;
     let reader = store.read()?;
+    let mut went_back_refs = Vec::new();
+    for (name, target) in &heads {
+        if let Some(seen) = went_back(&reader, remote_name, name, *target)? {
+            went_back_refs.push(WentBack { name: name.to_string(), remote: *target, seen });
+        }
+    }
+    if !went_back_refs.is_empty() {
+        return Err(ExchangeError::WentBack { url: remote.url().into(), refs: went_back_refs });
+    }
     let mut comparisons = Vec::new();
     for (name, target) in &heads {
         let local = reader.ref_target(name)?;
@@ -287,7 +441,12 @@ pub async fn fetch<R: Remote>(
 /// Records a new release or release set (sealed by `seal` against this ledger's head of ref
 /// `name`) on the remote first, then here. When someone else appended to `name` meanwhile,
 /// their entries are taken in and the new one is sealed again on top of them: releases and
-/// sets are independent appends, never a conflict.
+/// sets are independent appends, never a conflict. A refused attempt is tried again after a
+/// wait that doubles (with jitter) until [`APPEND_DEADLINE`] has passed.
+///
+/// A write whose answer was lost is recognised when the remote's ref is read again: if it
+/// names the entry (or leads to it, others having appended on top), that entry is recorded
+/// here and returned, never sealed a second time.
 pub async fn append<R: Remote>(
     store: &Store,
     remote: &R,
@@ -295,35 +454,107 @@ pub async fn append<R: Remote>(
     name: &RefName,
     seal: impl Fn(&Writer<'_>) -> Result<(StoredEntry, Vec<u8>), StoreError>,
 ) -> Result<StoredEntry, ExchangeError> {
-    for _ in 0..APPEND_ATTEMPTS {
+    let started = Instant::now();
+    let mut pause = Backoff::new();
+    // The last entry this call tried to make the remote's head, when the answer was not `Done`.
+    let mut attempted: Option<(StoredEntry, Vec<u8>)> = None;
+    loop {
         let current = get_ref(remote, name).await?;
-        let local = store.read()?.ref_target(name)?;
         let remote_head = current.as_ref().map(|state| state.doc.target);
+        if let Some((stored, bytes)) = &attempted
+            && remote_head == Some(stored.id)
+        {
+            return record_appended(store, remote_name, name, stored, bytes);
+        }
+        let local = store.read()?.ref_target(name)?;
         if remote_head != local {
             catch_up(store, remote, remote_name, name, current.as_ref()).await?;
+            if let Some((stored, _)) = &attempted
+                && let Some(recorded) = store.read()?.entry(&stored.id)?
+            {
+                return Ok(recorded);
+            }
             continue;
+        }
+        if started.elapsed() >= APPEND_DEADLINE {
+            return Err(ExchangeError::Refused {
+                name: name.to_string(),
+                why: format!(
+                    "others kept appending to the remote's {name} for {} s; nothing was recorded, try again",
+                    APPEND_DEADLINE.as_secs()
+                ),
+            });
         }
         let (stored, bytes) = store.write(|w| seal(w))?;
         let missing = {
             let reader = store.read()?;
-            not_on_remote(&reader, remote_name, stored.entry.references().into_iter())?
+            let on_remote = current.iter().map(|state| (name.clone(), state.doc.target)).collect();
+            not_on_remote(&reader, remote_name, &on_remote, stored.entry.references().into_iter())?
         };
         upload(remote, &missing, &()).await?;
         remote.put_object(stored.id, &bytes).await?;
-        let doc = RefDoc { target: stored.id, version: current.as_ref().map_or(0, |s| s.doc.version) + 1 };
+        let version = match &current {
+            Some(state) => next_version(remote, name, state)?,
+            None => 1,
+        };
         let expected = current.as_ref().map(|state| state.etag.as_str());
-        if let Written::Done(_) = put_ref(remote, name, doc, expected).await? {
-            store.write(|w| {
-                w.receive(stored.id, &bytes)?;
-                w.set_tracking_ref(remote_name, name, stored.id)
-            })?;
-            return Ok(stored);
+        match put_ref(remote, name, RefDoc { target: stored.id, version }, expected).await {
+            Ok(Written::Done(_)) => return record_appended(store, remote_name, name, &stored, &bytes),
+            Ok(Written::Refused) => {
+                attempted = Some((stored, bytes));
+                pause.wait().await;
+            }
+            Err(error) => {
+                // The write may have landed and only its answer been lost: look again.
+                let id = stored.id;
+                attempted = Some((stored, bytes));
+                match get_ref(remote, name).await {
+                    Ok(state) if state.as_ref().map(|state| state.doc.target) != remote_head => {}
+                    _ => return Err(ExchangeError::Unanswered { name: name.to_string(), id, source: error }),
+                }
+            }
         }
     }
-    Err(ExchangeError::Refused {
-        name: name.to_string(),
-        why: format!("others kept appending to the remote's {name}; nothing was recorded, try again"),
-    })
+}
+
+/// Stores `stored`, which the remote's ref `name` now reaches, here.
+fn record_appended(
+    store: &Store,
+    remote_name: &str,
+    name: &RefName,
+    stored: &StoredEntry,
+    bytes: &[u8],
+) -> Result<StoredEntry, ExchangeError> {
+    store.write(|w| {
+        w.receive(stored.id, bytes)?;
+        w.set_tracking_ref(remote_name, name, stored.id)
+    })?;
+    Ok(stored.clone())
+}
+
+/// Waits between append attempts: doubling from 50 ms up to 2 s, each wait a random part
+/// (between half and all) of that, so that writers that collided do not collide again.
+struct Backoff {
+    next: Duration,
+    random: std::collections::hash_map::RandomState,
+    waits: u64,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const LONGEST: Duration = Duration::from_secs(2);
+
+    fn new() -> Backoff {
+        Backoff { next: Backoff::FIRST, random: Default::default(), waits: 0 }
+    }
+
+    async fn wait(&mut self) {
+        use std::hash::BuildHasher;
+        self.waits += 1;
+        let fraction = (self.random.hash_one(self.waits) % 1000) as f64 / 1000.0;
+        tokio::time::sleep(self.next.mul_f64(0.5 + fraction / 2.0)).await;
+        self.next = (self.next * 2).min(Backoff::LONGEST);
+    }
 }
 
 /// Brings ref `name` here and on the remote together: takes in what the remote has, or sends
@@ -357,9 +588,10 @@ async fn catch_up<R: Remote>(
         name: name.to_string(),
         why: "the remote has entries this ledger does not follow".into(),
     })?;
-    let missing = not_on_remote(&store.read()?, remote_name, std::iter::once(local))?;
+    let on_remote = current.iter().map(|state| (name.clone(), state.doc.target)).collect();
+    let missing = not_on_remote(&store.read()?, remote_name, &on_remote, std::iter::once(local))?;
     upload(remote, &missing, &()).await?;
-    match move_remote_ref(store, remote, name, local).await? {
+    match move_remote_ref(store, remote, name, local, current.cloned()).await? {
         Ok(()) => Ok(store.write(|w| w.set_tracking_ref(remote_name, name, local))?),
         Err(why) => Err(ExchangeError::Refused { name: name.to_string(), why }),
     }
@@ -390,21 +622,21 @@ fn receive_all(
 /// Every ref of the remote and its target, read 16 at a time.
 async fn remote_heads<R: Remote>(remote: &R) -> Result<Vec<(RefName, EntryId)>, ExchangeError> {
     let names = remote.list_refs().await?;
-    let states: Vec<(RefName, Result<Option<RefState>, RemoteError>)> = futures_util::stream::iter(names)
-        .map(|name| async move {
-            let state = get_ref(remote, &name).await;
-            (name, state)
-        })
+    let states = read_refs(remote, names.iter().cloned()).await?;
+    Ok(names.into_iter().zip(states).filter_map(|(name, state)| Some((name, state?.doc.target))).collect())
+}
+
+/// Refs `names` as the remote has them now, read 16 at a time, in the order given.
+async fn read_refs<R: Remote>(
+    remote: &R,
+    names: impl Iterator<Item = RefName>,
+) -> Result<Vec<Option<RefState>>, ExchangeError> {
+    let states: Vec<Result<Option<RefState>, RemoteError>> = futures_util::stream::iter(names)
+        .map(|name| async move { get_ref(remote, &name).await })
         .buffered(PARALLEL_REQUESTS)
         .collect()
         .await;
-    let mut heads = Vec::new();
-    for (name, state) in states {
-        if let Some(state) = state? {
-            heads.push((name, state.doc.target));
-        }
-    }
-    Ok(heads)
+    Ok(states.into_iter().collect::<Result<_, _>>()?)
 }
 
 /// A store error while taking in `name` as a refusal of that ref, when the histories diverged

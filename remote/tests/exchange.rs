@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use ledger::refs::RefName;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
-use ledger_remote::exchange::{ExchangeError, pull, push};
+use ledger_remote::check::check;
+use ledger_remote::exchange::{ExchangeError, fetch, pull, push};
 use ledger_remote::file::FileRemote;
 use ledger_remote::{Remote, get_ref, object_key};
 use ledger_testutil::block_on;
@@ -128,4 +129,81 @@ fn corrupted_or_missing_objects_never_enter_a_ledger() {
     std::fs::write(&object, &original).unwrap();
     block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
+}
+
+/// The remote's `refs/<name>` document as stored, to put an older one back as a restored
+/// backup would.
+fn ref_document(remote: &FileRemote, name: &str) -> std::path::PathBuf {
+    std::path::Path::new(remote.url().strip_prefix("file://").unwrap()).join("refs").join(name)
+}
+
+#[test]
+fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
+    let s = setup();
+    let api = register(&s.a, 1, "api", "1");
+    deploy(&s.a, 2, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let path = ref_document(&s.remote, "env/prod");
+    let old_document = std::fs::read(&path).unwrap();
+    deploy(&s.a, 3, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let head = s.a.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap();
+
+    std::fs::write(&path, &old_document).unwrap();
+    let old_target = block_on(get_ref(&s.remote, &RefName::env("prod"))).unwrap().unwrap().doc.target;
+    assert_ne!(old_target, head);
+
+    let error = block_on(fetch(&s.b, &s.remote, "origin", &())).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, ExchangeError::WentBack { .. }), "{message}");
+    assert!(message.contains(&old_target.to_string()) && message.contains(&head.to_string()), "{message}");
+
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let refused = pulled.refused.iter().find(|r| r.name == "env/prod").expect("env/prod refused");
+    assert!(refused.why.contains(&old_target.to_string()) && refused.why.contains(&head.to_string()));
+    assert_eq!(
+        s.b.read().unwrap().ref_target(&RefName::tracking("origin", &RefName::env("prod"))).unwrap(),
+        Some(head),
+        "the tracking ref does not follow the remote back"
+    );
+
+    let seen = ledger_remote_seen(&s.b);
+    let checked = block_on(check(&s.remote, &seen, &())).unwrap();
+    assert!(!checked.is_sound(), "{checked:?}");
+    assert!(
+        checked.damage.iter().any(|d| d.contains(&old_target.to_string()) && d.contains(&head.to_string()))
+    );
+
+    // A push from a ledger that saw the newer head moves the ref forward again.
+    let pushed = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    assert_eq!(pushed.went_back.len(), 1, "{pushed:?}");
+    assert!(pushed.moved.iter().any(|(name, id)| name == "env/prod" && *id == head), "{pushed:?}");
+    let now = block_on(get_ref(&s.remote, &RefName::env("prod"))).unwrap().unwrap();
+    assert_eq!(now.doc.target, head);
+    assert!(block_on(check(&s.remote, &seen, &())).unwrap().is_sound());
+    assert!(block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().refused.is_empty());
+}
+
+/// Where `store` saw the refs of remote `origin`.
+fn ledger_remote_seen(store: &Store) -> BTreeMap<RefName, EntryId> {
+    let all = store.read().unwrap().all_refs().unwrap();
+    all.into_iter()
+        .filter_map(|(name, id)| Some((RefName::parse(name.strip_prefix("remote/origin/")?)?, id)))
+        .collect()
+}
+
+#[test]
+fn a_ref_version_never_wraps() {
+    let s = setup();
+    let first = register(&s.a, 1, "api", "1");
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let path = ref_document(&s.remote, "service/api");
+    std::fs::write(&path, format!("{{\"target\":\"{first}\",\"version\":{}}}", u64::MAX)).unwrap();
+    register(&s.a, 2, "api", "2");
+    let error = block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap_err();
+    assert!(error.to_string().contains("refs/service/api"), "{error}");
+    assert!(error.to_string().contains("cannot grow"), "{error}");
+    let still = block_on(get_ref(&s.remote, &RefName::service("api"))).unwrap().unwrap();
+    assert_eq!((still.doc.target, still.doc.version), (first, u64::MAX));
 }
