@@ -232,7 +232,27 @@ impl Shared {
     /// Takes in what the remote has; a refused ref is an error.
     pub fn pull(&self, store: &Store, progress: &dyn Progress) -> Result<()> {
         let report = self.pull_report(store, progress)?;
-        accepted("pull from", &self.name, &report.refused)
+        let refused = accepted("pull from", &self.name, &report.refused);
+        match self.diverged_hint(store, &report) {
+            Some(hint) => refused.map_err(|error| error.hint(hint)),
+            None => refused,
+        }
+    }
+
+    /// When a pull found refs on which this ledger and the remote both recorded: the commands
+    /// that make this ledger follow the remote again, keeping what only it has aside.
+    pub fn diverged_hint(&self, store: &Store, report: &exchange::PullReport) -> Option<String> {
+        if report.diverged.is_empty() {
+            return None;
+        }
+        let dir = store.path().parent().unwrap_or(Path::new(".")).display().to_string();
+        Some(format!(
+            "{} diverged: this ledger and {} both recorded there, and such histories never merge. To follow {} again, set this ledger aside and clone: `mv {dir} {dir}.diverged && ledger clone {} {dir}`; `ledger --ledger-dir {dir}.diverged log` still shows what only this ledger recorded (register again any release only it has)",
+            report.diverged.join(", "),
+            self.name,
+            self.name,
+            self.remote.url(),
+        ))
     }
 
     /// Sends what was recorded here (to ref `only`, when given), whatever each ref's fate. A

@@ -27,6 +27,8 @@ pub struct Exchanged {
     pub refused: Vec<Refused>,
     /// `{"remote", "objects" | "entries", "moved", "refused"}`.
     pub json: Value,
+    /// What to do about the refused refs, beyond each one's reason.
+    hint: Option<String>,
 }
 
 impl Exchanged {
@@ -38,12 +40,16 @@ impl Exchanged {
         refused: Vec<Refused>,
     ) -> Exchanged {
         let json = json::exchange(remote, count_field, count, &moved, &refused);
-        Exchanged { remote: remote.to_string(), count, moved, refused, json }
+        Exchanged { remote: remote.to_string(), count, moved, refused, json, hint: None }
     }
 
     /// `Ok` when no ref was refused; otherwise the error that lists each refused ref and why.
     pub fn accepted(&self, what: &str) -> Result<()> {
-        remotes::accepted(what, &self.remote, &self.refused)
+        let refused = remotes::accepted(what, &self.remote, &self.refused);
+        match &self.hint {
+            Some(hint) => refused.map_err(|error| error.hint(hint)),
+            None => refused,
+        }
     }
 }
 
@@ -60,7 +66,9 @@ pub fn pull(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress
     let shared = Shared::chosen(workspace, remote)?;
     let store = workspace.open_store()?;
     let report = shared.pull_report(&store, progress)?;
-    Ok(Exchanged::new(&shared.name, "entries", report.entries, report.moved, report.refused))
+    let hint = shared.diverged_hint(&store, &report);
+    let pulled = Exchanged::new(&shared.name, "entries", report.entries, report.moved, report.refused);
+    Ok(Exchanged { hint, ..pulled })
 }
 
 /// How each ref of a remote compares with this ledger.

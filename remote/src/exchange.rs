@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use ledger::refs::RefName;
-use ledger::store::{ReceiveError, Writer, history_ref};
+use ledger::store::{ConflictError, ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
 
 use crate::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
@@ -111,6 +111,9 @@ pub struct PullReport {
     /// Local refs moved forward.
     pub moved: Vec<(String, EntryId)>,
     pub refused: Vec<Refused>,
+    /// The refused refs on which this ledger and the remote both recorded: their histories
+    /// never merge.
+    pub diverged: Vec<String>,
 }
 
 /// How a local ref compares with the remote's.
@@ -377,7 +380,12 @@ pub async fn pull<R: Remote>(
                     report.moved.push((name.to_string(), *target));
                 }
             }
-            Err(error) => report.refused.push(refusal(remote, name, error)?),
+            Err(error) => {
+                if is_divergence(&error) {
+                    report.diverged.push(name.to_string());
+                }
+                report.refused.push(refusal(remote, name, error)?);
+            }
         }
     }
     Ok(report)
@@ -649,6 +657,12 @@ fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<R
             ),
             name: name.to_string(),
         }),
+        StoreError::Conflict(conflict) if is_divergence(&StoreError::Conflict(conflict.clone())) => {
+            Ok(Refused {
+                why: format!("{conflict}, and the remote recorded something else there"),
+                name: name.to_string(),
+            })
+        }
         StoreError::Received(ReceiveError::MissingReference { missing, .. }) => Ok(Refused {
             why: format!("it builds on {}, which could not be taken in", missing.short()),
             name: name.to_string(),
@@ -659,6 +673,21 @@ fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<R
         }
         error => Err(error.into()),
     }
+}
+
+/// Whether taking in a ref failed because this ledger and the remote both recorded on it: a
+/// history that goes on differently here, or an environment whose last deployment is in flight
+/// or concluded here while the remote recorded something else.
+fn is_divergence(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Received(ReceiveError::Diverged { .. })
+            | StoreError::Conflict(
+                ConflictError::InFlight { .. }
+                    | ConflictError::Unobserved { .. }
+                    | ConflictError::AlreadyConcluded(_)
+            )
+    )
 }
 
 /// Downloaded objects: id → (bytes, the ids it names).

@@ -284,6 +284,129 @@ fn environment_histories_never_merge_and_releases_follow_each_other() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert_eq!(shared_log(&shared, "prod"), log_ids(&alice, "prod"));
     assert_eq!(shared_log(&shared, "prod").len(), 1);
+
+    // The messages lead bob to a sequence that works: set his ledger aside, clone, go on.
+    let ledger_dir = bob_dir.display().to_string();
+    let sequence =
+        format!("`mv {ledger_dir} {ledger_dir}.diverged && ledger clone {} {ledger_dir}`", shared.url);
+    assert!(stderr(&output).contains(&sequence), "{}", stderr(&output));
+    let offline = log_ids(&bob, "prod");
+    std::fs::rename(&bob_dir, format!("{ledger_dir}.diverged")).unwrap();
+    bob.ok(&["clone", &shared.url, &ledger_dir]);
+    assert_eq!(log_ids(&bob, "prod"), log_ids(&alice, "prod"));
+    bob.ok(&["promote", "stage", "prod", "--yes", "-m", "after the divergence"]);
+    bob.ok(&["push"]);
+    alice.ok(&["pull"]);
+    assert_eq!(log_ids(&alice, "prod"), log_ids(&bob, "prod"));
+    let aside = bob.json(&["--ledger-dir", &format!("{ledger_dir}.diverged"), "log", "prod"]);
+    assert_eq!(aside["deployments"][0]["id"].as_str(), Some(offline[0].as_str()), "{aside}");
+}
+
+#[test]
+fn a_push_of_a_damaged_entry_uploads_nothing() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    let remote_dir = PathBuf::from(shared.url.strip_prefix("file://").unwrap());
+    // Recorded while the remote was out of reach, then damaged on disk: v1.1.0 reads v1.9.0.
+    let remotes = alice.path().join(".ledger/remotes.toml");
+    let kept = std::fs::read(&remotes).unwrap();
+    std::fs::remove_file(&remotes).unwrap();
+    alice.ok(&["register", "s0", &image("s0", "v1.1.0")]);
+    std::fs::write(&remotes, kept).unwrap();
+    let file = alice.path().join(".ledger/ledger.redb");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mut flipped = 0;
+    for at in 0..bytes.len() - 6 {
+        if &bytes[at..at + 6] == b"v1.1.0" {
+            bytes[at + 3] = b'9';
+            flipped += 1;
+        }
+    }
+    assert!(flipped > 0, "the release's image is in the file");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let output = alice.output(&["push"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("ledger verify"), "{}", stderr(&output));
+    let objects = std::fs::read_dir(remote_dir.join("objects")).map_or(0, |dir| dir.count());
+    assert_eq!(objects, 0, "nothing was uploaded");
+    assert!(!remote_dir.join("refs").exists(), "no ref was moved");
+}
+
+#[test]
+fn a_remote_ref_that_went_back_is_reported_and_push_moves_it_forward() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
+    let document = PathBuf::from(shared.url.strip_prefix("file://").unwrap()).join("refs/env/prod");
+    let old_document = std::fs::read(&document).unwrap();
+    let old_head = alice.json(&["show", "env/prod"])["id"].as_str().unwrap().to_string();
+    ship(&alice, "v2");
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
+    let head = alice.json(&["show", "env/prod"])["id"].as_str().unwrap().to_string();
+    let bob = shared.project();
+    bob.ok(&["clone", &shared.url]);
+
+    // A restored backup of refs/env/prod.
+    std::fs::write(&document, &old_document).unwrap();
+    for args in
+        [&["fetch"][..], &["pull"], &["verify", "--remote", "origin"], &["promote", "stage", "prod", "--yes"]]
+    {
+        let output = bob.output(args);
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {said}");
+        assert!(
+            said.contains("went back") && said.contains(&old_head) && said.contains(&head),
+            "{args:?}: {said}"
+        );
+    }
+    assert_eq!(log_ids(&bob, "prod")[0], log_ids(&alice, "prod")[0], "bob's ledger did not go back");
+
+    // Push compares with the remote's ref as it is: it moves it forward again, and says so.
+    let output = alice.output(&["push"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("went back"), "{}", stderr(&output));
+    assert_eq!(shared_log(&shared, "prod"), log_ids(&alice, "prod"));
+    bob.ok(&["pull"]);
+    assert_eq!(bob.json(&["verify", "--remote", "origin"])["sound"], true);
+}
+
+/// 8 ledgers register 5 releases each of one service, all at once: every register is
+/// recorded, one after the other.
+#[test]
+fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
+    const MEMBERS: usize = 8;
+    const REGISTERS: usize = 5;
+    let shared = Shared::s3();
+    let members: Vec<Project> = (0..MEMBERS).map(|_| shared.member()).collect();
+    let recorded: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = members
+            .iter()
+            .enumerate()
+            .map(|(m, member)| {
+                scope.spawn(move || {
+                    (0..REGISTERS)
+                        .map(|r| {
+                            member
+                                .ok(&["register", "s0", &image("s0", &format!("m{m}-r{r}"))])
+                                .trim()
+                                .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(recorded.iter().collect::<BTreeSet<_>>().len(), MEMBERS * REGISTERS);
+    let viewer = shared.project();
+    viewer.ok(&["clone", &shared.url]);
+    assert_eq!(viewer.json(&["verify", "--remote", "origin"])["sound"], true);
+    viewer.ok(&["verify"]);
+    for id in &recorded {
+        viewer.ok(&["show", id]);
+    }
 }
 
 /// An environment's log as a fresh clone of the remote shows it.
