@@ -5,6 +5,7 @@
 use std::fmt;
 
 use ledger::StoreError;
+use ledger::admission::{Broken, Rule};
 use ledger::history::HistoryError;
 use ledger::image::InvalidImage;
 use ledger::manifest::ManifestError;
@@ -148,6 +149,15 @@ impl From<ManifestError> for Error {
 impl From<InvalidName> for Error {
     fn from(error: InvalidName) -> Error {
         Error::from_source(ErrorKind::Usage, error)
+    }
+}
+
+/// A rule of the manifest broken by what was asked: a name it does not declare is not found,
+/// anything else cannot be done as asked.
+impl From<Broken> for Error {
+    fn from(broken: Broken) -> Error {
+        let kind = if broken.rule == Rule::KnownName { ErrorKind::NotFound } else { ErrorKind::Usage };
+        Error::from_source(kind, broken)
     }
 }
 

@@ -1,8 +1,8 @@
 //! `register` and `release`: recording a release (one service's image at a revision) and a
 //! release set (the latest release of each service of a set).
 
+use ledger::admission::{Rules, check_revision};
 use ledger::image::ImageRef;
-use ledger::name::{self, NameKind};
 use ledger::refs::RefName;
 use ledger::{Body, Release, ReleaseSet, Source, StoredEntry, Timestamp};
 use ledger_sync::ssm::{Parameters, parameter_name};
@@ -50,10 +50,16 @@ pub fn register(
     progress: &dyn Progress,
 ) -> Result<Registered> {
     let service = &request.service;
-    name::validate(NameKind::Service, service)?;
-    workspace.check_service(service)?;
     let mut image = ImageRef::parse(&request.image)?;
-    image.check_repository(&workspace.manifest.services[service].image_repository)?;
+    // The rules every release is held to, checked before AWS or git is asked anything (the
+    // ledger checks the release it records again, with its revision).
+    Rules::of(&workspace.manifest).check_release(&Release {
+        service: service.clone(),
+        image: image.name_and_tag(),
+        digest: image.digest.clone(),
+        revision: None,
+        revision_at: None,
+    })?;
     let aws = workspace.manifest.aws.clone();
     let cloud =
         if request.resolve_digest || aws.is_some() { Some(cloud::connect(workspace, None)?) } else { None };
@@ -68,7 +74,7 @@ pub fn register(
 
     let commit = match &request.revision {
         Some(revision) => {
-            check_revision(revision)?;
+            check_revision(revision).map_err(|broken| Error::usage(format!("--{broken}")))?;
             git::commit(&git_dir(), revision)
         }
         None => None,
@@ -107,17 +113,6 @@ pub fn register(
         })?;
     }
     registered(&session, stored, true)
-}
-
-fn check_revision(revision: &str) -> Result<()> {
-    let is_hash = (4..=64).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_hash {
-        Ok(())
-    } else {
-        Err(Error::usage(format!(
-            "--revision {revision:?} is not a git commit hash: give 4 to 64 hex digits, e.g. $(git rev-parse HEAD)"
-        )))
-    }
 }
 
 /// Records a release set of the latest release of each service of `service_set` (all services

@@ -406,14 +406,21 @@ pub fn record_release(
     stamp: Stamp,
     body: Body,
 ) -> Result<StoredEntry> {
-    let seal = |w: &Writer<'_>| w.seal_new(stamp.clone(), body.clone());
+    let name = ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
+    // Held to the store's rules before it goes anywhere, the remote included.
+    let seal = |w: &Writer<'_>| {
+        let (stored, bytes) = w.seal_new(stamp.clone(), body.clone())?;
+        if let Some(rules) = store.rules() {
+            rules.admit(w, &name, &stored)?;
+        }
+        Ok((stored, bytes))
+    };
     let Some(shared) = shared else {
         return Ok(store.write(|w| {
             let (stored, bytes) = seal(w)?;
             w.receive(stored.id, &bytes)
         })?);
     };
-    let name = ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
     let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
     appended.map_err(|error| match error {
         ExchangeError::Unanswered { .. } => Error::from(error).hint(format!(

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ledger::Store;
+use ledger::admission::Rules;
 use ledger::manifest::RemoteSettings;
 use ledger_remote::check::{self, RemoteReport};
 use ledger_remote::exchange::{self, Comparison, Refused};
@@ -129,8 +130,10 @@ pub fn clone(
     let region = workspace.as_ref().and_then(Workspace::project_region);
     let connected = remotes::connect(remote, settings, region)?;
     let created = !dir.exists();
+    // Entries are held to the project's rules; without a manifest, to those that need none.
+    let rules = workspace.as_ref().map_or_else(Rules::without_manifest, |w| Rules::of(&w.manifest));
     let cloned = (|| {
-        let store = Store::init(&dir)?;
+        let store = Store::init(&dir)?.admitting(rules);
         remotes::write_added(&dir, vec![remote.clone()])?;
         Ok::<_, Error>(block_on(exchange::pull(&store, &connected, &remote.name, progress))??)
     })();

@@ -1,7 +1,9 @@
 //! `verify`: every page of the ledger file against its checksum, then every entry re-hashed,
-//! every parent and ref resolved, every environment replayed.
+//! every parent and ref resolved, every entry held to the manifest's rules, every environment
+//! replayed.
 
 use ledger::Store;
+use ledger::admission::Rules;
 use ledger::store::CheckedOpen;
 use ledger::verify::Report;
 use serde_json::{Value, json};
@@ -54,5 +56,6 @@ pub fn verify(workspace: &Workspace) -> Result<Verified> {
             )));
         }
     };
-    Ok(Verified::Checked(ledger::verify::verify(&store.read()?)?))
+    let rules = Rules::of(&workspace.manifest);
+    Ok(Verified::Checked(ledger::verify::verify(&store.read()?, &rules)?))
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ledger::admission::{self, Rules};
 use ledger::manifest::{Environment, MANIFEST_FILE, Manifest, join_or_none};
 use ledger::{Stamp, Store, Timestamp};
 
@@ -13,8 +14,7 @@ use crate::views::Releases;
 /// The default ledger directory, beside `ledger.toml`.
 pub const LEDGER_DIR: &str = ".ledger";
 
-/// Longest accepted `-m` message.
-const MAX_MESSAGE_LEN: usize = 10_000;
+/// Longest accepted actor, as given (the cloud principal may be added to it when recorded).
 const MAX_ACTOR_LEN: usize = 200;
 
 /// What a front end resolved before calling: every `None` means "the default".
@@ -51,9 +51,10 @@ impl Workspace {
         Ok(Workspace { manifest, ledger_dir, settings: settings.clone() })
     }
 
-    /// The ledger, for an operation that records.
+    /// The ledger, for an operation that records: every entry it stores, recorded here or
+    /// taken in from a remote, is held to the manifest's rules.
     pub fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(&self.ledger_dir)?)
+        Ok(Store::open(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)))
     }
 
     /// The ledger, for an operation that only reads.
@@ -108,7 +109,7 @@ impl Workspace {
             None => git::identity(self.manifest.project_dir()).unwrap_or_else(user_at_host),
         };
         let actor = actor.trim().to_string();
-        if actor.is_empty() || actor.len() > MAX_ACTOR_LEN || actor.chars().any(char::is_control) {
+        if actor.len() > MAX_ACTOR_LEN || admission::check_actor(&actor).is_err() {
             return Err(Error::usage(format!(
                 "invalid actor {actor:?}: give 1 to {MAX_ACTOR_LEN} printable characters"
             )));
@@ -158,14 +159,10 @@ pub fn clock() -> Result<Timestamp> {
     }
 }
 
-/// A message as recorded: at most 10,000 bytes, no control characters but newlines and tabs.
+/// A message as recorded, trimmed, once it passes the rule every entry's message is held to
+/// ([`admission::check_message`]).
 pub fn check_message(message: &str) -> Result<String> {
-    if message.len() > MAX_MESSAGE_LEN {
-        return Err(Error::usage(format!("the message is longer than {MAX_MESSAGE_LEN} bytes")));
-    }
-    if message.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::usage("the message contains control characters"));
-    }
+    admission::check_message(message)?;
     Ok(message.trim().to_string())
 }
 

@@ -1,9 +1,11 @@
 //! The core of `ledger`: content-addressed entries, their encoding and ids, the redb store,
-//! refs, history walks, state diffs, the manifest, and verification.
+//! refs, history walks, state diffs, the manifest, the rules entries are admitted by, and
+//! verification.
 //!
 //! No AWS, no async runtime, no terminal code: the `sync` crate and the `ledger` binary build on
 //! this.
 
+pub mod admission;
 pub mod deploy;
 pub mod diff;
 pub mod entry;

@@ -15,10 +15,11 @@ use redb::{
     ReadableTable, Table, TableDefinition, TransactionError,
 };
 
+use crate::admission::{Refusal, Rules};
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
 use crate::refs::RefName;
-use crate::timestamp::Timestamp;
+use crate::timestamp::{TimeError, Timestamp};
 
 pub const STORE_FILE: &str = "ledger.redb";
 
@@ -70,6 +71,16 @@ pub enum StoreError {
     OpenedForReading,
     #[error("{0}")]
     Received(#[from] ReceiveError),
+    #[error("{0}")]
+    Time(#[from] TimeError),
+    #[error("{0}")]
+    Refused(#[from] Box<Refusal>),
+}
+
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> StoreError {
+        StoreError::Refused(Box::new(refusal))
+    }
 }
 
 /// An entry received from elsewhere (a remote) and refused: nothing of it was stored.
@@ -151,6 +162,8 @@ pub enum CheckedOpen {
 pub struct Store {
     handle: Handle,
     path: PathBuf,
+    /// What every entry a write adds is held to (see [`Store::admitting`]).
+    rules: Option<Rules>,
 }
 
 /// Read commands open the file read-only: no lock is taken for writing, nothing is written.
@@ -166,7 +179,7 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
         let db = builder().create(&path).map_err(|e| open_error(&path, e))?;
-        let store = Store { handle: Handle::Writable(db), path };
+        let store = Store { handle: Handle::Writable(db), path, rules: None };
         store.write(|_| Ok::<(), StoreError>(()))?;
         Ok(store)
     }
@@ -175,7 +188,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(|e| open_error(&path, e))?;
-        let store = Store { handle: Handle::Writable(db), path };
+        let store = Store { handle: Handle::Writable(db), path, rules: None };
         store.check_schema()?;
         Ok(store)
     }
@@ -191,13 +204,24 @@ impl Store {
             }
             Err(error) => return Err(open_error(&path, error)),
         };
-        let store = Store { handle, path };
+        let store = Store { handle, path, rules: None };
         store.check_schema()?;
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// This store, holding every entry a write adds, recorded here or received, to `rules`:
+    /// a write that adds one breaking them stores nothing.
+    pub fn admitting(self, rules: Rules) -> Store {
+        Store { rules: Some(rules), ..self }
+    }
+
+    /// The rules writes are held to, when set with [`Store::admitting`].
+    pub fn rules(&self) -> Option<&Rules> {
+        self.rules.as_ref()
     }
 
     /// Opens the ledger in `dir` after checking every page of the file against its checksum
@@ -223,7 +247,7 @@ impl Store {
                 return Ok(CheckedOpen::Damaged(detail));
             }
         };
-        let store = Store { handle: Handle::Writable(db), path };
+        let store = Store { handle: Handle::Writable(db), path, rules: None };
         store.check_schema()?;
         Ok(CheckedOpen::Sound(store))
     }
@@ -286,7 +310,12 @@ impl Store {
                 timeline: txn.open_table(TIMELINE).map_err(db_error)?,
                 env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             };
-            work(&mut writer)?
+            let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
+            let result = work(&mut writer)?;
+            if let Some(rules) = &self.rules {
+                admit_from(rules, &writer, first_new)?;
+            }
+            result
         };
         txn.commit().map_err(db_error)?;
         Ok(result)
@@ -310,6 +339,15 @@ impl Store {
             }
         }
     }
+}
+
+/// Holds every entry stored from position `first` on to `rules`.
+fn admit_from(rules: &Rules, writer: &Writer<'_>, first: u64) -> Result<(), StoreError> {
+    for seq in first.. {
+        let Some(stored) = writer.entry_at(seq)? else { return Ok(()) };
+        rules.admit_in_history(writer, &stored)?;
+    }
+    Ok(())
 }
 
 fn open_error(path: &Path, error: DatabaseError) -> StoreError {
@@ -799,14 +837,16 @@ impl Writer<'_> {
         // An entry is never older than its parents (nor a deployment than its release set), so
         // time order agrees with history even when clocks disagree or two entries are recorded
         // in the same microsecond.
-        let mut at = stamp.at;
+        // A time outside the ledger's range, or a parent's time with no later one left, is
+        // refused rather than wrapped.
+        let mut at = stamp.at.check_range()?;
         let release_set = match &body {
             Body::Deployment(deployment) => deployment.release_set,
             _ => None,
         };
         for earlier in parents.iter().chain(&release_set) {
             if let Some(parent) = self.entry(earlier)? {
-                at = at.max(Timestamp(parent.entry.at.0.saturating_add(1)));
+                at = at.max(parent.entry.at.next_after()?);
             }
         }
         let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };

@@ -1,11 +1,13 @@
-//! `verify`: re-hash every stored object, check every parent and ref resolves, and check each
-//! environment's materialised state against the one its history implies.
+//! `verify`: re-hash every stored object, check every parent and ref resolves, hold every entry
+//! to the rules entries are admitted by, and check each environment's materialised state
+//! against the one its history implies.
 
 use crate::refs::RefName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::entry::{Body, DeployResult, Entry, Outcome};
+use crate::admission::{Refusal, Rules};
+use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::store::{EnvLogRow, Reader, Source, StoreError};
@@ -53,6 +55,8 @@ pub enum Damage {
         recorded: Option<EntryId>,
         from_history: Option<EntryId>,
     },
+    /// An entry breaks a rule every entry is admitted by (see [`crate::admission`]).
+    BreaksRule(Refusal),
 }
 
 impl fmt::Display for Damage {
@@ -79,6 +83,7 @@ impl fmt::Display for Damage {
                 short(recorded),
                 short(from_history)
             ),
+            Damage::BreaksRule(refusal) => write!(f, "{refusal}"),
         }
     }
 }
@@ -97,10 +102,10 @@ impl Report {
     }
 }
 
-/// Checks the whole ledger in one ordered pass over the entries (plus two over the id index).
-/// Memory grows by 25 bytes per entry: the id index held in memory replaces a random lookup
-/// per parent.
-pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
+/// Checks the whole ledger in one ordered pass over the entries (plus two over the id index),
+/// holding each entry to `rules`. Memory grows by 25 bytes per entry: the id index held in
+/// memory replaces a random lookup per parent.
+pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
     let mut report = Report::default();
     // Id prefixes and seqs, sorted by id as the index table is. 128 bits of a BLAKE3 id tell a
     // missing parent from a present one with certainty for any ledger that fits on a disk.
@@ -134,6 +139,16 @@ pub fn verify(reader: &Reader) -> Result<Report, StoreError> {
         for parent in entry.parents.iter().filter(|parent| find(parent).is_none()) {
             report.damage.push(Damage::MissingParent { id, parent: *parent });
         }
+        let stored = StoredEntry { id, entry };
+        match rules.admit_in_history(reader, &stored) {
+            Ok(()) => {}
+            Err(StoreError::Refused(refusal)) => report.damage.push(Damage::BreaksRule(*refusal)),
+            // An outcome without its deployment, or a named entry that does not decode: each
+            // is reported where it is found.
+            Err(StoreError::Conflict(_) | StoreError::Corrupt { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let entry = stored.entry;
         match &entry.body {
             Body::Deployment(deployment) => {
                 let replay = replays.entry(deployment.env.clone()).or_default();

@@ -1,6 +1,7 @@
 //! The store and the history walks: parents, refs, materialised state, conflicts, rollback
 //! targets, and `verify` finding damage.
 
+use ledger::admission::Rules;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
 use ledger::refs::RefName;
@@ -168,7 +169,7 @@ fn a_submitted_deployment_blocks_the_next_until_its_final_outcome() {
     assert_eq!(reader.env_state("prod").unwrap(), target);
     let records = history::env_deployments(&reader, "prod", 10).unwrap();
     assert_eq!(records[0].result(), Some(DeployResult::Succeeded));
-    let report = verify(&reader).unwrap();
+    let report = verify(&reader, &Rules::without_manifest()).unwrap();
     assert!(report.is_sound(), "{:?}", report.damage);
 }
 
@@ -178,7 +179,7 @@ fn verify_is_clean_then_finds_tampering() {
     let store = Store::init(dir.path()).unwrap();
     let a1 = register(&store, 1, "api", "1");
     let recorded = deploy(&store, 2, "prod", &State::from([("api".into(), a1)]));
-    let report = verify(&store.read().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     assert!(report.is_sound(), "{:?}", report.damage);
     assert_eq!((report.objects, report.environments), (3, 1));
     let path = store.path().to_path_buf();
@@ -206,7 +207,7 @@ fn verify_is_clean_then_finds_tampering() {
     drop(db);
 
     let store = Store::open(path.parent().unwrap()).unwrap();
-    let report = verify(&store.read().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     let kinds: Vec<&str> = report
         .damage
         .iter()
@@ -220,6 +221,7 @@ fn verify_is_clean_then_finds_tampering() {
             Damage::StateMismatch { .. } => "state",
             Damage::DanglingRef { .. } => "ref",
             Damage::Undecodable { .. } => "decode",
+            Damage::BreaksRule(_) => "rule",
         })
         .collect();
     assert_eq!(kinds, ["stray", "hash", "missing", "history"], "{:?}", report.damage);
@@ -267,7 +269,7 @@ fn verify_finds_a_changed_and_a_deleted_state_row() {
     drop(db);
 
     let store = Store::open(path.parent().unwrap()).unwrap();
-    let report = verify(&store.read().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     assert_eq!(
         report.damage,
         [
@@ -309,7 +311,7 @@ fn verify_finds_a_state_row_pointing_at_the_wrong_position() {
     drop(db);
 
     let store = Store::open(path.parent().unwrap()).unwrap();
-    let report = verify(&store.read().unwrap()).unwrap();
+    let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     assert!(
         matches!(&report.damage[..], [Damage::BrokenHistory { env, error }] if env == "prod" && error.contains("position")),
         "{:?}",

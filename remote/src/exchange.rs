@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use ledger::admission;
 use ledger::refs::RefName;
 use ledger::store::{ConflictError, ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
@@ -370,6 +371,7 @@ pub async fn pull<R: Remote>(
         let received = store.write(|w| {
             let before = w.ref_target(name)?;
             receive_all(w, remote_name, &batch)?;
+            admission::check_head(w, name, *target)?;
             w.set_tracking_ref(remote_name, name, *target)?;
             Ok::<_, StoreError>(before != w.ref_target(name)?)
         });
@@ -585,6 +587,7 @@ async fn catch_up<R: Remote>(
         let batch = in_dependency_order(fetched);
         let received = store.write(|w| {
             receive_all(w, remote_name, &batch)?;
+            admission::check_head(w, name, target)?;
             w.set_tracking_ref(remote_name, name, target)
         });
         return received.or_else(|error| {
@@ -667,6 +670,8 @@ fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<R
             why: format!("it builds on {}, which could not be taken in", missing.short()),
             name: name.to_string(),
         }),
+        // An entry that breaks the rules every entry is held to: nothing of the ref is taken in.
+        StoreError::Refused(refusal) => Ok(Refused { why: refusal.to_string(), name: name.to_string() }),
         StoreError::Received(error) => {
             let id = error_id(&error);
             Err(ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(error) })

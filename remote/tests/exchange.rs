@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use ledger::admission::Rules;
 use ledger::refs::RefName;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
@@ -54,7 +55,7 @@ fn what_one_ledger_pushes_another_pulls_and_only_new_entries_travel() {
         s.b.read().unwrap().env_state("stage").unwrap(),
         s.a.read().unwrap().env_state("stage").unwrap()
     );
-    assert!(verify(&s.b.read().unwrap()).unwrap().is_sound());
+    assert!(verify(&s.b.read().unwrap(), &Rules::without_manifest()).unwrap().is_sound());
 
     // One more release and deployment: only they travel, both ways.
     let api2 = register(&s.a, 4, "api", "2");
@@ -99,7 +100,7 @@ fn environment_histories_never_merge() {
 
     let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     assert!(pulled.refused.iter().any(|r| r.name == "env/stage"), "{pulled:?}");
-    assert!(verify(&s.b.read().unwrap()).unwrap().is_sound());
+    assert!(verify(&s.b.read().unwrap(), &Rules::without_manifest()).unwrap().is_sound());
 }
 
 #[test]
