@@ -13,7 +13,7 @@ use crate::cloud;
 use crate::deploy::{Deployed, PARALLEL_SERVICES, Recorded, concluded, outcome_stamp, service_targets};
 use crate::error::{Error, Result};
 use crate::hooks::Progress;
-use crate::runtime::block_on;
+use crate::interrupt;
 use crate::session::Session;
 use crate::workspace::Workspace;
 
@@ -88,7 +88,14 @@ fn observe_and_record(
         targets.len(),
         ecs.cluster
     ));
-    let outcome = observe(session, &cloud, ecs, &deployment, &targets, &known)?;
+    let Some(outcome) = observe(session, &cloud, ecs, &deployment, &targets, &known)? else {
+        let next = if unfinished.submitted.is_some() { "wait" } else { "reconcile" };
+        return Err(interrupt::stopped_waiting(format!(
+            "nothing was recorded; deployment {} to {env} is still unfinished",
+            deployment.id.short()
+        ))
+        .hint(format!("`ledger {next} {env}` observes it again and records how it ended")));
+    };
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     concluded(session, env, None, Recorded { deployment, outcome, record_only: false })
@@ -101,7 +108,7 @@ fn observe(
     deployment: &StoredEntry,
     targets: &[rollout::ServiceTarget],
     known: &BTreeMap<String, ledger::ServiceOutcome>,
-) -> Result<ledger::Outcome> {
+) -> Result<Option<ledger::Outcome>> {
     let options = Options {
         wait: true,
         rollback_on_failure: false,
@@ -111,7 +118,7 @@ fn observe(
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
-    block_on(rollout::observe(
+    interrupt::block_on_interruptible(rollout::observe(
         clients,
         &cloud::env_target(ecs),
         deployment.id,

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::cloud;
 use crate::error::{Error, Result};
 use crate::hooks::{Confirm, Progress};
+use crate::interrupt;
 use crate::json;
-use crate::runtime::block_on;
 use crate::session::Session;
 use crate::views::{PlanView, Releases};
 use crate::workspace::{Workspace, clock};
@@ -281,6 +281,7 @@ fn plan_and_deploy(
         return Ok(Deployed { env: plan.env.clone(), plan: Some(view), recorded: None, json });
     }
     confirm.confirm_deploy(&plan.env, env.protected)?;
+    interrupt::stop_if_interrupted(|| format!("nothing was deployed to {}", plan.env))?;
     let plan = match (&session.shared, plan.set) {
         // A new release set is an append to the remote's history of sets, made there first.
         (Some(_), SetSource::New(set)) => {
@@ -322,6 +323,7 @@ fn roll_out(
     let store = &session.store;
     let (cloud, stamp) = session.connect(ecs, stamp)?;
     let targets = service_targets(session.workspace, &store.read()?, &plan.env, &plan.changes)?;
+    interrupt::stop_if_interrupted(|| format!("nothing was deployed to {}", plan.env))?;
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
     // Others see the deployment in flight while it rolls out.
     session.push_ref(&RefName::env(&plan.env))?;
@@ -341,7 +343,7 @@ fn roll_out(
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
-    let outcome = block_on(rollout::apply(
+    let rolled_out = interrupt::block_on_interruptible(rollout::apply(
         clients,
         &cloud::env_target(ecs),
         deployment.id,
@@ -349,6 +351,14 @@ fn roll_out(
         &options,
         &progress,
     ))?;
+    let Some(outcome) = rolled_out else {
+        return Err(interrupt::stopped_waiting(format!(
+            "deployment {} to {} stays in flight; ECS goes on with what it was given",
+            deployment.id.short(),
+            plan.env
+        ))
+        .hint(format!("`ledger reconcile {}` observes what ECS runs and records how it ended", plan.env)));
+    };
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
     Ok(Recorded { deployment, outcome, record_only: false })

@@ -11,9 +11,10 @@
 //!   statuses), [`verify`], [`metrics`]; each result carries its `--output json` document, and
 //!   [`json`] holds the shapes several share.
 //! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
-//!   [`remotes`] (configured remotes, the lease); [`session`] guards an environment (local lock,
+//!   [`remotes`] (configured remotes, the lease), [`lease`] (`lease`: show or break it); [`session`] guards an environment (local lock,
 //!   remote lease, AWS connection) for every deploying operation.
-//! - [`runtime`]: the process's one async runtime; [`text`]: stored text made safe to show.
+//! - [`runtime`]: the process's one async runtime; [`interrupt`]: SIGINT and SIGTERM while an
+//!   environment is held; [`text`]: stored text made safe to show.
 
 pub mod cloud;
 pub mod conclude;
@@ -24,7 +25,9 @@ pub mod git;
 pub mod hooks;
 pub mod import;
 pub mod init;
+pub mod interrupt;
 pub mod json;
+pub mod lease;
 pub mod lock;
 pub mod log;
 pub mod metrics;

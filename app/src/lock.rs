@@ -1,10 +1,13 @@
 //! Environment locks: one apply (or wait, or reconcile) per environment at a time. The lock is
 //! an OS file lock, so it is released whenever its holder exits, even when killed; the file
-//! names the holder for whoever is refused.
+//! names the holder for whoever is refused. Also who this process is as a holder, and whether
+//! a remote lease's holder is a process of this machine that has ended.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
+
+use ledger_remote::lease::{Holder, LeaseDoc};
 
 use crate::error::{Error, Result};
 
@@ -35,7 +38,7 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock> {
         }
         Err(TryLockError::Error(e)) => return Err(cannot(e)),
     }
-    let line = format!("{}\n", self::holder(holder));
+    let line = format!("{}\n", self::holder(holder).name);
     file.set_len(0)
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(line.as_bytes()))
@@ -44,8 +47,24 @@ pub fn lock(ledger_dir: &Path, env: &str, holder: &str) -> Result<EnvLock> {
 }
 
 /// `actor` as a lock's or lease's holder: who, which process on which machine, since when.
-pub fn holder(actor: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+pub fn holder(actor: &str) -> Holder {
+    let (host, pid) = (host_name(), std::process::id());
     let since = ledger::Timestamp::now().to_human();
-    format!("{actor} (pid {} on {}, since {since})", std::process::id(), host.trim())
+    Holder { name: format!("{actor} (pid {pid} on {host}, since {since})"), host, pid }
+}
+
+/// This machine's name, as holders record it (empty when unknown).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string()
+}
+
+/// Whether the holder of `lease` is a process of this machine that has ended. A machine whose
+/// processes cannot be seen (no `/proc`), or a lease that does not say, never counts as gone.
+pub fn holder_gone(lease: &LeaseDoc) -> bool {
+    let (Some(host), Some(pid)) = (&lease.host, lease.pid) else { return false };
+    let processes = Path::new("/proc");
+    !host.is_empty()
+        && *host == host_name()
+        && processes.join("self").exists()
+        && !processes.join(pid.to_string()).exists()
 }

@@ -13,7 +13,7 @@ use ledger::store::{Writer, ref_of};
 use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
 use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
-use ledger_remote::lease::{self, Lease, LeaseError, Taken};
+use ledger_remote::lease::{self, Holder, Lease, LeaseError, Taken};
 use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref};
 use ledger_sync::AwsSettings;
 use ledger_sync::s3::{Encryption, S3Location, S3Remote};
@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::cloud;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hooks::Progress;
+use crate::interrupt;
 use crate::lock;
 use crate::runtime::block_on;
+use crate::text;
 use crate::workspace::Workspace;
 
 /// Where `ledger remote add` keeps remotes, in the ledger directory.
@@ -279,27 +281,29 @@ impl Shared {
 
     /// Takes `env`'s lease on the remote for `holder` until `expires_at`, then checks that the
     /// remote's history of `env` is this ledger's (pushing what this ledger has beyond it).
-    /// Nothing has been planned or called yet when this refuses.
+    /// Nothing has been planned or called yet when this refuses. A lease held by a process of
+    /// this machine that has ended (a killed apply) is taken over at once.
     fn take_lease(
         &self,
         store: &Store,
         env: &str,
-        holder: &str,
+        holder: &Holder,
         expires_at: Timestamp,
         progress: &dyn Progress,
     ) -> Result<Lease> {
-        let now = Timestamp::now();
-        let taken =
-            block_on(lease::take(&self.remote, env, holder, now.unix_seconds(), expires_at.unix_seconds()))??;
+        let (now, until) = (Timestamp::now().unix_seconds(), expires_at.unix_seconds());
+        let taken = block_on(lease::take(&self.remote, env, holder, now, until, lock::holder_gone))??;
         let lease = match taken {
             Taken::Held(lease) => lease,
             Taken::Busy { holder, expires_at } => {
                 let until = Timestamp::from_unix_seconds(expires_at).to_human();
                 return Err(Error::failed(format!(
-                    "environment {env} is being deployed from another ledger: {holder} holds its lease on {} until {until}",
+                    "environment {env} is being deployed from another ledger: {} holds its lease on {} until {until}",
+                    text::inert(&holder),
                     self.name
                 ))
-                .hint("try again when that deployment has finished (a lease left by a killed apply runs out at the time shown)"));
+                .hint("try again when that deployment has finished")
+                .hint(format!("`ledger lease {env}` shows the holder; if it is gone (a killed apply on another machine), `ledger lease {env} --break -m <why>` frees the environment")));
             }
         };
         let name = RefName::env(env);
@@ -352,7 +356,13 @@ impl Shared {
         match self.push(store, Some(&RefName::env(env)), progress) {
             Ok(()) => {
                 self.release(lease, progress);
-                worked
+                worked.map_err(|error| match interrupt::interrupted() {
+                    true => error.hint(format!(
+                        "what was recorded is on {}, and the lease of {env} there was given back",
+                        self.name
+                    )),
+                    false => error,
+                })
             }
             Err(error) => {
                 let error = error.hint(format!(

@@ -12,6 +12,7 @@ use ledger_sync::Cloud;
 use crate::cloud;
 use crate::error::Result;
 use crate::hooks::Progress;
+use crate::interrupt;
 use crate::lock;
 use crate::remotes::{self, Shared};
 use crate::workspace::Workspace;
@@ -61,7 +62,8 @@ impl<'a> Session<'a> {
 
     /// Runs `work` while `env` is held for `actor`: its local lock (released when this returns,
     /// or when the process ends), and with a remote its lease there for `timeout` and a margin,
-    /// given back after what was recorded has been pushed, also when `work` failed.
+    /// given back after what was recorded has been pushed, also when `work` failed. Meanwhile
+    /// SIGINT and SIGTERM stop `work` where it waits (see [`interrupt`]) instead of the process.
     pub fn guarded<T>(
         &self,
         env: &str,
@@ -69,6 +71,7 @@ impl<'a> Session<'a> {
         timeout: Duration,
         work: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        let _handled = interrupt::handle()?;
         let _lock = lock::lock(&self.workspace.ledger_dir, env, actor)?;
         match &self.shared {
             Some(shared) => shared.under_lease(&self.store, env, actor, timeout, self.progress, work),

@@ -8,6 +8,7 @@ mod diff;
 mod fetch;
 mod import;
 mod init;
+mod lease;
 mod log;
 mod man;
 mod promote;
@@ -40,6 +41,7 @@ pub enum Command {
     Wait(wait::WaitArgs),
     Reconcile(reconcile::ReconcileArgs),
     Import(import::ImportArgs),
+    Lease(lease::LeaseArgs),
     Log(log::LogArgs),
     Show(show::ShowArgs),
     Diff(diff::DiffArgs),
@@ -67,6 +69,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Wait(args) => wait::run(globals, args),
         Command::Reconcile(args) => reconcile::run(globals, args),
         Command::Import(args) => import::run(globals, args),
+        Command::Lease(args) => lease::run(globals, args),
         Command::Log(args) => log::run(globals, args),
         Command::Show(args) => show::run(globals, args),
         Command::Diff(args) => diff::run(globals, args),
