@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use ledger::Store;
 use ledger::manifest::{EXAMPLE, MANIFEST_FILE};
 
 use crate::error::{Error, Result};
@@ -38,7 +37,7 @@ pub fn init(settings: &Settings, example: bool) -> Result<Initialised> {
     }
     let workspace = Workspace::load(&settings)?;
     let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
-    Store::init(&workspace.ledger_dir)?;
+    workspace.init_store()?;
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
         // The ledger is shared through a remote, not committed with the code.

@@ -14,6 +14,7 @@ use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
 use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Lease, LeaseError, Taken};
+use ledger_remote::marker::{self, MarkerError};
 use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref};
 use ledger_sync::AwsSettings;
 use ledger_sync::s3::{Encryption, S3Location, S3Remote};
@@ -221,8 +222,19 @@ impl Shared {
         Shared::with(workspace, choose(workspace, name)?)
     }
 
+    /// The remote `name` of `workspace`, or its default one, for a push: a location that
+    /// holds nothing at all becomes this project's remote (its marker is written).
+    pub fn chosen_for_push(workspace: &Workspace, name: Option<&str>) -> Result<Shared> {
+        let settings = choose(workspace, name)?;
+        let remote = connect(&settings, &workspace.settings, workspace.project_region())?;
+        block_on(marker::check_or_create(&remote, &workspace.manifest.project.id))??;
+        Ok(Shared { name: settings.name, remote })
+    }
+
+    /// Connects, and checks that the location is a remote of this project (its marker).
     fn with(workspace: &Workspace, settings: RemoteSettings) -> Result<Shared> {
         let remote = connect(&settings, &workspace.settings, workspace.project_region())?;
+        block_on(marker::check(&remote, Some(&workspace.manifest.project.id)))??;
         Ok(Shared { name: settings.name, remote })
     }
 
@@ -511,5 +523,24 @@ impl From<LeaseError> for Error {
             LeaseError::Remote(error) => error.into(),
             other => Error::from_source(ErrorKind::Failed, other),
         }
+    }
+}
+
+impl From<MarkerError> for Error {
+    fn from(error: MarkerError) -> Error {
+        let hint = match error {
+            MarkerError::Remote(error) => return error.into(),
+            MarkerError::Format { .. } => return Error::from_source(ErrorKind::Failed, error),
+            MarkerError::Missing { holds_refs: false, .. } => {
+                "check the URL (`ledger remote list` shows the configured ones); to make a new remote there, run `ledger remote init <name>` for a configured remote, or a first `ledger push` to it"
+            }
+            MarkerError::Missing { holds_refs: true, .. } | MarkerError::NotEmpty { .. } => {
+                "if it is this project's remote from before markers, `ledger remote init` checks that its refs are this project's and writes the marker"
+            }
+            MarkerError::OtherProject { .. } => {
+                "check the remote's URL, and that ledger.toml (--manifest) is the project's you meant"
+            }
+        };
+        Error::from_source(ErrorKind::Usage, error).hint(hint)
     }
 }

@@ -1,5 +1,5 @@
 //! The sharing operations: `push`, `pull`, `fetch`, `clone`, `verify --remote`, and `remote
-//! add|list|remove`. Each returns what happened; a refused ref is in the report, and
+//! add|list|remove|init`. Each returns what happened; a refused ref is in the report, and
 //! [`Exchanged::accepted`] turns it into the error the operation ends with.
 
 use std::path::{Path, PathBuf};
@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use ledger::Store;
 use ledger::admission::Rules;
 use ledger::manifest::RemoteSettings;
+use ledger::refs::RefName;
 use ledger_remote::check::{self, RemoteReport};
 use ledger_remote::exchange::{self, Comparison, Refused};
+use ledger_remote::{Remote, marker};
 use ledger_sync::s3::S3Location;
 use serde_json::{Value, json};
 
@@ -55,8 +57,9 @@ impl Exchanged {
 }
 
 /// Sends what this ledger recorded to `remote` (the default one when `None`).
+/// A first push to a location that holds nothing creates the remote there.
 pub fn push(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Exchanged> {
-    let shared = Shared::chosen(workspace, remote)?;
+    let shared = Shared::chosen_for_push(workspace, remote)?;
     let store = workspace.open_store()?;
     let report = shared.push_report(&store, None, progress)?;
     Ok(Exchanged::new(&shared.name, "objects", report.objects, report.moved, report.refused))
@@ -108,8 +111,10 @@ pub struct Cloned {
 }
 
 /// Creates a ledger in `dir` (default: the settings' ledger directory, else `.ledger` beside
-/// the manifest, else `.ledger` here) holding everything `remote` has, checked. On failure the
-/// new ledger is removed.
+/// the manifest, else `.ledger` here) holding everything `remote` has, checked, and recording
+/// the remote's project as its own. A location that is not a remote (no marker), or the remote
+/// of another project than the manifest's, is refused before anything is created. On failure
+/// the new ledger is removed.
 pub fn clone(
     settings: &Settings,
     remote: &RemoteSettings,
@@ -129,11 +134,14 @@ pub fn clone(
     }
     let region = workspace.as_ref().and_then(Workspace::project_region);
     let connected = remotes::connect(remote, settings, region)?;
+    let project = workspace.as_ref().map(|workspace| workspace.manifest.project.id.as_str());
+    let marker = block_on(marker::check(&connected, project))??;
     let created = !dir.exists();
     // Entries are held to the project's rules; without a manifest, to those that need none.
     let rules = workspace.as_ref().map_or_else(Rules::without_manifest, |w| Rules::of(&w.manifest));
     let cloned = (|| {
         let store = Store::init(&dir)?.admitting(rules);
+        store.claim_project(&marker.project)?;
         remotes::write_added(&dir, vec![remote.clone()])?;
         Ok::<_, Error>(block_on(exchange::pull(&store, &connected, &remote.name, progress))??)
     })();
@@ -156,10 +164,63 @@ pub fn clone(
 /// Checks remote `name`: every object re-hashed and decoded, every ref and what it reaches
 /// present, and every ref still reaching where this ledger saw it.
 pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress) -> Result<RemoteReport> {
-    let settings = remotes::choose(workspace, Some(name))?;
-    let remote = remotes::connect(&settings, &workspace.settings, workspace.project_region())?;
+    let shared = Shared::chosen(workspace, Some(name))?;
     let seen = remotes::tracked(&workspace.open_store_for_reading()?, name)?;
-    Ok(block_on(check::check(&remote, &seen, progress))??)
+    Ok(block_on(check::check(&shared.remote, &seen, progress))??)
+}
+
+/// What `remote init` found or did.
+pub struct RemoteInit {
+    pub remote: String,
+    pub url: String,
+    /// The marker was written now (`false`: it was there already, this project's).
+    pub created: bool,
+    /// Refs the location held when the marker was written (a remote from before markers).
+    pub adopted_refs: usize,
+    /// `{"remote", "url", "created", "adopted_refs"}`.
+    pub json: Value,
+}
+
+/// Makes `remote` (the default one when `None`) a remote of this project by writing its marker.
+/// A location that already holds refs (a remote from before markers) is adopted only when
+/// every ref names an environment, service or service set the manifest declares.
+pub fn init_remote(workspace: &Workspace, remote: Option<&str>) -> Result<RemoteInit> {
+    let settings = remotes::choose(workspace, remote)?;
+    let connected = remotes::connect(&settings, &workspace.settings, workspace.project_region())?;
+    let project = &workspace.manifest.project.id;
+    let (created, adopted_refs) = match block_on(marker::read(&connected))?? {
+        Some(found) => {
+            marker::accept(&connected, &found, Some(project))?;
+            (false, 0)
+        }
+        None => {
+            let refs = block_on(connected.list_refs())??;
+            let declared = declared_refs(workspace);
+            let undeclared: Vec<String> =
+                refs.iter().filter(|name| !declared.contains(name)).map(RefName::to_string).collect();
+            if !undeclared.is_empty() {
+                return Err(Error::usage(format!(
+                    "{} holds refs that {} does not declare, so it may be another project's ledger: {}",
+                    settings.url,
+                    workspace.manifest.path.display(),
+                    undeclared.join(", ")
+                ))
+                .hint("check the URL; if the remote is this project's, declare those names in ledger.toml and run `ledger remote init` again"));
+            }
+            (block_on(marker::create(&connected, project))??, refs.len())
+        }
+    };
+    let json = json!({"remote": settings.name, "url": settings.url, "created": created, "adopted_refs": adopted_refs});
+    Ok(RemoteInit { remote: settings.name, url: settings.url, created, adopted_refs, json })
+}
+
+/// Every ref the manifest's environments, services and service sets can have.
+fn declared_refs(workspace: &Workspace) -> Vec<RefName> {
+    let manifest = &workspace.manifest;
+    let envs = manifest.environments.keys().map(|env| RefName::env(env));
+    let services = manifest.services.keys().map(|service| RefName::service(service));
+    let sets = manifest.service_sets.keys().map(|set| RefName::set(Some(set)));
+    envs.chain(services).chain(sets).chain([RefName::set(None)]).collect()
 }
 
 /// Adds a remote to this ledger (`.ledger/remotes.toml`).

@@ -51,15 +51,41 @@ impl Workspace {
         Ok(Workspace { manifest, ledger_dir, settings: settings.clone() })
     }
 
-    /// The ledger, for an operation that records: every entry it stores, recorded here or
-    /// taken in from a remote, is held to the manifest's rules.
-    pub fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)))
+    /// Creates the ledger (or opens the one there), recording this project as its own.
+    pub fn init_store(&self) -> Result<Store> {
+        self.owned(Store::init(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)), true)
     }
 
-    /// The ledger, for an operation that only reads.
+    /// The ledger, for an operation that records. A ledger with no project recorded (made
+    /// before ledgers recorded theirs) adopts this manifest's.
+    pub fn open_store(&self) -> Result<Store> {
+        self.owned(Store::open(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)), true)
+    }
+
+    /// The ledger, for an operation that only reads (which records nothing, not even a project).
     pub fn open_store_for_reading(&self) -> Result<Store> {
-        Ok(Store::open_for_reading(&self.ledger_dir)?)
+        self.owned(Store::open_for_reading(&self.ledger_dir)?, false)
+    }
+
+    /// `store`, once it is known to be this project's ledger; with `claim`, a ledger that has
+    /// no project recorded is given this one.
+    fn owned(&self, store: Store, claim: bool) -> Result<Store> {
+        let id = &self.manifest.project.id;
+        let recorded = match store.project()? {
+            Some(recorded) => recorded,
+            None if claim => store.claim_project(id)?,
+            None => return Ok(store),
+        };
+        if recorded != *id {
+            return Err(Error::usage(format!(
+                "the ledger in {} is project {:?}'s, but {} says [project] id = {id:?}",
+                self.ledger_dir.display(),
+                crate::text::inert(&recorded),
+                self.manifest.path.display()
+            ))
+            .hint("use that project's ledger.toml (--manifest), or give this project its own ledger (--ledger-dir)"));
+        }
+        Ok(store)
     }
 
     pub fn environment(&self, env: &str) -> Result<&Environment> {

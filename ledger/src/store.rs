@@ -48,6 +48,8 @@ pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefiniti
 /// history in order, without walking parent links.
 pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The key in `meta` of the `[project] id` the ledger belongs to.
+const PROJECT_KEY: &str = "project";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -275,6 +277,35 @@ impl Store {
             Some(found) => Err(StoreError::Schema { path: self.path.clone(), found }),
             None => Err(StoreError::NotInitialized(self.path.clone())),
         }
+    }
+
+    /// The `[project] id` this ledger belongs to, when one was recorded.
+    pub fn project(&self) -> Result<Option<String>, StoreError> {
+        let txn = self.begin_read()?;
+        let meta = txn.open_table(META).map_err(db_error)?;
+        let found = meta.get(PROJECT_KEY).map_err(db_error)?;
+        Ok(found.map(|value| String::from_utf8_lossy(value.value()).into_owned()))
+    }
+
+    /// Records `project` as the project this ledger belongs to, unless one is recorded already;
+    /// returns the one recorded (which the caller compares with its own).
+    pub fn claim_project(&self, project: &str) -> Result<String, StoreError> {
+        let mut txn = self.begin_write_waiting()?;
+        txn.set_durability(Durability::Immediate).map_err(db_error)?;
+        let recorded = {
+            let mut meta = txn.open_table(META).map_err(db_error)?;
+            let found = meta.get(PROJECT_KEY).map_err(db_error)?;
+            let found = found.map(|value| String::from_utf8_lossy(value.value()).into_owned());
+            match found {
+                Some(recorded) => recorded,
+                None => {
+                    meta.insert(PROJECT_KEY, project.as_bytes()).map_err(db_error)?;
+                    project.to_string()
+                }
+            }
+        };
+        txn.commit().map_err(db_error)?;
+        Ok(recorded)
     }
 
     /// A consistent snapshot for reading.

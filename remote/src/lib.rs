@@ -5,12 +5,14 @@
 //! Layout under the remote's root:
 //! - `objects/<id>`: an entry's stored bytes, written once;
 //! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read;
-//! - `locks/env/<env>`: an environment's apply lease (see [`lease`]).
+//! - `locks/env/<env>`: an environment's apply lease (see [`lease`]);
+//! - `ledger-remote.json`: the marker that makes the location a remote (see [`marker`]).
 
 pub mod check;
 pub mod exchange;
 pub mod file;
 pub mod lease;
+pub mod marker;
 
 use std::future::Future;
 

@@ -282,6 +282,7 @@ fn follows_a_remote_and_refuses_bad_arguments() {
     let alice = Project::new(MANIFEST);
     alice.ok(&["init"]);
     alice.ok(&["remote", "add", "origin", &url]);
+    alice.ok(&["remote", "init"]);
     alice.ok(&["register", "api", &image("api", "v1")]);
     alice.ok(&["push"]);
     let dashboard = Project::new(MANIFEST);

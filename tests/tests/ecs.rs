@@ -603,6 +603,7 @@ fn two_ledgers_applying_to_one_environment_at_once_one_is_refused_before_touchin
     let services = &SERVICES[..2];
     let (moto, alice) = account(services, "\n[remote]\nurl = \"s3://team-ledger/e2e\"\n");
     moto.create_bucket("team-ledger");
+    alice.ok(&["remote", "init"]);
     register_all(&alice, services, "v1");
     let manifest = std::fs::read_to_string(alice.path().join("ledger.toml")).unwrap();
     let bob = Project::new(&manifest).with_env(moto.env());
@@ -649,6 +650,7 @@ fn with_a_remote_a_failed_apply_still_gives_the_lease_back_and_sse_is_asked_for(
     let remote = "\n[remote]\nurl = \"s3://team-ledger/e2e\"\nsse = \"AES256\"\n";
     let (moto, project) = account(services, remote);
     moto.create_bucket("team-ledger");
+    project.ok(&["remote", "init"]);
     register_all(&project, services, "v1");
     moto.set_rollout("stage", "*", Rollout::Fail, 1);
     let (code, json) = deploy(&project, &["apply", "latest", "stage", "--yes"]);

@@ -45,12 +45,40 @@ impl Shared {
         }
     }
 
-    /// A project whose ledger has this remote as origin.
+    /// A project whose ledger has this remote as origin (made a remote by the first member).
     fn member(&self) -> Project {
         let project = self.project();
         project.ok(&["init"]);
         project.ok(&["remote", "add", "origin", &self.url]);
+        project.ok(&["remote", "init"]);
         project
+    }
+
+    /// Whether anything at all is stored under `url` (a `file://` directory or an S3 prefix).
+    fn holds_anything(&self, url: &str) -> bool {
+        match &self.moto {
+            Some(moto) => {
+                let prefix = url.strip_prefix(&format!("s3://{BUCKET}/")).unwrap();
+                let (status, listing) =
+                    moto.s3("GET", &format!("/{BUCKET}?list-type=2&prefix={prefix}/"), b"");
+                assert_eq!(status, 200);
+                String::from_utf8_lossy(&listing).contains("<Key>")
+            }
+            None => PathBuf::from(url.strip_prefix("file://").unwrap()).exists(),
+        }
+    }
+
+    /// Deletes the remote's marker, leaving a remote as ledgers before markers made them.
+    fn delete_marker(&self) {
+        match &self.moto {
+            Some(moto) => {
+                assert_eq!(moto.s3("DELETE", &format!("/{BUCKET}/catalogue/ledger-remote.json"), b"").0, 204)
+            }
+            None => std::fs::remove_file(
+                PathBuf::from(self.url.strip_prefix("file://").unwrap()).join("ledger-remote.json"),
+            )
+            .unwrap(),
+        }
     }
 
     fn object_path(&self, id: &str) -> PathBuf {
@@ -155,6 +183,111 @@ fn round_trip(shared: &Shared) {
     bob.ok(&["promote", "stage", "prod", "--yes", "-m", "ship v2"]);
     alice.ok(&["pull"]);
     assert_eq!(log_ids(&alice, "prod"), log_ids(&bob, "prod"));
+}
+
+/// A remote is made by `ledger remote init` or a first push, never by a clone, a pull or a
+/// register that finds nothing there; a remote or a ledger of another project is refused.
+fn a_remote_is_created_explicitly(shared: &Shared) {
+    // Nothing there yet: a clone is refused, and leaves nothing behind.
+    let bob = shared.project();
+    let output = bob.output(&["clone", &shared.url]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let says = format!("{} is not a ledger remote: it has no ledger-remote.json", shared.url);
+    assert!(stderr(&output).contains(&says), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger remote init"), "{}", stderr(&output));
+    assert!(!bob.path().join(".ledger").exists());
+
+    // A register through a mistyped remote is refused, and creates nothing at the typo.
+    let alice = shared.project();
+    alice.ok(&["init"]);
+    let typo = format!("{}-typo", shared.url);
+    alice.ok(&["remote", "add", "origin", &typo]);
+    let output = alice.output(&["register", "s0", &image("s0", "v1")]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("{typo} is not a ledger remote")), "{}", stderr(&output));
+    assert!(!shared.holds_anything(&typo), "nothing was created at {typo}");
+    assert_eq!(alice.entry_count(), 0, "nothing was recorded");
+    for args in [&["pull"][..], &["fetch"], &["verify", "--remote", "origin"]] {
+        let output = alice.output(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(&typo), "{args:?}: {}", stderr(&output));
+    }
+    assert!(!shared.holds_anything(&typo));
+
+    // `remote init` makes the remote; then register, push and clone work.
+    alice.ok(&["remote", "remove", "origin"]);
+    alice.ok(&["remote", "add", "origin", &shared.url]);
+    let init = alice.json(&["remote", "init"]);
+    assert_eq!((init["created"].as_bool(), init["adopted_refs"].as_u64()), (Some(true), Some(0)), "{init}");
+    assert_eq!(alice.json(&["remote", "init"])["created"], false, "a second init changes nothing");
+    let id = alice.ok(&["register", "s0", &image("s0", "v1")]).trim().to_string();
+    alice.ok(&["push"]);
+    assert_eq!(bob.json(&["clone", &shared.url])["entries"], 1);
+    bob.ok(&["show", &id]);
+
+    // Another project's manifest is refused by the remote and by the ledger, naming both ids.
+    let other = shared.project();
+    other.write("ledger.toml", &manifest_with_services(3).replace("id = \"e2e\"", "id = \"billing\""));
+    let output = other.output(&["clone", &shared.url]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is the ledger of project \"e2e\", but this project's id is \"billing\"")
+    );
+    assert!(!other.path().join(".ledger").exists());
+    std::fs::copy(alice.path().join("ledger.toml"), other.path().join("e2e.toml")).unwrap();
+    other.ok(&["--manifest", "e2e.toml", "--ledger-dir", ".ledger", "clone", &shared.url]);
+    for args in [&["log"][..], &["register", "s0", &image("s0", "v2")]] {
+        let output = other.output(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        let says = format!("the ledger in {} is project \"e2e\"'s", other.path().join(".ledger").display());
+        assert!(stderr(&output).contains(&says), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("[project] id = \"billing\""), "{args:?}: {}", stderr(&output));
+    }
+
+    // A remote from before markers is refused until `remote init` adopts it.
+    shared.delete_marker();
+    let output = alice.output(&["pull"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("but it holds refs"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger remote init` checks"), "{}", stderr(&output));
+    let init = alice.json(&["remote", "init"]);
+    assert_eq!((init["created"].as_bool(), init["adopted_refs"].as_u64()), (Some(true), Some(1)), "{init}");
+    alice.ok(&["pull"]);
+}
+
+#[test]
+fn a_remote_is_created_explicitly_on_file() {
+    let shared = Shared::file();
+    // An empty directory is not a remote either.
+    std::fs::create_dir_all(shared.url.strip_prefix("file://").unwrap()).unwrap();
+    a_remote_is_created_explicitly(&shared);
+}
+
+#[test]
+fn a_remote_is_created_explicitly_on_s3() {
+    a_remote_is_created_explicitly(&Shared::s3());
+}
+
+#[test]
+fn a_remote_from_before_markers_is_adopted_only_by_its_own_project() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    alice.ok(&["register", "s2", &image("s2", "v1")]);
+    shared.delete_marker();
+    // A project that declares no service s2 does not take the remote for its own.
+    let other = Project::new(&manifest_with_services(2));
+    other.ok(&["init"]);
+    other.ok(&["remote", "add", "origin", &shared.url]);
+    let output = other.output(&["remote", "init"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("does not declare, so it may be another project's ledger: service/s2"));
+    assert_eq!(other.output(&["pull"]).status.code(), Some(2), "still no marker");
+    // A push does not adopt it either.
+    let output = alice.output(&["push"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("a push does not adopt it"), "{}", stderr(&output));
+    alice.ok(&["remote", "init"]);
+    alice.ok(&["push"]);
 }
 
 #[test]

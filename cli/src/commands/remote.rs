@@ -20,6 +20,7 @@ use crate::output::{note, out, outln, print_json};
 ///   ledger remote add origin s3://team-ledgers/catalogue
 ///   ledger remote add origin s3://team-ledgers/catalogue --sse aws:kms --kms-key-id alias/ledger
 ///   ledger remote add backup file:///mnt/ledger-backup
+///   ledger remote init backup        make a new remote there (a first `ledger push` does too)
 ///   ledger remote list
 ///   ledger remote remove backup
 #[derive(Args, Debug)]
@@ -35,6 +36,13 @@ pub enum RemoteAction {
     Add(AddArgs),
     /// List the remotes, with where each is configured
     List,
+    /// Make the location of a remote a remote of this project: writes its marker
+    /// (ledger-remote.json). A location without one is refused by every command but a first
+    /// push; a remote from before markers is adopted if its refs are the manifest's names.
+    Init {
+        /// The remote's name [default: ledger.toml's [remote], else origin, else the only one]
+        name: Option<String>,
+    },
     /// Remove a remote added with `ledger remote add` (nothing on the remote is touched)
     Remove {
         /// The remote's name
@@ -85,6 +93,20 @@ pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
                     text.push_str(&format!("{}\t{}\t({place})\n", remote.settings.name, remote.settings.url));
                 }
                 out(&text)?;
+            }
+        }
+        RemoteAction::Init { name } => {
+            let init = sharing::init_remote(&workspace, name.as_deref())?;
+            if globals.json() {
+                print_json(&init.json)?;
+            } else if init.created {
+                let adopted = match init.adopted_refs {
+                    0 => String::new(),
+                    n => format!(", adopting the {n} ref(s) it held"),
+                };
+                outln(&format!("{} ({}) is now a remote of this project{adopted}", init.remote, init.url))?;
+            } else {
+                outln(&format!("{} ({}) is a remote of this project already", init.remote, init.url))?;
             }
         }
         RemoteAction::Remove { name } => {
