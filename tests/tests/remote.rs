@@ -601,3 +601,28 @@ fn a_deployment_costs_the_same_requests_however_long_the_history() {
     }
     assert_eq!(counts[0], counts[1], "3 releases and 300 cost the same");
 }
+
+#[test]
+fn a_garbage_ref_or_lease_document_is_named_with_its_repair() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    let root = PathBuf::from(shared.url.strip_prefix("file://").unwrap());
+    let document = root.join("refs/env/stage");
+    let kept = std::fs::read(&document).unwrap();
+    std::fs::write(&document, b"{\"target\":\"not an id\"").unwrap();
+    let output = alice.output(&["pull"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("refs/env/stage is not a valid document"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger show env/stage`"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger push`"), "{}", stderr(&output));
+    std::fs::write(&document, kept).unwrap();
+
+    std::fs::write(root.join("locks/env/stage"), b"garbage").unwrap();
+    let output = alice.output(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("locks/env/stage is not a valid document"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("remove it"), "{}", stderr(&output));
+    std::fs::remove_file(root.join("locks/env/stage")).unwrap();
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
+}
