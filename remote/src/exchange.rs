@@ -384,11 +384,34 @@ pub async fn pull<R: Remote>(
                 if is_divergence(&error) {
                     report.diverged.push(name.to_string());
                 }
-                report.refused.push(refusal(remote, name, error)?);
+                let why = match rewritten(&store.read()?, remote_name, &error)? {
+                    Some(why) => why,
+                    None => refusal(remote, name, error)?.why,
+                };
+                report.refused.push(Refused { name: name.to_string(), why });
             }
         }
     }
     Ok(report)
+}
+
+/// When taking in a ref diverged from a history on which this ledger recorded nothing the
+/// remote lacked (its local ref is where it saw the remote's): the remote's history was
+/// rewritten from an older state. Why, naming what this ledger saw.
+fn rewritten(
+    reader: &impl Source,
+    remote_name: &str,
+    error: &StoreError,
+) -> Result<Option<String>, StoreError> {
+    let StoreError::Received(ReceiveError::Diverged { name, .. }) = error else { return Ok(None) };
+    let Some(history) = RefName::parse(name) else { return Ok(None) };
+    let seen = reader.ref_target(&RefName::tracking(remote_name, &history))?;
+    Ok(match seen {
+        Some(seen) if reader.ref_target(&history)? == Some(seen) => Some(format!(
+            "the remote's history of {history} no longer contains {seen}, where this ledger saw it: it went back, and others recorded on the older state; nothing of it was taken in"
+        )),
+        _ => None,
+    })
 }
 
 /// Why a pull refuses a ref that went back, and what repairs it.

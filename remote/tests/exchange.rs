@@ -207,3 +207,34 @@ fn a_ref_version_never_wraps() {
     let still = block_on(get_ref(&s.remote, &RefName::service("api"))).unwrap().unwrap();
     assert_eq!((still.doc.target, still.doc.version), (first, u64::MAX));
 }
+
+#[test]
+fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
+    let s = setup();
+    let api = register(&s.a, 1, "api", "1");
+    deploy(&s.a, 2, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let path = ref_document(&s.remote, "env/prod");
+    let old_document = std::fs::read(&path).unwrap();
+    deploy(&s.a, 3, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let seen_head = s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap();
+
+    // The ref goes back, and a third ledger that never saw the newer state deploys on top.
+    std::fs::write(&path, &old_document).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Store::init(dir.path()).unwrap();
+    block_on(pull(&c, &s.remote, "origin", &())).unwrap();
+    deploy(&c, 4, "prod", &[("api", api)]);
+    assert!(block_on(push(&c, &s.remote, "origin", None, &())).unwrap().refused.is_empty());
+
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let refused = pulled.refused.iter().find(|r| r.name == "env/prod").expect("env/prod refused");
+    assert!(
+        refused.why.contains("no longer contains") && refused.why.contains(&seen_head.to_string()),
+        "{refused:?}"
+    );
+    let checked = block_on(check(&s.remote, &ledger_remote_seen(&s.b), &())).unwrap();
+    assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
+}

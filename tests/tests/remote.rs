@@ -374,11 +374,9 @@ fn a_remote_ref_that_went_back_is_reported_and_push_moves_it_forward() {
 
 /// 8 ledgers register 5 releases each of one service, all at once: every register is
 /// recorded, one after the other.
-#[test]
-fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
+fn registering_at_once(shared: &Shared) {
     const MEMBERS: usize = 8;
     const REGISTERS: usize = 5;
-    let shared = Shared::s3();
     let members: Vec<Project> = (0..MEMBERS).map(|_| shared.member()).collect();
     let recorded: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = members
@@ -600,6 +598,16 @@ fn a_deployment_costs_the_same_requests_however_long_the_history() {
         counts.push(requests);
     }
     assert_eq!(counts[0], counts[1], "3 releases and 300 cost the same");
+}
+
+#[test]
+fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
+    registering_at_once(&Shared::s3());
+}
+
+#[test]
+fn eight_ledgers_registering_one_service_at_once_all_succeed_on_file() {
+    registering_at_once(&Shared::file());
 }
 
 #[test]
