@@ -45,7 +45,7 @@ pub enum ExchangeError {
     #[error(
         "the remote did not answer whether it took {id} as the head of {name} ({source}); `ledger pull` takes it in if it did"
     )]
-    Unanswered { name: String, id: EntryId, source: RemoteError },
+    Unanswered { name: String, id: EntryId, source: Box<RemoteError> },
     #[error("remote {url}: {}", refs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     WentBack { url: String, refs: Vec<WentBack> },
 }
@@ -541,7 +541,13 @@ pub async fn append<R: Remote>(
                 attempted = Some((stored, bytes));
                 match get_ref(remote, name).await {
                     Ok(state) if state.as_ref().map(|state| state.doc.target) != remote_head => {}
-                    _ => return Err(ExchangeError::Unanswered { name: name.to_string(), id, source: error }),
+                    _ => {
+                        return Err(ExchangeError::Unanswered {
+                            name: name.to_string(),
+                            id,
+                            source: Box::new(error),
+                        });
+                    }
                 }
             }
         }
