@@ -7,7 +7,7 @@
 //! Only a pull into an empty ledger (a clone) lists the remote's objects: it needs them all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use ledger::refs::RefName;
@@ -485,7 +485,7 @@ pub async fn append<R: Remote>(
     name: &RefName,
     seal: impl Fn(&Writer<'_>) -> Result<(StoredEntry, Vec<u8>), StoreError>,
 ) -> Result<StoredEntry, ExchangeError> {
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let mut pause = Backoff::new();
     // The last entry this call tried to make the remote's head, when the answer was not `Done`.
     let mut attempted: Option<(StoredEntry, Vec<u8>)> = None;
