@@ -7,7 +7,7 @@
 //! Only a pull into an empty ledger (a clone) lists the remote's objects: it needs them all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use ledger::admission;
@@ -46,7 +46,7 @@ pub enum ExchangeError {
     #[error(
         "the remote did not answer whether it took {id} as the head of {name} ({source}); `ledger pull` takes it in if it did"
     )]
-    Unanswered { name: String, id: EntryId, source: RemoteError },
+    Unanswered { name: String, id: EntryId, source: Box<RemoteError> },
     #[error("remote {url}: {}", refs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     WentBack { url: String, refs: Vec<WentBack> },
 }
@@ -386,11 +386,34 @@ pub async fn pull<R: Remote>(
                 if is_divergence(&error) {
                     report.diverged.push(name.to_string());
                 }
-                report.refused.push(refusal(remote, name, error)?);
+                let why = match rewritten(&store.read()?, remote_name, &error)? {
+                    Some(why) => why,
+                    None => refusal(remote, name, error)?.why,
+                };
+                report.refused.push(Refused { name: name.to_string(), why });
             }
         }
     }
     Ok(report)
+}
+
+/// When taking in a ref diverged from a history on which this ledger recorded nothing the
+/// remote lacked (its local ref is where it saw the remote's): the remote's history was
+/// rewritten from an older state. Why, naming what this ledger saw.
+fn rewritten(
+    reader: &impl Source,
+    remote_name: &str,
+    error: &StoreError,
+) -> Result<Option<String>, StoreError> {
+    let StoreError::Received(ReceiveError::Diverged { name, .. }) = error else { return Ok(None) };
+    let Some(history) = RefName::parse(name) else { return Ok(None) };
+    let seen = reader.ref_target(&RefName::tracking(remote_name, &history))?;
+    Ok(match seen {
+        Some(seen) if reader.ref_target(&history)? == Some(seen) => Some(format!(
+            "the remote's history of {history} no longer contains {seen}, where this ledger saw it: it went back, and others recorded on the older state; nothing of it was taken in"
+        )),
+        _ => None,
+    })
 }
 
 /// Why a pull refuses a ref that went back, and what repairs it.
@@ -464,7 +487,7 @@ pub async fn append<R: Remote>(
     name: &RefName,
     seal: impl Fn(&Writer<'_>) -> Result<(StoredEntry, Vec<u8>), StoreError>,
 ) -> Result<StoredEntry, ExchangeError> {
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let mut pause = Backoff::new();
     // The last entry this call tried to make the remote's head, when the answer was not `Done`.
     let mut attempted: Option<(StoredEntry, Vec<u8>)> = None;
@@ -520,7 +543,13 @@ pub async fn append<R: Remote>(
                 attempted = Some((stored, bytes));
                 match get_ref(remote, name).await {
                     Ok(state) if state.as_ref().map(|state| state.doc.target) != remote_head => {}
-                    _ => return Err(ExchangeError::Unanswered { name: name.to_string(), id, source: error }),
+                    _ => {
+                        return Err(ExchangeError::Unanswered {
+                            name: name.to_string(),
+                            id,
+                            source: Box::new(error),
+                        });
+                    }
                 }
             }
         }

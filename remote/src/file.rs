@@ -1,6 +1,7 @@
 //! The remote protocol on a local directory (`file:///path`): objects created by hard-linking a
 //! finished temporary file (which fails if the object exists), refs moved under an exclusive
-//! file lock by renaming a finished document over the old one. Readers never see half a file.
+//! file lock by renaming a finished document over the old one. Readers never see half a file;
+//! files are synced before they are linked or renamed, and their directory after.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -38,11 +39,33 @@ impl FileRemote {
         }
     }
 
+    /// Creates `dir` (a key's directory) if it is missing, and syncs the directories that
+    /// gained an entry, so that a new directory survives a power loss.
+    fn create_dir(&self, key: &str, dir: &Path) -> Result<(), RemoteError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| self.error("create", key, e))?;
+        let stop = self.root.parent();
+        for ancestor in dir.ancestors().skip(1) {
+            self.sync_dir(key, ancestor)?;
+            if Some(ancestor) == stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs directory `dir`, so that a name linked or renamed into it survives a power loss.
+    fn sync_dir(&self, key: &str, dir: &Path) -> Result<(), RemoteError> {
+        File::open(dir).and_then(|dir| dir.sync_all()).map_err(|e| self.error("sync", key, e))
+    }
+
     /// Writes `bytes` to a new temporary file beside `path`, flushed to disk.
     fn write_temporary(&self, key: &str, path: &Path, bytes: &[u8]) -> Result<PathBuf, RemoteError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = path.parent().expect("keys have a directory");
-        std::fs::create_dir_all(dir).map_err(|e| self.error("create", key, e))?;
+        self.create_dir(key, dir)?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temporary = dir.join(format!(".tmp-{}-{n}", std::process::id()));
         let written = OpenOptions::new()
@@ -76,7 +99,10 @@ impl Remote for FileRemote {
         let linked = std::fs::hard_link(&temporary, &path);
         let _ = std::fs::remove_file(&temporary);
         match linked {
-            Ok(()) => Ok(Written::Done(id.to_hex())),
+            Ok(()) => {
+                self.sync_dir(&key, path.parent().expect("keys have a directory"))?;
+                Ok(Written::Done(id.to_hex()))
+            }
             Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(Written::Refused),
             Err(error) => Err(self.error("create", &key, error)),
         }
@@ -109,7 +135,7 @@ impl Remote for FileRemote {
     ) -> Result<Written, RemoteError> {
         let path = self.root.join(key.as_str());
         let dir = path.parent().expect("keys have a directory");
-        std::fs::create_dir_all(dir).map_err(|e| self.error("create", key.as_str(), e))?;
+        self.create_dir(key.as_str(), dir)?;
         // One writer at a time; the lock goes with the file handle, even if the process dies.
         let lock_path = path.with_extension("lock");
         let lock = File::create(&lock_path).and_then(|file| file.lock().map(|()| file));
@@ -120,6 +146,7 @@ impl Remote for FileRemote {
         }
         let temporary = self.write_temporary(key.as_str(), &path, bytes)?;
         std::fs::rename(&temporary, &path).map_err(|e| self.error("replace", key.as_str(), e))?;
+        self.sync_dir(key.as_str(), dir)?;
         Ok(Written::Done(etag_of(bytes)))
     }
 

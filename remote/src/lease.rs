@@ -121,8 +121,14 @@ pub async fn take(
             broken,
         };
         let bytes = serde_json::to_vec(&doc).expect("a lease always serialises");
-        if let Written::Done(etag) = remote.put_document(&key, &bytes, expected).await? {
-            return Ok(Taken::Held(Lease { key, etag, doc }));
+        match remote.put_document(&key, &bytes, expected).await {
+            Ok(Written::Done(etag)) => return Ok(Taken::Held(Lease { key, etag, doc })),
+            Ok(Written::Refused) => {}
+            // The write may have landed and only its answer been lost: look once more.
+            Err(error) => match landed(remote, &key, &doc).await {
+                Some(etag) => return Ok(Taken::Held(Lease { key, etag, doc })),
+                None => return Err(error.into()),
+            },
         }
         attempted = Some(doc);
     }
@@ -180,7 +186,19 @@ pub async fn break_lease<E>(
 pub async fn release(remote: &impl Remote, lease: Lease) -> Result<bool, RemoteError> {
     let doc = LeaseDoc { released: true, taken: lease.doc.taken + 1, ..lease.doc };
     let bytes = serde_json::to_vec(&doc).expect("a lease always serialises");
-    Ok(matches!(remote.put_document(&lease.key, &bytes, Some(&lease.etag)).await?, Written::Done(_)))
+    match remote.put_document(&lease.key, &bytes, Some(&lease.etag)).await {
+        Ok(Written::Done(_)) => Ok(true),
+        // Refused or unanswered: given back all the same if the document is now this one (a
+        // retried write whose first answer was lost is refused).
+        Ok(Written::Refused) => Ok(landed(remote, &lease.key, &doc).await.is_some()),
+        Err(error) => landed(remote, &lease.key, &doc).await.map(|_| true).ok_or(error),
+    }
+}
+
+/// The tag of document `key` when it is exactly `doc`: a write of it landed.
+async fn landed(remote: &impl Remote, key: &DocumentKey, doc: &LeaseDoc) -> Option<String> {
+    let document = remote.get_document(key).await.ok()??;
+    (parse(remote, key, &document.bytes).ok()? == *doc).then_some(document.etag)
 }
 
 fn parse(remote: &impl Remote, key: &DocumentKey, bytes: &[u8]) -> Result<LeaseDoc, RemoteError> {

@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 
 use ledger::admission::Rules;
+use ledger::Body;
 use ledger::refs::RefName;
+use ledger::store::Writer;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
-use ledger_remote::exchange::{ExchangeError, fetch, pull, push};
+use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
-use ledger_remote::{Remote, get_ref, object_key};
+use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref, object_key};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
 
@@ -207,4 +209,112 @@ fn a_ref_version_never_wraps() {
     assert!(error.to_string().contains("cannot grow"), "{error}");
     let still = block_on(get_ref(&s.remote, &RefName::service("api"))).unwrap().unwrap();
     assert_eq!((still.doc.target, still.doc.version), (first, u64::MAX));
+}
+
+#[test]
+fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
+    let s = setup();
+    let api = register(&s.a, 1, "api", "1");
+    deploy(&s.a, 2, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let path = ref_document(&s.remote, "env/prod");
+    let old_document = std::fs::read(&path).unwrap();
+    deploy(&s.a, 3, "prod", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let seen_head = s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap();
+
+    // The ref goes back, and a third ledger that never saw the newer state deploys on top.
+    std::fs::write(&path, &old_document).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Store::init(dir.path()).unwrap();
+    block_on(pull(&c, &s.remote, "origin", &())).unwrap();
+    deploy(&c, 4, "prod", &[("api", api)]);
+    assert!(block_on(push(&c, &s.remote, "origin", None, &())).unwrap().refused.is_empty());
+
+    let pulled = block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    let refused = pulled.refused.iter().find(|r| r.name == "env/prod").expect("env/prod refused");
+    assert!(
+        refused.why.contains("no longer contains") && refused.why.contains(&seen_head.to_string()),
+        "{refused:?}"
+    );
+    let checked = block_on(check(&s.remote, &ledger_remote_seen(&s.b), &())).unwrap();
+    assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
+}
+
+/// A remote where, before each of the first `crowd` moves of a ref, another ledger appends to
+/// that ref first, so the move is refused.
+struct Crowded<'a> {
+    inner: &'a FileRemote,
+    other: &'a Store,
+    crowd: std::cell::Cell<usize>,
+}
+
+impl Remote for Crowded<'_> {
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.inner.get_object(id).await
+    }
+    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.inner.put_object(id, bytes).await
+    }
+    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
+        self.inner.list_objects().await
+    }
+    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        self.inner.get_document(key).await
+    }
+    async fn put_document(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
+        if self.crowd.get() > 0 {
+            self.crowd.set(self.crowd.get() - 1);
+            let tag = format!("other-{}", self.crowd.get());
+            let seal = move |w: &Writer<'_>| {
+                w.seal_new(entries::stamp(100), Body::Release(entries::release("api", &tag)))
+            };
+            append(self.other, self.inner, "origin", &RefName::service("api"), seal).await.unwrap();
+        }
+        self.inner.put_document(key, bytes, expected).await
+    }
+    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
+        self.inner.list_refs().await
+    }
+}
+
+#[test]
+fn an_append_outlasts_others_appending_first_until_its_deadline() {
+    let s = setup();
+    register(&s.a, 1, "api", "1");
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
+    // 25 times in a row someone else appends first: more than any fixed number of attempts
+    // that gave up at once, far less than the deadline once the waits are counted.
+    let crowded = Crowded { inner: &s.remote, other: &s.b, crowd: std::cell::Cell::new(25) };
+    let seal =
+        |w: &Writer<'_>| w.seal_new(entries::stamp(200), Body::Release(entries::release("api", "mine")));
+    // The waits between attempts pass on a paused clock.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let started = runtime.block_on(async { tokio::time::Instant::now() });
+    let stored = runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), seal)).unwrap();
+    let waited = runtime.block_on(async { started.elapsed() });
+    assert!(waited < APPEND_DEADLINE, "{waited:?}");
+    assert_eq!(crowded.crowd.get(), 0);
+    let head = block_on(get_ref(&s.remote, &RefName::service("api"))).unwrap().unwrap();
+    assert_eq!(head.doc.target, stored.id);
+    assert_eq!(head.doc.version, 1 + 25 + 1, "every append is on the remote, one after the other");
+
+    // Others that never stop: the append gives up at the deadline, having recorded nothing.
+    let endless = Crowded { inner: &s.remote, other: &s.b, crowd: std::cell::Cell::new(usize::MAX) };
+    let seal =
+        |w: &Writer<'_>| w.seal_new(entries::stamp(300), Body::Release(entries::release("api", "late")));
+    let error =
+        runtime.block_on(append(&s.a, &endless, "origin", &RefName::service("api"), seal)).unwrap_err();
+    assert!(error.to_string().contains("for 60 s"), "{error}");
 }

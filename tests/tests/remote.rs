@@ -507,11 +507,9 @@ fn a_remote_ref_that_went_back_is_reported_and_push_moves_it_forward() {
 
 /// 8 ledgers register 5 releases each of one service, all at once: every register is
 /// recorded, one after the other.
-#[test]
-fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
+fn registering_at_once(shared: &Shared) {
     const MEMBERS: usize = 8;
     const REGISTERS: usize = 5;
-    let shared = Shared::s3();
     let members: Vec<Project> = (0..MEMBERS).map(|_| shared.member()).collect();
     let recorded: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = members
@@ -733,4 +731,39 @@ fn a_deployment_costs_the_same_requests_however_long_the_history() {
         counts.push(requests);
     }
     assert_eq!(counts[0], counts[1], "3 releases and 300 cost the same");
+}
+
+#[test]
+fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
+    registering_at_once(&Shared::s3());
+}
+
+#[test]
+fn eight_ledgers_registering_one_service_at_once_all_succeed_on_file() {
+    registering_at_once(&Shared::file());
+}
+
+#[test]
+fn a_garbage_ref_or_lease_document_is_named_with_its_repair() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    let root = PathBuf::from(shared.url.strip_prefix("file://").unwrap());
+    let document = root.join("refs/env/stage");
+    let kept = std::fs::read(&document).unwrap();
+    std::fs::write(&document, b"{\"target\":\"not an id\"").unwrap();
+    let output = alice.output(&["pull"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("refs/env/stage is not a valid document"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger show env/stage`"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ledger push`"), "{}", stderr(&output));
+    std::fs::write(&document, kept).unwrap();
+
+    std::fs::write(root.join("locks/env/stage"), b"garbage").unwrap();
+    let output = alice.output(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("locks/env/stage is not a valid document"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("remove it"), "{}", stderr(&output));
+    std::fs::remove_file(root.join("locks/env/stage")).unwrap();
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
 }
