@@ -4,8 +4,8 @@
 //! held, ends the process at once (exit 130 for SIGINT, 143 for SIGTERM), as without a handler.
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use futures_util::future::{Either, select};
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,6 +23,8 @@ struct Handler {
 }
 
 static HANDLER: OnceLock<Handler> = OnceLock::new();
+/// Held while the handler is installed, so that it is installed once.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// While alive, a signal interrupts the operation rather than ending the process.
 pub struct Handled(&'static Handler);
@@ -44,6 +46,10 @@ pub fn handle() -> Result<Handled> {
 }
 
 fn install() -> Result<&'static Handler> {
+    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(handler) = HANDLER.get() {
+        return Ok(handler);
+    }
     let cannot = |e: std::io::Error| Error::failed(format!("cannot handle interruptions: {e}"));
     let (mut interrupts, mut terminations) = block_on(async {
         Ok::<_, std::io::Error>((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
@@ -57,8 +63,10 @@ fn install() -> Result<&'static Handler> {
     runtime()?.spawn(async move {
         loop {
             let exit_code = match select(Box::pin(interrupts.recv()), Box::pin(terminations.recv())).await {
-                Either::Left(_) => 130,
-                Either::Right(_) => 143,
+                Either::Left((Some(()), _)) => 130,
+                Either::Right((Some(()), _)) => 143,
+                // The runtime is shutting down: no more signals come.
+                Either::Left((None, _)) | Either::Right((None, _)) => return,
             };
             let holding = handler.holding.load(Ordering::SeqCst) > 0;
             if !holding || handler.interrupted.swap(true, Ordering::SeqCst) {

@@ -305,6 +305,7 @@ fn follows_a_remote_and_refuses_bad_arguments() {
         (&["serve", "--refresh", "5"][..], "--remote"),
         (&["serve", "--remote", "nowhere"][..], "unknown remote"),
         (&["serve", "--addr", "localhost"][..], "invalid"),
+        (&["serve", "--allow-host", "dash.example.com:8080"][..], "is not a host name"),
         (&["serve", "--remote", "origin", "--refresh", "0"][..], "0"),
     ] {
         let output = dashboard.output(args);

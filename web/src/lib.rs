@@ -4,12 +4,15 @@
 //! CLI prints with `--output json`, and `/entry/<name>` finds what `ledger show` finds.
 //!
 //! Every request reads one snapshot of the store through its indexes. Unknown names and ids
-//! answer 404, malformed query parameters 400; only a damaged ledger answers 500.
+//! answer 404 (a JSON one under `/api/`), malformed query parameters 400; only a damaged ledger
+//! answers 500, and no answer names a path of the machine. Only the `Host` names of
+//! [`hosts`] are answered, and a connection that sends no request in time is closed.
 
 mod api;
 mod compare;
 mod entry;
 mod env_log;
+pub mod hosts;
 mod metrics;
 mod overview;
 #[cfg(test)]
@@ -23,6 +26,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::Uri;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,6 +35,8 @@ use ledger_app::remotes::{Shared, error_lines};
 use ledger_app::views::{ReleaseView, Releases};
 use ledger_app::workspace::clock;
 use ledger_app::{Error, ErrorKind, Progress, Workspace};
+
+use crate::hosts::AllowedHosts;
 
 /// What every request reads: the project's manifest and its ledger.
 pub struct Dashboard {
@@ -67,10 +73,33 @@ pub struct Follow {
     pub progress: Box<dyn Progress + Send>,
 }
 
-/// Serves the dashboard on `listener` until the process ends; with `follow`, pulls from that
-/// remote meanwhile (a failed pull is reported as a warning and the pages keep showing what
-/// was pulled before).
-pub fn serve(listener: TcpListener, dashboard: Dashboard, follow: Option<Follow>) -> Result<(), Error> {
+/// How long a connection may stay quiet or open.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// From accepting a connection, or from the end of an answer, until the next request's
+    /// headers have arrived; then the connection is closed.
+    pub request_headers: Duration,
+    /// A connection's whole life: then it finishes the answer under way (for at most
+    /// `request_headers` more) and is closed.
+    pub connection: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { request_headers: Duration::from_secs(10), connection: Duration::from_secs(300) }
+    }
+}
+
+/// Serves the dashboard on `listener` until the process ends, answering to the names `hosts`
+/// allows (on the listener's port), within `limits`; with `follow`, pulls from that remote meanwhile (a failed pull is
+/// reported as a warning and the pages keep showing what was pulled before).
+pub fn serve(
+    listener: TcpListener,
+    dashboard: Dashboard,
+    follow: Option<Follow>,
+    hosts: AllowedHosts,
+    limits: Limits,
+) -> Result<(), Error> {
     let dashboard = Arc::new(dashboard);
     if let Some(Follow { shared, interval, progress }) = follow {
         let following = dashboard.clone();
@@ -85,15 +114,44 @@ pub fn serve(listener: TcpListener, dashboard: Dashboard, follow: Option<Follow>
     }
     let failed = |e: std::io::Error| Error::failed(format!("the dashboard server stopped: {e}"));
     listener.set_nonblocking(true).map_err(failed)?;
-    ledger_app::runtime::block_on(async {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, router(dashboard)).await
-    })?
-    .map_err(failed)
+    let port = listener.local_addr().map_err(failed)?.port();
+    let routes = router(dashboard, hosts.on_port(port));
+    ledger_app::runtime::block_on(accept(listener, routes, limits))?.map_err(failed)
 }
 
-/// Every route. Scripts and bookmarks depend on these paths.
-pub fn router(dashboard: Arc<Dashboard>) -> Router {
+/// Accepts connections until the process ends, each answered on its own task.
+async fn accept(listener: TcpListener, routes: Router, limits: Limits) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_connection(stream, routes.clone(), limits));
+            }
+            // Out of file descriptors, or a connection reset before it was accepted: the next
+            // accept may succeed.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Answers the requests of one connection, within `limits`.
+async fn serve_connection(stream: tokio::net::TcpStream, routes: Router, limits: Limits) {
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.request_headers)
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(routes),
+        );
+    let mut connection = std::pin::pin!(connection);
+    if tokio::time::timeout(limits.connection, connection.as_mut()).await.is_err() {
+        connection.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(limits.request_headers, connection).await;
+    }
+}
+
+/// Every route, behind the `Host` check. Scripts and bookmarks depend on these paths.
+pub fn router(dashboard: Arc<Dashboard>, hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/", get(|d, q| html(d, q, |d, now, _| overview::page(d, now))))
         .route(
@@ -116,8 +174,16 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
             get(|d, path: Path<String>, q| json(d, q, move |d, _| api::entry(d, &path))),
         )
         .route("/api/diff", get(|d, q| json(d, q, api::diff)))
-        .fallback(|| async { PageError::not_found("no such page").html() })
+        .fallback(|uri: Uri| async move {
+            let missing = PageError::not_found("no such page");
+            if uri.path() == "/api" || uri.path().starts_with("/api/") {
+                missing.json()
+            } else {
+                missing.html()
+            }
+        })
         .with_state(dashboard)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), hosts::check))
 }
 
 type DashboardState = State<Arc<Dashboard>>;
@@ -209,17 +275,18 @@ impl PageError {
     }
 
     fn html(self) -> Response {
+        let message = without_paths(&self.message);
         let page = ErrorPage {
             status: self.status.as_u16(),
             reason: self.status.canonical_reason().unwrap_or(""),
-            message: &self.message,
+            message: &message,
         };
-        let body = page.render().unwrap_or_else(|_| self.message.clone());
+        let body = page.render().unwrap_or(message);
         respond(self.status, "text/html; charset=utf-8", body)
     }
 
     fn json(self) -> Response {
-        let body = serde_json::json!({"error": self.message, "status": self.status.as_u16()});
+        let body = serde_json::json!({"error": without_paths(&self.message), "status": self.status.as_u16()});
         respond(self.status, "application/json", serde_json::to_string_pretty(&body).unwrap_or_default())
     }
 }
@@ -252,6 +319,32 @@ impl From<askama::Error> for PageError {
     fn from(error: askama::Error) -> PageError {
         PageError::internal(format!("cannot render the page: {error}"))
     }
+}
+
+/// `message` with every absolute path cut to its last component (`/home/ana/shop/ledger.toml`
+/// → `ledger.toml`): a visitor learns nothing of the machine's directories.
+fn without_paths(message: &str) -> String {
+    let mut shown = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('/') {
+        let (before, from_slash) = rest.split_at(start);
+        shown.push_str(before);
+        let length =
+            from_slash.find(|c: char| c.is_whitespace() || "\"'`),;".contains(c)).unwrap_or(from_slash.len());
+        let word = &from_slash[..length];
+        let path = word.strip_suffix(':').unwrap_or(word);
+        let starts_a_word =
+            before.chars().next_back().is_none_or(|c| c.is_whitespace() || "\"'`(".contains(c));
+        if starts_a_word && path.len() > 1 {
+            shown.push_str(path.trim_end_matches('/').rsplit('/').next().unwrap_or(""));
+            rest = &from_slash[path.len()..];
+        } else {
+            shown.push_str(word);
+            rest = &from_slash[length..];
+        }
+    }
+    shown.push_str(rest);
+    shown
 }
 
 #[derive(Template)]

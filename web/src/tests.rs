@@ -1,5 +1,6 @@
 //! Every route against a ledger built in a temporary directory: what each page shows, the
-//! shapes of the JSON answers, escaping, and 404/400 (never 500) for bad requests.
+//! shapes of the JSON answers, escaping, and 404/400 (never 500) for bad requests; the `Host`
+//! check, paths kept out of answers, and a served socket that sends nothing being closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use ledger_app::ledger::{
 };
 use tower::ServiceExt;
 
-use super::{Dashboard, env_log::PAGE_SIZE, router};
+use super::hosts::AllowedHosts;
+use super::{Dashboard, Limits, env_log::PAGE_SIZE, router};
 use ledger_app::{Settings, Workspace};
 
 const MANIFEST: &str = r#"
@@ -116,12 +118,27 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// GETs `uri`: the status and the body.
+    /// GETs `uri` as a browser on localhost:8080 would: the status and the body.
     fn get(&self, uri: &str) -> (StatusCode, String) {
+        self.get_from(uri, Some("localhost:8080"))
+    }
+
+    /// GETs `uri` with this `Host` header, of a dashboard served on port 8080 that also answers
+    /// to ledger.example.com.
+    fn get_from(&self, uri: &str, host: Option<&str>) -> (StatusCode, String) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let request = Request::get(uri).body(Body::empty()).unwrap();
-            let response = router(self.dashboard.clone()).oneshot(request).await.unwrap();
+            let mut request = Request::get(uri);
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            let request = request.body(Body::empty()).unwrap();
+            let hosts = AllowedHosts::new(&["ledger.example.com".into()]).unwrap().on_port(8080);
+            let response = router(self.dashboard.clone(), hosts).oneshot(request).await.unwrap();
+            if response.status() == StatusCode::MISDIRECTED_REQUEST {
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                return (StatusCode::MISDIRECTED_REQUEST, String::from_utf8(body.to_vec()).unwrap());
+            }
             let status = response.status();
             let csp =
                 response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
@@ -305,4 +322,83 @@ fn unknown_names_and_malformed_parameters_are_404_and_400_never_500() {
     let api_error: serde_json::Value = serde_json::from_str(&api_error).unwrap();
     assert_eq!(api_error["status"], 404);
     assert!(api_error["error"].as_str().unwrap().contains("ffffffffffff"));
+}
+
+#[test]
+fn only_the_served_host_names_are_answered() {
+    let f = fixture();
+    for host in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "ledger.example.com"] {
+        assert_eq!(f.get_from("/api/status", Some(host)).0, StatusCode::OK, "{host}");
+    }
+    // A page of attacker.example whose name was rebound to 127.0.0.1 sends its own name.
+    for host in [Some("attacker.example:8080"), Some("localhost:9999"), None] {
+        for uri in ["/api/status", "/", "/api/nope"] {
+            let (status, body) = f.get_from(uri, host);
+            assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{host:?} {uri}: {body}");
+            assert!(!body.contains("ana@example.com") && body.contains("--allow-host"), "{body}");
+        }
+    }
+}
+
+#[test]
+fn unknown_api_routes_answer_json_404() {
+    let f = fixture();
+    for uri in ["/api/nope", "/api", "/api/log", "/api/entry/a/b"] {
+        let (status, body) = f.get(uri);
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+        let error: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("{uri}: {body}"));
+        assert_eq!(error["status"], 404, "{uri}");
+    }
+    assert!(f.get("/nope").1.contains("<html"));
+}
+
+#[test]
+fn answers_never_show_the_machine_s_paths() {
+    let f = fixture();
+    let dir = f.dashboard.workspace.ledger_dir.parent().unwrap().display().to_string();
+    for uri in ["/api/log/qa", "/env/qa", "/api/log/prod?service=nope", "/env/prod?service=nope"] {
+        let (status, body) = f.get(uri);
+        assert!(status.is_client_error(), "{uri}: {body}");
+        assert!(!body.contains(&dir), "{uri} shows {dir}: {body}");
+        assert!(body.contains("ledger.toml"), "{uri}: {body}");
+    }
+    assert_eq!(
+        super::without_paths(
+            "cannot open the ledger file /home/ana/shop/.ledger/ledger.redb: denied (\"/tmp/x/\")"
+        ),
+        "cannot open the ledger file ledger.redb: denied (\"x\")"
+    );
+    assert_eq!(super::without_paths("give ?from=a/b and 1/2, or /"), "give ?from=a/b and 1/2, or /");
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_by_the_server() {
+    use std::io::{Read, Write};
+
+    let f = fixture();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dashboard = Arc::try_unwrap(f.dashboard).ok().expect("the only reference");
+    let limits = Limits { request_headers: std::time::Duration::from_millis(200), ..Limits::default() };
+    let hosts = AllowedHosts::new(&[]).unwrap();
+    std::thread::spawn(move || super::serve(listener, dashboard, None, hosts, limits));
+
+    // Silent from the start, and idle after an answer: both are closed (read sees the end).
+    // The read timeout only keeps a broken server from hanging the test.
+    let connect = || {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(120))).unwrap();
+        stream
+    };
+    let mut silent = connect();
+    let mut byte = [0u8; 1];
+    assert_eq!(silent.read(&mut byte).expect("closed, not timed out"), 0);
+
+    let mut idle = connect();
+    write!(idle, "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    idle.read_to_end(&mut answer).expect("closed, not timed out");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
 }

@@ -88,8 +88,8 @@ fn print_view(view: &LeaseView) -> CommandResult {
             outln("  its process has ended: the next deployment from this machine takes it over at once")?;
         }
     } else {
-        let how = if doc.released { "given back" } else { "run out" };
-        outln(&format!("no lease: nobody holds {} on {} (the last one was {how})", view.env, view.remote))?;
+        let how = if doc.released { "was given back" } else { "ran out" };
+        outln(&format!("no lease: nobody holds {} on {} (the last one {how})", view.env, view.remote))?;
         outln(&format!("  last holder: {}", inert(&doc.holder)))?;
     }
     if let Some(broken) = &doc.broken {
