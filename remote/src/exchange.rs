@@ -243,7 +243,14 @@ pub async fn pull<R: Remote>(
                     report.moved.push((name.to_string(), *target));
                 }
             }
-            Err(error) => report.refused.push(refusal(remote, name, error)?),
+            Err(error) => {
+                report.refused.push(refusal(remote, name, error)?);
+                // What the refused ref reaches is left to the refs after it: an environment
+                // may deploy a release that came before a refused one.
+                for (id, bytes) in batch {
+                    fetched.insert(id, checked(remote, id, bytes)?);
+                }
+            }
         }
     }
     Ok(report)
