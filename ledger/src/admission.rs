@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::StoredEntry;
 use crate::entry::{Body, Deployment, Entry, Outcome, Release, ReleaseSet, Trigger};
@@ -98,13 +99,13 @@ pub type Named = BTreeMap<EntryId, Entry>;
 /// images come from their service's repository.
 #[derive(Clone, Debug)]
 pub struct Rules {
-    manifest: Option<Manifest>,
+    manifest: Option<Arc<Manifest>>,
 }
 
 impl Rules {
     /// Every rule, the manifest's included.
     pub fn of(manifest: &Manifest) -> Rules {
-        Rules { manifest: Some(manifest.clone()) }
+        Rules { manifest: Some(Arc::new(manifest.clone())) }
     }
 
     /// The rules that need no manifest (where there is none, as in a clone outside a project).

@@ -451,7 +451,7 @@ fn verify_reports_entries_that_break_the_rules() {
     store.write(|w| w.receive(far.id, &bytes)).unwrap();
 
     let reader = store.read().unwrap();
-    let rules = |report: &ledger::verify::Report| -> Vec<(EntryId, &'static str)> {
+    let broken = |report: &ledger::verify::Report| -> Vec<(EntryId, &'static str)> {
         report
             .damage
             .iter()
@@ -462,9 +462,9 @@ fn verify_reports_entries_that_break_the_rules() {
             .collect()
     };
     let report = verify(&reader, &rules()).unwrap();
-    assert_eq!(rules(&report), [(forged.id, "image"), (far.id, "time-range")]);
+    assert_eq!(broken(&report), [(forged.id, "image"), (far.id, "time-range")]);
     let shown = report.damage[1].to_string();
     assert!(shown.contains("time +10000-01-01T00:00:00.000000Z is outside"), "{shown}");
     let report = verify(&reader, &Rules::without_manifest()).unwrap();
-    assert_eq!(rules(&report), [(far.id, "time-range")]);
+    assert_eq!(broken(&report), [(far.id, "time-range")]);
 }
