@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::StoredEntry;
 use crate::entry::{Body, Deployment, Entry, Outcome, Release, ReleaseSet, Trigger};
@@ -13,7 +14,7 @@ use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
-use crate::store::{Source, StoreError, history_ref};
+use crate::store::{ReceiveError, Source, StoreError, history_ref};
 use crate::timestamp::Timestamp;
 
 /// Longest message an entry may carry, in bytes.
@@ -98,13 +99,13 @@ pub type Named = BTreeMap<EntryId, Entry>;
 /// images come from their service's repository.
 #[derive(Clone, Debug)]
 pub struct Rules {
-    manifest: Option<Manifest>,
+    manifest: Option<Arc<Manifest>>,
 }
 
 impl Rules {
     /// Every rule, the manifest's included.
     pub fn of(manifest: &Manifest) -> Rules {
-        Rules { manifest: Some(manifest.clone()) }
+        Rules { manifest: Some(Arc::new(manifest.clone())) }
     }
 
     /// The rules that need no manifest (where there is none, as in a clone outside a project).
@@ -382,10 +383,12 @@ pub fn check_revision(revision: &str) -> Result<(), Broken> {
     }
 }
 
-/// Whether entry `head`, stored in `source`, may be the head of ref `on` (a remote's ref names
-/// an entry of that ref's history, never one of another).
+/// Whether entry `head` may be the head of ref `on`: it is stored in `source`, and part of
+/// that ref's history (a remote's ref names an entry of its own history, never one of another).
 pub fn check_head(source: &impl Source, on: &RefName, head: EntryId) -> Result<(), StoreError> {
-    let Some(stored) = source.entry(&head)? else { return Ok(()) };
+    let Some(stored) = source.entry(&head)? else {
+        return Err(ReceiveError::MissingReference { id: head, missing: head }.into());
+    };
     let mut named = Named::new();
     if let (Body::Outcome(_), Some(deployment)) = (&stored.entry.body, stored.entry.parents.first())
         && let Some(found) = source.entry(deployment)?
@@ -394,4 +397,242 @@ pub fn check_head(source: &impl Source, on: &RefName, head: EntryId) -> Result<(
     }
     check_ref(on, &stored.entry, &named)
         .map_err(|broken| Refusal { id: head, on: on.to_string(), broken }.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::entry::{Change, DeployResult, ServiceOutcome};
+
+    const MANIFEST: &str = r#"
+[project]
+id = "catalogue"
+[environments.stage]
+[environments.prod]
+[services.api]
+image_repository = "registry.local/api"
+[services.search]
+image_repository = "registry.local/search"
+[service_sets]
+frontend = ["api"]
+"#;
+
+    fn rules() -> Rules {
+        Rules::of(&Manifest::parse(Path::new("ledger.toml"), MANIFEST).unwrap())
+    }
+
+    fn entry(at: i64, parents: Vec<EntryId>, body: Body) -> Entry {
+        Entry { parents, at: Timestamp(at), actor: "ana".into(), message: "ship".into(), body }
+    }
+
+    fn release_body(service: &str, image: &str) -> Body {
+        Body::Release(Release {
+            service: service.into(),
+            image: image.into(),
+            digest: None,
+            revision: None,
+            revision_at: None,
+        })
+    }
+
+    /// Named entries: a release of api and one of search, at time 10.
+    fn named() -> (Named, EntryId, EntryId) {
+        let api = entry(10, vec![], release_body("api", "registry.local/api:v1"));
+        let search = entry(10, vec![], release_body("search", "registry.local/search:v1"));
+        let (api_id, search_id) =
+            (StoredEntry::seal(api.clone()).0.id, StoredEntry::seal(search.clone()).0.id);
+        (Named::from([(api_id, api), (search_id, search)]), api_id, search_id)
+    }
+
+    fn deployment(env: &str, service: &str, to: EntryId) -> Body {
+        Body::Deployment(Deployment {
+            env: env.into(),
+            release_set: None,
+            trigger: Trigger::Apply,
+            changes: BTreeMap::from([(service.to_string(), Change { from: None, to })]),
+        })
+    }
+
+    fn broken(result: Result<(), Broken>) -> Rule {
+        result.expect_err("the rule must refuse it").rule
+    }
+
+    #[test]
+    fn a_release_from_its_repository_on_its_ref_is_admitted() {
+        let release = entry(20, vec![], release_body("api", "registry.local/api:v2"));
+        assert_eq!(rules().check(&RefName::service("api"), &release, &Named::new()), Ok(()));
+    }
+
+    #[test]
+    fn an_image_from_another_repository_is_refused() {
+        let forged = entry(20, vec![], release_body("api", "docker.io/evil/backdoor:v2.1"));
+        let result = rules().check(&RefName::service("api"), &forged, &Named::new());
+        assert_eq!(broken(result.clone()), Rule::Image);
+        assert!(result.unwrap_err().detail.contains("registry.local/api"));
+        // Without a manifest only a valid reference is asked for.
+        assert_eq!(Rules::without_manifest().check(&RefName::service("api"), &forged, &Named::new()), Ok(()));
+        for bad in ["registry.local/api:", "registry.local/API", "registry.local/api@sha256:abc"] {
+            let entry = entry(20, vec![], release_body("api", bad));
+            assert_eq!(
+                broken(rules().check(&RefName::service("api"), &entry, &Named::new())),
+                Rule::Image,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_and_invalid_names_are_refused() {
+        let unknown = entry(20, vec![], release_body("billing", "registry.local/billing:v1"));
+        assert_eq!(
+            broken(rules().check(&RefName::service("billing"), &unknown, &Named::new())),
+            Rule::KnownName
+        );
+        let invalid = entry(20, vec![], release_body("../api", "registry.local/api:v1"));
+        let on = RefName::service("api");
+        assert_eq!(broken(Rules::without_manifest().check(&on, &invalid, &Named::new())), Rule::ValidName);
+        let (named, api, _) = named();
+        let to_unknown_env = entry(20, vec![], deployment("qa", "api", api));
+        assert_eq!(broken(rules().check(&RefName::env("qa"), &to_unknown_env, &named)), Rule::KnownName);
+        let set = |service_set: Option<&str>, service: &str, release| {
+            let releases = BTreeMap::from([(service.to_string(), release)]);
+            entry(
+                20,
+                vec![],
+                Body::ReleaseSet(ReleaseSet { service_set: service_set.map(str::to_string), releases }),
+            )
+        };
+        let unknown_set = set(Some("backend"), "api", api);
+        assert_eq!(
+            broken(rules().check(&RefName::set(Some("backend")), &unknown_set, &named)),
+            Rule::KnownName
+        );
+        let (_, _, search) = self::named();
+        let outside_the_set = set(Some("frontend"), "search", search);
+        assert_eq!(
+            broken(rules().check(&RefName::set(Some("frontend")), &outside_the_set, &named)),
+            Rule::KnownName
+        );
+        assert_eq!(
+            rules().check(&RefName::set(Some("frontend")), &set(Some("frontend"), "api", api), &named),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_kind_stands_on_its_own_ref_only() {
+        let (named, api, _) = named();
+        let release = entry(20, vec![], release_body("api", "registry.local/api:v2"));
+        for wrong in [RefName::service("search"), RefName::env("prod"), RefName::set(None)] {
+            assert_eq!(broken(rules().check(&wrong, &release, &named)), Rule::KindOnRef, "{wrong}");
+        }
+        let deploy = entry(20, vec![], deployment("prod", "api", api));
+        assert_eq!(rules().check(&RefName::env("prod"), &deploy, &named), Ok(()));
+        assert_eq!(broken(rules().check(&RefName::env("stage"), &deploy, &named)), Rule::KindOnRef);
+        assert_eq!(broken(rules().check(&RefName::service("api"), &deploy, &named)), Rule::KindOnRef);
+    }
+
+    #[test]
+    fn bodies_name_entries_of_the_right_kind_and_service() {
+        let (mut named, api, search) = named();
+        let wrong_service = entry(20, vec![], deployment("prod", "api", search));
+        assert_eq!(broken(rules().check(&RefName::env("prod"), &wrong_service, &named)), Rule::Names);
+        let releases = BTreeMap::from([("api".to_string(), search)]);
+        let set = entry(20, vec![], Body::ReleaseSet(ReleaseSet { service_set: None, releases }));
+        assert_eq!(broken(rules().check(&RefName::set(None), &set, &named)), Rule::Names);
+
+        let deploy = entry(20, vec![], deployment("prod", "api", api));
+        let deploy_id = StoredEntry::seal(deploy.clone()).0.id;
+        named.insert(deploy_id, deploy);
+        let outcome = |service: &str, running| {
+            let result = ServiceOutcome {
+                result: DeployResult::Succeeded,
+                running: Some(running),
+                task_definition: None,
+                ecs_deployment: None,
+                detail: String::new(),
+            };
+            let services = BTreeMap::from([(service.to_string(), result)]);
+            entry(30, vec![deploy_id], Body::Outcome(Outcome { result: DeployResult::Succeeded, services }))
+        };
+        assert_eq!(rules().check(&RefName::env("prod"), &outcome("api", api), &named), Ok(()));
+        assert_eq!(
+            broken(rules().check(&RefName::env("stage"), &outcome("api", api), &named)),
+            Rule::KindOnRef
+        );
+        assert_eq!(
+            broken(rules().check(&RefName::env("prod"), &outcome("api", search), &named)),
+            Rule::Names
+        );
+        assert_eq!(
+            broken(rules().check(&RefName::env("prod"), &outcome("search", search), &named)),
+            Rule::Names
+        );
+    }
+
+    #[test]
+    fn control_characters_in_actors_and_messages_are_refused() {
+        let on = RefName::service("api");
+        for (actor, message) in
+            [("ana\u{1b}]0;pwned\u{7}", "ship"), ("ana", "ship\u{1b}[2J"), ("ana", "a\rb"), ("", "ship")]
+        {
+            let mut release = entry(20, vec![], release_body("api", "registry.local/api:v2"));
+            (release.actor, release.message) = (actor.into(), message.into());
+            assert_eq!(
+                broken(rules().check(&on, &release, &Named::new())),
+                Rule::Text,
+                "{actor:?} {message:?}"
+            );
+        }
+        let mut multiline = entry(20, vec![], release_body("api", "registry.local/api:v2"));
+        multiline.message = "ship\n\tnow".into();
+        assert_eq!(rules().check(&on, &multiline, &Named::new()), Ok(()));
+        assert_eq!(check_message(&"x".repeat(MAX_MESSAGE_LEN + 1)).unwrap_err().rule, Rule::Text);
+    }
+
+    #[test]
+    fn revisions_are_commit_hashes() {
+        let on = RefName::service("api");
+        let mut release = Release {
+            service: "api".into(),
+            image: "registry.local/api:v2".into(),
+            digest: None,
+            revision: Some("9fceb02".into()),
+            revision_at: None,
+        };
+        assert_eq!(
+            rules().check(&on, &entry(20, vec![], Body::Release(release.clone())), &Named::new()),
+            Ok(())
+        );
+        release.revision = Some("main; rm -rf /".into());
+        let bad = entry(20, vec![], Body::Release(release));
+        assert_eq!(broken(rules().check(&on, &bad, &Named::new())), Rule::Revision);
+    }
+
+    #[test]
+    fn times_outside_1970_to_9999_and_before_a_parent_are_refused() {
+        let on = RefName::service("api");
+        for at in [-1, Timestamp::MAX.0 + 1, i64::MAX] {
+            let release = entry(at, vec![], release_body("api", "registry.local/api:v2"));
+            assert_eq!(broken(rules().check(&on, &release, &Named::new())), Rule::TimeRange, "{at}");
+        }
+        let mut late_commit = Release {
+            service: "api".into(),
+            image: "registry.local/api:v2".into(),
+            digest: None,
+            revision: None,
+            revision_at: Some(Timestamp(i64::MAX)),
+        };
+        let release = entry(20, vec![], Body::Release(late_commit.clone()));
+        assert_eq!(broken(rules().check(&on, &release, &Named::new())), Rule::TimeRange);
+        late_commit.revision_at = None;
+
+        let (named, api, _) = named();
+        let before_parent = entry(9, vec![api], release_body("api", "registry.local/api:v2"));
+        assert_eq!(broken(rules().check(&on, &before_parent, &named)), Rule::TimeOrder);
+        let same_time = entry(10, vec![api], Body::Release(late_commit));
+        assert_eq!(rules().check(&on, &same_time, &named), Ok(()));
+    }
 }

@@ -9,7 +9,7 @@ use ledger::store::{ConflictError, ReceiveError};
 use ledger::verify::{Damage, verify};
 use std::collections::BTreeMap;
 
-use ledger_testutil::entries::{deploy, register, release, stamp};
+use ledger_testutil::entries::{deploy, register, release, rules, stamp};
 
 use ledger::{DeployResult, EntryId, Outcome, ServiceOutcome, Source, Store, StoreError, Trigger};
 
@@ -392,4 +392,79 @@ fn a_received_entry_that_does_not_follow_its_ref_is_refused_as_diverged() {
     );
     assert!(error.to_string().contains(&own.short()), "{error}");
     assert_eq!(copy.read().unwrap().ref_target(&RefName::service("api")).unwrap(), Some(own));
+}
+
+#[test]
+fn a_store_holding_the_manifests_rules_records_nothing_that_breaks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap().admitting(rules());
+    let api = register(&store, 1, "api", "1");
+    let mut forged = release("api", "2");
+    forged.image = "docker.io/evil/backdoor:v2.1".into();
+    let error = store.write(|w| w.record_release(stamp(2), forged)).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(&error, StoreError::Refused(r) if r.on == "service/api"), "{error:?}");
+    assert!(message.contains("breaks rule image") && message.contains("registry.local/api"), "{message}");
+    let unknown = store.write(|w| w.record_release(stamp(3), release("billing", "1"))).unwrap_err();
+    assert!(unknown.to_string().contains("unknown service \"billing\""), "{unknown}");
+    // Nothing of either was stored.
+    let reader = store.read().unwrap();
+    assert_eq!(reader.newest(10).unwrap().len(), 1);
+    assert_eq!(reader.ref_target(&RefName::service("api")).unwrap(), Some(api));
+}
+
+#[test]
+fn times_outside_the_range_and_after_the_last_time_are_errors_not_wraps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let mut at_the_end = stamp(0);
+    at_the_end.at = ledger::Timestamp::MAX;
+    store.write(|w| w.record_release(at_the_end, release("api", "1"))).unwrap();
+    let error = store.write(|w| w.record_release(stamp(1), release("api", "2"))).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Time(ledger::timestamp::TimeError::NoLaterTime(at)) if at == ledger::Timestamp::MAX),
+        "{error:?}"
+    );
+    let mut past_9999 = stamp(0);
+    past_9999.at = ledger::Timestamp(i64::MAX);
+    let error = store.write(|w| w.record_release(past_9999, release("search", "1"))).unwrap_err();
+    assert!(matches!(error, StoreError::Time(ledger::timestamp::TimeError::OutOfRange(_))), "{error:?}");
+    assert_eq!(store.read().unwrap().newest(10).unwrap().len(), 1);
+}
+
+#[test]
+fn verify_reports_entries_that_break_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    register(&store, 1, "api", "1");
+    let mut forged = release("api", "2");
+    forged.image = "docker.io/evil/backdoor:v2.1".into();
+    let forged = store.write(|w| w.record_release(stamp(2), forged)).unwrap();
+    // A release dated past 9999, as only a forged or damaged entry is.
+    let (far, bytes) = ledger::StoredEntry::seal(ledger::Entry {
+        parents: vec![],
+        at: ledger::Timestamp(ledger::Timestamp::MAX.0 + 1),
+        actor: "tester".into(),
+        message: String::new(),
+        body: ledger::Body::Release(release("search", "1")),
+    });
+    store.write(|w| w.receive(far.id, &bytes)).unwrap();
+
+    let reader = store.read().unwrap();
+    let broken = |report: &ledger::verify::Report| -> Vec<(EntryId, &'static str)> {
+        report
+            .damage
+            .iter()
+            .map(|d| match d {
+                Damage::BreaksRule(refusal) => (refusal.id, refusal.broken.rule.as_str()),
+                other => panic!("unexpected damage {other}"),
+            })
+            .collect()
+    };
+    let report = verify(&reader, &rules()).unwrap();
+    assert_eq!(broken(&report), [(forged.id, "image"), (far.id, "time-range")]);
+    let shown = report.damage[1].to_string();
+    assert!(shown.contains("time +10000-01-01T00:00:00.000000Z is outside"), "{shown}");
+    let report = verify(&reader, &Rules::without_manifest()).unwrap();
+    assert_eq!(broken(&report), [(far.id, "time-range")]);
 }

@@ -363,35 +363,40 @@ pub async fn pull<R: Remote>(
     ordered.extend(heads.iter().filter(|(n, _)| n.env_name().is_some()));
     for (name, target) in ordered {
         let batch = in_dependency_order(take_reachable(&mut fetched, *target));
-        if let Some(seen) = went_back(&store.read()?, remote_name, name, *target)? {
-            let went_back = WentBack { name: name.to_string(), remote: *target, seen };
-            report.refused.push(Refused { name: name.to_string(), why: went_back_why(&went_back) });
-            continue;
-        }
-        let received = store.write(|w| {
-            let before = w.ref_target(name)?;
-            receive_all(w, remote_name, &batch)?;
-            admission::check_head(w, name, *target)?;
-            w.set_tracking_ref(remote_name, name, *target)?;
-            Ok::<_, StoreError>(before != w.ref_target(name)?)
-        });
-        match received {
-            Ok(moved) => {
-                report.entries += batch.len();
-                if moved {
-                    report.moved.push((name.to_string(), *target));
+        let why = if let Some(seen) = went_back(&store.read()?, remote_name, name, *target)? {
+            went_back_why(&WentBack { name: name.to_string(), remote: *target, seen })
+        } else {
+            let received = store.write(|w| {
+                let before = w.ref_target(name)?;
+                receive_all(w, remote_name, &batch)?;
+                admission::check_head(w, name, *target)?;
+                w.set_tracking_ref(remote_name, name, *target)?;
+                Ok::<_, StoreError>(before != w.ref_target(name)?)
+            });
+            match received {
+                Ok(moved) => {
+                    report.entries += batch.len();
+                    if moved {
+                        report.moved.push((name.to_string(), *target));
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    if is_divergence(&error) {
+                        report.diverged.push(name.to_string());
+                    }
+                    match rewritten(&store.read()?, remote_name, &error)? {
+                        Some(why) => why,
+                        None => refusal(remote, name, error)?.why,
+                    }
                 }
             }
-            Err(error) => {
-                if is_divergence(&error) {
-                    report.diverged.push(name.to_string());
-                }
-                let why = match rewritten(&store.read()?, remote_name, &error)? {
-                    Some(why) => why,
-                    None => refusal(remote, name, error)?.why,
-                };
-                report.refused.push(Refused { name: name.to_string(), why });
-            }
+        };
+        report.refused.push(Refused { name: name.to_string(), why });
+        // What a refused ref reaches is left to the refs after it: an environment may deploy
+        // a release that came before a refused one.
+        for (id, bytes) in batch {
+            fetched.insert(id, checked(remote, id, bytes)?);
         }
     }
     Ok(report)

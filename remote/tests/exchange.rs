@@ -12,7 +12,7 @@ use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
-use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref, object_key};
+use ledger_remote::{Document, DocumentKey, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
 
@@ -317,4 +317,81 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     let error =
         runtime.block_on(append(&s.a, &endless, "origin", &RefName::service("api"), seal)).unwrap_err();
     assert!(error.to_string().contains("for 60 s"), "{error}");
+}
+
+/// Writes `entry` into the remote as anyone with write access to it can: a correctly hashed
+/// object, and ref `name` moved to it.
+fn forge(remote: &FileRemote, name: &RefName, entry: ledger::Entry) -> EntryId {
+    let (stored, bytes) = ledger::StoredEntry::seal(entry);
+    block_on(remote.put_object(stored.id, &bytes)).unwrap();
+    let current = block_on(get_ref(remote, name)).unwrap();
+    let doc = RefDoc { target: stored.id, version: current.as_ref().map_or(1, |c| c.doc.version + 1) };
+    let written = block_on(put_ref(remote, name, doc, current.as_ref().map(|c| c.etag.as_str()))).unwrap();
+    assert!(matches!(written, Written::Done(_)));
+    stored.id
+}
+
+#[test]
+fn a_forged_release_is_refused_with_its_ref_and_rule_and_nothing_of_its_ref_is_taken_in() {
+    let s = setup();
+    let b = s.b.admitting(entries::rules());
+    let api = register(&s.a, 1, "api", "1");
+    let search = register(&s.a, 2, "search", "1");
+    deploy(&s.a, 3, "stage", &[("api", api), ("search", search)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let stamp = entries::stamp(10);
+    let mut image = entries::release("api", "2");
+    image.image = "docker.io/evil/backdoor:v2.1".into();
+    let forged = forge(
+        &s.remote,
+        &RefName::service("api"),
+        ledger::Entry {
+            parents: vec![api],
+            at: stamp.at,
+            actor: stamp.actor,
+            message: stamp.message,
+            body: ledger::Body::Release(image),
+        },
+    );
+
+    let pulled = block_on(pull(&b, &s.remote, "origin", &())).unwrap();
+    let refused: Vec<&str> = pulled.refused.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(refused, ["service/api"], "{pulled:?}");
+    let why = &pulled.refused[0].why;
+    assert!(
+        why.contains(&forged.short()) && why.contains("on service/api") && why.contains("breaks rule image"),
+        "{why}"
+    );
+    assert!(why.contains("docker.io/evil/backdoor:v2.1") && why.contains("registry.local/api"), "{why}");
+    // The forged release did not come in; the other refs did, and with env/stage the release
+    // it deploys, which the forged one was put on top of.
+    let reader = b.read().unwrap();
+    assert_eq!(reader.seq_of(&forged).unwrap(), None);
+    assert_eq!(reader.ref_target(&RefName::service("api")).unwrap(), Some(api));
+    assert_eq!(reader.ref_target(&RefName::tracking("origin", &RefName::service("api"))).unwrap(), Some(api));
+    assert_eq!(reader.ref_target(&RefName::service("search")).unwrap(), Some(search));
+    assert_eq!(reader.env_state("stage").unwrap(), s.a.read().unwrap().env_state("stage").unwrap());
+    assert!(verify(&reader, &entries::rules()).unwrap().is_sound());
+}
+
+#[test]
+fn a_remote_ref_naming_an_entry_of_another_history_is_refused() {
+    let s = setup();
+    let b = s.b.admitting(entries::rules());
+    let api = register(&s.a, 1, "api", "1");
+    let deployment = deploy(&s.a, 2, "stage", &[("api", api)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let current = block_on(get_ref(&s.remote, &RefName::service("api"))).unwrap().unwrap();
+    let doc = RefDoc { target: deployment, version: current.doc.version + 1 };
+    block_on(put_ref(&s.remote, &RefName::service("api"), doc, Some(&current.etag))).unwrap();
+
+    let pulled = block_on(pull(&b, &s.remote, "origin", &())).unwrap();
+    let why = &pulled.refused.iter().find(|r| r.name == "service/api").expect("service/api refused").why;
+    assert!(why.contains("breaks rule kind-on-ref") && why.contains("belongs on env/stage"), "{why}");
+    let reader = b.read().unwrap();
+    assert_eq!(reader.ref_target(&RefName::tracking("origin", &RefName::service("api"))).unwrap(), Some(api));
+    assert_eq!(
+        reader.ref_target(&RefName::env("stage")).unwrap(),
+        s.a.read().unwrap().ref_target(&RefName::env("stage")).unwrap()
+    );
 }

@@ -767,3 +767,64 @@ fn a_garbage_ref_or_lease_document_is_named_with_its_repair() {
     std::fs::remove_file(root.join("locks/env/stage")).unwrap();
     alice.ok(&["promote", "stage", "prod", "--yes"]);
 }
+
+/// Writes into the remote, as anyone who may write to it can, a correctly hashed release of s0
+/// on top of the remote's, whose image is not from s0's repository, and moves refs/service/s0
+/// to it. Returns the forged entry's id.
+fn forge_release(shared: &Shared, project: &Project) -> String {
+    let parent = project.json(&["show", "service/s0"])["id"].as_str().unwrap().to_string();
+    let parent_at = ledger::Entry::decode(&shared.read_object(&parent)).unwrap().at;
+    let (forged, bytes) = ledger::StoredEntry::seal(ledger::Entry {
+        parents: vec![ledger::EntryId::from_hex(&parent).unwrap()],
+        at: parent_at.plus_seconds(60),
+        actor: "mallory".into(),
+        message: "hotfix".into(),
+        body: ledger::Body::Release(ledger::Release {
+            service: "s0".into(),
+            image: "docker.io/evil/backdoor:v2.1".into(),
+            digest: None,
+            revision: None,
+            revision_at: None,
+        }),
+    });
+    let forged = forged.id.to_hex();
+    std::fs::write(shared.object_path(&forged), bytes).unwrap();
+    let root = PathBuf::from(shared.url.strip_prefix("file://").unwrap());
+    let ref_path = root.join("refs").join("service").join("s0");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&ref_path).unwrap()).unwrap();
+    doc["version"] = (doc["version"].as_u64().unwrap() + 1).into();
+    doc["target"] = forged.clone().into();
+    std::fs::write(&ref_path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    forged
+}
+
+#[test]
+fn a_forged_release_on_the_remote_is_refused_by_pull_clone_and_apply() {
+    let shared = Shared::file();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    let s0 = alice.json(&["show", "service/s0"])["id"].as_str().unwrap().to_string();
+    let forged = forge_release(&shared, &alice);
+    let short = &forged[..12];
+
+    let said = |output: &Output| {
+        let stderr = stderr(output);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        for part in [short, "on service/s0", "breaks rule image", "docker.io/evil/backdoor:v2.1"] {
+            assert!(stderr.contains(part), "{part:?} in {stderr}");
+        }
+    };
+    said(&alice.output(&["pull"]));
+    // Nothing of service/s0 was taken in: the ledger is as it was.
+    assert_eq!(alice.json(&["show", "service/s0"])["id"], s0.as_str());
+    assert_eq!(alice.output(&["show", &forged]).status.code(), Some(2));
+    alice.ok(&["verify"]);
+    // A deployment pulls first, and stops there: the forged release is never planned.
+    let apply = alice.output(&["apply", "latest", "stage", "--service", "s0", "--yes"]);
+    said(&apply);
+    assert!(!String::from_utf8_lossy(&apply.stdout).contains("backdoor"));
+    assert_eq!(log_ids(&alice, "stage").len(), 1, "nothing was deployed");
+
+    let bob = shared.project();
+    said(&bob.output(&["clone", &shared.url]));
+}

@@ -1,6 +1,7 @@
 //! Entries recorded through the library, with times that follow one another, for tests of the
 //! store and of the sharing protocol.
 
+use ledger::admission::Rules;
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
 use ledger::{EntryId, Release, Stamp, Store, Timestamp, Trigger};
@@ -23,6 +24,16 @@ pub fn release(service: &str, tag: &str) -> Release {
         revision: None,
         revision_at: None,
     }
+}
+
+/// The rules of a project declaring services api and search (from `registry.local/<service>`,
+/// as [`release`] makes them) and environments stage and prod.
+pub fn rules() -> Rules {
+    let text = "[project]\nid = \"catalogue\"\n[environments.stage]\n[environments.prod]\n\
+        [services.api]\nimage_repository = \"registry.local/api\"\n\
+        [services.search]\nimage_repository = \"registry.local/search\"\n";
+    let manifest = ledger::manifest::Manifest::parse(std::path::Path::new("ledger.toml"), text);
+    Rules::of(&manifest.expect("the test manifest parses"))
 }
 
 /// Records a release; returns its id.
