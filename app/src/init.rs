@@ -38,7 +38,12 @@ pub fn init(settings: &Settings, example: bool) -> Result<Initialised> {
     }
     let workspace = Workspace::load(&settings)?;
     let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
-    Store::init(&workspace.ledger_dir)?;
+    if existed {
+        // Checked, never written: an existing ledger may be read-only here.
+        Store::open_for_reading(&workspace.ledger_dir)?;
+    } else {
+        Store::init(&workspace.ledger_dir)?;
+    }
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
         // The ledger is shared through a remote, not committed with the code.

@@ -166,6 +166,9 @@ pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<RefName, Store
 /// A ledger opened after its file was checked page by page.
 pub enum CheckedOpen {
     Sound(Store),
+    /// The file cannot be written here (a read-only file system, or no permission), and redb's
+    /// page check needs to write (it repairs as it checks): opened for reading, pages unchecked.
+    ReadOnly(Store),
     /// A page does not match its checksum, or cannot be read.
     Damaged(String),
 }
@@ -234,6 +237,9 @@ impl Store {
             Ok(Ok(db)) => db,
             Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(detail)))) => {
                 return Ok(CheckedOpen::Damaged(detail));
+            }
+            Ok(Err(DatabaseError::Storage(redb::StorageError::Io(error)))) if cannot_write(&error) => {
+                return Ok(CheckedOpen::ReadOnly(Store::open_for_reading(dir)?));
             }
             Ok(Err(error)) => return Err(open_error(&path, error)),
             Err(panic) => {
@@ -332,6 +338,11 @@ impl Store {
             }
         }
     }
+}
+
+/// Whether opening for writing failed only because the file or its file system is read-only.
+fn cannot_write(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
 }
 
 fn open_error(path: &Path, error: DatabaseError) -> StoreError {
