@@ -399,7 +399,8 @@ pub struct EnvLogRow {
 pub trait Source {
     /// The position of an entry in recording order.
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError>;
-    /// The stored bytes at a position.
+    /// The stored bytes at a position, unchecked: read entries through [`Source::entry`],
+    /// [`Source::entry_at`] or [`Source::load`], which check them.
     fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError>;
     /// Every ref, by name.
@@ -445,14 +446,6 @@ pub trait Source {
     /// The releases among `wanted` recorded from position `first` on, oldest first: a
     /// sequential read that hashes the releases it passes and decodes only the wanted ones.
     fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError>;
-
-    /// The stored bytes of an entry.
-    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.seq_of(id)? {
-            Some(seq) => self.raw_at(seq),
-            None => Ok(None),
-        }
-    }
 
     /// The entry `id` names, where the id index places it.
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
