@@ -37,7 +37,12 @@ pub fn init(settings: &Settings, example: bool) -> Result<Initialised> {
     }
     let workspace = Workspace::load(&settings)?;
     let existed = workspace.ledger_dir.join(ledger::store::STORE_FILE).is_file();
-    workspace.init_store()?;
+    if existed {
+        // Checked, never written: an existing ledger may be read-only here.
+        workspace.open_store_for_reading()?;
+    } else {
+        workspace.init_store()?;
+    }
     let ignore = workspace.ledger_dir.join(".gitignore");
     if !ignore.exists() {
         // The ledger is shared through a remote, not committed with the code.

@@ -52,7 +52,7 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
             }
             object.insert("services".into(), Value::Object(services));
             let outcome = source.outcome_of(stored)?;
-            object.insert("outcome".into(), json!(outcome.map(|id| id.to_hex())));
+            object.insert("outcome".into(), json!(outcome.map(|outcome| outcome.id.to_hex())));
         }
         Body::Outcome(outcome) => {
             object.insert("deployment".into(), json!(entry.parents[0].to_hex()));

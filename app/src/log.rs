@@ -55,7 +55,7 @@ pub fn env_log<S: Source>(
     if let Some(oldest) = records.last() {
         let first = oldest.seq.saturating_sub(RELEASE_LEAD);
         if reader.newest(1)?.first().is_some_and(|newest| newest - first <= RECENT_WINDOW) {
-            releases.learn_recent(first)?;
+            releases.learn_recent(first, &records)?;
         }
     }
     Ok(EnvLog { env: env.to_string(), records, more })
@@ -146,10 +146,7 @@ pub fn show<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, target
     let id = resolve_target(workspace, reader, target)?;
     let entry = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
     let outcome = match entry.entry.as_deployment() {
-        Some(_) => match reader.outcome_of(&entry)? {
-            Some(outcome) => reader.entry(&outcome)?,
-            None => None,
-        },
+        Some(_) => reader.outcome_of(&entry)?,
         None => None,
     };
     let json = json::entry(releases, &entry)?;

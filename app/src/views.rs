@@ -3,7 +3,7 @@
 //! sides, a deployment's plan, and the name-aware lookup `show`, `diff` and the dashboard share.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use ledger::deploy::Plan;
@@ -97,31 +97,32 @@ impl<'s, S: Source> Releases<'s, S> {
         self.source
     }
 
-    /// Learns every release recorded from position `first` on, with one sequential read:
-    /// cheaper than looking recent releases up one id at a time.
-    pub fn learn_recent(&self, first: u64) -> Result<()> {
-        for stored in self.source.releases_from(first)? {
-            if let Some(view) = ReleaseView::of(&stored) {
-                self.seen.borrow_mut().insert(stored.id, Rc::new(view));
-            }
+    /// Learns the releases that `records` name and that were recorded from position `first`
+    /// on, with one sequential read: cheaper than looking recent releases up one id at a time.
+    pub fn learn_recent(&self, first: u64, records: &[DeploymentRecord]) -> Result<()> {
+        let mut wanted = BTreeSet::new();
+        for record in records {
+            wanted.extend(record.deployment.entry.references());
+            wanted.extend(record.outcome.iter().flat_map(|outcome| outcome.entry.references()));
+        }
+        wanted.retain(|id| !self.seen.borrow().contains_key(id));
+        for stored in self.source.releases_from(first, &wanted)? {
+            self.learn(&stored);
         }
         Ok(())
     }
 
-    /// Learns the releases of a state from where the state says they are recorded: a read by
-    /// position, cheaper than going through the id index. A position that does not hold the
-    /// release is ignored, and the release is looked up by id when asked for.
-    pub fn learn_placed(&self, placed: &BTreeMap<String, (EntryId, u64)>) -> Result<()> {
-        for (id, seq) in placed.values() {
-            if self.seen.borrow().contains_key(id) {
-                continue;
-            }
-            let Some(stored) = self.source.entry_at(*seq)? else { continue };
-            if let Some(view) = ReleaseView::of(&stored).filter(|_| stored.id == *id) {
-                self.seen.borrow_mut().insert(*id, Rc::new(view));
-            }
+    /// Learns the releases of a state, as the store read and checked them.
+    pub fn learn_state(&self, state: &BTreeMap<String, StoredEntry>) {
+        for stored in state.values() {
+            self.learn(stored);
         }
-        Ok(())
+    }
+
+    fn learn(&self, stored: &StoredEntry) {
+        if let Some(view) = ReleaseView::of(stored) {
+            self.seen.borrow_mut().insert(stored.id, Rc::new(view));
+        }
     }
 
     pub fn view(&self, id: EntryId) -> Result<Rc<ReleaseView>> {
@@ -171,11 +172,11 @@ impl EnvStatus {
         let unfinished = history::unfinished(reader, env)?;
         let recent = history::env_deployments(reader, env, 2)?;
         let last = recent.into_iter().find(|record| record.outcome.is_some());
-        let placed = reader.env_state_placed(env)?;
-        releases.learn_placed(&placed)?;
-        let state = placed
+        let running = reader.env_releases(env)?;
+        releases.learn_state(&running);
+        let state = running
             .into_iter()
-            .map(|(service, (id, _))| Ok((service, releases.view(id)?)))
+            .map(|(service, release)| Ok((service, releases.view(release.id)?)))
             .collect::<Result<_>>()?;
         Ok(EnvStatus { env: env.to_string(), head, state, last, unfinished })
     }
@@ -272,9 +273,9 @@ fn commits_between<S: Source>(
 fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text: &str) -> Result<State> {
     let reader = releases.source();
     if workspace.manifest.environments.contains_key(text) {
-        let placed = reader.env_state_placed(text)?;
-        releases.learn_placed(&placed)?;
-        return Ok(placed.into_iter().map(|(service, (id, _))| (service, id)).collect());
+        let running = reader.env_releases(text)?;
+        releases.learn_state(&running);
+        return Ok(running.into_iter().map(|(service, release)| (service, release.id)).collect());
     }
     let id = resolve_target(workspace, reader, text).map_err(|e| {
         e.hint("each side is an environment, a service set, or a release set or deployment id")

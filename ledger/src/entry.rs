@@ -173,7 +173,8 @@ impl Entry {
         bytes
     }
 
-    /// Decodes stored bytes; trailing bytes are an error, so one entry has one encoding.
+    /// Decodes stored bytes; trailing bytes and any encoding but the canonical one are errors,
+    /// so one entry has one encoding.
     pub fn decode(stored: &[u8]) -> Result<Entry, DecodeError> {
         let (&version, payload) = stored.split_first().ok_or(DecodeError::Empty)?;
         if version != FORMAT_VERSION {
@@ -183,6 +184,13 @@ impl Entry {
             .map_err(|error| DecodeError::Malformed(error.to_string()))?;
         if !rest.is_empty() {
             return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
+        }
+        // A map's keys out of order or repeated still decode (to a sorted map): such bytes
+        // would be a second encoding, and a second id, of one entry.
+        if entry.encode() != stored {
+            return Err(DecodeError::Malformed(
+                "not in canonical form (map keys out of order or repeated)".into(),
+            ));
         }
         Ok(entry)
     }

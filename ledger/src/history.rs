@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::entry::{DeployResult, StoredEntry};
 use crate::id::EntryId;
-use crate::store::{EnvLogRow, Scope, Source, StoreError, Unfinished, unfinished_at};
+use crate::store::{Damaged, EnvLogRow, Scope, Source, StoreError, Unfinished, unfinished_at};
 
 /// Service → release.
 pub type State = BTreeMap<String, EntryId>;
@@ -62,6 +62,10 @@ pub fn env_service_deployments(
 
 /// A page of the environment's deployments (those that changed `service`, when given), newest
 /// first: at most `limit` after the `skip` newest. Skipped deployments are not read.
+///
+/// Walking the whole log from its newest row, each entry read is checked against the id that
+/// names it: the newest against the environment's ref, each older one against the parent of
+/// the deployment after it, so no lookup in the id index is needed.
 pub fn deployments_page(
     source: &impl Source,
     env: &str,
@@ -70,28 +74,51 @@ pub fn deployments_page(
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
     let wanted = skip.saturating_add(limit);
-    let rows: Vec<EnvLogRow> = match service {
+    match service {
         None => {
             let mut rows = Vec::new();
             if wanted > 0 {
+                // One row more than wanted (not read) tells whether the log goes on.
                 source.visit_env_log(env, &mut |row| {
                     rows.push(row);
-                    Ok(rows.len() < wanted)
+                    Ok(rows.len() <= wanted)
                 })?;
             }
-            rows
+            let goes_on = rows.len() > wanted;
+            rows.truncate(wanted);
+            // The id that names the next row's newest entry: the ref, for the newest row.
+            let mut named = match skip {
+                0 if wanted > 0 => head_of_log(source, env, !rows.is_empty())?,
+                _ => None,
+            };
+            let mut records = Vec::new();
+            let mut rows = rows.into_iter().skip(skip).peekable();
+            while let Some(row) = rows.next() {
+                let record = record_named(source, env, row, named)?;
+                named = record.deployment.entry.parents.first().copied();
+                let listed_before = rows.peek().is_some() || goes_on;
+                if named.is_some() != listed_before {
+                    let id = record.deployment.id;
+                    let problem = match named {
+                        Some(parent) => format!("ends at {id}, and does not list its parent {parent}"),
+                        None => format!("lists deployments before {id}, the first"),
+                    };
+                    return Err(StoreError::from(Damaged::new(format!("the log of {env}"), problem)).into());
+                }
+                records.push(record);
+            }
+            Ok(records)
         }
         Some(service) => {
             let missing = |seq: u64| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") };
             let seqs = source.newest_in(&Scope::EnvService(env, service), wanted)?;
             seqs.into_iter()
-                .map(|seq| source.env_log_row(env, seq)?.ok_or_else(|| missing(seq)))
-                .collect::<Result<_, _>>()?
+                .skip(skip)
+                .map(|seq| record_of(source, env, source.env_log_row(env, seq)?.ok_or_else(|| missing(seq))?))
+                .collect()
         }
-    };
-    rows.into_iter().skip(skip).map(|row| record_of(source, env, row)).collect()
+    }
 }
-
 /// Every row of the environment's log, newest first: 16 bytes each.
 pub fn env_rows(source: &impl Source, env: &str) -> Result<Vec<EnvLogRow>, HistoryError> {
     let mut rows = Vec::new();
@@ -102,23 +129,34 @@ pub fn env_rows(source: &impl Source, env: &str) -> Result<Vec<EnvLogRow>, Histo
     Ok(rows)
 }
 
-/// The deployment and outcome a log row names.
+/// The deployment and outcome a log row names, checked (see [`Source::log_entries`]).
 pub fn record_of(source: &impl Source, env: &str, row: EnvLogRow) -> Result<DeploymentRecord, HistoryError> {
-    let deployment = load_at(source, env, row.deployment)?;
-    if deployment.entry.as_deployment().is_none_or(|d| d.env != env) {
-        return Err(HistoryError::Missing { env: env.to_string(), entry: deployment.id.to_hex() });
-    }
-    let outcome = match row.outcome {
-        Some(seq) => Some(load_at(source, env, seq)?),
-        None => None,
-    };
+    record_named(source, env, row, None)
+}
+
+/// The record of a log row whose newest entry `named` names, when that is known.
+fn record_named(
+    source: &impl Source,
+    env: &str,
+    row: EnvLogRow,
+    named: Option<EntryId>,
+) -> Result<DeploymentRecord, HistoryError> {
+    let (deployment, outcome) = source.log_entries(env, row, named)?;
     Ok(DeploymentRecord { seq: row.deployment, deployment, outcome })
 }
 
-fn load_at(source: &impl Source, env: &str, seq: u64) -> Result<StoredEntry, HistoryError> {
-    source
-        .entry_at(seq)?
-        .ok_or_else(|| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") })
+/// The head of `env`'s history, on which its log must agree: there is one exactly when the log
+/// has rows.
+fn head_of_log(source: &impl Source, env: &str, has_rows: bool) -> Result<Option<EntryId>, HistoryError> {
+    let head = source.ref_target(&crate::refs::RefName::env(env))?;
+    let damage = match (head, has_rows) {
+        (Some(head), false) => {
+            Damaged::new(format!("the ref of {env}"), format!("names {head}, and its log is empty"))
+        }
+        (None, true) => Damaged::new(format!("the log of {env}"), "lists deployments, and it has no ref"),
+        (head, _) => return Ok(head),
+    };
+    Err(StoreError::from(damage).into())
 }
 
 /// The deployment to `env` without a final outcome (in flight, interrupted, or submitted
@@ -137,8 +175,10 @@ pub fn result_of(
     env: &str,
     row: EnvLogRow,
 ) -> Result<Option<DeployResult>, HistoryError> {
-    let Some(seq) = row.outcome else { return Ok(None) };
-    Ok(load_at(source, env, seq)?.entry.as_outcome().map(|o| o.result))
+    if row.outcome.is_none() {
+        return Ok(None);
+    }
+    Ok(record_of(source, env, row)?.result())
 }
 
 /// The state `env` had right after `deployment` ended (`None`: before its first deployment).

@@ -6,7 +6,7 @@
 //! record at once are serialised by redb (`ConcurrencyMode::MultiWriter`) and never lose an
 //! update.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,8 @@ pub enum StoreError {
     #[error("entry {id} is stored but cannot be decoded: {source}")]
     Corrupt { id: EntryId, source: DecodeError },
     #[error("{0}")]
+    Damaged(#[from] Damaged),
+    #[error("{0}")]
     Conflict(#[from] ConflictError),
     #[error("cannot open the ledger file {}: {source}", path.display())]
     Open { path: PathBuf, source: redb::Error },
@@ -96,6 +98,26 @@ pub enum ReceiveError {
     MissingReference { id: EntryId, missing: EntryId },
     #[error("object {id} does not follow {head} (ref {name}): the histories have diverged")]
     Diverged { id: EntryId, name: String, head: String },
+}
+
+/// What a read found that does not match what leads to it: an entry whose bytes are not those
+/// of the id that names it, or an index row that names an entry it does not describe. The
+/// ledger file was damaged or altered; nothing read from it is believed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the ledger file is damaged: {row} {problem}; run `ledger verify` to see all the damage, then restore .ledger from a backup or clone the remote again"
+)]
+pub struct Damaged {
+    /// What named the entry: an index row, a ref, or another entry.
+    pub row: String,
+    /// What was found instead.
+    pub problem: String,
+}
+
+impl Damaged {
+    pub fn new(row: impl Into<String>, problem: impl Into<String>) -> Damaged {
+        Damaged { row: row.into(), problem: problem.into() }
+    }
 }
 
 /// A write refused because the history moved since the caller looked at it.
@@ -157,6 +179,9 @@ pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<RefName, Store
 /// A ledger opened after its file was checked page by page.
 pub enum CheckedOpen {
     Sound(Store),
+    /// The file cannot be written here (a read-only file system, or no permission), and redb's
+    /// page check needs to write (it repairs as it checks): opened for reading, pages unchecked.
+    ReadOnly(Store),
     /// A page does not match its checksum, or cannot be read.
     Damaged(String),
 }
@@ -238,6 +263,9 @@ impl Store {
             Ok(Ok(db)) => db,
             Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(detail)))) => {
                 return Ok(CheckedOpen::Damaged(detail));
+            }
+            Ok(Err(DatabaseError::Storage(redb::StorageError::Io(error)))) if cannot_write(&error) => {
+                return Ok(CheckedOpen::ReadOnly(Store::open_for_reading(dir)?));
             }
             Ok(Err(error)) => return Err(open_error(&path, error)),
             Err(panic) => {
@@ -381,6 +409,11 @@ fn admit_from(rules: &Rules, writer: &Writer<'_>, first: u64) -> Result<(), Stor
     Ok(())
 }
 
+/// Whether opening for writing failed only because the file or its file system is read-only.
+fn cannot_write(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+}
+
 fn open_error(path: &Path, error: DatabaseError) -> StoreError {
     StoreError::Open { path: path.to_path_buf(), source: error.into() }
 }
@@ -435,17 +468,36 @@ pub struct EnvLogRow {
 pub trait Source {
     /// The position of an entry in recording order.
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError>;
-    /// The stored bytes at a position.
+    /// The stored bytes at a position, unchecked: read entries through [`Source::entry`],
+    /// [`Source::entry_at`] or [`Source::load`], which check them.
     fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError>;
     /// Every ref, by name.
     fn all_refs(&self) -> Result<Vec<(String, EntryId)>, StoreError>;
     /// The materialised state of `env`: service → release.
     fn env_state(&self, env: &str) -> Result<BTreeMap<String, EntryId>, StoreError> {
-        Ok(self.env_state_placed(env)?.into_iter().map(|(service, (id, _))| (service, id)).collect())
+        Ok(self.env_releases(env)?.into_iter().map(|(service, release)| (service, release.id)).collect())
     }
-    /// The materialised state of `env`: service → (release, its seq).
-    fn env_state_placed(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError>;
+    /// The materialised state of `env`: service → the release running there, read where its
+    /// row places it and checked against the row (the id it names, and that it is a release of
+    /// that service).
+    fn env_releases(&self, env: &str) -> Result<BTreeMap<String, StoredEntry>, StoreError> {
+        let mut releases = BTreeMap::new();
+        for (service, (id, seq)) in self.state_rows(env)? {
+            let row = || format!("the state row of {env}/{service}");
+            let release = self.load(seq, Some(id), &row)?;
+            if release.entry.as_release().is_none_or(|r| r.service != service) {
+                return Err(
+                    Damaged::new(row(), format!("names {id}, which is not a release of {service}")).into()
+                );
+            }
+            releases.insert(service, release);
+        }
+        Ok(releases)
+    }
+    /// The rows of `env`'s materialised state as stored: service → (release, its seq). Read
+    /// through [`Source::env_releases`], which checks them.
+    fn state_rows(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError>;
     /// Visits `env`'s log newest first while `visit` returns true.
     fn visit_env_log(
         &self,
@@ -460,42 +512,112 @@ pub trait Source {
     fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError>;
     /// Up to `limit` ids within `prefix`.
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
-    /// The releases recorded from position `first` on, oldest first: a sequential read that
-    /// decodes only the releases.
-    fn releases_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError>;
+    /// The releases among `wanted` recorded from position `first` on, oldest first: a
+    /// sequential read that hashes the releases it passes and decodes only the wanted ones.
+    fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError>;
 
-    /// The stored bytes of an entry.
-    fn raw(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.seq_of(id)? {
-            Some(seq) => self.raw_at(seq),
-            None => Ok(None),
-        }
-    }
-
+    /// The entry `id` names, where the id index places it.
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(bytes) = self.raw(id)? else { return Ok(None) };
-        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
-        Ok(Some(StoredEntry { id: *id, entry }))
+        let Some(seq) = self.seq_of(id)? else { return Ok(None) };
+        self.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some)
     }
 
-    /// The entry at a position, with its id computed from its bytes.
+    /// The entry at a position (`None`: nothing is stored there), checked against the id index.
     fn entry_at(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
         let Some(bytes) = self.raw_at(seq)? else { return Ok(None) };
-        let id = EntryId::of_stored_bytes(&bytes);
-        let entry = Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id, source })?;
-        Ok(Some(StoredEntry { id, entry }))
+        check(self, seq, &bytes, None, &|| format!("entry #{seq}")).map(Some)
+    }
+
+    /// The entry at `seq`, which `row` leads to and names as `named` (`None`: names no id, and
+    /// the id index must place the entry there). Nothing stored there is damage too.
+    fn load(
+        &self,
+        seq: u64,
+        named: Option<EntryId>,
+        row: &dyn Fn() -> String,
+    ) -> Result<StoredEntry, StoreError> {
+        let Some(bytes) = self.raw_at(seq)? else {
+            return Err(Damaged::new(row(), format!("leads to entry #{seq}, which is not stored")).into());
+        };
+        check(self, seq, &bytes, named, row)
+    }
+
+    /// The deployment and outcome that row `row` of `env`'s log places, checked: the row's
+    /// newest entry (its outcome, else its deployment) against `newest` when the caller knows
+    /// the id that names it (the ref, or the next deployment's parent), else against the id
+    /// index; the deployment against its outcome's parent; and both against the row (a
+    /// deployment to `env`, an outcome of that deployment).
+    fn log_entries(
+        &self,
+        env: &str,
+        row: EnvLogRow,
+        newest: Option<EntryId>,
+    ) -> Result<(StoredEntry, Option<StoredEntry>), StoreError> {
+        let described = || format!("the log row of {env} at #{}", row.deployment);
+        let outcome = match row.outcome {
+            Some(seq) => Some(self.load(seq, newest, &described)?),
+            None => None,
+        };
+        let deployment_id = match &outcome {
+            Some(outcome) => match (&outcome.entry.body, outcome.entry.parents.first()) {
+                (Body::Outcome(_), Some(deployment)) => Some(*deployment),
+                _ => {
+                    return Err(
+                        Damaged::new(described(), format!("names {} as an outcome", outcome.id)).into()
+                    );
+                }
+            },
+            None => newest,
+        };
+        let deployment = self.load(row.deployment, deployment_id, &described)?;
+        if deployment.entry.as_deployment().is_none_or(|d| d.env != env) {
+            let problem = format!("names {} as a deployment to {env}", deployment.id);
+            return Err(Damaged::new(described(), problem).into());
+        }
+        Ok((deployment, outcome))
     }
 
     /// The outcome of `deployment`, if it has one.
-    fn outcome_of(&self, deployment: &StoredEntry) -> Result<Option<EntryId>, StoreError> {
+    fn outcome_of(&self, deployment: &StoredEntry) -> Result<Option<StoredEntry>, StoreError> {
         let (Some(seq), Some(d)) = (self.seq_of(&deployment.id)?, deployment.entry.as_deployment()) else {
             return Ok(None);
         };
-        let Some(outcome) = self.env_log_row(&d.env, seq)?.and_then(|row| row.outcome) else {
+        let Some(row) = self.env_log_row(&d.env, seq)?.filter(|row| row.outcome.is_some()) else {
             return Ok(None);
         };
-        Ok(self.raw_at(outcome)?.map(|bytes| EntryId::of_stored_bytes(&bytes)))
+        let (logged, outcome) = self.log_entries(&d.env, row, None)?;
+        if logged.id != deployment.id {
+            let problem = format!("names {}, not {}", logged.id, deployment.id);
+            return Err(Damaged::new(format!("the log row of {} at #{seq}", d.env), problem).into());
+        }
+        Ok(outcome)
     }
+}
+
+/// The one check of stored bytes read from the ledger: they must hash to `named`, the id that
+/// `row` (what led to them) names, or, when it names none, to an id that the id index places
+/// at `seq`. Only then are they decoded.
+fn check(
+    source: &(impl Source + ?Sized),
+    seq: u64,
+    bytes: &[u8],
+    named: Option<EntryId>,
+    row: &dyn Fn() -> String,
+) -> Result<StoredEntry, StoreError> {
+    let id = EntryId::of_stored_bytes(bytes);
+    match named {
+        Some(named) if named != id => {
+            let problem = format!("names {named} at #{seq}, but the bytes stored there hash to {id}");
+            return Err(Damaged::new(row(), problem).into());
+        }
+        None if source.seq_of(&id)? != Some(seq) => {
+            let problem = format!("holds bytes that hash to {id}, which the id index does not place there");
+            return Err(Damaged::new(row(), problem).into());
+        }
+        _ => {}
+    }
+    let entry = Entry::decode(bytes).map_err(|source| StoreError::Corrupt { id, source })?;
+    Ok(StoredEntry { id, entry })
 }
 
 impl<E, I, R, S, T, L> Source for View<E, I, R, S, T, L>
@@ -528,7 +650,7 @@ where
         Ok(all)
     }
 
-    fn env_state_placed(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError> {
+    fn state_rows(&self, env: &str) -> Result<BTreeMap<String, (EntryId, u64)>, StoreError> {
         let mut state = BTreeMap::new();
         for row in self.state.range((env, "")..).map_err(db_error)? {
             let (key, value) = row.map_err(db_error)?;
@@ -584,17 +706,19 @@ where
         Ok(seqs)
     }
 
-    fn releases_from(&self, first: u64) -> Result<Vec<StoredEntry>, StoreError> {
+    fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError> {
         let mut releases = Vec::new();
         for row in self.entries.range(first..).map_err(db_error)? {
-            let (_, bytes) = row.map_err(db_error)?;
+            let (seq, bytes) = row.map_err(db_error)?;
             let bytes = bytes.value();
             if Entry::peek_kind(bytes) != Some(crate::entry::EntryKind::Release) {
                 continue;
             }
+            // Found by its hash: a wanted id names exactly these bytes.
             let id = EntryId::of_stored_bytes(bytes);
-            let entry = Entry::decode(bytes).map_err(|source| StoreError::Corrupt { id, source })?;
-            releases.push(StoredEntry { id, entry });
+            if wanted.contains(&id) {
+                releases.push(check(self, seq.value(), bytes, Some(id), &|| format!("release {id}"))?);
+            }
         }
         Ok(releases)
     }
@@ -806,14 +930,11 @@ impl Writer<'_> {
         let Some(stored) = stored else { return Err(ConflictError::NotADeployment(deployment).into()) };
         let mut parents = vec![deployment];
         if let Some(earlier) = self.outcome_of(&stored)? {
-            let submitted = self
-                .entry(&earlier)?
-                .and_then(|e| e.entry.as_outcome().map(|o| o.result == DeployResult::Submitted))
-                .unwrap_or(false);
+            let submitted = earlier.entry.as_outcome().is_some_and(|o| o.result == DeployResult::Submitted);
             if !submitted {
                 return Err(ConflictError::AlreadyConcluded(deployment).into());
             }
-            parents.push(earlier);
+            parents.push(earlier.id);
         }
         Ok(parents)
     }
@@ -913,7 +1034,7 @@ impl Writer<'_> {
                 let not_a_deployment = ConflictError::NotADeployment(deployment_id);
                 let deployment_seq = self.seq_of(&deployment_id)?.ok_or(not_a_deployment.clone())?;
                 let env = self
-                    .entry_at(deployment_seq)?
+                    .entry(&deployment_id)?
                     .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
                     .ok_or(not_a_deployment)?;
                 for (service, result) in &outcome.services {

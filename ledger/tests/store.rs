@@ -317,9 +317,11 @@ fn verify_finds_a_state_row_pointing_at_the_wrong_position() {
         "{:?}",
         report.damage
     );
-    // The wrong position is only a hint: showing the state still finds the release.
+    // Nor is the state shown from it: the row names a release its position does not hold.
     let reader = store.read().unwrap();
-    assert_eq!(reader.env_state("prod").unwrap(), State::from([("api".into(), a1)]));
+    let error = reader.env_state("prod").unwrap_err();
+    assert!(matches!(&error, StoreError::Damaged(d) if d.row == "the state row of prod/api"), "{error}");
+    assert!(error.to_string().contains("run `ledger verify`"), "{error}");
 }
 
 /// Every entry of `store` as (id, stored bytes), in the order recorded.
@@ -467,4 +469,105 @@ fn verify_reports_entries_that_break_the_rules() {
     assert!(shown.contains("time +10000-01-01T00:00:00.000000Z is outside"), "{shown}");
     let report = verify(&reader, &Rules::without_manifest()).unwrap();
     assert_eq!(broken(&report), [(far.id, "time-range")]);
+}
+
+/// Replaces every occurrence of `from` in the ledger file of `store` by `to` (same length):
+/// damage as a flipped bit on disk does it, below redb.
+fn alter_file(store: Store, from: &[u8], to: &[u8]) -> Store {
+    let path = store.path().to_path_buf();
+    drop(store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Copy-on-write leaves older copies of a page in free space: alter every copy.
+    let at: Vec<usize> =
+        bytes.windows(from.len()).enumerate().filter(|(_, w)| *w == from).map(|(i, _)| i).collect();
+    assert!(!at.is_empty(), "the bytes to alter are not in the file");
+    for start in at {
+        bytes[start..start + to.len()].copy_from_slice(to);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    Store::open(path.parent().unwrap()).unwrap()
+}
+
+#[test]
+fn reads_refuse_an_entry_altered_on_disk_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let a1 = register(&store, 1, "api", "v1.1.0");
+    let s1 = register(&store, 2, "search", "v2.0.0");
+    deploy(&store, 3, "stage", &ledger_testutil::entries::state(&[("api", a1), ("search", s1)]));
+    deploy(&store, 4, "prod", &ledger_testutil::entries::state(&[("api", a1)]));
+    let store = alter_file(store, b"api:v1.1.0", b"api:v1.9.0");
+
+    let damaged = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Damaged(damage)) => damage.to_string(),
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("the altered entry was believed"),
+    };
+    let reader = store.read().unwrap();
+    let by_id = damaged(reader.entry(&a1).map(|_| ()));
+    assert!(by_id.contains(&format!("the id index row of {a1} names {a1}")), "{by_id}");
+    assert!(by_id.contains("run `ledger verify`"), "{by_id}");
+    assert!(damaged(reader.env_state("prod").map(|_| ())).contains("the state row of prod/api"));
+    let seq = reader.seq_of(&a1).unwrap().unwrap();
+    assert!(damaged(reader.entry_at(seq).map(|_| ())).contains(&format!("entry #{seq}")));
+    assert!(damaged(reader.env_state("stage").map(|_| ())).contains("the state row of stage/api"));
+    // The deployments do not contain the release, only its id: they still read.
+    assert_eq!(history::env_deployments(&reader, "prod", 10).unwrap().len(), 1);
+    // An untouched entry still reads.
+    assert_eq!(reader.entry(&s1).unwrap().unwrap().id, s1);
+    drop(reader);
+
+    // Planning against the damaged state refuses; nothing is recorded.
+    let before = entries_of(&store).len();
+    let target = ledger_testutil::entries::state(&[("search", s1)]);
+    let plan = {
+        let reader = store.read().unwrap();
+        Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &target).map(|_| ())
+    };
+    let error = plan.unwrap_err().to_string();
+    assert!(error.contains("the state row of prod/api"), "{error}");
+    assert_eq!(entries_of(&store).len(), before);
+}
+
+#[test]
+fn reads_refuse_a_deployment_altered_on_disk_and_a_log_row_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let a1 = register(&store, 1, "api", "1");
+    let a2 = register(&store, 2, "api", "2");
+    deploy(&store, 3, "prod", &ledger_testutil::entries::state(&[("api", a1)]));
+    let mut stamp_two = stamp(4);
+    stamp_two.message = "second deployment".into();
+    let second = {
+        let reader = store.read().unwrap();
+        let target = ledger_testutil::entries::state(&[("api", a2)]);
+        let plan = Plan::towards(&reader, "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+        drop(reader);
+        store.write(|w| deploy::record_only(w, &stamp_two, &plan)).unwrap()
+    };
+    let store = alter_file(store, b"second deployment", b"second deploymenT");
+    let reader = store.read().unwrap();
+    // The log reads the deployment by position; its outcome names the id it must hash to.
+    let error = history::env_deployments(&reader, "prod", 10).unwrap_err().to_string();
+    assert!(
+        error.contains("the log row of prod") && error.contains(&second.deployment.id.to_hex()),
+        "{error}"
+    );
+    assert!(matches!(reader.entry(&second.deployment.id), Err(StoreError::Damaged(_))));
+    // The status reads the head's two newest rows the same way.
+    assert!(history::env_deployments(&reader, "prod", 2).is_err());
+    // The first deployment and its outcome are sound, and read alone.
+    assert_eq!(history::deployments_page(&reader, "prod", None, 1, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn a_log_that_disagrees_with_its_ref_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let a1 = register(&store, 1, "api", "1");
+    deploy(&store, 2, "prod", &ledger_testutil::entries::state(&[("api", a1)]));
+    // The ref's name altered: prod's log has rows and no ref.
+    let store = alter_file(store, b"env/prod", b"env/prox");
+    let error = history::env_deployments(&store.read().unwrap(), "prod", 10).unwrap_err().to_string();
+    assert!(error.contains("the log of prod lists deployments, and it has no ref"), "{error}");
 }
