@@ -143,9 +143,9 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
         match rules.admit_in_history(reader, &stored) {
             Ok(()) => {}
             Err(StoreError::Refused(refusal)) => report.damage.push(Damage::BreaksRule(*refusal)),
-            // An outcome without its deployment, or a named entry that does not decode: each
-            // is reported where it is found.
-            Err(StoreError::Conflict(_) | StoreError::Corrupt { .. }) => {}
+            // An outcome without its deployment, or a named entry that does not decode or was
+            // altered: each is reported where it is found.
+            Err(StoreError::Conflict(_) | StoreError::Corrupt { .. } | StoreError::Damaged(_)) => {}
             Err(error) => return Err(error),
         }
         let entry = stored.entry;
@@ -154,11 +154,13 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
                 let replay = replays.entry(deployment.env.clone()).or_default();
                 replay.deployment(id, seq, &entry.parents);
             }
+            // An outcome that names no deployment breaks a rule, reported above.
             Body::Outcome(outcome) => {
-                let deployment = entry.parents[0];
-                match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
-                    Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
-                    None => report.damage.push(Damage::StrayOutcome { id, deployment }),
+                if let Some(&deployment) = entry.parents.first() {
+                    match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
+                        Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
+                        None => report.damage.push(Damage::StrayOutcome { id, deployment }),
+                    }
                 }
             }
             Body::Release(_) | Body::ReleaseSet(_) => {}
