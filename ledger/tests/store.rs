@@ -391,3 +391,15 @@ fn a_received_entry_that_does_not_follow_its_ref_is_refused_as_diverged() {
     assert!(error.to_string().contains(&own.short()), "{error}");
     assert_eq!(copy.read().unwrap().ref_target(&RefName::service("api")).unwrap(), Some(own));
 }
+
+#[test]
+fn a_ledger_records_the_project_it_belongs_to_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    assert_eq!(store.project().unwrap(), None, "made before projects were recorded, or not yet claimed");
+    assert_eq!(store.claim_project("catalogue").unwrap(), "catalogue");
+    assert_eq!(store.claim_project("billing").unwrap(), "catalogue", "the first claim stays");
+    drop(store);
+    let reopened = Store::open_for_reading(dir.path()).unwrap();
+    assert_eq!(reopened.project().unwrap().as_deref(), Some("catalogue"));
+}
