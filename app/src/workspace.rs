@@ -158,10 +158,10 @@ impl Workspace {
 
 fn manifest_path(settings: &Settings) -> Result<PathBuf> {
     if let Some(path) = &settings.manifest {
-        return if path.is_file() {
-            Ok(path.clone())
-        } else {
-            Err(Error::usage(format!("manifest {} does not exist", path.display())))
+        return match not_a_file(path) {
+            None => Ok(path.clone()),
+            Some(what) => Err(Error::usage(format!("manifest {} {what}", path.display()))
+                .hint("point --manifest (or LEDGER_MANIFEST) at the project's ledger.toml")),
         };
     }
     let cwd = current_dir()?;
@@ -171,17 +171,44 @@ fn manifest_path(settings: &Settings) -> Result<PathBuf> {
     })
 }
 
+/// What `path` is when it is not a regular file (following links), said without opening it:
+/// a FIFO is never read, so it cannot block.
+fn not_a_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Some("does not exist".into()),
+        Err(error) => return Some(format!("cannot be read: {error}")),
+    };
+    let kind = metadata.file_type();
+    let what = if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "is a directory, not a file"
+    } else if kind.is_fifo() {
+        "is a FIFO (named pipe), not a file"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "is a device, not a file"
+    } else if kind.is_socket() {
+        "is a socket, not a file"
+    } else {
+        "is not a regular file"
+    };
+    Some(what.into())
+}
+
 pub fn current_dir() -> Result<PathBuf> {
     std::env::current_dir().map_err(|e| Error::failed(format!("cannot read the current directory: {e}")))
 }
 
-/// Now, or `LEDGER_TIMESTAMP` (RFC 3339) for reproducible histories, as `GIT_COMMITTER_DATE` does for git.
+/// Now, or `LEDGER_TIMESTAMP` (RFC 3339) for reproducible histories, as `GIT_COMMITTER_DATE`
+/// does for git; set to nothing, it counts as unset.
 pub fn clock() -> Result<Timestamp> {
     match std::env::var("LEDGER_TIMESTAMP") {
-        Ok(text) => {
+        Ok(text) if !text.is_empty() => {
             Timestamp::parse_rfc3339(&text).map_err(|e| Error::usage(format!("LEDGER_TIMESTAMP: {e}")))
         }
-        Err(_) => Ok(Timestamp::now()),
+        _ => Ok(Timestamp::now()),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use ledger_app::{Settings, Workspace};
 
 use crate::commands::Command;
@@ -37,6 +37,24 @@ pub struct Cli {
     pub globals: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The global options that a variable can give, by id: an empty variable counts as unset.
+const FROM_VARIABLES: [(&str, &str); 3] =
+    [("manifest", "LEDGER_MANIFEST"), ("ledger_dir", "LEDGER_DIR"), ("actor", "LEDGER_ACTOR")];
+
+impl Cli {
+    /// The command line and the `LEDGER_*` variables, parsed; a variable set to nothing is
+    /// not read (`LEDGER_MANIFEST= ledger status` looks for ledger.toml as usual).
+    pub fn from_command_line() -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        for (id, variable) in FROM_VARIABLES {
+            if std::env::var_os(variable).is_some_and(|value| value.is_empty()) {
+                command = command.mut_arg(id, |arg| arg.env(None));
+            }
+        }
+        Cli::from_arg_matches(&command.try_get_matches()?)
+    }
 }
 
 #[derive(Args, Clone, Debug)]

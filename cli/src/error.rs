@@ -1,5 +1,6 @@
-//! How a command ends: its exit code and, for an error, the lines printed on stderr (what went
-//! wrong and what to do).
+//! How a command ends: its exit code and, for an error, what is printed on stderr (what went
+//! wrong and what to do): lines for people, or with `--output json` one JSON object,
+//! `{"error": {"message", "hints", "exit_code"}}`.
 //!
 //! Exit codes (documented in the README): 0 success; 1 differences (`diff --exit-code`);
 //! 2 a user error (bad input, unknown name, refused confirmation); 3 an operation that did not
@@ -8,6 +9,7 @@
 use std::process::ExitCode;
 
 use ledger_app::{Error, ErrorKind};
+use serde_json::{Value, json};
 
 /// The exit code of an internal error (a bug), as sysexits' EX_SOFTWARE.
 pub const INTERNAL_ERROR_CODE: u8 = 70;
@@ -52,29 +54,52 @@ impl From<Error> for CommandError {
 
 impl CommandError {
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    fn code(&self) -> u8 {
+        match self {
             CommandError::ClosedPipe => 0,
             CommandError::App(error) => match error.kind {
                 ErrorKind::Usage | ErrorKind::NotFound => 2,
                 ErrorKind::Failed => 3,
                 ErrorKind::Internal => INTERNAL_ERROR_CODE,
             },
-        })
+        }
+    }
+
+    /// What is said: the message and the hints in order; nothing for a reader that went away.
+    fn said(&self) -> Option<(String, Vec<String>)> {
+        let CommandError::App(error) = self else { return None };
+        let mut hints = error.hints.clone();
+        let message = match error.kind {
+            ErrorKind::Internal => {
+                hints.push("this is a bug in ledger; please report it with this message".into());
+                format!("internal error: {}", error.message)
+            }
+            _ => error.message.clone(),
+        };
+        Some((message, hints))
     }
 
     /// The lines printed on stderr: the error, then each hint in order.
     pub fn render(&self) -> String {
-        let CommandError::App(error) = self else { return String::new() };
-        let mut lines = match error.kind {
-            ErrorKind::Internal => format!("error: internal error: {}\n", error.message),
-            _ => format!("error: {}\n", error.message),
-        };
-        for hint in &error.hints {
+        let Some((message, hints)) = self.said() else { return String::new() };
+        let mut lines = format!("error: {message}\n");
+        for hint in hints {
             lines.push_str(&format!("hint: {hint}\n"));
-        }
-        if error.kind == ErrorKind::Internal {
-            lines.push_str("hint: this is a bug in ledger; please report it with this message\n");
         }
         lines
     }
+
+    /// What is printed on stderr with `--output json`: one object (none for a closed pipe).
+    pub fn render_json(&self) -> Option<Value> {
+        let (message, hints) = self.said()?;
+        Some(error_json(&message, &hints, self.code()))
+    }
+}
+
+/// `{"error": {"message", "hints", "exit_code"}}`.
+pub fn error_json(message: &str, hints: &[String], exit_code: u8) -> Value {
+    json!({"error": {"message": message, "hints": hints, "exit_code": exit_code}})
 }

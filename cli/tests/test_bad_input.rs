@@ -138,3 +138,70 @@ fn bad_remote_arguments() {
     assert!(!env.path().join(".ledger").join("remotes.toml").exists(), "no remote was added");
     assert_snapshot!(messages.join(""));
 }
+
+/// stderr of a command run with `--output json`: exactly one JSON object, nothing on stdout.
+fn json_error(env: &Project, args: &[&str], code: i32) -> serde_json::Value {
+    let run = env.run(args);
+    assert_eq!(run.code, code, "ledger {args:?}:\n{}", run.render());
+    assert_eq!(run.stdout, "", "ledger {args:?}: stdout stays empty");
+    let error: serde_json::Value = serde_json::from_str(&run.stderr)
+        .unwrap_or_else(|e| panic!("ledger {args:?}: stderr is not one JSON object ({e}):\n{}", run.stderr));
+    assert_eq!(error["error"]["exit_code"], code, "{error}");
+    assert!(error["error"]["hints"].is_array(), "{error}");
+    error
+}
+
+#[test]
+fn with_output_json_an_error_is_one_json_object_on_stderr() {
+    let env = Project::sample();
+    let unknown = json_error(&env, &["log", "qa", "--output", "json"], 2);
+    assert!(
+        unknown["error"]["message"].as_str().unwrap().contains("unknown environment \"qa\""),
+        "{unknown}"
+    );
+    let bad_image = json_error(&env, &["-o", "json", "register", "api", "Not An Image"], 2);
+    assert!(bad_image["error"]["message"].as_str().unwrap().contains("Not An Image"), "{bad_image}");
+    // Arguments clap refuses, too.
+    let usage = json_error(&env, &["log", "--bogus", "--output=json"], 2);
+    assert!(usage["error"]["message"].as_str().unwrap().contains("'--bogus'"), "{usage}");
+    assert!(usage["error"]["hints"].to_string().contains("Usage: ledger log"), "{usage}");
+    // Without --output json, the same errors are lines for people.
+    assert!(env.run(&["log", "qa"]).stderr.starts_with("error: unknown environment"));
+}
+
+#[test]
+fn a_manifest_that_is_not_a_file_is_named_for_what_it_is() {
+    let env = Project::sample();
+    let fifo = env.path().join("fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (path, says) in [
+        (".", "is a directory, not a file"),
+        ("fifo.toml", "is a FIFO (named pipe), not a file"),
+        ("/dev/null", "is a device, not a file"),
+        ("missing.toml", "does not exist"),
+    ] {
+        let stderr = assert_refused(&env, &["status", "--manifest", path]);
+        assert!(stderr.contains(&format!("{path} {says}")), "{path}: {stderr}");
+    }
+}
+
+#[test]
+fn empty_variables_count_as_unset() {
+    let env = Project::sample();
+    let empty = ["LEDGER_MANIFEST", "LEDGER_DIR", "LEDGER_ACTOR", "LEDGER_TIMESTAMP"];
+    let run = |args: &[&str]| {
+        let mut command = env.command(args);
+        for variable in empty {
+            command.env(variable, "");
+        }
+        command.output().unwrap()
+    };
+    let status = run(&["status"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let registered = run(&["register", "api", &format!("{API}:v1"), "--output", "json"]);
+    assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
+    let registered: serde_json::Value = serde_json::from_slice(&registered.stdout).unwrap();
+    assert!(!registered["actor"].as_str().unwrap().is_empty(), "{registered}");
+    assert_eq!(env.entry_count(), 1);
+}

@@ -64,3 +64,26 @@ fn the_ledger_directory_can_be_named_by_flag_or_variable() {
     // Without them, the default place has no ledger.
     assert_eq!(env.run(&["log"]).code, 2);
 }
+
+#[test]
+fn a_ledger_belongs_to_the_project_that_made_it() {
+    let env = Project::sample();
+    let manifest = std::fs::read_to_string(env.path().join("ledger.toml")).unwrap();
+    env.write("ledger.toml", &manifest.replacen("id = \"catalogue\"", "id = \"billing\"", 1));
+    for args in [
+        &["log"][..],
+        &["status"],
+        &["init"],
+        &["register", "api", &format!("{}:v1", ledger_testutil::process::API)],
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.render());
+        assert!(
+            run.stderr.contains("the ledger in [DIR]/.ledger is project \"catalogue\"'s, but [DIR]/ledger.toml says [project] id = \"billing\""),
+            "{args:?}: {}",
+            run.render()
+        );
+    }
+    env.write("ledger.toml", &manifest);
+    env.ok(&["status"]);
+}

@@ -571,3 +571,15 @@ fn a_log_that_disagrees_with_its_ref_is_damage() {
     let error = history::env_deployments(&store.read().unwrap(), "prod", 10).unwrap_err().to_string();
     assert!(error.contains("the log of prod lists deployments, and it has no ref"), "{error}");
 }
+
+#[test]
+fn a_ledger_records_the_project_it_belongs_to_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    assert_eq!(store.project().unwrap(), None, "made before projects were recorded, or not yet claimed");
+    assert_eq!(store.claim_project("catalogue").unwrap(), "catalogue");
+    assert_eq!(store.claim_project("billing").unwrap(), "catalogue", "the first claim stays");
+    drop(store);
+    let reopened = Store::open_for_reading(dir.path()).unwrap();
+    assert_eq!(reopened.project().unwrap().as_deref(), Some("catalogue"));
+}

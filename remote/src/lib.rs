@@ -84,8 +84,9 @@ pub trait Remote {
     /// Writes an object unless it is there already (`Refused`: it was, and is left as it was).
     fn put_object(&self, id: EntryId, bytes: &[u8]) -> impl Future<Output = Result<Written, RemoteError>>;
 
-    /// The ids of every object. Only a clone into an empty ledger lists them: it needs them
-    /// all, and a listing page names a thousand at once.
+    /// The ids of every object. Only a clone into an empty ledger lists them (it needs them
+    /// all, and a listing page names a thousand at once), `verify --remote`, and a first push,
+    /// to see that a location without a marker or a ref is empty.
     fn list_objects(&self) -> impl Future<Output = Result<Vec<EntryId>, RemoteError>>;
 
     fn get_document(&self, key: &DocumentKey) -> impl Future<Output = Result<Option<Document>, RemoteError>>;

@@ -402,3 +402,40 @@ fn a_connection_that_sends_nothing_is_closed_by_the_server() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
 }
+
+/// Query strings from outside, fuzzed: every route that reads its query answers 200, 400 or
+/// 404 — never 500, never a panic — whatever the names, values, encodings and repetitions.
+#[test]
+fn fuzzed_query_strings_never_fail_a_route() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    const ROUTES: [&str; 6] = ["/env/prod", "/diff", "/metrics", "/api/log/stage", "/api/diff", "/"];
+    const NAMES: [&str; 8] = ["service", "limit", "page", "weeks", "from", "to", "commits", "x"];
+    let f = fixture();
+    let value = prop_oneof![
+        Just(String::new()),
+        "-?[0-9]{1,25}",
+        prop::sample::select(vec!["true", "false", "1", "0", "stage", "prod", "api", "latest"])
+            .prop_map(String::from),
+        "\\PC{0,20}",
+    ];
+    let name = prop_oneof![prop::sample::select(NAMES.to_vec()).prop_map(String::from), "\\PC{0,8}"];
+    let encoded = prop::collection::vec((name, value), 0..5)
+        .prop_map(|pairs| form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish());
+    // Raw text a client may send as it is: broken escapes, stray separators, repeated names.
+    let raw = "[A-Za-z0-9%&=+;._~!$'()*,/?:@-]{0,60}";
+    let query = prop_oneof![encoded, raw];
+    let mut runner = TestRunner::new(Config { cases: 400, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(prop::sample::select(ROUTES.to_vec()), query), |(route, query)| {
+            let uri = format!("{route}?{query}");
+            let (status, body) = f.get(&uri);
+            prop_assert!(
+                [StatusCode::OK, StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND].contains(&status),
+                "{uri}: {status} {body}"
+            );
+            Ok(())
+        })
+        .unwrap();
+}

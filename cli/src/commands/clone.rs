@@ -17,7 +17,8 @@ use crate::progress::Shown;
 /// Creates the ledger in <DIR> (default: --ledger-dir, else .ledger beside ledger.toml, else
 /// .ledger here), adds the remote as origin, and takes in every entry its refs reach. Each
 /// object is re-hashed on the way in; a corrupted or forged one stops the clone, and the new
-/// ledger is removed.
+/// ledger is removed. A location that is not a remote (no ledger-remote.json: nothing there,
+/// or a mistyped URL) or another project's remote is refused (exit 2), creating nothing.
 ///
 /// Examples:
 ///   ledger clone s3://team-ledgers/catalogue

@@ -14,7 +14,8 @@ use crate::progress::Shown;
 /// Uploads only the entries the remote lacks (found from where its refs were at the last
 /// exchange, without listing the bucket), then moves the remote's refs forward. A ref the
 /// remote moved meanwhile is refused, never merged: `ledger pull` first. Exits 3 when a ref
-/// was refused.
+/// was refused. A first push to a location that holds nothing makes it a remote of this
+/// project (as `ledger remote init` does).
 ///
 /// Examples:
 ///   ledger push

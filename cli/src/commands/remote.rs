@@ -36,9 +36,11 @@ pub enum RemoteAction {
     Add(AddArgs),
     /// List the remotes, with where each is configured
     List,
-    /// Make the location of a remote a remote of this project: writes its marker
-    /// (ledger-remote.json). A location without one is refused by every command but a first
-    /// push; a remote from before markers is adopted if its refs are the manifest's names.
+    /// Make a remote's location a remote of this project (writes its marker)
+    ///
+    /// The marker (ledger-remote.json) names the project. A location without one is refused by
+    /// every command but a first push; a remote from before markers is adopted if each of its
+    /// refs names an environment, service or service set of ledger.toml.
     Init {
         /// The remote's name [default: ledger.toml's [remote], else origin, else the only one]
         name: Option<String>,
