@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ledger::admission::Rules;
 use ledger::Body;
+use ledger::admission::Rules;
 use ledger::refs::RefName;
 use ledger::store::Writer;
 use ledger::verify::verify;
@@ -12,7 +12,9 @@ use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
-use ledger_remote::{Document, DocumentKey, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref};
+use ledger_remote::{
+    Document, DocumentKey, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref,
+};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
 

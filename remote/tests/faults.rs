@@ -417,7 +417,11 @@ fn the_lease_under_every_fault() {
             Taken::Busy { holder, expires_at } => {
                 assert!(held, "{schedule}: a failed take left the lease held");
                 assert_eq!((holder.as_str(), expires_at), ("alice", EXPIRES), "{schedule}");
-                let taken = block_on(lease::take(&world.remote, "prod", &elsewhere("bob"), EXPIRES + 1, 300, |_| false)).unwrap();
+                let taken =
+                    block_on(lease::take(&world.remote, "prod", &elsewhere("bob"), EXPIRES + 1, 300, |_| {
+                        false
+                    }))
+                    .unwrap();
                 assert!(matches!(taken, Taken::Held(_)), "{schedule}: {taken:?}");
             }
         }
