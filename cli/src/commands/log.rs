@@ -48,8 +48,9 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                     } else if log.records.is_empty() {
                         format!("no deployments to {env} yet\n")
                     } else {
+                        let text = render_env_log(releases, &log.records)?;
                         hint_more(log.more, args.limit);
-                        render_env_log(releases, &log.records)?
+                        text
                     }
                 }
                 None => {
@@ -59,8 +60,9 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                     } else if log.entries.is_empty() {
                         "the ledger is empty; start with `ledger register`\n".to_string()
                     } else {
+                        let text = render_entry_lines(releases, &log.entries)?;
                         hint_more(log.more, args.limit);
-                        render_entry_lines(releases, &log.entries)?
+                        text
                     }
                 }
             };

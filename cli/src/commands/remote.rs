@@ -78,8 +78,10 @@ pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
             };
             sharing::add_remote(&workspace, settings)?;
             note(&format!(
-                "added remote {} ({}); `ledger pull {}` takes in what it has",
-                add.name, add.url, add.name
+                "added remote {name} ({}); `ledger pull {name}` takes in what it has, or, for a new \
+                 remote, `ledger remote init {name}` creates it",
+                add.url,
+                name = add.name
             ));
         }
         RemoteAction::List => {
