@@ -142,9 +142,10 @@ fn ref_document(remote: &FileRemote, name: &str) -> std::path::PathBuf {
     std::path::Path::new(remote.url().strip_prefix("file://").unwrap()).join("refs").join(name)
 }
 
-#[test]
-fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
-    let s = setup();
+/// Prod deployed twice, each pushed, `b` pulled the second; then the remote's `refs/env/prod`
+/// goes back to the first push's document, as a restored backup would put it. Returns the
+/// release deployed and the head `a` and `b` saw.
+fn prod_went_back(s: &Setup) -> (EntryId, EntryId) {
     let api = register(&s.a, 1, "api", "1");
     deploy(&s.a, 2, "prod", &[("api", api)]);
     block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
@@ -153,9 +154,14 @@ fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
     deploy(&s.a, 3, "prod", &[("api", api)]);
     block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
-    let head = s.a.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap();
-
     std::fs::write(&path, &old_document).unwrap();
+    (api, s.a.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap())
+}
+
+#[test]
+fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
+    let s = setup();
+    let (_, head) = prod_went_back(&s);
     let old_target = block_on(get_ref(&s.remote, &RefName::env("prod"))).unwrap().unwrap().doc.target;
     assert_ne!(old_target, head);
 
@@ -216,18 +222,8 @@ fn a_ref_version_never_wraps() {
 #[test]
 fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
     let s = setup();
-    let api = register(&s.a, 1, "api", "1");
-    deploy(&s.a, 2, "prod", &[("api", api)]);
-    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
-    let path = ref_document(&s.remote, "env/prod");
-    let old_document = std::fs::read(&path).unwrap();
-    deploy(&s.a, 3, "prod", &[("api", api)]);
-    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
-    block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
-    let seen_head = s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap().unwrap();
-
-    // The ref goes back, and a third ledger that never saw the newer state deploys on top.
-    std::fs::write(&path, &old_document).unwrap();
+    let (api, seen_head) = prod_went_back(&s);
+    // A third ledger that never saw the newer state deploys on top.
     let dir = tempfile::tempdir().unwrap();
     let c = Store::init(dir.path()).unwrap();
     block_on(pull(&c, &s.remote, "origin", &())).unwrap();
