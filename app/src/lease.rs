@@ -33,6 +33,8 @@ pub struct BreakResult {
     pub lease: LeaseView,
     /// It was held and is broken now; otherwise there was nothing to break.
     pub broken: bool,
+    /// The lease's `--output json` document with `"broken_now"`.
+    pub json: Value,
 }
 
 /// The lease of `env` on the default remote.
@@ -67,7 +69,10 @@ pub fn break_lease(workspace: &Workspace, env: &str, reason: &str) -> Result<Bre
         Broken::Broken(doc) => (Some(doc), true),
         Broken::Free(doc) => (doc, false),
     };
-    Ok(BreakResult { lease: view(env, &shared.name, doc, now), broken })
+    let lease = view(env, &shared.name, doc, now);
+    let mut json = lease.json.clone();
+    json["broken_now"] = broken.into();
+    Ok(BreakResult { lease, broken, json })
 }
 
 fn remote_of(workspace: &Workspace, env: &str) -> Result<Shared> {

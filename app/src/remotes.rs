@@ -429,19 +429,20 @@ pub fn record_release(
     body: Body,
 ) -> Result<StoredEntry> {
     let name = ref_of(&body).ok_or_else(|| Error::internal("only releases and release sets are appended"))?;
-    // Held to the store's rules before it goes anywhere, the remote included.
+    let Some(shared) = shared else {
+        // The store's write holds it to the store's rules.
+        return Ok(store.write(|w| {
+            let (stored, bytes) = w.seal_new(stamp, body)?;
+            w.receive(stored.id, &bytes)
+        })?);
+    };
+    // Held to the store's rules before it is sent to the remote.
     let seal = |w: &Writer<'_>| {
         let (stored, bytes) = w.seal_new(stamp.clone(), body.clone())?;
         if let Some(rules) = store.rules() {
             rules.admit(w, &name, &stored)?;
         }
         Ok((stored, bytes))
-    };
-    let Some(shared) = shared else {
-        return Ok(store.write(|w| {
-            let (stored, bytes) = seal(w)?;
-            w.receive(stored.id, &bytes)
-        })?);
     };
     let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
     appended.map_err(|error| match error {
@@ -457,12 +458,7 @@ pub fn record_release(
 
 /// Where this ledger saw the refs of remote `remote` (its tracking refs).
 pub fn tracked(store: &Store, remote: &str) -> Result<BTreeMap<RefName, EntryId>> {
-    let prefix = RefName::tracking_prefix(remote);
-    let all = store.read()?.all_refs()?;
-    Ok(all
-        .into_iter()
-        .filter_map(|(name, id)| Some((RefName::parse(name.strip_prefix(&prefix)?)?, id)))
-        .collect())
+    Ok(store.read()?.tracking_refs(remote)?)
 }
 
 /// `Ok` when no ref was refused; otherwise an error listing each refused ref and why.

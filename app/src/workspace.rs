@@ -222,7 +222,7 @@ pub fn check_message(message: &str) -> Result<String> {
 fn user_at_host() -> String {
     let user =
         std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = crate::lock::host_name();
     if host.is_empty() { user } else { format!("{user}@{host}") }
 }
 

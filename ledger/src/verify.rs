@@ -44,10 +44,10 @@ pub enum Damage {
         env: String,
         error: String,
     },
-    /// An outcome whose deployment is not the latest of any environment.
+    /// An outcome whose deployment is not the latest of any environment (`None`: it names none).
     StrayOutcome {
         id: EntryId,
-        deployment: EntryId,
+        deployment: Option<EntryId>,
     },
     StateMismatch {
         env: String,
@@ -74,8 +74,11 @@ impl fmt::Display for Damage {
                 write!(f, "ref {name}: points to missing object {target}")
             }
             Damage::BrokenHistory { env, error } => write!(f, "environment {env}: {error}"),
-            Damage::StrayOutcome { id, deployment } => {
+            Damage::StrayOutcome { id, deployment: Some(deployment) } => {
                 write!(f, "outcome {id}: its deployment {deployment} is not awaiting an outcome")
+            }
+            Damage::StrayOutcome { id, deployment: None } => {
+                write!(f, "outcome {id}: it names no deployment")
             }
             Damage::StateMismatch { env, service, recorded, from_history } => write!(
                 f,
@@ -154,13 +157,11 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
                 let replay = replays.entry(deployment.env.clone()).or_default();
                 replay.deployment(id, seq, &entry.parents);
             }
-            // An outcome that names no deployment breaks a rule, reported above.
             Body::Outcome(outcome) => {
-                if let Some(&deployment) = entry.parents.first() {
-                    match replays.iter_mut().find(|(_, replay)| replay.awaits(deployment)) {
-                        Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
-                        None => report.damage.push(Damage::StrayOutcome { id, deployment }),
-                    }
+                let deployment = entry.parents.first().copied();
+                match replays.iter_mut().find(|(_, replay)| deployment.is_some_and(|d| replay.awaits(d))) {
+                    Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
+                    None => report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
             Body::Release(_) | Body::ReleaseSet(_) => {}

@@ -100,7 +100,7 @@ fn check_image(text: &str) -> Result<(), TestCaseError> {
     if let Ok(image) = ImageRef::parse(text) {
         // What was accepted is shown as a reference that parses to the same parts.
         prop_assert_eq!(ImageRef::parse(&image.to_string()), Ok(image.clone()));
-        let _ = image.check_repository(&image.repository);
+        prop_assert!(image.check_repository(&image.repository).is_ok());
     }
     Ok(())
 }

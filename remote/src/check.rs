@@ -43,8 +43,8 @@ pub async fn check<R: Remote>(
             continue;
         };
         match examine(id, &bytes) {
-            Ok(references) => {
-                sound.insert(id, references);
+            Ok(entry) => {
+                sound.insert(id, entry.references());
             }
             Err(error) => report.damage.push(error.to_string()),
         }

@@ -286,12 +286,7 @@ fn not_on_remote(
 
 /// Entry `id` as stored here, once its bytes hash to `id` and decode.
 fn checked_local(id: EntryId, bytes: &[u8]) -> Result<Entry, ExchangeError> {
-    let damaged = |why: String| ExchangeError::LocalDamaged { id, why };
-    let actual = EntryId::of_stored_bytes(bytes);
-    if actual != id {
-        return Err(damaged(format!("its stored bytes hash to {actual}")));
-    }
-    Entry::decode(bytes).map_err(|error| damaged(format!("its stored bytes cannot be decoded: {error}")))
+    examine(id, bytes).map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
 }
 
 /// Moves the remote's ref `name` (read as `current`) to `target` if that is a fast-forward;
@@ -438,7 +433,6 @@ pub async fn fetch<R: Remote>(
     progress: &dyn Progress,
 ) -> Result<Vec<(String, Comparison)>, ExchangeError> {
     let heads = remote_heads(remote).await?;
-    let fetched = fetch_missing(store, remote, &heads, progress).await?;
     let reader = store.read()?;
     let mut went_back_refs = Vec::new();
     for (name, target) in &heads {
@@ -449,6 +443,7 @@ pub async fn fetch<R: Remote>(
     if !went_back_refs.is_empty() {
         return Err(ExchangeError::WentBack { url: remote.url().into(), refs: went_back_refs });
     }
+    let fetched = fetch_missing(store, remote, &heads, progress).await?;
     let mut comparisons = Vec::new();
     for (name, target) in &heads {
         let local = reader.ref_target(name)?;
@@ -637,7 +632,7 @@ async fn catch_up<R: Remote>(
     let missing = not_on_remote(&store.read()?, remote_name, &on_remote, std::iter::once(local))?;
     upload(remote, &missing, &()).await?;
     match move_remote_ref(store, remote, name, local, current.cloned()).await? {
-        Ok(()) => Ok(store.write(|w| w.set_tracking_ref(remote_name, name, local))?),
+        Ok(()) => Ok(store_tracking(store, remote_name, name, local)?),
         Err(why) => Err(ExchangeError::Refused { name: name.to_string(), why }),
     }
 }
@@ -803,21 +798,20 @@ fn checked<R: Remote>(
     bytes: Vec<u8>,
 ) -> Result<(Vec<u8>, Vec<EntryId>), ExchangeError> {
     match examine(id, &bytes) {
-        Ok(references) => Ok((bytes, references)),
+        Ok(entry) => Ok((bytes, entry.references())),
         Err(source) => {
             Err(ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(source) })
         }
     }
 }
 
-/// The ids entry `id` names, once `bytes` hash to `id` and decode.
-pub(super) fn examine(id: EntryId, bytes: &[u8]) -> Result<Vec<EntryId>, ReceiveError> {
+/// Entry `id`, once `bytes` hash to `id` and decode.
+pub(super) fn examine(id: EntryId, bytes: &[u8]) -> Result<Entry, ReceiveError> {
     let actual = EntryId::of_stored_bytes(bytes);
     if actual != id {
         return Err(ReceiveError::HashMismatch { expected: id, actual });
     }
-    let entry = Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
-    Ok(entry.references())
+    Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })
 }
 
 /// Every object the remote lists, downloaded 64 at a time: each id with its bytes (`None`:

@@ -176,9 +176,15 @@ pub async fn break_lease<E>(
     let broken = Break { by: by.into(), at: now, reason: reason.into(), holder: doc.holder.clone() };
     let doc = LeaseDoc { released: true, taken: doc.taken + 1, broken: Some(broken), ..doc };
     let bytes = serde_json::to_vec(&doc).expect("a lease always serialises");
-    match remote.put_document(&key, &bytes, Some(&document.etag)).await? {
-        Written::Done(_) => Ok(Ok(Broken::Broken(doc))),
-        Written::Refused => Err(LeaseError::Contended(env.into())),
+    match remote.put_document(&key, &bytes, Some(&document.etag)).await {
+        Ok(Written::Done(_)) => Ok(Ok(Broken::Broken(doc))),
+        // Refused or unanswered: broken all the same if the document is now this one (a
+        // retried write whose first answer was lost is refused).
+        Ok(Written::Refused) | Err(_) if landed(remote, &key, &doc).await.is_some() => {
+            Ok(Ok(Broken::Broken(doc)))
+        }
+        Ok(Written::Refused) => Err(LeaseError::Contended(env.into())),
+        Err(error) => Err(error.into()),
     }
 }
 

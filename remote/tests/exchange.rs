@@ -179,7 +179,7 @@ fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
         "the tracking ref does not follow the remote back"
     );
 
-    let seen = ledger_remote_seen(&s.b);
+    let seen = s.b.read().unwrap().tracking_refs("origin").unwrap();
     let checked = block_on(check(&s.remote, &seen, &())).unwrap();
     assert!(!checked.is_sound(), "{checked:?}");
     assert!(
@@ -194,14 +194,6 @@ fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
     assert_eq!(now.doc.target, head);
     assert!(block_on(check(&s.remote, &seen, &())).unwrap().is_sound());
     assert!(block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().refused.is_empty());
-}
-
-/// Where `store` saw the refs of remote `origin`.
-fn ledger_remote_seen(store: &Store) -> BTreeMap<RefName, EntryId> {
-    let all = store.read().unwrap().all_refs().unwrap();
-    all.into_iter()
-        .filter_map(|(name, id)| Some((RefName::parse(name.strip_prefix("remote/origin/")?)?, id)))
-        .collect()
 }
 
 #[test]
@@ -236,7 +228,8 @@ fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
         refused.why.contains("no longer contains") && refused.why.contains(&seen_head.to_string()),
         "{refused:?}"
     );
-    let checked = block_on(check(&s.remote, &ledger_remote_seen(&s.b), &())).unwrap();
+    let checked =
+        block_on(check(&s.remote, &s.b.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
     assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
 }
 

@@ -223,19 +223,12 @@ fn elsewhere(name: &str) -> Holder {
     Holder { name: name.into(), host: "ci-7".into(), pid: 4242 }
 }
 
-/// Where `store` saw the refs of remote `origin`.
-fn seen(store: &Store) -> BTreeMap<RefName, EntryId> {
-    let all = store.read().unwrap().all_refs().unwrap();
-    all.into_iter()
-        .filter_map(|(name, id)| Some((RefName::parse(name.strip_prefix("remote/origin/")?)?, id)))
-        .collect()
-}
-
 /// Both checks clean: the ledger's, and the remote's against where the ledger saw its refs.
 fn assert_clean(world: &World, store: &Store, schedule: &str) {
     let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     assert!(report.is_sound(), "{schedule}: the ledger: {:?}", report.damage);
-    let remote = block_on(check(&world.remote, &seen(store), &())).unwrap();
+    let remote =
+        block_on(check(&world.remote, &store.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
     assert!(remote.is_sound(), "{schedule}: the remote: {:?}", remote.damage);
 }
 

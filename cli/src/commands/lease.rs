@@ -34,24 +34,24 @@ pub struct LeaseArgs {
     #[arg(long = "break", requires = "message")]
     pub break_it: bool,
     /// Why the lease is broken (required with --break; the team sees it)
-    #[arg(short, long)]
+    #[arg(short, long, requires = "break_it")]
     pub message: Option<String>,
 }
 
 pub fn run(globals: &GlobalArgs, args: &LeaseArgs) -> CommandResult {
     let workspace = globals.workspace()?;
-    let (view, broken) = match (&args.break_it, &args.message) {
+    let (view, broken, json) = match (&args.break_it, &args.message) {
         (true, Some(reason)) => {
             let result = lease::break_lease(&workspace, &args.env, reason)?;
-            (result.lease, Some(result.broken))
+            (result.lease, Some(result.broken), result.json)
         }
-        _ => (lease::show(&workspace, &args.env)?, None),
+        _ => {
+            let view = lease::show(&workspace, &args.env)?;
+            let json = view.json.clone();
+            (view, None, json)
+        }
     };
     if globals.json() {
-        let mut json = view.json.clone();
-        if let Some(broken) = broken {
-            json["broken_now"] = broken.into();
-        }
         print_json(&json)?;
     } else {
         print_view(&view)?;
