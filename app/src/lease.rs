@@ -77,7 +77,7 @@ pub fn break_lease(workspace: &Workspace, env: &str, reason: &str) -> Result<Bre
 
 fn remote_of(workspace: &Workspace, env: &str) -> Result<Shared> {
     workspace.environment(env)?;
-    Shared::connect(workspace)?.ok_or_else(|| {
+    Shared::connect(workspace, None)?.ok_or_else(|| {
         Error::usage("this ledger has no remote: leases exist only on a remote")
             .hint("without a remote, an environment is held by a local lock that ends with its process")
     })

@@ -3,6 +3,7 @@
 //! one by its URL, exchanging with it, holding an environment's lease on it, and remote errors
 //! as application errors.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -10,12 +11,12 @@ use std::time::Duration;
 use ledger::manifest::RemoteSettings;
 use ledger::refs::RefName;
 use ledger::store::{Writer, ref_of};
-use ledger::{Body, EntryId, Source, Stamp, Store, StoredEntry, Timestamp};
+use ledger::{Body, EntryId, Source, Stamp, Store, StoreError, StoredEntry, Timestamp};
 use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Lease, LeaseError, Taken};
-use ledger_remote::marker::{self, MarkerError};
-use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref};
+use ledger_remote::marker::{self, Marker, MarkerError};
+use ledger_remote::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref, lease_key, remembered};
 use ledger_sync::AwsSettings;
 use ledger_sync::s3::{Encryption, S3Location, S3Remote};
 use serde::{Deserialize, Serialize};
@@ -196,7 +197,7 @@ impl Remote for AnyRemote {
         }
     }
 
-    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
         match self {
             AnyRemote::File(remote) => remote.list_refs().await,
             AnyRemote::S3(remote) => remote.list_refs().await,
@@ -208,39 +209,76 @@ impl Remote for AnyRemote {
 pub struct Shared {
     pub name: String,
     pub remote: AnyRemote,
+    /// This process pulled: the remote's refs as the store remembers them are as listed then.
+    listed: Cell<bool>,
 }
 
 impl Shared {
-    /// The default remote of `workspace`; `None` when there is none.
-    pub fn connect(workspace: &Workspace) -> Result<Option<Shared>> {
+    /// The default remote of `workspace`; `None` when there is none. `store`, when given, is
+    /// the ledger that remembers the remote's marker (see [`Shared::chosen`]).
+    pub fn connect(workspace: &Workspace, store: Option<&Store>) -> Result<Option<Shared>> {
         let Some(settings) = default_remote(workspace)? else { return Ok(None) };
-        Ok(Some(Shared::with(workspace, settings)?))
+        Ok(Some(Shared::with(workspace, settings, store)?))
     }
 
-    /// The remote `name` of `workspace`, or its default one.
-    pub fn chosen(workspace: &Workspace, name: Option<&str>) -> Result<Shared> {
-        Shared::with(workspace, choose(workspace, name)?)
+    /// The remote `name` of `workspace`, or its default one, once its marker says it is this
+    /// project's remote: read and checked, unless `store` remembers it checked at this URL.
+    pub fn chosen(workspace: &Workspace, name: Option<&str>, store: Option<&Store>) -> Result<Shared> {
+        Shared::with(workspace, choose(workspace, name)?, store)
     }
 
     /// The remote `name` of `workspace`, or its default one, for a push: a location that
     /// holds nothing at all becomes this project's remote (its marker is written).
-    pub fn chosen_for_push(workspace: &Workspace, name: Option<&str>) -> Result<Shared> {
+    pub fn chosen_for_push(workspace: &Workspace, name: Option<&str>, store: &Store) -> Result<Shared> {
         let settings = choose(workspace, name)?;
-        let remote = connect(&settings, &workspace.settings, workspace.project_region())?;
-        block_on(marker::check_or_create(&remote, &workspace.manifest.project.id))??;
-        Ok(Shared { name: settings.name, remote })
+        let shared = Shared::unchecked(workspace, settings)?;
+        let project = &workspace.manifest.project.id;
+        if !shared.marker_remembered(Some(store), project)? {
+            block_on(marker::check_or_create(&shared.remote, project))??;
+            shared.remember_marker(Some(store), project)?;
+        }
+        Ok(shared)
     }
 
     /// Connects, and checks that the location is a remote of this project (its marker).
-    fn with(workspace: &Workspace, settings: RemoteSettings) -> Result<Shared> {
+    fn with(workspace: &Workspace, settings: RemoteSettings, store: Option<&Store>) -> Result<Shared> {
+        let shared = Shared::unchecked(workspace, settings)?;
+        let project = &workspace.manifest.project.id;
+        if !shared.marker_remembered(store, project)? {
+            block_on(marker::check(&shared.remote, Some(project)))??;
+            shared.remember_marker(store, project)?;
+        }
+        Ok(shared)
+    }
+
+    fn unchecked(workspace: &Workspace, settings: RemoteSettings) -> Result<Shared> {
         let remote = connect(&settings, &workspace.settings, workspace.project_region())?;
-        block_on(marker::check(&remote, Some(&workspace.manifest.project.id)))??;
-        Ok(Shared { name: settings.name, remote })
+        Ok(Shared { name: settings.name, remote, listed: Cell::new(false) })
+    }
+
+    /// Whether `store` remembers this remote's marker, at this URL, as one of `project`.
+    fn marker_remembered(&self, store: Option<&Store>, project: &str) -> Result<bool> {
+        let Some(store) = store else { return Ok(false) };
+        let found = remembered::document(store, &self.name, &self.remote, &marker::marker_key())?;
+        Ok(found.is_some_and(|document| document.bytes == Marker::new(project).to_bytes()))
+    }
+
+    /// Remembers in `store` that this remote's marker, at this URL, is `project`'s (a ledger
+    /// opened for reading remembers nothing).
+    fn remember_marker(&self, store: Option<&Store>, project: &str) -> Result<()> {
+        let Some(store) = store else { return Ok(()) };
+        let document = Document { bytes: Marker::new(project).to_bytes(), etag: String::new() };
+        match remembered::remember_document(store, &self.name, &self.remote, &marker::marker_key(), &document) {
+            Err(StoreError::OpenedForReading) => Ok(()),
+            remembered => Ok(remembered?),
+        }
     }
 
     /// Takes in what the remote has, whatever each ref's fate.
     pub fn pull_report(&self, store: &Store, progress: &dyn Progress) -> Result<exchange::PullReport> {
-        Ok(block_on(exchange::pull(store, &self.remote, &self.name, progress))??)
+        let report = block_on(exchange::pull(store, &self.remote, &self.name, progress))??;
+        self.listed.set(true);
+        Ok(report)
     }
 
     /// Takes in what the remote has; a refused ref is an error.
@@ -304,7 +342,10 @@ impl Shared {
         progress: &dyn Progress,
     ) -> Result<Lease> {
         let (now, until) = (Timestamp::now().unix_seconds(), expires_at.unix_seconds());
-        let taken = block_on(lease::take(&self.remote, env, holder, now, until, lock::holder_gone))??;
+        let key = lease_key(env).ok_or_else(|| Error::usage(format!("{env:?} is not an environment name")))?;
+        let last_seen = remembered::document(store, &self.name, &self.remote, &key)?;
+        let taking = lease::take_from(&self.remote, env, holder, now, until, lock::holder_gone, last_seen);
+        let taken = block_on(taking)??;
         let lease = match taken {
             Taken::Held(lease) => lease,
             Taken::Busy { holder, expires_at } => {
@@ -320,10 +361,13 @@ impl Shared {
         };
         let name = RefName::env(env);
         let checked = (|| {
-            let remote_head = block_on(get_ref(&self.remote, &name))??.map(|state| state.doc.target);
+            let remote_state = block_on(get_ref(&self.remote, &name))??;
+            let remote_head = remote_state.as_ref().map(|state| state.doc.target);
             let local_head = store.read()?.ref_target(&name)?;
             if remote_head == local_head {
-                return Ok(());
+                // Read under the lease: the push that ends the deployment starts from it.
+                let seen = remote_state.iter().map(|state| (&name, state));
+                return Ok(remembered::remember_refs(store, &self.name, &self.remote, seen)?);
             }
             // A remote head this ledger has is one it pulled: what was recorded here since
             // goes up first (push moves the ref only as a fast-forward).
@@ -342,7 +386,7 @@ impl Shared {
         match checked {
             Ok(()) => Ok(lease),
             Err(error) => {
-                self.release(lease, progress);
+                self.release(store, lease, progress);
                 Err(error)
             }
         }
@@ -367,7 +411,7 @@ impl Shared {
         let worked = work();
         match self.push(store, Some(&RefName::env(env)), progress) {
             Ok(()) => {
-                self.release(lease, progress);
+                self.release(store, lease, progress);
                 worked.map_err(|error| match interrupt::interrupted() {
                     true => error.hint(format!(
                         "what was recorded is on {}, and the lease of {env} there was given back",
@@ -393,11 +437,18 @@ impl Shared {
         }
     }
 
-    /// Gives the lease back; a failure to is reported, not fatal (the lease runs out).
-    fn release(&self, lease: Lease, progress: &dyn Progress) {
+    /// Gives the lease back, remembering the document written (the next take starts from it);
+    /// a failure to is reported, not fatal (the lease runs out).
+    fn release(&self, store: &Store, lease: Lease, progress: &dyn Progress) {
+        let key = lease.key().clone();
         match block_on(lease::release(&self.remote, lease)) {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => {
+            Ok(Ok(Some(document))) => {
+                if let Err(error) = remembered::remember_document(store, &self.name, &self.remote, &key, &document)
+                {
+                    progress.warning(&format!("warning: the lease given back was not remembered ({error})"));
+                }
+            }
+            Ok(Ok(None)) => {
                 progress.warning("warning: the environment's lease had run out and was taken over meanwhile")
             }
             Ok(Err(error)) => progress.warning(&format!(
@@ -444,7 +495,8 @@ pub fn record_release(
         }
         Ok((stored, bytes))
     };
-    let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, seal))?;
+    let listed = shared.listed.get();
+    let appended = block_on(exchange::append(store, &shared.remote, &shared.name, &name, listed, seal))?;
     appended.map_err(|error| match error {
         ExchangeError::Unanswered { .. } => Error::from(error).hint(format!(
             "it is recorded if {} took it: `ledger log` shows it after `ledger pull`; record it again only if it is not there",

@@ -28,7 +28,7 @@ impl<'a> Session<'a> {
     /// The ledger and its default remote, without pulling.
     pub fn open(workspace: &'a Workspace, progress: &'a dyn Progress) -> Result<Session<'a>> {
         let store = workspace.open_store()?;
-        let shared = Shared::connect(workspace)?;
+        let shared = Shared::connect(workspace, Some(&store))?;
         Ok(Session { workspace, store, shared, progress })
     }
 

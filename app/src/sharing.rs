@@ -10,7 +10,7 @@ use ledger::manifest::RemoteSettings;
 use ledger::refs::RefName;
 use ledger_remote::check::{self, RemoteReport};
 use ledger_remote::exchange::{self, Comparison, Refused};
-use ledger_remote::{Remote, marker};
+use ledger_remote::{Remote, marker, remembered};
 use ledger_sync::s3::S3Location;
 use serde_json::{Value, json};
 
@@ -59,16 +59,16 @@ impl Exchanged {
 /// Sends what this ledger recorded to `remote` (the default one when `None`).
 /// A first push to a location that holds nothing creates the remote there.
 pub fn push(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Exchanged> {
-    let shared = Shared::chosen_for_push(workspace, remote)?;
     let store = workspace.open_store()?;
+    let shared = Shared::chosen_for_push(workspace, remote, &store)?;
     let report = shared.push_report(&store, None, progress)?;
     Ok(Exchanged::new(&shared.name, "objects", report.objects, report.moved, report.refused))
 }
 
 /// Takes in what `remote` (the default one when `None`) has.
 pub fn pull(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Exchanged> {
-    let shared = Shared::chosen(workspace, remote)?;
     let store = workspace.open_store()?;
+    let shared = Shared::chosen(workspace, remote, Some(&store))?;
     let report = shared.pull_report(&store, progress)?;
     let hint = shared.diverged_hint(&store, &report);
     let pulled = Exchanged::new(&shared.name, "entries", report.entries, report.moved, report.refused);
@@ -85,8 +85,8 @@ pub struct Fetched {
 
 /// Compares this ledger with `remote`, changing nothing.
 pub fn fetch(workspace: &Workspace, remote: Option<&str>, progress: &dyn Progress) -> Result<Fetched> {
-    let shared = Shared::chosen(workspace, remote)?;
     let store = workspace.open_store_for_reading()?;
+    let shared = Shared::chosen(workspace, remote, Some(&store))?;
     let refs = block_on(exchange::fetch(&store, &shared.remote, &shared.name, progress))??;
     let rows: Vec<Value> = refs
         .iter()
@@ -143,6 +143,8 @@ pub fn clone(
         let store = Store::init(&dir)?.admitting(rules);
         store.claim_project(&marker.project)?;
         remotes::write_added(&dir, vec![remote.clone()])?;
+        let document = ledger_remote::Document { bytes: marker.to_bytes(), etag: String::new() };
+        remembered::remember_document(&store, &remote.name, &connected, &marker::marker_key(), &document)?;
         Ok::<_, Error>(block_on(exchange::pull(&store, &connected, &remote.name, progress))??)
     })();
     let report = match cloned {
@@ -164,7 +166,8 @@ pub fn clone(
 /// Checks remote `name`: every object re-hashed and decoded, every ref and what it reaches
 /// present, and every ref still reaching where this ledger saw it.
 pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress) -> Result<RemoteReport> {
-    let shared = Shared::chosen(workspace, Some(name))?;
+    // The marker is read again: a check believes nothing remembered.
+    let shared = Shared::chosen(workspace, Some(name), None)?;
     let seen = remotes::tracked(&workspace.open_store_for_reading()?, name)?;
     Ok(block_on(check::check(&shared.remote, &seen, progress))??)
 }
@@ -194,7 +197,7 @@ pub fn init_remote(workspace: &Workspace, remote: Option<&str>) -> Result<Remote
             (false, 0)
         }
         None => {
-            let refs = block_on(connected.list_refs())??;
+            let refs: Vec<RefName> = block_on(connected.list_refs())??.into_iter().map(|listed| listed.name).collect();
             let declared = declared_refs(workspace);
             let undeclared: Vec<String> =
                 refs.iter().filter(|name| !declared.contains(name)).map(RefName::to_string).collect();
@@ -272,6 +275,8 @@ pub fn remove_remote(workspace: &Workspace, name: &str) -> Result<()> {
     };
     added.remove(index);
     remotes::write_added(&workspace.ledger_dir, added)?;
-    workspace.open_store()?.write(|w| w.forget_remote(name))?;
+    let store = workspace.open_store()?;
+    store.write(|w| w.forget_remote(name))?;
+    store.forget_remote_documents(name)?;
     Ok(())
 }

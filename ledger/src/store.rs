@@ -48,6 +48,11 @@ pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefiniti
 /// history in order, without walking parent links.
 pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// (remote name, document key) → (the remote's URL, the document's tag, its bytes): each remote
+/// document (ref, lease, marker) as this ledger last saw it there. Derived: a missing row costs
+/// one read of the remote. Kept out of [`View`]: written in its own transactions.
+const REMOTE_DOCUMENTS: TableDefinition<(&str, &str), (&str, &str, &[u8])> =
+    TableDefinition::new("remote_documents");
 /// The key in `meta` of the `[project] id` the ledger belongs to.
 const PROJECT_KEY: &str = "project";
 
@@ -334,6 +339,83 @@ impl Store {
         };
         txn.commit().map_err(db_error)?;
         Ok(recorded)
+    }
+
+    /// The documents of remote `remote` (at `url`) as this ledger last saw them, by key: rows
+    /// remembered at another URL do not count. A ledger made before the table has none.
+    pub fn remembered(&self, remote: &str, url: &str) -> Result<BTreeMap<String, RemoteDocument>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(REMOTE_DOCUMENTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(error) => return Err(db_error(error)),
+        };
+        let mut found = BTreeMap::new();
+        for row in table.range((remote, "")..).map_err(db_error)? {
+            let (key, value) = row.map_err(db_error)?;
+            let (row_remote, document_key) = key.value();
+            if row_remote != remote {
+                break;
+            }
+            let (row_url, etag, bytes) = value.value();
+            if row_url == url {
+                let document = RemoteDocument { etag: etag.to_string(), bytes: bytes.to_vec() };
+                found.insert(document_key.to_string(), document);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Remembers `documents` (key → document) as seen on remote `remote` at `url`, in one
+    /// transaction. Callers remember a document only once this ledger holds what it names.
+    pub fn remember(
+        &self,
+        remote: &str,
+        url: &str,
+        documents: &BTreeMap<String, RemoteDocument>,
+    ) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        self.write_remote_documents(|table| {
+            for (key, document) in documents {
+                let value = (url, document.etag.as_str(), document.bytes.as_slice());
+                table.insert((remote, key.as_str()), value).map_err(db_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets every document remembered of remote `remote`.
+    pub fn forget_remote_documents(&self, remote: &str) -> Result<(), StoreError> {
+        self.write_remote_documents(|table| {
+            let mut keys = Vec::new();
+            for row in table.range((remote, "")..).map_err(db_error)? {
+                let (key, _) = row.map_err(db_error)?;
+                let (row_remote, document_key) = key.value();
+                if row_remote != remote {
+                    break;
+                }
+                keys.push(document_key.to_string());
+            }
+            for key in keys {
+                table.remove((remote, key.as_str())).map_err(db_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn write_remote_documents(
+        &self,
+        work: impl FnOnce(&mut Table<'_, (&'static str, &'static str), (&'static str, &'static str, &'static [u8])>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut txn = self.begin_write_waiting()?;
+        txn.set_durability(Durability::Immediate).map_err(db_error)?;
+        {
+            let mut table = txn.open_table(REMOTE_DOCUMENTS).map_err(db_error)?;
+            work(&mut table)?;
+        }
+        txn.commit().map_err(db_error)
     }
 
     /// A consistent snapshot for reading.
@@ -786,6 +868,14 @@ impl Reader {
         }
         Ok(rows)
     }
+}
+
+/// A remote document as this ledger last saw it (see [`Store::remembered`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteDocument {
+    /// The tag the remote gave it (S3: its ETag).
+    pub etag: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A deployment at the head of its environment without a final outcome.

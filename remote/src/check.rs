@@ -50,10 +50,11 @@ pub async fn check<R: Remote>(
         }
     }
 
-    let names = remote.list_refs().await?;
-    report.refs = names.len();
+    let listed = remote.list_refs().await?;
+    report.refs = listed.len();
     let mut reached = BTreeSet::new();
-    for name in names {
+    // Every ref is read: a check believes nothing remembered.
+    for name in listed.into_iter().map(|listed| listed.name) {
         let Some(state) = get_ref(remote, &name).await? else { continue };
         if let Some(seen) = seen.get(&name)
             && !reaches(&sound, state.doc.target, *seen)

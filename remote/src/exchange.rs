@@ -15,7 +15,7 @@ use ledger::refs::RefName;
 use ledger::store::{ConflictError, ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
 
-use crate::{RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref};
+use crate::{ListedRef, RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref, remembered};
 
 /// Requests in flight at once.
 const PARALLEL_REQUESTS: usize = 16;
@@ -155,8 +155,18 @@ pub async fn push<R: Remote>(
         locals.sort_by_key(|(name, _)| name.env_name().is_some());
         locals
     };
-    let states = read_refs(remote, locals.iter().map(|(name, _)| name.clone())).await?;
+    let states = match only {
+        _ if locals.is_empty() => Vec::new(),
+        Some(name) => vec![last_seen_or_read(store, remote, remote_name, name).await?],
+        None => {
+            let mut listed: BTreeMap<RefName, RefState> =
+                list_heads(store, remote, remote_name).await?.into_iter().map(|h| (h.name, h.state)).collect();
+            locals.iter().map(|(name, _)| listed.remove(name)).collect()
+        }
+    };
     let mut report = PushReport::default();
+    // The remote's refs this push leaves at this ledger's targets, remembered at the end.
+    let mut seen = BTreeMap::new();
     let mut candidates = Vec::new();
     // Remote refs already at the local target, whose tracking ref is behind.
     let mut settled = Vec::new();
@@ -168,10 +178,11 @@ pub async fn push<R: Remote>(
         for ((name, target), state) in locals.into_iter().zip(states) {
             let tracked = reader.ref_target(&RefName::tracking(remote_name, &name))?;
             let remote_target = state.as_ref().map(|state| state.doc.target);
-            if remote_target == Some(target) {
+            if let Some(state) = state.as_ref().filter(|state| state.doc.target == target) {
                 if tracked != Some(target) {
-                    settled.push((name, target));
+                    settled.push((name.clone(), target));
                 }
+                seen.insert(name, state.clone());
                 continue;
             }
             if let Some(remote_target) = remote_target
@@ -194,15 +205,34 @@ pub async fn push<R: Remote>(
     upload(remote, &uploads, progress).await?;
     report.objects = uploads.len();
     for (name, target, state) in candidates {
-        match move_remote_ref(store, remote, &name, target, state).await? {
-            Ok(()) => {
+        let moved = move_remote_ref(store, remote, remote_name, &name, target, state, &mut report.went_back);
+        match moved.await? {
+            Ok(state) => {
                 store_tracking(store, remote_name, &name, target)?;
                 report.moved.push((name.to_string(), target));
+                seen.insert(name, state);
             }
             Err(why) => report.refused.push(Refused { name: name.to_string(), why }),
         }
     }
+    remembered::remember_refs(store, remote_name, remote, &seen)?;
     Ok(report)
+}
+
+/// Ref `name` of the remote as this ledger last saw it (when it holds the entry it named), else
+/// as read now. A compare-and-swap from a state that is no longer current is refused, and the
+/// ref is then read.
+async fn last_seen_or_read<R: Remote>(
+    store: &Store,
+    remote: &R,
+    remote_name: &str,
+    name: &RefName,
+) -> Result<Option<RefState>, ExchangeError> {
+    let last_seen = remembered::refs(store, remote_name, remote)?.remove(name);
+    match last_seen {
+        Some(state) if store.read()?.seq_of(&state.doc.target)?.is_some() => Ok(Some(state)),
+        _ => Ok(get_ref(remote, name).await?),
+    }
 }
 
 fn store_tracking(
@@ -289,21 +319,30 @@ fn checked_local(id: EntryId, bytes: &[u8]) -> Result<Entry, ExchangeError> {
     examine(id, bytes).map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
 }
 
-/// Moves the remote's ref `name` (read as `current`) to `target` if that is a fast-forward;
-/// `Err(why)` if not.
+/// Moves the remote's ref `name` (read, or last seen, as `current`) to `target` if that is a
+/// fast-forward: its state then; `Err(why)` if not. A ref read again (the compare-and-swap was
+/// refused) and found behind where this ledger saw it is added to `went_back`.
 async fn move_remote_ref<R: Remote>(
     store: &Store,
     remote: &R,
+    remote_name: &str,
     name: &RefName,
     target: EntryId,
     mut current: Option<RefState>,
-) -> Result<Result<(), String>, ExchangeError> {
+    went_back_refs: &mut Vec<WentBack>,
+) -> Result<Result<RefState, String>, ExchangeError> {
     for attempt in 0..REF_ATTEMPTS {
         if attempt > 0 {
             current = get_ref(remote, name).await?;
+            if let Some(state) = &current
+                && let Some(seen) = went_back(&store.read()?, remote_name, name, state.doc.target)?
+                && !went_back_refs.iter().any(|known| known.name == name.as_str())
+            {
+                went_back_refs.push(WentBack { name: name.to_string(), remote: state.doc.target, seen });
+            }
         }
         let (version, expected) = match &current {
-            Some(state) if state.doc.target == target => return Ok(Ok(())),
+            Some(state) if state.doc.target == target => return Ok(Ok(state.clone())),
             Some(state) => {
                 let reader = store.read()?;
                 let theirs = reader.seq_of(&state.doc.target)?;
@@ -319,8 +358,9 @@ async fn move_remote_ref<R: Remote>(
             }
             None => (1, None),
         };
-        if let Written::Done(_) = put_ref(remote, name, RefDoc { target, version }, expected).await? {
-            return Ok(Ok(()));
+        let doc = RefDoc { target, version };
+        if let Written::Done(etag) = put_ref(remote, name, doc, expected).await? {
+            return Ok(Ok(RefState { doc, etag }));
         }
     }
     Ok(Err(format!("the remote's {name} kept moving; try again")))
@@ -345,13 +385,26 @@ pub async fn pull<R: Remote>(
     remote_name: &str,
     progress: &dyn Progress,
 ) -> Result<PullReport, ExchangeError> {
-    let heads = remote_heads(remote).await?;
+    // Only the refs that changed since the last exchange: the others name what this ledger
+    // took in then.
+    let changed: BTreeMap<RefName, RefState> = list_heads(store, remote, remote_name)
+        .await?
+        .into_iter()
+        .filter(|head| head.changed)
+        .map(|head| (head.name, head.state))
+        .collect();
+    let mut report = PullReport::default();
+    if changed.is_empty() {
+        return Ok(report);
+    }
+    let heads: Vec<(RefName, EntryId)> =
+        changed.iter().map(|(name, state)| (name.clone(), state.doc.target)).collect();
     let mut fetched = if store.read()?.newest(1)?.is_empty() {
         fetch_listed(store, remote, &heads, progress).await?
     } else {
         fetch_missing(store, remote, &heads, progress).await?
     };
-    let mut report = PullReport::default();
+    let mut taken = BTreeMap::new();
     // Releases and sets before the deployments that name them.
     let mut ordered: Vec<&(RefName, EntryId)> =
         heads.iter().filter(|(n, _)| n.env_name().is_none()).collect();
@@ -374,6 +427,7 @@ pub async fn pull<R: Remote>(
                     if moved {
                         report.moved.push((name.to_string(), *target));
                     }
+                    taken.insert(name.clone(), changed[name].clone());
                     continue;
                 }
                 Err(error) => {
@@ -394,6 +448,8 @@ pub async fn pull<R: Remote>(
             fetched.insert(id, checked(remote, id, bytes)?);
         }
     }
+    // After the refs' transactions: a ref remembered is one whose entries are here.
+    remembered::remember_refs(store, remote_name, remote, &taken)?;
     Ok(report)
 }
 
@@ -432,14 +488,17 @@ pub async fn fetch<R: Remote>(
     remote_name: &str,
     progress: &dyn Progress,
 ) -> Result<Vec<(String, Comparison)>, ExchangeError> {
-    let heads = remote_heads(remote).await?;
+    let listed = list_heads(store, remote, remote_name).await?;
     let reader = store.read()?;
     let mut went_back_refs = Vec::new();
-    for (name, target) in &heads {
-        if let Some(seen) = went_back(&reader, remote_name, name, *target)? {
-            went_back_refs.push(WentBack { name: name.to_string(), remote: *target, seen });
+    // An unchanged ref is where this ledger took it in: only a changed one can have gone back.
+    for head in listed.iter().filter(|head| head.changed) {
+        let target = head.state.doc.target;
+        if let Some(seen) = went_back(&reader, remote_name, &head.name, target)? {
+            went_back_refs.push(WentBack { name: head.name.to_string(), remote: target, seen });
         }
     }
+    let heads: Vec<(RefName, EntryId)> = listed.into_iter().map(|head| (head.name, head.state.doc.target)).collect();
     if !went_back_refs.is_empty() {
         return Err(ExchangeError::WentBack { url: remote.url().into(), refs: went_back_refs });
     }
@@ -480,24 +539,42 @@ pub async fn fetch<R: Remote>(
 /// A write whose answer was lost is recognised when the remote's ref is read again: if it
 /// names the entry (or leads to it, others having appended on top), that entry is recorded
 /// here and returned, never sealed a second time.
+///
+/// `listed`: this process listed the remote's refs just before (a pull), so the first attempt
+/// starts from the ref as this ledger remembers it, without reading it; a ref that moved
+/// meanwhile refuses that attempt, and the next ones read it.
 pub async fn append<R: Remote>(
     store: &Store,
     remote: &R,
     remote_name: &str,
     name: &RefName,
+    listed: bool,
     seal: impl Fn(&Writer<'_>) -> Result<(StoredEntry, Vec<u8>), StoreError>,
 ) -> Result<StoredEntry, ExchangeError> {
     let started = tokio::time::Instant::now();
     let mut pause = Backoff::new();
     // The last entry this call tried to make the remote's head, when the answer was not `Done`.
     let mut attempted: Option<(StoredEntry, Vec<u8>)> = None;
+    let mut first = listed;
     loop {
-        let current = get_ref(remote, name).await?;
+        let current = match std::mem::take(&mut first) {
+            true => {
+                let last_seen = remembered::refs(store, remote_name, remote)?.remove(name);
+                match last_seen {
+                    Some(state) if store.read()?.seq_of(&state.doc.target)?.is_none() => {
+                        get_ref(remote, name).await?
+                    }
+                    // Not remembered after a listing: the remote has no such ref.
+                    last_seen => last_seen,
+                }
+            }
+            false => get_ref(remote, name).await?,
+        };
         let remote_head = current.as_ref().map(|state| state.doc.target);
         if let Some((stored, bytes)) = &attempted
             && remote_head == Some(stored.id)
         {
-            return record_appended(store, remote_name, name, stored, bytes);
+            return record_appended(store, remote, remote_name, name, stored, bytes, current.as_ref());
         }
         let local = store.read()?.ref_target(name)?;
         if remote_head != local {
@@ -531,8 +608,12 @@ pub async fn append<R: Remote>(
             None => 1,
         };
         let expected = current.as_ref().map(|state| state.etag.as_str());
-        match put_ref(remote, name, RefDoc { target: stored.id, version }, expected).await {
-            Ok(Written::Done(_)) => return record_appended(store, remote_name, name, &stored, &bytes),
+        let doc = RefDoc { target: stored.id, version };
+        match put_ref(remote, name, doc, expected).await {
+            Ok(Written::Done(etag)) => {
+                let state = RefState { doc, etag };
+                return record_appended(store, remote, remote_name, name, &stored, &bytes, Some(&state));
+            }
             Ok(Written::Refused) => {
                 attempted = Some((stored, bytes));
                 pause.wait().await;
@@ -556,18 +637,21 @@ pub async fn append<R: Remote>(
     }
 }
 
-/// Stores `stored`, which the remote's ref `name` now reaches, here.
-fn record_appended(
+/// Stores `stored`, which the remote's ref `name` (at `state`, when known) now names, here.
+fn record_appended<R: Remote>(
     store: &Store,
+    remote: &R,
     remote_name: &str,
     name: &RefName,
     stored: &StoredEntry,
     bytes: &[u8],
+    state: Option<&RefState>,
 ) -> Result<StoredEntry, ExchangeError> {
     store.write(|w| {
         w.receive(stored.id, bytes)?;
         w.set_tracking_ref(remote_name, name, stored.id)
     })?;
+    remembered::remember_refs(store, remote_name, remote, state.map(|state| (name, state)))?;
     Ok(stored.clone())
 }
 
@@ -619,10 +703,13 @@ async fn catch_up<R: Remote>(
             admission::check_head(w, name, target)?;
             w.set_tracking_ref(remote_name, name, target)
         });
-        return received.or_else(|error| {
-            let refused = refusal(remote, name, error)?;
-            Err(ExchangeError::Refused { name: refused.name, why: refused.why })
-        });
+        return match received {
+            Ok(()) => Ok(remembered::remember_refs(store, remote_name, remote, current.map(|state| (name, state)))?),
+            Err(error) => {
+                let refused = refusal(remote, name, error)?;
+                Err(ExchangeError::Refused { name: refused.name, why: refused.why })
+            }
+        };
     }
     let local = store.read()?.ref_target(name)?.ok_or_else(|| ExchangeError::Refused {
         name: name.to_string(),
@@ -631,8 +718,12 @@ async fn catch_up<R: Remote>(
     let on_remote = current.iter().map(|state| (name.clone(), state.doc.target)).collect();
     let missing = not_on_remote(&store.read()?, remote_name, &on_remote, std::iter::once(local))?;
     upload(remote, &missing, &()).await?;
-    match move_remote_ref(store, remote, name, local, current.cloned()).await? {
-        Ok(()) => Ok(store_tracking(store, remote_name, name, local)?),
+    let mut went_back_refs = Vec::new();
+    match move_remote_ref(store, remote, remote_name, name, local, current.cloned(), &mut went_back_refs).await? {
+        Ok(state) => {
+            store_tracking(store, remote_name, name, local)?;
+            Ok(remembered::remember_refs(store, remote_name, remote, [(name, &state)])?)
+        }
         Err(why) => Err(ExchangeError::Refused { name: name.to_string(), why }),
     }
 }
@@ -659,11 +750,42 @@ fn receive_all(
     Ok(())
 }
 
-/// Every ref of the remote and its target, read 16 at a time.
-async fn remote_heads<R: Remote>(remote: &R) -> Result<Vec<(RefName, EntryId)>, ExchangeError> {
-    let names = remote.list_refs().await?;
-    let states = read_refs(remote, names.iter().cloned()).await?;
-    Ok(names.into_iter().zip(states).filter_map(|(name, state)| Some((name, state?.doc.target))).collect())
+/// A ref of the remote as an exchange knows it: listed and, unless unchanged, read.
+struct Head {
+    name: RefName,
+    state: RefState,
+    /// Read now: its tag is not the one this ledger remembers (or this ledger lacks the entry
+    /// remembered). An unchanged ref names what this ledger took in at the last exchange.
+    changed: bool,
+}
+
+/// Every ref of the remote, by one listing of `refs/`; of those, only the refs whose tag is not
+/// the one this ledger remembers (see [`remembered`]) are read, 16 at a time. A ref gone between
+/// the listing and its read is left out, as if not listed.
+async fn list_heads<R: Remote>(store: &Store, remote: &R, remote_name: &str) -> Result<Vec<Head>, ExchangeError> {
+    let listed = remote.list_refs().await?;
+    let mut last_seen = remembered::refs(store, remote_name, remote)?;
+    let mut heads = Vec::with_capacity(listed.len());
+    let mut unread = Vec::new();
+    {
+        let reader = store.read()?;
+        for ListedRef { name, etag } in listed {
+            match last_seen.remove(&name) {
+                Some(state) if state.etag == etag && reader.seq_of(&state.doc.target)?.is_some() => {
+                    heads.push(Head { name, state, changed: false });
+                }
+                _ => unread.push(name),
+            }
+        }
+    }
+    let states = read_refs(remote, unread.iter().cloned()).await?;
+    for (name, state) in unread.into_iter().zip(states) {
+        if let Some(state) = state {
+            heads.push(Head { name, state, changed: true });
+        }
+    }
+    heads.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(heads)
 }
 
 /// Refs `names` as the remote has them now, read 16 at a time, in the order given.

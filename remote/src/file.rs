@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::EntryId;
-use ledger::refs::RefName;
 
-use crate::{Document, DocumentKey, Remote, RemoteError, Written, object_key, ref_name_of_key};
+use crate::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, object_key, ref_name_of_key};
 
 pub struct FileRemote {
     url: String,
@@ -150,8 +149,9 @@ impl Remote for FileRemote {
         Ok(Written::Done(etag_of(bytes)))
     }
 
-    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
-        let mut names = Vec::new();
+    /// Every ref, tagged as [`Remote::get_document`] tags it: each document is read and hashed.
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
+        let mut listed = Vec::new();
         for kind in ["env", "service", "set"] {
             let dir = self.root.join("refs").join(kind);
             let entries = match std::fs::read_dir(&dir) {
@@ -162,11 +162,14 @@ impl Remote for FileRemote {
             for entry in entries {
                 let entry = entry.map_err(|e| self.error("list", &format!("refs/{kind}"), e))?;
                 let key = format!("refs/{kind}/{}", entry.file_name().to_string_lossy());
-                names.extend(ref_name_of_key(&key));
+                let Some(name) = ref_name_of_key(&key) else { continue };
+                // Gone since the directory was read: not listed.
+                let Some(document) = self.read_document(&DocumentKey(key))? else { continue };
+                listed.push(ListedRef { name, etag: document.etag });
             }
         }
-        names.sort();
-        Ok(names)
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
     }
 }
 
@@ -177,6 +180,7 @@ fn etag_of(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger::refs::RefName;
     use crate::{RefDoc, get_ref, put_ref};
     use ledger_testutil::block_on;
 
@@ -227,7 +231,12 @@ mod tests {
             );
             assert_eq!(get_ref(&remote, &RefName::env("stage")).await.unwrap().unwrap().doc, doc(2));
             put_ref(&remote, &RefName::service("api"), doc(5), None).await.unwrap();
-            assert_eq!(remote.list_refs().await.unwrap(), [RefName::env("stage"), RefName::service("api")]);
+            let listed = remote.list_refs().await.unwrap();
+            let names: Vec<&RefName> = listed.iter().map(|listed| &listed.name).collect();
+            assert_eq!(names, [&RefName::env("stage"), &RefName::service("api")]);
+            // A listing tags each ref as reading it does.
+            let read = get_ref(&remote, &RefName::env("stage")).await.unwrap().unwrap();
+            assert_eq!(listed[0].etag, read.etag);
             // A name that would leave the remote's directory is not a ref name at all.
             assert_eq!(RefName::parse("env/../../etc"), None);
         });

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DocumentKey, Remote, RemoteError, Written, lease_key};
+use crate::{Document, DocumentKey, Remote, RemoteError, Written, lease_key};
 
 /// Takeover attempts before giving up when other takers keep winning.
 const ATTEMPTS: usize = 5;
@@ -60,6 +60,13 @@ pub struct Lease {
     doc: LeaseDoc,
 }
 
+impl Lease {
+    /// The key of the lease document.
+    pub fn key(&self) -> &DocumentKey {
+        &self.key
+    }
+}
+
 /// How taking a lease ended.
 #[derive(Debug)]
 pub enum Taken {
@@ -92,10 +99,31 @@ pub async fn take(
     expires_at: i64,
     gone: impl Fn(&LeaseDoc) -> bool,
 ) -> Result<Taken, LeaseError> {
+    take_from(remote, env, holder, now, expires_at, gone, None).await
+}
+
+/// [`take`], starting from `last_seen`, the document as this ledger last saw it (the one it
+/// wrote when it gave the lease back): when that says the lease is free, the first attempt is
+/// the compare-and-swap on its tag, without reading the document. Refused (the lease changed
+/// hands since), the document is read as by [`take`].
+pub async fn take_from(
+    remote: &impl Remote,
+    env: &str,
+    holder: &Holder,
+    now: i64,
+    expires_at: i64,
+    gone: impl Fn(&LeaseDoc) -> bool,
+    last_seen: Option<Document>,
+) -> Result<Taken, LeaseError> {
     let key = lease_key(env).ok_or_else(|| LeaseError::BadName(env.into()))?;
+    let free = |doc: &LeaseDoc| doc.released || doc.expires_at <= now || gone(doc);
+    let mut guess = last_seen.filter(|document| parse(remote, &key, &document.bytes).is_ok_and(|doc| free(&doc)));
     let mut attempted: Option<LeaseDoc> = None;
     for _ in 0..ATTEMPTS {
-        let current = remote.get_document(&key).await?;
+        let current = match guess.take() {
+            Some(document) => Some(document),
+            None => remote.get_document(&key).await?,
+        };
         let (taken, broken, expected) = match &current {
             None => (1, None, None),
             Some(document) => {
@@ -104,7 +132,7 @@ pub async fn take(
                     // Our write landed though its answer was lost (and the retry was refused).
                     return Ok(Taken::Held(Lease { key, etag: document.etag.clone(), doc }));
                 }
-                if !doc.released && doc.expires_at > now && !gone(&doc) {
+                if !free(&doc) {
                     return Ok(Taken::Busy { holder: doc.holder, expires_at: doc.expires_at });
                 }
                 (doc.taken + 1, doc.broken, Some(document.etag.as_str()))
@@ -188,17 +216,20 @@ pub async fn break_lease<E>(
     }
 }
 
-/// Gives the lease back. `false`: it was no longer ours (it expired and was taken over).
-pub async fn release(remote: &impl Remote, lease: Lease) -> Result<bool, RemoteError> {
+/// Gives the lease back: the released document as written, with its tag (the next
+/// [`take_from`] of this ledger starts from it). `None`: it was no longer ours (it expired and
+/// was taken over).
+pub async fn release(remote: &impl Remote, lease: Lease) -> Result<Option<Document>, RemoteError> {
     let doc = LeaseDoc { released: true, taken: lease.doc.taken + 1, ..lease.doc };
     let bytes = serde_json::to_vec(&doc).expect("a lease always serialises");
-    match remote.put_document(&lease.key, &bytes, Some(&lease.etag)).await {
-        Ok(Written::Done(_)) => Ok(true),
+    let etag = match remote.put_document(&lease.key, &bytes, Some(&lease.etag)).await {
+        Ok(Written::Done(etag)) => Some(etag),
         // Refused or unanswered: given back all the same if the document is now this one (a
         // retried write whose first answer was lost is refused).
-        Ok(Written::Refused) => Ok(landed(remote, &lease.key, &doc).await.is_some()),
-        Err(error) => landed(remote, &lease.key, &doc).await.map(|_| true).ok_or(error),
-    }
+        Ok(Written::Refused) => landed(remote, &lease.key, &doc).await,
+        Err(error) => Some(landed(remote, &lease.key, &doc).await.ok_or(error)?),
+    };
+    Ok(etag.map(|etag| Document { bytes, etag }))
 }
 
 /// The tag of document `key` when it is exactly `doc`: a write of it landed.
@@ -312,7 +343,7 @@ mod tests {
                 matches!(busy, Taken::Busy { ref holder, expires_at: 200 } if holder == "alice"),
                 "{busy:?}"
             );
-            assert!(release(&remote, first).await.unwrap());
+            assert!(release(&remote, first).await.unwrap().is_some());
             let Taken::Held(second) =
                 take(&remote, "prod", &holder("bob"), 150, 250, none_gone).await.unwrap()
             else {
@@ -324,12 +355,12 @@ mod tests {
             else {
                 panic!()
             };
-            assert!(!release(&remote, second).await.unwrap());
+            assert!(release(&remote, second).await.unwrap().is_none());
             assert!(matches!(
                 take(&remote, "prod", &holder("dave"), 350, 450, none_gone).await.unwrap(),
                 Taken::Busy { .. }
             ));
-            assert!(release(&remote, third).await.unwrap());
+            assert!(release(&remote, third).await.unwrap().is_some());
             assert!(take(&remote, "../prod", &holder("eve"), 0, 1, none_gone).await.is_err());
         });
     }

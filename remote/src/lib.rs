@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod file;
 pub mod lease;
 pub mod marker;
+pub mod remembered;
 
 use std::future::Future;
 
@@ -41,6 +42,14 @@ pub struct RefState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Document {
     pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
+/// A ref as a listing of `refs/` names it: with the tag its document has, the same tag
+/// [`Remote::get_document`] gives, so an unchanged ref need not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedRef {
+    pub name: RefName,
     pub etag: String,
 }
 
@@ -99,8 +108,9 @@ pub trait Remote {
         expected: Option<&str>,
     ) -> impl Future<Output = Result<Written, RemoteError>>;
 
-    /// The names of every ref (never the objects: a remote may hold millions).
-    fn list_refs(&self) -> impl Future<Output = Result<Vec<RefName>, RemoteError>>;
+    /// Every ref with its document's tag, sorted by name, in one listing (never the objects: a
+    /// remote may hold millions).
+    fn list_refs(&self) -> impl Future<Output = Result<Vec<ListedRef>, RemoteError>>;
 }
 
 /// The key of an object: only hex reaches a path or an S3 key.
@@ -134,15 +144,20 @@ fn plain_name(name: &str) -> bool {
     ledger::name::validate(NameKind::Environment, name).is_ok()
 }
 
+/// Parses ref document `bytes`, stored under `key`.
+fn parse_ref(remote: &impl Remote, key: &DocumentKey, bytes: &[u8]) -> Result<RefDoc, RemoteError> {
+    serde_json::from_slice(bytes).map_err(|error| RemoteError::BadDocument {
+        url: remote.url().into(),
+        key: key.as_str().into(),
+        message: error.to_string(),
+    })
+}
+
 /// Reads ref `name`.
 pub async fn get_ref(remote: &impl Remote, name: &RefName) -> Result<Option<RefState>, RemoteError> {
     let key = checked_ref_key(remote, name)?;
     let Some(document) = remote.get_document(&key).await? else { return Ok(None) };
-    let doc = serde_json::from_slice(&document.bytes).map_err(|error| RemoteError::BadDocument {
-        url: remote.url().into(),
-        key: key.as_str().into(),
-        message: error.to_string(),
-    })?;
+    let doc = parse_ref(remote, &key, &document.bytes)?;
     Ok(Some(RefState { doc, etag: document.etag }))
 }
 

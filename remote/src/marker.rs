@@ -36,7 +36,7 @@ impl Marker {
         Ok(marker)
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a marker always serialises")
     }
 }
@@ -58,7 +58,7 @@ pub enum MarkerError {
 }
 
 /// The key of the marker document.
-fn marker_key() -> DocumentKey {
+pub fn marker_key() -> DocumentKey {
     DocumentKey(MARKER_KEY.to_string())
 }
 

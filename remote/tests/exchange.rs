@@ -13,7 +13,7 @@ use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
 use ledger_remote::{
-    Document, DocumentKey, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref,
+    Document, DocumentKey, ListedRef, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref,
 };
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
@@ -269,11 +269,11 @@ impl Remote for Crowded<'_> {
             let seal = move |w: &Writer<'_>| {
                 w.seal_new(entries::stamp(100), Body::Release(entries::release("api", &tag)))
             };
-            append(self.other, self.inner, "origin", &RefName::service("api"), seal).await.unwrap();
+            append(self.other, self.inner, "origin", &RefName::service("api"), false, seal).await.unwrap();
         }
         self.inner.put_document(key, bytes, expected).await
     }
-    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
         self.inner.list_refs().await
     }
 }
@@ -293,7 +293,7 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     let started = runtime.block_on(async { tokio::time::Instant::now() });
-    let stored = runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), seal)).unwrap();
+    let stored = runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), false, seal)).unwrap();
     let waited = runtime.block_on(async { started.elapsed() });
     assert!(waited < APPEND_DEADLINE, "{waited:?}");
     assert_eq!(crowded.crowd.get(), 0);
@@ -306,7 +306,7 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     let seal =
         |w: &Writer<'_>| w.seal_new(entries::stamp(300), Body::Release(entries::release("api", "late")));
     let error =
-        runtime.block_on(append(&s.a, &endless, "origin", &RefName::service("api"), seal)).unwrap_err();
+        runtime.block_on(append(&s.a, &endless, "origin", &RefName::service("api"), false, seal)).unwrap_err();
     assert!(error.to_string().contains("for 60 s"), "{error}");
 }
 
@@ -385,4 +385,120 @@ fn a_remote_ref_naming_an_entry_of_another_history_is_refused() {
         reader.ref_target(&RefName::env("stage")).unwrap(),
         s.a.read().unwrap().ref_target(&RefName::env("stage")).unwrap()
     );
+}
+
+/// A `file://` remote that notes every request it serves: `list refs/`, `get <key>`, `put <key>`.
+struct Recording<'a> {
+    inner: &'a FileRemote,
+    requests: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Recording<'a> {
+    fn new(inner: &'a FileRemote) -> Recording<'a> {
+        Recording { inner, requests: Default::default() }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.requests.borrow_mut())
+    }
+
+    fn note(&self, request: String) {
+        self.requests.borrow_mut().push(request);
+    }
+}
+
+impl Remote for Recording<'_> {
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.note(format!("get {}", object_key(id)));
+        self.inner.get_object(id).await
+    }
+    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.note(format!("put {}", object_key(id)));
+        self.inner.put_object(id, bytes).await
+    }
+    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
+        self.note("list objects/".into());
+        self.inner.list_objects().await
+    }
+    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
+        self.note(format!("get {}", key.as_str()));
+        self.inner.get_document(key).await
+    }
+    async fn put_document(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
+        self.note(format!("put {}", key.as_str()));
+        self.inner.put_document(key, bytes, expected).await
+    }
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
+        self.note("list refs/".into());
+        self.inner.list_refs().await
+    }
+}
+
+#[test]
+fn a_pull_reads_only_the_refs_whose_tag_changed() {
+    let s = setup();
+    let api = register(&s.a, 1, "api", "1");
+    let search = register(&s.a, 2, "search", "1");
+    deploy(&s.a, 3, "stage", &[("api", api), ("search", search)]);
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let b_remote = Recording::new(&s.remote);
+    // A ledger that never exchanged with the remote reads every ref once.
+    block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+    let first = b_remote.take();
+    let refs_read = first.iter().filter(|r| r.starts_with("get refs/")).count();
+    assert_eq!(refs_read, 3, "{first:?}");
+    // Nothing new: one listing.
+    block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+    assert_eq!(b_remote.take(), ["list refs/"]);
+
+    // A pushes a release of api: B reads that ref and that entry, nothing else.
+    let api2 = register(&s.a, 4, "api", "2");
+    block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
+    let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+    assert_eq!(pulled.entries, 1);
+    assert_eq!(b_remote.take(), ["list refs/".to_string(), "get refs/service/api".into(), format!("get {}", object_key(api2))]);
+    assert_eq!(local_refs(&s.b), local_refs(&s.a));
+
+    // The same target under another tag (a document written again, one version up): read, and
+    // nothing to take in; then unchanged again.
+    let name = RefName::env("stage");
+    let state = block_on(get_ref(&s.remote, &name)).unwrap().unwrap();
+    let doc = RefDoc { version: state.doc.version + 1, ..state.doc };
+    block_on(put_ref(&s.remote, &name, doc, Some(&state.etag))).unwrap();
+    let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+    assert_eq!((pulled.entries, pulled.refused.len()), (0, 0));
+    assert_eq!(b_remote.take(), ["list refs/", "get refs/env/stage"]);
+    block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+    assert_eq!(b_remote.take(), ["list refs/"]);
+
+    // B's push of stage starts from the tag it remembers: one conditional write, no read.
+    deploy(&s.b, 5, "stage", &[("api", api2)]);
+    let pushed = block_on(push(&s.b, &b_remote, "origin", Some(&name), &())).unwrap();
+    assert_eq!(pushed.moved.len(), 1, "{pushed:?}");
+    let requests = b_remote.take();
+    assert!(!requests.iter().any(|r| r.starts_with("get ")), "{requests:?}");
+    assert_eq!(requests.last().map(String::as_str), Some("put refs/env/stage"), "{requests:?}");
+}
+
+#[test]
+fn a_ref_that_went_back_is_refused_at_every_pull_though_its_tag_is_remembered_nowhere() {
+    let s = setup();
+    let (_, head) = prod_went_back(&s);
+    let b_remote = Recording::new(&s.remote);
+    for _ in 0..2 {
+        let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
+        assert_eq!(pulled.refused.len(), 1, "{pulled:?}");
+        assert!(pulled.refused[0].why.contains("went back"), "{pulled:?}");
+        let requests = b_remote.take();
+        assert!(requests.contains(&"get refs/env/prod".to_string()), "read again each time: {requests:?}");
+    }
+    assert_eq!(s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap(), Some(head), "B did not go back");
 }

@@ -17,7 +17,7 @@ use ledger_remote::check::check;
 use ledger_remote::exchange::{append, pull, push};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Taken};
-use ledger_remote::{Document, DocumentKey, Remote, RemoteError, Written, get_ref};
+use ledger_remote::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
 
@@ -164,7 +164,7 @@ impl Remote for Faulty<'_> {
         }
     }
 
-    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
         self.read("refs/", async || self.inner.list_refs().await).await
     }
 }
@@ -210,8 +210,8 @@ fn local_refs(store: &Store) -> BTreeMap<String, EntryId> {
 fn remote_refs(remote: &FileRemote) -> BTreeMap<String, EntryId> {
     block_on(async {
         let mut refs = BTreeMap::new();
-        for name in remote.list_refs().await.unwrap() {
-            let state = get_ref(remote, &name).await.unwrap().unwrap();
+        for listed in remote.list_refs().await.unwrap() {
+            let (name, state) = (&listed.name, get_ref(remote, &listed.name).await.unwrap().unwrap());
             refs.insert(name.to_string(), state.doc.target);
         }
         refs
@@ -338,7 +338,7 @@ fn append_under_every_fault() {
         let world = World::shared_then_recorded();
         block_on(push(&world.a, &world.remote, "origin", None, &())).unwrap();
         block_on(pull(&world.b, &world.remote, "origin", &())).unwrap();
-        block_on(append(&world.b, &world.remote, "origin", &RefName::service("api"), seal_release("b")))
+        block_on(append(&world.b, &world.remote, "origin", &RefName::service("api"), false, seal_release("b")))
             .unwrap();
         world
     };
@@ -346,7 +346,7 @@ fn append_under_every_fault() {
         let schedule = describe(at);
         let faulty = Faulty::new(&world.remote, at);
         let name = RefName::service("api");
-        let appended = block_on(append(&world.a, &faulty, "origin", &name, seal_release("new")));
+        let appended = block_on(append(&world.a, &faulty, "origin", &name, false, seal_release("new")));
         if let Ok(stored) = &appended {
             assert_eq!(
                 remote_refs(&world.remote).get("service/api"),
@@ -363,7 +363,7 @@ fn append_under_every_fault() {
         assert!(recorded <= 1, "{schedule}: recorded {recorded} times");
         assert!(appended.is_err() || recorded == 1, "{schedule}");
         if recorded == 0 {
-            block_on(append(&world.a, &world.remote, "origin", &name, seal_release("new"))).unwrap();
+            block_on(append(&world.a, &world.remote, "origin", &name, false, seal_release("new"))).unwrap();
         }
         assert_eq!(releases_tagged(&world.a, "api", "new"), 1, "{schedule}");
         assert_eq!(
@@ -396,7 +396,7 @@ fn the_lease_under_every_fault() {
                 held = true;
                 let doc = document().unwrap();
                 assert!(doc.holder == "alice" && !doc.released, "{schedule}: acknowledged: {doc:?}");
-                if let Ok(true) = block_on(lease::release(&faulty, lease)) {
+                if let Ok(Some(_)) = block_on(lease::release(&faulty, lease)) {
                     assert!(document().unwrap().released, "{schedule}: acknowledged release");
                 }
             }

@@ -5,12 +5,12 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ledger::EntryId;
-use ledger::refs::RefName;
 
 use crate::error::{AwsError, ErrorKind, from_sdk};
 use crate::retry::Backoff;
 use ledger_remote::{
-    Document, DocumentKey, Remote, RemoteError, Written, id_of_object_key, object_key, ref_name_of_key,
+    Document, DocumentKey, ListedRef, Remote, RemoteError, Written, id_of_object_key, object_key,
+    ref_name_of_key,
 };
 
 /// Server-side encryption of everything written.
@@ -155,8 +155,8 @@ impl S3Remote {
         written.map_err(|error| self.error("put", key, error))
     }
 
-    /// Every key under `prefix` (relative to the remote's root), page by page.
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, RemoteError> {
+    /// Every key under `prefix` (relative to the remote's root) with its ETag, page by page.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, String)>, RemoteError> {
         const ACTION: &str = "s3:ListBucket";
         let full_prefix = format!("{}{prefix}", self.prefix);
         let mut keys = Vec::new();
@@ -175,8 +175,10 @@ impl S3Remote {
                 })
                 .await
                 .map_err(|error| self.error("list", prefix, error))?;
-            let relative = page.contents().iter().filter_map(|object| object.key());
-            keys.extend(relative.filter_map(|key| key.strip_prefix(&self.prefix)).map(str::to_string));
+            for object in page.contents() {
+                let Some(key) = object.key().and_then(|key| key.strip_prefix(&self.prefix)) else { continue };
+                keys.push((key.to_string(), object.e_tag().unwrap_or_default().to_string()));
+            }
             match page.next_continuation_token() {
                 Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
                 _ => return Ok(keys),
@@ -199,7 +201,7 @@ impl Remote for S3Remote {
     }
 
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
-        Ok(self.list("objects/").await?.iter().filter_map(|key| id_of_object_key(key)).collect())
+        Ok(self.list("objects/").await?.iter().filter_map(|(key, _)| id_of_object_key(key)).collect())
     }
 
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
@@ -215,11 +217,17 @@ impl Remote for S3Remote {
         self.put(key.as_str(), bytes, expected).await
     }
 
-    async fn list_refs(&self) -> Result<Vec<RefName>, RemoteError> {
-        let mut names: Vec<RefName> =
-            self.list("refs/").await?.iter().filter_map(|key| ref_name_of_key(key)).collect();
-        names.sort();
-        Ok(names)
+    /// One `ListObjectsV2` of `refs/` (a page per thousand refs): each ref with the ETag a
+    /// `GetObject` of it answers.
+    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
+        let mut listed: Vec<ListedRef> = self
+            .list("refs/")
+            .await?
+            .into_iter()
+            .filter_map(|(key, etag)| Some(ListedRef { name: ref_name_of_key(&key)?, etag }))
+            .collect();
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
     }
 }
 

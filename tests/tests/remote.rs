@@ -696,41 +696,107 @@ fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it
 }
 
 /// Requests by kind while `args` runs.
-fn s3_requests(shared: &Shared, project: &Project, args: &[&str]) -> std::collections::BTreeMap<String, u64> {
+fn s3_requests(shared: &Shared, project: &Project, args: &[&str]) -> Requests {
     let moto = shared.moto.as_ref().unwrap();
     moto.reset_calls();
     project.ok(args);
     moto.calls().into_iter().filter(|(call, _)| call.starts_with("s3:")).collect()
 }
 
+/// The S3 requests of every command of a deployment onto a remote of `services` services, whose
+/// history of `releases` releases was recorded offline and pushed whole.
+fn deployment_requests(shared: &Shared, services: usize, releases: usize) -> Vec<(String, Requests)> {
+    let moto = shared.moto.as_ref().unwrap();
+    let alice = Project::new(&manifest_with_services(services)).with_env(moto.env());
+    fn offline<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [&["--ledger-dir", "offline"][..], args].concat()
+    }
+    alice.ok(&offline(&["init"]));
+    for n in 0..releases {
+        let service = format!("s{}", n % services);
+        alice.ok(&offline(&["register", &service, &image(&service, &format!("v{n}"))]));
+    }
+    alice.ok(&offline(&["apply", "latest", "stage", "--yes"]));
+    let prefix = format!("s3://{BUCKET}/history-{services}-{releases}");
+    alice.ok(&offline(&["remote", "add", "origin", &prefix]));
+    alice.ok(&offline(&["push"]));
+    let mut measured = Vec::new();
+    let mut measure = |what: &str, args: &[&str]| {
+        measured.push((what.to_string(), s3_requests(shared, &alice, &offline(args))));
+    };
+    alice.ok(&offline(&["register", "s0", &image("s0", "new")]));
+    // A release set made for the deployment, appended to the remote's, then the deployment.
+    measure("apply latest", &["apply", "latest", "stage", "--service", "s0", "--yes"]);
+    measure("promote", &["promote", "stage", "prod", "--yes"]);
+    measure("pull with nothing new", &["pull"]);
+    alice.ok(&offline(&["register", "s0", &image("s0", "newer")]));
+    // Now from the lease this ledger gave back.
+    measure("apply latest again", &["apply", "latest", "stage", "--service", "s0", "--yes"]);
+    measured
+}
+
+type Requests = std::collections::BTreeMap<String, u64>;
+
 #[test]
 fn a_deployment_costs_the_same_requests_however_long_the_history() {
     let shared = Shared::s3();
-    let mut counts = Vec::new();
-    for releases in [3, 300] {
-        // A history recorded offline, then pushed whole.
-        let alice = shared.project();
-        alice.ok(&["--ledger-dir", "offline", "init"]);
-        for n in 0..releases {
-            let service = format!("s{}", n % 3);
-            alice.ok(&["--ledger-dir", "offline", "register", &service, &image(&service, &format!("v{n}"))]);
-        }
-        alice.ok(&["--ledger-dir", "offline", "apply", "latest", "stage", "--yes"]);
-        let prefix = format!("s3://{BUCKET}/history-{releases}");
-        alice.ok(&["--ledger-dir", "offline", "remote", "add", "origin", &prefix]);
-        alice.ok(&["--ledger-dir", "offline", "push"]);
-        // Alice's ledger, synced, promotes: a deployment and its outcome reach the remote.
-        let requests =
-            s3_requests(&shared, &alice, &["--ledger-dir", "offline", "promote", "stage", "prod", "--yes"]);
-        assert_eq!(requests.get("s3:ListObjectsV2"), Some(&1), "one listing, of the refs: {requests:?}");
-        assert_eq!(
-            requests["s3:PutObject"],
-            2 + 1 + 2,
-            "the deployment and its outcome, the move of env/prod, the lease taken and given back: {requests:?}"
-        );
-        counts.push(requests);
+    let small = deployment_requests(&shared, 3, 3);
+    let large = deployment_requests(&shared, 30, 300);
+    assert_eq!(small, large, "3 services and 3 releases cost as 30 services and 300 releases");
+    for (what, requests) in &small {
+        let total: u64 = requests.values().sum();
+        assert!(total <= 10, "{what}: {total} requests: {requests:?}");
+        assert!(requests.get("s3:ListObjectsV2") <= Some(&1), "{what}: one listing at most: {requests:?}");
     }
-    assert_eq!(counts[0], counts[1], "3 releases and 300 cost the same");
+    let [apply, promote, pull, again] = &small[..] else { panic!("{small:?}") };
+    assert_eq!(pull.1, Requests::from([("s3:ListObjectsV2".to_string(), 1)]), "a pull with nothing new lists the refs");
+    assert_eq!(
+        promote.1["s3:PutObject"],
+        2 + 1 + 2,
+        "the deployment and its outcome, the move of env/prod, the lease taken and given back: {promote:?}"
+    );
+    // The release set: its object and the move of set/@all, the ref as the listing gave it.
+    assert_eq!(apply.1["s3:PutObject"], promote.1["s3:PutObject"] + 2, "{apply:?}");
+    // The lease taken again is one conditional write, without reading it first.
+    assert_eq!(again.1["s3:GetObject"] + 1, apply.1["s3:GetObject"], "{again:?} {apply:?}");
+}
+
+#[test]
+fn a_pull_reads_only_the_refs_that_changed() {
+    let shared = Shared::s3();
+    let alice = shared.member();
+    ship(&alice, "v1");
+    alice.ok(&["promote", "stage", "prod", "--yes"]);
+    let bob = shared.project();
+    bob.ok(&["clone", &shared.url]);
+    let pull = |project: &Project| s3_requests(&shared, project, &["pull"]);
+    assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1)]));
+
+    // Another ledger moves one ref: the listing, that ref and its one new entry.
+    alice.ok(&["register", "s1", &image("s1", "v2")]);
+    let changed = pull(&bob);
+    assert_eq!(changed, Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 2)]));
+    assert_eq!(bob.json(&["show", "service/s1"])["id"], alice.json(&["show", "service/s1"])["id"]);
+    assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1)]));
+
+    // A document rewritten with the same target (another version, so another ETag): read once,
+    // nothing taken in, and the deployment that follows moves the ref from its new ETag.
+    let moto = shared.moto.as_ref().unwrap();
+    let key = format!("/{BUCKET}/catalogue/refs/env/prod");
+    let (status, document) = moto.s3("GET", &key, b"");
+    assert_eq!(status, 200);
+    let mut doc: Value = serde_json::from_slice(&document).unwrap();
+    doc["version"] = (doc["version"].as_u64().unwrap() + 10).into();
+    assert_eq!(moto.s3("PUT", &key, doc.to_string().as_bytes()).0, 200);
+    let prod = bob.json(&["show", "env/prod"])["id"].clone();
+    assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 1)]));
+    assert_eq!(bob.json(&["show", "env/prod"])["id"], prod);
+    assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1)]));
+    bob.ok(&["register", "s2", &image("s2", "v3")]);
+    bob.ok(&["apply", "latest", "prod", "--service", "s2", "--yes"]);
+    alice.ok(&["pull"]);
+    assert_eq!(log_ids(&alice, "prod"), log_ids(&bob, "prod"));
+    assert_eq!(alice.json(&["verify", "--remote", "origin"])["sound"], true);
 }
 
 #[test]

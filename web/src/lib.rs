@@ -51,17 +51,14 @@ pub fn open(
     remote: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<(Dashboard, Option<Shared>), Error> {
-    let shared = match remote {
-        Some(name) => Some(Shared::chosen(&workspace, Some(name))?),
-        None => None,
-    };
-    let store = match &shared {
-        Some(shared) => {
+    let (store, shared) = match remote {
+        Some(name) => {
             let store = workspace.open_store()?;
+            let shared = Shared::chosen(&workspace, Some(name), Some(&store))?;
             shared.pull(&store, progress)?;
-            store
+            (store, Some(shared))
         }
-        None => workspace.open_store_for_reading()?,
+        None => (workspace.open_store_for_reading()?, None),
     };
     Ok((Dashboard { workspace, store }, shared))
 }
