@@ -16,7 +16,9 @@ use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Lease, LeaseError, Taken};
 use ledger_remote::marker::{self, Marker, MarkerError};
-use ledger_remote::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref, lease_key, remembered};
+use ledger_remote::{
+    Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref, lease_key, remembered,
+};
 use ledger_sync::AwsSettings;
 use ledger_sync::s3::{Encryption, S3Location, S3Remote};
 use serde::{Deserialize, Serialize};
@@ -268,7 +270,8 @@ impl Shared {
     fn remember_marker(&self, store: Option<&Store>, project: &str) -> Result<()> {
         let Some(store) = store else { return Ok(()) };
         let document = Document { bytes: Marker::new(project).to_bytes(), etag: String::new() };
-        match remembered::remember_document(store, &self.name, &self.remote, &marker::marker_key(), &document) {
+        match remembered::remember_document(store, &self.name, &self.remote, &marker::marker_key(), &document)
+        {
             Err(StoreError::OpenedForReading) => Ok(()),
             remembered => Ok(remembered?),
         }
@@ -342,7 +345,8 @@ impl Shared {
         progress: &dyn Progress,
     ) -> Result<Lease> {
         let (now, until) = (Timestamp::now().unix_seconds(), expires_at.unix_seconds());
-        let key = lease_key(env).ok_or_else(|| Error::usage(format!("{env:?} is not an environment name")))?;
+        let key =
+            lease_key(env).ok_or_else(|| Error::usage(format!("{env:?} is not an environment name")))?;
         let last_seen = remembered::document(store, &self.name, &self.remote, &key)?;
         let taking = lease::take_from(&self.remote, env, holder, now, until, lock::holder_gone, last_seen);
         let taken = block_on(taking)??;
@@ -443,7 +447,8 @@ impl Shared {
         let key = lease.key().clone();
         match block_on(lease::release(&self.remote, lease)) {
             Ok(Ok(Some(document))) => {
-                if let Err(error) = remembered::remember_document(store, &self.name, &self.remote, &key, &document)
+                if let Err(error) =
+                    remembered::remember_document(store, &self.name, &self.remote, &key, &document)
                 {
                     progress.warning(&format!("warning: the lease given back was not remembered ({error})"));
                 }

@@ -197,7 +197,8 @@ pub fn init_remote(workspace: &Workspace, remote: Option<&str>) -> Result<Remote
             (false, 0)
         }
         None => {
-            let refs: Vec<RefName> = block_on(connected.list_refs())??.into_iter().map(|listed| listed.name).collect();
+            let refs: Vec<RefName> =
+                block_on(connected.list_refs())??.into_iter().map(|listed| listed.name).collect();
             let declared = declared_refs(workspace);
             let undeclared: Vec<String> =
                 refs.iter().filter(|name| !declared.contains(name)).map(RefName::to_string).collect();

@@ -1,6 +1,6 @@
 //! Sharing a large ledger through S3, against the local emulator (tests/moto): the full push of
-//! a history, one release and one deployment onto a remote that holds all of it (requests
-//! counted), and a full clone.
+//! a history, one release and one deployment onto a remote that holds all of it and a pull with
+//! nothing new (requests counted), and a full clone.
 //!
 //!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
 //!         target/dist/ledger-bench-remote [--entries 100000] [--dir target/bench-remote]
@@ -44,6 +44,7 @@ fn main() {
         "a deployment onto it (`ledger apply latest dev --service svc-00`)",
         run(&["apply", "latest", "dev", "--service", "svc-00", "--yes"]),
     );
+    report("a pull with nothing new (`ledger pull`)", run(&["pull"]));
     let clone = dir.join("clone");
     report("full clone (`ledger clone`)", run(&["clone", URL, &clone.display().to_string()]));
 }

@@ -343,7 +343,11 @@ impl Store {
 
     /// The documents of remote `remote` (at `url`) as this ledger last saw them, by key: rows
     /// remembered at another URL do not count. A ledger made before the table has none.
-    pub fn remembered(&self, remote: &str, url: &str) -> Result<BTreeMap<String, RemoteDocument>, StoreError> {
+    pub fn remembered(
+        &self,
+        remote: &str,
+        url: &str,
+    ) -> Result<BTreeMap<String, RemoteDocument>, StoreError> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(REMOTE_DOCUMENTS) {
             Ok(table) => table,
@@ -407,7 +411,9 @@ impl Store {
 
     fn write_remote_documents(
         &self,
-        work: impl FnOnce(&mut Table<'_, (&'static str, &'static str), (&'static str, &'static str, &'static [u8])>) -> Result<(), StoreError>,
+        work: impl FnOnce(
+            &mut Table<'_, (&'static str, &'static str), (&'static str, &'static str, &'static [u8])>,
+        ) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut txn = self.begin_write_waiting()?;
         txn.set_durability(Durability::Immediate).map_err(db_error)?;

@@ -159,8 +159,11 @@ pub async fn push<R: Remote>(
         _ if locals.is_empty() => Vec::new(),
         Some(name) => vec![last_seen_or_read(store, remote, remote_name, name).await?],
         None => {
-            let mut listed: BTreeMap<RefName, RefState> =
-                list_heads(store, remote, remote_name).await?.into_iter().map(|h| (h.name, h.state)).collect();
+            let mut listed: BTreeMap<RefName, RefState> = list_heads(store, remote, remote_name)
+                .await?
+                .into_iter()
+                .map(|h| (h.name, h.state))
+                .collect();
             locals.iter().map(|(name, _)| listed.remove(name)).collect()
         }
     };
@@ -498,7 +501,8 @@ pub async fn fetch<R: Remote>(
             went_back_refs.push(WentBack { name: head.name.to_string(), remote: target, seen });
         }
     }
-    let heads: Vec<(RefName, EntryId)> = listed.into_iter().map(|head| (head.name, head.state.doc.target)).collect();
+    let heads: Vec<(RefName, EntryId)> =
+        listed.into_iter().map(|head| (head.name, head.state.doc.target)).collect();
     if !went_back_refs.is_empty() {
         return Err(ExchangeError::WentBack { url: remote.url().into(), refs: went_back_refs });
     }
@@ -704,7 +708,9 @@ async fn catch_up<R: Remote>(
             w.set_tracking_ref(remote_name, name, target)
         });
         return match received {
-            Ok(()) => Ok(remembered::remember_refs(store, remote_name, remote, current.map(|state| (name, state)))?),
+            Ok(()) => {
+                Ok(remembered::remember_refs(store, remote_name, remote, current.map(|state| (name, state)))?)
+            }
             Err(error) => {
                 let refused = refusal(remote, name, error)?;
                 Err(ExchangeError::Refused { name: refused.name, why: refused.why })
@@ -719,7 +725,9 @@ async fn catch_up<R: Remote>(
     let missing = not_on_remote(&store.read()?, remote_name, &on_remote, std::iter::once(local))?;
     upload(remote, &missing, &()).await?;
     let mut went_back_refs = Vec::new();
-    match move_remote_ref(store, remote, remote_name, name, local, current.cloned(), &mut went_back_refs).await? {
+    match move_remote_ref(store, remote, remote_name, name, local, current.cloned(), &mut went_back_refs)
+        .await?
+    {
         Ok(state) => {
             store_tracking(store, remote_name, name, local)?;
             Ok(remembered::remember_refs(store, remote_name, remote, [(name, &state)])?)
@@ -762,7 +770,11 @@ struct Head {
 /// Every ref of the remote, by one listing of `refs/`; of those, only the refs whose tag is not
 /// the one this ledger remembers (see [`remembered`]) are read, 16 at a time. A ref gone between
 /// the listing and its read is left out, as if not listed.
-async fn list_heads<R: Remote>(store: &Store, remote: &R, remote_name: &str) -> Result<Vec<Head>, ExchangeError> {
+async fn list_heads<R: Remote>(
+    store: &Store,
+    remote: &R,
+    remote_name: &str,
+) -> Result<Vec<Head>, ExchangeError> {
     let listed = remote.list_refs().await?;
     let mut last_seen = remembered::refs(store, remote_name, remote)?;
     let mut heads = Vec::with_capacity(listed.len());

@@ -180,8 +180,8 @@ fn etag_of(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::refs::RefName;
     use crate::{RefDoc, get_ref, put_ref};
+    use ledger::refs::RefName;
     use ledger_testutil::block_on;
 
     fn remote() -> (tempfile::TempDir, FileRemote) {

@@ -117,7 +117,8 @@ pub async fn take_from(
 ) -> Result<Taken, LeaseError> {
     let key = lease_key(env).ok_or_else(|| LeaseError::BadName(env.into()))?;
     let free = |doc: &LeaseDoc| doc.released || doc.expires_at <= now || gone(doc);
-    let mut guess = last_seen.filter(|document| parse(remote, &key, &document.bytes).is_ok_and(|doc| free(&doc)));
+    let mut guess =
+        last_seen.filter(|document| parse(remote, &key, &document.bytes).is_ok_and(|doc| free(&doc)));
     let mut attempted: Option<LeaseDoc> = None;
     for _ in 0..ATTEMPTS {
         let current = match guess.take() {

@@ -6,15 +6,19 @@
 
 use std::collections::BTreeMap;
 
+use ledger::refs::RefName;
 use ledger::store::RemoteDocument;
 use ledger::{Store, StoreError};
-use ledger::refs::RefName;
 
 use crate::{Document, DocumentKey, RefDoc, RefState, Remote, ref_key, ref_name_of_key};
 
 /// The remote's refs as this ledger last saw them. A row that does not parse is left out (the
 /// ref is then read).
-pub fn refs(store: &Store, remote_name: &str, remote: &impl Remote) -> Result<BTreeMap<RefName, RefState>, StoreError> {
+pub fn refs(
+    store: &Store,
+    remote_name: &str,
+    remote: &impl Remote,
+) -> Result<BTreeMap<RefName, RefState>, StoreError> {
     let mut refs = BTreeMap::new();
     for (key, document) in store.remembered(remote_name, remote.url())? {
         let Some(name) = ref_name_of_key(&key) else { continue };

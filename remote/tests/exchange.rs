@@ -293,7 +293,8 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     let started = runtime.block_on(async { tokio::time::Instant::now() });
-    let stored = runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), false, seal)).unwrap();
+    let stored =
+        runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), false, seal)).unwrap();
     let waited = runtime.block_on(async { started.elapsed() });
     assert!(waited < APPEND_DEADLINE, "{waited:?}");
     assert_eq!(crowded.crowd.get(), 0);
@@ -305,8 +306,9 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     let endless = Crowded { inner: &s.remote, other: &s.b, crowd: std::cell::Cell::new(usize::MAX) };
     let seal =
         |w: &Writer<'_>| w.seal_new(entries::stamp(300), Body::Release(entries::release("api", "late")));
-    let error =
-        runtime.block_on(append(&s.a, &endless, "origin", &RefName::service("api"), false, seal)).unwrap_err();
+    let error = runtime
+        .block_on(append(&s.a, &endless, "origin", &RefName::service("api"), false, seal))
+        .unwrap_err();
     assert!(error.to_string().contains("for 60 s"), "{error}");
 }
 
@@ -464,7 +466,10 @@ fn a_pull_reads_only_the_refs_whose_tag_changed() {
     block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
     assert_eq!(pulled.entries, 1);
-    assert_eq!(b_remote.take(), ["list refs/".to_string(), "get refs/service/api".into(), format!("get {}", object_key(api2))]);
+    assert_eq!(
+        b_remote.take(),
+        ["list refs/".to_string(), "get refs/service/api".into(), format!("get {}", object_key(api2))]
+    );
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
 
     // The same target under another tag (a document written again, one version up): read, and
@@ -500,5 +505,9 @@ fn a_ref_that_went_back_is_refused_at_every_pull_though_its_tag_is_remembered_no
         let requests = b_remote.take();
         assert!(requests.contains(&"get refs/env/prod".to_string()), "read again each time: {requests:?}");
     }
-    assert_eq!(s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap(), Some(head), "B did not go back");
+    assert_eq!(
+        s.b.read().unwrap().ref_target(&RefName::env("prod")).unwrap(),
+        Some(head),
+        "B did not go back"
+    );
 }

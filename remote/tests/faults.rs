@@ -338,8 +338,15 @@ fn append_under_every_fault() {
         let world = World::shared_then_recorded();
         block_on(push(&world.a, &world.remote, "origin", None, &())).unwrap();
         block_on(pull(&world.b, &world.remote, "origin", &())).unwrap();
-        block_on(append(&world.b, &world.remote, "origin", &RefName::service("api"), false, seal_release("b")))
-            .unwrap();
+        block_on(append(
+            &world.b,
+            &world.remote,
+            "origin",
+            &RefName::service("api"),
+            false,
+            seal_release("b"),
+        ))
+        .unwrap();
         world
     };
     let schedules = every_schedule(diverging, |world, at| {

@@ -749,7 +749,11 @@ fn a_deployment_costs_the_same_requests_however_long_the_history() {
         assert!(requests.get("s3:ListObjectsV2") <= Some(&1), "{what}: one listing at most: {requests:?}");
     }
     let [apply, promote, pull, again] = &small[..] else { panic!("{small:?}") };
-    assert_eq!(pull.1, Requests::from([("s3:ListObjectsV2".to_string(), 1)]), "a pull with nothing new lists the refs");
+    assert_eq!(
+        pull.1,
+        Requests::from([("s3:ListObjectsV2".to_string(), 1)]),
+        "a pull with nothing new lists the refs"
+    );
     assert_eq!(
         promote.1["s3:PutObject"],
         2 + 1 + 2,
@@ -775,7 +779,10 @@ fn a_pull_reads_only_the_refs_that_changed() {
     // Another ledger moves one ref: the listing, that ref and its one new entry.
     alice.ok(&["register", "s1", &image("s1", "v2")]);
     let changed = pull(&bob);
-    assert_eq!(changed, Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 2)]));
+    assert_eq!(
+        changed,
+        Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 2)])
+    );
     assert_eq!(bob.json(&["show", "service/s1"])["id"], alice.json(&["show", "service/s1"])["id"]);
     assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1)]));
 
@@ -789,7 +796,10 @@ fn a_pull_reads_only_the_refs_that_changed() {
     doc["version"] = (doc["version"].as_u64().unwrap() + 10).into();
     assert_eq!(moto.s3("PUT", &key, doc.to_string().as_bytes()).0, 200);
     let prod = bob.json(&["show", "env/prod"])["id"].clone();
-    assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 1)]));
+    assert_eq!(
+        pull(&bob),
+        Requests::from([("s3:ListObjectsV2".to_string(), 1), ("s3:GetObject".to_string(), 1)])
+    );
     assert_eq!(bob.json(&["show", "env/prod"])["id"], prod);
     assert_eq!(pull(&bob), Requests::from([("s3:ListObjectsV2".to_string(), 1)]));
     bob.ok(&["register", "s2", &image("s2", "v3")]);
