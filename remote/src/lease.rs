@@ -367,6 +367,37 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_is_taken_again_from_the_document_given_back_unless_it_changed_hands() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = remote(&dir);
+        block_on(async {
+            let Taken::Held(first) =
+                take(&remote, "prod", &holder("alice"), 100, 200, none_gone).await.unwrap()
+            else {
+                panic!()
+            };
+            let given_back = release(&remote, first).await.unwrap().unwrap();
+            assert_eq!(
+                remote.get_document(&lease_key("prod").unwrap()).await.unwrap(),
+                Some(given_back.clone())
+            );
+            // From the document given back: taken.
+            let taking =
+                take_from(&remote, "prod", &holder("alice"), 110, 210, none_gone, Some(given_back.clone()));
+            let Taken::Held(second) = taking.await.unwrap() else { panic!() };
+            assert_eq!(second.doc.taken, 3);
+            // Bob holds it now; alice's remembered document is stale: read, and refused as busy.
+            release(&remote, second).await.unwrap().unwrap();
+            let Taken::Held(_) = take(&remote, "prod", &holder("bob"), 120, 220, none_gone).await.unwrap()
+            else {
+                panic!()
+            };
+            let busy = take_from(&remote, "prod", &holder("alice"), 130, 230, none_gone, Some(given_back));
+            assert!(matches!(busy.await.unwrap(), Taken::Busy { ref holder, .. } if holder == "bob"));
+        });
+    }
+
+    #[test]
     fn racing_takers_never_both_hold_it() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
