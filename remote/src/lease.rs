@@ -377,13 +377,13 @@ mod tests {
                 panic!()
             };
             let given_back = release(&remote, first).await.unwrap().unwrap();
+            let alice = holder("alice");
             assert_eq!(
                 remote.get_document(&lease_key("prod").unwrap()).await.unwrap(),
                 Some(given_back.clone())
             );
             // From the document given back: taken.
-            let taking =
-                take_from(&remote, "prod", &holder("alice"), 110, 210, none_gone, Some(given_back.clone()));
+            let taking = take_from(&remote, "prod", &alice, 110, 210, none_gone, Some(given_back.clone()));
             let Taken::Held(second) = taking.await.unwrap() else { panic!() };
             assert_eq!(second.doc.taken, 3);
             // Bob holds it now; alice's remembered document is stale: read, and refused as busy.
@@ -392,7 +392,7 @@ mod tests {
             else {
                 panic!()
             };
-            let busy = take_from(&remote, "prod", &holder("alice"), 130, 230, none_gone, Some(given_back));
+            let busy = take_from(&remote, "prod", &alice, 130, 230, none_gone, Some(given_back));
             assert!(matches!(busy.await.unwrap(), Taken::Busy { ref holder, .. } if holder == "bob"));
         });
     }
