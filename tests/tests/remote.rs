@@ -244,9 +244,10 @@ fn a_remote_is_created_explicitly(shared: &Shared) {
         assert!(stderr(&output).contains("[project] id = \"billing\""), "{args:?}: {}", stderr(&output));
     }
 
-    // A remote from before markers is refused until `remote init` adopts it.
+    // A remote from before markers is refused until `remote init` adopts it (alice's ledger
+    // remembers the marker it checked at this URL; `verify --remote` always reads it).
     shared.delete_marker();
-    let output = alice.output(&["pull"]);
+    let output = alice.output(&["verify", "--remote", "origin"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("but it holds refs"), "{}", stderr(&output));
     assert!(stderr(&output).contains("`ledger remote init` checks"), "{}", stderr(&output));
@@ -282,8 +283,12 @@ fn a_remote_from_before_markers_is_adopted_only_by_its_own_project() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("does not declare, so it may be another project's ledger: service/s2"));
     assert_eq!(other.output(&["pull"]).status.code(), Some(2), "still no marker");
-    // A push does not adopt it either.
-    let output = alice.output(&["push"]);
+    // A push does not adopt it either (from a ledger that never checked its marker).
+    let carol = shared.project();
+    carol.ok(&["init"]);
+    carol.ok(&["register", "s0", &image("s0", "v1")]);
+    carol.ok(&["remote", "add", "origin", &shared.url]);
+    let output = carol.output(&["push"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("a push does not adopt it"), "{}", stderr(&output));
     alice.ok(&["remote", "init"]);
