@@ -40,12 +40,7 @@ pub fn with_principal(stamp: Stamp, cloud: &Cloud) -> Result<Stamp> {
 
 /// Where `ledger_sync` rolls out for an environment on ECS.
 pub fn env_target(ecs: &EcsEnvironment) -> EnvTarget {
-    EnvTarget {
-        cluster: ecs.cluster.clone(),
-        ssm_prefix: ecs.ssm_prefix.clone(),
-        timeout: ecs.timeout,
-        poll_interval: ecs.poll_interval,
-    }
+    EnvTarget { ssm_prefix: ecs.ssm_prefix.clone(), timeout: ecs.timeout, poll_interval: ecs.poll_interval }
 }
 
 impl From<ConnectError> for Error {

@@ -78,7 +78,7 @@ fn observe_and_record(
         None => None,
     }
     .unwrap_or_default();
-    let targets = service_targets(session.workspace, &reader, env, &changes)?;
+    let targets = service_targets(session.workspace, &reader, env, &ecs.cluster, &changes)?;
     drop(reader);
 
     let (cloud, stamp) = session.connect(ecs, stamp)?;

@@ -322,7 +322,7 @@ fn roll_out(
 ) -> Result<Recorded> {
     let store = &session.store;
     let (cloud, stamp) = session.connect(ecs, stamp)?;
-    let targets = service_targets(session.workspace, &store.read()?, &plan.env, &plan.changes)?;
+    let targets = service_targets(session.workspace, &store.read()?, &plan.env, &ecs.cluster, &plan.changes)?;
     interrupt::stop_if_interrupted(|| format!("nothing was deployed to {}", plan.env))?;
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;
     // Others see the deployment in flight while it rolls out.
@@ -364,11 +364,13 @@ fn roll_out(
     Ok(Recorded { deployment, outcome, record_only: false })
 }
 
-/// What ECS names each changed service, and the images involved.
+/// What ECS names each changed service (in `cluster`, the environment's), and the images
+/// involved.
 pub(crate) fn service_targets(
     workspace: &Workspace,
     reader: &impl Source,
     env: &str,
+    cluster: &str,
     changes: &BTreeMap<String, Change>,
 ) -> Result<Vec<ServiceTarget>> {
     let image_of = |id: EntryId| -> Result<String> {
@@ -383,6 +385,7 @@ pub(crate) fn service_targets(
         let config = &workspace.manifest.services[service];
         targets.push(ServiceTarget {
             service: service.clone(),
+            cluster: cluster.to_string(),
             ecs_service: config.ecs_service_in(service, env).to_string(),
             container: config.container.clone(),
             change: *change,

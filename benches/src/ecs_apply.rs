@@ -1,11 +1,12 @@
 //! Times `ledger apply` of a release set to ECS against the local AWS emulator (tests/moto),
-//! and counts the AWS calls each apply made.
+//! and counts the AWS calls each apply made, by action, against the bound of issue 13.
 //!
 //!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
-//!         target/dist/ledger-bench-ecs [--services 5] [--runs 5] [--poll-interval 1s]
+//!         target/dist/ledger-bench-ecs [--services 5,20] [--runs 5] [--poll-interval 1s]
 //!
 //! Every run applies to a fresh cluster whose services run `v0`, taking each to `v1`; the
-//! emulator reports each rollout in progress twice, then completed.
+//! emulator reports each rollout in progress twice, then completed, so the services are looked
+//! at 4 times: once before the updates and 3 polls.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,8 +15,13 @@ use std::time::{Duration, Instant};
 
 use ledger_testutil::moto::{Moto, repository};
 
+/// How many times an apply looks at the services on the emulator: once before the updates,
+/// then polls until the rollouts are seen completed (in progress twice, then completed).
+const LOOKS: u64 = 4;
+
 struct Options {
-    services: usize,
+    /// The sizes of release set measured, one after the other.
+    services: Vec<usize>,
     runs: usize,
     poll_interval: String,
 }
@@ -29,20 +35,28 @@ fn main() {
             ledger.display()
         ));
     }
-    let services: Vec<String> = (1..=options.services).map(|n| format!("svc-{n}")).collect();
     let moto = Moto::start();
+    for &count in &options.services {
+        measure(&ledger, &moto, count, &options);
+    }
+}
+
+/// Applies `count` services `options.runs` times; prints the times and the calls of the last
+/// apply by action, and checks them against ≤ 4 per service + 1 per 10 services per look + 1.
+fn measure(ledger: &Path, moto: &Moto, count: usize, options: &Options) {
+    let services: Vec<String> = (1..=count).map(|n| format!("svc-{n}")).collect();
     let mut times = Vec::new();
     let mut calls = BTreeMap::new();
     for run in 0..options.runs {
-        let cluster = format!("bench-{run}");
+        let cluster = format!("bench-{count}-{run}");
         moto.create_cluster(&cluster);
         for service in &services {
             moto.create_service(&cluster, service, "app", &image(service, "v0"));
         }
         let project = tempfile::tempdir().expect("a temporary directory");
-        std::fs::write(project.path().join("ledger.toml"), manifest(&cluster, &services, &options))
+        std::fs::write(project.path().join("ledger.toml"), manifest(&cluster, &services, options))
             .expect("writing ledger.toml");
-        let ledger_in = |args: &[&str]| run_ledger(&ledger, project.path(), &moto, args);
+        let ledger_in = |args: &[&str]| run_ledger(ledger, project.path(), moto, args);
         ledger_in(&["init"]);
         for service in &services {
             ledger_in(&["register", service, &image(service, "v1")]);
@@ -57,18 +71,25 @@ fn main() {
     times.sort();
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     println!(
-        "ledger apply of {} services, poll interval {}, {} runs: median {}, min {}, max {}",
-        options.services,
+        "ledger apply of {count} services, poll interval {}, {} runs: median {}, min {}, max {}",
         options.poll_interval,
         options.runs,
         ms(times[times.len() / 2]),
         ms(times[0]),
         ms(times[times.len() - 1])
     );
-    println!("AWS calls of the last apply: {} in all", calls.values().sum::<u64>());
+    let total = calls.values().sum::<u64>();
+    println!("AWS calls of the last apply: {total} in all");
     for (call, count) in &calls {
         println!("  {call}: {count}");
     }
+    let n = count as u64;
+    let bound = 4 * n + n.div_ceil(10) * LOOKS + 1;
+    let verdict = if total <= bound { "met" } else { "NOT met" };
+    println!(
+        "bound: 4 per service + 1 per 10 services per look ({LOOKS} looks) + 1 = 4×{n} + {}×{LOOKS} + 1 = {bound}; {total} ≤ {bound}: {verdict}",
+        n.div_ceil(10)
+    );
 }
 
 fn image(service: &str, tag: &str) -> String {
@@ -103,13 +124,17 @@ fn run_ledger(ledger: &Path, project: &Path, moto: &Moto, args: &[&str]) {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { services: 5, runs: 5, poll_interval: "1s".into() };
+    let mut options = Options { services: vec![5, 20], runs: 5, poll_interval: "1s".into() };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         let count = || value.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| usage(&format!("bad {flag}")));
         match flag.as_str() {
-            "--services" => options.services = count(),
+            "--services" => {
+                let sizes: Option<Vec<usize>> =
+                    value.split(',').map(|n| n.parse().ok().filter(|n| *n > 0)).collect();
+                options.services = sizes.unwrap_or_else(|| usage(&format!("bad {flag}")));
+            }
             "--runs" => options.runs = count(),
             "--poll-interval" => options.poll_interval = value.clone(),
             _ => usage(&format!("unknown option {flag}")),
@@ -120,7 +145,7 @@ fn parse_options() -> Options {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "ledger-bench-ecs: {problem}\nusage: ledger-bench-ecs [--services N] [--runs N] [--poll-interval 1s]"
+        "ledger-bench-ecs: {problem}\nusage: ledger-bench-ecs [--services N[,N…]] [--runs N] [--poll-interval 1s]"
     );
     std::process::exit(2)
 }

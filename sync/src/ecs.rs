@@ -1,12 +1,15 @@
 //! The ECS calls an apply makes, behind a narrow trait so that tests can script faults, and
 //! the real client behind it. Every call names its cluster and service: the account is never
-//! scanned.
+//! scanned. Services are described in batches ([`describe_all`]): one DescribeServices call
+//! per cluster per ten services.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField};
 
 use crate::error::{AwsError, from_sdk};
+use crate::retry::Backoff;
 use crate::task_fields::{RawAnswer, uncopied_fields};
 
 pub use aws_sdk_ecs::types::{ContainerDefinition, Tag};
@@ -96,13 +99,22 @@ impl TaskDefinitionWithTags {
     }
 }
 
+/// DescribeServices answers for at most this many services a call.
+pub const DESCRIBE_SERVICES_MAX: usize = 10;
+
+/// What DescribeServices said of one service asked for: its view, or why there is none
+/// (`NotFound` when the answer lists it as a failure, leaves it out, or has it INACTIVE).
+pub type Described = Result<ServiceView, AwsError>;
+
 pub trait Ecs {
-    /// The named service of the named cluster; `NotFound` when either is missing.
-    fn describe_service(
+    /// Services `names` (at most [`DESCRIBE_SERVICES_MAX`]) of `cluster`, in one call: one
+    /// [`Described`] per name, in the order asked. The call's own error (the cluster is
+    /// missing, throttling…) is the `Err`.
+    fn describe_services(
         &self,
         cluster: &str,
-        service: &str,
-    ) -> impl Future<Output = Result<ServiceView, AwsError>>;
+        names: &[&str],
+    ) -> impl Future<Output = Result<Vec<Described>, AwsError>>;
 
     fn describe_task_definition(
         &self,
@@ -128,23 +140,35 @@ pub trait Ecs {
 pub struct AwsEcs(pub aws_sdk_ecs::Client);
 
 impl Ecs for AwsEcs {
-    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceView, AwsError> {
-        const ACTION: &str = "ecs:DescribeServices";
+    async fn describe_services(&self, cluster: &str, names: &[&str]) -> Result<Vec<Described>, AwsError> {
         let output = self
             .0
             .describe_services()
             .cluster(cluster)
-            .services(service)
+            .set_services(Some(names.iter().map(|name| name.to_string()).collect()))
             .send()
             .await
-            .map_err(|e| from_sdk(ACTION, e))?;
-        match output.services().first() {
-            Some(found) if found.status() != Some("INACTIVE") => Ok(service_view(found)),
-            _ => Err(AwsError::not_found(
-                ACTION,
-                format!("service {service:?} not found in cluster {cluster:?}"),
-            )),
-        }
+            .map_err(|e| from_sdk(DESCRIBE_SERVICES, e))?;
+        let found: BTreeMap<&str, &Service> =
+            output.services().iter().filter_map(|s| Some((s.service_name()?, s))).collect();
+        // A failure names the service by ARN (`…:service/<cluster>/<name>`) or as it was asked.
+        let failures: BTreeMap<&str, String> = output
+            .failures()
+            .iter()
+            .filter_map(|f| {
+                let arn = f.arn()?;
+                let name = arn.rsplit_once('/').map_or(arn, |(_, name)| name);
+                let why = [f.reason(), f.detail()].into_iter().flatten().collect::<Vec<_>>().join(": ");
+                Some((name, why))
+            })
+            .collect();
+        Ok(names
+            .iter()
+            .map(|name| match found.get(name) {
+                Some(service) if service.status() != Some("INACTIVE") => Ok(service_view(service)),
+                _ => Err(service_not_found(cluster, name, failures.get(name).map(String::as_str))),
+            })
+            .collect())
     }
 
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinitionWithTags, AwsError> {
@@ -225,6 +249,62 @@ impl Ecs for AwsEcs {
             .map(service_view)
             .ok_or_else(|| AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no service"))
     }
+}
+
+const DESCRIBE_SERVICES: &str = "ecs:DescribeServices";
+
+/// A service DescribeServices did not answer for (or answered INACTIVE), with the reason its
+/// answer gave, if any (`MISSING`).
+pub fn service_not_found(cluster: &str, name: &str, reason: Option<&str>) -> AwsError {
+    let reason = reason.filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default();
+    AwsError::not_found(
+        DESCRIBE_SERVICES,
+        format!("service {name:?} not found in cluster {cluster:?}{reason}"),
+    )
+}
+
+/// Describes every `(cluster, service)` of `wanted` in as few calls as DescribeServices allows:
+/// one per cluster per [`DESCRIBE_SERVICES_MAX`] services, each retried by `backoff`. One
+/// [`Described`] per entry of `wanted`, in its order; a call that fails for good fails each
+/// service it asked for.
+pub async fn describe_all<E: Ecs>(ecs: &E, backoff: &Backoff, wanted: &[(&str, &str)]) -> Vec<Described> {
+    let mut by_cluster: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (cluster, _)) in wanted.iter().enumerate() {
+        by_cluster.entry(cluster).or_default().push(index);
+    }
+    let batches: Vec<(&str, &[usize])> = by_cluster
+        .iter()
+        .flat_map(|(cluster, indexes)| {
+            indexes.chunks(DESCRIBE_SERVICES_MAX).map(move |chunk| (*cluster, chunk))
+        })
+        .collect();
+    let answers = futures_util::future::join_all(batches.iter().map(|(cluster, indexes)| async move {
+        let names: Vec<&str> = indexes.iter().map(|&i| wanted[i].1).collect();
+        let answer = backoff.retry(async || ecs.describe_services(cluster, &names).await).await;
+        match answer {
+            Ok(described) => described,
+            Err(error) => names.iter().map(|_| Err(error.clone())).collect(),
+        }
+    }))
+    .await;
+    let mut described: Vec<Option<Described>> = wanted.iter().map(|_| None).collect();
+    for ((_, indexes), answer) in batches.iter().zip(answers) {
+        for (&index, one) in indexes.iter().zip(answer) {
+            described[index] = Some(one);
+        }
+    }
+    let unanswered = |(cluster, name): &(&str, &str)| Err(service_not_found(cluster, name, None));
+    described.into_iter().zip(wanted).map(|(one, asked)| one.unwrap_or_else(|| unanswered(asked))).collect()
+}
+
+/// Service `name` of `cluster`, in a call of its own, retried by `backoff`.
+pub async fn describe_service<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    cluster: &str,
+    name: &str,
+) -> Result<ServiceView, AwsError> {
+    describe_all(ecs, backoff, &[(cluster, name)]).await.pop().expect("one answer per service")
 }
 
 fn service_view(service: &Service) -> ServiceView {

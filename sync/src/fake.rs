@@ -4,10 +4,16 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition};
 
-use crate::ecs::{Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags};
+use tokio::time::Instant;
+
+use crate::ecs::{
+    DESCRIBE_SERVICES_MAX, Described, Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags,
+    service_not_found,
+};
 use crate::error::{AwsError, ErrorKind};
 use crate::ssm::Parameters;
 
@@ -16,6 +22,9 @@ use crate::ssm::Parameters;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rollout {
     Complete,
+    /// Completes once this long has passed since the update (on tokio's clock), however often
+    /// it is looked at.
+    CompleteAfter(Duration),
     Fail,
     /// Fails, and ECS puts the previous revision back.
     CircuitBreaker,
@@ -37,6 +46,8 @@ struct FakeService {
     events: Vec<String>,
     rollout: Rollout,
     polls: u32,
+    /// When the service was last updated.
+    updated_at: Instant,
 }
 
 #[derive(Default)]
@@ -85,8 +96,14 @@ impl FakeAws {
             events: vec![format!("(service {name}) has reached a steady state.")],
             rollout: Rollout::Complete,
             polls: 0,
+            updated_at: Instant::now(),
         };
         world.services.insert((cluster.to_string(), name.to_string()), service);
+    }
+
+    /// The service is deleted: DescribeServices answers MISSING for it.
+    pub fn remove_service(&self, cluster: &str, name: &str) {
+        self.world.borrow_mut().services.remove(&(cluster.to_string(), name.to_string()));
     }
 
     pub fn set_rollout(&self, cluster: &str, name: &str, rollout: Rollout) {
@@ -200,13 +217,18 @@ impl World {
         let rollback_id = self.new_deployment_id();
         let service = self.services.get_mut(&key).expect("looked up above");
         service.polls += 1;
-        if service.polls < POLLS_TO_END || rollout == Rollout::Never {
+        let ended = match rollout {
+            Rollout::Never => false,
+            Rollout::CompleteAfter(duration) => service.updated_at.elapsed() >= duration,
+            Rollout::Complete | Rollout::Fail | Rollout::CircuitBreaker => service.polls >= POLLS_TO_END,
+        };
+        if !ended {
             return;
         }
         let id = service.deployments[primary].id.clone();
         service.rollout = Rollout::Complete;
         match rollout {
-            Rollout::Complete => {
+            Rollout::Complete | Rollout::CompleteAfter(_) => {
                 let mut done = service.deployments.remove(primary);
                 done.rollout_state = RolloutState::Completed;
                 done.running = done.desired;
@@ -266,13 +288,30 @@ fn view(service: &FakeService) -> ServiceView {
 }
 
 impl Ecs for FakeAws {
-    async fn describe_service(&self, cluster: &str, name: &str) -> Result<ServiceView, AwsError> {
+    async fn describe_services(&self, cluster: &str, names: &[&str]) -> Result<Vec<Described>, AwsError> {
         const ACTION: &str = "ecs:DescribeServices";
         self.call(ACTION)?;
-        self.find_service(ACTION, cluster, name)?;
-        let mut world = self.world.borrow_mut();
-        world.advance(cluster, name);
-        Ok(view(world.service_mut(cluster, name)))
+        if names.is_empty() || names.len() > DESCRIBE_SERVICES_MAX {
+            return Err(AwsError::from_response(
+                ACTION,
+                400,
+                "InvalidParameterException",
+                "services can have from 1 to 10 items.",
+            ));
+        }
+        let mut described = Vec::new();
+        for name in names {
+            match self.find_service(ACTION, cluster, name) {
+                Ok(()) => {
+                    let mut world = self.world.borrow_mut();
+                    world.advance(cluster, name);
+                    described.push(Ok(view(world.service_mut(cluster, name))));
+                }
+                Err(error) if error.is_cluster_not_found() => return Err(error),
+                Err(_) => described.push(Err(service_not_found(cluster, name, Some("MISSING")))),
+            }
+        }
+        Ok(described)
     }
 
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinitionWithTags, AwsError> {
@@ -324,6 +363,7 @@ impl Ecs for FakeAws {
             .insert(0, rollout_view(id, task_definition.to_string(), RolloutState::InProgress));
         service.task_definition = task_definition.to_string();
         service.polls = 0;
+        service.updated_at = Instant::now();
         Ok(view(service))
     }
 }

@@ -1,6 +1,6 @@
 //! What ECS runs now: for `status --live` (drift) and `import` (adopting an environment).
 
-use crate::ecs::Ecs;
+use crate::ecs::{Ecs, describe_service};
 use crate::error::AwsError;
 use crate::retry::Backoff;
 
@@ -22,7 +22,7 @@ pub async fn read_live<E: Ecs>(
     name: &str,
     container: &str,
 ) -> Result<LiveService, AwsError> {
-    let service = backoff.retry(async || ecs.describe_service(cluster, name).await).await?;
+    let service = describe_service(ecs, backoff, cluster, name).await?;
     let primary = service.primary();
     let task_definition = primary.map_or(service.task_definition.clone(), |p| p.task_definition.clone());
     let definition = backoff.retry(async || ecs.describe_task_definition(&task_definition).await).await?;

@@ -1,7 +1,10 @@
 //! Rolling a deployment out to ECS and observing how it ends.
 //!
-//! Per service: DescribeServices → DescribeTaskDefinition → RegisterTaskDefinition (a copy with
-//! only the container's image replaced) → UpdateService → wait. A service succeeds only when its
+//! One DescribeServices per cluster per ten services (the most it takes) looks at every service
+//! first; then per service, bounded in parallel: DescribeTaskDefinition → RegisterTaskDefinition
+//! (a copy with only the container's image replaced) → UpdateService. Every updated service is
+//! then waited for together: each poll is again one DescribeServices per cluster per ten
+//! services still rolling out, on the [`PollSchedule`]. A service succeeds only when its
 //! PRIMARY deployment is ours and its rollout is COMPLETED; anything else is a failure with the
 //! service's latest events. SSM is written only for services that succeeded, and only once no
 //! rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
@@ -15,7 +18,8 @@ use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 use tokio::time::Instant;
 
 use crate::ecs::{
-    Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of, revise,
+    Described, Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of,
+    describe_all, revise,
 };
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
@@ -23,12 +27,12 @@ use crate::ssm::{Parameters, parameter_name};
 /// How many events of a service a failure quotes.
 const EVENTS_QUOTED: usize = 3;
 
-/// The environment's ECS cluster and SSM prefix, and how long to wait.
+/// The environment's SSM prefix, and how long to wait.
 #[derive(Clone, Debug)]
 pub struct EnvTarget {
-    pub cluster: String,
     pub ssm_prefix: String,
     pub timeout: Duration,
+    /// The longest wait between two polls (see [`PollSchedule`]).
     pub poll_interval: Duration,
 }
 
@@ -37,6 +41,8 @@ pub struct EnvTarget {
 pub struct ServiceTarget {
     /// The service's id in ledger.toml.
     pub service: String,
+    /// The ECS cluster the service runs in; the services of one deployment may be in several.
+    pub cluster: String,
     pub ecs_service: String,
     pub container: String,
     pub change: Change,
@@ -52,7 +58,7 @@ pub struct Options {
     pub wait: bool,
     pub rollback_on_failure: bool,
     pub backoff: Backoff,
-    /// Services rolled out at once.
+    /// Services registered and updated at once (every updated service is waited for together).
     pub parallel: usize,
 }
 
@@ -63,6 +69,43 @@ pub type Progress<'a> = &'a dyn Fn(&str, &str);
 pub struct Clients<'a, E, P> {
     pub ecs: &'a E,
     pub parameters: &'a P,
+}
+
+/// The waits between the polls of a rollout: they start short and grow by half each time, up
+/// to the environment's `poll_interval`, so a rollout that is done in 2 s is seen after 2.4 s
+/// (0.5 + 0.75 + 1.125), one that takes minutes costs a poll every `poll_interval`.
+///
+/// Within ECS's rate limits: ECS throttles each account per Region with token buckets; the
+/// documented example for cluster reads is a bucket of 50 calls refilled at 20 a second, and
+/// the service reads (DescribeServices, ListServices) refill at 20 a second too (ECS API
+/// Reference, "Request throttling for the Amazon ECS API"). A poll is one DescribeServices per
+/// cluster per ten services, so at the fastest (2 polls in the first second) 16 services on one
+/// cluster cost 4 calls a second, a fifth of the sustained rate, for one second; from 5 s on at
+/// most 2 calls per `poll_interval`. Throttling that still happens (other callers share the
+/// account's bucket) is retried with the apply's [`Backoff`].
+#[derive(Clone, Debug)]
+pub struct PollSchedule {
+    next: Duration,
+    ceiling: Duration,
+}
+
+impl PollSchedule {
+    /// The first wait, when `poll_interval` is longer.
+    pub const FIRST: Duration = Duration::from_millis(500);
+
+    pub fn new(poll_interval: Duration) -> PollSchedule {
+        PollSchedule { next: PollSchedule::FIRST.min(poll_interval), ceiling: poll_interval }
+    }
+}
+
+impl Iterator for PollSchedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.next = (wait + wait / 2).min(self.ceiling);
+        Some(wait)
+    }
 }
 
 /// What happened to one service.
@@ -93,6 +136,13 @@ fn service_outcome(
     ServiceOutcome { result, running, task_definition: None, ecs_deployment: None, detail: detail.into() }
 }
 
+/// Every service of `targets`, described in batches.
+async fn describe_targets<E: Ecs>(ecs: &E, backoff: &Backoff, targets: &[&ServiceTarget]) -> Vec<Described> {
+    let wanted: Vec<(&str, &str)> =
+        targets.iter().map(|t| (t.cluster.as_str(), t.ecs_service.as_str())).collect();
+    describe_all(ecs, backoff, &wanted).await
+}
+
 /// Rolls `services` out for deployment `deployment`.
 pub async fn apply<E: Ecs, P: Parameters>(
     clients: Clients<'_, E, P>,
@@ -103,21 +153,32 @@ pub async fn apply<E: Ecs, P: Parameters>(
     progress: Progress<'_>,
 ) -> Outcome {
     let deployment_tag = deployment.to_hex();
-    let mut attempts: Vec<Attempt> = futures_util::stream::iter(services)
-        .map(|target| roll_out(clients.ecs, env, target, &deployment_tag, options, progress))
+    let ecs = clients.ecs;
+    let described = describe_targets(ecs, &options.backoff, &services.iter().collect::<Vec<_>>()).await;
+    let updates: Vec<(Attempt, Option<Watch>)> = futures_util::stream::iter(services.iter().zip(described))
+        .map(|(target, described)| update(ecs, target, described, &deployment_tag, options, progress))
         .buffered(options.parallel.max(1))
         .collect()
         .await;
+    let (mut attempts, watches): (Vec<Attempt>, Vec<Option<Watch>>) = updates.into_iter().unzip();
+    if options.wait {
+        let endings = wait_all(ecs, env, &options.backoff, services, watches, progress).await;
+        for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
+            let Some(ending) = ending else { continue };
+            attempt.outcome.result = ending.result;
+            attempt.outcome.running = match ending.running {
+                Running::Ours => Some(target.change.to),
+                Running::Previous => target.change.from,
+                Running::Unknown => None,
+            };
+            attempt.outcome.detail = ending.detail;
+        }
+    }
 
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
     let rolled_back = failed && options.rollback_on_failure;
     if rolled_back {
-        let rollbacks = services.iter().zip(&mut attempts).filter(|(_, attempt)| attempt.updated).map(
-            |(target, attempt)| {
-                roll_back(clients.ecs, env, target, attempt, &deployment_tag, options, progress)
-            },
-        );
-        futures_util::stream::iter(rollbacks).buffered(options.parallel.max(1)).collect::<Vec<()>>().await;
+        roll_back(ecs, env, services, &mut attempts, &deployment_tag, options, progress).await;
     } else {
         write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     }
@@ -138,47 +199,126 @@ pub async fn observe<E: Ecs, P: Parameters>(
     progress: Progress<'_>,
 ) -> Outcome {
     let deployment_tag = deployment.to_hex();
-    let mut attempts: Vec<Attempt> = futures_util::stream::iter(services)
-        .map(|target| {
-            let known = known.get(&target.service);
-            observe_one(clients.ecs, env, target, known, &deployment_tag, options, progress)
+    let (ecs, backoff) = (clients.ecs, &options.backoff);
+    let recorded = |target: &ServiceTarget| {
+        let known = known.get(&target.service)?;
+        Some((known.task_definition.clone()?, known.ecs_deployment.clone()))
+    };
+    let unknown: Vec<&ServiceTarget> = services.iter().filter(|t| recorded(t).is_none()).collect();
+    let mut described = describe_targets(ecs, backoff, &unknown).await.into_iter();
+    let mut found = Vec::new();
+    for target in services {
+        found.push(match recorded(target) {
+            Some(known) => Found::Recorded(known),
+            None => Found::Described(described.next().expect("one answer per unknown service")),
+        });
+    }
+    let deployment_tag = deployment_tag.as_str();
+    let watches: Vec<Result<Watch, String>> = futures_util::stream::iter(services.iter().zip(found))
+        .map(|(target, found)| async move {
+            match found {
+                Found::Recorded((ours, ecs_deployment)) => Ok(Watch { ours, ecs_deployment, previous: None }),
+                Found::Described(described) => {
+                    recognise(ecs, backoff, target, described, deployment_tag).await
+                }
+            }
         })
         .buffered(options.parallel.max(1))
         .collect()
         .await;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut to_wait = Vec::new();
+    for watch in watches {
+        match watch {
+            Ok(watch) => {
+                let mut outcome = service_outcome(DeployResult::Failed, None, "");
+                outcome.task_definition = Some(watch.ours.clone());
+                outcome.ecs_deployment = watch.ecs_deployment.clone();
+                attempts.push(Attempt { outcome, registered: None, updated: true });
+                to_wait.push(Some(watch));
+            }
+            Err(detail) => {
+                attempts.push(Attempt::failed(detail));
+                to_wait.push(None);
+            }
+        }
+    }
+    let endings = wait_all(ecs, env, backoff, services, to_wait, progress).await;
+    for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
+        let Some(ending) = ending else { continue };
+        attempt.outcome.result = ending.result;
+        attempt.outcome.running = (ending.running == Running::Ours).then_some(target.change.to);
+        attempt.outcome.detail = ending.detail;
+    }
     write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     conclude(services, attempts, true, false)
 }
 
-async fn roll_out<E: Ecs>(
+/// What `observe` starts from for a service: the revision and ECS deployment an earlier outcome
+/// recorded, or what DescribeServices says it runs now.
+enum Found {
+    Recorded((String, Option<String>)),
+    Described(Described),
+}
+
+/// The rollout to wait for, when the revision service `target` runs is one this deployment
+/// registered (by its tag); otherwise why it is not deployed.
+async fn recognise<E: Ecs>(
     ecs: &E,
-    env: &EnvTarget,
+    backoff: &Backoff,
     target: &ServiceTarget,
+    described: Described,
+    deployment_tag: &str,
+) -> Result<Watch, String> {
+    let service = described.map_err(|error| error.to_string())?;
+    let running = service.task_definition.clone();
+    let definition = backoff
+        .retry(async || ecs.describe_task_definition(&running).await)
+        .await
+        .map_err(|error| error.to_string())?;
+    if deployment_of(&definition) != Some(deployment_tag) {
+        return Err(format!(
+            "not deployed: {} runs {}, which this deployment did not register (it stopped before updating the service)",
+            target.ecs_service,
+            short_arn(&running)
+        ));
+    }
+    let primary = service.primary().filter(|p| p.task_definition == running).map(|p| p.id.clone());
+    Ok(Watch { ours: running, ecs_deployment: primary, previous: None })
+}
+
+/// Registers the new revision of `target` and points the service at it; with what
+/// DescribeServices said of it beforehand. The rollout to wait for, once the service is updated.
+async fn update<E: Ecs>(
+    ecs: &E,
+    target: &ServiceTarget,
+    described: Described,
     deployment_tag: &str,
     options: &Options,
     progress: Progress<'_>,
-) -> Attempt {
-    let (cluster, name) = (env.cluster.as_str(), target.ecs_service.as_str());
+) -> (Attempt, Option<Watch>) {
+    let (cluster, name) = (target.cluster.as_str(), target.ecs_service.as_str());
     let backoff = &options.backoff;
-    let service = match backoff.retry(async || ecs.describe_service(cluster, name).await).await {
+    let service = match described {
         Ok(service) if service.status == "ACTIVE" => service,
         Ok(service) => {
-            return Attempt::failed(format!("ECS service {name} is {}, not ACTIVE", service.status));
+            let detail = format!("ECS service {name} is {}, not ACTIVE", service.status);
+            return (Attempt::failed(detail), None);
         }
-        Err(error) => return Attempt::failed(error.to_string()),
+        Err(error) => return (Attempt::failed(error.to_string()), None),
     };
     let current =
         match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
             Ok(current) => current,
-            Err(error) => return Attempt::failed(error.to_string()),
+            Err(error) => return (Attempt::failed(error.to_string()), None),
         };
     let revised = match revise(&current, &target.container, &target.image, deployment_tag) {
         Ok(revised) => revised,
-        Err(message) => return Attempt::failed(message),
+        Err(message) => return (Attempt::failed(message), None),
     };
     let arn = match backoff.retry(async || ecs.register_task_definition(&revised).await).await {
         Ok(arn) => arn,
-        Err(error) => return Attempt::failed(error.to_string()),
+        Err(error) => return (Attempt::failed(error.to_string()), None),
     };
     let mut registered = revised;
     registered.definition.task_definition_arn = Some(arn.clone());
@@ -192,7 +332,7 @@ async fn roll_out<E: Ecs>(
         Err(error) => {
             attempt.outcome.detail =
                 format!("{error} (the new revision was registered; the service was not changed)");
-            return attempt;
+            return (attempt, None);
         }
     };
     attempt.updated = true;
@@ -202,125 +342,107 @@ async fn roll_out<E: Ecs>(
     if !options.wait {
         attempt.outcome.result = DeployResult::Submitted;
         attempt.outcome.detail = "submitted; not waited for (`ledger wait` observes it)".into();
-        return attempt;
     }
-    let watch = Watch {
-        cluster,
-        name,
-        ours: &arn,
-        ecs_deployment: ours.as_deref(),
-        previous: Some(&service.task_definition),
-    };
-    let ending = watch.wait(ecs, env, backoff, &target.service, progress).await;
-    attempt.outcome.result = ending.result;
-    attempt.outcome.running = match ending.running {
-        Running::Ours => Some(target.change.to),
-        Running::Previous => target.change.from,
-        Running::Unknown => None,
-    };
-    attempt.outcome.detail = ending.detail;
-    attempt
+    let watch = Watch { ours: arn, ecs_deployment: ours, previous: Some(service.task_definition) };
+    (attempt, Some(watch))
 }
 
-async fn observe_one<E: Ecs>(
-    ecs: &E,
-    env: &EnvTarget,
-    target: &ServiceTarget,
-    known: Option<&ServiceOutcome>,
-    deployment_tag: &str,
-    options: &Options,
-    progress: Progress<'_>,
-) -> Attempt {
-    let (cluster, name) = (env.cluster.as_str(), target.ecs_service.as_str());
-    let backoff = &options.backoff;
-    let (arn, ecs_deployment) = match known.and_then(|k| k.task_definition.clone()) {
-        Some(arn) => (arn, known.and_then(|k| k.ecs_deployment.clone())),
-        None => {
-            let service = match backoff.retry(async || ecs.describe_service(cluster, name).await).await {
-                Ok(service) => service,
-                Err(error) => return Attempt::failed(error.to_string()),
-            };
-            let running = service.task_definition.clone();
-            let definition = match backoff.retry(async || ecs.describe_task_definition(&running).await).await
-            {
-                Ok(definition) => definition,
-                Err(error) => return Attempt::failed(error.to_string()),
-            };
-            if deployment_of(&definition) != Some(deployment_tag) {
-                return Attempt::failed(format!(
-                    "not deployed: {name} runs {}, which this deployment did not register (it stopped before updating the service)",
-                    short_arn(&running)
-                ));
-            }
-            let primary = service.primary().filter(|p| p.task_definition == running).map(|p| p.id.clone());
-            (running, primary)
-        }
-    };
-    let watch =
-        Watch { cluster, name, ours: &arn, ecs_deployment: ecs_deployment.as_deref(), previous: None };
-    let ending = watch.wait(ecs, env, backoff, &target.service, progress).await;
-    let running = (ending.running == Running::Ours).then_some(target.change.to);
-    let mut outcome = service_outcome(ending.result, running, ending.detail);
-    outcome.task_definition = Some(arn);
-    outcome.ecs_deployment = ecs_deployment;
-    Attempt { outcome, registered: None, updated: true }
-}
-
-/// Puts a service that changed back to its previous release, with a new revision made from the
-/// one this deployment registered.
+/// Puts every service that changed back to its previous release, with a new revision made from
+/// the one this deployment registered, and waits for those rollouts together.
 async fn roll_back<E: Ecs>(
     ecs: &E,
     env: &EnvTarget,
-    target: &ServiceTarget,
-    attempt: &mut Attempt,
+    services: &[ServiceTarget],
+    attempts: &mut [Attempt],
     deployment_tag: &str,
     options: &Options,
     progress: Progress<'_>,
 ) {
-    let outcome = &mut attempt.outcome;
-    if outcome.result == DeployResult::Failed
-        && outcome.running.is_some()
-        && outcome.running == target.change.from
-    {
-        // ECS's circuit breaker already put the previous revision back.
-        outcome.result = DeployResult::RolledBack;
-        return;
-    }
-    let (Some(previous_image), Some(registered)) = (&target.previous_image, &attempt.registered) else {
-        outcome.result = DeployResult::Failed;
-        outcome.detail =
-            join(&outcome.detail, "not rolled back: no earlier release of this service ran here");
-        return;
-    };
-    progress(&target.service, "rolling back");
-    let (cluster, name) = (env.cluster.as_str(), target.ecs_service.as_str());
     let backoff = &options.backoff;
-    let step = async || -> Result<Ending, String> {
-        let restore = revise(registered, &target.container, previous_image, deployment_tag)?;
-        let register = backoff.retry(async || ecs.register_task_definition(&restore).await).await;
-        let arn = register.map_err(|e| e.to_string())?;
-        let update = backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await;
-        let updated = update.map_err(|e| e.to_string())?;
-        let id = updated.primary().filter(|p| p.task_definition == arn).map(|p| p.id.clone());
-        let watch = Watch { cluster, name, ours: &arn, ecs_deployment: id.as_deref(), previous: None };
-        Ok(watch.wait(ecs, env, backoff, &target.service, progress).await)
-    };
-    match step().await {
-        Ok(ending) if ending.result == DeployResult::Succeeded => {
+    // Each changed service: what to go back to, or how the attempt ends without a rollback.
+    let mut restores = Vec::new();
+    for (target, attempt) in services.iter().zip(attempts.iter_mut()) {
+        let outcome = &mut attempt.outcome;
+        if !attempt.updated {
+            restores.push(None);
+        } else if outcome.result == DeployResult::Failed
+            && outcome.running.is_some()
+            && outcome.running == target.change.from
+        {
+            // ECS's circuit breaker already put the previous revision back.
+            outcome.result = DeployResult::RolledBack;
+            restores.push(None);
+        } else if let (Some(previous_image), Some(registered)) = (&target.previous_image, &attempt.registered)
+        {
+            restores.push(Some((previous_image.clone(), registered.clone())));
+        } else {
+            outcome.result = DeployResult::Failed;
+            outcome.detail =
+                join(&outcome.detail, "not rolled back: no earlier release of this service ran here");
+            restores.push(None);
+        }
+    }
+    let started: Vec<Option<Result<Watch, String>>> =
+        futures_util::stream::iter(services.iter().zip(restores))
+            .map(|(target, restore_to)| async move {
+                match restore_to {
+                    Some((image, registered)) => {
+                        progress(&target.service, "rolling back");
+                        Some(restore(ecs, backoff, target, &image, &registered, deployment_tag).await)
+                    }
+                    None => None,
+                }
+            })
+            .buffered(options.parallel.max(1))
+            .collect()
+            .await;
+    let mut watches = Vec::new();
+    for (attempt, started) in attempts.iter_mut().zip(started) {
+        let outcome = &mut attempt.outcome;
+        match started {
+            Some(Ok(watch)) => watches.push(Some(watch)),
+            Some(Err(error)) => {
+                outcome.result = DeployResult::Failed;
+                outcome.detail = join(&outcome.detail, &format!("rollback failed: {error}"));
+                watches.push(None);
+            }
+            None => watches.push(None),
+        }
+    }
+    let endings = wait_all(ecs, env, backoff, services, watches, progress).await;
+    for ((target, attempt), ending) in services.iter().zip(attempts.iter_mut()).zip(endings) {
+        let Some(ending) = ending else { continue };
+        let outcome = &mut attempt.outcome;
+        if ending.result == DeployResult::Succeeded {
             outcome.result = DeployResult::RolledBack;
             outcome.running = target.change.from;
             outcome.detail = join(&outcome.detail, "rolled back to the previous release");
-        }
-        Ok(ending) => {
+        } else {
             outcome.result = DeployResult::Failed;
             outcome.running = None;
             outcome.detail = join(&outcome.detail, &format!("rollback failed: {}", ending.detail));
         }
-        Err(error) => {
-            outcome.result = DeployResult::Failed;
-            outcome.detail = join(&outcome.detail, &format!("rollback failed: {error}"));
-        }
     }
+}
+
+/// Points service `target` at a new revision made from `registered` with `image`: the rollout
+/// to wait for.
+async fn restore<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    target: &ServiceTarget,
+    image: &str,
+    registered: &TaskDefinitionWithTags,
+    deployment_tag: &str,
+) -> Result<Watch, String> {
+    let (cluster, name) = (target.cluster.as_str(), target.ecs_service.as_str());
+    let restore = revise(registered, &target.container, image, deployment_tag)?;
+    let register = backoff.retry(async || ecs.register_task_definition(&restore).await).await;
+    let arn = register.map_err(|e| e.to_string())?;
+    let update = backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await;
+    let updated = update.map_err(|e| e.to_string())?;
+    let id = updated.primary().filter(|p| p.task_definition == arn).map(|p| p.id.clone());
+    Ok(Watch { ours: arn, ecs_deployment: id, previous: None })
 }
 
 /// Writes `<prefix>/<service>` for every service that succeeded. A service whose parameter
@@ -384,41 +506,73 @@ struct Ending {
     detail: String,
 }
 
-/// A rollout being waited for: service `name` should end up with PRIMARY deployment
+/// A rollout being waited for: the service should end up with PRIMARY deployment
 /// `ecs_deployment` running revision `ours`, replacing `previous`.
-struct Watch<'a> {
-    cluster: &'a str,
-    name: &'a str,
-    ours: &'a str,
-    ecs_deployment: Option<&'a str>,
-    previous: Option<&'a str>,
+struct Watch {
+    ours: String,
+    ecs_deployment: Option<String>,
+    previous: Option<String>,
 }
 
-impl Watch<'_> {
-    async fn wait<E: Ecs>(
-        &self,
-        ecs: &E,
-        env: &EnvTarget,
-        backoff: &Backoff,
-        service: &str,
-        progress: Progress<'_>,
-    ) -> Ending {
-        let deadline = Instant::now() + env.timeout;
-        let mut last_seen = String::new();
-        loop {
-            let view = match backoff.retry(async || ecs.describe_service(self.cluster, self.name).await).await
-            {
+/// Waits for the rollouts of `watches` (one per service of `services`, `None` for a service
+/// not to wait for) together, until each has ended or the environment's timeout has passed:
+/// the ending of each, in their order. Each poll describes the services still rolling out,
+/// after a wait of the [`PollSchedule`] (UpdateService's answer was the first look).
+async fn wait_all<E: Ecs>(
+    ecs: &E,
+    env: &EnvTarget,
+    backoff: &Backoff,
+    services: &[ServiceTarget],
+    watches: Vec<Option<Watch>>,
+    progress: Progress<'_>,
+) -> Vec<Option<Ending>> {
+    let deadline = Instant::now() + env.timeout;
+    let mut endings: Vec<Option<Ending>> = watches.iter().map(|_| None).collect();
+    // What each was last seen doing, and its latest events then.
+    let mut last_seen: Vec<(String, String)> = watches.iter().map(|_| Default::default()).collect();
+    let mut schedule = PollSchedule::new(env.poll_interval);
+    loop {
+        let pending: Vec<usize> =
+            (0..watches.len()).filter(|&i| watches[i].is_some() && endings[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            for i in pending {
+                let (seen, events) = &last_seen[i];
+                endings[i] = Some(Ending {
+                    result: DeployResult::Failed,
+                    running: Running::Unknown,
+                    detail: format!(
+                        "timed out after {}: {seen}; latest events: {}",
+                        humanize(env.timeout),
+                        or_none(events.clone())
+                    ),
+                });
+            }
+            break;
+        }
+        let wait = schedule.next().unwrap_or(env.poll_interval);
+        tokio::time::sleep(wait.min(deadline - now)).await;
+        let targets: Vec<&ServiceTarget> = pending.iter().map(|&i| &services[i]).collect();
+        let described = describe_targets(ecs, backoff, &targets).await;
+        for (i, described) in pending.into_iter().zip(described) {
+            let watch = watches[i].as_ref().expect("pending services are watched");
+            let view = match described {
                 Ok(view) => view,
                 Err(error) => {
-                    return Ending {
+                    endings[i] = Some(Ending {
                         result: DeployResult::Failed,
                         running: Running::Unknown,
                         detail: format!("lost sight of the rollout: {error}"),
-                    };
+                    });
+                    continue;
                 }
             };
-            if let Some(ending) = self.judge(&view) {
-                return ending;
+            if let Some(ending) = watch.judge(&view) {
+                endings[i] = Some(ending);
+                continue;
             }
             let seen = match view.primary() {
                 Some(p) => {
@@ -426,35 +580,25 @@ impl Watch<'_> {
                 }
                 None => "no PRIMARY deployment yet".into(),
             };
-            if seen != last_seen {
-                progress(service, &seen);
-                last_seen = seen;
+            if seen != last_seen[i].0 {
+                progress(&services[i].service, &seen);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ending {
-                    result: DeployResult::Failed,
-                    running: Running::Unknown,
-                    detail: format!(
-                        "timed out after {}: {last_seen}; latest events: {}",
-                        humanize(env.timeout),
-                        or_none(view.latest_events(EVENTS_QUOTED))
-                    ),
-                };
-            }
-            tokio::time::sleep(env.poll_interval.min(deadline - now)).await;
+            last_seen[i] = (seen, view.latest_events(EVENTS_QUOTED));
         }
     }
+    endings
+}
 
+impl Watch {
     /// How the rollout ended, if it has.
     fn judge(&self, view: &ServiceView) -> Option<Ending> {
         let events = || or_none(view.latest_events(EVENTS_QUOTED));
         let primary = view.primary()?;
         let is_ours = |d: &RolloutView| {
-            d.task_definition == self.ours && self.ecs_deployment.is_none_or(|id| id == d.id)
+            d.task_definition == self.ours && self.ecs_deployment.as_ref().is_none_or(|id| *id == d.id)
         };
         if !is_ours(primary) {
-            let running = if Some(primary.task_definition.as_str()) == self.previous {
+            let running = if Some(&primary.task_definition) == self.previous.as_ref() {
                 Running::Previous
             } else {
                 Running::Unknown

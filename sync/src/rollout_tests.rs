@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use ledger::{Change, DeployResult, EntryId, Outcome};
 
-use crate::ecs::{Ecs, TaskDefinitionWithTags, deployment_of};
+use crate::ecs::{Ecs, TaskDefinitionWithTags, deployment_of, describe_service};
 use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
-use crate::rollout::{Clients, EnvTarget, Options, ServiceTarget, apply, observe};
+use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, apply, observe};
 
 const CLUSTER: &str = "catalogue-stage";
 const PREFIX: &str = "/catalogue/images/stage";
@@ -18,7 +18,6 @@ const FIVE: [&str; 5] = ["api", "search", "worker", "billing", "mailer"];
 
 fn env() -> EnvTarget {
     EnvTarget {
-        cluster: CLUSTER.into(),
         ssm_prefix: PREFIX.into(),
         timeout: Duration::from_secs(60),
         poll_interval: Duration::from_secs(5),
@@ -39,14 +38,21 @@ fn release(n: u8) -> EntryId {
 
 const DEPLOYMENT: EntryId = EntryId([9; 32]);
 
-/// `names` running v1 in the fake, and targets taking each to v2.
+/// `names` running v1 in the fake's cluster [`CLUSTER`], and targets taking each to v2.
 fn setup(fake: &FakeAws, names: &[&str]) -> Vec<ServiceTarget> {
-    names
+    let placed: Vec<(&str, &str)> = names.iter().map(|name| (CLUSTER, *name)).collect();
+    setup_in(fake, &placed)
+}
+
+/// Services `(cluster, name)` running v1 in the fake, and targets taking each to v2.
+fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
+    services
         .iter()
-        .map(|name| {
-            fake.add_service(CLUSTER, name, &image(name, "v1"));
+        .map(|&(cluster, name)| {
+            fake.add_service(cluster, name, &image(name, "v1"));
             ServiceTarget {
                 service: name.to_string(),
+                cluster: cluster.to_string(),
                 ecs_service: name.to_string(),
                 container: name.to_string(),
                 change: Change { from: Some(release(1)), to: release(2) },
@@ -70,7 +76,7 @@ fn parameter(service: &str) -> String {
 fn assert_truthful(fake: &FakeAws, targets: &[ServiceTarget], outcome: &Outcome) {
     for target in targets {
         let recorded = &outcome.services[&target.service];
-        let running = fake.image_running(CLUSTER, &target.ecs_service);
+        let running = fake.image_running(&target.cluster, &target.ecs_service);
         if recorded.running == Some(target.change.to) {
             assert_eq!(running, target.image, "{}: {recorded:?}", target.service);
         }
@@ -153,8 +159,8 @@ async fn access_denied_is_not_retried_and_names_the_action() {
 async fn missing_cluster_service_or_container_fail_with_what_is_missing() {
     let fake = FakeAws::new(&[CLUSTER]);
     let targets = setup(&fake, &["api"]);
-    let elsewhere = EnvTarget { cluster: "no-such-cluster".into(), ..env() };
-    let outcome = run(&fake, &elsewhere, &targets, &options()).await;
+    let elsewhere = vec![ServiceTarget { cluster: "no-such-cluster".into(), ..targets[0].clone() }];
+    let outcome = run(&fake, &env(), &elsewhere, &options()).await;
     assert!(outcome.services["api"].detail.contains("ClusterNotFoundException"), "{outcome:?}");
 
     let ghost = vec![ServiceTarget { ecs_service: "ghost".into(), ..targets[0].clone() }];
@@ -337,9 +343,10 @@ async fn calls_grow_with_services_and_polls_not_with_the_account() {
     let (large, targets) = count(500, &FIVE);
     run(&large, &env(), &targets, &options()).await;
     assert_eq!(small.total_calls(), large.total_calls());
-    // Per service: describe, describe the task definition, register, update, two polls (in
-    // progress, then completed) and one SSM write.
-    assert_eq!(small.total_calls(), 5 * 7);
+    // Per service: describe the task definition, register, update and one SSM write; for the
+    // five together, one DescribeServices before the updates and two polls (in progress, then
+    // completed).
+    assert_eq!(small.total_calls(), 5 * 4 + 3);
     let (one, targets) = count(0, &["api"]);
     run(&one, &env(), &targets, &options()).await;
     assert_eq!(one.total_calls(), 7);
@@ -373,7 +380,7 @@ async fn the_new_revision_differs_from_the_old_only_by_image_and_tag() {
     let arn = fake.register_task_definition(&rich).await.unwrap();
     fake.update_service(CLUSTER, "api", &arn).await.unwrap();
     for _ in 0..3 {
-        fake.describe_service(CLUSTER, "api").await.unwrap();
+        describe_service(&fake, &Backoff::default(), CLUSTER, "api").await.unwrap();
     }
     let outcome = run(&fake, &env(), &targets, &options()).await;
     let new_arn = outcome.services["api"].task_definition.clone().unwrap();
@@ -385,4 +392,145 @@ async fn the_new_revision_differs_from_the_old_only_by_image_and_tag() {
     expected.task_definition_arn = after.definition.task_definition_arn.clone();
     expected.revision = after.definition.revision;
     assert_eq!(after.definition, expected);
+}
+
+/// How many times the fake's rollouts are looked at: once before the updates, then two polls
+/// (in progress, then ended).
+const LOOKS: usize = 3;
+
+#[tokio::test(start_paused = true)]
+async fn calls_per_action_follow_the_formula_for_5_10_11_and_20_services_on_one_or_two_clusters() {
+    const OTHER: &str = "catalogue-batch";
+    for count in [5, 10, 11, 20] {
+        let names: Vec<String> = (1..=count).map(|n| format!("svc-{n}")).collect();
+        // All on one cluster; then every other one on a second cluster.
+        for clusters in [&[CLUSTER][..], &[CLUSTER, OTHER][..]] {
+            let fake = FakeAws::new(clusters);
+            let placed: Vec<(&str, &str)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (clusters[i % clusters.len()], name.as_str()))
+                .collect();
+            let targets = setup_in(&fake, &placed);
+            let outcome = run(&fake, &env(), &targets, &options()).await;
+            assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+            assert_truthful(&fake, &targets, &outcome);
+
+            // One DescribeServices per cluster per 10 services, each time the services are
+            // looked at; 4 calls per service.
+            let per_look: usize = clusters
+                .iter()
+                .map(|cluster| placed.iter().filter(|(c, _)| c == cluster).count().div_ceil(10))
+                .sum();
+            let case = format!("{count} services on {} cluster(s)", clusters.len());
+            assert_eq!(fake.calls("ecs:DescribeServices"), LOOKS * per_look, "{case}");
+            for action in [
+                "ecs:DescribeTaskDefinition",
+                "ecs:RegisterTaskDefinition",
+                "ecs:UpdateService",
+                "ssm:PutParameter",
+            ] {
+                assert_eq!(fake.calls(action), count, "{case}: {action}");
+            }
+            assert_eq!(fake.total_calls(), 4 * count + LOOKS * per_look, "{case}");
+            if clusters.len() == 1 {
+                // The bound: ≤ 4 per service + 1 per 10 services per look (the fake
+                // has no STS call).
+                assert!(fake.total_calls() <= 4 * count + count.div_ceil(10) * LOOKS, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn polls_back_off_from_half_a_second_to_the_poll_interval() {
+    let waits: Vec<u128> = PollSchedule::new(Duration::from_secs(5)).take(9).map(|d| d.as_micros()).collect();
+    assert_eq!(
+        waits,
+        [500_000, 750_000, 1_125_000, 1_687_500, 2_531_250, 3_796_875, 5_000_000, 5_000_000, 5_000_000]
+    );
+    // A poll interval shorter than the first wait is every wait.
+    let short = Duration::from_millis(20);
+    assert!(PollSchedule::new(short).take(5).all(|wait| wait == short));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_done_in_two_seconds_is_seen_in_about_two_seconds() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &FIVE);
+    for name in FIVE {
+        fake.set_rollout(CLUSTER, name, Rollout::CompleteAfter(Duration::from_secs(2)));
+    }
+    let started = tokio::time::Instant::now();
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    // Polls after 0.5, 1.25 and 2.375 s, not after the 5 s poll interval.
+    assert_eq!(started.elapsed(), Duration::from_millis(2375));
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_rollout_is_polled_every_poll_interval_once_backed_off() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    let lasts = Duration::from_secs(40);
+    fake.set_rollout(CLUSTER, "api", Rollout::CompleteAfter(lasts));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    // 0.5 + 0.75 + … + 3.8 s (6 polls, 10.4 s), then one every 5 s until 40 s have passed.
+    let mut waited = Duration::ZERO;
+    let polls = PollSchedule::new(env().poll_interval).take_while(|wait| {
+        let before = waited;
+        waited += *wait;
+        before < lasts
+    });
+    assert_eq!(polls.count(), 12);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &FIVE);
+    for name in FIVE {
+        fake.set_rollout(CLUSTER, name, Rollout::CompleteAfter(Duration::from_secs(10)));
+    }
+    let vanish = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fake.remove_service(CLUSTER, "worker");
+    };
+    let (env, options) = (env(), options());
+    let (outcome, ()) = tokio::join!(run(&fake, &env, &targets, &options), vanish);
+    let worker = &outcome.services["worker"];
+    assert_eq!(worker.result, DeployResult::Failed);
+    assert!(
+        worker.detail.starts_with("lost sight of the rollout:")
+            && worker.detail.contains("\"worker\" not found"),
+        "{worker:?}"
+    );
+    let others = FIVE.iter().filter(|name| **name != "worker");
+    assert!(others.map(|name| &outcome.services[*name]).all(|s| s.result == DeployResult::Succeeded));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the_batch() {
+    for (times, expected) in [(3, DeployResult::Succeeded), (100, DeployResult::Failed)] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api", "search"]);
+        let throttle = async {
+            // After the look before the updates: the polls are throttled.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            fake.fail("ecs:DescribeServices", ErrorKind::Throttled, times);
+        };
+        let (env, options) = (env(), options());
+        let (outcome, ()) = tokio::join!(run(&fake, &env, &targets, &options), throttle);
+        for service in outcome.services.values() {
+            assert_eq!(service.result, expected, "{service:?}");
+            if expected == DeployResult::Failed {
+                assert!(service.detail.contains("lost sight of the rollout"), "{service:?}");
+                assert!(service.detail.contains("gave up after 6 attempts"), "{service:?}");
+            }
+        }
+        assert_truthful(&fake, &targets, &outcome);
+    }
 }
