@@ -335,7 +335,7 @@ impl Store {
         match self.layout()? {
             SCHEMA_VERSION => Ok(self),
             1 => {
-                let store = self.writable()?;
+                let mut store = self.writable()?;
                 store.upgrade()?;
                 Ok(store)
             }
@@ -361,7 +361,7 @@ impl Store {
 
     /// Upgrades a file of layout 1 to this layout in one transaction, losing nothing: every
     /// entry is packed, and the timelines are renumbered by scope (see docs/store.md).
-    fn upgrade(&self) -> Result<(), StoreError> {
+    fn upgrade(&mut self) -> Result<(), StoreError> {
         let mut txn = self.begin_write_waiting()?;
         txn.set_durability(Durability::Immediate).map_err(db_error)?;
         let mut meta = txn.open_table(META).map_err(db_error)?;
@@ -374,6 +374,12 @@ impl Store {
         }
         drop(meta);
         txn.commit().map_err(db_error)?;
+        // The upgrade wrote every entry anew: give the old copies' space back to the file
+        // system. Compaction only moves pages; when it cannot run now (a transaction of another
+        // process is live), the space is reused by later writes instead, so it is not an error.
+        if let Handle::Writable(db) = &mut self.handle {
+            while let Ok(true) = db.compact() {}
+        }
         Ok(())
     }
 
