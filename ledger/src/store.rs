@@ -922,12 +922,12 @@ where
         let mut bytes = Vec::new();
         for row in self.entries.range(first..).map_err(db_error)? {
             let (seq, packed) = row.map_err(db_error)?;
+            if packing::peek_kind(packed.value()) != Some(crate::entry::EntryKind::Release) {
+                continue;
+            }
             let seq = seq.value();
             packing::unpack_into(packed.value(), &mut bytes).map_err(|error| unpack_damage(seq, error))?;
             let bytes = bytes.as_slice();
-            if Entry::peek_kind(bytes) != Some(crate::entry::EntryKind::Release) {
-                continue;
-            }
             // Found by its hash: a wanted id names exactly these bytes, so they are checked.
             let id = EntryId::of_stored_bytes(bytes);
             if wanted.contains(&id) {

@@ -386,6 +386,7 @@ fn every_kind_packs_smaller_and_unpacks_to_its_canonical_bytes() {
         assert!(packed.len() <= canonical.len(), "{name}");
         assert!(packed[0] == ledger::packing::PACKED_V1 || packed == canonical, "{name}");
         assert_eq!(ledger::packing::unpack(&packed).unwrap(), canonical, "{name}");
+        assert_eq!(ledger::packing::peek_kind(&packed), Some(entry.kind()), "{name}");
     }
     // A row stored before packing existed is its canonical bytes, read as they are.
     let canonical = golden_entries()[0].1.encode();
@@ -397,10 +398,17 @@ fn rows_that_do_not_unpack_say_why() {
     use ledger::packing::{PACKED_V1, UnpackError, unpack};
     assert_eq!(unpack(&[]), Err(UnpackError::Empty));
     assert_eq!(unpack(&[0x07, 1, 2]), Err(UnpackError::UnknownForm(0x07)));
-    assert_eq!(unpack(&[PACKED_V1, 0xff, 0xff, 0xff, 0xff, 0x7f]), Err(UnpackError::TooLong(0x7_ffff_ffff)));
+    assert_eq!(
+        unpack(&[PACKED_V1, 0, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+        Err(UnpackError::TooLong(0x7_ffff_ffff))
+    );
     assert!(matches!(unpack(&[PACKED_V1]), Err(UnpackError::Corrupt(_))));
     let packed = ledger::packing::pack(&golden_entries()[0].1.encode());
     assert!(matches!(unpack(&packed[..packed.len() / 2]), Err(UnpackError::Corrupt(_))));
+    // A kind byte that disagrees with what the row unpacks to.
+    let mut mislabelled = packed.clone();
+    mislabelled[1] = 3;
+    assert_eq!(unpack(&mislabelled), Err(UnpackError::WrongKind(Some(ledger::EntryKind::Outcome))));
 }
 
 proptest! {
