@@ -113,6 +113,9 @@ fn register_pinned(store: &Store, second: i64, service: &str) -> EntryId {
     store.write(|w| w.record_release(stamp(second), release)).unwrap().id
 }
 
+/// A change to a stored row's bytes.
+type RowEdit = fn(&mut Vec<u8>);
+
 /// Rewrites the stored row of `id` with `edit`, behind the store's back.
 fn edit_row(store: Store, id: EntryId, edit: impl FnOnce(&mut Vec<u8>)) -> Store {
     use redb::ReadableTable;
@@ -136,7 +139,7 @@ fn edit_row(store: Store, id: EntryId, edit: impl FnOnce(&mut Vec<u8>)) -> Store
 
 #[test]
 fn a_packed_row_that_does_not_unpack_is_damage() {
-    let edits: [(&str, fn(&mut Vec<u8>)); 5] = [
+    let edits: [(&str, RowEdit); 5] = [
         ("unknown form", |row| row[0] = 0x7e),
         ("another kind", |row| row[1] = 2),
         ("length beyond any entry", |row| row.splice(2..3, [0xff, 0xff, 0xff, 0xff, 0x7f]).for_each(drop)),
