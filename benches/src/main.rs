@@ -18,6 +18,8 @@ struct Options {
     entries: usize,
     dir: PathBuf,
     runs: usize,
+    /// Only the bytes on disk: no commands are timed (and no `ledger` binary is needed).
+    disk_only: bool,
 }
 
 fn main() {
@@ -26,7 +28,6 @@ fn main() {
         spawn_and_report(&args[2], &args[3..]);
     }
     let options = parse_options();
-    let ledger_bin = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
     let project = history::new_project(&options.dir);
 
     let started = Instant::now();
@@ -43,6 +44,34 @@ fn main() {
     let git_commits = build_git_equivalent(&git_dir, &commits);
     let git_build = git_started.elapsed();
     let pack_bytes = pack_size(&git_dir);
+    let sizes = ledger::Store::open_for_reading(&project.join(".ledger"))
+        .and_then(|store| store.table_sizes())
+        .expect("reading the bench ledger's table sizes");
+
+    println!(
+        "history: {} entries ({} deployments per environment), {} git commits",
+        history.entries, history.deployments_per_env, git_commits
+    );
+    println!(
+        "generation: {:.1} s, {:.0} entries/s (git fast-import of the equivalent: {:.1} s)",
+        generation.as_secs_f64(),
+        history.entries as f64 / generation.as_secs_f64(),
+        git_build.as_secs_f64()
+    );
+    println!(
+        "on disk: ledger {:.1} MiB as generated, {:.1} MiB = {:.0} B/entry compacted; git pack {:.1} MiB = {:.0} B/commit",
+        mib(generated_bytes),
+        mib(ledger_bytes),
+        ledger_bytes as f64 / history.entries as f64,
+        mib(pack_bytes),
+        pack_bytes as f64 / git_commits as f64
+    );
+    print_table_sizes(&sizes, ledger_bytes, history.entries);
+    if options.disk_only {
+        return;
+    }
+
+    let ledger_bin = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
 
     let ledger = |args: &[&str]| {
         let mut command = Command::new(&ledger_bin);
@@ -83,24 +112,6 @@ fn main() {
     results.push(("ledger verify (all entries)", measure(|| ledger(&["verify"]), 3)));
     results.push(("git rev-list --count prod", measure(|| git(&["rev-list", "--count", "prod"]), 3)));
 
-    println!(
-        "history: {} entries ({} deployments per environment), {} git commits",
-        history.entries, history.deployments_per_env, git_commits
-    );
-    println!(
-        "generation: {:.1} s, {:.0} entries/s (git fast-import of the equivalent: {:.1} s)",
-        generation.as_secs_f64(),
-        history.entries as f64 / generation.as_secs_f64(),
-        git_build.as_secs_f64()
-    );
-    println!(
-        "on disk: ledger {:.1} MiB as generated, {:.1} MiB = {:.0} B/entry compacted; git pack {:.1} MiB = {:.0} B/commit",
-        mib(generated_bytes),
-        mib(ledger_bytes),
-        ledger_bytes as f64 / history.entries as f64,
-        mib(pack_bytes),
-        pack_bytes as f64 / git_commits as f64
-    );
     println!();
     println!("| command | median | min | max | peak RSS |");
     println!("| --- | ---: | ---: | ---: | ---: |");
@@ -116,9 +127,14 @@ fn main() {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20 };
+    let mut options =
+        Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20, disk_only: false };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--disk-only" {
+            options.disk_only = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--entries" => {
@@ -133,7 +149,9 @@ fn parse_options() -> Options {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N]");
+    eprintln!(
+        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--disk-only]"
+    );
     std::process::exit(2)
 }
 
@@ -168,6 +186,30 @@ fn build_git_equivalent(dir: &Path, commits: &[Commit]) -> usize {
     drop(stream);
     assert!(import.wait().expect("git fast-import").success());
     commits.len()
+}
+
+/// Where the compacted file's bytes go, table by table, per entry; the rest of the file is
+/// redb's own (its table of tables, allocator state, free pages).
+fn print_table_sizes(sizes: &[ledger::store::TableSize], file_bytes: u64, entries: usize) {
+    let per_entry = |bytes: u64| bytes as f64 / entries as f64;
+    println!();
+    println!("| table | rows | pages | B/entry | stored B/entry | slack B/entry |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for size in sizes {
+        println!(
+            "| `{}` | {} | {:.1} MiB | {:.1} | {:.1} | {:.1} |",
+            size.name,
+            size.rows,
+            mib(size.page_bytes),
+            per_entry(size.page_bytes),
+            per_entry(size.stored_bytes),
+            per_entry(size.fragmented_bytes),
+        );
+    }
+    let tables: u64 = sizes.iter().map(|size| size.page_bytes).sum();
+    let rest = file_bytes.saturating_sub(tables);
+    println!("| (redb's own, free pages) | | {:.1} MiB | {:.1} | | |", mib(rest), per_entry(rest));
+    println!();
 }
 
 fn file_size(path: &Path) -> u64 {

@@ -284,7 +284,7 @@ impl Release {
 }
 
 /// Reads a postcard varint (LEB128, at most 10 bytes).
-fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..70).step_by(7) {
         let (&byte, rest) = bytes.split_first()?;

@@ -15,6 +15,7 @@ pub mod image;
 pub mod manifest;
 pub mod metrics;
 pub mod name;
+pub mod packing;
 pub mod plan;
 pub mod refs;
 pub mod resolve;

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadableDatabase,
-    ReadableTable, Table, TableDefinition, TransactionError,
+    ReadableTable, ReadableTableMetadata, Table, TableDefinition, TransactionError,
 };
 
 use crate::admission::{Refusal, Rules};
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
+use crate::packing;
 use crate::refs::RefName;
 use crate::timestamp::{TimeError, Timestamp};
 
@@ -29,12 +30,14 @@ pub const WRITE_WAIT: Duration = Duration::from_secs(30);
 /// The page cache: bounded so that memory stays flat however long the history grows.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The layout version of the tables below, kept in `meta`.
-const SCHEMA_VERSION: u8 = 1;
+/// The layout version of the tables below, kept in `meta`. Layout 1 (before entries were
+/// packed and timelines keyed by scope number) is upgraded in place when first opened.
+const SCHEMA_VERSION: u8 = 2;
 
 type Id = [u8; 32];
-/// seq → stored bytes: every entry, in the order it was recorded. Entries recorded together
-/// share pages, so recent history reads few of them.
+/// seq → the entry's stored bytes in their packed form (see [`crate::packing`]): every entry,
+/// in the order it was recorded. Entries recorded together share pages, so recent history
+/// reads few of them.
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 /// id → seq.
 pub(crate) const IDS: TableDefinition<Id, u64> = TableDefinition::new("ids");
@@ -42,8 +45,13 @@ pub(crate) const REFS: TableDefinition<&str, Id> = TableDefinition::new("refs");
 /// (environment, service) → the release running there, and its seq (so that showing the state
 /// reads the releases where they are, without the id index).
 pub(crate) const STATE: TableDefinition<(&str, &str), (Id, u64)> = TableDefinition::new("state");
-/// (scope, at, id) → seq: entries by time within a scope (see [`Scope`]).
-pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefinition::new("timeline");
+/// Scope name (see [`Scope`]) → its number in `scope_timeline`.
+pub(crate) const SCOPES: TableDefinition<&str, u32> = TableDefinition::new("scopes");
+/// (scope number, at, seq) → (): entries by time within a scope, fixed-width rows.
+pub(crate) const SCOPE_TIMELINE: TableDefinition<(u32, i64, u64), ()> =
+    TableDefinition::new("scope_timeline");
+/// Layout 1's timelines, (scope, at, id) → seq: read only to upgrade a ledger to layout 2.
+const OLD_TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefinition::new("timeline");
 /// (environment, seq of a deployment) → seq of its outcome (0: none yet): the environment's
 /// history in order, without walking parent links.
 pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
@@ -66,6 +74,8 @@ pub enum StoreError {
     Busy,
     #[error("the ledger at {} uses table layout {found}, this ledger understands {SCHEMA_VERSION}; upgrade ledger", path.display())]
     Schema { path: PathBuf, found: u8 },
+    #[error("the ledger at {} uses the older table layout 1 and cannot be written here to upgrade it; open it once where it can be written", path.display())]
+    NotUpgraded { path: PathBuf },
     #[error("entry {id} is stored but cannot be decoded: {source}")]
     Corrupt { id: EntryId, source: DecodeError },
     #[error("{0}")]
@@ -161,11 +171,21 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// Its name in the `scopes` table.
     fn key(&self) -> String {
         match self {
-            Scope::Service(service) => format!("service/{service}"),
-            Scope::EnvService(env, service) => format!("env/{env}/service/{service}"),
+            Scope::Service(service) => format!("s/{service}"),
+            Scope::EnvService(env, service) => format!("e/{env}/{service}"),
         }
+    }
+
+    /// The name layout 2 gives a scope that layout 1 named `old`.
+    fn upgraded_key(old: &str) -> Option<String> {
+        if let Some(service) = old.strip_prefix("service/") {
+            return Some(Scope::Service(service).key());
+        }
+        let (env, service) = old.strip_prefix("env/")?.split_once("/service/")?;
+        Some(Scope::EnvService(env, service).key())
     }
 }
 
@@ -179,6 +199,24 @@ pub fn history_ref(source: &impl Source, entry: &Entry) -> Result<RefName, Store
     let deployment = entry.parents.first().copied().unwrap_or(EntryId([0; 32]));
     let env = source.entry(&deployment)?.and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()));
     env.map(|env| RefName::env(&env)).ok_or_else(|| ConflictError::NotADeployment(deployment).into())
+}
+
+/// redb's page size, which the ledger leaves at its default.
+const PAGE_BYTES: u64 = 4096;
+
+/// The bytes one table takes in the file, as redb accounts for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSize {
+    pub name: String,
+    pub rows: u64,
+    /// Whole pages (leaves and branches) the table's B-tree holds.
+    pub page_bytes: u64,
+    /// The keys and values themselves.
+    pub stored_bytes: u64,
+    /// Branch keys and other metadata.
+    pub metadata_bytes: u64,
+    /// Unused space inside the table's pages (slack).
+    pub fragmented_bytes: u64,
 }
 
 /// A ledger opened after its file was checked page by page.
@@ -212,17 +250,21 @@ impl Store {
         let path = dir.join(STORE_FILE);
         let db = builder().create(&path).map_err(|e| open_error(&path, e))?;
         let store = Store { handle: Handle::Writable(db), path, rules: None };
-        store.write(|_| Ok::<(), StoreError>(()))?;
-        Ok(store)
+        match store.layout() {
+            Err(StoreError::NotInitialized(_)) => {
+                store.write(|_| Ok::<(), StoreError>(()))?;
+                Ok(store)
+            }
+            Ok(_) => store.checked_layout(),
+            Err(error) => Err(error),
+        }
     }
 
     /// Opens the ledger in `dir` for reading and writing; it must exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(|e| open_error(&path, e))?;
-        let store = Store { handle: Handle::Writable(db), path, rules: None };
-        store.check_schema()?;
-        Ok(store)
+        Store { handle: Handle::Writable(db), path, rules: None }.checked_layout()
     }
 
     /// Opens the ledger in `dir` for reading only. A file left unclean by a crash needs a
@@ -236,9 +278,7 @@ impl Store {
             }
             Err(error) => return Err(open_error(&path, error)),
         };
-        let store = Store { handle, path, rules: None };
-        store.check_schema()?;
-        Ok(store)
+        Store { handle, path, rules: None }.checked_layout()
     }
 
     pub fn path(&self) -> &Path {
@@ -282,8 +322,7 @@ impl Store {
                 return Ok(CheckedOpen::Damaged(detail));
             }
         };
-        let store = Store { handle: Handle::Writable(db), path, rules: None };
-        store.check_schema()?;
+        let store = Store { handle: Handle::Writable(db), path, rules: None }.checked_layout()?;
         Ok(CheckedOpen::Sound(store))
     }
 
@@ -295,7 +334,62 @@ impl Store {
         .map_err(db_error)
     }
 
-    fn check_schema(&self) -> Result<(), StoreError> {
+    /// This store once its file's layout is known to be this ledger's: a file of layout 1 is
+    /// upgraded in place first, for which a store opened for reading is reopened for writing.
+    fn checked_layout(self) -> Result<Store, StoreError> {
+        match self.layout()? {
+            SCHEMA_VERSION => Ok(self),
+            1 => {
+                let mut store = self.writable()?;
+                store.upgrade()?;
+                Ok(store)
+            }
+            found => Err(StoreError::Schema { path: self.path, found }),
+        }
+    }
+
+    /// This store with its file opened for writing.
+    fn writable(self) -> Result<Store, StoreError> {
+        let Store { handle, path, rules } = self;
+        if let Handle::Writable(db) = handle {
+            return Ok(Store { handle: Handle::Writable(db), path, rules });
+        }
+        drop(handle);
+        match builder().open(&path) {
+            Ok(db) => Ok(Store { handle: Handle::Writable(db), path, rules }),
+            Err(DatabaseError::Storage(redb::StorageError::Io(error))) if cannot_write(&error) => {
+                Err(StoreError::NotUpgraded { path })
+            }
+            Err(error) => Err(open_error(&path, error)),
+        }
+    }
+
+    /// Upgrades a file of layout 1 to this layout in one transaction, losing nothing: every
+    /// entry is packed, and the timelines are renumbered by scope (see docs/store.md).
+    fn upgrade(&mut self) -> Result<(), StoreError> {
+        let mut txn = self.begin_write_waiting()?;
+        txn.set_durability(Durability::Immediate).map_err(db_error)?;
+        let mut meta = txn.open_table(META).map_err(db_error)?;
+        // Another process may have upgraded it since this one looked.
+        let layout = meta.get("schema").map_err(db_error)?.and_then(|v| v.value().first().copied());
+        if layout == Some(1) {
+            upgrade_timelines(&txn)?;
+            pack_entries(&mut txn.open_table(ENTRIES).map_err(db_error)?)?;
+            meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
+        }
+        drop(meta);
+        txn.commit().map_err(db_error)?;
+        // The upgrade wrote every entry anew: give the old copies' space back to the file
+        // system. Compaction only moves pages; when it cannot run now (a transaction of another
+        // process is live), the space is reused by later writes instead, so it is not an error.
+        if let Handle::Writable(db) = &mut self.handle {
+            while let Ok(true) = db.compact() {}
+        }
+        Ok(())
+    }
+
+    /// The layout version recorded in the file.
+    fn layout(&self) -> Result<u8, StoreError> {
         let txn = self.begin_read()?;
         let meta = match txn.open_table(META) {
             Ok(meta) => meta,
@@ -305,11 +399,7 @@ impl Store {
             Err(error) => return Err(db_error(error)),
         };
         let found = meta.get("schema").map_err(db_error)?.and_then(|v| v.value().first().copied());
-        match found {
-            Some(SCHEMA_VERSION) => Ok(()),
-            Some(found) => Err(StoreError::Schema { path: self.path.clone(), found }),
-            None => Err(StoreError::NotInitialized(self.path.clone())),
-        }
+        found.ok_or_else(|| StoreError::NotInitialized(self.path.clone()))
     }
 
     /// The `[project] id` this ledger belongs to, when one was recorded.
@@ -424,6 +514,25 @@ impl Store {
         txn.commit().map_err(db_error)
     }
 
+    /// Where the file's bytes go: every table's rows, pages and redb's account of them.
+    pub fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        let txn = self.begin_read()?;
+        let mut sizes = Vec::new();
+        for handle in txn.list_tables().map_err(db_error)? {
+            let table = txn.open_untyped_table(handle).map_err(db_error)?;
+            let stats = table.stats().map_err(db_error)?;
+            sizes.push(TableSize {
+                name: redb::TableHandle::name(&table).to_string(),
+                rows: table.len().map_err(db_error)?,
+                page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            });
+        }
+        Ok(sizes)
+    }
+
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Reader, StoreError> {
         let txn = self.begin_read()?;
@@ -432,7 +541,8 @@ impl Store {
             ids: txn.open_table(IDS).map_err(db_error)?,
             refs: txn.open_table(REFS).map_err(db_error)?,
             state: txn.open_table(STATE).map_err(db_error)?,
-            timeline: txn.open_table(TIMELINE).map_err(db_error)?,
+            scopes: txn.open_table(SCOPES).map_err(db_error)?,
+            timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
             env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
         })
     }
@@ -454,7 +564,8 @@ impl Store {
                 ids: txn.open_table(IDS).map_err(db_error)?,
                 refs: txn.open_table(REFS).map_err(db_error)?,
                 state: txn.open_table(STATE).map_err(db_error)?,
-                timeline: txn.open_table(TIMELINE).map_err(db_error)?,
+                scopes: txn.open_table(SCOPES).map_err(db_error)?,
+                timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
                 env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             };
             let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
@@ -497,6 +608,72 @@ fn admit_from(rules: &Rules, writer: &Writer<'_>, first: u64) -> Result<(), Stor
     Ok(())
 }
 
+/// Layout 1's timelines, moved to `scopes` and `scope_timeline` (the id in each key becomes
+/// the seq its row held, which orders rows of one time in recording order). A service's
+/// deployments are kept only in their environment's scope (see [`Source::newest_in`]).
+fn upgrade_timelines(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let old = match txn.open_table(OLD_TIMELINE) {
+        Ok(old) => old,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(error) => return Err(db_error(error)),
+    };
+    let entries = txn.open_table(ENTRIES).map_err(db_error)?;
+    let mut scopes = txn.open_table(SCOPES).map_err(db_error)?;
+    let mut timeline = txn.open_table(SCOPE_TIMELINE).map_err(db_error)?;
+    for row in old.iter().map_err(db_error)? {
+        let (key, seq) = row.map_err(db_error)?;
+        let (old_scope, at, _) = key.value();
+        let seq = seq.value();
+        if old_scope.starts_with("service/") {
+            let stored = entries.get(seq).map_err(db_error)?;
+            let canonical = stored.map(|row| packing::unpack(row.value())).transpose();
+            let canonical = canonical.map_err(|error| unpack_damage(seq, error))?;
+            if canonical.as_deref().and_then(Entry::peek_kind) != Some(crate::entry::EntryKind::Release) {
+                continue;
+            }
+        }
+        let scope = Scope::upgraded_key(old_scope).ok_or_else(|| {
+            Damaged::new(format!("the timeline row of {old_scope:?}"), "names no scope this ledger knows")
+        })?;
+        let number = scope_number(&mut scopes, &scope)?;
+        timeline.insert((number, at, seq), ()).map_err(db_error)?;
+    }
+    drop(old);
+    txn.delete_table(OLD_TIMELINE).map_err(db_error)?;
+    Ok(())
+}
+
+/// Packs every entry still stored in its canonical form, a bounded batch at a time.
+fn pack_entries(entries: &mut Table<'_, u64, &'static [u8]>) -> Result<(), StoreError> {
+    const BATCH: usize = 10_000;
+    let mut next = 1;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for row in entries.range(next..).map_err(db_error)?.take(BATCH) {
+            let (seq, bytes) = row.map_err(db_error)?;
+            batch.push((seq.value(), packing::pack(bytes.value())));
+        }
+        let Some(&(last, _)) = batch.last() else { return Ok(()) };
+        for (seq, packed) in batch {
+            entries.insert(seq, packed.as_slice()).map_err(db_error)?;
+        }
+        next = last + 1;
+    }
+}
+
+/// The number of scope `key`, given it now if it has none.
+fn scope_number(scopes: &mut Table<'_, &'static str, u32>, key: &str) -> Result<u32, StoreError> {
+    if let Some(number) = scopes.get(key).map_err(db_error)? {
+        return Ok(number.value());
+    }
+    let count = scopes.len().map_err(db_error)?;
+    let number = u32::try_from(count + 1).map_err(|_| {
+        Damaged::new("the scopes table", format!("holds {count} scopes, more than it can number"))
+    })?;
+    scopes.insert(key, number).map_err(db_error)?;
+    Ok(number)
+}
+
 /// Whether opening for writing failed only because the file or its file system is read-only.
 fn cannot_write(error: &std::io::Error) -> bool {
     matches!(error.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
@@ -518,11 +695,12 @@ fn builder() -> redb::Builder {
 }
 
 /// The tables seen through one transaction: read-only ([`Reader`]) or writable ([`Writer`]).
-pub struct View<E, I, R, S, T, L> {
+pub struct View<E, I, R, S, C, T, L> {
     entries: E,
     ids: I,
     refs: R,
     state: S,
+    scopes: C,
     timeline: T,
     env_log: L,
 }
@@ -532,7 +710,8 @@ pub type Reader = View<
     ReadOnlyTable<Id, u64>,
     ReadOnlyTable<&'static str, Id>,
     ReadOnlyTable<(&'static str, &'static str), (Id, u64)>,
-    ReadOnlyTable<(&'static str, i64, Id), u64>,
+    ReadOnlyTable<&'static str, u32>,
+    ReadOnlyTable<(u32, i64, u64), ()>,
     ReadOnlyTable<(&'static str, u64), u64>,
 >;
 
@@ -541,7 +720,8 @@ pub type Writer<'t> = View<
     Table<'t, Id, u64>,
     Table<'t, &'static str, Id>,
     Table<'t, (&'static str, &'static str), (Id, u64)>,
-    Table<'t, (&'static str, i64, Id), u64>,
+    Table<'t, &'static str, u32>,
+    Table<'t, (u32, i64, u64), ()>,
     Table<'t, (&'static str, u64), u64>,
 >;
 
@@ -691,6 +871,11 @@ pub trait Source {
     }
 }
 
+/// A stored row that does not unpack to an entry's bytes.
+fn unpack_damage(seq: u64, error: packing::UnpackError) -> StoreError {
+    Damaged::new(format!("entry #{seq}"), format!("cannot be unpacked: {error}")).into()
+}
+
 /// The one check of stored bytes read from the ledger: they must hash to `named`, the id that
 /// `row` (what led to them) names, or, when it names none, to an id that the id index places
 /// at `seq`. Only then are they decoded.
@@ -717,13 +902,14 @@ fn check(
     Ok(StoredEntry { id, entry })
 }
 
-impl<E, I, R, S, T, L> Source for View<E, I, R, S, T, L>
+impl<E, I, R, S, C, T, L> Source for View<E, I, R, S, C, T, L>
 where
     E: ReadableTable<u64, &'static [u8]>,
     I: ReadableTable<Id, u64>,
     R: ReadableTable<&'static str, Id>,
     S: ReadableTable<(&'static str, &'static str), (Id, u64)>,
-    T: ReadableTable<(&'static str, i64, Id), u64>,
+    C: ReadableTable<&'static str, u32>,
+    T: ReadableTable<(u32, i64, u64), ()>,
     L: ReadableTable<(&'static str, u64), u64>,
 {
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
@@ -731,7 +917,8 @@ where
     }
 
     fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.entries.get(seq).map_err(db_error)?.map(|bytes| bytes.value().to_vec()))
+        let Some(row) = self.entries.get(seq).map_err(db_error)? else { return Ok(None) };
+        packing::unpack(row.value()).map(Some).map_err(|error| unpack_damage(seq, error))
     }
 
     fn ref_target(&self, name: &str) -> Result<Option<EntryId>, StoreError> {
@@ -785,14 +972,29 @@ where
     }
 
     fn newest_in(&self, scope: &Scope, limit: usize) -> Result<Vec<u64>, StoreError> {
-        let key = scope.key();
-        let low = (key.as_str(), i64::MIN, [0u8; 32]);
-        let high = (key.as_str(), i64::MAX, [0xffu8; 32]);
-        let mut seqs = Vec::new();
-        for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
-            seqs.push(row.map_err(db_error)?.1.value());
+        // A service's deployments are listed per environment: its listing merges those with
+        // its releases, by time and then recording order.
+        let mut numbers = Vec::new();
+        if let Scope::Service(service) = scope {
+            for row in self.scopes.range("e/".."e0").map_err(db_error)? {
+                let (key, number) = row.map_err(db_error)?;
+                let in_env = key.value()[2..].split_once('/').is_some_and(|(_, named)| named == *service);
+                if in_env {
+                    numbers.push(number.value());
+                }
+            }
         }
-        Ok(seqs)
+        numbers.extend(self.scopes.get(scope.key().as_str()).map_err(db_error)?.map(|number| number.value()));
+        let mut rows = Vec::new();
+        for number in numbers {
+            let (low, high) = ((number, i64::MIN, 0), (number, i64::MAX, u64::MAX));
+            for row in self.timeline.range(low..=high).map_err(db_error)?.rev().take(limit) {
+                let (_, at, seq) = row.map_err(db_error)?.0.value();
+                rows.push((at, seq));
+            }
+        }
+        rows.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(rows.into_iter().take(limit).map(|(_, seq)| seq).collect())
     }
 
     fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError> {
@@ -805,12 +1007,15 @@ where
 
     fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError> {
         let mut releases = Vec::new();
+        let mut bytes = Vec::new();
         for row in self.entries.range(first..).map_err(db_error)? {
-            let (_, bytes) = row.map_err(db_error)?;
-            let bytes = bytes.value();
-            if Entry::peek_kind(bytes) != Some(crate::entry::EntryKind::Release) {
+            let (seq, packed) = row.map_err(db_error)?;
+            if packing::peek_kind(packed.value()) != Some(crate::entry::EntryKind::Release) {
                 continue;
             }
+            let seq = seq.value();
+            packing::unpack_into(packed.value(), &mut bytes).map_err(|error| unpack_damage(seq, error))?;
+            let bytes = bytes.as_slice();
             // Found by its hash: a wanted id names exactly these bytes, so they are checked.
             let id = EntryId::of_stored_bytes(bytes);
             if wanted.contains(&id) {
@@ -832,13 +1037,19 @@ where
 
 impl Reader {
     /// Every entry in recording order: `(seq, stored bytes)`.
+    /// A row that does not unpack is given as it is stored: its bytes hash to no id the index
+    /// holds, so they are reported as damage where they are met.
     pub fn for_each_entry(
         &self,
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
         for row in self.entries.iter().map_err(db_error)? {
-            let (seq, bytes) = row.map_err(db_error)?;
-            visit(seq.value(), bytes.value())?;
+            let (seq, packed) = row.map_err(db_error)?;
+            match packing::unpack_into(packed.value(), &mut bytes) {
+                Ok(()) => visit(seq.value(), &bytes)?,
+                Err(_) => visit(seq.value(), packed.value())?,
+            }
         }
         Ok(())
     }
@@ -1118,19 +1329,18 @@ impl Writer<'_> {
             Some((last, _)) => last.value() + 1,
             None => 1,
         };
-        self.entries.insert(seq, bytes).map_err(db_error)?;
+        self.entries.insert(seq, packing::pack(bytes).as_slice()).map_err(db_error)?;
         self.ids.insert(&id.0, seq).map_err(db_error)?;
         let at = stored.entry.at.0;
         match &stored.entry.body {
             Body::Release(release) => {
-                self.add_to_timeline(&Scope::Service(&release.service), at, id, seq)?;
+                self.add_to_timeline(&Scope::Service(&release.service), at, seq)?;
                 self.set_ref(&RefName::service(&release.service), id)?;
             }
             Body::ReleaseSet(set) => self.set_ref(&RefName::set(set.service_set.as_deref()), id)?,
             Body::Deployment(deployment) => {
                 for service in deployment.changes.keys() {
-                    self.add_to_timeline(&Scope::Service(service), at, id, seq)?;
-                    self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, id, seq)?;
+                    self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, seq)?;
                 }
                 self.env_log.insert((deployment.env.as_str(), seq), 0).map_err(db_error)?;
                 self.set_ref(&RefName::env(&deployment.env), id)?;
@@ -1158,9 +1368,9 @@ impl Writer<'_> {
         Ok(stored)
     }
 
-    fn add_to_timeline(&mut self, scope: &Scope, at: i64, id: EntryId, seq: u64) -> Result<(), StoreError> {
-        let key = scope.key();
-        self.timeline.insert((key.as_str(), at, id.0), seq).map_err(db_error)?;
+    fn add_to_timeline(&mut self, scope: &Scope, at: i64, seq: u64) -> Result<(), StoreError> {
+        let number = scope_number(&mut self.scopes, &scope.key())?;
+        self.timeline.insert((number, at, seq), ()).map_err(db_error)?;
         Ok(())
     }
 

@@ -368,3 +368,69 @@ proptest! {
         }
     }
 }
+
+/// The dictionary entries are packed against is part of the stored form: a row packed with it
+/// must unpack the same way forever.
+#[test]
+fn the_packing_dictionary_never_changes() {
+    assert_eq!(blake3::hash(ledger::packing::DICTIONARY_V1).to_hex().as_str(), DICTIONARY_V1_BLAKE3);
+}
+
+const DICTIONARY_V1_BLAKE3: &str = "3898447c63976052ce7c0970679ea5d05c0f06c9c6f5b1d1cd4113b76f9a1926";
+
+#[test]
+fn every_kind_packs_smaller_and_unpacks_to_its_canonical_bytes() {
+    for (name, entry) in golden_entries() {
+        let canonical = entry.encode();
+        let packed = ledger::packing::pack(&canonical);
+        assert!(packed.len() <= canonical.len(), "{name}");
+        assert!(packed[0] == ledger::packing::PACKED_V1 || packed == canonical, "{name}");
+        assert_eq!(ledger::packing::unpack(&packed).unwrap(), canonical, "{name}");
+        assert_eq!(ledger::packing::peek_kind(&packed), Some(entry.kind()), "{name}");
+    }
+    // A row stored before packing existed is its canonical bytes, read as they are.
+    let canonical = golden_entries()[0].1.encode();
+    assert_eq!(ledger::packing::unpack(&canonical).unwrap(), canonical);
+}
+
+#[test]
+fn rows_that_do_not_unpack_say_why() {
+    use ledger::packing::{PACKED_V1, UnpackError, unpack};
+    assert_eq!(unpack(&[]), Err(UnpackError::Empty));
+    assert_eq!(unpack(&[0x07, 1, 2]), Err(UnpackError::UnknownForm(0x07)));
+    assert_eq!(
+        unpack(&[PACKED_V1, 0, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+        Err(UnpackError::TooLong(0x7_ffff_ffff))
+    );
+    assert!(matches!(unpack(&[PACKED_V1]), Err(UnpackError::Corrupt(_))));
+    let packed = ledger::packing::pack(&golden_entries()[0].1.encode());
+    assert!(matches!(unpack(&packed[..packed.len() / 2]), Err(UnpackError::Corrupt(_))));
+    // A kind byte that disagrees with what the row unpacks to.
+    let mut mislabelled = packed.clone();
+    mislabelled[1] = 3;
+    assert_eq!(unpack(&mislabelled), Err(UnpackError::WrongKind(Some(ledger::EntryKind::Outcome))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Every entry, of every kind, comes back from its packed form as its canonical bytes.
+    #[test]
+    fn packing_gives_back_the_canonical_bytes(entry in arb_entry()) {
+        let canonical = entry.encode();
+        let packed = ledger::packing::pack(&canonical);
+        prop_assert!(packed.len() <= canonical.len());
+        prop_assert_eq!(ledger::packing::unpack(&packed).unwrap(), canonical);
+    }
+
+    /// A damaged packed row never panics: it unpacks to some bytes (which re-hashing then
+    /// refuses) or is refused.
+    #[test]
+    fn damaged_packed_rows_unpack_or_are_refused(entry in arb_entry(), edits in arb_byte_edits()) {
+        let mut packed = ledger::packing::pack(&entry.encode());
+        apply(&mut packed, &edits);
+        if let Ok(bytes) = ledger::packing::unpack(&packed) {
+            prop_assert!(bytes.len() <= ledger::packing::MAX_UNPACKED_LEN);
+        }
+    }
+}

@@ -537,7 +537,7 @@ fn reads_refuse_a_deployment_altered_on_disk_and_a_log_row_moved() {
     let a2 = register(&store, 2, "api", "2");
     deploy(&store, 3, "prod", &ledger_testutil::entries::state(&[("api", a1)]));
     let mut stamp_two = stamp(4);
-    stamp_two.message = "second deployment".into();
+    stamp_two.message = "second qzx attempt".into();
     let second = {
         let reader = store.read().unwrap();
         let target = ledger_testutil::entries::state(&[("api", a2)]);
@@ -545,7 +545,7 @@ fn reads_refuse_a_deployment_altered_on_disk_and_a_log_row_moved() {
         drop(reader);
         store.write(|w| deploy::record_only(w, &stamp_two, &plan)).unwrap()
     };
-    let store = alter_file(store, b"second deployment", b"second deploymenT");
+    let store = alter_file(store, b"second qzx attempt", b"second qzx attempT");
     let reader = store.read().unwrap();
     // The log reads the deployment by position; its outcome names the id it must hash to.
     let error = history::env_deployments(&reader, "prod", 10).unwrap_err().to_string();
