@@ -2,7 +2,7 @@
 //! one. See benches/README.md for what is measured and how to reproduce it.
 //!
 //!     cargo build --profile dist -p ledger-cli -p ledger-bench
-//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
+//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20] [--only verify]
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,8 @@ struct Options {
     entries: usize,
     dir: PathBuf,
     runs: usize,
+    /// Only `verify`'s row (`--only verify`): no git equivalent, no other command.
+    verify_only: bool,
 }
 
 fn main() {
@@ -38,17 +40,27 @@ fn main() {
     compact(&ledger_file);
     let ledger_bytes = file_size(&ledger_file);
 
+    let ledger = |args: &[&str]| {
+        let mut command = Command::new(&ledger_bin);
+        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
+        command
+    };
+    if options.verify_only {
+        let verify = measure(|| ledger(&["verify"]), options.runs);
+        println!(
+            "history: {} entries ({} deployments per environment)",
+            history.entries, history.deployments_per_env
+        );
+        print_table(&[("ledger verify (all entries)", verify)]);
+        return;
+    }
+
     let git_dir = options.dir.join("git");
     let git_started = Instant::now();
     let git_commits = build_git_equivalent(&git_dir, &commits);
     let git_build = git_started.elapsed();
     let pack_bytes = pack_size(&git_dir);
 
-    let ledger = |args: &[&str]| {
-        let mut command = Command::new(&ledger_bin);
-        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
-        command
-    };
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
         command.arg("-C").arg(&git_dir).args(args);
@@ -101,10 +113,14 @@ fn main() {
         mib(pack_bytes),
         pack_bytes as f64 / git_commits as f64
     );
+    print_table(&results);
+}
+
+fn print_table(results: &[(&str, Measurement)]) {
     println!();
     println!("| command | median | min | max | peak RSS |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, m) in &results {
+    for (name, m) in results {
         println!(
             "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB |",
             ms(m.median),
@@ -116,7 +132,8 @@ fn main() {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20 };
+    let mut options =
+        Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20, verify_only: false };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -126,6 +143,7 @@ fn parse_options() -> Options {
             }
             "--dir" => options.dir = PathBuf::from(value),
             "--runs" => options.runs = value.parse().unwrap_or_else(|_| usage("--runs takes a number")),
+            "--only" if value == "verify" => options.verify_only = true,
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -133,7 +151,9 @@ fn parse_options() -> Options {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N]");
+    eprintln!(
+        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--only verify]"
+    );
     std::process::exit(2)
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use crate::admission::{Named, Recent, Refusal, Rules, Summary};
-use crate::entry::{Body, DecodeError, DeployResult, Entry, Outcome};
+use crate::entry::{Body, DeployResult, Entry, Outcome};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
@@ -114,7 +114,7 @@ impl Report {
 
 /// How many entries' summaries `verify` keeps (see [`Recent`]): about 100 bytes each. An entry
 /// named from further back is read again from the store.
-pub const WINDOW: usize = 1 << 16;
+pub const WINDOW: usize = 1 << 14;
 /// Entries handed from the reading thread to the checking one at a time, and batches queued.
 const BATCH: usize = 256;
 const QUEUED_BATCHES: usize = 8;
@@ -236,8 +236,10 @@ fn pass(
         let (batches, received) = sync_channel(QUEUED_BATCHES);
         let reading = scope.spawn(|| read_entries(reader, placement, stop, batches));
         for batch in received {
-            for read in batch {
-                checker.check(read)?;
+            let mut start = 0;
+            for read in &batch.entries {
+                checker.check(read, &batch.bytes[start..read.end])?;
+                start = read.end;
             }
         }
         reading.join().unwrap_or_else(|panic| resume_unwind(panic))
@@ -255,31 +257,34 @@ fn pass(
     Ok(Passed::Sound(checker.finish()?))
 }
 
-/// One entry as read: its position, the id its bytes hash to, and what they decode to.
+/// Entries as read, in recording order: their stored bytes one after another, and for each its
+/// position, the id its bytes hash to, where its bytes end, and whether the id index places it
+/// there (with [`Placement::Summed`], taken to). They are decoded where they are checked, so
+/// that what decoding allocates is freed by the thread that allocated it.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    entries: Vec<Read>,
+}
+
 struct Read {
     seq: u64,
     id: EntryId,
-    found: Found,
+    end: usize,
+    indexed: bool,
 }
 
-enum Found {
-    Entry(Entry),
-    Undecodable(DecodeError),
-    /// The id index does not place its id at its position (a pass with [`Placement::LookedUp`]).
-    Unindexed,
-}
-
-/// Reads, hashes and decodes every entry in order, and hands them on in batches; stops when
-/// `stop` is set or nobody takes them. With [`Placement::Summed`], returns the keyed sums of
+/// Reads and hashes every entry in order, and hands them on in batches; stops when `stop` is
+/// set or nobody takes them. With [`Placement::Summed`], returns the keyed sums of
 /// (id, position) over the entries and over the id index.
 fn read_entries(
     reader: &Reader,
     placement: &Placement,
     stop: &AtomicBool,
-    batches: SyncSender<Vec<Read>>,
+    batches: SyncSender<Batch>,
 ) -> Result<Option<(PlacementSum, PlacementSum)>, StoreError> {
     let mut stored = PlacementSum::default();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::default();
     let mut taken = true;
     reader.for_each_entry_while(|seq, bytes| {
         let id = EntryId::of_stored_bytes(bytes);
@@ -290,18 +295,14 @@ fn read_entries(
             }
             Placement::LookedUp => reader.seq_of(&id)? == Some(seq),
         };
-        let found = match (indexed, Entry::decode(bytes)) {
-            (false, _) => Found::Unindexed,
-            (true, Ok(entry)) => Found::Entry(entry),
-            (true, Err(error)) => Found::Undecodable(error),
-        };
-        batch.push(Read { seq, id, found });
-        if batch.len() == BATCH {
-            taken = batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok();
+        batch.bytes.extend_from_slice(bytes);
+        batch.entries.push(Read { seq, id, end: batch.bytes.len(), indexed });
+        if batch.entries.len() == BATCH {
+            taken = batches.send(std::mem::take(&mut batch)).is_ok();
         }
         Ok(taken && !stop.load(Ordering::Relaxed))
     })?;
-    if taken && !batch.is_empty() {
+    if taken && !batch.entries.is_empty() {
         taken = batches.send(batch).is_ok();
     }
     drop(batches);
@@ -370,30 +371,30 @@ struct Checker<'r> {
 }
 
 impl<'r> Checker<'r> {
-    fn check(&mut self, read: Read) -> Result<(), StoreError> {
+    fn check(&mut self, read: &Read, bytes: &[u8]) -> Result<(), StoreError> {
         self.report.objects += 1;
-        let Read { seq, id, found } = read;
-        let entry = match found {
-            Found::Entry(entry) => entry,
-            Found::Undecodable(error) => {
+        let (seq, id) = (read.seq, read.id);
+        if !read.indexed {
+            self.unindexed.insert(seq, id);
+            return Ok(());
+        }
+        let entry = match Entry::decode(bytes) {
+            Ok(entry) => entry,
+            Err(error) => {
                 self.report.damage.push(Damage::Undecodable { id, error: error.to_string() });
-                return Ok(());
-            }
-            Found::Unindexed => {
-                self.unindexed.insert(seq, id);
                 return Ok(());
             }
         };
         let mut usable = true;
-        for parent in &entry.parents {
-            match self.resolve(parent)? {
+        for (position, named) in entry.named().enumerate() {
+            match self.resolve(&named)? {
                 Presence::Held => {}
-                Presence::Absent => self.report.damage.push(Damage::MissingParent { id, parent: *parent }),
+                Presence::Absent if position < entry.parents.len() => {
+                    self.report.damage.push(Damage::MissingParent { id, parent: named })
+                }
+                Presence::Absent => {}
                 Presence::Unusable => usable = false,
             }
-        }
-        for named in entry.references() {
-            usable &= self.resolve(&named)? != Presence::Unusable;
         }
         // An outcome whose deployment is not one is reported below, as a stray.
         if usable && let Some(on) = self.history_ref(&entry) {
