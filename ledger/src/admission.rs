@@ -775,6 +775,26 @@ frontend = ["api"]
     }
 
     #[test]
+    fn recent_keeps_at_most_its_capacity_forgetting_the_oldest_first() {
+        let mut recent = Recent::new(2);
+        let seen: Vec<(EntryId, Summary)> = (0..3)
+            .map(|at| {
+                let release = entry(at, vec![], release_body("api", "registry.local/api:v1"));
+                (StoredEntry::seal(release.clone()).0.id, Summary::of(&release))
+            })
+            .collect();
+        for (id, summary) in &seen {
+            recent.insert(*id, summary.clone());
+        }
+        // Held beyond its capacity until trimmed: what one entry names stays while it is checked.
+        assert!(seen.iter().all(|(id, _)| recent.contains(id)));
+        recent.trim();
+        let held: Vec<bool> = seen.iter().map(|(id, _)| recent.contains(id)).collect();
+        assert_eq!(held, [false, true, true]);
+        assert_eq!(recent.summary(&seen[2].0), Some(&seen[2].1));
+    }
+
+    #[test]
     fn times_outside_1970_to_9999_and_before_a_parent_are_refused() {
         let on = RefName::service("api");
         for at in [-1, Timestamp::MAX.0 + 1, i64::MAX] {
