@@ -13,8 +13,8 @@ use std::sync::atomic::AtomicBool;
 use ledger_testutil::entries::{deploy, register, release, rules, stamp};
 
 use ledger::{
-    Body, Change, Deployment, DeployResult, Entry, EntryId, Outcome, ServiceOutcome, Source, Store, StoreError,
-    StoredEntry, Timestamp, Trigger,
+    Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, ServiceOutcome, Source, Store,
+    StoreError, StoredEntry, Timestamp, Trigger,
 };
 
 #[test]
@@ -213,8 +213,13 @@ fn verify_is_clean_then_finds_tampering() {
     let store = Store::open(path.parent().unwrap()).unwrap();
     // However few entries it keeps in memory, verify finds the same.
     for window in [WINDOW, 1] {
-        let report = verify_within(&store.read().unwrap(), &Rules::without_manifest(), window, &AtomicBool::new(false))
-            .unwrap();
+        let report = verify_within(
+            &store.read().unwrap(),
+            &Rules::without_manifest(),
+            window,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         let kinds: Vec<&str> = report
             .damage
             .iter()
@@ -312,7 +317,8 @@ fn verify_finds_a_parent_missing_far_back_when_the_index_agrees() {
 
     let store = Store::open(path.parent().unwrap()).unwrap();
     for window in [WINDOW, 2] {
-        let report = verify_within(&store.read().unwrap(), &rules(), window, &AtomicBool::new(false)).unwrap();
+        let report =
+            verify_within(&store.read().unwrap(), &rules(), window, &AtomicBool::new(false)).unwrap();
         assert!(
             matches!(&report.damage[..], [Damage::MissingParent { id, parent }] if *id == second && *parent == first),
             "window {window}: {:?}",
