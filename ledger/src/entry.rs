@@ -310,7 +310,13 @@ impl postcard::ser_flavors::Flavor for SameAs<'_> {
     type Output = bool;
 
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.try_extend(&[byte])
+        match self.rest.split_first() {
+            Some((&first, rest)) if first == byte => {
+                self.rest = rest;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
     }
 
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {

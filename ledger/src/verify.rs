@@ -114,7 +114,7 @@ impl Report {
 
 /// How many entries' summaries `verify` keeps (see [`Recent`]): about 100 bytes each. An entry
 /// named from further back is read again from the store.
-pub const WINDOW: usize = 1 << 14;
+pub const WINDOW: usize = 1 << 12;
 /// Entries handed from the reading thread to the checking one at a time, and batches queued.
 const BATCH: usize = 256;
 const QUEUED_BATCHES: usize = 8;
