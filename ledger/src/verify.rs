@@ -397,11 +397,12 @@ impl<'r> Checker<'r> {
             }
         }
         // An outcome whose deployment is not one is reported below, as a stray.
-        if usable && let Some(on) = self.history_ref(&entry) {
-            if let Err(broken) = self.rules.check(&on, &entry, &self.recent) {
-                let refusal = Refusal { id, on: on.to_string(), broken };
-                self.report.damage.push(Damage::BreaksRule(refusal));
-            }
+        if usable
+            && let Some(on) = self.history_ref(&entry)
+            && let Err(broken) = self.rules.check(&on, &entry, &self.recent)
+        {
+            let refusal = Refusal { id, on: on.to_string(), broken };
+            self.report.damage.push(Damage::BreaksRule(refusal));
         }
         match &entry.body {
             Body::Deployment(deployment) => {
