@@ -3,8 +3,9 @@
 //! right ref, images from their service's repository, printable text, times in range and not
 //! before their parents, and bodies that name entries of the right kind and service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use crate::StoredEntry;
@@ -14,7 +15,7 @@ use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
-use crate::store::{ReceiveError, Source, StoreError, history_ref};
+use crate::store::{ReceiveError, Source, StoreError};
 use crate::timestamp::Timestamp;
 
 /// Longest message an entry may carry, in bytes.
@@ -92,8 +93,216 @@ pub struct Refusal {
     pub broken: Broken,
 }
 
-/// The entries an entry names (its parents and what its body points at), by id.
-pub type Named = BTreeMap<EntryId, Entry>;
+/// What the rules need to know of an entry that another one names: its time and kind, a
+/// release's service, a deployment's environment and the services it changes. Kept instead of
+/// the entry where many are kept (see [`Recent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub at: Timestamp,
+    pub of: Summarised,
+}
+
+/// The kind of a summarised entry, with what the rules ask of that kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Summarised {
+    Release {
+        service: String,
+    },
+    ReleaseSet,
+    /// The environment, and the services the deployment changes (in order).
+    Deployment {
+        env: String,
+        services: Vec<String>,
+    },
+    Outcome,
+}
+
+impl Summary {
+    pub fn of(entry: &Entry) -> Summary {
+        let of = match &entry.body {
+            Body::Release(release) => Summarised::Release { service: release.service.clone() },
+            Body::ReleaseSet(_) => Summarised::ReleaseSet,
+            Body::Deployment(deployment) => Summarised::Deployment {
+                env: deployment.env.clone(),
+                services: deployment.changes.keys().cloned().collect(),
+            },
+            Body::Outcome(_) => Summarised::Outcome,
+        };
+        Summary { at: entry.at, of }
+    }
+
+    /// The service of a release.
+    fn release_of(&self) -> Option<&str> {
+        match &self.of {
+            Summarised::Release { service } => Some(service),
+            _ => None,
+        }
+    }
+
+    /// The environment of a deployment, and the services it changes.
+    pub fn deployment(&self) -> Option<(&str, &[String])> {
+        match &self.of {
+            Summarised::Deployment { env, services } => Some((env, services)),
+            _ => None,
+        }
+    }
+}
+
+/// The entries an entry names (its parents and what its body points at): their summaries by id.
+pub trait Named {
+    fn summary(&self, id: &EntryId) -> Option<&Summary>;
+}
+
+/// Summaries by id, gathered for one entry.
+pub type Summaries = BTreeMap<EntryId, Summary>;
+
+impl Named for Summaries {
+    fn summary(&self, id: &EntryId) -> Option<&Summary> {
+        self.get(id)
+    }
+}
+
+/// The summaries of the entries seen last, at most `capacity` of them once [`Recent::trim`]med
+/// (the oldest are forgotten first): what a pass in recording order keeps of the entries before
+/// the one it is at, since an entry mostly names recent ones. Those it does not hold are read
+/// from the store (see [`Recent::resolve`]) and held in turn.
+pub struct Recent {
+    capacity: usize,
+    summaries: HashMap<EntryId, Summary, IdHashing>,
+    order: VecDeque<EntryId>,
+}
+
+impl Recent {
+    pub fn new(capacity: usize) -> Recent {
+        Recent { capacity, summaries: HashMap::with_hasher(IdHashing::random()), order: VecDeque::new() }
+    }
+
+    pub fn contains(&self, id: &EntryId) -> bool {
+        self.summaries.contains_key(id)
+    }
+
+    /// Holds `summary` of entry `id`, beyond the capacity until the next [`Recent::trim`].
+    pub fn insert(&mut self, id: EntryId, summary: Summary) {
+        if self.summaries.insert(id, summary).is_none() {
+            self.order.push_back(id);
+        }
+    }
+
+    /// Forgets the oldest summaries beyond the capacity.
+    pub fn trim(&mut self) {
+        while self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.summaries.remove(&oldest);
+            }
+        }
+    }
+
+    /// Holds the summary of each of `ids` that `source` stores, reading those not held.
+    pub fn resolve(&mut self, source: &impl Source, ids: &[EntryId]) -> Result<(), StoreError> {
+        for id in ids {
+            if !self.contains(id)
+                && let Some(stored) = source.entry(id)?
+            {
+                self.insert(*id, Summary::of(&stored.entry));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes entry ids for [`Recent`]: ids are BLAKE3 outputs, so a keyed multiply folded over
+/// their words spreads them as well as SipHash does, for a fraction of its cost. The key is drawn
+/// at random, so ids ground to share a bucket in one run do not in another.
+#[derive(Clone)]
+struct IdHashing {
+    key: u64,
+}
+
+impl IdHashing {
+    fn random() -> IdHashing {
+        IdHashing { key: RandomState::new().hash_one(0u8) | 1 }
+    }
+}
+
+impl BuildHasher for IdHashing {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { key: self.key, state: self.key.rotate_left(32) }
+    }
+}
+
+struct IdHasher {
+    key: u64,
+    state: u64,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for word in bytes.chunks(8) {
+            let mut padded = [0u8; 8];
+            padded[..word.len()].copy_from_slice(word);
+            let product = u128::from(self.state ^ u64::from_le_bytes(padded)) * u128::from(self.key);
+            self.state = (product as u64) ^ ((product >> 64) as u64);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl Named for Recent {
+    fn summary(&self, id: &EntryId) -> Option<&Summary> {
+        self.summaries.get(id)
+    }
+}
+
+/// How many summaries a write keeps of the entries it stored and read ([`Admitting`]).
+const WRITE_WINDOW: usize = 4096;
+
+/// The rules held by a write, entry by entry as each is stored: the entries a new one names
+/// are summarised from what this write stored or read before, and read only when not seen.
+pub struct Admitting {
+    rules: Rules,
+    recent: Recent,
+    /// The first entry refused: the write must store nothing, even if its caller went on.
+    refused: Option<Refusal>,
+}
+
+impl Admitting {
+    pub fn new(rules: Rules) -> Admitting {
+        Admitting { rules, recent: Recent::new(WRITE_WINDOW), refused: None }
+    }
+
+    /// Whether `stored` may stand on ref `on`; the entries it names are in `source`.
+    pub fn admit(
+        &mut self,
+        source: &impl Source,
+        on: &RefName,
+        stored: &StoredEntry,
+    ) -> Result<(), StoreError> {
+        self.recent.resolve(source, &stored.entry.references())?;
+        let checked = self.rules.check(on, &stored.entry, &self.recent);
+        self.recent.insert(stored.id, Summary::of(&stored.entry));
+        self.recent.trim();
+        checked.map_err(|broken| {
+            let refusal = Refusal { id: stored.id, on: on.to_string(), broken };
+            self.refused.get_or_insert_with(|| refusal.clone());
+            refusal.into()
+        })
+    }
+
+    /// Keeps the summary of `stored`, read by the write for its own purposes.
+    pub fn saw(&mut self, stored: &StoredEntry) {
+        self.recent.insert(stored.id, Summary::of(&stored.entry));
+    }
+
+    /// The first entry refused in this write, if any.
+    pub fn refused(&self) -> Option<&Refusal> {
+        self.refused.as_ref()
+    }
+}
 
 /// The rules entries are held to: with a manifest, also that names are declared there and
 /// images come from their service's repository.
@@ -115,23 +324,18 @@ impl Rules {
 
     /// Whether `stored` may stand on ref `on`, given the entries it names (read from `source`).
     pub fn admit(&self, source: &impl Source, on: &RefName, stored: &StoredEntry) -> Result<(), StoreError> {
-        let mut named = Named::new();
+        let mut named = Summaries::new();
         for id in stored.entry.references() {
             if let Some(entry) = source.entry(&id)? {
-                named.insert(id, entry.entry);
+                named.insert(id, Summary::of(&entry.entry));
             }
         }
         self.check(on, &stored.entry, &named)
             .map_err(|broken| Refusal { id: stored.id, on: on.to_string(), broken }.into())
     }
 
-    /// Whether `stored` may stand on the ref whose history it is part of.
-    pub fn admit_in_history(&self, source: &impl Source, stored: &StoredEntry) -> Result<(), StoreError> {
-        self.admit(source, &history_ref(source, &stored.entry)?, stored)
-    }
-
-    /// Whether `entry` may stand on ref `on`; `named` holds the entries it names.
-    pub fn check(&self, on: &RefName, entry: &Entry, named: &Named) -> Result<(), Broken> {
+    /// Whether `entry` may stand on ref `on`; `named` summarises the entries it names.
+    pub fn check(&self, on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
         check_text(&entry.actor, &entry.message)?;
         check_time(entry.at)?;
         match &entry.body {
@@ -169,7 +373,7 @@ impl Rules {
         Ok(())
     }
 
-    fn check_release_set(&self, set: &ReleaseSet, named: &Named) -> Result<(), Broken> {
+    fn check_release_set(&self, set: &ReleaseSet, named: &dyn Named) -> Result<(), Broken> {
         let members = self.members_of(set.service_set.as_deref())?;
         for (service, release) in &set.releases {
             self.check_service(service)?;
@@ -183,13 +387,13 @@ impl Rules {
         Ok(())
     }
 
-    fn check_deployment(&self, deployment: &Deployment, named: &Named) -> Result<(), Broken> {
+    fn check_deployment(&self, deployment: &Deployment, named: &dyn Named) -> Result<(), Broken> {
         self.check_env(&deployment.env)?;
         if let Trigger::Promote { from_env, .. } = &deployment.trigger {
             self.check_env(from_env)?;
         }
         if let Some(set) = &deployment.release_set
-            && named.get(set).is_none_or(|entry| entry.as_release_set().is_none())
+            && named.summary(set).is_none_or(|summary| summary.of != Summarised::ReleaseSet)
         {
             return Err(Broken::new(
                 Rule::Names,
@@ -206,14 +410,14 @@ impl Rules {
         Ok(())
     }
 
-    fn check_outcome(&self, outcome: &Outcome, parents: &[EntryId], named: &Named) -> Result<(), Broken> {
-        let deployment = parents.first().and_then(|id| named.get(id)).and_then(Entry::as_deployment);
-        let Some(deployment) = deployment else {
+    fn check_outcome(&self, outcome: &Outcome, parents: &[EntryId], named: &dyn Named) -> Result<(), Broken> {
+        let deployment = parents.first().and_then(|id| named.summary(id)).and_then(Summary::deployment);
+        let Some((_, changed)) = deployment else {
             return Err(Broken::new(Rule::Names, "an outcome's first parent must be its deployment"));
         };
         for (service, result) in &outcome.services {
             self.check_service(service)?;
-            if !deployment.changes.contains_key(service) {
+            if changed.binary_search(service).is_err() {
                 let detail = format!("service {service:?} is not one its deployment changes");
                 return Err(Broken::new(Rule::Names, detail));
             }
@@ -276,16 +480,12 @@ fn check_name(kind: NameKind, text: &str) -> Result<(), Broken> {
 }
 
 /// `release` must name a release of `service`.
-fn check_release_of(service: &str, release: &EntryId, named: &Named) -> Result<(), Broken> {
-    match named.get(release).and_then(Entry::as_release) {
-        Some(found) if found.service == service => Ok(()),
+fn check_release_of(service: &str, release: &EntryId, named: &dyn Named) -> Result<(), Broken> {
+    match named.summary(release).and_then(Summary::release_of) {
+        Some(found) if found == service => Ok(()),
         Some(found) => Err(Broken::new(
             Rule::Names,
-            format!(
-                "it gives service {service:?} release {}, a release of {:?}",
-                release.short(),
-                found.service
-            ),
+            format!("it gives service {service:?} release {}, a release of {found:?}", release.short()),
         )),
         None => Err(Broken::new(
             Rule::Names,
@@ -295,15 +495,15 @@ fn check_release_of(service: &str, release: &EntryId, named: &Named) -> Result<(
 }
 
 /// The entry must stand on the ref whose history it is part of.
-fn check_ref(on: &RefName, entry: &Entry, named: &Named) -> Result<(), Broken> {
+fn check_ref(on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
     let expected = match &entry.body {
         Body::Release(release) => RefName::service(&release.service),
         Body::ReleaseSet(set) => RefName::set(set.service_set.as_deref()),
         Body::Deployment(deployment) => RefName::env(&deployment.env),
         Body::Outcome(_) => {
-            let env = entry.parents.first().and_then(|id| named.get(id)).and_then(Entry::as_deployment);
+            let env = entry.parents.first().and_then(|id| named.summary(id)).and_then(Summary::deployment);
             match env {
-                Some(deployment) => RefName::env(&deployment.env),
+                Some((env, _)) => RefName::env(env),
                 None => {
                     return Err(Broken::new(Rule::Names, "an outcome's first parent must be its deployment"));
                 }
@@ -319,10 +519,10 @@ fn check_ref(on: &RefName, entry: &Entry, named: &Named) -> Result<(), Broken> {
 }
 
 /// Not older than any parent, nor a deployment than its release set.
-fn check_time_order(entry: &Entry, named: &Named) -> Result<(), Broken> {
+fn check_time_order(entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
     let release_set = entry.as_deployment().and_then(|deployment| deployment.release_set);
     for earlier in entry.parents.iter().chain(&release_set) {
-        if let Some(parent) = named.get(earlier)
+        if let Some(parent) = named.summary(earlier)
             && parent.at > entry.at
         {
             let detail = format!(
@@ -389,11 +589,11 @@ pub fn check_head(source: &impl Source, on: &RefName, head: EntryId) -> Result<(
     let Some(stored) = source.entry(&head)? else {
         return Err(ReceiveError::MissingReference { id: head, missing: head }.into());
     };
-    let mut named = Named::new();
+    let mut named = Summaries::new();
     if let (Body::Outcome(_), Some(deployment)) = (&stored.entry.body, stored.entry.parents.first())
         && let Some(found) = source.entry(deployment)?
     {
-        named.insert(*deployment, found.entry);
+        named.insert(*deployment, Summary::of(&found.entry));
     }
     check_ref(on, &stored.entry, &named)
         .map_err(|broken| Refusal { id: head, on: on.to_string(), broken }.into())
@@ -438,12 +638,12 @@ frontend = ["api"]
     }
 
     /// Named entries: a release of api and one of search, at time 10.
-    fn named() -> (Named, EntryId, EntryId) {
+    fn named() -> (Summaries, EntryId, EntryId) {
         let api = entry(10, vec![], release_body("api", "registry.local/api:v1"));
         let search = entry(10, vec![], release_body("search", "registry.local/search:v1"));
         let (api_id, search_id) =
             (StoredEntry::seal(api.clone()).0.id, StoredEntry::seal(search.clone()).0.id);
-        (Named::from([(api_id, api), (search_id, search)]), api_id, search_id)
+        (Summaries::from([(api_id, Summary::of(&api)), (search_id, Summary::of(&search))]), api_id, search_id)
     }
 
     fn deployment(env: &str, service: &str, to: EntryId) -> Body {
@@ -462,21 +662,24 @@ frontend = ["api"]
     #[test]
     fn a_release_from_its_repository_on_its_ref_is_admitted() {
         let release = entry(20, vec![], release_body("api", "registry.local/api:v2"));
-        assert_eq!(rules().check(&RefName::service("api"), &release, &Named::new()), Ok(()));
+        assert_eq!(rules().check(&RefName::service("api"), &release, &Summaries::new()), Ok(()));
     }
 
     #[test]
     fn an_image_from_another_repository_is_refused() {
         let forged = entry(20, vec![], release_body("api", "docker.io/evil/backdoor:v2.1"));
-        let result = rules().check(&RefName::service("api"), &forged, &Named::new());
+        let result = rules().check(&RefName::service("api"), &forged, &Summaries::new());
         assert_eq!(broken(result.clone()), Rule::Image);
         assert!(result.unwrap_err().detail.contains("registry.local/api"));
         // Without a manifest only a valid reference is asked for.
-        assert_eq!(Rules::without_manifest().check(&RefName::service("api"), &forged, &Named::new()), Ok(()));
+        assert_eq!(
+            Rules::without_manifest().check(&RefName::service("api"), &forged, &Summaries::new()),
+            Ok(())
+        );
         for bad in ["registry.local/api:", "registry.local/API", "registry.local/api@sha256:abc"] {
             let entry = entry(20, vec![], release_body("api", bad));
             assert_eq!(
-                broken(rules().check(&RefName::service("api"), &entry, &Named::new())),
+                broken(rules().check(&RefName::service("api"), &entry, &Summaries::new())),
                 Rule::Image,
                 "{bad}"
             );
@@ -487,12 +690,15 @@ frontend = ["api"]
     fn unknown_and_invalid_names_are_refused() {
         let unknown = entry(20, vec![], release_body("billing", "registry.local/billing:v1"));
         assert_eq!(
-            broken(rules().check(&RefName::service("billing"), &unknown, &Named::new())),
+            broken(rules().check(&RefName::service("billing"), &unknown, &Summaries::new())),
             Rule::KnownName
         );
         let invalid = entry(20, vec![], release_body("../api", "registry.local/api:v1"));
         let on = RefName::service("api");
-        assert_eq!(broken(Rules::without_manifest().check(&on, &invalid, &Named::new())), Rule::ValidName);
+        assert_eq!(
+            broken(Rules::without_manifest().check(&on, &invalid, &Summaries::new())),
+            Rule::ValidName
+        );
         let (named, api, _) = named();
         let to_unknown_env = entry(20, vec![], deployment("qa", "api", api));
         assert_eq!(broken(rules().check(&RefName::env("qa"), &to_unknown_env, &named)), Rule::KnownName);
@@ -545,7 +751,7 @@ frontend = ["api"]
 
         let deploy = entry(20, vec![], deployment("prod", "api", api));
         let deploy_id = StoredEntry::seal(deploy.clone()).0.id;
-        named.insert(deploy_id, deploy);
+        named.insert(deploy_id, Summary::of(&deploy));
         let outcome = |service: &str, running| {
             let result = ServiceOutcome {
                 result: DeployResult::Succeeded,
@@ -581,14 +787,14 @@ frontend = ["api"]
             let mut release = entry(20, vec![], release_body("api", "registry.local/api:v2"));
             (release.actor, release.message) = (actor.into(), message.into());
             assert_eq!(
-                broken(rules().check(&on, &release, &Named::new())),
+                broken(rules().check(&on, &release, &Summaries::new())),
                 Rule::Text,
                 "{actor:?} {message:?}"
             );
         }
         let mut multiline = entry(20, vec![], release_body("api", "registry.local/api:v2"));
         multiline.message = "ship\n\tnow".into();
-        assert_eq!(rules().check(&on, &multiline, &Named::new()), Ok(()));
+        assert_eq!(rules().check(&on, &multiline, &Summaries::new()), Ok(()));
         assert_eq!(check_message(&"x".repeat(MAX_MESSAGE_LEN + 1)).unwrap_err().rule, Rule::Text);
     }
 
@@ -603,12 +809,32 @@ frontend = ["api"]
             revision_at: None,
         };
         assert_eq!(
-            rules().check(&on, &entry(20, vec![], Body::Release(release.clone())), &Named::new()),
+            rules().check(&on, &entry(20, vec![], Body::Release(release.clone())), &Summaries::new()),
             Ok(())
         );
         release.revision = Some("main; rm -rf /".into());
         let bad = entry(20, vec![], Body::Release(release));
-        assert_eq!(broken(rules().check(&on, &bad, &Named::new())), Rule::Revision);
+        assert_eq!(broken(rules().check(&on, &bad, &Summaries::new())), Rule::Revision);
+    }
+
+    #[test]
+    fn recent_keeps_at_most_its_capacity_forgetting_the_oldest_first() {
+        let mut recent = Recent::new(2);
+        let seen: Vec<(EntryId, Summary)> = (0..3)
+            .map(|at| {
+                let release = entry(at, vec![], release_body("api", "registry.local/api:v1"));
+                (StoredEntry::seal(release.clone()).0.id, Summary::of(&release))
+            })
+            .collect();
+        for (id, summary) in &seen {
+            recent.insert(*id, summary.clone());
+        }
+        // Held beyond its capacity until trimmed: what one entry names stays while it is checked.
+        assert!(seen.iter().all(|(id, _)| recent.contains(id)));
+        recent.trim();
+        let held: Vec<bool> = seen.iter().map(|(id, _)| recent.contains(id)).collect();
+        assert_eq!(held, [false, true, true]);
+        assert_eq!(recent.summary(&seen[2].0), Some(&seen[2].1));
     }
 
     #[test]
@@ -616,7 +842,7 @@ frontend = ["api"]
         let on = RefName::service("api");
         for at in [-1, Timestamp::MAX.0 + 1, i64::MAX] {
             let release = entry(at, vec![], release_body("api", "registry.local/api:v2"));
-            assert_eq!(broken(rules().check(&on, &release, &Named::new())), Rule::TimeRange, "{at}");
+            assert_eq!(broken(rules().check(&on, &release, &Summaries::new())), Rule::TimeRange, "{at}");
         }
         let mut late_commit = Release {
             service: "api".into(),
@@ -626,7 +852,7 @@ frontend = ["api"]
             revision_at: Some(Timestamp(i64::MAX)),
         };
         let release = entry(20, vec![], Body::Release(late_commit.clone()));
-        assert_eq!(broken(rules().check(&on, &release, &Named::new())), Rule::TimeRange);
+        assert_eq!(broken(rules().check(&on, &release, &Summaries::new())), Rule::TimeRange);
         late_commit.revision_at = None;
 
         let (named, api, _) = named();

@@ -187,12 +187,17 @@ impl Entry {
         }
         // A map's keys out of order or repeated still decode (to a sorted map): such bytes
         // would be a second encoding, and a second id, of one entry.
-        if entry.encode() != stored {
+        if !entry.encodes_to(payload) {
             return Err(DecodeError::Malformed(
                 "not in canonical form (map keys out of order or repeated)".into(),
             ));
         }
         Ok(entry)
+    }
+
+    /// Whether this entry's postcard encoding is exactly `payload`, compared as it is produced.
+    fn encodes_to(&self, payload: &[u8]) -> bool {
+        postcard::serialize_with_flavor(self, SameAs { rest: payload }).unwrap_or(false)
     }
 
     /// The kind of a stored entry, read without decoding it, for scans that want one kind:
@@ -221,27 +226,39 @@ impl Entry {
     /// Every entry this one names: its parents, and the releases, release set and entries its
     /// body points at. A ledger that has this entry has all of these.
     pub fn references(&self) -> Vec<EntryId> {
-        let mut named = self.parents.clone();
-        match &self.body {
-            Body::Release(_) => {}
-            Body::ReleaseSet(set) => named.extend(set.releases.values()),
-            Body::Deployment(deployment) => {
-                named.extend(deployment.release_set);
-                for change in deployment.changes.values() {
-                    named.extend(change.from);
-                    named.push(change.to);
-                }
-                match &deployment.trigger {
-                    Trigger::Promote { from_head, .. } => named.extend(*from_head),
-                    Trigger::Rollback { to } => named.extend(*to),
-                    Trigger::Apply | Trigger::Import => {}
-                }
-            }
-            Body::Outcome(outcome) => named.extend(outcome.services.values().filter_map(|s| s.running)),
-        }
+        let mut named: Vec<EntryId> = self.named().collect();
         named.sort();
         named.dedup();
         named
+    }
+
+    /// What [`Entry::references`] lists, as the entry holds it: parents first, in order, and
+    /// an entry named twice given twice.
+    pub fn named(&self) -> impl Iterator<Item = EntryId> + '_ {
+        let (set, changes, trigger, running) = match &self.body {
+            Body::Release(_) => (None, None, None, None),
+            Body::ReleaseSet(set) => (Some(set.releases.values()), None, None, None),
+            Body::Deployment(deployment) => {
+                let trigger = match &deployment.trigger {
+                    Trigger::Promote { from_head, .. } => *from_head,
+                    Trigger::Rollback { to } => *to,
+                    Trigger::Apply | Trigger::Import => None,
+                };
+                let changes =
+                    deployment.changes.values().flat_map(|change| change.from.into_iter().chain([change.to]));
+                (None, Some(changes), deployment.release_set.into_iter().chain(trigger).into(), None)
+            }
+            Body::Outcome(outcome) => {
+                (None, None, None, Some(outcome.services.values().filter_map(|service| service.running)))
+            }
+        };
+        self.parents
+            .iter()
+            .copied()
+            .chain(set.into_iter().flatten().copied())
+            .chain(changes.into_iter().flatten())
+            .chain(trigger.into_iter().flatten())
+            .chain(running.into_iter().flatten())
     }
 
     pub fn as_release(&self) -> Option<&Release> {
@@ -280,6 +297,40 @@ impl Release {
             Some(digest) => format!("{}@{digest}", self.image),
             None => self.image.clone(),
         }
+    }
+}
+
+/// A postcard output that compares what is serialised with bytes already there.
+struct SameAs<'a> {
+    rest: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for SameAs<'_> {
+    /// Whether the bytes were exactly those serialised.
+    type Output = bool;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        match self.rest.split_first() {
+            Some((&first, rest)) if first == byte => {
+                self.rest = rest;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        match self.rest.strip_prefix(bytes) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(())
+            }
+            None => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.rest.is_empty())
     }
 }
 

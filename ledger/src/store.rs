@@ -15,7 +15,7 @@ use redb::{
     ReadableTable, ReadableTableMetadata, Table, TableDefinition, TransactionError,
 };
 
-use crate::admission::{Refusal, Rules};
+use crate::admission::{Admitting, Refusal, Rules};
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
 use crate::packing;
@@ -29,6 +29,9 @@ pub const WRITE_WAIT: Duration = Duration::from_secs(30);
 
 /// The page cache: bounded so that memory stays flat however long the history grows.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The page cache of the handle that checks every page once (see [`Store::check_pages`]).
+const CHECK_CACHE_BYTES: usize = 1024 * 1024;
 
 /// The layout version of the tables below, kept in `meta`. Layout 1 (before entries were
 /// packed and timelines keyed by scope number) is upgraded in place when first opened.
@@ -219,12 +222,14 @@ pub struct TableSize {
     pub fragmented_bytes: u64,
 }
 
-/// A ledger opened after its file was checked page by page.
-pub enum CheckedOpen {
-    Sound(Store),
+/// What redb's page check found of a ledger file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageCheck {
+    /// Every page matches its checksum.
+    Sound,
     /// The file cannot be written here (a read-only file system, or no permission), and redb's
-    /// page check needs to write (it repairs as it checks): opened for reading, pages unchecked.
-    ReadOnly(Store),
+    /// page check needs to write (it repairs as it checks): the pages were not checked.
+    Unchecked,
     /// A page does not match its checksum, or cannot be read.
     Damaged(String),
 }
@@ -270,15 +275,23 @@ impl Store {
     /// Opens the ledger in `dir` for reading only. A file left unclean by a crash needs a
     /// repair, which only a writer can make: then it is opened for writing instead.
     pub fn open_for_reading(dir: &Path) -> Result<Store, StoreError> {
+        match Store::open_read_only(dir)? {
+            Some(store) => Ok(store),
+            None => Store::open(dir),
+        }
+    }
+
+    /// Opens the ledger in `dir` read-only, or `None` when the file needs a repair first (a
+    /// crash left it unclean), which only a writer can make.
+    pub fn open_read_only(dir: &Path) -> Result<Option<Store>, StoreError> {
         let path = existing_store_file(dir)?;
-        let handle = match builder().open_read_only(&path) {
-            Ok(db) => Handle::ReadOnly(db),
-            Err(DatabaseError::RepairAborted) => {
-                Handle::Writable(builder().open(&path).map_err(|e| open_error(&path, e))?)
-            }
+        let db = match builder().open_read_only(&path) {
+            Ok(db) => db,
+            Err(DatabaseError::RepairAborted) => return Ok(None),
             Err(error) => return Err(open_error(&path, error)),
         };
-        Store { handle, path, rules: None }.checked_layout()
+        let store = Store { handle: Handle::ReadOnly(db), path, rules: None }.checked_layout()?;
+        Ok(Some(store))
     }
 
     pub fn path(&self) -> &Path {
@@ -296,34 +309,37 @@ impl Store {
         self.rules.as_ref()
     }
 
-    /// Opens the ledger in `dir` after checking every page of the file against its checksum
-    /// (redb's integrity check), as `verify` must: a damaged file is reported, not stumbled on.
-    pub fn open_checked(dir: &Path) -> Result<CheckedOpen, StoreError> {
+    /// Checks every page of the ledger file in `dir` against its checksum (redb's integrity
+    /// check, which repairs a file left unclean by a crash), as `verify` must: a damaged file is
+    /// reported, not stumbled on. Readers of the file may go on meanwhile.
+    pub fn check_pages(dir: &Path) -> Result<PageCheck, StoreError> {
         let path = existing_store_file(dir)?;
-        let mut checking = builder();
-        checking.set_check_integrity_on_open(true);
+        let mut checking = Database::builder();
+        // The check reads each page once: a small cache does.
+        checking
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .set_cache_size(CHECK_CACHE_BYTES)
+            .set_check_integrity_on_open(true);
         // redb reports most damage as `Corrupted`, but some page damage makes it panic.
         // Either way the answer is the same: the file is damaged.
-        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checking.open(&path))) {
-            Ok(Ok(db)) => db,
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checking.open(&path))) {
+            Ok(Ok(_)) => Ok(PageCheck::Sound),
             Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(detail)))) => {
-                return Ok(CheckedOpen::Damaged(detail));
+                Ok(PageCheck::Damaged(detail))
             }
             Ok(Err(DatabaseError::Storage(redb::StorageError::Io(error)))) if cannot_write(&error) => {
-                return Ok(CheckedOpen::ReadOnly(Store::open_for_reading(dir)?));
+                Ok(PageCheck::Unchecked)
             }
-            Ok(Err(error)) => return Err(open_error(&path, error)),
+            Ok(Err(error)) => Err(open_error(&path, error)),
             Err(panic) => {
                 let detail = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "an unreadable page".into());
-                return Ok(CheckedOpen::Damaged(detail));
+                Ok(PageCheck::Damaged(detail))
             }
-        };
-        let store = Store { handle: Handle::Writable(db), path, rules: None }.checked_layout()?;
-        Ok(CheckedOpen::Sound(store))
+        }
     }
 
     fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
@@ -544,6 +560,7 @@ impl Store {
             scopes: txn.open_table(SCOPES).map_err(db_error)?,
             timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
             env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
+            admission: None,
         })
     }
 
@@ -567,11 +584,13 @@ impl Store {
                 scopes: txn.open_table(SCOPES).map_err(db_error)?,
                 timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
                 env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
+                admission: self.rules.clone().map(Admitting::new),
             };
-            let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
             let result = work(&mut writer)?;
-            if let Some(rules) = &self.rules {
-                admit_from(rules, &writer, first_new)?;
+            // Each entry was held to the rules as it was stored; one refused stores nothing,
+            // even when `work` went on without it.
+            if let Some(refusal) = writer.admission.as_ref().and_then(Admitting::refused) {
+                return Err(StoreError::from(refusal.clone()).into());
             }
             result
         };
@@ -597,15 +616,6 @@ impl Store {
             }
         }
     }
-}
-
-/// Holds every entry stored from position `first` on to `rules`.
-fn admit_from(rules: &Rules, writer: &Writer<'_>, first: u64) -> Result<(), StoreError> {
-    for seq in first.. {
-        let Some(stored) = writer.entry_at(seq)? else { return Ok(()) };
-        rules.admit_in_history(writer, &stored)?;
-    }
-    Ok(())
 }
 
 /// Layout 1's timelines, moved to `scopes` and `scope_timeline` (the id in each key becomes
@@ -703,6 +713,8 @@ pub struct View<E, I, R, S, C, T, L> {
     scopes: C,
     timeline: T,
     env_log: L,
+    /// In a write of a store holding entries to rules: those rules, applied as each is stored.
+    admission: Option<Admitting>,
 }
 
 pub type Reader = View<
@@ -1043,12 +1055,24 @@ impl Reader {
         &self,
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.for_each_entry_while(|seq, bytes| visit(seq, bytes).map(|()| true))
+    }
+
+    /// Every entry in recording order while `visit` returns true. A row that does not unpack is
+    /// handed over as stored, so that its re-hash reports it.
+    pub fn for_each_entry_while(
+        &self,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         for row in self.entries.iter().map_err(db_error)? {
             let (seq, packed) = row.map_err(db_error)?;
-            match packing::unpack_into(packed.value(), &mut bytes) {
+            let going_on = match packing::unpack_into(packed.value(), &mut bytes) {
                 Ok(()) => visit(seq.value(), &bytes)?,
                 Err(_) => visit(seq.value(), packed.value())?,
+            };
+            if !going_on {
+                break;
             }
         }
         Ok(())
@@ -1072,6 +1096,21 @@ impl Reader {
             visit(env, EnvLogRow { deployment, outcome: Some(outcome.value()).filter(|seq| *seq != 0) });
         }
         Ok(())
+    }
+
+    /// `env`'s log, oldest first.
+    pub fn env_log_rows<'r>(
+        &'r self,
+        env: &str,
+    ) -> Result<Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>, StoreError> {
+        let rows = self.env_log.range((env, 0)..=(env, u64::MAX)).map_err(db_error)?;
+        Ok(Box::new(rows.map(|row| {
+            let (key, outcome) = row.map_err(db_error)?;
+            Ok(EnvLogRow {
+                deployment: key.value().1,
+                outcome: Some(outcome.value()).filter(|seq| *seq != 0),
+            })
+        })))
     }
 
     /// Every materialised state row: (env, service, release, its seq).
@@ -1322,7 +1361,8 @@ impl Writer<'_> {
         Ok(StoredEntry::seal(entry))
     }
 
-    /// Stores a new entry under the next seq, indexes it and moves its ref.
+    /// Stores a new entry under the next seq, indexes it, moves its ref, and holds it to the
+    /// store's rules (from what this write already stored and read, without reading it back).
     fn index(&mut self, stored: StoredEntry, bytes: &[u8]) -> Result<StoredEntry, StoreError> {
         let id = stored.id;
         let seq = match self.entries.last().map_err(db_error)? {
@@ -1332,27 +1372,31 @@ impl Writer<'_> {
         self.entries.insert(seq, packing::pack(bytes).as_slice()).map_err(db_error)?;
         self.ids.insert(&id.0, seq).map_err(db_error)?;
         let at = stored.entry.at.0;
-        match &stored.entry.body {
+        let on = match &stored.entry.body {
             Body::Release(release) => {
                 self.add_to_timeline(&Scope::Service(&release.service), at, seq)?;
-                self.set_ref(&RefName::service(&release.service), id)?;
+                RefName::service(&release.service)
             }
-            Body::ReleaseSet(set) => self.set_ref(&RefName::set(set.service_set.as_deref()), id)?,
+            Body::ReleaseSet(set) => RefName::set(set.service_set.as_deref()),
             Body::Deployment(deployment) => {
                 for service in deployment.changes.keys() {
                     self.add_to_timeline(&Scope::EnvService(&deployment.env, service), at, seq)?;
                 }
                 self.env_log.insert((deployment.env.as_str(), seq), 0).map_err(db_error)?;
-                self.set_ref(&RefName::env(&deployment.env), id)?;
+                RefName::env(&deployment.env)
             }
             Body::Outcome(outcome) => {
                 let deployment_id = stored.entry.parents[0];
                 let not_a_deployment = ConflictError::NotADeployment(deployment_id);
                 let deployment_seq = self.seq_of(&deployment_id)?.ok_or(not_a_deployment.clone())?;
-                let env = self
-                    .entry(&deployment_id)?
+                let deployment = self.entry(&deployment_id)?;
+                let env = deployment
+                    .as_ref()
                     .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
                     .ok_or(not_a_deployment)?;
+                if let (Some(admission), Some(deployment)) = (&mut self.admission, &deployment) {
+                    admission.saw(deployment);
+                }
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
                         let running_seq =
@@ -1362,8 +1406,14 @@ impl Writer<'_> {
                     }
                 }
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
-                self.set_ref(&RefName::env(&env), id)?;
+                RefName::env(&env)
             }
+        };
+        self.set_ref(&on, id)?;
+        if let Some(mut admission) = self.admission.take() {
+            let admitted = admission.admit(self, &on, &stored);
+            self.admission = Some(admission);
+            admitted?;
         }
         Ok(stored)
     }

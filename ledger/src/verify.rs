@@ -1,17 +1,22 @@
 //! `verify`: re-hash every stored object, check every parent and ref resolves, hold every entry
 //! to the rules entries are admitted by, and check each environment's materialised state
-//! against the one its history implies.
+//! against the one its history implies. It reads the entries once, in recording order, on two
+//! threads (one reads, hashes and decodes, the other checks), beside redb's page check on a
+//! third, in memory that does not grow with the history (see docs/store.md, "Verify").
 
-use crate::refs::RefName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
-use crate::admission::{Refusal, Rules};
-use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
+use crate::admission::{Named, Recent, Refusal, Rules, Summary};
+use crate::entry::{Body, DeployResult, Entry, Outcome};
 use crate::history::State;
 use crate::id::EntryId;
-use crate::store::{EnvLogRow, Reader, Source, StoreError};
-
+use crate::refs::RefName;
+use crate::store::{EnvLogRow, PageCheck, Reader, Source, Store, StoreError, ref_of};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
     /// The bytes stored for `id` hash to another id: altered.
@@ -96,6 +101,8 @@ pub struct Report {
     pub objects: u64,
     pub refs: usize,
     pub environments: usize,
+    /// Entries named from beyond the window of recent ones, read again from the store.
+    pub looked_up: u64,
     pub damage: Vec<Damage>,
 }
 
@@ -105,171 +112,497 @@ impl Report {
     }
 }
 
-/// Checks the whole ledger in one ordered pass over the entries (plus two over the id index),
-/// holding each entry to `rules`. Memory grows by 25 bytes per entry: the id index held in
-/// memory replaces a random lookup per parent.
-pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
-    let mut report = Report::default();
-    // Id prefixes and seqs, sorted by id as the index table is. 128 bits of a BLAKE3 id tell a
-    // missing parent from a present one with certainty for any ledger that fits on a disk.
-    let (mut prefixes, mut seqs) = (Vec::new(), Vec::new());
-    reader.for_each_id(|id, seq| {
-        prefixes.push(id_prefix(&id));
-        seqs.push(seq);
-    })?;
-    let find = |id: &EntryId| prefixes.binary_search(&id_prefix(id)).ok();
-    let mut matched = vec![false; prefixes.len()];
-    let mut unindexed: BTreeMap<u64, EntryId> = BTreeMap::new();
-    let mut replays: BTreeMap<String, Replay> = BTreeMap::new();
+/// How many entries' summaries `verify` keeps (see [`Recent`]): about 100 bytes each. An entry
+/// named from further back is read again from the store.
+pub const WINDOW: usize = 1 << 12;
+/// Entries handed from the reading thread to the checking one at a time, and batches queued.
+const BATCH: usize = 256;
+const QUEUED_BATCHES: usize = 8;
 
-    reader.for_each_entry(|seq, bytes| {
-        report.objects += 1;
-        let id = EntryId::of_stored_bytes(bytes);
-        match find(&id).filter(|i| seqs[*i] == seq) {
-            Some(i) => matched[i] = true,
-            None => {
-                unindexed.insert(seq, id);
-                return Ok(());
+/// What `verify` found of a ledger file.
+pub enum Verified {
+    /// The history was checked, and the pages were sound (`pages_checked`; `false`: the file is
+    /// read-only here, and redb checks pages only where it may write).
+    Checked { report: Report, pages_checked: bool },
+    /// A page does not match its checksum: this says where.
+    DamagedFile(String),
+}
+
+impl Verified {
+    pub fn is_sound(&self) -> bool {
+        matches!(self, Verified::Checked { report, .. } if report.is_sound())
+    }
+}
+
+/// Verifies the ledger in `dir`: redb checks every page of the file against its checksum on one
+/// handle while the history is checked through another. A damaged page is reported as such,
+/// whatever the history check met meanwhile.
+pub fn verify_dir(dir: &Path, rules: &Rules) -> Result<Verified, StoreError> {
+    let Some(store) = Store::open_read_only(dir)? else {
+        // Left unclean by a crash: the page check repairs it first, then the history is read.
+        return match Store::check_pages(dir)? {
+            PageCheck::Damaged(detail) => Ok(damaged_file(dir, &detail)),
+            pages => {
+                let report = verify(&Store::open_for_reading(dir)?.read()?, rules)?;
+                Ok(Verified::Checked { report, pages_checked: pages == PageCheck::Sound })
             }
+        };
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let pages = scope.spawn(|| {
+            let pages = Store::check_pages(dir);
+            if !matches!(pages, Ok(PageCheck::Sound | PageCheck::Unchecked)) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            pages
+        });
+        // A damaged page may make the storage engine panic where the history crosses it.
+        let history = catch_unwind(AssertUnwindSafe(|| verify_within(&store.read()?, rules, WINDOW, &stop)));
+        match pages.join().unwrap_or_else(|panic| resume_unwind(panic))? {
+            PageCheck::Damaged(detail) => Ok(damaged_file(dir, &detail)),
+            pages => {
+                let report = history.unwrap_or_else(|panic| resume_unwind(panic))?;
+                Ok(Verified::Checked { report, pages_checked: pages == PageCheck::Sound })
+            }
+        }
+    })
+}
+
+fn damaged_file(dir: &Path, detail: &str) -> Verified {
+    Verified::DamagedFile(format!("the ledger file in {} is damaged: {detail}", dir.display()))
+}
+
+/// Checks the whole history, holding each entry to `rules` (see [`verify_within`]).
+pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
+    verify_within(reader, rules, WINDOW, &AtomicBool::new(false))
+}
+
+/// Checks the whole history in one pass over the entries in recording order, holding each
+/// entry to `rules`, with the summaries of at most `window` recent entries in memory (besides a
+/// few per environment). Stops early, its report incomplete, once `stop` is set.
+///
+/// Each entry is taken to be where the id index places it, and the pass sums keyed hashes of
+/// (id, position) over the entries and over the index to find out. Only if they disagree is the
+/// pass made again, looking each entry up in the index, to tell exactly what is wrong.
+pub fn verify_within(
+    reader: &Reader,
+    rules: &Rules,
+    window: usize,
+    stop: &AtomicBool,
+) -> Result<Report, StoreError> {
+    let summed = Placement::Summed(random_key());
+    match pass(reader, rules, window, stop, &summed)? {
+        Passed::Sound(report) => Ok(report),
+        Passed::Stopped(report) => Ok(report),
+        Passed::IndexDisagrees => match pass(reader, rules, window, stop, &Placement::LookedUp)? {
+            Passed::Sound(report) | Passed::Stopped(report) => Ok(report),
+            Passed::IndexDisagrees => unreachable!("a pass that looks entries up reports the index as it is"),
+        },
+    }
+}
+
+/// How a pass learns whether each entry is where the id index places it.
+enum Placement {
+    /// It takes it to be, and sums keyed hashes of both sides to find out at the end.
+    Summed([u8; 32]),
+    /// It looks each entry up in the index.
+    LookedUp,
+}
+
+enum Passed {
+    Sound(Report),
+    Stopped(Report),
+    /// The entries are not where the index says (a pass with [`Placement::Summed`]).
+    IndexDisagrees,
+}
+
+fn pass(
+    reader: &Reader,
+    rules: &Rules,
+    window: usize,
+    stop: &AtomicBool,
+    placement: &Placement,
+) -> Result<Passed, StoreError> {
+    let mut checker = Checker {
+        reader,
+        rules,
+        recent: Recent::new(window),
+        replays: BTreeMap::new(),
+        unindexed: BTreeMap::new(),
+        report: Report::default(),
+    };
+    let sums = std::thread::scope(|scope| {
+        let (batches, received) = sync_channel(QUEUED_BATCHES);
+        let reading = scope.spawn(|| read_entries(reader, placement, stop, batches));
+        for batch in received {
+            let mut start = 0;
+            for read in &batch.entries {
+                checker.check(read, &batch.bytes[start..read.end])?;
+                start = read.end;
+            }
+        }
+        reading.join().unwrap_or_else(|panic| resume_unwind(panic))
+    })?;
+    if stop.load(Ordering::Relaxed) {
+        return Ok(Passed::Stopped(checker.report));
+    }
+    match (placement, sums) {
+        (Placement::Summed(_), Some((entries, index))) if entries != index => {
+            return Ok(Passed::IndexDisagrees);
+        }
+        (Placement::LookedUp, _) => checker.check_index()?,
+        _ => {}
+    }
+    Ok(Passed::Sound(checker.finish()?))
+}
+
+/// Entries as read, in recording order: their stored bytes one after another, and for each its
+/// position, the id its bytes hash to, where its bytes end, and whether the id index places it
+/// there (with [`Placement::Summed`], taken to). They are decoded where they are checked, so
+/// that what decoding allocates is freed by the thread that allocated it.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    entries: Vec<Read>,
+}
+
+struct Read {
+    seq: u64,
+    id: EntryId,
+    end: usize,
+    indexed: bool,
+}
+
+/// Reads and hashes every entry in order, and hands them on in batches; stops when `stop` is
+/// set or nobody takes them. With [`Placement::Summed`], returns the keyed sums of
+/// (id, position) over the entries and over the id index.
+fn read_entries(
+    reader: &Reader,
+    placement: &Placement,
+    stop: &AtomicBool,
+    batches: SyncSender<Batch>,
+) -> Result<Option<(PlacementSum, PlacementSum)>, StoreError> {
+    let mut stored = PlacementSum::default();
+    let mut batch = Batch::default();
+    let mut taken = true;
+    reader.for_each_entry_while(|seq, bytes| {
+        let id = EntryId::of_stored_bytes(bytes);
+        let indexed = match placement {
+            Placement::Summed(key) => {
+                stored.add(key, &id, seq);
+                true
+            }
+            Placement::LookedUp => reader.seq_of(&id)? == Some(seq),
+        };
+        batch.bytes.extend_from_slice(bytes);
+        batch.entries.push(Read { seq, id, end: batch.bytes.len(), indexed });
+        if batch.entries.len() == BATCH {
+            taken = batches.send(std::mem::take(&mut batch)).is_ok();
+        }
+        Ok(taken && !stop.load(Ordering::Relaxed))
+    })?;
+    if taken && !batch.entries.is_empty() {
+        taken = batches.send(batch).is_ok();
+    }
+    drop(batches);
+    let Placement::Summed(key) = placement else { return Ok(None) };
+    if !taken {
+        return Ok(None);
+    }
+    let mut indexed = PlacementSum::default();
+    reader.for_each_id(|id, seq| indexed.add(key, &id, seq))?;
+    Ok(Some((stored, indexed)))
+}
+
+/// A sum of keyed hashes of (id, position) pairs. Two sets of pairs with the same sum and count
+/// are the same set, but with a chance of 2^-128: the key is drawn anew for each check, so no
+/// damage can be made to agree with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PlacementSum {
+    count: u64,
+    sum: u128,
+}
+
+impl PlacementSum {
+    fn add(&mut self, key: &[u8; 32], id: &EntryId, seq: u64) {
+        let mut hasher = blake3::Hasher::new_keyed(key);
+        hasher.update(&id.0);
+        hasher.update(&seq.to_le_bytes());
+        let mut lane = [0u8; 16];
+        lane.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        self.sum = self.sum.wrapping_add(u128::from_le_bytes(lane));
+        self.count += 1;
+    }
+}
+
+/// A key nobody can know in advance: from the standard library's random hash keys (seeded by
+/// the operating system) and the time.
+fn random_key() -> [u8; 32] {
+    use std::hash::{BuildHasher, RandomState};
+    let mut hasher = blake3::Hasher::new();
+    for part in 0..4u8 {
+        hasher.update(&RandomState::new().hash_one(part).to_le_bytes());
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    hasher.update(&now.as_nanos().to_le_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// Whether an entry named by another is in the ledger.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// Its summary is held.
+    Held,
+    Absent,
+    /// Indexed, but its bytes are not those of its id or do not decode (reported where it is).
+    Unusable,
+}
+
+/// The checking side of a pass: takes the entries in recording order.
+struct Checker<'r> {
+    reader: &'r Reader,
+    rules: &'r Rules,
+    recent: Recent,
+    replays: BTreeMap<String, Replay<'r>>,
+    /// Entries whose id the index does not place where they are (with [`Placement::LookedUp`]).
+    unindexed: BTreeMap<u64, EntryId>,
+    report: Report,
+}
+
+impl<'r> Checker<'r> {
+    fn check(&mut self, read: &Read, bytes: &[u8]) -> Result<(), StoreError> {
+        self.report.objects += 1;
+        let (seq, id) = (read.seq, read.id);
+        if !read.indexed {
+            self.unindexed.insert(seq, id);
+            return Ok(());
         }
         let entry = match Entry::decode(bytes) {
             Ok(entry) => entry,
             Err(error) => {
-                report.damage.push(Damage::Undecodable { id, error: error.to_string() });
+                self.report.damage.push(Damage::Undecodable { id, error: error.to_string() });
                 return Ok(());
             }
         };
-        for parent in entry.parents.iter().filter(|parent| find(parent).is_none()) {
-            report.damage.push(Damage::MissingParent { id, parent: *parent });
+        let mut usable = true;
+        for (position, named) in entry.named().enumerate() {
+            match self.resolve(&named)? {
+                Presence::Held => {}
+                Presence::Absent if position < entry.parents.len() => {
+                    self.report.damage.push(Damage::MissingParent { id, parent: named })
+                }
+                Presence::Absent => {}
+                Presence::Unusable => usable = false,
+            }
         }
-        let stored = StoredEntry { id, entry };
-        match rules.admit_in_history(reader, &stored) {
-            Ok(()) => {}
-            Err(StoreError::Refused(refusal)) => report.damage.push(Damage::BreaksRule(*refusal)),
-            // An outcome without its deployment, or a named entry that does not decode or was
-            // altered: each is reported where it is found.
-            Err(StoreError::Conflict(_) | StoreError::Corrupt { .. } | StoreError::Damaged(_)) => {}
-            Err(error) => return Err(error),
+        // An outcome whose deployment is not one is reported below, as a stray.
+        if usable
+            && let Some(on) = self.history_ref(&entry)
+            && let Err(broken) = self.rules.check(&on, &entry, &self.recent)
+        {
+            let refusal = Refusal { id, on: on.to_string(), broken };
+            self.report.damage.push(Damage::BreaksRule(refusal));
         }
-        let entry = stored.entry;
         match &entry.body {
             Body::Deployment(deployment) => {
-                let replay = replays.entry(deployment.env.clone()).or_default();
-                replay.deployment(id, seq, &entry.parents);
+                if !self.replays.contains_key(&deployment.env) {
+                    let replay = Replay::new(self.reader.env_log_rows(&deployment.env)?);
+                    self.replays.insert(deployment.env.clone(), replay);
+                }
+                if let Some(replay) = self.replays.get_mut(&deployment.env) {
+                    replay.deployment(id, seq, &entry.parents)?;
+                }
             }
             Body::Outcome(outcome) => {
                 let deployment = entry.parents.first().copied();
-                match replays.iter_mut().find(|(_, replay)| deployment.is_some_and(|d| replay.awaits(d))) {
-                    Some((_, replay)) => replay.outcome(id, seq, &entry.parents, outcome),
-                    None => report.damage.push(Damage::StrayOutcome { id, deployment }),
+                let env = deployment.and_then(|d| self.recent.summary(&d)).and_then(Summary::deployment);
+                let replay = env
+                    .and_then(|(env, _)| self.replays.get_mut(env))
+                    .filter(|replay| deployment.is_some_and(|d| replay.awaits(d)));
+                match replay {
+                    Some(replay) => replay.outcome(id, seq, &entry.parents, outcome),
+                    None => self.report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
             Body::Release(_) | Body::ReleaseSet(_) => {}
         }
+        self.recent.insert(id, Summary::of(&entry));
+        self.recent.trim();
         Ok(())
-    })?;
-    // Indexed ids whose entry was not found where the index says: altered or lost.
-    if matched.contains(&false) {
-        let mut position = 0;
-        reader.for_each_id(|id, seq| {
-            if !matched[position] {
-                report.damage.push(match unindexed.remove(&seq) {
+    }
+
+    /// Holds the summary of entry `id` if the ledger has it, from the window or the store.
+    fn resolve(&mut self, id: &EntryId) -> Result<Presence, StoreError> {
+        if self.recent.contains(id) {
+            return Ok(Presence::Held);
+        }
+        match self.reader.entry(id) {
+            Ok(Some(stored)) => {
+                self.report.looked_up += 1;
+                self.recent.insert(*id, Summary::of(&stored.entry));
+                Ok(Presence::Held)
+            }
+            Ok(None) => Ok(Presence::Absent),
+            Err(StoreError::Damaged(_) | StoreError::Corrupt { .. }) => Ok(Presence::Unusable),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The ref whose history `entry` is part of, from the summaries held (an outcome's is its
+    /// deployment's environment): `None` for an outcome whose first parent is no deployment.
+    fn history_ref(&self, entry: &Entry) -> Option<RefName> {
+        ref_of(&entry.body).or_else(|| {
+            let deployment = self.recent.summary(entry.parents.first()?)?;
+            deployment.deployment().map(|(env, _)| RefName::env(env))
+        })
+    }
+
+    /// With [`Placement::LookedUp`]: the index rows whose entry was not found where they say,
+    /// and the entries no row places.
+    fn check_index(&mut self) -> Result<(), StoreError> {
+        let matched = self.report.objects - self.unindexed.len() as u64;
+        let mut rows = 0;
+        self.reader.for_each_id(|_, _| rows += 1)?;
+        if rows != matched {
+            // Read back what each row names: random reads, made only for a damaged index.
+            let mut wrong = Vec::new();
+            self.reader.for_each_id(|id, seq| wrong.push((id, seq)))?;
+            for (id, seq) in wrong {
+                let stored = self.reader.raw_at(seq)?;
+                if stored.is_some_and(|bytes| EntryId::of_stored_bytes(&bytes) == id) {
+                    continue;
+                }
+                self.report.damage.push(match self.unindexed.remove(&seq) {
                     Some(actual) => Damage::HashMismatch { id, actual },
                     None => Damage::MissingObject { id },
                 });
             }
-            position += 1;
-        })?;
+        }
+        let unindexed = std::mem::take(&mut self.unindexed);
+        self.report.damage.extend(unindexed.into_values().map(|id| Damage::Unindexed { id }));
+        Ok(())
     }
-    report.damage.extend(unindexed.into_values().map(|id| Damage::Unindexed { id }));
 
-    let refs = reader.all_refs()?;
-    report.refs = refs.len();
-    let mut heads: BTreeMap<String, EntryId> = BTreeMap::new();
-    for (name, target) in &refs {
-        if find(target).is_none() {
-            report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
-        } else if let Some(env) = RefName::parse(name).as_ref().and_then(RefName::env_name) {
-            heads.insert(env.to_string(), *target);
+    /// After the last entry: the refs, the state rows and each environment's end.
+    fn finish(mut self) -> Result<Report, StoreError> {
+        let reader = self.reader;
+        let mut report = self.report;
+        for replay in self.replays.values_mut() {
+            replay.finish()?;
         }
-    }
-    let mut recorded: BTreeMap<String, State> = BTreeMap::new();
-    for (env, service, release, seq) in reader.all_state_rows()? {
-        if find(&release).is_some_and(|i| seqs[i] != seq) {
-            let error = format!("its state names release {release} at position #{seq}, where it is not");
-            report.damage.push(Damage::BrokenHistory { env: env.clone(), error });
-        }
-        recorded.entry(env).or_default().insert(service, release);
-    }
-    // The environment logs, read once in order, must list exactly what the replay saw.
-    let mut logged: BTreeMap<String, usize> = BTreeMap::new();
-    reader.for_each_env_log_row(|env, row| {
-        let position = logged.entry(env.to_string()).or_default();
-        if let Some(replay) = replays.get_mut(env) {
-            replay.check_logged(*position, row);
-        }
-        *position += 1;
-    })?;
-
-    let envs: BTreeSet<String> =
-        heads.keys().chain(recorded.keys()).chain(logged.keys()).chain(replays.keys()).cloned().collect();
-    report.environments = envs.len();
-    let (no_replay, no_state) = (Replay::default(), State::new());
-    for env in &envs {
-        let replay = replays.get(env).unwrap_or(&no_replay);
-        let error = replay
-            .broken
-            .clone()
-            .or_else(|| replay.ends_at(heads.get(env).copied(), logged.get(env).copied().unwrap_or(0)));
-        match error {
-            Some(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error }),
-            None => {
-                compare_states(env, recorded.get(env).unwrap_or(&no_state), &replay.state, &mut report.damage)
+        let refs = reader.all_refs()?;
+        report.refs = refs.len();
+        let mut heads: BTreeMap<String, EntryId> = BTreeMap::new();
+        for (name, target) in &refs {
+            if reader.seq_of(target)?.is_none() {
+                report.damage.push(Damage::DanglingRef { name: name.clone(), target: *target });
+            } else if let Some(env) = RefName::parse(name).as_ref().and_then(RefName::env_name) {
+                heads.insert(env.to_string(), *target);
             }
         }
-    }
-    Ok(report)
-}
+        let mut recorded: BTreeMap<String, State> = BTreeMap::new();
+        for (env, service, release, seq) in reader.all_state_rows()? {
+            if reader.seq_of(&release)?.is_some_and(|indexed| indexed != seq) {
+                let error = format!("its state names release {release} at position #{seq}, where it is not");
+                report.damage.push(Damage::BrokenHistory { env: env.clone(), error });
+            }
+            recorded.entry(env).or_default().insert(service, release);
+        }
+        let mut logged: BTreeMap<String, usize> = BTreeMap::new();
+        reader.for_each_env_log_row(|env, _| {
+            match logged.get_mut(env) {
+                Some(count) => *count += 1,
+                None => {
+                    logged.insert(env.to_string(), 1);
+                }
+            };
+        })?;
 
-fn id_prefix(id: &EntryId) -> u128 {
-    let mut prefix = [0u8; 16];
-    prefix.copy_from_slice(&id.0[..16]);
-    u128::from_be_bytes(prefix)
+        let envs: BTreeSet<&String> =
+            heads.keys().chain(recorded.keys()).chain(logged.keys()).chain(self.replays.keys()).collect();
+        report.environments = envs.len();
+        let no_state = State::new();
+        for env in envs {
+            let (head, logged) = (heads.get(env).copied(), logged.get(env).copied().unwrap_or(0));
+            let error = match self.replays.get(env) {
+                Some(replay) => replay.error(head, logged),
+                None => Replay::ends_at(None, 0, head, logged),
+            };
+            match error {
+                Some(error) => report.damage.push(Damage::BrokenHistory { env: env.clone(), error }),
+                None => {
+                    let from_history = self.replays.get(env).map_or(&no_state, |replay| &replay.state);
+                    compare_states(
+                        env,
+                        recorded.get(env).unwrap_or(&no_state),
+                        from_history,
+                        &mut report.damage,
+                    )
+                }
+            }
+        }
+        Ok(report)
+    }
 }
 
 /// One environment's history replayed in recording order: every deployment must follow the
-/// previous head, every outcome its deployment, and the log must list them all, in order.
-#[derive(Default)]
-struct Replay {
+/// previous head, every outcome its deployment, and the log must list them all, in order. The
+/// log is read alongside, row by row.
+struct Replay<'r> {
     head: Option<EntryId>,
     /// The latest deployment while it has no final outcome.
     open: Option<EntryId>,
     /// Its `submitted` outcome, if it has one: the final outcome's second parent.
     submitted: Option<EntryId>,
-    /// (deployment seq, outcome seq or 0) of every deployment: what the log must say.
-    rows: Vec<(u64, u64)>,
+    /// (deployment seq, outcome seq or 0) of the latest deployment: what the log must say next,
+    /// once its outcome is known.
+    row: Option<(u64, u64)>,
+    /// The deployments replayed so far.
+    rows: usize,
+    /// The environment's log, from the row after the last one compared.
+    log: Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>,
+    /// The first row where the log disagrees with the history.
+    log_mismatch: Option<String>,
     state: State,
-    /// The first thing found wrong; the replay stops there.
+    /// The first thing found wrong in the history; the replay stops there.
     broken: Option<String>,
 }
 
-impl Replay {
+impl<'r> Replay<'r> {
+    fn new(log: Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>) -> Replay<'r> {
+        Replay {
+            head: None,
+            open: None,
+            submitted: None,
+            row: None,
+            rows: 0,
+            log,
+            log_mismatch: None,
+            state: State::new(),
+            broken: None,
+        }
+    }
+
     fn awaits(&self, deployment: EntryId) -> bool {
         self.broken.is_none() && self.open == Some(deployment)
     }
 
-    fn deployment(&mut self, id: EntryId, seq: u64, parents: &[EntryId]) {
+    fn deployment(&mut self, id: EntryId, seq: u64, parents: &[EntryId]) -> Result<(), StoreError> {
         if self.broken.is_some() {
-            return;
+            return Ok(());
         }
         if let Some(in_flight) = self.open {
             self.broken = Some(format!("deployment {id} was recorded while {in_flight} had no outcome"));
         } else if parents != self.head.as_slice() {
             self.broken = Some(format!("deployment {id} does not follow the environment's previous head"));
         }
+        self.compare_row()?;
         self.head = Some(id);
         self.open = Some(id);
-        self.rows.push((seq, 0));
+        self.row = Some((seq, 0));
+        self.rows += 1;
+        Ok(())
     }
 
     fn outcome(&mut self, id: EntryId, seq: u64, parents: &[EntryId], outcome: &Outcome) {
@@ -284,7 +617,7 @@ impl Replay {
             self.open = None;
             self.submitted = None;
         }
-        if let Some(row) = self.rows.last_mut() {
+        if let Some(row) = &mut self.row {
             row.1 = seq;
         }
         for (service, result) in &outcome.services {
@@ -295,14 +628,20 @@ impl Replay {
         self.head = Some(id);
     }
 
-    /// Compares the log's row at `position` with what the replay saw there.
-    fn check_logged(&mut self, position: usize, row: EnvLogRow) {
-        if self.broken.is_some() {
-            return;
+    /// Compares the latest deployment's row with the log's next one.
+    fn compare_row(&mut self) -> Result<(), StoreError> {
+        let Some(row) = self.row.take() else { return Ok(()) };
+        let logged = self.log.next().transpose()?;
+        if let Some(logged) = logged {
+            self.mismatch(self.rows - 1, Some(row), logged);
         }
-        let logged = (row.deployment, row.outcome.unwrap_or(0));
-        if self.rows.get(position) != Some(&logged) {
-            self.broken = Some(format!(
+        Ok(())
+    }
+
+    fn mismatch(&mut self, position: usize, row: Option<(u64, u64)>, logged: EnvLogRow) {
+        let logged = (logged.deployment, logged.outcome.unwrap_or(0));
+        if self.broken.is_none() && self.log_mismatch.is_none() && row != Some(logged) {
+            self.log_mismatch = Some(format!(
                 "its log's row {} (#{}, #{}) is not what its history says",
                 position + 1,
                 logged.0,
@@ -311,14 +650,30 @@ impl Replay {
         }
     }
 
-    /// What is wrong with how the history ends: the head ref and the log's length.
-    fn ends_at(&self, head: Option<EntryId>, logged: usize) -> Option<String> {
-        let name = |id: Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
-        if head != self.head {
-            return Some(format!("its head is {}, but its history ends at {}", name(head), name(self.head)));
+    /// After the last entry: the last row, and a log that goes on beyond the history.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.compare_row()?;
+        if let Some(beyond) = self.log.next().transpose()? {
+            self.mismatch(self.rows, None, beyond);
         }
-        if logged != self.rows.len() {
-            return Some(format!("its log lists {logged} deployments, its history has {}", self.rows.len()));
+        Ok(())
+    }
+
+    /// What is wrong with the history, the log, or how they end (the head ref, the log's length).
+    fn error(&self, head: Option<EntryId>, logged: usize) -> Option<String> {
+        (self.broken.clone())
+            .or_else(|| self.log_mismatch.clone())
+            .or_else(|| Replay::ends_at(self.head, self.rows, head, logged))
+    }
+
+    /// What is wrong with how a history that ends at `ended` after `rows` deployments ends.
+    fn ends_at(ended: Option<EntryId>, rows: usize, head: Option<EntryId>, logged: usize) -> Option<String> {
+        let name = |id: Option<EntryId>| id.map_or_else(|| "nothing".to_string(), |id| id.short());
+        if head != ended {
+            return Some(format!("its head is {}, but its history ends at {}", name(head), name(ended)));
+        }
+        if logged != rows {
+            return Some(format!("its log lists {logged} deployments, its history has {rows}"));
         }
         None
     }

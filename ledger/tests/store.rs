@@ -6,12 +6,16 @@ use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::{self, State};
 use ledger::refs::RefName;
 use ledger::store::{ConflictError, ReceiveError};
-use ledger::verify::{Damage, verify};
+use ledger::verify::{Damage, WINDOW, verify, verify_within};
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 use ledger_testutil::entries::{deploy, register, release, rules, stamp};
 
-use ledger::{DeployResult, EntryId, Outcome, ServiceOutcome, Source, Store, StoreError, Trigger};
+use ledger::{
+    Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, ServiceOutcome, Source, Store,
+    StoreError, StoredEntry, Timestamp, Trigger,
+};
 
 #[test]
 fn releases_chain_per_service_and_refs_follow() {
@@ -207,24 +211,121 @@ fn verify_is_clean_then_finds_tampering() {
     drop(db);
 
     let store = Store::open(path.parent().unwrap()).unwrap();
-    let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
-    let kinds: Vec<&str> = report
-        .damage
-        .iter()
-        .map(|d| match d {
-            Damage::HashMismatch { .. } => "hash",
-            Damage::MissingObject { .. } => "missing",
-            Damage::Unindexed { .. } => "unindexed",
-            Damage::MissingParent { .. } => "parent",
-            Damage::BrokenHistory { .. } => "history",
-            Damage::StrayOutcome { .. } => "stray",
-            Damage::StateMismatch { .. } => "state",
-            Damage::DanglingRef { .. } => "ref",
-            Damage::Undecodable { .. } => "decode",
-            Damage::BreaksRule(_) => "rule",
-        })
-        .collect();
-    assert_eq!(kinds, ["stray", "hash", "missing", "history"], "{:?}", report.damage);
+    // However few entries it keeps in memory, verify finds the same.
+    for window in [WINDOW, 1] {
+        let report = verify_within(
+            &store.read().unwrap(),
+            &Rules::without_manifest(),
+            window,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let kinds: Vec<&str> = report
+            .damage
+            .iter()
+            .map(|d| match d {
+                Damage::HashMismatch { .. } => "hash",
+                Damage::MissingObject { .. } => "missing",
+                Damage::Unindexed { .. } => "unindexed",
+                Damage::MissingParent { .. } => "parent",
+                Damage::BrokenHistory { .. } => "history",
+                Damage::StrayOutcome { .. } => "stray",
+                Damage::StateMismatch { .. } => "state",
+                Damage::DanglingRef { .. } => "ref",
+                Damage::Undecodable { .. } => "decode",
+                Damage::BreaksRule(_) => "rule",
+            })
+            .collect();
+        assert_eq!(kinds, ["stray", "hash", "missing", "history"], "window {window}: {:?}", report.damage);
+    }
+}
+
+/// `entry`, sealed and stored as a remote's entry is (checked for its hash and parents, not
+/// for the rules), as a forged one would be.
+fn store_forged(store: &Store, entry: Entry) -> EntryId {
+    let (forged, bytes) = StoredEntry::seal(entry);
+    store.write(|w| w.receive(forged.id, &bytes)).unwrap().id
+}
+
+fn forged(parents: Vec<EntryId>, at: Timestamp, body: Body) -> Entry {
+    Entry { parents, at, actor: "tester".into(), message: String::new(), body }
+}
+
+#[test]
+fn verify_holds_entries_to_the_rules_with_what_they_name_far_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let api = register(&store, 1, "api", "1");
+    for n in 0..20 {
+        register(&store, 2 + n, "search", &n.to_string());
+    }
+    // A deployment that gives search the release of api recorded 21 entries before it.
+    let changes = BTreeMap::from([("search".to_string(), Change { from: None, to: api })]);
+    let deployment = Deployment { env: "prod".into(), release_set: None, trigger: Trigger::Apply, changes };
+    let wrong_service = store_forged(&store, forged(vec![], stamp(30).at, Body::Deployment(deployment)));
+    // A release of api dated before its parent, 22 entries before it.
+    let before = Timestamp(stamp(1).at.0 - 1);
+    let too_early = store_forged(&store, forged(vec![api], before, Body::Release(release("api", "2"))));
+
+    let reader = store.read().unwrap();
+    let broken = |window| {
+        let report = verify_within(&reader, &rules(), window, &AtomicBool::new(false)).unwrap();
+        let broken: Vec<(EntryId, &str)> = report
+            .damage
+            .iter()
+            .map(|d| match d {
+                Damage::BreaksRule(refusal) => (refusal.id, refusal.broken.rule.as_str()),
+                other => panic!("unexpected damage {other}"),
+            })
+            .collect();
+        (broken, report.looked_up)
+    };
+    let expected = [(wrong_service, "named-entries"), (too_early, "time-order")];
+    assert_eq!(broken(WINDOW), (expected.to_vec(), 0));
+    // With a window of 4 entries, what they name is read back from the store, and found wrong.
+    let (found, looked_up) = broken(4);
+    assert_eq!(found, expected);
+    assert_eq!(looked_up, 1, "the release of api, read back once and then held in turn");
+}
+
+#[test]
+fn verify_finds_a_parent_missing_far_back_when_the_index_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let first = register(&store, 1, "api", "1");
+    for n in 0..10 {
+        register(&store, 2 + n, "search", &n.to_string());
+    }
+    let second = register(&store, 20, "api", "2");
+    // Its parent, 11 entries back, is beyond a window of 2: it is looked up, and found.
+    let report = verify_within(&store.read().unwrap(), &rules(), 2, &AtomicBool::new(false)).unwrap();
+    assert!(report.is_sound(), "{:?}", report.damage);
+    assert_eq!(report.looked_up, 1);
+    let path = store.path().to_path_buf();
+    drop(store);
+    // The first release's entry and its index row both gone: the index agrees with the entries.
+    let db = redb::Database::create(&path).unwrap();
+    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
+    let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
+    let txn = db.begin_write().unwrap();
+    {
+        let seq = txn.open_table(ids).unwrap().remove(&first.0).unwrap().unwrap().value();
+        txn.open_table(entries).unwrap().remove(seq).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = Store::open(path.parent().unwrap()).unwrap();
+    for window in [WINDOW, 2] {
+        let report =
+            verify_within(&store.read().unwrap(), &rules(), window, &AtomicBool::new(false)).unwrap();
+        assert!(
+            matches!(&report.damage[..], [Damage::MissingParent { id, parent }] if *id == second && *parent == first),
+            "window {window}: {:?}",
+            report.damage
+        );
+        assert_eq!(report.objects, 11);
+    }
 }
 
 #[test]
@@ -412,6 +513,26 @@ fn a_store_holding_the_manifests_rules_records_nothing_that_breaks_them() {
     // Nothing of either was stored.
     let reader = store.read().unwrap();
     assert_eq!(reader.newest(10).unwrap().len(), 1);
+    assert_eq!(reader.ref_target(&RefName::service("api")).unwrap(), Some(api));
+}
+
+#[test]
+fn a_refused_entry_is_not_stored_even_when_the_write_goes_on_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap().admitting(rules());
+    let api = register(&store, 1, "api", "1");
+    let mut forged = release("api", "2");
+    forged.image = "docker.io/evil/backdoor:v2.1".into();
+    let error = store
+        .write(|w| {
+            let refused = w.record_release(stamp(2), forged);
+            assert!(matches!(refused, Err(StoreError::Refused(_))), "{refused:?}");
+            w.record_release(stamp(3), release("search", "1"))
+        })
+        .unwrap_err();
+    assert!(matches!(&error, StoreError::Refused(r) if r.on == "service/api"), "{error:?}");
+    let reader = store.read().unwrap();
+    assert_eq!(reader.newest(10).unwrap().len(), 1, "neither entry of that write was stored");
     assert_eq!(reader.ref_target(&RefName::service("api")).unwrap(), Some(api));
 }
 

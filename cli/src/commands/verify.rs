@@ -39,7 +39,7 @@ pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
     }
     let verified = verify::verify(&workspace)?;
     if globals.json() {
-        print_json(&verified.json())?;
+        print_json(&verify::json(&verified))?;
     } else {
         match &verified {
             Verified::DamagedFile(message) => outln(&format!("damaged: {message}"))?,
