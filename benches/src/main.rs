@@ -2,7 +2,7 @@
 //! one. See benches/README.md for what is measured and how to reproduce it.
 //!
 //!     cargo build --profile dist -p ledger-cli -p ledger-bench
-//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
+//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20] [--baseline OLD-LEDGER]
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,9 @@ struct Options {
     entries: usize,
     dir: PathBuf,
     runs: usize,
+    /// Another build of `ledger` (e.g. the code before a change), measured in the same
+    /// alternation as this one and git.
+    baseline: Option<PathBuf>,
 }
 
 fn main() {
@@ -44,11 +47,12 @@ fn main() {
     let git_build = git_started.elapsed();
     let pack_bytes = pack_size(&git_dir);
 
-    let ledger = |args: &[&str]| {
-        let mut command = Command::new(&ledger_bin);
+    let ledger_with = |binary: &Path, args: &[&str]| {
+        let mut command = Command::new(binary);
         command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
         command
     };
+    let ledger = |args: &[&str]| ledger_with(&ledger_bin, args);
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
         command.arg("-C").arg(&git_dir).args(args);
@@ -56,20 +60,30 @@ fn main() {
     };
     let mut results = Vec::new();
     let runs = options.runs;
-    let (log, git_log) =
-        measure_pair(|| ledger(&["log", "prod", "-n", "20"]), || git(&["log", "-n", "20", "prod"]), runs);
-    results.push(("ledger log prod -n 20", log));
-    results.push(("git log -n 20 prod", git_log));
-    let (diff, git_diff) = measure_pair(
-        || ledger(&["diff", "stage", "prod"]),
-        || git(&["diff", "--stat", "stage", "prod"]),
-        runs,
-    );
-    results.push(("ledger diff stage prod", diff));
-    results.push(("git diff --stat stage prod", git_diff));
+    // Each ledger command beside its git counterpart (and the baseline build, when given), run
+    // in turn.
+    let paired: [(&[&str], &[&str]); 3] = [
+        (&["--version"], &["--version"]),
+        (&["log", "prod", "-n", "20"], &["log", "-n", "20", "prod"]),
+        (&["diff", "stage", "prod"], &["diff", "--stat", "stage", "prod"]),
+    ];
+    for (ledger_args, git_args) in paired {
+        let mut makers: Vec<Box<dyn FnMut() -> Command + '_>> =
+            vec![Box::new(|| ledger(ledger_args)), Box::new(|| git(git_args))];
+        if let Some(baseline) = &options.baseline {
+            makers.push(Box::new(move || ledger_with(baseline, ledger_args)));
+        }
+        let mut measured = measure_alternately(&mut makers, runs).into_iter();
+        let mut next = || measured.next().expect("one measurement per command");
+        results.push((format!("ledger {}", ledger_args.join(" ")), next()));
+        results.push((format!("git {}", git_args.join(" ")), next()));
+        if options.baseline.is_some() {
+            results.push((format!("ledger {} (baseline)", ledger_args.join(" ")), next()));
+        }
+    }
     let mut version = 0;
     results.push((
-        "ledger register (durable)",
+        "ledger register (durable)".into(),
         measure(
             || {
                 version += 1;
@@ -78,10 +92,10 @@ fn main() {
             runs,
         ),
     ));
-    results.push(("ledger status", measure(|| ledger(&["status"]), runs)));
-    results.push(("ledger --help", measure(|| ledger(&["--help"]), runs)));
-    results.push(("ledger verify (all entries)", measure(|| ledger(&["verify"]), 3)));
-    results.push(("git rev-list --count prod", measure(|| git(&["rev-list", "--count", "prod"]), 3)));
+    results.push(("ledger status".into(), measure(|| ledger(&["status"]), runs)));
+    results.push(("ledger --help".into(), measure(|| ledger(&["--help"]), runs)));
+    results.push(("ledger verify (all entries)".into(), measure(|| ledger(&["verify"]), 3)));
+    results.push(("git rev-list --count prod".into(), measure(|| git(&["rev-list", "--count", "prod"]), 3)));
 
     println!(
         "history: {} entries ({} deployments per environment), {} git commits",
@@ -102,21 +116,23 @@ fn main() {
         pack_bytes as f64 / git_commits as f64
     );
     println!();
-    println!("| command | median | min | max | peak RSS |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| command | median | min | max | peak RSS | page faults |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (name, m) in &results {
         println!(
-            "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB | {} |",
             ms(m.median),
             ms(m.min),
             ms(m.max),
-            m.peak_rss_kib as f64 / 1024.0
+            m.peak_rss_kib as f64 / 1024.0,
+            m.minor_faults
         );
     }
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20 };
+    let mut options =
+        Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20, baseline: None };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -126,6 +142,7 @@ fn parse_options() -> Options {
             }
             "--dir" => options.dir = PathBuf::from(value),
             "--runs" => options.runs = value.parse().unwrap_or_else(|_| usage("--runs takes a number")),
+            "--baseline" => options.baseline = Some(PathBuf::from(value)),
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -133,7 +150,9 @@ fn parse_options() -> Options {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N]");
+    eprintln!(
+        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--baseline LEDGER]"
+    );
     std::process::exit(2)
 }
 
@@ -202,15 +221,19 @@ struct Measurement {
     min: Duration,
     max: Duration,
     peak_rss_kib: i64,
+    /// The median run's minor page faults (pages the process touched for the first time).
+    minor_faults: i64,
 }
 
-/// Runs the command `runs` times (after one warm-up) and reports wall times and peak RSS.
+/// Runs the command `runs` times (after one warm-up) and reports wall times, peak RSS and
+/// page faults.
 ///
 /// Each run goes through a fresh copy of this binary (`--spawn-and-report`): Linux carries a
 /// process's peak RSS into the children it forks, so the large generator process would otherwise
 /// show through in every figure.
 fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
     let mut times = Vec::with_capacity(runs);
+    let mut faults = Vec::with_capacity(runs);
     let mut peak_rss_kib = 0;
     for run in 0..=runs {
         let measured = make();
@@ -228,28 +251,36 @@ fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
         let output = reporter.stderr(Stdio::inherit()).output().expect("running the measured command");
         assert!(output.status.success(), "a measured command failed");
         let report = String::from_utf8_lossy(&output.stdout);
-        let (nanos, rss) = report.trim().split_once(' ').expect("a report: <nanoseconds> <rss KiB>");
+        let mut report = report.split_whitespace().map(|figure| figure.parse::<i64>().ok());
+        let mut next = || report.next().flatten().expect("a report: <nanoseconds> <rss KiB> <minor faults>");
+        let (nanos, rss, minor_faults) = (next(), next(), next());
         if run > 0 {
-            times.push(Duration::from_nanos(nanos.parse().expect("nanoseconds")));
-            peak_rss_kib = peak_rss_kib.max(rss.parse().expect("KiB"));
+            times.push(Duration::from_nanos(nanos as u64));
+            faults.push(minor_faults);
+            peak_rss_kib = peak_rss_kib.max(rss);
         }
     }
     times.sort();
-    Measurement { median: times[times.len() / 2], min: times[0], max: times[times.len() - 1], peak_rss_kib }
+    faults.sort();
+    Measurement {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+        peak_rss_kib,
+        minor_faults: faults[faults.len() / 2],
+    }
 }
 
-/// Measures two commands run alternately, so that a noisy machine affects both alike.
-fn measure_pair(
-    mut make_a: impl FnMut() -> Command,
-    mut make_b: impl FnMut() -> Command,
-    runs: usize,
-) -> (Measurement, Measurement) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+/// Measures commands run in turn (a, b, c, a, b, c, …), so that a noisy machine affects them
+/// alike; one measurement per command, in order.
+fn measure_alternately(makers: &mut [Box<dyn FnMut() -> Command + '_>], runs: usize) -> Vec<Measurement> {
+    let mut single_runs: Vec<Vec<Measurement>> = makers.iter().map(|_| Vec::with_capacity(runs)).collect();
     for _ in 0..runs {
-        a.push(measure(&mut make_a, 1));
-        b.push(measure(&mut make_b, 1));
+        for (make, measured) in makers.iter_mut().zip(&mut single_runs) {
+            measured.push(measure(make, 1));
+        }
     }
-    (combine(a), combine(b))
+    single_runs.into_iter().map(combine).collect()
 }
 
 fn combine(mut single_runs: Vec<Measurement>) -> Measurement {
@@ -259,12 +290,14 @@ fn combine(mut single_runs: Vec<Measurement>) -> Measurement {
         min: single_runs[0].median,
         max: single_runs[single_runs.len() - 1].median,
         peak_rss_kib: single_runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0),
+        minor_faults: single_runs[single_runs.len() / 2].minor_faults,
     }
 }
 
 const SPAWN_AND_REPORT: &str = "--spawn-and-report";
 
-/// The intermediary: runs the command with its output discarded, prints `<wall ns> <peak RSS KiB>`.
+/// The intermediary: runs the command with its output discarded, prints
+/// `<wall ns> <peak RSS KiB> <minor page faults>`.
 fn spawn_and_report(program: &str, args: &[String]) -> ! {
     let started = Instant::now();
     let child = Command::new(program)
@@ -283,7 +316,7 @@ fn spawn_and_report(program: &str, args: &[String]) -> ! {
         eprintln!("ledger-bench: {program} {args:?} failed (status {status})");
         std::process::exit(1);
     }
-    println!("{} {}", elapsed.as_nanos(), usage.ru_maxrss);
+    println!("{} {} {}", elapsed.as_nanos(), usage.ru_maxrss, usage.ru_minflt);
     std::process::exit(0)
 }
 
