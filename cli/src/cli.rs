@@ -240,8 +240,9 @@ mod tests {
             alone.build();
             let built = |tree: &mut clap::Command| {
                 let command = tree.find_subcommand_mut(&name).expect("the command");
+                // (Its place in the list of commands, which only the whole tree's help shows, aside.)
                 (
-                    format!("{command:?}"),
+                    format!("{:?}", command.clone().display_order(0)),
                     command.render_long_help().to_string(),
                     command.render_usage().to_string(),
                 )
