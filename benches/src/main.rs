@@ -2,7 +2,8 @@
 //! one. See benches/README.md for what is measured and how to reproduce it.
 //!
 //!     cargo build --profile dist -p ledger-cli -p ledger-bench
-//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20]
+//!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20] [--baseline OLD-LEDGER]
+//!         [--disk-only | --only verify]
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,8 +19,13 @@ struct Options {
     entries: usize,
     dir: PathBuf,
     runs: usize,
-    /// Only the bytes on disk: no commands are timed (and no `ledger` binary is needed).
+    /// Another build of `ledger` (e.g. the code before a change), measured in the same
+    /// alternation as this one and git.
+    baseline: Option<PathBuf>,
+    /// Only the bytes on disk (`--disk-only`): no commands are timed (and no `ledger` binary is needed).
     disk_only: bool,
+    /// Only `verify`'s row (`--only verify`): no git equivalent, no other command.
+    verify_only: bool,
 }
 
 fn main() {
@@ -39,6 +45,23 @@ fn main() {
     compact(&ledger_file);
     let ledger_bytes = file_size(&ledger_file);
 
+    let ledger_bin = || history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
+    let ledger_with = |binary: &Path, args: &[&str]| {
+        let mut command = Command::new(binary);
+        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
+        command
+    };
+    if options.verify_only {
+        let ledger_bin = ledger_bin();
+        let verify = measure(|| ledger_with(&ledger_bin, &["verify"]), options.runs);
+        println!(
+            "history: {} entries ({} deployments per environment)",
+            history.entries, history.deployments_per_env
+        );
+        print_table(&[("ledger verify (all entries)".into(), verify)]);
+        return;
+    }
+
     let git_dir = options.dir.join("git");
     let git_started = Instant::now();
     let git_commits = build_git_equivalent(&git_dir, &commits);
@@ -47,7 +70,6 @@ fn main() {
     let sizes = ledger::Store::open_for_reading(&project.join(".ledger"))
         .and_then(|store| store.table_sizes())
         .expect("reading the bench ledger's table sizes");
-
     println!(
         "history: {} entries ({} deployments per environment), {} git commits",
         history.entries, history.deployments_per_env, git_commits
@@ -71,13 +93,8 @@ fn main() {
         return;
     }
 
-    let ledger_bin = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
-
-    let ledger = |args: &[&str]| {
-        let mut command = Command::new(&ledger_bin);
-        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
-        command
-    };
+    let ledger_bin = ledger_bin();
+    let ledger = |args: &[&str]| ledger_with(&ledger_bin, args);
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
         command.arg("-C").arg(&git_dir).args(args);
@@ -85,20 +102,30 @@ fn main() {
     };
     let mut results = Vec::new();
     let runs = options.runs;
-    let (log, git_log) =
-        measure_pair(|| ledger(&["log", "prod", "-n", "20"]), || git(&["log", "-n", "20", "prod"]), runs);
-    results.push(("ledger log prod -n 20", log));
-    results.push(("git log -n 20 prod", git_log));
-    let (diff, git_diff) = measure_pair(
-        || ledger(&["diff", "stage", "prod"]),
-        || git(&["diff", "--stat", "stage", "prod"]),
-        runs,
-    );
-    results.push(("ledger diff stage prod", diff));
-    results.push(("git diff --stat stage prod", git_diff));
+    // Each ledger command beside its git counterpart (and the baseline build, when given), run
+    // in turn.
+    let paired: [(&[&str], &[&str]); 3] = [
+        (&["--version"], &["--version"]),
+        (&["log", "prod", "-n", "20"], &["log", "-n", "20", "prod"]),
+        (&["diff", "stage", "prod"], &["diff", "--stat", "stage", "prod"]),
+    ];
+    for (ledger_args, git_args) in paired {
+        let mut makers: Vec<Box<dyn FnMut() -> Command + '_>> =
+            vec![Box::new(|| ledger(ledger_args)), Box::new(|| git(git_args))];
+        if let Some(baseline) = &options.baseline {
+            makers.push(Box::new(move || ledger_with(baseline, ledger_args)));
+        }
+        let mut measured = measure_alternately(&mut makers, runs).into_iter();
+        let mut next = || measured.next().expect("one measurement per command");
+        results.push((format!("ledger {}", ledger_args.join(" ")), next()));
+        results.push((format!("git {}", git_args.join(" ")), next()));
+        if options.baseline.is_some() {
+            results.push((format!("ledger {} (baseline)", ledger_args.join(" ")), next()));
+        }
+    }
     let mut version = 0;
     results.push((
-        "ledger register (durable)",
+        "ledger register (durable)".into(),
         measure(
             || {
                 version += 1;
@@ -107,28 +134,39 @@ fn main() {
             runs,
         ),
     ));
-    results.push(("ledger status", measure(|| ledger(&["status"]), runs)));
-    results.push(("ledger --help", measure(|| ledger(&["--help"]), runs)));
-    results.push(("ledger verify (all entries)", measure(|| ledger(&["verify"]), 3)));
-    results.push(("git rev-list --count prod", measure(|| git(&["rev-list", "--count", "prod"]), 3)));
+    results.push(("ledger status".into(), measure(|| ledger(&["status"]), runs)));
+    results.push(("ledger --help".into(), measure(|| ledger(&["--help"]), runs)));
+    results.push(("ledger verify (all entries)".into(), measure(|| ledger(&["verify"]), 3)));
+    results.push(("git rev-list --count prod".into(), measure(|| git(&["rev-list", "--count", "prod"]), 3)));
 
+    print_table(&results);
+}
+
+fn print_table(results: &[(String, Measurement)]) {
     println!();
-    println!("| command | median | min | max | peak RSS |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, m) in &results {
+    println!("| command | median | min | max | peak RSS | page faults |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, m) in results {
         println!(
-            "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            "| `{name}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB | {} |",
             ms(m.median),
             ms(m.min),
             ms(m.max),
-            m.peak_rss_kib as f64 / 1024.0
+            m.peak_rss_kib as f64 / 1024.0,
+            m.minor_faults
         );
     }
 }
 
 fn parse_options() -> Options {
-    let mut options =
-        Options { entries: 1_000_000, dir: PathBuf::from("target/bench"), runs: 20, disk_only: false };
+    let mut options = Options {
+        entries: 1_000_000,
+        dir: PathBuf::from("target/bench"),
+        runs: 20,
+        baseline: None,
+        disk_only: false,
+        verify_only: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--disk-only" {
@@ -142,6 +180,8 @@ fn parse_options() -> Options {
             }
             "--dir" => options.dir = PathBuf::from(value),
             "--runs" => options.runs = value.parse().unwrap_or_else(|_| usage("--runs takes a number")),
+            "--baseline" => options.baseline = Some(PathBuf::from(value)),
+            "--only" if value == "verify" => options.verify_only = true,
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -150,7 +190,7 @@ fn parse_options() -> Options {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--disk-only]"
+        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--baseline LEDGER] [--disk-only | --only verify]"
     );
     std::process::exit(2)
 }
@@ -188,8 +228,6 @@ fn build_git_equivalent(dir: &Path, commits: &[Commit]) -> usize {
     commits.len()
 }
 
-/// Where the compacted file's bytes go, table by table, per entry; the rest of the file is
-/// redb's own (its table of tables, allocator state, free pages).
 fn print_table_sizes(sizes: &[ledger::store::TableSize], file_bytes: u64, entries: usize) {
     let per_entry = |bytes: u64| bytes as f64 / entries as f64;
     println!();
@@ -244,15 +282,19 @@ struct Measurement {
     min: Duration,
     max: Duration,
     peak_rss_kib: i64,
+    /// The median run's minor page faults (pages the process touched for the first time).
+    minor_faults: i64,
 }
 
-/// Runs the command `runs` times (after one warm-up) and reports wall times and peak RSS.
+/// Runs the command `runs` times (after one warm-up) and reports wall times, peak RSS and
+/// page faults.
 ///
 /// Each run goes through a fresh copy of this binary (`--spawn-and-report`): Linux carries a
 /// process's peak RSS into the children it forks, so the large generator process would otherwise
 /// show through in every figure.
 fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
     let mut times = Vec::with_capacity(runs);
+    let mut faults = Vec::with_capacity(runs);
     let mut peak_rss_kib = 0;
     for run in 0..=runs {
         let measured = make();
@@ -270,28 +312,36 @@ fn measure(mut make: impl FnMut() -> Command, runs: usize) -> Measurement {
         let output = reporter.stderr(Stdio::inherit()).output().expect("running the measured command");
         assert!(output.status.success(), "a measured command failed");
         let report = String::from_utf8_lossy(&output.stdout);
-        let (nanos, rss) = report.trim().split_once(' ').expect("a report: <nanoseconds> <rss KiB>");
+        let mut report = report.split_whitespace().map(|figure| figure.parse::<i64>().ok());
+        let mut next = || report.next().flatten().expect("a report: <nanoseconds> <rss KiB> <minor faults>");
+        let (nanos, rss, minor_faults) = (next(), next(), next());
         if run > 0 {
-            times.push(Duration::from_nanos(nanos.parse().expect("nanoseconds")));
-            peak_rss_kib = peak_rss_kib.max(rss.parse().expect("KiB"));
+            times.push(Duration::from_nanos(nanos as u64));
+            faults.push(minor_faults);
+            peak_rss_kib = peak_rss_kib.max(rss);
         }
     }
     times.sort();
-    Measurement { median: times[times.len() / 2], min: times[0], max: times[times.len() - 1], peak_rss_kib }
+    faults.sort();
+    Measurement {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+        peak_rss_kib,
+        minor_faults: faults[faults.len() / 2],
+    }
 }
 
-/// Measures two commands run alternately, so that a noisy machine affects both alike.
-fn measure_pair(
-    mut make_a: impl FnMut() -> Command,
-    mut make_b: impl FnMut() -> Command,
-    runs: usize,
-) -> (Measurement, Measurement) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+/// Measures commands run in turn (a, b, c, a, b, c, …), so that a noisy machine affects them
+/// alike; one measurement per command, in order.
+fn measure_alternately(makers: &mut [Box<dyn FnMut() -> Command + '_>], runs: usize) -> Vec<Measurement> {
+    let mut single_runs: Vec<Vec<Measurement>> = makers.iter().map(|_| Vec::with_capacity(runs)).collect();
     for _ in 0..runs {
-        a.push(measure(&mut make_a, 1));
-        b.push(measure(&mut make_b, 1));
+        for (make, measured) in makers.iter_mut().zip(&mut single_runs) {
+            measured.push(measure(make, 1));
+        }
     }
-    (combine(a), combine(b))
+    single_runs.into_iter().map(combine).collect()
 }
 
 fn combine(mut single_runs: Vec<Measurement>) -> Measurement {
@@ -301,12 +351,14 @@ fn combine(mut single_runs: Vec<Measurement>) -> Measurement {
         min: single_runs[0].median,
         max: single_runs[single_runs.len() - 1].median,
         peak_rss_kib: single_runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0),
+        minor_faults: single_runs[single_runs.len() / 2].minor_faults,
     }
 }
 
 const SPAWN_AND_REPORT: &str = "--spawn-and-report";
 
-/// The intermediary: runs the command with its output discarded, prints `<wall ns> <peak RSS KiB>`.
+/// The intermediary: runs the command with its output discarded, prints
+/// `<wall ns> <peak RSS KiB> <minor page faults>`.
 fn spawn_and_report(program: &str, args: &[String]) -> ! {
     let started = Instant::now();
     let child = Command::new(program)
@@ -325,7 +377,7 @@ fn spawn_and_report(program: &str, args: &[String]) -> ! {
         eprintln!("ledger-bench: {program} {args:?} failed (status {status})");
         std::process::exit(1);
     }
-    println!("{} {}", elapsed.as_nanos(), usage.ru_maxrss);
+    println!("{} {} {}", elapsed.as_nanos(), usage.ru_maxrss, usage.ru_minflt);
     std::process::exit(0)
 }
 

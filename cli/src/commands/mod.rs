@@ -25,12 +25,12 @@ mod status;
 mod verify;
 mod wait;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::cli::GlobalArgs;
 use crate::error::CommandResult;
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum Command {
     Init(init::InitArgs),
     Register(register::RegisterArgs),
@@ -56,6 +56,42 @@ pub enum Command {
     Demo(demo::DemoArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
+}
+
+/// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
+type Augment = fn(clap::Command) -> clap::Command;
+const EACH_COMMAND: [(&str, Augment); 24] = [
+    ("init", init::InitArgs::augment_args),
+    ("register", register::RegisterArgs::augment_args),
+    ("release", release::ReleaseArgs::augment_args),
+    ("apply", apply::ApplyArgs::augment_args),
+    ("promote", promote::PromoteArgs::augment_args),
+    ("rollback", rollback::RollbackArgs::augment_args),
+    ("wait", wait::WaitArgs::augment_args),
+    ("reconcile", reconcile::ReconcileArgs::augment_args),
+    ("import", import::ImportArgs::augment_args),
+    ("lease", lease::LeaseArgs::augment_args),
+    ("log", log::LogArgs::augment_args),
+    ("show", show::ShowArgs::augment_args),
+    ("diff", diff::DiffArgs::augment_args),
+    ("status", status::StatusArgs::augment_args),
+    ("verify", verify::VerifyArgs::augment_args),
+    ("serve", serve::ServeArgs::augment_args),
+    ("remote", remote::RemoteArgs::augment_args),
+    ("push", push::PushArgs::augment_args),
+    ("pull", pull::PullArgs::augment_args),
+    ("fetch", fetch::FetchArgs::augment_args),
+    ("clone", clone::CloneArgs::augment_args),
+    ("demo", demo::DemoArgs::augment_args),
+    ("completions", completions::CompletionsArgs::augment_args),
+    ("man", man::ManArgs::augment_args),
+];
+
+/// The command called `name` alone, as in [`Command`]'s derived tree: what parsing a command
+/// line that names it needs. `None` for a name that is no command's.
+pub fn one_command(name: &str) -> Option<clap::Command> {
+    let (name, augment) = EACH_COMMAND.iter().find(|(command, _)| *command == name)?;
+    Some(augment(clap::Command::new(*name)))
 }
 
 pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
