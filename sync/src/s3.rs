@@ -2,6 +2,8 @@
 //! documents moved with `If-Match: <etag>`; a 412 is a refusal, a 409 (a concurrent
 //! conditional write) is retried. Every call goes through the one retry policy (`retry`).
 
+use std::ops::Range;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ledger::EntryId;
@@ -9,6 +11,7 @@ use ledger::refs::RefName;
 
 use crate::error::{AwsError, ErrorKind, from_sdk};
 use crate::retry::Backoff;
+use ledger_remote::pack::{ListedPackFile, PackKey};
 use ledger_remote::{
     Document, DocumentKey, Remote, RemoteError, Written, id_of_object_key, object_key, ref_name_of_key,
 };
@@ -91,11 +94,33 @@ impl S3Remote {
 
     /// Reads `key`: its bytes and ETag, or `None` when there is no such key.
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, RemoteError> {
+        self.get_range(key, None).await
+    }
+
+    /// Reads `key` (all of it, or bytes `range`): its bytes and ETag, or `None` when there is
+    /// no such key.
+    async fn get_range(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<(Vec<u8>, String)>, RemoteError> {
         const ACTION: &str = "s3:GetObject";
         let full_key = format!("{}{key}", self.prefix);
+        // An empty range is answered without a request.
+        if range.as_ref().is_some_and(|range| range.is_empty()) {
+            return Ok(Some((Vec::new(), String::new())));
+        }
+        let range = range.map(|range| format!("bytes={}-{}", range.start, range.end - 1));
         let read = Backoff::default()
             .retry(async || {
-                let answer = self.client.get_object().bucket(&self.bucket).key(&full_key).send().await;
+                let answer = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(&full_key)
+                    .set_range(range.clone())
+                    .send()
+                    .await;
                 let output = match answer {
                     Ok(output) => output,
                     Err(error) => {
@@ -157,6 +182,12 @@ impl S3Remote {
 
     /// Every key under `prefix` (relative to the remote's root), page by page.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, RemoteError> {
+        Ok(self.list_listed(prefix).await?.into_iter().map(|(key, _)| key).collect())
+    }
+
+    /// Every key under `prefix` (relative to the remote's root) with its LastModified (Unix
+    /// seconds), page by page.
+    async fn list_listed(&self, prefix: &str) -> Result<Vec<(String, i64)>, RemoteError> {
         const ACTION: &str = "s3:ListBucket";
         let full_prefix = format!("{}{prefix}", self.prefix);
         let mut keys = Vec::new();
@@ -175,13 +206,31 @@ impl S3Remote {
                 })
                 .await
                 .map_err(|error| self.error("list", prefix, error))?;
-            let relative = page.contents().iter().filter_map(|object| object.key());
-            keys.extend(relative.filter_map(|key| key.strip_prefix(&self.prefix)).map(str::to_string));
+            let listed = page.contents().iter().filter_map(|object| {
+                let key = object.key()?.strip_prefix(&self.prefix)?.to_string();
+                Some((key, object.last_modified().map_or(0, |modified| modified.secs())))
+            });
+            keys.extend(listed);
             match page.next_continuation_token() {
                 Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
                 _ => return Ok(keys),
             }
         }
+    }
+}
+
+impl S3Remote {
+    /// Deletes `key` (absent already is fine: S3 answers a delete of a missing key the same).
+    async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        const ACTION: &str = "s3:DeleteObject";
+        let full_key = format!("{}{key}", self.prefix);
+        let deleted = Backoff::default()
+            .retry(async || {
+                let answer = self.client.delete_object().bucket(&self.bucket).key(&full_key).send().await;
+                answer.map(|_| ()).map_err(|error| from_sdk(ACTION, error))
+            })
+            .await;
+        deleted.map_err(|error| self.error("delete", key, error))
     }
 }
 
@@ -200,6 +249,34 @@ impl Remote for S3Remote {
 
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
         Ok(self.list("objects/").await?.iter().filter_map(|key| id_of_object_key(key)).collect())
+    }
+
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.delete(&object_key(id)).await
+    }
+
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        Ok(self.get_range(&key.key(), range).await?.map(|(bytes, _)| bytes))
+    }
+
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.put(&key.key(), bytes, None).await
+    }
+
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        let listed = self.list_listed("packs/").await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|(key, modified)| Some(ListedPackFile { key: PackKey::parse(&key)?, modified }))
+            .collect())
+    }
+
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.delete(&key.key()).await
     }
 
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
