@@ -40,7 +40,9 @@ pub struct RepackReport {
 
 /// What the remote holds, as listed at the start.
 struct Holdings {
-    /// Complete packs, oldest first by (written, id), with their indexes.
+    /// Complete packs with their indexes, in the order in which one supersedes another: by
+    /// number of entries, then when written, then id (a merged pack holds more than each pack it
+    /// merged, even when written in the same second).
     packs: Vec<(PackId, i64, Index)>,
     /// Pack files that are not part of a complete pack, with when they were written.
     others: Vec<ListedPackFile>,
@@ -57,7 +59,7 @@ impl Holdings {
                 packs.push((id, written, index));
             }
         }
-        packs.sort_by_key(|(id, written, _)| (*written, *id));
+        packs.sort_by_key(|(id, written, index)| (index.records.len(), *written, *id));
         Ok(Holdings { packs, others, loose: remote.list_objects().await? })
     }
 
@@ -80,8 +82,8 @@ struct Superseded {
     by: BTreeSet<usize>,
 }
 
-/// Pack `position` is superseded when every id it holds is in a pack written after it (by
-/// written time, then id: a strict order, so two packs never supersede each other), since the
+/// Pack `position` is superseded when every id it holds is in a pack after it in the order of
+/// `Holdings::packs` (a strict order, so two packs never supersede each other), since the
 /// latest of the times those ids were first in such a pack.
 fn pack_superseded(
     holdings: &Holdings,
@@ -91,8 +93,12 @@ fn pack_superseded(
     let mut superseded = Superseded { at: i64::MIN, by: BTreeSet::new() };
     for record in &holdings.packs[position].2.records {
         let holders = &holders[&record.id];
-        let later = *holders.iter().find(|holder| **holder > position)?;
-        superseded.at = superseded.at.max(holdings.packs[later].1);
+        let since = holders
+            .iter()
+            .filter(|holder| **holder > position)
+            .map(|later| holdings.packs[*later].1)
+            .min()?;
+        superseded.at = superseded.at.max(since);
         superseded.by.extend(holders.last());
     }
     Some(superseded)
@@ -129,8 +135,11 @@ pub async fn repack<R: Remote>(
     }
     let mut unpacked = Vec::new();
     for id in &holdings.loose {
-        match holders.get(id).and_then(|holders| Some((holders.first()?, holders.last()?))) {
-            Some((first, newest)) if now - holdings.packs[*first].1 >= grace => {
+        let packed = holders.get(id).and_then(|holders| {
+            Some((holders.iter().map(|holder| holdings.packs[*holder].1).min()?, holders.last()?))
+        });
+        match packed {
+            Some((since, newest)) if now - since >= grace => {
                 doomed_objects.push(*id);
                 relied_on.insert(*newest);
             }
