@@ -195,11 +195,14 @@ pub fn repack_remote(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs() as i64);
-    let report = block_on(repack::repack(&shared.remote, now, grace, progress))?.map_err(|error| match error {
-        PackError::Remote(error) => Error::from(error),
-        error @ PackError::Bad { .. } => Error::failed(error.to_string())
-            .hint(format!("nothing was deleted; `ledger verify --remote {}` checks the whole remote", shared.name)),
-    })?;
+    let report =
+        block_on(repack::repack(&shared.remote, now, grace, progress))?.map_err(|error| match error {
+            PackError::Remote(error) => Error::from(error),
+            error @ PackError::Bad { .. } => Error::failed(error.to_string()).hint(format!(
+                "nothing was deleted; `ledger verify --remote {}` checks the whole remote",
+                shared.name
+            )),
+        })?;
     let json = json!({
         "remote": shared.name,
         "url": shared.remote.url(),

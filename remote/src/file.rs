@@ -1,5 +1,5 @@
-//! The remote protocol on a local directory (`file:///path`): objects created by hard-linking a
-//! finished temporary file (which fails if the object exists), refs moved under an exclusive
+//! The remote protocol on a local directory (`file:///path`): objects and pack files created by
+//! hard-linking a finished temporary file (which fails if the name exists), refs moved under an exclusive
 //! file lock by renaming a finished document over the old one. Readers never see half a file;
 //! files are synced before they are linked or renamed, and their directory after.
 

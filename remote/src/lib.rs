@@ -91,9 +91,8 @@ pub trait Remote {
     /// Writes an object unless it is there already (`Refused`: it was, and is left as it was).
     fn put_object(&self, id: EntryId, bytes: &[u8]) -> impl Future<Output = Result<Written, RemoteError>>;
 
-    /// The ids of every object. Only a clone into an empty ledger lists them (it needs them
-    /// all, and a listing page names a thousand at once), `verify --remote`, and a first push,
-    /// to see that a location without a marker or a ref is empty.
+    /// The ids of every loose object. Only `verify --remote`, `repack`, and a first push (to see
+    /// that a location without a marker or a ref is empty) list them; a clone lists packs.
     fn list_objects(&self) -> impl Future<Output = Result<Vec<EntryId>, RemoteError>>;
 
     /// Deletes a loose object. Only `repack` does, once a pack has held it for the grace period.
