@@ -113,11 +113,12 @@ pub fn exchange(
     json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
 }
 
-/// `verify --remote`: `{"sound", "objects", "refs", "unreachable", "damage"}`.
+/// `verify --remote`: `{"sound", "objects", "packs", "refs", "unreachable", "damage"}`.
 pub fn remote_report(report: &ledger_remote::check::RemoteReport) -> Value {
     json!({
         "sound": report.is_sound(),
         "objects": report.objects,
+        "packs": report.packs,
         "refs": report.refs,
         "unreachable": report.unreachable,
         "damage": report.damage,

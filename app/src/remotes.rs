@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use ledger_remote::exchange::{self, ExchangeError, Refused};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Lease, LeaseError, Taken};
 use ledger_remote::marker::{self, Marker, MarkerError};
+use ledger_remote::pack::{ListedPackFile, PackKey};
 use ledger_remote::{
     Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref, lease_key, remembered,
 };
@@ -177,6 +179,45 @@ impl Remote for AnyRemote {
         match self {
             AnyRemote::File(remote) => remote.list_objects().await,
             AnyRemote::S3(remote) => remote.list_objects().await,
+        }
+    }
+
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.delete_object(id).await,
+            AnyRemote::S3(remote) => remote.delete_object(id).await,
+        }
+    }
+
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.get_pack_file(key, range).await,
+            AnyRemote::S3(remote) => remote.get_pack_file(key, range).await,
+        }
+    }
+
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.put_pack_file(key, bytes).await,
+            AnyRemote::S3(remote) => remote.put_pack_file(key, bytes).await,
+        }
+    }
+
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.list_pack_files().await,
+            AnyRemote::S3(remote) => remote.list_pack_files().await,
+        }
+    }
+
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        match self {
+            AnyRemote::File(remote) => remote.delete_pack_file(key).await,
+            AnyRemote::S3(remote) => remote.delete_pack_file(key).await,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The sharing operations: `push`, `pull`, `fetch`, `clone`, `verify --remote`, and `remote
-//! add|list|remove|init`. Each returns what happened; a refused ref is in the report, and
+//! add|list|remove|init|repack`. Each returns what happened; a refused ref is in the report, and
 //! [`Exchanged::accepted`] turns it into the error the operation ends with.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,8 @@ use ledger::manifest::RemoteSettings;
 use ledger::refs::RefName;
 use ledger_remote::check::{self, RemoteReport};
 use ledger_remote::exchange::{self, Comparison, Refused};
+use ledger_remote::pack::PackError;
+use ledger_remote::repack::{self, RepackReport};
 use ledger_remote::{Remote, marker, remembered};
 use ledger_sync::s3::S3Location;
 use serde_json::{Value, json};
@@ -170,6 +172,52 @@ pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress)
     let shared = Shared::chosen(workspace, Some(name), None)?;
     let seen = remotes::tracked(&workspace.open_store_for_reading()?, name)?;
     Ok(block_on(check::check(&shared.remote, &seen, progress))??)
+}
+
+/// What `remote repack` did.
+pub struct RemoteRepack {
+    pub remote: String,
+    pub url: String,
+    pub report: RepackReport,
+    /// `{"remote", "url", "grace_seconds", "packs_written", "entries_packed", "packs_deleted",
+    /// "objects_deleted", "kept", "damaged"}`.
+    pub json: Value,
+}
+
+/// Merges the loose objects and small packs of `remote` (the default one when `None`) into big
+/// packs, and deletes what a pack superseded at least `grace` ago (default
+/// [`repack::DEFAULT_GRACE_SECONDS`]); see docs/remote.md, "Repack".
+pub fn repack_remote(
+    workspace: &Workspace,
+    remote: Option<&str>,
+    grace: Option<std::time::Duration>,
+    progress: &dyn Progress,
+) -> Result<RemoteRepack> {
+    let shared = Shared::chosen(workspace, remote, None)?;
+    let grace = grace.map_or(repack::DEFAULT_GRACE_SECONDS, |grace| grace.as_secs() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    let report =
+        block_on(repack::repack(&shared.remote, now, grace, progress))?.map_err(|error| match error {
+            PackError::Remote(error) => Error::from(error),
+            error @ PackError::Bad { .. } => Error::failed(error.to_string()).hint(format!(
+                "nothing was deleted; `ledger verify --remote {}` checks the whole remote",
+                shared.name
+            )),
+        })?;
+    let json = json!({
+        "remote": shared.name,
+        "url": shared.remote.url(),
+        "grace_seconds": grace,
+        "packs_written": report.packs_written,
+        "entries_packed": report.entries_packed,
+        "packs_deleted": report.packs_deleted,
+        "objects_deleted": report.objects_deleted,
+        "kept": report.kept,
+        "damaged": report.damaged,
+    });
+    Ok(RemoteRepack { remote: shared.name, url: shared.remote.url().to_string(), report, json })
 }
 
 /// What `remote init` found or did.

@@ -1,9 +1,9 @@
 //! Sharing a large ledger through S3, against the local emulator (tests/moto): the full push of
-//! a history, one release and one deployment onto a remote that holds all of it and a pull with
-//! nothing new (requests counted), and a full clone.
+//! a history (in packs), one release and one deployment onto a remote that holds all of it, a
+//! pull with nothing new, and a full clone; each timed, with its requests counted by action.
 //!
 //!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
-//!         target/dist/ledger-bench-remote [--entries 100000] [--dir target/bench-remote]
+//!         target/dist/ledger-bench-remote [--entries 1000000] [--dir target/bench-remote]
 
 mod history;
 
@@ -67,7 +67,7 @@ fn run_ledger(ledger: &Path, project: &Path, moto: &Moto, args: &[&str]) {
 }
 
 fn parse_options() -> (usize, PathBuf) {
-    let (mut entries, mut dir) = (100_000, PathBuf::from("target/bench-remote"));
+    let (mut entries, mut dir) = (1_000_000, PathBuf::from("target/bench-remote"));
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));

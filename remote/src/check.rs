@@ -1,18 +1,27 @@
-//! Checking a remote: every object re-hashed and decoded, every ref and every entry a ref
-//! reaches present, and every ref still reaching where a ledger saw it. Objects no ref reaches
-//! (left by pushes that did not finish) are harmless and only counted.
+//! Checking a remote: every object, loose or in a pack, re-hashed and decoded, every pack
+//! against its name and its index, every ref and every entry a ref reaches present, and every
+//! ref still reaching where a ledger saw it. Objects no ref reaches (left by pushes that did
+//! not finish) and packs without an index (likewise) are harmless and only counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::EntryId;
 use ledger::refs::RefName;
 
-use crate::exchange::{Progress, download_all, examine};
+use futures_util::StreamExt;
+
+use crate::exchange::{Progress, examine};
+use crate::pack::{PackError, PackPart, complete_packs, read_index, read_pack};
 use crate::{Remote, RemoteError, get_ref};
 
 #[derive(Debug, Default)]
 pub struct RemoteReport {
+    /// Distinct entries checked, loose or in packs.
     pub objects: usize,
+    /// Complete packs checked (a pack and its index).
+    pub packs: usize,
+    /// Packs without their index: left by a push that did not finish.
+    pub unfinished_packs: usize,
     pub refs: usize,
     /// Objects no ref reaches.
     pub unreachable: usize,
@@ -33,11 +42,40 @@ pub async fn check<R: Remote>(
     seen: &BTreeMap<RefName, EntryId>,
     progress: &dyn Progress,
 ) -> Result<RemoteReport, RemoteError> {
-    let downloaded = download_all(remote, progress).await?;
-    let mut report = RemoteReport { objects: downloaded.len(), ..RemoteReport::default() };
+    let mut downloaded = download_all(remote, progress).await?;
+    let mut report = RemoteReport::default();
+    let (complete, others) = complete_packs(&remote.list_pack_files().await?);
+    for file in others {
+        match file.key.part {
+            PackPart::Pack => report.unfinished_packs += 1,
+            PackPart::Index => report.damage.push(format!("pack {} has an index but no pack", file.key.id)),
+        }
+    }
+    progress.start("checking packs", complete.len());
+    for (pack, _) in complete {
+        let read = match read_index(remote, pack).await {
+            Ok(Some(index)) => read_pack(remote, pack, Some(&index)).await,
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
+        match read {
+            Ok(Some(records)) => {
+                report.packs += 1;
+                downloaded.extend(records.into_iter().map(|(id, bytes)| (id, Some(bytes))));
+            }
+            Ok(None) => report.damage.push(format!("pack {pack} was listed but cannot be read")),
+            Err(PackError::Remote(error)) => return Err(error),
+            Err(error @ PackError::Bad { .. }) => report.damage.push(error.to_string()),
+        }
+        progress.advance(1);
+    }
+    progress.finish();
     // id → the ids it names, for every sound object.
     let mut sound: BTreeMap<EntryId, Vec<EntryId>> = BTreeMap::new();
+    let mut checked = BTreeSet::new();
+    // Every copy (loose, in a pack, in two packs) is checked.
     for (id, bytes) in downloaded {
+        checked.insert(id);
         let Some(bytes) = bytes else {
             report.damage.push(format!("object {id} is listed but cannot be read"));
             continue;
@@ -77,6 +115,7 @@ pub async fn check<R: Remote>(
             }
         }
     }
+    report.objects = checked.len();
     report.unreachable = sound.keys().filter(|id| !reached.contains(id)).count();
     Ok(report)
 }
@@ -96,4 +135,25 @@ fn reaches(sound: &BTreeMap<EntryId, Vec<EntryId>>, from: EntryId, to: EntryId) 
         }
     }
     false
+}
+
+/// Every object the remote lists, downloaded 64 at a time: each id with its bytes (`None`:
+/// it was gone by the time it was read).
+async fn download_all<R: Remote>(
+    remote: &R,
+    progress: &dyn Progress,
+) -> Result<Vec<(EntryId, Option<Vec<u8>>)>, RemoteError> {
+    const PARALLEL_DOWNLOADS: usize = 64;
+    let ids = remote.list_objects().await?;
+    progress.start("downloading", ids.len());
+    let mut downloaded = Vec::with_capacity(ids.len());
+    let mut answers = futures_util::stream::iter(ids)
+        .map(|id| async move { (id, remote.get_object(id).await) })
+        .buffer_unordered(PARALLEL_DOWNLOADS);
+    while let Some((id, answer)) = answers.next().await {
+        downloaded.push((id, answer?));
+        progress.advance(1);
+    }
+    progress.finish();
+    Ok(downloaded)
 }

@@ -4,7 +4,9 @@
 //! ref's history is linear, so an entry is on the remote exactly when it comes no later, in
 //! recording order, than the tracking ref of its history: push walks back from the local refs
 //! and stops there. Objects go up before any ref moves, so a ref never names a missing object.
-//! Only a pull into an empty ledger (a clone) lists the remote's objects: it needs them all.
+//! A few entries go up as loose objects, more as packs (see [`crate::pack`]). Only a pull into
+//! an empty ledger (a clone) downloads every pack; other pulls read packs only for the ids they
+//! do not find as loose objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use ledger::refs::RefName;
 use ledger::store::{ConflictError, ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
 
+use crate::pack::{LOOSE_LIMIT, PackBuilder, PackError, PackId, PackReader, write_pack};
 use crate::{ListedRef, RefDoc, RefState, Remote, RemoteError, Written, get_ref, put_ref, remembered};
 
 /// Requests in flight at once.
@@ -35,6 +38,8 @@ pub enum ExchangeError {
     MissingObject { url: String, name: String, id: EntryId },
     #[error("remote {url}: object {id} is corrupted or forged ({source}); nothing of it was stored")]
     BadObject { url: String, id: EntryId, source: Box<ReceiveError> },
+    #[error("remote {url}: pack {pack} is corrupted or forged ({why}); nothing of it was stored")]
+    BadPack { url: String, pack: PackId, why: String },
     #[error("this ledger names {0} but does not have it; run `ledger verify`")]
     LocalMissing(EntryId),
     #[error(
@@ -49,6 +54,15 @@ pub enum ExchangeError {
     Unanswered { name: String, id: EntryId, source: Box<RemoteError> },
     #[error("remote {url}: {}", refs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     WentBack { url: String, refs: Vec<WentBack> },
+}
+
+impl From<PackError> for ExchangeError {
+    fn from(error: PackError) -> ExchangeError {
+        match error {
+            PackError::Remote(error) => ExchangeError::Remote(error),
+            PackError::Bad { url, pack, why } => ExchangeError::BadPack { url, pack, why },
+        }
+    }
 }
 
 /// Told how far a long exchange has got.
@@ -205,7 +219,7 @@ pub async fn push<R: Remote>(
         store_tracking(store, remote_name, &name, target)?;
         report.moved.push((name.to_string(), target));
     }
-    upload(remote, &uploads, progress).await?;
+    send(remote, store, &uploads, progress).await?;
     report.objects = uploads.len();
     for (name, target, state) in candidates {
         let moved = move_remote_ref(store, remote, remote_name, &name, target, state, &mut report.went_back);
@@ -262,6 +276,40 @@ fn went_back(
     Ok((theirs < seen_seq).then_some(seen))
 }
 
+/// Uploads entries `uploads` of this ledger (sequence number and id, oldest first): as loose
+/// objects when they are at most [`LOOSE_LIMIT`], else as packs of about
+/// [`crate::pack::PACK_TARGET_BYTES`], each read from the store only when its pack is built.
+async fn send<R: Remote>(
+    remote: &R,
+    store: &Store,
+    uploads: &[(u64, EntryId)],
+    progress: &dyn Progress,
+) -> Result<(), ExchangeError> {
+    let reader = store.read()?;
+    let stored = |(seq, id): &(u64, EntryId)| -> Result<Vec<u8>, ExchangeError> {
+        reader.raw_at(*seq)?.ok_or(ExchangeError::LocalMissing(*id))
+    };
+    if uploads.len() <= LOOSE_LIMIT {
+        let objects = uploads
+            .iter()
+            .map(|upload| Ok((upload.1, stored(upload)?)))
+            .collect::<Result<Vec<_>, ExchangeError>>()?;
+        return upload(remote, &objects, progress).await;
+    }
+    progress.start("uploading", uploads.len());
+    let mut builder = PackBuilder::default();
+    for (n, upload) in uploads.iter().enumerate() {
+        builder.push(upload.1, &stored(upload)?);
+        if builder.is_full() || n + 1 == uploads.len() {
+            let pack = std::mem::take(&mut builder).finish();
+            write_pack(remote, &pack).await?;
+            progress.advance(pack.entries);
+        }
+    }
+    progress.finish();
+    Ok(())
+}
+
 async fn upload<R: Remote>(
     remote: &R,
     uploads: &[(EntryId, Vec<u8>)],
@@ -279,8 +327,9 @@ async fn upload<R: Remote>(
     Ok(())
 }
 
-/// The entries reachable from `heads` that the remote does not have, oldest first, each
-/// re-hashed against its id and decoded (a damaged entry stops here, before any upload). The
+/// The entries reachable from `heads` that the remote does not have, oldest first (sequence
+/// number and id), each re-hashed against its id and decoded (a damaged entry stops here,
+/// before any upload). The
 /// remote has an entry when it comes no later than the remote's ref of its history: as read
 /// now (`on_remote`), else as last seen (the tracking ref).
 fn not_on_remote(
@@ -288,7 +337,7 @@ fn not_on_remote(
     remote_name: &str,
     on_remote: &BTreeMap<RefName, EntryId>,
     heads: impl Iterator<Item = EntryId>,
-) -> Result<Vec<(EntryId, Vec<u8>)>, ExchangeError> {
+) -> Result<Vec<(u64, EntryId)>, ExchangeError> {
     let mut found = BTreeMap::new();
     let mut seen = BTreeSet::new();
     let mut stack: Vec<EntryId> = heads.collect();
@@ -312,9 +361,9 @@ fn not_on_remote(
             continue;
         }
         stack.extend(entry.references());
-        found.insert(seq, (id, bytes));
+        found.insert(seq, id);
     }
-    Ok(found.into_values().collect())
+    Ok(found.into_iter().collect())
 }
 
 /// Entry `id` as stored here, once its bytes hash to `id` and decode.
@@ -402,11 +451,11 @@ pub async fn pull<R: Remote>(
     }
     let heads: Vec<(RefName, EntryId)> =
         changed.iter().map(|(name, state)| (name.clone(), state.doc.target)).collect();
-    let mut fetched = if store.read()?.newest(1)?.is_empty() {
-        fetch_listed(store, remote, &heads, progress).await?
-    } else {
-        fetch_missing(store, remote, &heads, progress).await?
-    };
+    let mut packs = PackReader::default();
+    if store.read()?.newest(1)?.is_empty() {
+        packs.download_all(remote, progress).await?;
+    }
+    let mut fetched = fetch_missing(store, remote, &heads, progress, &mut packs).await?;
     let mut taken = BTreeMap::new();
     // Releases and sets before the deployments that name them.
     let mut ordered: Vec<&(RefName, EntryId)> =
@@ -506,7 +555,7 @@ pub async fn fetch<R: Remote>(
     if !went_back_refs.is_empty() {
         return Err(ExchangeError::WentBack { url: remote.url().into(), refs: went_back_refs });
     }
-    let fetched = fetch_missing(store, remote, &heads, progress).await?;
+    let fetched = fetch_missing(store, remote, &heads, progress, &mut PackReader::default()).await?;
     let mut comparisons = Vec::new();
     for (name, target) in &heads {
         let local = reader.ref_target(name)?;
@@ -605,7 +654,7 @@ pub async fn append<R: Remote>(
             let on_remote = current.iter().map(|state| (name.clone(), state.doc.target)).collect();
             not_on_remote(&reader, remote_name, &on_remote, stored.entry.references().into_iter())?
         };
-        upload(remote, &missing, &()).await?;
+        send(remote, store, &missing, &()).await?;
         remote.put_object(stored.id, &bytes).await?;
         let version = match &current {
             Some(state) => next_version(remote, name, state)?,
@@ -700,7 +749,7 @@ async fn catch_up<R: Remote>(
     };
     if let (Some(target), false) = (target, known) {
         let heads = [(name.clone(), target)];
-        let fetched = fetch_missing(store, remote, &heads, &()).await?;
+        let fetched = fetch_missing(store, remote, &heads, &(), &mut PackReader::default()).await?;
         let batch = in_dependency_order(fetched);
         let received = store.write(|w| {
             receive_all(w, remote_name, &batch)?;
@@ -723,7 +772,7 @@ async fn catch_up<R: Remote>(
     })?;
     let on_remote = current.iter().map(|state| (name.clone(), state.doc.target)).collect();
     let missing = not_on_remote(&store.read()?, remote_name, &on_remote, std::iter::once(local))?;
-    upload(remote, &missing, &()).await?;
+    send(remote, store, &missing, &()).await?;
     let mut went_back_refs = Vec::new();
     match move_remote_ref(store, remote, remote_name, name, local, current.cloned(), &mut went_back_refs)
         .await?
@@ -862,12 +911,14 @@ fn is_divergence(error: &StoreError) -> bool {
 type Fetched = BTreeMap<EntryId, (Vec<u8>, Vec<EntryId>)>;
 
 /// The objects reachable from `heads` that this ledger lacks, each checked against its id,
-/// found by walking back level by level from the heads.
+/// found by walking back level by level from the heads: in what `packs` downloaded already,
+/// else as loose objects, else in the packs (see [`PackReader::find`]).
 async fn fetch_missing<R: Remote>(
     store: &Store,
     remote: &R,
     heads: &[(RefName, EntryId)],
     progress: &dyn Progress,
+    packs: &mut PackReader,
 ) -> Result<Fetched, ExchangeError> {
     let reader = store.read()?;
     let mut fetched = Fetched::new();
@@ -881,47 +932,42 @@ async fn fetch_missing<R: Remote>(
                 wanted.insert(id, name);
             }
         }
-        let mut answers = futures_util::stream::iter(wanted)
+        let mut found = Vec::new();
+        let mut loose = Vec::new();
+        for (id, name) in wanted {
+            match packs.take(&id) {
+                Some(bytes) => found.push((id, name, bytes)),
+                None => loose.push((id, name)),
+            }
+        }
+        let mut answers = futures_util::stream::iter(loose)
             .map(|(id, name)| async move { (id, name, remote.get_object(id).await) })
             .buffer_unordered(PARALLEL_REQUESTS);
+        let mut absent = Vec::new();
         while let Some((id, name, answer)) = answers.next().await {
-            let missing = || ExchangeError::MissingObject { url: remote.url().into(), name: name.into(), id };
-            let (bytes, references) = checked(remote, id, answer?.ok_or_else(missing)?)?;
+            match answer? {
+                Some(bytes) => found.push((id, name, bytes)),
+                None => absent.push((id, name)),
+            }
+        }
+        drop(answers);
+        if !absent.is_empty() {
+            let ids: Vec<EntryId> = absent.iter().map(|(id, _)| *id).collect();
+            packs.find(remote, &ids, |id| reader.seq_of(id).ok().flatten().is_some()).await?;
+            for (id, name) in absent {
+                let missing =
+                    || ExchangeError::MissingObject { url: remote.url().into(), name: name.into(), id };
+                found.push((id, name, packs.take(&id).ok_or_else(missing)?));
+            }
+        }
+        for (id, name, bytes) in found {
+            let (bytes, references) = checked(remote, id, bytes)?;
             frontier.extend(references.iter().map(|r| (*r, name)));
             fetched.insert(id, (bytes, references));
             progress.advance(1);
         }
     }
     progress.finish();
-    Ok(fetched)
-}
-
-/// Every object the remote has, of which those reachable from `heads` are kept, each checked
-/// against its id. (Objects no ref reaches are left behind by
-/// pushes that did not finish, and are never taken in.)
-async fn fetch_listed<R: Remote>(
-    store: &Store,
-    remote: &R,
-    heads: &[(RefName, EntryId)],
-    progress: &dyn Progress,
-) -> Result<Fetched, ExchangeError> {
-    let mut downloaded: BTreeMap<EntryId, Vec<u8>> = download_all(remote, progress)
-        .await?
-        .into_iter()
-        .filter_map(|(id, bytes)| Some((id, bytes?)))
-        .collect();
-    let reader = store.read()?;
-    let mut fetched = Fetched::new();
-    let mut stack: Vec<(EntryId, &str)> = heads.iter().map(|(name, id)| (*id, name.as_str())).collect();
-    while let Some((id, name)) = stack.pop() {
-        if fetched.contains_key(&id) || reader.seq_of(&id)?.is_some() {
-            continue;
-        }
-        let missing = || ExchangeError::MissingObject { url: remote.url().into(), name: name.into(), id };
-        let (bytes, references) = checked(remote, id, downloaded.remove(&id).ok_or_else(missing)?)?;
-        stack.extend(references.iter().map(|r| (*r, name)));
-        fetched.insert(id, (bytes, references));
-    }
     Ok(fetched)
 }
 
@@ -946,27 +992,6 @@ pub(super) fn examine(id: EntryId, bytes: &[u8]) -> Result<Entry, ReceiveError> 
         return Err(ReceiveError::HashMismatch { expected: id, actual });
     }
     Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })
-}
-
-/// Every object the remote lists, downloaded 64 at a time: each id with its bytes (`None`:
-/// it was gone by the time it was read).
-pub(super) async fn download_all<R: Remote>(
-    remote: &R,
-    progress: &dyn Progress,
-) -> Result<Vec<(EntryId, Option<Vec<u8>>)>, RemoteError> {
-    const PARALLEL_DOWNLOADS: usize = 64;
-    let ids = remote.list_objects().await?;
-    progress.start("downloading", ids.len());
-    let mut downloaded = Vec::with_capacity(ids.len());
-    let mut answers = futures_util::stream::iter(ids)
-        .map(|id| async move { (id, remote.get_object(id).await) })
-        .buffer_unordered(PARALLEL_DOWNLOADS);
-    while let Some((id, answer)) = answers.next().await {
-        downloaded.push((id, answer?));
-        progress.advance(1);
-    }
-    progress.finish();
-    Ok(downloaded)
 }
 
 /// Removes from `fetched` and returns the entries reachable from `target` through it.

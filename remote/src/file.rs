@@ -1,15 +1,17 @@
-//! The remote protocol on a local directory (`file:///path`): objects created by hard-linking a
-//! finished temporary file (which fails if the object exists), refs moved under an exclusive
+//! The remote protocol on a local directory (`file:///path`): objects and pack files created by
+//! hard-linking a finished temporary file (which fails if the name exists), refs moved under an exclusive
 //! file lock by renaming a finished document over the old one. Readers never see half a file;
 //! files are synced before they are linked or renamed, and their directory after.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::EntryId;
 
+use crate::pack::{ListedPackFile, PackKey};
 use crate::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, object_key, ref_name_of_key};
 
 pub struct FileRemote {
@@ -83,28 +85,11 @@ impl Remote for FileRemote {
     }
 
     async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
-        let key = object_key(id);
-        match std::fs::read(self.root.join(&key)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(self.error("read", &key, error)),
-        }
+        self.read_file(&object_key(id), None)
     }
 
     async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
-        let key = object_key(id);
-        let path = self.root.join(&key);
-        let temporary = self.write_temporary(&key, &path, bytes)?;
-        let linked = std::fs::hard_link(&temporary, &path);
-        let _ = std::fs::remove_file(&temporary);
-        match linked {
-            Ok(()) => {
-                self.sync_dir(&key, path.parent().expect("keys have a directory"))?;
-                Ok(Written::Done(id.to_hex()))
-            }
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(Written::Refused),
-            Err(error) => Err(self.error("create", &key, error)),
-        }
+        self.create_once(&object_key(id), bytes)
     }
 
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
@@ -120,6 +105,49 @@ impl Remote for FileRemote {
             ids.extend(EntryId::from_hex(&entry.file_name().to_string_lossy()));
         }
         Ok(ids)
+    }
+
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.delete(&object_key(id))
+    }
+
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.read_file(&key.key(), range)
+    }
+
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.create_once(&key.key(), bytes)
+    }
+
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        let entries = match std::fs::read_dir(self.root.join("packs")) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(self.error("list", "packs", error)),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error("list", "packs", e))?;
+            let Some(key) = PackKey::parse(&format!("packs/{}", entry.file_name().to_string_lossy())) else {
+                continue;
+            };
+            let modified = entry.metadata().and_then(|metadata| metadata.modified());
+            let modified = modified.map_err(|e| self.error("list", &key.key(), e))?;
+            let seconds = match modified.duration_since(std::time::UNIX_EPOCH) {
+                Ok(since) => since.as_secs() as i64,
+                Err(before) => -(before.duration().as_secs() as i64),
+            };
+            files.push(ListedPackFile { key, modified: seconds });
+        }
+        Ok(files)
+    }
+
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.delete(&key.key())
     }
 
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
@@ -170,6 +198,54 @@ impl Remote for FileRemote {
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
+    }
+}
+
+impl FileRemote {
+    /// The file at `key` (all of it, or `range`); `None` when there is none.
+    fn read_file(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<Vec<u8>>, RemoteError> {
+        let path = self.root.join(key);
+        let read = match range {
+            None => std::fs::read(&path),
+            Some(range) => File::open(&path).and_then(|mut file| {
+                file.seek(SeekFrom::Start(range.start))?;
+                let mut bytes = Vec::new();
+                file.take(range.end.saturating_sub(range.start)).read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }),
+        };
+        match read {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(self.error("read", key, error)),
+        }
+    }
+
+    /// Creates the file at `key` with `bytes` unless it exists (`Refused`), by hard-linking a
+    /// finished temporary file to it.
+    fn create_once(&self, key: &str, bytes: &[u8]) -> Result<Written, RemoteError> {
+        let path = self.root.join(key);
+        let temporary = self.write_temporary(key, &path, bytes)?;
+        let linked = std::fs::hard_link(&temporary, &path);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => {
+                self.sync_dir(key, path.parent().expect("keys have a directory"))?;
+                Ok(Written::Done(blake3::hash(bytes).to_hex()[..32].to_string()))
+            }
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(Written::Refused),
+            Err(error) => Err(self.error("create", key, error)),
+        }
+    }
+
+    /// Removes the file at `key` (gone already is fine), durably.
+    fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        let path = self.root.join(key);
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(key, path.parent().expect("keys have a directory")),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(self.error("delete", key, error)),
+        }
     }
 }
 

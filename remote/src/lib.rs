@@ -4,6 +4,8 @@
 //!
 //! Layout under the remote's root:
 //! - `objects/<id>`: an entry's stored bytes, written once;
+//! - `packs/<pack>.pack`, `packs/<pack>.idx`: many entries in one object, and its index (see
+//!   [`pack`]); merged by [`repack`];
 //! - `refs/<ref>`: a [`RefDoc`], moved only from the version the mover last read;
 //! - `locks/env/<env>`: an environment's apply lease (see [`lease`]);
 //! - `ledger-remote.json`: the marker that makes the location a remote (see [`marker`]).
@@ -13,14 +15,19 @@ pub mod exchange;
 pub mod file;
 pub mod lease;
 pub mod marker;
+pub mod pack;
 pub mod remembered;
+pub mod repack;
 
 use std::future::Future;
+use std::ops::Range;
 
 use ledger::EntryId;
 use ledger::name::NameKind;
 use ledger::refs::RefName;
 use serde::{Deserialize, Serialize};
+
+use crate::pack::{ListedPackFile, PackKey};
 
 /// What a ref says: its target, and a version that grows with every move, so that a document's
 /// content (and so its ETag) never repeats and compare-and-swap cannot be fooled by A-B-A.
@@ -93,10 +100,34 @@ pub trait Remote {
     /// Writes an object unless it is there already (`Refused`: it was, and is left as it was).
     fn put_object(&self, id: EntryId, bytes: &[u8]) -> impl Future<Output = Result<Written, RemoteError>>;
 
-    /// The ids of every object. Only a clone into an empty ledger lists them (it needs them
-    /// all, and a listing page names a thousand at once), `verify --remote`, and a first push,
-    /// to see that a location without a marker or a ref is empty.
+    /// The ids of every loose object. Only `verify --remote`, `repack`, and a first push (to see
+    /// that a location without a marker or a ref is empty) list them; a clone lists packs.
     fn list_objects(&self) -> impl Future<Output = Result<Vec<EntryId>, RemoteError>>;
+
+    /// Deletes a loose object. Only `repack` does, once a pack has held it for the grace period.
+    fn delete_object(&self, id: EntryId) -> impl Future<Output = Result<(), RemoteError>>;
+
+    /// A pack file's bytes (all of them, or `range`); `None` when the remote does not have it.
+    fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, RemoteError>>;
+
+    /// Writes a pack file unless it is there already (`Refused`: it was; its name is the hash
+    /// of the pack, so it holds the same).
+    fn put_pack_file(
+        &self,
+        key: &PackKey,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<Written, RemoteError>>;
+
+    /// Every pack file under `packs/`, with when it was written (a few dozen for a million
+    /// entries: one listing page).
+    fn list_pack_files(&self) -> impl Future<Output = Result<Vec<ListedPackFile>, RemoteError>>;
+
+    /// Deletes a pack file. Only `repack` does, once the pack was superseded for the grace period.
+    fn delete_pack_file(&self, key: &PackKey) -> impl Future<Output = Result<(), RemoteError>>;
 
     fn get_document(&self, key: &DocumentKey) -> impl Future<Output = Result<Option<Document>, RemoteError>>;
 

@@ -2,6 +2,7 @@
 //! that nothing a remote serves enters a ledger unchecked.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use ledger::Body;
 use ledger::admission::Rules;
@@ -12,6 +13,7 @@ use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
+use ledger_remote::pack::{ListedPackFile, PackKey};
 use ledger_remote::{
     Document, DocumentKey, ListedRef, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref,
 };
@@ -254,6 +256,25 @@ impl Remote for Crowded<'_> {
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
         self.inner.list_objects().await
     }
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.inner.delete_object(id).await
+    }
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.inner.get_pack_file(key, range).await
+    }
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.inner.put_pack_file(key, bytes).await
+    }
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        self.inner.list_pack_files().await
+    }
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.inner.delete_pack_file(key).await
+    }
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
         self.inner.get_document(key).await
     }
@@ -424,6 +445,26 @@ impl Remote for Recording<'_> {
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
         self.note("list objects/".into());
         self.inner.list_objects().await
+    }
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.note(format!("delete {}", object_key(id)));
+        self.inner.delete_object(id).await
+    }
+    async fn get_pack_file(&self, key: &PackKey, range: Option<Range<u64>>) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.note(format!("get {}", key.key()));
+        self.inner.get_pack_file(key, range).await
+    }
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.note(format!("put {}", key.key()));
+        self.inner.put_pack_file(key, bytes).await
+    }
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        self.note("list packs/".into());
+        self.inner.list_pack_files().await
+    }
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.note(format!("delete {}", key.key()));
+        self.inner.delete_pack_file(key).await
     }
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
         self.note(format!("get {}", key.as_str()));

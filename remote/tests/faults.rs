@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use ledger::admission::Rules;
 use ledger::refs::RefName;
@@ -17,6 +18,7 @@ use ledger_remote::check::check;
 use ledger_remote::exchange::{append, pull, push};
 use ledger_remote::file::FileRemote;
 use ledger_remote::lease::{self, Holder, Taken};
+use ledger_remote::pack::{LOOSE_LIMIT, ListedPackFile, PackKey};
 use ledger_remote::{Document, DocumentKey, ListedRef, Remote, RemoteError, Written, get_ref};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
@@ -42,6 +44,7 @@ const FAULTS: [Fault; 5] =
 /// A write held back by [`Fault::LandsLate`].
 enum Late {
     Object(EntryId, Vec<u8>),
+    PackFile(PackKey, Vec<u8>),
     Document(DocumentKey, Vec<u8>, Option<String>),
 }
 
@@ -63,6 +66,7 @@ impl<'a> Faulty<'a> {
         let late = self.late.borrow_mut().take();
         match late {
             Some(Late::Object(id, bytes)) => drop(self.inner.put_object(id, &bytes).await),
+            Some(Late::PackFile(key, bytes)) => drop(self.inner.put_pack_file(&key, &bytes).await),
             Some(Late::Document(key, bytes, expected)) => {
                 drop(self.inner.put_document(&key, &bytes, expected.as_deref()).await)
             }
@@ -135,6 +139,45 @@ impl Remote for Faulty<'_> {
         self.read("objects/", async || self.inner.list_objects().await).await
     }
 
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.read(&id.to_hex(), async || self.inner.delete_object(id).await).await
+    }
+
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.read(&key.key(), async || self.inner.get_pack_file(key, range).await).await
+    }
+
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        match self.next().await {
+            None => self.inner.put_pack_file(key, bytes).await,
+            Some(Fault::Fail | Fault::Outage) => Err(self.error(&key.key())),
+            Some(Fault::LostAnswer) => {
+                self.inner.put_pack_file(key, bytes).await?;
+                Err(self.error(&key.key()))
+            }
+            Some(Fault::LostAnswerRetried) => {
+                self.inner.put_pack_file(key, bytes).await?;
+                self.inner.put_pack_file(key, bytes).await
+            }
+            Some(Fault::LandsLate) => {
+                *self.late.borrow_mut() = Some(Late::PackFile(*key, bytes.to_vec()));
+                Err(self.error(&key.key()))
+            }
+        }
+    }
+
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        self.read("packs/", async || self.inner.list_pack_files().await).await
+    }
+
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.read(&key.key(), async || self.inner.delete_pack_file(key).await).await
+    }
+
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
         self.read(key.as_str(), async || self.inner.get_document(key).await).await
     }
@@ -200,6 +243,20 @@ impl World {
         entries::deploy(&world.a, 6, "prod", &entries::state(&[("api", api2), ("web", web)]));
         world
     }
+
+    /// A release on the remote, which `b` has; and more entries in `a` than a push sends as
+    /// loose objects: they go up as a pack, and `b`'s pull finds them there.
+    fn recorded_for_a_pack() -> World {
+        let world = World::new();
+        let mut api = register(&world.a, 1, "api", "0");
+        block_on(push(&world.a, &world.remote, "origin", None, &())).unwrap();
+        block_on(pull(&world.b, &world.remote, "origin", &())).unwrap();
+        for n in 1..=LOOSE_LIMIT as i64 {
+            api = register(&world.a, 1 + n, "api", &n.to_string());
+        }
+        entries::deploy(&world.a, 100, "stage", &entries::state(&[("api", api)]));
+        world
+    }
 }
 
 fn local_refs(store: &Store) -> BTreeMap<String, EntryId> {
@@ -256,7 +313,15 @@ fn describe(at: Option<(usize, Fault)>) -> String {
 
 #[test]
 fn push_under_every_fault() {
-    let schedules = every_schedule(World::shared_then_recorded, |world, at| {
+    let mut schedules = 0;
+    for new_world in [World::shared_then_recorded, World::recorded_for_a_pack] {
+        schedules += push_schedules(new_world);
+    }
+    eprintln!("push: {schedules} schedules");
+}
+
+fn push_schedules(new_world: fn() -> World) -> usize {
+    every_schedule(new_world, |world, at| {
         let schedule = describe(at);
         let faulty = Faulty::new(&world.remote, at);
         let pushed = block_on(push(&world.a, &faulty, "origin", None, &()));
@@ -278,19 +343,20 @@ fn push_under_every_fault() {
         block_on(pull(&world.b, &world.remote, "origin", &())).unwrap();
         assert_eq!(local_refs(&world.b), local_refs(&world.a), "{schedule}");
         faulty.requests.get()
-    });
-    eprintln!("push: {schedules} schedules");
+    })
 }
 
 #[test]
 fn pull_and_clone_under_every_fault() {
-    let pushed = || {
-        let world = World::shared_then_recorded();
-        block_on(push(&world.a, &world.remote, "origin", None, &())).unwrap();
-        world
-    };
     let mut schedules = 0;
-    for cloning in [false, true] {
+    for (cloning, new_world) in [false, true].into_iter().flat_map(|cloning| {
+        [(cloning, World::shared_then_recorded as fn() -> World), (cloning, World::recorded_for_a_pack)]
+    }) {
+        let pushed = || {
+            let world = new_world();
+            block_on(push(&world.a, &world.remote, "origin", None, &())).unwrap();
+            world
+        };
         schedules += every_schedule(pushed, |world, at| {
             let schedule = format!("{} ({})", describe(at), if cloning { "clone" } else { "pull" });
             let store = if cloning { &world.c } else { &world.b };

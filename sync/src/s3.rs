@@ -2,16 +2,27 @@
 //! documents moved with `If-Match: <etag>`; a 412 is a refusal, a 409 (a concurrent
 //! conditional write) is retried. Every call goes through the one retry policy (`retry`).
 
+use std::ops::Range;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ledger::EntryId;
 
 use crate::error::{AwsError, ErrorKind, from_sdk};
 use crate::retry::Backoff;
+use ledger_remote::pack::{ListedPackFile, PackKey};
 use ledger_remote::{
     Document, DocumentKey, ListedRef, Remote, RemoteError, Written, id_of_object_key, object_key,
     ref_name_of_key,
 };
+
+/// A key listed under a prefix, relative to the remote's root.
+struct ListedKey {
+    key: String,
+    etag: String,
+    /// LastModified, in Unix seconds (0 when S3 gave none).
+    modified: i64,
+}
 
 /// Server-side encryption of everything written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,11 +102,33 @@ impl S3Remote {
 
     /// Reads `key`: its bytes and ETag, or `None` when there is no such key.
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, RemoteError> {
+        self.get_range(key, None).await
+    }
+
+    /// Reads `key` (all of it, or bytes `range`): its bytes and ETag, or `None` when there is
+    /// no such key.
+    async fn get_range(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<(Vec<u8>, String)>, RemoteError> {
         const ACTION: &str = "s3:GetObject";
         let full_key = format!("{}{key}", self.prefix);
+        // An empty range is answered without a request.
+        if range.as_ref().is_some_and(|range| range.is_empty()) {
+            return Ok(Some((Vec::new(), String::new())));
+        }
+        let range = range.map(|range| format!("bytes={}-{}", range.start, range.end - 1));
         let read = Backoff::default()
             .retry(async || {
-                let answer = self.client.get_object().bucket(&self.bucket).key(&full_key).send().await;
+                let answer = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(&full_key)
+                    .set_range(range.clone())
+                    .send()
+                    .await;
                 let output = match answer {
                     Ok(output) => output,
                     Err(error) => {
@@ -155,8 +188,9 @@ impl S3Remote {
         written.map_err(|error| self.error("put", key, error))
     }
 
-    /// Every key under `prefix` (relative to the remote's root) with its ETag, page by page.
-    async fn list(&self, prefix: &str) -> Result<Vec<(String, String)>, RemoteError> {
+    /// Every key under `prefix` (relative to the remote's root) with its ETag and LastModified,
+    /// page by page.
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedKey>, RemoteError> {
         const ACTION: &str = "s3:ListBucket";
         let full_prefix = format!("{}{prefix}", self.prefix);
         let mut keys = Vec::new();
@@ -177,13 +211,32 @@ impl S3Remote {
                 .map_err(|error| self.error("list", prefix, error))?;
             for object in page.contents() {
                 let Some(key) = object.key().and_then(|key| key.strip_prefix(&self.prefix)) else { continue };
-                keys.push((key.to_string(), object.e_tag().unwrap_or_default().to_string()));
+                keys.push(ListedKey {
+                    key: key.to_string(),
+                    etag: object.e_tag().unwrap_or_default().to_string(),
+                    modified: object.last_modified().map_or(0, |modified| modified.secs()),
+                });
             }
             match page.next_continuation_token() {
                 Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
                 _ => return Ok(keys),
             }
         }
+    }
+}
+
+impl S3Remote {
+    /// Deletes `key` (absent already is fine: S3 answers a delete of a missing key the same).
+    async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        const ACTION: &str = "s3:DeleteObject";
+        let full_key = format!("{}{key}", self.prefix);
+        let deleted = Backoff::default()
+            .retry(async || {
+                let answer = self.client.delete_object().bucket(&self.bucket).key(&full_key).send().await;
+                answer.map(|_| ()).map_err(|error| from_sdk(ACTION, error))
+            })
+            .await;
+        deleted.map_err(|error| self.error("delete", key, error))
     }
 }
 
@@ -201,7 +254,35 @@ impl Remote for S3Remote {
     }
 
     async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
-        Ok(self.list("objects/").await?.iter().filter_map(|(key, _)| id_of_object_key(key)).collect())
+        Ok(self.list("objects/").await?.iter().filter_map(|listed| id_of_object_key(&listed.key)).collect())
+    }
+
+    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
+        self.delete(&object_key(id)).await
+    }
+
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        Ok(self.get_range(&key.key(), range).await?.map(|(bytes, _)| bytes))
+    }
+
+    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
+        self.put(&key.key(), bytes, None).await
+    }
+
+    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
+        let listed = self.list("packs/").await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|listed| Some(ListedPackFile { key: PackKey::parse(&listed.key)?, modified: listed.modified }))
+            .collect())
+    }
+
+    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
+        self.delete(&key.key()).await
     }
 
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
@@ -224,7 +305,7 @@ impl Remote for S3Remote {
             .list("refs/")
             .await?
             .into_iter()
-            .filter_map(|(key, etag)| Some(ListedRef { name: ref_name_of_key(&key)?, etag }))
+            .filter_map(|listed| Some(ListedRef { name: ref_name_of_key(&listed.key)?, etag: listed.etag }))
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)

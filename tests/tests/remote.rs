@@ -814,6 +814,59 @@ fn a_pull_reads_only_the_refs_that_changed() {
     assert_eq!(alice.json(&["verify", "--remote", "origin"])["sound"], true);
 }
 
+/// A full push and a full clone through packs: the requests do not grow with the history. Then
+/// `remote repack` merges the pack and a loose object, and deletes them after the grace period.
+#[test]
+fn a_full_push_and_clone_go_through_packs_and_cost_the_same_requests_at_any_length() {
+    let shared = Shared::s3();
+    let mut counts = Vec::new();
+    for releases in [20, 50] {
+        let alice = shared.project();
+        alice.ok(&["init"]);
+        for n in 0..releases {
+            let service = format!("s{}", n % 3);
+            alice.ok(&["register", &service, &image(&service, &format!("v{n}"))]);
+        }
+        alice.ok(&["apply", "latest", "stage", "--yes"]);
+        let url = format!("s3://{BUCKET}/packs-{releases}");
+        alice.ok(&["remote", "add", "origin", &url]);
+        let push = s3_requests(&shared, &alice, &["push"]);
+        let bob = shared.project();
+        let clone = s3_requests(&shared, &bob, &["clone", &url]);
+        assert_eq!(log_ids(&bob, "stage"), log_ids(&alice, "stage"));
+        bob.ok(&["verify"]);
+        counts.push((push, clone, alice, url));
+    }
+    let (small_push, small_clone) = (&counts[0].0, &counts[0].1);
+    let (push, clone) = (&counts[1].0, &counts[1].1);
+    assert_eq!(small_push, push, "20 releases and 50 cost the same to push");
+    assert_eq!(small_clone, clone, "20 releases and 50 cost the same to clone");
+    // The marker, one pack and its index, 5 refs (3 services, the set, stage).
+    assert_eq!(push["s3:PutObject"], 1 + 2 + 5, "{push:?}");
+    assert!(clone["s3:GetObject"] < 12, "the marker, the refs, one pack: {clone:?}");
+
+    let (_, _, alice, url) = &counts[1];
+    alice.ok(&["register", "s0", &image("s0", "loose")]);
+    let merged = alice.json(&["remote", "repack", "--grace", "1s"]);
+    assert_eq!(
+        (merged["packs_written"].as_u64(), merged["entries_packed"].as_u64()),
+        (Some(1), Some(54)),
+        "{merged}"
+    );
+    assert_eq!(merged["packs_deleted"], 0, "{merged}");
+    std::thread::sleep(Duration::from_millis(2100));
+    let deleted = alice.json(&["remote", "repack", "--grace", "1s"]);
+    assert_eq!(
+        (deleted["packs_deleted"].as_u64(), deleted["objects_deleted"].as_u64()),
+        (Some(1), Some(1)),
+        "{deleted}"
+    );
+    let carol = shared.project();
+    carol.ok(&["clone", url]);
+    assert_eq!(log_ids(&carol, "stage"), log_ids(alice, "stage"));
+    assert_eq!(carol.json(&["verify", "--remote", "origin"])["packs"], 1);
+}
+
 #[test]
 fn eight_ledgers_registering_one_service_at_once_all_succeed_on_s3() {
     registering_at_once(&Shared::s3());

@@ -7,6 +7,11 @@ use ledger_app::sharing;
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
 use crate::output::{note, out, outln, print_json};
+use crate::progress::Shown;
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    ledger_app::ledger::manifest::parse_duration(text)
+}
 
 /// Manage remotes: shared copies of the ledger on S3 (or in a directory)
 ///
@@ -21,6 +26,7 @@ use crate::output::{note, out, outln, print_json};
 ///   ledger remote add origin s3://team-ledgers/catalogue --sse aws:kms --kms-key-id alias/ledger
 ///   ledger remote add backup file:///mnt/ledger-backup
 ///   ledger remote init backup        make a new remote there (a first `ledger push` does too)
+///   ledger remote repack             merge small packs and loose objects into big packs
 ///   ledger remote list
 ///   ledger remote remove backup
 #[derive(Args, Debug)]
@@ -44,6 +50,17 @@ pub enum RemoteAction {
     Init {
         /// The remote's name [default: ledger.toml's [remote], else origin, else the only one]
         name: Option<String>,
+    },
+    /// Merge a remote's loose objects and small packs into big packs
+    ///
+    /// What a new pack supersedes is deleted by a later repack, once the grace period has
+    /// passed since it was superseded: a reader that listed it before still finds it.
+    Repack {
+        /// The remote's name [default: ledger.toml's [remote], else origin, else the only one]
+        name: Option<String>,
+        /// How long superseded packs and objects stay, e.g. 30m, 1h (at most 24h) [default: 1h]
+        #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
+        grace: Option<std::time::Duration>,
     },
     /// Remove a remote added with `ledger remote add` (nothing on the remote is touched)
     Remove {
@@ -111,6 +128,28 @@ pub fn run(globals: &GlobalArgs, args: &RemoteArgs) -> CommandResult {
                 outln(&format!("{} ({}) is now a remote of this project{adopted}", init.remote, init.url))?;
             } else {
                 outln(&format!("{} ({}) is a remote of this project already", init.remote, init.url))?;
+            }
+        }
+        RemoteAction::Repack { name, grace } => {
+            let repacked = sharing::repack_remote(&workspace, name.as_deref(), *grace, &Shown::new(globals))?;
+            let report = &repacked.report;
+            if globals.json() {
+                print_json(&repacked.json)?;
+            } else {
+                let damaged: String = report.damaged.iter().map(|d| format!("damaged: {d}\n")).collect();
+                out(&format!(
+                    "{damaged}{} ({}): {} entries into {} new pack(s); deleted {} pack(s) and {} loose object(s) superseded before the grace period; {} superseded kept until it passes\n",
+                    repacked.remote,
+                    repacked.url,
+                    report.entries_packed,
+                    report.packs_written,
+                    report.packs_deleted,
+                    report.objects_deleted,
+                    report.kept
+                ))?;
+            }
+            if !report.damaged.is_empty() {
+                return Ok(Finished::Failed);
             }
         }
         RemoteAction::Remove { name } => {

@@ -66,8 +66,8 @@ fn verify_remote(globals: &GlobalArgs, workspace: &Workspace, name: &str) -> Com
     } else {
         let (mut text, verdict) = damage_lines(&report.damage);
         text.push_str(&format!(
-            "checked remote {name}: {} objects, {} refs ({} objects no ref reaches): {verdict}\n",
-            report.objects, report.refs, report.unreachable
+            "checked remote {name}: {} objects ({} packs), {} refs ({} objects no ref reaches): {verdict}\n",
+            report.objects, report.packs, report.refs, report.unreachable
         ));
         out(&text)?;
     }
