@@ -57,6 +57,9 @@ pub enum Damage {
     },
     /// An entry breaks a rule every entry is admitted by (see [`crate::admission`]).
     BreaksRule(Refusal),
+    /// The metrics aggregates or the ordinal index disagree with the history (see
+    /// [`crate::metrics::Rebuild`]).
+    Derived(String),
 }
 
 impl fmt::Display for Damage {
@@ -87,6 +90,7 @@ impl fmt::Display for Damage {
                 short(from_history)
             ),
             Damage::BreaksRule(refusal) => write!(f, "{refusal}"),
+            Damage::Derived(problem) => write!(f, "{problem}"),
         }
     }
 }
@@ -121,6 +125,7 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
     let mut matched = vec![false; prefixes.len()];
     let mut unindexed: BTreeMap<u64, EntryId> = BTreeMap::new();
     let mut replays: BTreeMap<String, Replay> = BTreeMap::new();
+    let mut derived = crate::metrics::Rebuild::new(reader)?;
 
     reader.for_each_entry(|seq, bytes| {
         report.objects += 1;
@@ -143,6 +148,7 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
             report.damage.push(Damage::MissingParent { id, parent: *parent });
         }
         let stored = StoredEntry { id, entry };
+        derived.add(seq, &stored)?;
         match rules.admit_in_history(reader, &stored) {
             Ok(()) => {}
             Err(StoreError::Refused(refusal)) => report.damage.push(Damage::BreaksRule(*refusal)),
@@ -182,6 +188,7 @@ pub fn verify(reader: &Reader, rules: &Rules) -> Result<Report, StoreError> {
         })?;
     }
     report.damage.extend(unindexed.into_values().map(|id| Damage::Unindexed { id }));
+    report.damage.extend(derived.mismatches()?.into_iter().map(Damage::Derived));
 
     let refs = reader.all_refs()?;
     report.refs = refs.len();
