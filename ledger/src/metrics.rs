@@ -214,15 +214,23 @@ impl Aggregates {
             let week = if within(week) { week } else { i64::MIN };
             aggregates.weeks.entry((row_env.to_string(), week)).or_default().add(counts);
         }
-        for row in derived.durations.iter().map_err(db_error)? {
-            let (key, times) = row.map_err(db_error)?;
-            let (row_env, kind, week, seconds) = key.value();
-            if !envs(row_env) || !within(week) {
-                continue;
+        let ranges = match (env, window) {
+            (Some(env), Some(w)) => [Kind::Restore, Kind::Lead]
+                .map(|kind| (env, kind as u8, w.first, i64::MIN)..=(env, kind as u8, w.last, i64::MAX))
+                .to_vec(),
+            _ => vec![("", 0, i64::MIN, i64::MIN)..=("\u{10ffff}", u8::MAX, i64::MAX, i64::MAX)],
+        };
+        for range in ranges {
+            for row in derived.durations.range(range).map_err(db_error)? {
+                let (key, times) = row.map_err(db_error)?;
+                let (row_env, kind, week, seconds) = key.value();
+                if !envs(row_env) || !within(week) {
+                    continue;
+                }
+                let kind = Kind::from_key(kind)
+                    .ok_or_else(|| crate::store::Damaged::new("a metrics row", format!("has kind {kind}")))?;
+                aggregates.durations.entry((row_env.to_string(), kind, week)).or_default().add(seconds, times.value());
             }
-            let kind = Kind::from_key(kind)
-                .ok_or_else(|| crate::store::Damaged::new("a metrics row", format!("has kind {kind}")))?;
-            aggregates.durations.entry((row_env.to_string(), kind, week)).or_default().add(seconds, times.value());
         }
         if window.is_none() {
             for row in derived.pending.iter().map_err(db_error)? {
