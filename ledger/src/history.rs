@@ -150,7 +150,12 @@ pub fn log_page(
 /// Where page `number` (1: the newest) of `env`'s log in pages of `size` starts, read from
 /// the ordinal index in two lookups however deep the page; `None` when the ledger has no
 /// index that counts every entry (written last by an earlier version): skip instead.
-pub fn page_cursor(source: &impl Source, env: &str, number: usize, size: usize) -> Result<Option<Cursor>, HistoryError> {
+pub fn page_cursor(
+    source: &impl Source,
+    env: &str,
+    number: usize,
+    size: usize,
+) -> Result<Option<Cursor>, HistoryError> {
     let Some((count, _)) = source.numbered_deployment(env, 0)? else { return Ok(None) };
     let above = u64::try_from((number.max(1) - 1).saturating_mul(size)).unwrap_or(u64::MAX);
     if above == 0 {
@@ -173,7 +178,12 @@ pub fn page_cursor(source: &impl Source, env: &str, number: usize, size: usize) 
 /// Where the page of `size` deployments just newer than the one recorded at `newest` starts
 /// (`None`: nothing is newer): pages that start at a cursor stay aligned on the way back, and
 /// the newest stretch is the first page.
-pub fn newer_page(source: &impl Source, env: &str, newest: u64, size: usize) -> Result<Option<Cursor>, HistoryError> {
+pub fn newer_page(
+    source: &impl Source,
+    env: &str,
+    newest: u64,
+    size: usize,
+) -> Result<Option<Cursor>, HistoryError> {
     let newer = source.env_log_after(env, newest, size.saturating_add(1))?;
     Ok(match newer.len() {
         0 => None,

@@ -197,7 +197,11 @@ pub struct Aggregates {
 impl Aggregates {
     /// The rows of `env` (every environment when `None`) within `window` (all when `None`).
     /// Every environment's counts are read in full, as a window's need the total.
-    fn read(derived: &ReadDerived, env: Option<&str>, window: Option<Window>) -> Result<Aggregates, StoreError> {
+    fn read(
+        derived: &ReadDerived,
+        env: Option<&str>,
+        window: Option<Window>,
+    ) -> Result<Aggregates, StoreError> {
         let mut aggregates = Aggregates::default();
         let within = |week: i64| window.is_none_or(|w| (w.first..=w.last).contains(&week));
         let envs = |key: &str| env.is_none_or(|env| env == key);
@@ -229,7 +233,11 @@ impl Aggregates {
                 }
                 let kind = Kind::from_key(kind)
                     .ok_or_else(|| crate::store::Damaged::new("a metrics row", format!("has kind {kind}")))?;
-                aggregates.durations.entry((row_env.to_string(), kind, week)).or_default().add(seconds, times.value());
+                aggregates
+                    .durations
+                    .entry((row_env.to_string(), kind, week))
+                    .or_default()
+                    .add(seconds, times.value());
             }
         }
         if window.is_none() {
@@ -347,7 +355,12 @@ impl Delta {
             Delta::Concluded { env, week, failed: None, ended, leads } => {
                 sink.add_counts(&env, week, Counts { concluded: 1, ..Counts::default() })?;
                 for failed_at in sink.take_pending(&env)? {
-                    sink.add_duration(&env, Kind::Restore, week_of(failed_at).0, seconds_between(failed_at, ended))?;
+                    sink.add_duration(
+                        &env,
+                        Kind::Restore,
+                        week_of(failed_at).0,
+                        seconds_between(failed_at, ended),
+                    )?;
                 }
                 for lead in leads {
                     sink.add_duration(&env, Kind::Lead, week, lead)?;
@@ -384,8 +397,11 @@ impl Sink for Aggregates {
     }
 
     fn take_pending(&mut self, env: &str) -> Result<Vec<Timestamp>, StoreError> {
-        let keys: Vec<(String, u64)> =
-            self.pending.range((env.to_string(), 0)..=(env.to_string(), u64::MAX)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<(String, u64)> = self
+            .pending
+            .range((env.to_string(), 0)..=(env.to_string(), u64::MAX))
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(keys.into_iter().filter_map(|key| self.pending.remove(&key)).map(Timestamp).collect())
     }
 }
@@ -584,7 +600,8 @@ impl<'r> Rebuild<'r> {
         let mut found = Vec::new();
         let recorded = Aggregates::read(derived, None, None)?;
         let day = |week: i64| Timestamp(week).to_rfc3339()[..10].to_string();
-        let weeks: BTreeSet<&(String, i64)> = recorded.weeks.keys().chain(self.aggregates.weeks.keys()).collect();
+        let weeks: BTreeSet<&(String, i64)> =
+            recorded.weeks.keys().chain(self.aggregates.weeks.keys()).collect();
         for key in weeks {
             let (kept, counted) = (recorded.weeks.get(key), self.aggregates.weeks.get(key));
             if kept != counted {
@@ -605,7 +622,11 @@ impl<'r> Rebuild<'r> {
                     Kind::Restore => "times to restore",
                     Kind::Lead => "lead times",
                 };
-                found.push(format!("the {what} of {} for the week of {} differ from the history", key.0, day(key.2)));
+                found.push(format!(
+                    "the {what} of {} for the week of {} differ from the history",
+                    key.0,
+                    day(key.2)
+                ));
             }
         }
         if recorded.pending != self.aggregates.pending {
@@ -623,9 +644,12 @@ impl<'r> Rebuild<'r> {
             let (env, ordinal) = key.value();
             let expected = *ordinals.entry(env.to_string()).or_default() + 1;
             ordinals.insert(env.to_string(), expected);
-            let listed = logged.get(env).and_then(|seqs| seqs.get(usize::try_from(ordinal - 1).ok()?)).copied();
+            let listed =
+                logged.get(env).and_then(|seqs| seqs.get(usize::try_from(ordinal - 1).ok()?)).copied();
             if ordinal != expected || listed != Some(seq.value()) {
-                found.push(format!("the ordinal index of {env} at {ordinal} does not name its log's deployment"));
+                found.push(format!(
+                    "the ordinal index of {env} at {ordinal} does not name its log's deployment"
+                ));
             }
         }
         for (env, count) in &self.deployments {

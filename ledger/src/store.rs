@@ -48,7 +48,8 @@ pub(crate) const TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefiniti
 /// history in order, without walking parent links.
 pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
 /// (environment, week start) → (deployments, concluded, failures): see [`crate::metrics`].
-pub(crate) const METRIC_WEEKS: TableDefinition<(&str, i64), (u64, u64, u64)> = TableDefinition::new("metric_weeks");
+pub(crate) const METRIC_WEEKS: TableDefinition<(&str, i64), (u64, u64, u64)> =
+    TableDefinition::new("metric_weeks");
 /// (environment, kind, week start, seconds) → how many times: times to restore and lead times.
 pub(crate) const METRIC_DURATIONS: TableDefinition<(&str, u8, i64, i64), u64> =
     TableDefinition::new("metric_durations");
@@ -438,11 +439,14 @@ impl Store {
 }
 
 /// The last seq the derived tables count (`None`: this ledger has none yet).
-fn derived_through(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Option<u64>, StoreError> {
+fn derived_through(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Option<u64>, StoreError> {
     let Some(value) = meta.get(DERIVED_THROUGH_KEY).map_err(db_error)? else { return Ok(None) };
-    let bytes: [u8; 8] = value.value().try_into().map_err(|_| {
-        Damaged::new(format!("the meta row {DERIVED_THROUGH_KEY}"), "is not a position")
-    })?;
+    let bytes: [u8; 8] = value
+        .value()
+        .try_into()
+        .map_err(|_| Damaged::new(format!("the meta row {DERIVED_THROUGH_KEY}"), "is not a position"))?;
     Ok(Some(u64::from_le_bytes(bytes)))
 }
 

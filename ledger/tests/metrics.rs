@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use ledger::admission::Rules;
 use ledger::deploy::{Plan, SetSource, record_intent};
 use ledger::history::State;
-use ledger::admission::Rules;
 use ledger::metrics::{Delivery, delivery};
 use ledger::verify::{Damage, verify};
 use ledger::{DeployResult, EntryId, Outcome, Release, ServiceOutcome, Stamp, Store, Timestamp, Trigger};
@@ -99,7 +99,8 @@ fn frequency_failure_rate_restore_and_lead_time_by_week() {
     let [first, second] = &delivery.weeks[..] else { panic!("two weeks: {delivery:?}") };
     assert_eq!(first.start, Timestamp::from_unix_seconds(START));
     assert_eq!(second.start, Timestamp::from_unix_seconds(START + 7 * DAY));
-    let counts = |week: &ledger::metrics::Week| (week.counts.deployments, week.counts.concluded, week.counts.failures);
+    let counts =
+        |week: &ledger::metrics::Week| (week.counts.deployments, week.counts.concluded, week.counts.failures);
     assert_eq!(counts(first), (1, 1, 0));
     assert_eq!(first.lead, durations(&[2 * HOUR]));
     assert_eq!(counts(second), (4, 4, 2));
@@ -150,8 +151,10 @@ fn the_aggregates_equal_the_history_after_failures_recovery_and_a_copy_received_
     let copy = Store::init(copy_dir.path()).unwrap();
     let mut received = Vec::new();
     store.read().unwrap().for_each_entry(|_, bytes| Ok(received.push(bytes.to_vec()))).unwrap();
-    copy.write(|w| received.iter().try_for_each(|bytes| w.receive(EntryId::of_stored_bytes(bytes), bytes).map(drop)))
-        .unwrap();
+    copy.write(|w| {
+        received.iter().try_for_each(|bytes| w.receive(EntryId::of_stored_bytes(bytes), bytes).map(drop))
+    })
+    .unwrap();
     assert_eq!(prod(&copy, 2), prod(&store, 2));
     assert_eq!(derived_damage(&copy), Vec::<String>::new());
 }
@@ -210,7 +213,8 @@ fn verify_reports_aggregates_that_disagree_with_the_history() {
     let db = redb::Database::create(&path).unwrap();
     let txn = db.begin_write().unwrap();
     {
-        let weeks: redb::TableDefinition<(&str, i64), (u64, u64, u64)> = redb::TableDefinition::new("metric_weeks");
+        let weeks: redb::TableDefinition<(&str, i64), (u64, u64, u64)> =
+            redb::TableDefinition::new("metric_weeks");
         let mut table = txn.open_table(weeks).unwrap();
         table.insert(("prod", START * 1_000_000), (1, 1, 1)).unwrap();
     }

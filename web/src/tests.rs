@@ -206,7 +206,8 @@ fn environment_page_paginates_by_cursor_and_filters() {
     assert_eq!(link(&second, "prev"), Some("/env/prod"), "the newer page of the second is the first");
     // A numbered page is the same page, found in the ordinal index.
     let numbered = f.page("/env/prod?page=2");
-    let deployments = |body: &str| body.split("data-deployment=").skip(1).map(|d| d[..66].to_string()).collect::<Vec<_>>();
+    let deployments =
+        |body: &str| body.split("data-deployment=").skip(1).map(|d| d[..66].to_string()).collect::<Vec<_>>();
     assert_eq!(deployments(&numbered), deployments(&second));
     assert_eq!(link(&numbered, "prev"), Some("/env/prod"));
     let api_only = f.page("/env/prod?service=api");
@@ -228,7 +229,8 @@ fn a_cursor_anywhere_in_the_log_pages_from_there_and_links_both_ways() {
     assert_eq!(link(&shifted, "prev"), Some("/env/prod"), "fewer than a page is newer: the first page");
     assert!(!shifted.contains(r#"rel="next""#), "it reaches the first deployment");
     // A page from the oldest deployment on: only it.
-    let oldest = f.page(&format!("/env/prod?before={}", cursor - (MORE_PROD as u64 + 1 - PAGE_SIZE as u64) * 2 + 1));
+    let oldest =
+        f.page(&format!("/env/prod?before={}", cursor - (MORE_PROD as u64 + 1 - PAGE_SIZE as u64) * 2 + 1));
     assert!(oldest.contains(&f.first_prod.to_hex()));
 }
 
@@ -268,7 +270,11 @@ fn metrics_page_draws_a_chart_per_metric_and_environment() {
     assert!(prod.contains(r#"data-metric="change failure rate">4%<"#));
     // What was counted, said on the page: every deployment, none left out.
     assert!(body.contains("none left out"));
-    assert!(prod.contains(&format!("Counted {} of the {} deployments prod has", MORE_PROD + 1, MORE_PROD + 1)));
+    assert!(prod.contains(&format!(
+        "Counted {} of the {} deployments prod has",
+        MORE_PROD + 1,
+        MORE_PROD + 1
+    )));
 }
 
 #[test]

@@ -85,7 +85,8 @@ fn render(found: &Metrics) -> String {
             all.median_lead().map_or_else(none, duration),
             all.lead.count()
         ));
-        let mut rows = vec![["week of", "deployments", "failed", "restore", "lead time"].map(String::from).to_vec()];
+        let mut rows =
+            vec![["week of", "deployments", "failed", "restore", "lead time"].map(String::from).to_vec()];
         for week in &delivery.weeks {
             rows.push(vec![
                 day(week.start),
