@@ -465,7 +465,7 @@ impl Folding {
     }
 
     /// Adds it, for the entry at `seq`, in the same write transaction.
-    pub(crate) fn into(self, derived: &mut WriteDerived<'_>, seq: u64) -> Result<(), StoreError> {
+    pub(crate) fn add_to(self, derived: &mut WriteDerived<'_>, seq: u64) -> Result<(), StoreError> {
         if let Some(Delta::Deployment { env, .. }) = &self.0 {
             let range = (env.as_str(), 0)..=(env.as_str(), u64::MAX);
             let last = match derived.order.range(range).map_err(db_error)?.next_back() {

@@ -1197,7 +1197,7 @@ impl Writer<'_> {
                 self.set_ref(&RefName::env(&env), id)?;
             }
         }
-        crate::metrics::Folding::of(self, &stored)?.into(&mut self.derived, seq)?;
+        crate::metrics::Folding::of(self, &stored)?.add_to(&mut self.derived, seq)?;
         Ok(stored)
     }
 
@@ -1208,7 +1208,7 @@ impl Writer<'_> {
             let stored = self.entry_at(seq)?.ok_or_else(|| {
                 Damaged::new(format!("entry #{seq}"), "is not stored, and later entries are")
             })?;
-            crate::metrics::Folding::of(self, &stored)?.into(&mut self.derived, seq)?;
+            crate::metrics::Folding::of(self, &stored)?.add_to(&mut self.derived, seq)?;
         }
         Ok(())
     }

@@ -150,7 +150,14 @@ fn the_aggregates_equal_the_history_after_failures_recovery_and_a_copy_received_
     let copy_dir = tempfile::tempdir().unwrap();
     let copy = Store::init(copy_dir.path()).unwrap();
     let mut received = Vec::new();
-    store.read().unwrap().for_each_entry(|_, bytes| Ok(received.push(bytes.to_vec()))).unwrap();
+    store
+        .read()
+        .unwrap()
+        .for_each_entry(|_, bytes| {
+            received.push(bytes.to_vec());
+            Ok(())
+        })
+        .unwrap();
     copy.write(|w| {
         received.iter().try_for_each(|bytes| w.receive(EntryId::of_stored_bytes(bytes), bytes).map(drop))
     })
