@@ -1,7 +1,7 @@
 //! `log`: an environment's deployments, or every entry, newest first; and `show`'s lookup of one
 //! entry.
 
-use ledger::history::{self, DeploymentRecord};
+use ledger::history::{self, Cursor, DeploymentRecord};
 use ledger::store::Scope;
 use ledger::{Source, StoredEntry};
 use serde_json::{Value, json};
@@ -61,22 +61,64 @@ pub fn env_log<S: Source>(
     Ok(EnvLog { env: env.to_string(), records, more })
 }
 
-/// One page of an environment's deployments, for the dashboard: `limit` from position `skip`.
+/// Which page of an environment's log to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageAt {
+    /// Page `n` (1: the newest).
+    Number(usize),
+    /// The page that starts at a cursor (the whole log only).
+    Cursor(Cursor),
+}
+
+/// One page of an environment's deployments, and where its neighbours start.
+pub struct LogPage {
+    pub log: EnvLog,
+    /// Of the whole log: where the next newer page starts, when there is one.
+    pub newer: Option<Cursor>,
+    /// Of the whole log: where the next older page starts, when there is one.
+    pub older: Option<Cursor>,
+}
+
+/// One page of `limit` deployments to `env` (that changed `service`, when given), for the
+/// dashboard. A page of the whole log is a range read at any depth (a numbered one finds its
+/// start in the ordinal index); pages of one service's deployments are numbered only, and read
+/// the pages before them.
 pub fn env_log_page<S: Source>(
     workspace: &Workspace,
     releases: &Releases<'_, S>,
     env: &str,
     service: Option<&str>,
-    skip: usize,
+    at: PageAt,
     limit: usize,
-) -> Result<EnvLog> {
+) -> Result<LogPage> {
     workspace.environment(env)?;
     if let Some(service) = service {
         workspace.check_service(service)?;
     }
-    let (records, more) =
-        at_most(limit, |wanted| history::deployments_page(releases.source(), env, service, skip, wanted))?;
-    Ok(EnvLog { env: env.to_string(), records, more })
+    let source = releases.source();
+    let (cursor, skip) = match (at, service) {
+        (PageAt::Cursor(_), Some(_)) => {
+            return Err(Error::usage("a page of one service's deployments is asked for by number"));
+        }
+        (PageAt::Cursor(cursor), None) => (Some(cursor), 0),
+        (PageAt::Number(number), None) => match history::page_cursor(source, env, number, limit)? {
+            Some(cursor) => (Some(cursor), 0),
+            None => (None, (number.max(1) - 1).saturating_mul(limit)),
+        },
+        (PageAt::Number(number), Some(_)) => (None, (number.max(1) - 1).saturating_mul(limit)),
+    };
+    let (records, more) = at_most(limit, |wanted| match (cursor, service) {
+        (Some(cursor), _) => history::log_page(source, env, cursor, 0, wanted),
+        (None, _) => history::deployments_page(source, env, service, skip, wanted),
+    })?;
+    let (mut newer, mut older) = (None, None);
+    if service.is_none() {
+        if let Some(newest) = records.first() {
+            newer = history::newer_page(source, env, newest.seq, limit)?;
+        }
+        older = records.last().filter(|_| more).map(|oldest| Cursor::Before(oldest.seq));
+    }
+    Ok(LogPage { log: EnvLog { env: env.to_string(), records, more }, newer, older })
 }
 
 /// The newest entries of the whole ledger (of `service`, when given).

@@ -1,5 +1,6 @@
 //! The dashboard on a large history: `ledger serve` (release build) on the generated ledger,
-//! each page and API route requested over HTTP, median and slowest of the runs.
+//! with its clock set to the end of that history (so `/metrics` windows hold deployments), each
+//! page and API route requested over HTTP, median and slowest of the runs.
 //!
 //!     cargo build --profile dist -p ledger-cli -p ledger-bench
 //!     target/dist/ledger-bench-dashboard [--entries 1000000] [--dir target/bench-dashboard] [--runs 20]
@@ -22,8 +23,11 @@ fn main() {
         generated.entries, generated.deployments_per_env
     );
 
+    // An hour after the last entry: a 20-week window holds the whole history.
+    let now = generated.end.plus_seconds(3_600).to_rfc3339();
     let mut server = Command::new(&ledger)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("LEDGER_TIMESTAMP", &now)
         .current_dir(&project)
         .stdout(Stdio::piped())
         .spawn()
@@ -41,7 +45,7 @@ fn main() {
     let release = get(&address, "/api/entry/service%2Fsvc-00");
     let release_id =
         release.split("\"id\": \"").nth(1).map(|rest| rest[..12].to_string()).expect("a release id");
-    let last_page = generated.deployments_per_env / 20;
+    let last_page = generated.deployments_per_env.div_ceil(20);
     let routes = [
         "/".to_string(),
         "/env/prod".into(),
@@ -50,10 +54,16 @@ fn main() {
         format!("/entry/{release_id}"),
         "/diff?from=stage&to=prod".into(),
         "/metrics".into(),
+        "/metrics?weeks=20".into(),
         "/api/status".into(),
         "/api/log/prod".into(),
         "/api/diff?from=stage&to=prod".into(),
     ];
+    println!("clock (LEDGER_TIMESTAMP): {now}");
+    for line in get(&address, "/metrics?weeks=20").lines().filter(|line| line.contains("data-counted")) {
+        let counted = line.split('>').nth(1).and_then(|text| text.split('<').next()).unwrap_or(line);
+        println!("/metrics?weeks=20: {}", counted.trim());
+    }
     println!("{runs} runs each, over HTTP on loopback (median / slowest):");
     for route in &routes {
         let mut times = Vec::with_capacity(runs);

@@ -55,6 +55,8 @@ pub fn new_project(dir: &Path) -> PathBuf {
 pub struct History {
     pub entries: usize,
     pub deployments_per_env: usize,
+    /// When the last entry was recorded.
+    pub end: Timestamp,
 }
 
 /// One entry as the git equivalent records it: (branch, message, service, image).
@@ -65,8 +67,8 @@ pub type Commit = (String, String, String, String);
 /// `each` is told every entry, in order.
 pub fn generate(dir: &Path, entries: usize, mut each: impl FnMut(Commit)) -> History {
     let store = Store::init(dir).expect("creating the bench ledger");
-    let mut history = History { entries: 0, deployments_per_env: 0 };
     let mut at = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z").expect("a valid time");
+    let mut history = History { entries: 0, deployments_per_env: 0, end: at };
     let mut cycle = 0usize;
     while history.entries < entries {
         store
@@ -118,6 +120,7 @@ pub fn generate(dir: &Path, entries: usize, mut each: impl FnMut(Commit)) -> His
             })
             .expect("recording the bench history");
     }
+    history.end = at;
     let reader = store.read().expect("reading");
     assert!(reader.ref_target(&RefName::env("prod")).expect("reading").is_some());
     history

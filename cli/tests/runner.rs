@@ -8,6 +8,7 @@ mod test_diff;
 mod test_help;
 mod test_init;
 mod test_log;
+mod test_metrics;
 mod test_register;
 mod test_release;
 mod test_rollback;

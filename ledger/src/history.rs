@@ -75,40 +75,7 @@ pub fn deployments_page(
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
     let wanted = skip.saturating_add(limit);
     match service {
-        None => {
-            let mut rows = Vec::new();
-            if wanted > 0 {
-                // One row more than wanted (not read) tells whether the log goes on.
-                source.visit_env_log(env, &mut |row| {
-                    rows.push(row);
-                    Ok(rows.len() <= wanted)
-                })?;
-            }
-            let goes_on = rows.len() > wanted;
-            rows.truncate(wanted);
-            // The id that names the next row's newest entry: the ref, for the newest row.
-            let mut named = match skip {
-                0 if wanted > 0 => head_of_log(source, env, !rows.is_empty())?,
-                _ => None,
-            };
-            let mut records = Vec::new();
-            let mut rows = rows.into_iter().skip(skip).peekable();
-            while let Some(row) = rows.next() {
-                let record = record_named(source, env, row, named)?;
-                named = record.deployment.entry.parents.first().copied();
-                let listed_before = rows.peek().is_some() || goes_on;
-                if named.is_some() != listed_before {
-                    let id = record.deployment.id;
-                    let problem = match named {
-                        Some(parent) => format!("ends at {id}, and does not list its parent {parent}"),
-                        None => format!("lists deployments before {id}, the first"),
-                    };
-                    return Err(StoreError::from(Damaged::new(format!("the log of {env}"), problem)).into());
-                }
-                records.push(record);
-            }
-            Ok(records)
-        }
+        None => log_page(source, env, Cursor::Newest, skip, limit),
         Some(service) => {
             let missing = |seq: u64| HistoryError::Missing { env: env.to_string(), entry: format!("#{seq}") };
             let seqs = source.newest_in(&Scope::EnvService(env, service), wanted)?;
@@ -119,6 +86,112 @@ pub fn deployments_page(
         }
     }
 }
+/// Where a page of an environment's whole log starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// At its newest deployment.
+    Newest,
+    /// At the newest deployment recorded before this position.
+    Before(u64),
+}
+
+/// The environment's deployments from `cursor` on, newest first: at most `limit` after the
+/// `skip` first. Rows before the cursor and skipped rows are not read.
+///
+/// Each entry read is checked against the id that names it: the newest against the
+/// environment's ref (from [`Cursor::Newest`] without skipping; otherwise against the id
+/// index), each older one against the parent of the deployment after it.
+pub fn log_page(
+    source: &impl Source,
+    env: &str,
+    cursor: Cursor,
+    skip: usize,
+    limit: usize,
+) -> Result<Vec<DeploymentRecord>, HistoryError> {
+    let wanted = skip.saturating_add(limit);
+    let before = match cursor {
+        Cursor::Newest => u64::MAX,
+        Cursor::Before(seq) => seq,
+    };
+    let mut rows = Vec::new();
+    if wanted > 0 {
+        // One row more than wanted (not read) tells whether the log goes on.
+        source.visit_env_log_before(env, before, &mut |row| {
+            rows.push(row);
+            Ok(rows.len() <= wanted)
+        })?;
+    }
+    let goes_on = rows.len() > wanted;
+    rows.truncate(wanted);
+    // The id that names the next row's newest entry: the ref, for the newest row.
+    let mut named = match (cursor, skip) {
+        (Cursor::Newest, 0) if wanted > 0 => head_of_log(source, env, !rows.is_empty())?,
+        _ => None,
+    };
+    let mut records = Vec::new();
+    let mut rows = rows.into_iter().skip(skip).peekable();
+    while let Some(row) = rows.next() {
+        let record = record_named(source, env, row, named)?;
+        named = record.deployment.entry.parents.first().copied();
+        let listed_before = rows.peek().is_some() || goes_on;
+        if named.is_some() != listed_before {
+            let id = record.deployment.id;
+            let problem = match named {
+                Some(parent) => format!("ends at {id}, and does not list its parent {parent}"),
+                None => format!("lists deployments before {id}, the first"),
+            };
+            return Err(StoreError::from(Damaged::new(format!("the log of {env}"), problem)).into());
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Where page `number` (1: the newest) of `env`'s log in pages of `size` starts, read from
+/// the ordinal index in two lookups however deep the page; `None` when the ledger has no
+/// index that counts every entry (written last by an earlier version): skip instead.
+pub fn page_cursor(
+    source: &impl Source,
+    env: &str,
+    number: usize,
+    size: usize,
+) -> Result<Option<Cursor>, HistoryError> {
+    let Some((count, _)) = source.numbered_deployment(env, 0)? else { return Ok(None) };
+    let above = u64::try_from((number.max(1) - 1).saturating_mul(size)).unwrap_or(u64::MAX);
+    if above == 0 {
+        return Ok(Some(Cursor::Newest));
+    }
+    let Some(newest_ordinal) = count.checked_sub(above).filter(|n| *n > 0) else {
+        // Past the oldest deployment: an empty page.
+        return Ok(Some(Cursor::Before(0)));
+    };
+    match source.numbered_deployment(env, newest_ordinal)? {
+        Some((_, Some(seq))) => Ok(Some(Cursor::Before(seq + 1))),
+        _ => Err(StoreError::from(Damaged::new(
+            format!("the ordinal index of {env}"),
+            format!("counts {count} deployments and has none numbered {newest_ordinal}"),
+        ))
+        .into()),
+    }
+}
+
+/// Where the page of `size` deployments just newer than the one recorded at `newest` starts
+/// (`None`: nothing is newer): pages that start at a cursor stay aligned on the way back, and
+/// the newest stretch is the first page.
+pub fn newer_page(
+    source: &impl Source,
+    env: &str,
+    newest: u64,
+    size: usize,
+) -> Result<Option<Cursor>, HistoryError> {
+    let newer = source.env_log_after(env, newest, size.saturating_add(1))?;
+    Ok(match newer.len() {
+        0 => None,
+        n if n <= size => Some(Cursor::Newest),
+        _ => newer.get(size - 1).map(|seq| Cursor::Before(seq + 1)),
+    })
+}
+
 /// Every row of the environment's log, newest first: 16 bytes each.
 pub fn env_rows(source: &impl Source, env: &str) -> Result<Vec<EnvLogRow>, HistoryError> {
     let mut rows = Vec::new();

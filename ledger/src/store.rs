@@ -58,12 +58,26 @@ const OLD_TIMELINE: TableDefinition<(&str, i64, Id), u64> = TableDefinition::new
 /// (environment, seq of a deployment) → seq of its outcome (0: none yet): the environment's
 /// history in order, without walking parent links.
 pub(crate) const ENV_LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_log");
+/// (environment, week start) → (deployments, concluded, failures): see [`crate::metrics`].
+pub(crate) const METRIC_WEEKS: TableDefinition<(&str, i64), (u64, u64, u64)> =
+    TableDefinition::new("metric_weeks");
+/// (environment, kind, week start, seconds) → how many times: times to restore and lead times.
+pub(crate) const METRIC_DURATIONS: TableDefinition<(&str, u8, i64, i64), u64> =
+    TableDefinition::new("metric_durations");
+/// (environment, seq of a failed deployment) → its `at`: failures not recovered from yet.
+pub(crate) const METRIC_PENDING: TableDefinition<(&str, u64), i64> = TableDefinition::new("metric_pending");
+/// (environment, ordinal: 1 for its first deployment) → seq of the deployment: page k of a log
+/// is a range read, however deep.
+pub(crate) const ENV_ORDER: TableDefinition<(&str, u64), u64> = TableDefinition::new("env_order");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// (remote name, document key) → (the remote's URL, the document's tag, its bytes): each remote
 /// document (ref, lease, marker) as this ledger last saw it there. Derived: a missing row costs
 /// one read of the remote. Kept out of [`View`]: written in its own transactions.
 const REMOTE_DOCUMENTS: TableDefinition<(&str, &str), (&str, &str, &[u8])> =
     TableDefinition::new("remote_documents");
+/// The key in `meta` of the last seq the derived tables above (metrics and `env_order`) count:
+/// entries after it were written by an earlier version, which kept none of them.
+const DERIVED_THROUGH_KEY: &str = "derived_through";
 /// The key in `meta` of the `[project] id` the ledger belongs to.
 const PROJECT_KEY: &str = "project";
 
@@ -161,7 +175,7 @@ pub enum ConflictError {
     UnknownRelease(EntryId),
 }
 
-fn db_error(error: impl Into<redb::Error>) -> StoreError {
+pub(crate) fn db_error(error: impl Into<redb::Error>) -> StoreError {
     StoreError::Database(error.into())
 }
 
@@ -552,6 +566,17 @@ impl Store {
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Reader, StoreError> {
         let txn = self.begin_read()?;
+        let meta = txn.open_table(META).map_err(db_error)?;
+        let derived = match derived_through(&meta)? {
+            Some(through) => Some(Derived {
+                weeks: txn.open_table(METRIC_WEEKS).map_err(db_error)?,
+                durations: txn.open_table(METRIC_DURATIONS).map_err(db_error)?,
+                pending: txn.open_table(METRIC_PENDING).map_err(db_error)?,
+                order: txn.open_table(ENV_ORDER).map_err(db_error)?,
+                through,
+            }),
+            None => None,
+        };
         Ok(View {
             entries: txn.open_table(ENTRIES).map_err(db_error)?,
             ids: txn.open_table(IDS).map_err(db_error)?,
@@ -561,6 +586,7 @@ impl Store {
             timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
             env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             admission: None,
+            derived,
         })
     }
 
@@ -572,9 +598,10 @@ impl Store {
     {
         let mut txn = self.begin_write_waiting()?;
         txn.set_durability(Durability::Immediate).map_err(db_error)?;
-        let result = {
+        let (result, through) = {
             let mut meta = txn.open_table(META).map_err(db_error)?;
             meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
+            let through = derived_through(&meta)?.unwrap_or(0);
             drop(meta);
             let mut writer = View {
                 entries: txn.open_table(ENTRIES).map_err(db_error)?,
@@ -585,15 +612,27 @@ impl Store {
                 timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
                 env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
                 admission: self.rules.clone().map(Admitting::new),
+                derived: Derived {
+                    weeks: txn.open_table(METRIC_WEEKS).map_err(db_error)?,
+                    durations: txn.open_table(METRIC_DURATIONS).map_err(db_error)?,
+                    pending: txn.open_table(METRIC_PENDING).map_err(db_error)?,
+                    order: txn.open_table(ENV_ORDER).map_err(db_error)?,
+                    through,
+                },
             };
+            let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
+            writer.derive_from(through + 1, first_new)?;
             let result = work(&mut writer)?;
             // Each entry was held to the rules as it was stored; one refused stores nothing,
             // even when `work` went on without it.
             if let Some(refusal) = writer.admission.as_ref().and_then(Admitting::refused) {
                 return Err(StoreError::from(refusal.clone()).into());
             }
-            result
+            (result, writer.derived.through)
         };
+        let mut meta = txn.open_table(META).map_err(db_error)?;
+        meta.insert(DERIVED_THROUGH_KEY, through.to_le_bytes().as_slice()).map_err(db_error)?;
+        drop(meta);
         txn.commit().map_err(db_error)?;
         Ok(result)
     }
@@ -616,6 +655,18 @@ impl Store {
             }
         }
     }
+}
+
+/// The last seq the derived tables count (`None`: this ledger has none yet).
+fn derived_through(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Option<u64>, StoreError> {
+    let Some(value) = meta.get(DERIVED_THROUGH_KEY).map_err(db_error)? else { return Ok(None) };
+    let bytes: [u8; 8] = value
+        .value()
+        .try_into()
+        .map_err(|_| Damaged::new(format!("the meta row {DERIVED_THROUGH_KEY}"), "is not a position"))?;
+    Ok(Some(u64::from_le_bytes(bytes)))
 }
 
 /// Layout 1's timelines, moved to `scopes` and `scope_timeline` (the id in each key becomes
@@ -705,7 +756,7 @@ fn builder() -> redb::Builder {
 }
 
 /// The tables seen through one transaction: read-only ([`Reader`]) or writable ([`Writer`]).
-pub struct View<E, I, R, S, C, T, L> {
+pub struct View<E, I, R, S, C, T, L, D> {
     entries: E,
     ids: I,
     refs: R,
@@ -715,6 +766,17 @@ pub struct View<E, I, R, S, C, T, L> {
     env_log: L,
     /// In a write of a store holding entries to rules: those rules, applied as each is stored.
     admission: Option<Admitting>,
+    derived: D,
+}
+
+/// The tables kept beside the history so that metrics and deep pages of a log are read, not
+/// computed ([`crate::metrics`] adds to them): they count entries 1 to `through`.
+pub struct Derived<W, D, P, O> {
+    pub(crate) weeks: W,
+    pub(crate) durations: D,
+    pub(crate) pending: P,
+    pub(crate) order: O,
+    pub(crate) through: u64,
 }
 
 pub type Reader = View<
@@ -725,6 +787,7 @@ pub type Reader = View<
     ReadOnlyTable<&'static str, u32>,
     ReadOnlyTable<(u32, i64, u64), ()>,
     ReadOnlyTable<(&'static str, u64), u64>,
+    Option<crate::metrics::ReadDerived>,
 >;
 
 pub type Writer<'t> = View<
@@ -735,7 +798,38 @@ pub type Writer<'t> = View<
     Table<'t, &'static str, u32>,
     Table<'t, (u32, i64, u64), ()>,
     Table<'t, (&'static str, u64), u64>,
+    crate::metrics::WriteDerived<'t>,
 >;
+
+/// The ordinal index of environments' logs (`env_order`), as either kind of transaction sees it.
+pub trait LogOrder {
+    /// How many deployments `env` has and the position of its `ordinal`-th, when the index
+    /// counts every entry up to `last`.
+    fn numbered(&self, env: &str, ordinal: u64, last: u64) -> Result<Option<(u64, Option<u64>)>, StoreError>;
+}
+
+impl<W, D, P, O: ReadableTable<(&'static str, u64), u64>> LogOrder for Derived<W, D, P, O> {
+    fn numbered(&self, env: &str, ordinal: u64, last: u64) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        if self.through != last {
+            return Ok(None);
+        }
+        let count = match self.order.range((env, 0)..=(env, u64::MAX)).map_err(db_error)?.next_back() {
+            Some(row) => row.map_err(db_error)?.0.value().1,
+            None => 0,
+        };
+        let seq = self.order.get((env, ordinal)).map_err(db_error)?.map(|seq| seq.value());
+        Ok(Some((count, seq)))
+    }
+}
+
+impl<T: LogOrder> LogOrder for Option<T> {
+    fn numbered(&self, env: &str, ordinal: u64, last: u64) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        match self {
+            Some(order) => order.numbered(env, ordinal, last),
+            None => Ok(None),
+        }
+    }
+}
 
 /// One row of an environment's log: a deployment and, once it ended, its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -792,7 +886,23 @@ pub trait Source {
         &self,
         env: &str,
         visit: &mut dyn FnMut(EnvLogRow) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.visit_env_log_before(env, u64::MAX, visit)
+    }
+    /// Visits the rows of `env`'s log of deployments recorded before position `before`,
+    /// newest first, while `visit` returns true.
+    fn visit_env_log_before(
+        &self,
+        env: &str,
+        before: u64,
+        visit: &mut dyn FnMut(EnvLogRow) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError>;
+    /// The positions of up to `limit` deployments of `env` recorded after position `after`,
+    /// oldest first.
+    fn env_log_after(&self, env: &str, after: u64, limit: usize) -> Result<Vec<u64>, StoreError>;
+    /// How many deployments `env` has, and the position of its `ordinal`-th (1: its first),
+    /// read from the ordinal index; `None` when the ledger has no index that counts every entry.
+    fn numbered_deployment(&self, env: &str, ordinal: u64) -> Result<Option<(u64, Option<u64>)>, StoreError>;
     /// The outcome seq recorded for the deployment at `seq` of `env`, if the row exists.
     fn env_log_row(&self, env: &str, deployment: u64) -> Result<Option<EnvLogRow>, StoreError>;
     /// Up to `limit` positions in `scope`, newest first.
@@ -914,7 +1024,7 @@ fn check(
     Ok(StoredEntry { id, entry })
 }
 
-impl<E, I, R, S, C, T, L> Source for View<E, I, R, S, C, T, L>
+impl<E, I, R, S, C, T, L, D> Source for View<E, I, R, S, C, T, L, D>
 where
     E: ReadableTable<u64, &'static [u8]>,
     I: ReadableTable<Id, u64>,
@@ -923,6 +1033,7 @@ where
     C: ReadableTable<&'static str, u32>,
     T: ReadableTable<(u32, i64, u64), ()>,
     L: ReadableTable<(&'static str, u64), u64>,
+    D: LogOrder,
 {
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
         Ok(self.ids.get(&id.0).map_err(db_error)?.map(|seq| seq.value()))
@@ -960,12 +1071,13 @@ where
         Ok(state)
     }
 
-    fn visit_env_log(
+    fn visit_env_log_before(
         &self,
         env: &str,
+        before: u64,
         visit: &mut dyn FnMut(EnvLogRow) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        for row in self.env_log.range((env, 0)..=(env, u64::MAX)).map_err(db_error)?.rev() {
+        for row in self.env_log.range((env, 0)..(env, before)).map_err(db_error)?.rev() {
             let (key, outcome) = row.map_err(db_error)?;
             let row = EnvLogRow {
                 deployment: key.value().1,
@@ -976,6 +1088,21 @@ where
             }
         }
         Ok(())
+    }
+
+    fn env_log_after(&self, env: &str, after: u64, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let mut seqs = Vec::new();
+        if after < u64::MAX {
+            for row in self.env_log.range((env, after + 1)..=(env, u64::MAX)).map_err(db_error)?.take(limit) {
+                seqs.push(row.map_err(db_error)?.0.value().1);
+            }
+        }
+        Ok(seqs)
+    }
+
+    fn numbered_deployment(&self, env: &str, ordinal: u64) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        let last = self.entries.last().map_err(db_error)?.map_or(0, |(seq, _)| seq.value());
+        self.derived.numbered(env, ordinal, last)
     }
 
     fn env_log_row(&self, env: &str, deployment: u64) -> Result<Option<EnvLogRow>, StoreError> {
@@ -1048,6 +1175,18 @@ where
 }
 
 impl Reader {
+    /// The derived tables, when this ledger has them.
+    pub(crate) fn derived(&self) -> Option<&crate::metrics::ReadDerived> {
+        self.derived.as_ref()
+    }
+
+    /// The derived tables, when they count every entry (an earlier version kept none, or did
+    /// not keep them up to date; the next write brings them up to date).
+    pub(crate) fn current_derived(&self) -> Result<Option<&crate::metrics::ReadDerived>, StoreError> {
+        let last = self.newest(1)?.first().copied().unwrap_or(0);
+        Ok(self.derived.as_ref().filter(|derived| derived.through == last))
+    }
+
     /// Every entry in recording order: `(seq, stored bytes)`.
     /// A row that does not unpack is given as it is stored: its bytes hash to no id the index
     /// holds, so they are reported as damage where they are met.
@@ -1415,7 +1554,20 @@ impl Writer<'_> {
             self.admission = Some(admission);
             admitted?;
         }
+        crate::metrics::Folding::of(self, &stored)?.add_to(&mut self.derived, seq)?;
         Ok(stored)
+    }
+
+    /// Counts the entries from `first` to before `end` in the derived tables: those an
+    /// earlier version recorded without them (all of a ledger it created).
+    fn derive_from(&mut self, first: u64, end: u64) -> Result<(), StoreError> {
+        for seq in first..end {
+            let stored = self.entry_at(seq)?.ok_or_else(|| {
+                Damaged::new(format!("entry #{seq}"), "is not stored, and later entries are")
+            })?;
+            crate::metrics::Folding::of(self, &stored)?.add_to(&mut self.derived, seq)?;
+        }
+        Ok(())
     }
 
     fn add_to_timeline(&mut self, scope: &Scope, at: i64, seq: u64) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use crate::admission::{Named, Recent, Refusal, Rules, Summary};
-use crate::entry::{Body, DeployResult, Entry, Outcome};
+use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
@@ -62,6 +62,9 @@ pub enum Damage {
     },
     /// An entry breaks a rule every entry is admitted by (see [`crate::admission`]).
     BreaksRule(Refusal),
+    /// The metrics aggregates or the ordinal index disagree with the history (see
+    /// [`crate::metrics::Rebuild`]).
+    Derived(String),
 }
 
 impl fmt::Display for Damage {
@@ -92,6 +95,7 @@ impl fmt::Display for Damage {
                 short(from_history)
             ),
             Damage::BreaksRule(refusal) => write!(f, "{refusal}"),
+            Damage::Derived(problem) => write!(f, "{problem}"),
         }
     }
 }
@@ -230,6 +234,7 @@ fn pass(
         recent: Recent::new(window),
         replays: BTreeMap::new(),
         unindexed: BTreeMap::new(),
+        derived: crate::metrics::Rebuild::new(reader)?,
         report: Report::default(),
     };
     let sums = std::thread::scope(|scope| {
@@ -367,6 +372,8 @@ struct Checker<'r> {
     replays: BTreeMap<String, Replay<'r>>,
     /// Entries whose id the index does not place where they are (with [`Placement::LookedUp`]).
     unindexed: BTreeMap<u64, EntryId>,
+    /// The metrics tables rebuilt from the history, compared with the stored ones at the end.
+    derived: crate::metrics::Rebuild<'r>,
     report: Report,
 }
 
@@ -404,6 +411,9 @@ impl<'r> Checker<'r> {
             let refusal = Refusal { id, on: on.to_string(), broken };
             self.report.damage.push(Damage::BreaksRule(refusal));
         }
+        let stored = StoredEntry { id, entry };
+        self.derived.add(seq, &stored)?;
+        let entry = stored.entry;
         match &entry.body {
             Body::Deployment(deployment) => {
                 if !self.replays.contains_key(&deployment.env) {
@@ -488,6 +498,7 @@ impl<'r> Checker<'r> {
     fn finish(mut self) -> Result<Report, StoreError> {
         let reader = self.reader;
         let mut report = self.report;
+        report.damage.extend(self.derived.mismatches()?.into_iter().map(Damage::Derived));
         for replay in self.replays.values_mut() {
             replay.finish()?;
         }

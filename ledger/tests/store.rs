@@ -234,6 +234,7 @@ fn verify_is_clean_then_finds_tampering() {
                 Damage::DanglingRef { .. } => "ref",
                 Damage::Undecodable { .. } => "decode",
                 Damage::BreaksRule(_) => "rule",
+                Damage::Derived(_) => "derived",
             })
             .collect();
         assert_eq!(kinds, ["stray", "hash", "missing", "history"], "window {window}: {:?}", report.damage);

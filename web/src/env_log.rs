@@ -1,10 +1,13 @@
-//! `/env/<env>`: an environment's deployments, newest first, a page at a time
-//! (`?page=N`), optionally only those that changed one service (`?service=api`).
+//! `/env/<env>`: an environment's deployments, newest first, a page at a time, optionally only
+//! those that changed one service (`?service=api`). A page starts at a cursor
+//! (`?before=<seq>`: the deployments recorded before that position), which its newer/older
+//! links carry, or at a number (`?page=N`); either is a range read at any depth. Pages of one
+//! service are numbered.
 
 use askama::Template;
-use ledger_app::ledger::history::DeploymentRecord;
+use ledger_app::ledger::history::{Cursor, DeploymentRecord};
 use ledger_app::ledger::{Body, Source};
-use ledger_app::log;
+use ledger_app::log::{self, PageAt};
 
 use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
 use ledger_app::views::{Releases, describe_trigger};
@@ -22,7 +25,8 @@ struct EnvPage {
     title: String,
     services: Vec<String>,
     service: Option<String>,
-    page: usize,
+    /// "Page 3" or "Before #1234".
+    position: String,
     deployments: Vec<DeploymentView>,
     newer: Option<String>,
     older: Option<String>,
@@ -112,20 +116,40 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
     if let Some(service) = &service {
         dashboard.workspace.check_service(service).map_err(|e| PageError::bad_request(e.message))?;
     }
-    let page = params.number("page", 1..=MAX_PAGE, 1)?;
+    let at = match (params.text("before"), params.text("page")) {
+        (Some(_), Some(_)) => return Err(PageError::bad_request("give ?before= or ?page=, not both")),
+        (Some(_), None) => {
+            let before = params.number("before", 1..=usize::MAX, 1)?;
+            PageAt::Cursor(Cursor::Before(u64::try_from(before).unwrap_or(u64::MAX)))
+        }
+        (None, _) => PageAt::Number(params.number("page", 1..=MAX_PAGE, 1)?),
+    };
     let reader = dashboard.store.read()?;
     let releases = Releases::new(&reader);
-    let skip = (page - 1) * PAGE_SIZE;
-    let log = log::env_log_page(&dashboard.workspace, &releases, env, service.as_deref(), skip, PAGE_SIZE)?;
-    let (records, more) = (log.records, log.more);
-    if records.is_empty() && page > 1 {
-        return Err(PageError::not_found(format!("{env} has no page {page} of deployments")));
+    let page = log::env_log_page(&dashboard.workspace, &releases, env, service.as_deref(), at, PAGE_SIZE)?;
+    let records = &page.log.records;
+    let position = match at {
+        PageAt::Number(1) | PageAt::Cursor(Cursor::Newest) => "Newest".to_string(),
+        PageAt::Number(number) => format!("Page {number}"),
+        PageAt::Cursor(Cursor::Before(seq)) => format!("Recorded before #{seq}"),
+    };
+    if records.is_empty() && at != PageAt::Number(1) {
+        return Err(PageError::not_found(format!("{env} has no deployments there ({position})")));
     }
     let deployments =
         records.iter().map(|record| DeploymentView::of(&releases, record)).collect::<Result<Vec<_>, _>>()?;
-    let link = |page: usize| match &service {
-        Some(service) => format!("/env/{env}?service={service}&page={page}"),
-        None => format!("/env/{env}?page={page}"),
+    let (newer, older) = match (&service, at) {
+        (Some(service), PageAt::Number(number)) => {
+            let link = |page: usize| format!("/env/{env}?service={service}&page={page}");
+            ((number > 1).then(|| link(number - 1)), page.log.more.then(|| link(number + 1)))
+        }
+        _ => {
+            let link = |cursor: Cursor| match cursor {
+                Cursor::Newest => format!("/env/{env}"),
+                Cursor::Before(seq) => format!("/env/{env}?before={seq}"),
+            };
+            (page.newer.map(link), page.older.map(link))
+        }
     };
     let manifest = &dashboard.workspace.manifest;
     Ok(EnvPage {
@@ -133,10 +157,10 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
         env: env.to_string(),
         title: manifest.environments[env].name.clone(),
         services: manifest.services.keys().cloned().collect(),
-        newer: (page > 1).then(|| link(page - 1)),
-        older: more.then(|| link(page + 1)),
+        newer,
+        older,
         service,
-        page,
+        position,
         deployments,
     }
     .render()?)

@@ -4,30 +4,30 @@
 
 use askama::Template;
 use ledger_app::ledger::Timestamp;
-use ledger_app::ledger::metrics::{MAX_DEPLOYMENTS, Week};
-use ledger_app::metrics;
-use ledger_app::views::Releases;
+use ledger_app::ledger::metrics::Week;
+use ledger_app::metrics::{self, COUNTED, DEFAULT_WEEKS, MAX_WEEKS, day, duration};
 
 use super::{Dashboard, Nav, PageError, Params};
-
-const DEFAULT_WEEKS: usize = 12;
-const MAX_WEEKS: usize = 104;
 
 #[derive(Template)]
 #[template(path = "metrics.html")]
 struct MetricsPage {
     nav: Nav,
-    weeks: usize,
+    weeks: u32,
+    max_weeks: u32,
     first_week: String,
+    last_day: String,
+    counted: &'static str,
     envs: Vec<EnvMetrics>,
-    max_deployments: usize,
 }
 
 struct EnvMetrics {
     env: String,
     summary: Vec<(&'static str, String)>,
     charts: Vec<Chart>,
-    truncated: bool,
+    /// The deployments counted in the window, and all the environment has.
+    counted: u64,
+    recorded: u64,
 }
 
 /// A bar chart, laid out for the template.
@@ -97,21 +97,14 @@ impl Chart {
 }
 
 pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<String, PageError> {
-    let weeks = params.number("weeks", 1..=MAX_WEEKS, DEFAULT_WEEKS)?;
+    let weeks = params.number("weeks", 1..=MAX_WEEKS as usize, DEFAULT_WEEKS as usize)?;
     let reader = dashboard.store.read()?;
-    let deliveries = metrics::metrics(
-        &dashboard.workspace,
-        &Releases::new(&reader),
-        now,
-        u32::try_from(weeks).unwrap_or(1),
-    )?;
+    let found = metrics::metrics(&dashboard.workspace, &reader, now, u32::try_from(weeks).unwrap_or(1))?;
     let mut envs = Vec::new();
-    let mut first_week = String::new();
-    for (env, delivery) in deliveries {
-        first_week = delivery.weeks.first().map(|w| day(w.start)).unwrap_or_default();
+    for (env, delivery) in &found.environments {
         let overall = delivery.overall();
         let summary = vec![
-            ("deployments", overall.deployments.to_string()),
+            ("deployments", overall.counts.deployments.to_string()),
             ("change failure rate", overall.failure_percent().map_or("–".into(), |p| format!("{p}%"))),
             ("median time to restore", overall.median_restore().map_or("–".into(), duration)),
             ("median lead time", overall.median_lead().map_or("–".into(), duration)),
@@ -121,7 +114,7 @@ pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<St
                 "frequency",
                 "Deployments per week",
                 &delivery.weeks,
-                |w| Some(i64::from(w.deployments)),
+                |w| i64::try_from(w.counts.deployments).ok(),
                 |v| v.to_string(),
                 false,
             ),
@@ -129,7 +122,7 @@ pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<St
                 "failure-rate",
                 "Change failure rate",
                 &delivery.weeks,
-                |w| w.failure_percent().map(i64::from),
+                |w| w.failure_percent().and_then(|p| i64::try_from(p).ok()),
                 |v| format!("{v}%"),
                 true,
             ),
@@ -150,29 +143,22 @@ pub fn page(dashboard: &Dashboard, now: Timestamp, params: &Params) -> Result<St
                 false,
             ),
         ];
-        envs.push(EnvMetrics { env, summary, charts, truncated: delivery.truncated });
+        envs.push(EnvMetrics {
+            env: env.clone(),
+            summary,
+            charts,
+            counted: overall.counts.deployments,
+            recorded: delivery.recorded,
+        });
     }
     Ok(MetricsPage {
         nav: dashboard.nav("metrics"),
-        weeks,
-        first_week,
+        weeks: found.weeks,
+        max_weeks: MAX_WEEKS,
+        first_week: day(found.first_week),
+        last_day: day(found.last_week.plus_seconds(6 * 86_400)),
+        counted: COUNTED,
         envs,
-        max_deployments: MAX_DEPLOYMENTS,
     }
     .render()?)
-}
-
-/// `2026-11-23`.
-fn day(at: Timestamp) -> String {
-    at.to_rfc3339()[..10].to_string()
-}
-
-/// `45s`, `12m`, `5h 20m`, `3d 4h`.
-fn duration(seconds: i64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3_600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
-        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
-    }
 }

@@ -182,23 +182,56 @@ fn overview_marks_differing_in_flight_and_failed_cells() {
     assert!(body.contains("v2 0000000"), "the tag and the short revision");
 }
 
+/// The href of the link with `rel` on a page.
+fn link<'a>(body: &'a str, rel: &str) -> Option<&'a str> {
+    let after = &body[body.find(&format!(r#"rel="{rel}" href=""#))? + rel.len() + 13..];
+    Some(&after[..after.find('"')?])
+}
+
 #[test]
-fn environment_page_paginates_and_filters() {
+fn environment_page_paginates_by_cursor_and_filters() {
     let f = fixture();
     let first = f.page("/env/prod");
     assert_eq!(first.matches("data-deployment=").count(), PAGE_SIZE);
-    assert!(first.contains(r#"rel="next" href="/env/prod?page=2""#));
     assert!(!first.contains(r#"rel="prev""#));
     assert!(first.contains("circuit breaker"), "the failed deployment's detail, newest first");
-    let second = f.page("/env/prod?page=2");
+    // The older link carries a cursor: the position of the oldest deployment shown.
+    let older = link(&first, "next").unwrap();
+    assert!(older.starts_with("/env/prod?before="), "{older}");
+    let second = f.page(older);
     // MORE_PROD deployments plus the first and the failed one.
     assert_eq!(second.matches("data-deployment=").count(), MORE_PROD + 1 - PAGE_SIZE);
     assert!(second.contains(&f.first_prod.to_hex()));
     assert!(!second.contains(r#"rel="next""#));
+    assert_eq!(link(&second, "prev"), Some("/env/prod"), "the newer page of the second is the first");
+    // A numbered page is the same page, found in the ordinal index.
+    let numbered = f.page("/env/prod?page=2");
+    let deployments =
+        |body: &str| body.split("data-deployment=").skip(1).map(|d| d[..66].to_string()).collect::<Vec<_>>();
+    assert_eq!(deployments(&numbered), deployments(&second));
+    assert_eq!(link(&numbered, "prev"), Some("/env/prod"));
     let api_only = f.page("/env/prod?service=api");
     assert_eq!(api_only.matches("data-deployment=").count(), 1);
     assert!(api_only.contains(r#"<option value="api" selected>"#));
     assert_eq!(f.get("/env/prod?page=3").0, StatusCode::NOT_FOUND);
+    assert_eq!(f.get("/env/prod?before=1").0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn a_cursor_anywhere_in_the_log_pages_from_there_and_links_both_ways() {
+    let f = fixture();
+    let first = f.page("/env/prod");
+    let cursor: u64 = link(&first, "next").unwrap().trim_start_matches("/env/prod?before=").parse().unwrap();
+    // One position newer than the older link's cursor: the first page's oldest deployment too.
+    let shifted = f.page(&format!("/env/prod?before={}", cursor + 1));
+    assert_eq!(shifted.matches("data-deployment=").count(), MORE_PROD + 2 - PAGE_SIZE);
+    assert!(shifted.contains(r#"id="position">Recorded before #"#));
+    assert_eq!(link(&shifted, "prev"), Some("/env/prod"), "fewer than a page is newer: the first page");
+    assert!(!shifted.contains(r#"rel="next""#), "it reaches the first deployment");
+    // A page from the oldest deployment on: only it.
+    let oldest =
+        f.page(&format!("/env/prod?before={}", cursor - (MORE_PROD as u64 + 1 - PAGE_SIZE as u64) * 2 + 1));
+    assert!(oldest.contains(&f.first_prod.to_hex()));
 }
 
 #[test]
@@ -235,6 +268,13 @@ fn metrics_page_draws_a_chart_per_metric_and_environment() {
     let prod = &body[body.find(r#"data-env="prod""#).unwrap()..];
     assert!(prod.contains(&format!(r#"data-metric="deployments">{}<"#, MORE_PROD + 1)));
     assert!(prod.contains(r#"data-metric="change failure rate">4%<"#));
+    // What was counted, said on the page: every deployment, none left out.
+    assert!(body.contains("none left out"));
+    assert!(prod.contains(&format!(
+        "Counted {} of the {} deployments prod has",
+        MORE_PROD + 1,
+        MORE_PROD + 1
+    )));
 }
 
 #[test]
@@ -298,6 +338,10 @@ fn unknown_names_and_malformed_parameters_are_404_and_400_never_500() {
         "/env/prod?page=0",
         "/env/prod?page=abc",
         "/env/prod?page=99999999999999999999999",
+        "/env/prod?before=abc",
+        "/env/prod?before=0",
+        "/env/prod?before=5&page=2",
+        "/env/prod?service=api&before=5",
         "/env/prod?service=nope",
         "/diff?from=stage",
         "/metrics?weeks=0",

@@ -11,6 +11,7 @@ mod init;
 mod lease;
 mod log;
 mod man;
+mod metrics;
 mod promote;
 mod pull;
 mod push;
@@ -46,6 +47,7 @@ pub enum Command {
     Show(show::ShowArgs),
     Diff(diff::DiffArgs),
     Status(status::StatusArgs),
+    Metrics(metrics::MetricsArgs),
     Verify(verify::VerifyArgs),
     Serve(serve::ServeArgs),
     Remote(remote::RemoteArgs),
@@ -110,6 +112,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Show(args) => show::run(globals, args),
         Command::Diff(args) => diff::run(globals, args),
         Command::Status(args) => status::run(globals, args),
+        Command::Metrics(args) => metrics::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
         Command::Serve(args) => serve::run(globals, args),
         Command::Remote(args) => remote::run(globals, args),
