@@ -450,7 +450,11 @@ impl Remote for Recording<'_> {
         self.note(format!("delete {}", object_key(id)));
         self.inner.delete_object(id).await
     }
-    async fn get_pack_file(&self, key: &PackKey, range: Option<Range<u64>>) -> Result<Option<Vec<u8>>, RemoteError> {
+    async fn get_pack_file(
+        &self,
+        key: &PackKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
         self.note(format!("get {}", key.key()));
         self.inner.get_pack_file(key, range).await
     }

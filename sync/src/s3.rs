@@ -277,7 +277,9 @@ impl Remote for S3Remote {
         let listed = self.list("packs/").await?;
         Ok(listed
             .into_iter()
-            .filter_map(|listed| Some(ListedPackFile { key: PackKey::parse(&listed.key)?, modified: listed.modified }))
+            .filter_map(|listed| {
+                Some(ListedPackFile { key: PackKey::parse(&listed.key)?, modified: listed.modified })
+            })
             .collect())
     }
 

@@ -62,7 +62,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 24] = [
+const EACH_COMMAND: [(&str, Augment); 25] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -77,6 +77,7 @@ const EACH_COMMAND: [(&str, Augment); 24] = [
     ("show", show::ShowArgs::augment_args),
     ("diff", diff::DiffArgs::augment_args),
     ("status", status::StatusArgs::augment_args),
+    ("metrics", metrics::MetricsArgs::augment_args),
     ("verify", verify::VerifyArgs::augment_args),
     ("serve", serve::ServeArgs::augment_args),
     ("remote", remote::RemoteArgs::augment_args),
