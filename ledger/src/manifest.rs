@@ -589,7 +589,7 @@ name = "Staging"            # an environment with no `cluster` is record-only
 # role_arn = "arn:aws:iam::123456789012:role/deployer" # assumed for this environment
 # ssm_prefix = "/catalogue/images/stage"               # the default
 # timeout = "15m"                                      # how long apply waits (default)
-# poll_interval = "5s"                                 # how often it looks (default)
+# poll_interval = "5s"                                 # longest wait between polls (default)
 
 [environments.prod]
 name = "Production"
