@@ -1,8 +1,10 @@
 //! Push and pull between ledgers through a `file://` remote: what moves, what is refused, and
 //! that nothing a remote serves enters a ledger unchecked.
 
+mod common;
+
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use ledger::Body;
 use ledger::admission::Rules;
@@ -13,12 +15,11 @@ use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
-use ledger_remote::pack::{ListedPackFile, PackKey};
-use ledger_remote::{
-    Document, DocumentKey, ListedRef, RefDoc, Remote, RemoteError, Written, get_ref, object_key, put_ref,
-};
+use ledger_remote::{RefDoc, Remote, Written, get_ref, object_key, put_ref};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
+
+use common::{Call, Request, Watched};
 
 fn deploy(store: &Store, second: i64, env: &str, releases: &[(&str, EntryId)]) -> EntryId {
     entries::deploy(store, second, env, &entries::state(releases)).deployment.id
@@ -235,67 +236,27 @@ fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
     assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
 }
 
-/// A remote where, before each of the first `crowd` moves of a ref, another ledger appends to
-/// that ref first, so the move is refused.
+/// Another ledger, `other`, that before each of the first `crowd` moves of a ref through
+/// [`Crowded::remote`] appends to that ref first, so the move is refused.
 struct Crowded<'a> {
     inner: &'a FileRemote,
     other: &'a Store,
-    crowd: std::cell::Cell<usize>,
+    crowd: Cell<usize>,
 }
 
-impl Remote for Crowded<'_> {
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.inner.get_object(id).await
-    }
-    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.inner.put_object(id, bytes).await
-    }
-    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
-        self.inner.list_objects().await
-    }
-    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
-        self.inner.delete_object(id).await
-    }
-    async fn get_pack_file(
-        &self,
-        key: &PackKey,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.inner.get_pack_file(key, range).await
-    }
-    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.inner.put_pack_file(key, bytes).await
-    }
-    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
-        self.inner.list_pack_files().await
-    }
-    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
-        self.inner.delete_pack_file(key).await
-    }
-    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
-        self.inner.get_document(key).await
-    }
-    async fn put_document(
-        &self,
-        key: &DocumentKey,
-        bytes: &[u8],
-        expected: Option<&str>,
-    ) -> Result<Written, RemoteError> {
-        if self.crowd.get() > 0 {
+impl Crowded<'_> {
+    fn remote(&self) -> Watched<'_, impl AsyncFn(&Request)> {
+        Watched::new(self.inner, async move |request: &Request| {
+            if request.call != Call::PutDocument || self.crowd.get() == 0 {
+                return;
+            }
             self.crowd.set(self.crowd.get() - 1);
             let tag = format!("other-{}", self.crowd.get());
             let seal = move |w: &Writer<'_>| {
                 w.seal_new(entries::stamp(100), Body::Release(entries::release("api", &tag)))
             };
             append(self.other, self.inner, "origin", &RefName::service("api"), false, seal).await.unwrap();
-        }
-        self.inner.put_document(key, bytes, expected).await
-    }
-    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
-        self.inner.list_refs().await
+        })
     }
 }
 
@@ -307,15 +268,16 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     block_on(pull(&s.b, &s.remote, "origin", &())).unwrap();
     // 25 times in a row someone else appends first: more than any fixed number of attempts
     // that gave up at once, far less than the deadline once the waits are counted.
-    let crowded = Crowded { inner: &s.remote, other: &s.b, crowd: std::cell::Cell::new(25) };
+    let crowded = Crowded { inner: &s.remote, other: &s.b, crowd: Cell::new(25) };
     let seal =
         |w: &Writer<'_>| w.seal_new(entries::stamp(200), Body::Release(entries::release("api", "mine")));
     // The waits between attempts pass on a paused clock.
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     let started = runtime.block_on(async { tokio::time::Instant::now() });
-    let stored =
-        runtime.block_on(append(&s.a, &crowded, "origin", &RefName::service("api"), false, seal)).unwrap();
+    let stored = runtime
+        .block_on(append(&s.a, &crowded.remote(), "origin", &RefName::service("api"), false, seal))
+        .unwrap();
     let waited = runtime.block_on(async { started.elapsed() });
     assert!(waited < APPEND_DEADLINE, "{waited:?}");
     assert_eq!(crowded.crowd.get(), 0);
@@ -324,11 +286,11 @@ fn an_append_outlasts_others_appending_first_until_its_deadline() {
     assert_eq!(head.doc.version, 1 + 25 + 1, "every append is on the remote, one after the other");
 
     // Others that never stop: the append gives up at the deadline, having recorded nothing.
-    let endless = Crowded { inner: &s.remote, other: &s.b, crowd: std::cell::Cell::new(usize::MAX) };
+    let endless = Crowded { inner: &s.remote, other: &s.b, crowd: Cell::new(usize::MAX) };
     let seal =
         |w: &Writer<'_>| w.seal_new(entries::stamp(300), Body::Release(entries::release("api", "late")));
     let error = runtime
-        .block_on(append(&s.a, &endless, "origin", &RefName::service("api"), false, seal))
+        .block_on(append(&s.a, &endless.remote(), "origin", &RefName::service("api"), false, seal))
         .unwrap_err();
     assert!(error.to_string().contains("for 60 s"), "{error}");
 }
@@ -410,10 +372,11 @@ fn a_remote_ref_naming_an_entry_of_another_history_is_refused() {
     );
 }
 
-/// A `file://` remote that notes every request it serves: `list refs/`, `get <key>`, `put <key>`.
+/// The requests a `file://` remote served through [`Recording::remote`], each noted as
+/// `list refs/`, `get <key>`, `put <key>`.
 struct Recording<'a> {
     inner: &'a FileRemote,
-    requests: std::cell::RefCell<Vec<String>>,
+    requests: RefCell<Vec<String>>,
 }
 
 impl<'a> Recording<'a> {
@@ -421,71 +384,14 @@ impl<'a> Recording<'a> {
         Recording { inner, requests: Default::default() }
     }
 
+    fn remote(&self) -> Watched<'_, impl AsyncFn(&Request)> {
+        Watched::new(self.inner, async move |request: &Request| {
+            self.requests.borrow_mut().push(request.to_string())
+        })
+    }
+
     fn take(&self) -> Vec<String> {
         std::mem::take(&mut self.requests.borrow_mut())
-    }
-
-    fn note(&self, request: String) {
-        self.requests.borrow_mut().push(request);
-    }
-}
-
-impl Remote for Recording<'_> {
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.note(format!("get {}", object_key(id)));
-        self.inner.get_object(id).await
-    }
-    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.note(format!("put {}", object_key(id)));
-        self.inner.put_object(id, bytes).await
-    }
-    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
-        self.note("list objects/".into());
-        self.inner.list_objects().await
-    }
-    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
-        self.note(format!("delete {}", object_key(id)));
-        self.inner.delete_object(id).await
-    }
-    async fn get_pack_file(
-        &self,
-        key: &PackKey,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.note(format!("get {}", key.key()));
-        self.inner.get_pack_file(key, range).await
-    }
-    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.note(format!("put {}", key.key()));
-        self.inner.put_pack_file(key, bytes).await
-    }
-    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
-        self.note("list packs/".into());
-        self.inner.list_pack_files().await
-    }
-    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
-        self.note(format!("delete {}", key.key()));
-        self.inner.delete_pack_file(key).await
-    }
-    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
-        self.note(format!("get {}", key.as_str()));
-        self.inner.get_document(key).await
-    }
-    async fn put_document(
-        &self,
-        key: &DocumentKey,
-        bytes: &[u8],
-        expected: Option<&str>,
-    ) -> Result<Written, RemoteError> {
-        self.note(format!("put {}", key.as_str()));
-        self.inner.put_document(key, bytes, expected).await
-    }
-    async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
-        self.note("list refs/".into());
-        self.inner.list_refs().await
     }
 }
 
@@ -496,15 +402,16 @@ fn a_pull_reads_only_the_refs_whose_tag_changed() {
     let search = register(&s.a, 2, "search", "1");
     deploy(&s.a, 3, "stage", &[("api", api), ("search", search)]);
     block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
-    let b_remote = Recording::new(&s.remote);
+    let recording = Recording::new(&s.remote);
+    let b_remote = recording.remote();
     // A ledger that never exchanged with the remote reads every ref once.
     block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
-    let first = b_remote.take();
+    let first = recording.take();
     let refs_read = first.iter().filter(|r| r.starts_with("get refs/")).count();
     assert_eq!(refs_read, 3, "{first:?}");
     // Nothing new: one listing.
     block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
-    assert_eq!(b_remote.take(), ["list refs/"]);
+    assert_eq!(recording.take(), ["list refs/"]);
 
     // A pushes a release of api: B reads that ref and that entry, nothing else.
     let api2 = register(&s.a, 4, "api", "2");
@@ -512,7 +419,7 @@ fn a_pull_reads_only_the_refs_whose_tag_changed() {
     let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
     assert_eq!(pulled.entries, 1);
     assert_eq!(
-        b_remote.take(),
+        recording.take(),
         ["list refs/".to_string(), "get refs/service/api".into(), format!("get {}", object_key(api2))]
     );
     assert_eq!(local_refs(&s.b), local_refs(&s.a));
@@ -525,15 +432,15 @@ fn a_pull_reads_only_the_refs_whose_tag_changed() {
     block_on(put_ref(&s.remote, &name, doc, Some(&state.etag))).unwrap();
     let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
     assert_eq!((pulled.entries, pulled.refused.len()), (0, 0));
-    assert_eq!(b_remote.take(), ["list refs/", "get refs/env/stage"]);
+    assert_eq!(recording.take(), ["list refs/", "get refs/env/stage"]);
     block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
-    assert_eq!(b_remote.take(), ["list refs/"]);
+    assert_eq!(recording.take(), ["list refs/"]);
 
     // B's push of stage starts from the tag it remembers: one conditional write, no read.
     deploy(&s.b, 5, "stage", &[("api", api2)]);
     let pushed = block_on(push(&s.b, &b_remote, "origin", Some(&name), &())).unwrap();
     assert_eq!(pushed.moved.len(), 1, "{pushed:?}");
-    let requests = b_remote.take();
+    let requests = recording.take();
     assert!(!requests.iter().any(|r| r.starts_with("get ")), "{requests:?}");
     assert_eq!(requests.last().map(String::as_str), Some("put refs/env/stage"), "{requests:?}");
 }
@@ -542,12 +449,13 @@ fn a_pull_reads_only_the_refs_whose_tag_changed() {
 fn a_ref_that_went_back_is_refused_at_every_pull_though_its_tag_is_remembered_nowhere() {
     let s = setup();
     let (_, head) = prod_went_back(&s);
-    let b_remote = Recording::new(&s.remote);
+    let recording = Recording::new(&s.remote);
+    let b_remote = recording.remote();
     for _ in 0..2 {
         let pulled = block_on(pull(&s.b, &b_remote, "origin", &())).unwrap();
         assert_eq!(pulled.refused.len(), 1, "{pulled:?}");
         assert!(pulled.refused[0].why.contains("went back"), "{pulled:?}");
-        let requests = b_remote.take();
+        let requests = recording.take();
         assert!(requests.contains(&"get refs/env/prod".to_string()), "read again each time: {requests:?}");
     }
     assert_eq!(

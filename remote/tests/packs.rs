@@ -3,9 +3,10 @@
 //! still come in, and a repack keeps what it superseded for the grace period, while a reader
 //! that meets a pack deleted since its listing lists again.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use ledger::admission::Rules;
 use ledger::refs::RefName;
@@ -14,14 +15,16 @@ use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
 use ledger_remote::exchange::{ExchangeError, pull, push};
 use ledger_remote::file::FileRemote;
-use ledger_remote::pack::{LOOSE_LIMIT, ListedPackFile, PackBuilder, PackKey, PackPart, write_pack};
+use ledger_remote::pack::{LOOSE_LIMIT, PackBuilder, PackKey, PackPart, write_pack};
 use ledger_remote::repack::repack;
-use ledger_remote::{Document, DocumentKey, RefDoc, Remote, RemoteError, Written, get_ref, put_ref};
+use ledger_remote::{RefDoc, Remote, get_ref, put_ref};
 use ledger_testutil::block_on;
 use ledger_testutil::entries::{self, register};
 
-/// A remote that counts the requests made through it, by primitive; and, when `on_pack_read`
-/// is set, runs it once before the first read of a pack.
+use common::{Call, Request, Watched};
+
+/// The requests made through [`Counted::remote`], counted by primitive; and `on_pack_read`, when
+/// set, run once before the first read of a pack.
 struct Counted<'a> {
     inner: &'a FileRemote,
     calls: RefCell<BTreeMap<&'static str, usize>>,
@@ -33,8 +36,16 @@ impl<'a> Counted<'a> {
         Counted { inner, calls: RefCell::default(), on_pack_read: Cell::new(None) }
     }
 
-    fn count(&self, call: &'static str) {
-        *self.calls.borrow_mut().entry(call).or_default() += 1;
+    fn remote(&self) -> Watched<'_, impl AsyncFn(&Request)> {
+        Watched::new(self.inner, async move |request: &Request| {
+            if request.call == Call::GetPackFile
+                && request.key.ends_with(".pack")
+                && let Some(before) = self.on_pack_read.take()
+            {
+                before();
+            }
+            *self.calls.borrow_mut().entry(request.call.name()).or_default() += 1;
+        })
     }
 
     fn total(&self) -> usize {
@@ -43,70 +54,6 @@ impl<'a> Counted<'a> {
 
     fn reset(&self) -> BTreeMap<&'static str, usize> {
         std::mem::take(&mut *self.calls.borrow_mut())
-    }
-}
-
-impl Remote for Counted<'_> {
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    async fn get_object(&self, id: EntryId) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.count("get_object");
-        self.inner.get_object(id).await
-    }
-    async fn put_object(&self, id: EntryId, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.count("put_object");
-        self.inner.put_object(id, bytes).await
-    }
-    async fn list_objects(&self) -> Result<Vec<EntryId>, RemoteError> {
-        self.count("list_objects");
-        self.inner.list_objects().await
-    }
-    async fn delete_object(&self, id: EntryId) -> Result<(), RemoteError> {
-        self.count("delete_object");
-        self.inner.delete_object(id).await
-    }
-    async fn get_pack_file(
-        &self,
-        key: &PackKey,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<Vec<u8>>, RemoteError> {
-        if key.part == PackPart::Pack
-            && let Some(before) = self.on_pack_read.take()
-        {
-            before();
-        }
-        self.count("get_pack_file");
-        self.inner.get_pack_file(key, range).await
-    }
-    async fn put_pack_file(&self, key: &PackKey, bytes: &[u8]) -> Result<Written, RemoteError> {
-        self.count("put_pack_file");
-        self.inner.put_pack_file(key, bytes).await
-    }
-    async fn list_pack_files(&self) -> Result<Vec<ListedPackFile>, RemoteError> {
-        self.count("list_pack_files");
-        self.inner.list_pack_files().await
-    }
-    async fn delete_pack_file(&self, key: &PackKey) -> Result<(), RemoteError> {
-        self.count("delete_pack_file");
-        self.inner.delete_pack_file(key).await
-    }
-    async fn get_document(&self, key: &DocumentKey) -> Result<Option<Document>, RemoteError> {
-        self.count("get_document");
-        self.inner.get_document(key).await
-    }
-    async fn put_document(
-        &self,
-        key: &DocumentKey,
-        bytes: &[u8],
-        expected: Option<&str>,
-    ) -> Result<Written, RemoteError> {
-        self.count("put_document");
-        self.inner.put_document(key, bytes, expected).await
-    }
-    async fn list_refs(&self) -> Result<Vec<ledger_remote::ListedRef>, RemoteError> {
-        self.count("list_refs");
-        self.inner.list_refs().await
     }
 }
 
@@ -165,13 +112,13 @@ fn push_and_clone_requests(releases: i64) -> (BTreeMap<&'static str, usize>, BTr
     let s = Setup::new();
     record(&s.a, 1, releases);
     let counted = Counted::new(&s.remote);
-    let pushed = block_on(push(&s.a, &counted, "origin", None, &())).unwrap();
+    let pushed = block_on(push(&s.a, &counted.remote(), "origin", None, &())).unwrap();
     assert!(pushed.refused.is_empty());
     assert!(!s.pack_files(PackPart::Index).is_empty(), "a big push writes packs");
     assert!(block_on(s.remote.list_objects()).unwrap().is_empty(), "and no loose object");
     let push_calls = counted.reset();
     let b = s.empty();
-    let pulled = block_on(pull(&b, &counted, "origin", &())).unwrap();
+    let pulled = block_on(pull(&b, &counted.remote(), "origin", &())).unwrap();
     assert!(pulled.refused.is_empty());
     assert_eq!(local_refs(&b), local_refs(&s.a));
     assert_sound(&b);
@@ -200,12 +147,12 @@ fn a_push_of_a_few_entries_writes_loose_objects_and_both_kinds_come_in() {
     // A deployment's few entries go up loose, as every push did before packs.
     record(&s.a, 1000, 1);
     let counted = Counted::new(&s.remote);
-    block_on(push(&s.a, &counted, "origin", None, &())).unwrap();
+    block_on(push(&s.a, &counted.remote(), "origin", None, &())).unwrap();
     assert_eq!(counted.calls.borrow().get("put_pack_file"), None);
     assert_eq!(counted.calls.borrow().get("put_object"), Some(&3), "a release, a deployment, its outcome");
     // A pull takes the loose ones by id, never listing packs; a clone takes both kinds.
     let pulling = Counted::new(&s.remote);
-    block_on(pull(&b, &pulling, "origin", &())).unwrap();
+    block_on(pull(&b, &pulling.remote(), "origin", &())).unwrap();
     assert_eq!(pulling.calls.borrow().get("list_pack_files"), None, "{:?}", pulling.calls);
     let c = s.empty();
     block_on(pull(&c, &s.remote, "origin", &())).unwrap();
@@ -229,7 +176,7 @@ fn a_pull_behind_by_a_pack_reads_only_the_part_it_lacks() {
     record(&s.a, 100, 40);
     block_on(push(&s.a, &s.remote, "origin", None, &())).unwrap();
     let counted = Counted::new(&s.remote);
-    let pulled = block_on(pull(&b, &counted, "origin", &())).unwrap();
+    let pulled = block_on(pull(&b, &counted.remote(), "origin", &())).unwrap();
     assert_eq!(pulled.entries, 40 * 3);
     assert_eq!(local_refs(&b), local_refs(&s.a));
     assert_sound(&b);
@@ -357,7 +304,7 @@ fn a_repack_merges_keeps_what_it_superseded_for_the_grace_period_and_readers_ret
         assert_eq!((after.packs_written, after.packs_deleted, after.objects_deleted), (0, 2, 3), "{after:?}");
     })));
     let b = s.empty();
-    let pulled = block_on(pull(&b, &counted, "origin", &())).unwrap();
+    let pulled = block_on(pull(&b, &counted.remote(), "origin", &())).unwrap();
     assert!(pulled.refused.is_empty());
     assert_eq!(counted.calls.borrow().get("list_pack_files"), Some(&2), "{:?}", counted.calls);
     assert_eq!(local_refs(&b), local_refs(&s.a));
@@ -375,7 +322,7 @@ fn a_repack_merges_keeps_what_it_superseded_for_the_grace_period_and_readers_ret
     let c = s.empty();
     register(&c, 0, "other", "1");
     let counted = Counted::new(&s.remote);
-    block_on(pull(&c, &counted, "origin", &())).unwrap();
+    block_on(pull(&c, &counted.remote(), "origin", &())).unwrap();
     let mut expected = local_refs(&s.a);
     expected.insert("service/other".into(), local_refs(&c)["service/other"]);
     assert_eq!(local_refs(&c), expected);
