@@ -672,11 +672,14 @@ fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it
     alice.ok(&["release"]);
     alice.ok(&["apply", "latest", "stage", "--yes"]);
     alice.ok(&["remote", "add", "origin", &shared.url]);
-    let objects = PathBuf::from(shared.url.strip_prefix("file://").unwrap()).join("objects");
+    // 404 entries go up as one pack and its index, then the refs move: the push is killed once
+    // its pack is on the remote, while its refs are moving (each move, and each tracking ref
+    // stored after it, is a durable write: tens of milliseconds in all).
+    let packs = PathBuf::from(shared.url.strip_prefix("file://").unwrap()).join("packs");
     let mut push: Child =
         alice.command(&["push"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_dir(&objects).map_or(0, |d| d.count()) < 50 {
+    while std::fs::read_dir(&packs).map_or(0, |d| d.count()) == 0 {
         assert!(
             Instant::now() < deadline && push.try_wait().unwrap().is_none(),
             "the push ended before it could be killed"
@@ -685,15 +688,11 @@ fn a_push_killed_half_way_leaves_the_remote_consistent_and_the_next_completes_it
     }
     push.kill().unwrap();
     push.wait().unwrap();
-    let uploaded = std::fs::read_dir(&objects).unwrap().count();
-    assert!(uploaded < 404, "killed half-way: {uploaded} of 404 objects");
 
     let verified = alice.json(&["verify", "--remote", "origin"]);
     assert_eq!(verified["sound"], true, "{verified}");
     let pushed = alice.output(&["push"]);
     assert!(pushed.status.success(), "{}", stderr(&pushed));
-    // Without a terminal, progress is one plain line per step.
-    assert!(stderr(&pushed).contains("uploading 404 objects\n"), "{}", stderr(&pushed));
     assert_eq!(alice.json(&["verify", "--remote", "origin"])["unreachable"], 0);
     let bob = shared.project();
     assert_eq!(bob.json(&["clone", &shared.url])["entries"], 404);
