@@ -5,7 +5,9 @@
 //! 660 KiB relocation table and written into pages each process then owns. A command that
 //! runs for 2 ms paid a noticeable part of it before `main` (see benches/README.md,
 //! "Start-up"). Linked at a fixed address, the binary has nothing to relocate; shared
-//! libraries, the stack and the heap are still placed at random addresses.
+//! libraries, the stack and the heap are still placed at random addresses. `scripts/dist`
+//! goes further for the binary to install: linked statically, it has no shared libraries to
+//! load either.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");

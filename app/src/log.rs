@@ -11,9 +11,10 @@ use crate::json;
 use crate::views::{Releases, resolve_target};
 use crate::workspace::Workspace;
 
-/// How far before the oldest deployment shown its releases are looked for.
+/// How far before the oldest deployment shown its releases are first looked for; each further
+/// stretch read, while some are still missing, is twice as long as the one before.
 const RELEASE_LEAD: u64 = 64;
-/// The longest stretch of recent history read in one go; beyond it, releases are looked up by id.
+/// The longest stretch of recent history read so; beyond it, releases are looked up by id.
 const RECENT_WINDOW: u64 = 4096;
 
 /// An environment's newest deployments.
@@ -52,10 +53,21 @@ pub fn env_log<S: Source>(
     })?;
     // The releases these deployments name were mostly recorded shortly before them: reading
     // that stretch of history once, in order, beats looking each one up by id.
-    if let Some(oldest) = records.last() {
-        let first = oldest.seq.saturating_sub(RELEASE_LEAD);
-        if reader.newest(1)?.first().is_some_and(|newest| newest - first <= RECENT_WINDOW) {
-            releases.learn_recent(first, &records)?;
+    if let Some(oldest) = records.last()
+        && let Some(&newest) = reader.newest(1)?.first()
+    {
+        let mut wanted = releases.unknown_releases(&records);
+        let mut lead = RELEASE_LEAD;
+        let mut end = newest + 1;
+        let mut first = oldest.seq.saturating_sub(lead);
+        while !wanted.is_empty() && newest - first <= RECENT_WINDOW {
+            releases.learn_between(first..end, &mut wanted)?;
+            if first == 0 {
+                break;
+            }
+            end = first;
+            lead *= 2;
+            first = first.saturating_sub(lead);
         }
     }
     Ok(EnvLog { env: env.to_string(), records, more })

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::rc::Rc;
 
 use ledger::deploy::Plan;
@@ -44,14 +45,10 @@ impl ReleaseView {
     /// The view of a stored release; `None` when the entry is not one.
     fn of(stored: &StoredEntry) -> Option<ReleaseView> {
         let release = stored.entry.as_release()?;
-        let parsed = ledger::image::ImageRef::parse(&release.image_ref()).ok();
-        let label = match parsed {
-            Some(image) => match (image.tag, image.digest) {
-                (Some(tag), _) => tag,
-                (None, Some(digest)) => format!("@{}", &digest[..digest.len().min(19)]),
-                (None, None) => "untagged".into(),
-            },
-            None => release.image.clone(),
+        let label = match (ledger::image::ImageRef::tag_of(&release.image), &release.digest) {
+            (Some(tag), _) => tag.to_string(),
+            (None, Some(digest)) => format!("@{}", digest.get(..19).unwrap_or(digest)),
+            (None, None) => "untagged".into(),
         };
         Some(ReleaseView {
             id: stored.id,
@@ -97,16 +94,30 @@ impl<'s, S: Source> Releases<'s, S> {
         self.source
     }
 
-    /// Learns the releases that `records` name and that were recorded from position `first`
-    /// on, with one sequential read: cheaper than looking recent releases up one id at a time.
-    pub fn learn_recent(&self, first: u64, records: &[DeploymentRecord]) -> Result<()> {
+    /// The releases that `records` show (what each deployment changed from and to, what its
+    /// outcome found running) and that are not known yet.
+    pub fn unknown_releases(&self, records: &[DeploymentRecord]) -> BTreeSet<EntryId> {
         let mut wanted = BTreeSet::new();
         for record in records {
-            wanted.extend(record.deployment.entry.references());
-            wanted.extend(record.outcome.iter().flat_map(|outcome| outcome.entry.references()));
+            if let Some(deployment) = record.deployment.entry.as_deployment() {
+                wanted.extend(
+                    deployment.changes.values().flat_map(|change| change.from.into_iter().chain([change.to])),
+                );
+            }
+            if let Some(outcome) = record.outcome.as_ref().and_then(|outcome| outcome.entry.as_outcome()) {
+                wanted.extend(outcome.services.values().filter_map(|service| service.running));
+            }
         }
         wanted.retain(|id| !self.seen.borrow().contains_key(id));
-        for stored in self.source.releases_from(first, &wanted)? {
+        wanted
+    }
+
+    /// Learns the releases among `wanted` that were recorded at the positions `seqs`, with one
+    /// sequential read (cheaper than looking recent releases up one id at a time), and takes
+    /// them out of `wanted`.
+    pub fn learn_between(&self, seqs: Range<u64>, wanted: &mut BTreeSet<EntryId>) -> Result<()> {
+        for stored in self.source.releases_in(seqs, wanted)? {
+            wanted.remove(&stored.id);
             self.learn(&stored);
         }
         Ok(())

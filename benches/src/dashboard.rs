@@ -2,7 +2,7 @@
 //! with its clock set to the end of that history (so `/metrics` windows hold deployments), each
 //! page and API route requested over HTTP, median and slowest of the runs.
 //!
-//!     cargo build --profile dist -p ledger-cli -p ledger-bench
+//!     ./scripts/dist
 //!     target/dist/ledger-bench-dashboard [--entries 1000000] [--dir target/bench-dashboard] [--runs 20]
 
 mod history;

@@ -30,10 +30,7 @@ fn main() {
     let options = parse_options();
     let ledger = std::env::current_exe().expect("the bench binary's path").with_file_name("ledger");
     if !ledger.is_file() {
-        usage(&format!(
-            "{} not found: build it with `cargo build --profile dist -p ledger-cli -p ledger-bench`",
-            ledger.display()
-        ));
+        usage(&format!("{} not found: build it with `./scripts/dist`", ledger.display()));
     }
     let moto = Moto::start();
     for &count in &options.services {

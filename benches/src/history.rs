@@ -33,10 +33,7 @@ pub fn ledger_binary() -> Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
-            "{} not found: build it first with `cargo build --profile dist -p ledger-cli -p ledger-bench`",
-            path.display()
-        ))
+        Err(format!("{} not found: build it first with `./scripts/dist`", path.display()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The ledger as whole processes on a large history, side by side with git on an equivalent
 //! one. See benches/README.md for what is measured and how to reproduce it.
 //!
-//!     cargo build --profile dist -p ledger-cli -p ledger-bench
+//!     ./scripts/dist
 //!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20] [--baseline OLD-LEDGER]
 //!         [--disk-only | --only verify]
 

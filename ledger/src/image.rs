@@ -23,6 +23,18 @@ pub enum InvalidImage {
 
 const MAX_REFERENCE_LEN: usize = 512;
 
+/// `(repository, tag)`: a tag follows the last ':' that comes after the last '/' (a registry
+/// port is not a tag).
+fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
+    let last_slash = name_and_tag.rfind('/');
+    match name_and_tag.rfind(':') {
+        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
+            (&name_and_tag[..colon], Some(&name_and_tag[colon + 1..]))
+        }
+        _ => (name_and_tag, None),
+    }
+}
+
 impl ImageRef {
     pub fn parse(image: &str) -> Result<ImageRef, InvalidImage> {
         let malformed = |reason| InvalidImage::Malformed { image: image.to_string(), reason };
@@ -38,14 +50,7 @@ impl ImageRef {
             ),
             None => (image, None),
         };
-        // A tag follows the last ':' that comes after the last '/' (a registry port is not a tag).
-        let last_slash = name_and_tag.rfind('/');
-        let (repository, tag) = match name_and_tag.rfind(':') {
-            Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
-                (&name_and_tag[..colon], Some(&name_and_tag[colon + 1..]))
-            }
-            _ => (name_and_tag, None),
-        };
+        let (repository, tag) = split_tag(name_and_tag);
         if !valid_repository(repository) {
             return Err(malformed(
                 "the repository must be lowercase path components (a-z, 0-9, '.', '_', '-') separated by '/', after an optional registry host",
@@ -59,6 +64,13 @@ impl ImageRef {
             ));
         }
         Ok(ImageRef { repository: repository.to_string(), tag: tag.map(str::to_string), digest })
+    }
+
+    /// The tag of `image` (a reference, pinned or not), found without checking the rest: for
+    /// showing a release whose reference was checked when it was recorded.
+    pub fn tag_of(image: &str) -> Option<&str> {
+        let name_and_tag = image.split_once('@').map_or(image, |(rest, _)| rest);
+        split_tag(name_and_tag).1
     }
 
     /// Checks that the image comes from `expected` (the manifest's `image_repository`).

@@ -7,6 +7,7 @@
 //! update.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -911,9 +912,13 @@ pub trait Source {
     fn newest(&self, limit: usize) -> Result<Vec<u64>, StoreError>;
     /// Up to `limit` ids within `prefix`.
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError>;
-    /// The releases among `wanted` recorded from position `first` on, oldest first: a
+    /// The releases among `wanted` recorded at the positions `seqs`, oldest first: a
     /// sequential read that hashes the releases it passes and decodes only the wanted ones.
-    fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError>;
+    fn releases_in(
+        &self,
+        seqs: Range<u64>,
+        wanted: &BTreeSet<EntryId>,
+    ) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// The entry `id` names, where the id index places it.
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
@@ -1144,10 +1149,14 @@ where
         Ok(seqs)
     }
 
-    fn releases_from(&self, first: u64, wanted: &BTreeSet<EntryId>) -> Result<Vec<StoredEntry>, StoreError> {
+    fn releases_in(
+        &self,
+        seqs: Range<u64>,
+        wanted: &BTreeSet<EntryId>,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut releases = Vec::new();
         let mut bytes = Vec::new();
-        for row in self.entries.range(first..).map_err(db_error)? {
+        for row in self.entries.range(seqs).map_err(db_error)? {
             let (seq, packed) = row.map_err(db_error)?;
             if packing::peek_kind(packed.value()) != Some(crate::entry::EntryKind::Release) {
                 continue;
