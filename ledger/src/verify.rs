@@ -9,10 +9,10 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use crate::admission::{Named, Recent, Refusal, Rules, Summary};
-use crate::entry::{Body, DecodeError, DeployResult, Entry, Outcome, StoredEntry};
+use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
@@ -239,14 +239,13 @@ fn pass(
     };
     let sums = std::thread::scope(|scope| {
         let (batches, received) = sync_channel(QUEUED_BATCHES);
-        let (spent, returned) = channel();
-        let reading = scope.spawn(|| read_entries(reader, placement, stop, batches, returned));
+        let reading = scope.spawn(|| read_entries(reader, placement, stop, batches));
         for batch in received {
-            for read in &batch {
-                checker.check(read)?;
+            let mut start = 0;
+            for read in &batch.entries {
+                checker.check(read, &batch.bytes[start..read.end])?;
+                start = read.end;
             }
-            // Freed where they were decoded: the reading thread is gone once all are read.
-            let _ = spent.send(batch);
         }
         reading.join().unwrap_or_else(|panic| resume_unwind(panic))
     })?;
@@ -263,33 +262,34 @@ fn pass(
     Ok(Passed::Sound(checker.finish()?))
 }
 
-/// Entries as read, in recording order, handed from the reading thread to the checking one
-/// and back: what decoding allocates is freed by the thread that allocated it (memory freed
-/// by another thread costs both threads their allocator's fast path).
-type Batch = Vec<Read>;
+/// Entries as read, in recording order: their stored bytes one after another, and for each its
+/// position, the id its bytes hash to, where its bytes end, and whether the id index places it
+/// there (with [`Placement::Summed`], taken to). They are decoded where they are checked, so
+/// that what decoding allocates is freed by the thread that allocated it.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    entries: Vec<Read>,
+}
 
-/// An entry as read: its position, the id its bytes hash to, and what its bytes decode to.
 struct Read {
     seq: u64,
     id: EntryId,
-    /// `None` when the id index does not place the entry there (with [`Placement::Summed`],
-    /// it is taken to): it is reported as such, not decoded.
-    decoded: Option<Result<StoredEntry, DecodeError>>,
+    end: usize,
+    indexed: bool,
 }
 
-/// Reads, hashes and decodes every entry in order, and hands them on in batches, dropping
-/// those handed back; stops when `stop` is set or nobody takes them. With
-/// [`Placement::Summed`], returns the keyed sums of (id, position) over the entries and over
-/// the id index.
+/// Reads and hashes every entry in order, and hands them on in batches; stops when `stop` is
+/// set or nobody takes them. With [`Placement::Summed`], returns the keyed sums of
+/// (id, position) over the entries and over the id index.
 fn read_entries(
     reader: &Reader,
     placement: &Placement,
     stop: &AtomicBool,
     batches: SyncSender<Batch>,
-    spent: Receiver<Batch>,
 ) -> Result<Option<(PlacementSum, PlacementSum)>, StoreError> {
     let mut stored = PlacementSum::default();
-    let mut batch = Batch::with_capacity(BATCH);
+    let mut batch = Batch::default();
     let mut taken = true;
     reader.for_each_entry_while(|seq, bytes| {
         let id = EntryId::of_stored_bytes(bytes);
@@ -300,19 +300,14 @@ fn read_entries(
             }
             Placement::LookedUp => reader.seq_of(&id)? == Some(seq),
         };
-        let decoded = indexed.then(|| Entry::decode(bytes).map(|entry| StoredEntry { id, entry }));
-        batch.push(Read { seq, id, decoded });
-        if batch.len() == BATCH {
-            let next = spent.try_iter().last().map(|mut spent| {
-                spent.clear();
-                spent
-            });
-            let full = std::mem::replace(&mut batch, next.unwrap_or_else(|| Batch::with_capacity(BATCH)));
-            taken = batches.send(full).is_ok();
+        batch.bytes.extend_from_slice(bytes);
+        batch.entries.push(Read { seq, id, end: batch.bytes.len(), indexed });
+        if batch.entries.len() == BATCH {
+            taken = batches.send(std::mem::take(&mut batch)).is_ok();
         }
         Ok(taken && !stop.load(Ordering::Relaxed))
     })?;
-    if taken && !batch.is_empty() {
+    if taken && !batch.entries.is_empty() {
         taken = batches.send(batch).is_ok();
     }
     drop(batches);
@@ -383,24 +378,20 @@ struct Checker<'r> {
 }
 
 impl<'r> Checker<'r> {
-    fn check(&mut self, read: &Read) -> Result<(), StoreError> {
+    fn check(&mut self, read: &Read, bytes: &[u8]) -> Result<(), StoreError> {
         self.report.objects += 1;
         let (seq, id) = (read.seq, read.id);
-        match &read.decoded {
-            None => {
-                self.unindexed.insert(seq, id);
-                Ok(())
-            }
-            Some(Err(error)) => {
-                self.report.damage.push(Damage::Undecodable { id, error: error.to_string() });
-                Ok(())
-            }
-            Some(Ok(stored)) => self.check_entry(seq, stored),
+        if !read.indexed {
+            self.unindexed.insert(seq, id);
+            return Ok(());
         }
-    }
-
-    fn check_entry(&mut self, seq: u64, stored: &StoredEntry) -> Result<(), StoreError> {
-        let (id, entry) = (stored.id, &stored.entry);
+        let entry = match Entry::decode(bytes) {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.report.damage.push(Damage::Undecodable { id, error: error.to_string() });
+                return Ok(());
+            }
+        };
         let mut usable = true;
         for (position, named) in entry.named().enumerate() {
             match self.resolve(&named)? {
@@ -414,13 +405,15 @@ impl<'r> Checker<'r> {
         }
         // An outcome whose deployment is not one is reported below, as a stray.
         if usable
-            && let Some(on) = self.history_ref(entry)
-            && let Err(broken) = self.rules.check(&on, entry, &self.recent)
+            && let Some(on) = self.history_ref(&entry)
+            && let Err(broken) = self.rules.check(&on, &entry, &self.recent)
         {
             let refusal = Refusal { id, on: on.to_string(), broken };
             self.report.damage.push(Damage::BreaksRule(refusal));
         }
-        self.derived.add(seq, stored)?;
+        let stored = StoredEntry { id, entry };
+        self.derived.add(seq, &stored)?;
+        let entry = stored.entry;
         match &entry.body {
             Body::Deployment(deployment) => {
                 if !self.replays.contains_key(&deployment.env) {
@@ -444,7 +437,7 @@ impl<'r> Checker<'r> {
             }
             Body::Release(_) | Body::ReleaseSet(_) => {}
         }
-        self.recent.insert(id, Summary::of(entry));
+        self.recent.insert(id, Summary::of(&entry));
         self.recent.trim();
         Ok(())
     }
