@@ -234,8 +234,11 @@ fn verify_reports_aggregates_that_disagree_with_the_history() {
     assert!(damage[0].contains("the metrics of prod for the week of 2027-01-11"), "{damage:?}");
 }
 
+/// The ordinal index as a write transaction sees it: (env, ordinal) → deployment seq.
+type Ordinals<'t> = redb::Table<'t, (&'static str, u64), u64>;
+
 /// Edits the ordinal index of the ledger in `dir` behind the store's back.
-fn edit_ordinals(dir: &std::path::Path, edit: impl FnOnce(&mut redb::Table<(&str, u64), u64>)) {
+fn edit_ordinals(dir: &std::path::Path, edit: impl FnOnce(&mut Ordinals)) {
     let path = Store::open(dir).unwrap().path().to_path_buf();
     let db = redb::Database::create(&path).unwrap();
     let txn = db.begin_write().unwrap();
@@ -251,7 +254,7 @@ fn verify_reports_an_ordinal_index_that_disagrees_with_the_log() {
     let sound = tempfile::tempdir().unwrap();
     known_history(&Store::init(sound.path()).unwrap());
     assert_eq!(derived_damage(&Store::open(sound.path()).unwrap()), Vec::<String>::new());
-    let damaged = |edit: &dyn Fn(&mut redb::Table<(&str, u64), u64>)| {
+    let damaged = |edit: &dyn Fn(&mut Ordinals)| {
         let dir = tempfile::tempdir().unwrap();
         known_history(&Store::init(dir.path()).unwrap());
         edit_ordinals(dir.path(), edit);
