@@ -168,33 +168,64 @@ impl Named for Summaries {
 /// from the store (see [`Recent::resolve`]) and held in turn.
 pub struct Recent {
     capacity: usize,
-    summaries: HashMap<EntryId, Summary, IdHashing>,
-    order: VecDeque<EntryId>,
+    /// The summaries held, oldest first, with their ids: the one numbered `first` at the front.
+    held: VecDeque<(EntryId, Summary)>,
+    /// The number of the oldest summary held (each one inserted takes the next number).
+    first: u64,
+    /// Where each id's summary was inserted. Rows of summaries already forgotten are dropped in
+    /// one sweep once there are as many as held, not one by one: looking the oldest id up to
+    /// drop its row would cost a cache miss per entry.
+    numbers: HashMap<EntryId, u64, IdHashing>,
 }
 
 impl Recent {
     pub fn new(capacity: usize) -> Recent {
-        Recent { capacity, summaries: HashMap::with_hasher(IdHashing::random()), order: VecDeque::new() }
+        Recent {
+            capacity,
+            held: VecDeque::new(),
+            first: 0,
+            numbers: HashMap::with_hasher(IdHashing::random()),
+        }
+    }
+
+    /// Where in `held` the summary of `id` is, if it is held.
+    fn position(&self, id: &EntryId) -> Option<usize> {
+        let number = *self.numbers.get(id)?;
+        number.checked_sub(self.first).and_then(|position| usize::try_from(position).ok())
     }
 
     pub fn contains(&self, id: &EntryId) -> bool {
-        self.summaries.contains_key(id)
+        self.position(id).is_some()
     }
 
     /// Holds `summary` of entry `id`, beyond the capacity until the next [`Recent::trim`].
     pub fn insert(&mut self, id: EntryId, summary: Summary) {
-        if self.summaries.insert(id, summary).is_none() {
-            self.order.push_back(id);
+        match self.position(&id) {
+            Some(position) => self.held[position].1 = summary,
+            None => {
+                self.numbers.insert(id, self.first + self.held.len() as u64);
+                self.held.push_back((id, summary));
+            }
         }
     }
 
     /// Forgets the oldest summaries beyond the capacity.
     pub fn trim(&mut self) {
-        while self.order.len() > self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.summaries.remove(&oldest);
-            }
+        while self.held.len() > self.capacity {
+            self.held.pop_front();
+            self.first += 1;
         }
+        if self.numbers.len() > 2 * self.capacity.max(self.held.len()) {
+            let first = self.first;
+            self.numbers.retain(|_, number| *number >= first);
+        }
+    }
+
+    /// How many ids it has rows for, those of summaries already forgotten included: at most
+    /// twice the capacity after a [`Recent::trim`].
+    #[cfg(test)]
+    fn rows(&self) -> usize {
+        self.numbers.len()
     }
 
     /// Holds the summary of each of `ids` that `source` stores, reading those not held.
@@ -254,7 +285,7 @@ impl Hasher for IdHasher {
 
 impl Named for Recent {
     fn summary(&self, id: &EntryId) -> Option<&Summary> {
-        self.summaries.get(id)
+        self.position(id).map(|position| &self.held[position].1)
     }
 }
 
@@ -835,6 +866,24 @@ frontend = ["api"]
         let held: Vec<bool> = seen.iter().map(|(id, _)| recent.contains(id)).collect();
         assert_eq!(held, [false, true, true]);
         assert_eq!(recent.summary(&seen[2].0), Some(&seen[2].1));
+    }
+
+    #[test]
+    fn recent_holds_no_more_than_twice_its_capacity_however_many_entries_pass() {
+        let mut recent = Recent::new(4);
+        let summary = Summary::of(&entry(0, vec![], release_body("api", "registry.local/api:v1")));
+        let ids: Vec<EntryId> =
+            (0..1_000u32).map(|n| EntryId(*blake3::hash(&n.to_le_bytes()).as_bytes())).collect();
+        for (passed, id) in ids.iter().enumerate() {
+            // An entry named again while held keeps its place.
+            recent.insert(*id, summary.clone());
+            recent.insert(ids[passed.saturating_sub(2)], summary.clone());
+            recent.trim();
+            assert!(recent.held.len() <= 4 && recent.rows() <= 8, "after {passed}: {}", recent.rows());
+            let held: Vec<bool> = ids[..=passed].iter().rev().map(|id| recent.contains(id)).collect();
+            let expected: Vec<bool> = (0..=passed).map(|back| back < 4).collect();
+            assert_eq!(held, expected, "after {passed}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use redb::{ReadableTable, Table};
 
 use crate::entry::{Body, DeployResult, StoredEntry};
 use crate::id::EntryId;
-use crate::store::{Derived, Reader, Source, StoreError, db_error};
+use crate::store::{Derived, EnvLog, Reader, Source, StoreError, db_error};
 use crate::timestamp::Timestamp;
 
 const WEEK_MICROS: i64 = 7 * 86_400 * 1_000_000;
@@ -632,25 +632,36 @@ impl<'r> Rebuild<'r> {
         if recorded.pending != self.aggregates.pending {
             found.push("the failures not yet recovered from differ from the history".into());
         }
+        // Each environment's rows of the ordinal index are read beside its log, one row of
+        // each at a time, so that memory does not grow with the history. The log is in
+        // recording order: the rows the tables cover come first.
         let mut ordinals: BTreeMap<String, u64> = BTreeMap::new();
-        let mut logged: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        self.reader.for_each_env_log_row(|env, row| {
-            if row.deployment <= self.through {
-                logged.entry(env.to_string()).or_default().push(row.deployment);
-            }
-        })?;
+        let mut walking: Option<(String, u64, EnvLog<'_>)> = None;
         for row in derived.order.iter().map_err(db_error)? {
             let (key, seq) = row.map_err(db_error)?;
             let (env, ordinal) = key.value();
-            let expected = *ordinals.entry(env.to_string()).or_default() + 1;
-            ordinals.insert(env.to_string(), expected);
-            let listed =
-                logged.get(env).and_then(|seqs| seqs.get(usize::try_from(ordinal - 1).ok()?)).copied();
-            if ordinal != expected || listed != Some(seq.value()) {
+            let walk = match walking.take() {
+                Some(walk) if walk.0 == env => walk,
+                walked => {
+                    if let Some((walked, rows, _)) = walked {
+                        ordinals.insert(walked, rows);
+                    }
+                    (env.to_string(), 0, self.reader.env_log_rows(env)?)
+                }
+            };
+            let (_, rows, log) = walking.insert(walk);
+            *rows += 1;
+            // Once an ordinal is not the next one, each later one of the environment is not
+            // either, and is reported as such.
+            let listed = log.next().transpose()?.map(|row| row.deployment).filter(|seq| *seq <= self.through);
+            if ordinal != *rows || listed != Some(seq.value()) {
                 found.push(format!(
                     "the ordinal index of {env} at {ordinal} does not name its log's deployment"
                 ));
             }
+        }
+        if let Some((walked, rows, _)) = walking {
+            ordinals.insert(walked, rows);
         }
         for (env, count) in &self.deployments {
             if ordinals.get(env) != Some(count) {

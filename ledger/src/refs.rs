@@ -57,11 +57,13 @@ impl RefName {
     }
 
     fn of(kind: RefKind) -> RefName {
+        // Joined directly rather than formatted: `verify` names a ref for every entry.
+        let join = |prefix: &str, name: &str| [prefix, name].concat();
         let text = match &kind {
-            RefKind::Env(env) => format!("env/{env}"),
-            RefKind::Service(service) => format!("service/{service}"),
-            RefKind::Set(set) => format!("set/{}", set.as_deref().unwrap_or(ALL_SERVICES)),
-            RefKind::Tracking { remote, name } => format!("{}{name}", RefName::tracking_prefix(remote)),
+            RefKind::Env(env) => join("env/", env),
+            RefKind::Service(service) => join("service/", service),
+            RefKind::Set(set) => join("set/", set.as_deref().unwrap_or(ALL_SERVICES)),
+            RefKind::Tracking { remote, name } => join(&RefName::tracking_prefix(remote), name),
         };
         RefName { kind, text }
     }

@@ -839,6 +839,9 @@ pub struct EnvLogRow {
     pub outcome: Option<u64>,
 }
 
+/// An environment's log, read row by row, oldest first (see [`Reader::env_log_rows`]).
+pub type EnvLog<'r> = Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>;
+
 /// Read access to the history, the same through either kind of transaction.
 pub trait Source {
     /// The position of an entry in recording order.
@@ -1247,10 +1250,7 @@ impl Reader {
     }
 
     /// `env`'s log, oldest first.
-    pub fn env_log_rows<'r>(
-        &'r self,
-        env: &str,
-    ) -> Result<Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>, StoreError> {
+    pub fn env_log_rows<'r>(&'r self, env: &str) -> Result<EnvLog<'r>, StoreError> {
         let rows = self.env_log.range((env, 0)..=(env, u64::MAX)).map_err(db_error)?;
         Ok(Box::new(rows.map(|row| {
             let (key, outcome) = row.map_err(db_error)?;

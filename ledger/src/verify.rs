@@ -16,7 +16,7 @@ use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
-use crate::store::{EnvLogRow, PageCheck, Reader, Source, Store, StoreError, ref_of};
+use crate::store::{EnvLog, EnvLogRow, PageCheck, Reader, Source, Store, StoreError, ref_of};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
     /// The bytes stored for `id` hash to another id: altered.
@@ -577,7 +577,7 @@ struct Replay<'r> {
     /// The deployments replayed so far.
     rows: usize,
     /// The environment's log, from the row after the last one compared.
-    log: Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>,
+    log: EnvLog<'r>,
     /// The first row where the log disagrees with the history.
     log_mismatch: Option<String>,
     state: State,
@@ -586,7 +586,7 @@ struct Replay<'r> {
 }
 
 impl<'r> Replay<'r> {
-    fn new(log: Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + 'r>) -> Replay<'r> {
+    fn new(log: EnvLog<'r>) -> Replay<'r> {
         Replay {
             head: None,
             open: None,

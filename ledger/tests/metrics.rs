@@ -233,3 +233,56 @@ fn verify_reports_aggregates_that_disagree_with_the_history() {
     assert_eq!(damage.len(), 1, "{damage:?}");
     assert!(damage[0].contains("the metrics of prod for the week of 2027-01-11"), "{damage:?}");
 }
+
+/// The ordinal index as a write transaction sees it: (env, ordinal) → deployment seq.
+type Ordinals<'t> = redb::Table<'t, (&'static str, u64), u64>;
+
+/// Edits the ordinal index of the ledger in `dir` behind the store's back.
+fn edit_ordinals(dir: &std::path::Path, edit: impl FnOnce(&mut Ordinals)) {
+    let path = Store::open(dir).unwrap().path().to_path_buf();
+    let db = redb::Database::create(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let order: redb::TableDefinition<(&str, u64), u64> = redb::TableDefinition::new("env_order");
+        edit(&mut txn.open_table(order).unwrap());
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn verify_reports_an_ordinal_index_that_disagrees_with_the_log() {
+    let sound = tempfile::tempdir().unwrap();
+    known_history(&Store::init(sound.path()).unwrap());
+    assert_eq!(derived_damage(&Store::open(sound.path()).unwrap()), Vec::<String>::new());
+    let damaged = |edit: &dyn Fn(&mut Ordinals)| {
+        let dir = tempfile::tempdir().unwrap();
+        known_history(&Store::init(dir.path()).unwrap());
+        edit_ordinals(dir.path(), edit);
+        derived_damage(&Store::open(dir.path()).unwrap())
+    };
+    let at =
+        |ordinal: u64| format!("the ordinal index of prod at {ordinal} does not name its log's deployment");
+    let not_all = "the ordinal index of prod does not list its 5 deployments".to_string();
+
+    // A row naming another deployment: that row alone.
+    let swapped = damaged(&|order| {
+        let third = redb::ReadableTable::get(order, ("prod", 3)).unwrap().unwrap().value();
+        order.insert(("prod", 2), third).unwrap();
+    });
+    assert_eq!(swapped, vec![at(2)]);
+    // A row missing: every later one is out of place, and the count is short.
+    let missing = damaged(&|order| {
+        order.remove(("prod", 3)).unwrap();
+    });
+    assert_eq!(missing, vec![at(4), at(5), not_all.clone()]);
+    // A row beyond the log.
+    let beyond = damaged(&|order| {
+        order.insert(("prod", 6), 1).unwrap();
+    });
+    assert_eq!(beyond, vec![at(6), not_all.clone()]);
+    // Another environment's rows, though it has no log.
+    let stray = damaged(&|order| {
+        order.insert(("dev", 1), 1).unwrap();
+    });
+    assert_eq!(stray, vec!["the ordinal index of dev at 1 does not name its log's deployment".to_string()]);
+}
