@@ -87,7 +87,7 @@ impl fmt::Display for Damage {
                 write!(f, "object {key:016x}… at #{seq}: its bytes hash to {actual} (corrupted or altered)")
             }
             Damage::IndexRow { key, seq, actual: None } => {
-                write!(f, "object {key:016x}… at #{seq}: indexed but not stored")
+                write!(f, "object {key:016x}…: indexed at #{seq}, where no entry of such an id is stored")
             }
             Damage::Undecodable { id, error } => write!(f, "object {id}: cannot be decoded: {error}"),
             Damage::MissingParent { id, parent } => write!(f, "object {id}: parent {parent} is missing"),
