@@ -1079,27 +1079,20 @@ where
     D: LogOrder,
 {
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
-        let key = id_key(id);
-        let mut unreadable = None;
-        for row in self.ids.range((key, 0)..=(key, u64::MAX)).map_err(db_error)? {
-            let seq = row.map_err(db_error)?.0.value().1;
-            match self.raw_at(seq) {
-                Ok(Some(bytes)) => {
-                    let found = EntryId::of_stored_bytes(&bytes);
-                    if found == *id {
-                        return Ok(Some(seq));
-                    }
-                    if id_key(&found) == key {
-                        // Another entry whose id begins the same.
-                        continue;
-                    }
-                }
-                Ok(None) | Err(StoreError::Damaged(_)) => {}
-                Err(error) => return Err(error),
+        Ok(self.find(id)?.map(|(seq, _)| seq))
+    }
+
+    fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        match self.find(id)? {
+            Some((_, Some(bytes))) => {
+                let entry =
+                    Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
+                Ok(Some(StoredEntry { id: *id, entry }))
             }
-            unreadable.get_or_insert(seq);
+            // Reading it again reports the damage.
+            Some((seq, None)) => self.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some),
+            None => Ok(None),
         }
-        Ok(unreadable)
     }
 
     fn places(&self, id: &EntryId, seq: u64) -> Result<bool, StoreError> {
@@ -1255,6 +1248,40 @@ where
             }
         }
         Ok(ids)
+    }
+}
+
+impl<E, I, R, S, C, T, L, D> View<E, I, R, S, C, T, L, D>
+where
+    E: ReadableTable<u64, &'static [u8]>,
+    I: ReadableTable<(u64, u64), ()>,
+{
+    /// Where `id` is stored and its bytes: the row of its key whose entry hashes to it (rows
+    /// of the same key holding other entries are passed over). When none does, a row of that
+    /// key whose entry is not stored or does not unpack is taken to be its, without bytes:
+    /// reading it then reports the damage.
+    fn find(&self, id: &EntryId) -> Result<Option<(u64, Option<Vec<u8>>)>, StoreError> {
+        let key = id_key(id);
+        let mut unreadable = None;
+        for row in self.ids.range((key, 0)..=(key, u64::MAX)).map_err(db_error)? {
+            let seq = row.map_err(db_error)?.0.value().1;
+            let stored = self.entries.get(seq).map_err(db_error)?;
+            match stored.map(|row| packing::unpack(row.value())) {
+                Some(Ok(bytes)) => {
+                    let found = EntryId::of_stored_bytes(&bytes);
+                    if found == *id {
+                        return Ok(Some((seq, Some(bytes))));
+                    }
+                    if id_key(&found) == key {
+                        // Another entry whose id begins the same.
+                        continue;
+                    }
+                }
+                None | Some(Err(_)) => {}
+            }
+            unreadable.get_or_insert((seq, None));
+        }
+        Ok(unreadable)
     }
 }
 
