@@ -1251,6 +1251,10 @@ where
     }
 }
 
+/// Where an id is stored, and the bytes there that hash to it (`None`: the row of its key
+/// leads to an entry that is not stored or does not unpack).
+type Found = (u64, Option<Vec<u8>>);
+
 impl<E, I, R, S, C, T, L, D> View<E, I, R, S, C, T, L, D>
 where
     E: ReadableTable<u64, &'static [u8]>,
@@ -1260,24 +1264,21 @@ where
     /// of the same key holding other entries are passed over). When none does, a row of that
     /// key whose entry is not stored or does not unpack is taken to be its, without bytes:
     /// reading it then reports the damage.
-    fn find(&self, id: &EntryId) -> Result<Option<(u64, Option<Vec<u8>>)>, StoreError> {
+    fn find(&self, id: &EntryId) -> Result<Option<Found>, StoreError> {
         let key = id_key(id);
         let mut unreadable = None;
         for row in self.ids.range((key, 0)..=(key, u64::MAX)).map_err(db_error)? {
             let seq = row.map_err(db_error)?.0.value().1;
             let stored = self.entries.get(seq).map_err(db_error)?;
-            match stored.map(|row| packing::unpack(row.value())) {
-                Some(Ok(bytes)) => {
-                    let found = EntryId::of_stored_bytes(&bytes);
-                    if found == *id {
-                        return Ok(Some((seq, Some(bytes))));
-                    }
-                    if id_key(&found) == key {
-                        // Another entry whose id begins the same.
-                        continue;
-                    }
+            if let Some(Ok(bytes)) = stored.map(|row| packing::unpack(row.value())) {
+                let found = EntryId::of_stored_bytes(&bytes);
+                if found == *id {
+                    return Ok(Some((seq, Some(bytes))));
                 }
-                None | Some(Err(_)) => {}
+                if id_key(&found) == key {
+                    // Another entry whose id begins the same.
+                    continue;
+                }
             }
             unreadable.get_or_insert((seq, None));
         }
