@@ -18,14 +18,17 @@ fn verify_lists_damage_and_exits_3() {
     env.ok(&["apply", "latest", "stage", "--service", "api", "--yes"]);
 
     // Flip one bit of a stored release, behind ledger's back.
+    let id = ledger::EntryId::from_hex(&api).unwrap();
+    let seq = {
+        use ledger::Source;
+        let store = ledger::Store::open(&env.path().join(".ledger")).unwrap();
+        store.read().unwrap().seq_of(&id).unwrap().unwrap()
+    };
     let path = env.path().join(".ledger/ledger.redb");
     let db = redb::Database::create(&path).unwrap();
-    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
     let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
     let txn = db.begin_write().unwrap();
     {
-        let id = ledger::EntryId::from_hex(&api).unwrap();
-        let seq = txn.open_table(ids).unwrap().get(&id.0).unwrap().unwrap().value();
         let mut table = txn.open_table(entries).unwrap();
         let mut bytes = table.get(seq).unwrap().unwrap().value().to_vec();
         let last = bytes.len() - 1;

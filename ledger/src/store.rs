@@ -34,17 +34,22 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// The page cache of the handle that checks every page once (see [`Store::check_pages`]).
 const CHECK_CACHE_BYTES: usize = 1024 * 1024;
 
-/// The layout version of the tables below, kept in `meta`. Layout 1 (before entries were
-/// packed and timelines keyed by scope number) is upgraded in place when first opened.
-const SCHEMA_VERSION: u8 = 2;
+/// The layout version of the tables below, kept in `meta`. Layouts 1 (before entries were
+/// packed and timelines keyed by scope number) and 2 (before the id index was keyed by a
+/// prefix of the id) are upgraded in place when first opened.
+const SCHEMA_VERSION: u8 = 3;
 
 type Id = [u8; 32];
 /// seq → the entry's stored bytes in their packed form (see [`crate::packing`]): every entry,
 /// in the order it was recorded. Entries recorded together share pages, so recent history
 /// reads few of them.
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-/// id → seq.
-pub(crate) const IDS: TableDefinition<Id, u64> = TableDefinition::new("ids");
+/// (the id's key: its first 8 bytes, see [`id_key`], seq) → (): the id index. A row places an
+/// entry whose id begins so at that seq; the full id is confirmed against the entry stored
+/// there (see [`Source::seq_of`]), so ids that share a key are told apart. 16 bytes a row.
+pub(crate) const IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("id_keys");
+/// Layout 2's id index, id → seq: read only to upgrade a ledger to layout 3.
+const OLD_IDS: TableDefinition<Id, u64> = TableDefinition::new("ids");
 pub(crate) const REFS: TableDefinition<&str, Id> = TableDefinition::new("refs");
 /// (environment, service) → the release running there, and its seq (so that showing the state
 /// reads the releases where they are, without the id index).
@@ -92,7 +97,7 @@ pub enum StoreError {
     Busy,
     #[error("the ledger at {} uses table layout {found}, this ledger understands {SCHEMA_VERSION}; upgrade ledger", path.display())]
     Schema { path: PathBuf, found: u8 },
-    #[error("the ledger at {} uses the older table layout 1 and cannot be written here to upgrade it; open it once where it can be written", path.display())]
+    #[error("the ledger at {} uses an older table layout and cannot be written here to upgrade it; open it once where it can be written", path.display())]
     NotUpgraded { path: PathBuf },
     #[error("entry {id} is stored but cannot be decoded: {source}")]
     Corrupt { id: EntryId, source: DecodeError },
@@ -370,7 +375,7 @@ impl Store {
     fn checked_layout(self) -> Result<Store, StoreError> {
         match self.layout()? {
             SCHEMA_VERSION => Ok(self),
-            1 => {
+            1 | 2 => {
                 let mut store = self.writable()?;
                 store.upgrade()?;
                 Ok(store)
@@ -395,8 +400,9 @@ impl Store {
         }
     }
 
-    /// Upgrades a file of layout 1 to this layout in one transaction, losing nothing: every
-    /// entry is packed, and the timelines are renumbered by scope (see docs/store.md).
+    /// Upgrades a file of layout 1 or 2 to this layout in one transaction, losing nothing: from
+    /// layout 1, every entry is packed and the timelines are renumbered by scope; from layout 2
+    /// on, the id index is keyed anew (see docs/store.md).
     fn upgrade(&mut self) -> Result<(), StoreError> {
         let mut txn = self.begin_write_waiting()?;
         txn.set_durability(Durability::Immediate).map_err(db_error)?;
@@ -406,6 +412,9 @@ impl Store {
         if layout == Some(1) {
             upgrade_timelines(&txn)?;
             pack_entries(&mut txn.open_table(ENTRIES).map_err(db_error)?)?;
+        }
+        if matches!(layout, Some(1 | 2)) {
+            upgrade_id_index(&txn)?;
             meta.insert("schema", [SCHEMA_VERSION].as_slice()).map_err(db_error)?;
         }
         drop(meta);
@@ -705,6 +714,23 @@ fn upgrade_timelines(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Layouts 1 and 2's id index (id → seq), moved to the index keyed by [`id_key`].
+fn upgrade_id_index(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let old = match txn.open_table(OLD_IDS) {
+        Ok(old) => old,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(error) => return Err(db_error(error)),
+    };
+    let mut index = txn.open_table(IDS).map_err(db_error)?;
+    for row in old.iter().map_err(db_error)? {
+        let (id, seq) = row.map_err(db_error)?;
+        index.insert((id_key(&EntryId(id.value())), seq.value()), ()).map_err(db_error)?;
+    }
+    drop(old);
+    txn.delete_table(OLD_IDS).map_err(db_error)?;
+    Ok(())
+}
+
 /// Packs every entry still stored in its canonical form, a bounded batch at a time.
 fn pack_entries(entries: &mut Table<'_, u64, &'static [u8]>) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
@@ -750,6 +776,18 @@ fn existing_store_file(dir: &Path) -> Result<PathBuf, StoreError> {
     if path.is_file() { Ok(path) } else { Err(StoreError::NotInitialized(dir.to_path_buf())) }
 }
 
+/// The key of `id` in the id index: its first 8 bytes, big-endian, so that the index is in id
+/// order and a hex prefix is a range of it.
+pub fn id_key(id: &EntryId) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&id.0[..8]);
+    let key = u64::from_be_bytes(first);
+    // The unit tests key by the first 6 bits only, so that ids sharing a key are common there.
+    #[cfg(test)]
+    let key = key & (0xfc << 56);
+    key
+}
+
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(CACHE_BYTES);
@@ -782,7 +820,7 @@ pub struct Derived<W, D, P, O> {
 
 pub type Reader = View<
     ReadOnlyTable<u64, &'static [u8]>,
-    ReadOnlyTable<Id, u64>,
+    ReadOnlyTable<(u64, u64), ()>,
     ReadOnlyTable<&'static str, Id>,
     ReadOnlyTable<(&'static str, &'static str), (Id, u64)>,
     ReadOnlyTable<&'static str, u32>,
@@ -793,7 +831,7 @@ pub type Reader = View<
 
 pub type Writer<'t> = View<
     Table<'t, u64, &'static [u8]>,
-    Table<'t, Id, u64>,
+    Table<'t, (u64, u64), ()>,
     Table<'t, &'static str, Id>,
     Table<'t, (&'static str, &'static str), (Id, u64)>,
     Table<'t, &'static str, u32>,
@@ -844,8 +882,13 @@ pub type EnvLog<'r> = Box<dyn Iterator<Item = Result<EnvLogRow, StoreError>> + '
 
 /// Read access to the history, the same through either kind of transaction.
 pub trait Source {
-    /// The position of an entry in recording order.
+    /// The position of an entry in recording order: the index row of its id's key whose entry
+    /// hashes to it. A row of that key whose entry is not stored or does not unpack is taken
+    /// to be its (reading it reports the damage), unless another row holds it.
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError>;
+    /// Whether the id index places `id` at `seq` (one lookup: the caller holds bytes at `seq`
+    /// that hash to `id`).
+    fn places(&self, id: &EntryId, seq: u64) -> Result<bool, StoreError>;
     /// The stored bytes at a position, unchecked: read entries through [`Source::entry`],
     /// [`Source::entry_at`] or [`Source::load`], which check them.
     fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
@@ -1022,7 +1065,7 @@ fn check(
             let problem = format!("names {named} at #{seq}, but the bytes stored there hash to {id}");
             return Err(Damaged::new(row(), problem).into());
         }
-        None if source.seq_of(&id)? != Some(seq) => {
+        None if !source.places(&id, seq)? => {
             let problem = format!("holds bytes that hash to {id}, which the id index does not place there");
             return Err(Damaged::new(row(), problem).into());
         }
@@ -1035,7 +1078,7 @@ fn check(
 impl<E, I, R, S, C, T, L, D> Source for View<E, I, R, S, C, T, L, D>
 where
     E: ReadableTable<u64, &'static [u8]>,
-    I: ReadableTable<Id, u64>,
+    I: ReadableTable<(u64, u64), ()>,
     R: ReadableTable<&'static str, Id>,
     S: ReadableTable<(&'static str, &'static str), (Id, u64)>,
     C: ReadableTable<&'static str, u32>,
@@ -1044,7 +1087,24 @@ where
     D: LogOrder,
 {
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
-        Ok(self.ids.get(&id.0).map_err(db_error)?.map(|seq| seq.value()))
+        Ok(self.find(id)?.map(|(seq, _)| seq))
+    }
+
+    fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        match self.find(id)? {
+            Some((_, Some(bytes))) => {
+                let entry =
+                    Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
+                Ok(Some(StoredEntry { id: *id, entry }))
+            }
+            // Reading it again reports the damage.
+            Some((seq, None)) => self.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn places(&self, id: &EntryId, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.ids.get((id_key(id), seq)).map_err(db_error)?.is_some())
     }
 
     fn raw_at(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1178,11 +1238,63 @@ where
     }
 
     fn ids_in(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>, StoreError> {
+        let (low, high) = (id_key(&EntryId(prefix.low)), id_key(&EntryId(prefix.high)));
         let mut ids = Vec::new();
-        for row in self.ids.range(prefix.low..=prefix.high).map_err(db_error)?.take(limit) {
-            ids.push(EntryId(row.map_err(db_error)?.0.value()));
+        for row in self.ids.range((low, 0)..=(high, u64::MAX)).map_err(db_error)? {
+            if ids.len() == limit {
+                break;
+            }
+            let (key, seq) = row.map_err(db_error)?.0.value();
+            let described = || format!("the id index row {key:016x} at #{seq}");
+            let Some(bytes) = self.raw_at(seq)? else {
+                return Err(
+                    Damaged::new(described(), format!("leads to entry #{seq}, which is not stored")).into()
+                );
+            };
+            let id = EntryId::of_stored_bytes(&bytes);
+            if id_key(&id) != key {
+                return Err(Damaged::new(described(), format!("leads to bytes that hash to {id}")).into());
+            }
+            if (prefix.low..=prefix.high).contains(&id.0) {
+                ids.push(id);
+            }
         }
         Ok(ids)
+    }
+}
+
+/// Where an id is stored, and the bytes there that hash to it (`None`: the row of its key
+/// leads to an entry that is not stored or does not unpack).
+type Found = (u64, Option<Vec<u8>>);
+
+impl<E, I, R, S, C, T, L, D> View<E, I, R, S, C, T, L, D>
+where
+    E: ReadableTable<u64, &'static [u8]>,
+    I: ReadableTable<(u64, u64), ()>,
+{
+    /// Where `id` is stored and its bytes: the row of its key whose entry hashes to it (rows
+    /// of the same key holding other entries are passed over). When none does, a row of that
+    /// key whose entry is not stored or does not unpack is taken to be its, without bytes:
+    /// reading it then reports the damage.
+    fn find(&self, id: &EntryId) -> Result<Option<Found>, StoreError> {
+        let key = id_key(id);
+        let mut unreadable = None;
+        for row in self.ids.range((key, 0)..=(key, u64::MAX)).map_err(db_error)? {
+            let seq = row.map_err(db_error)?.0.value().1;
+            let stored = self.entries.get(seq).map_err(db_error)?;
+            if let Some(Ok(bytes)) = stored.map(|row| packing::unpack(row.value())) {
+                let found = EntryId::of_stored_bytes(&bytes);
+                if found == *id {
+                    return Ok(Some((seq, Some(bytes))));
+                }
+                if id_key(&found) == key {
+                    // Another entry whose id begins the same.
+                    continue;
+                }
+            }
+            unreadable.get_or_insert((seq, None));
+        }
+        Ok(unreadable)
     }
 }
 
@@ -1229,11 +1341,11 @@ impl Reader {
         Ok(())
     }
 
-    /// Every id in id order: `(id, seq)`.
-    pub fn for_each_id(&self, mut visit: impl FnMut(EntryId, u64)) -> Result<(), StoreError> {
+    /// Every row of the id index in key order: `(the id's key (see [`id_key`]), seq)`.
+    pub fn for_each_id_row(&self, mut visit: impl FnMut(u64, u64)) -> Result<(), StoreError> {
         for row in self.ids.iter().map_err(db_error)? {
-            let (id, seq) = row.map_err(db_error)?;
-            visit(EntryId(id.value()), seq.value());
+            let (key, seq) = row.map_err(db_error)?.0.value();
+            visit(key, seq);
         }
         Ok(())
     }
@@ -1518,7 +1630,7 @@ impl Writer<'_> {
             None => 1,
         };
         self.entries.insert(seq, packing::pack(bytes).as_slice()).map_err(db_error)?;
-        self.ids.insert(&id.0, seq).map_err(db_error)?;
+        self.ids.insert((id_key(&id), seq), ()).map_err(db_error)?;
         let at = stored.entry.at.0;
         let on = match &stored.entry.body {
             Body::Release(release) => {
@@ -1588,5 +1700,72 @@ impl Writer<'_> {
     fn set_ref(&mut self, name: &str, id: EntryId) -> Result<(), StoreError> {
         self.refs.insert(name, &id.0).map_err(db_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The id index with ids that share a key: in unit tests [`id_key`] keeps 6 bits of an
+    //! id, so a few dozen entries are sure to collide.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::admission::Rules;
+    use crate::entry::Release;
+    use crate::id::HexPrefix;
+
+    fn stamp(second: i64) -> Stamp {
+        Stamp {
+            at: Timestamp::from_unix_seconds(1_800_000_000 + second),
+            actor: "t".into(),
+            message: String::new(),
+        }
+    }
+
+    fn release(n: i64) -> Release {
+        let service = format!("svc-{}", n % 5);
+        let image = format!("registry.local/{service}:{n}");
+        Release { service, image, digest: None, revision: None, revision_at: None }
+    }
+
+    #[test]
+    fn ids_that_share_a_key_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let ids: Vec<EntryId> =
+            (0..100).map(|n| store.write(|w| w.record_release(stamp(n), release(n))).unwrap().id).collect();
+        let mut by_key: BTreeMap<u64, Vec<EntryId>> = BTreeMap::new();
+        for id in &ids {
+            by_key.entry(id_key(id)).or_default().push(*id);
+        }
+        assert!(by_key.values().any(|shared| shared.len() > 1), "100 ids in 64 keys: some share one");
+
+        let reader = store.read().unwrap();
+        for (position, id) in ids.iter().enumerate() {
+            let seq = position as u64 + 1;
+            assert_eq!(reader.seq_of(id).unwrap(), Some(seq));
+            assert!(reader.places(id, seq).unwrap());
+            assert_eq!(reader.entry(id).unwrap().unwrap().id, *id);
+            // A full-length prefix names it alone, although others share its key.
+            let prefix = HexPrefix::parse(&id.to_hex()).unwrap();
+            assert_eq!(reader.ids_in(&prefix, 10).unwrap(), [*id]);
+        }
+        // An id nobody recorded, with a key that recorded ids have, is not here.
+        let (key, shared) = by_key.iter().find(|(_, shared)| shared.len() > 1).unwrap();
+        let mut absent = shared[0];
+        absent.0[31] ^= 1;
+        assert_eq!(id_key(&absent), *key);
+        assert_eq!(reader.seq_of(&absent).unwrap(), None);
+        assert!(reader.entry(&absent).unwrap().is_none());
+        // An entry received again, whose key others share, is found and not stored twice.
+        let bytes = reader.raw_at(100).unwrap().unwrap();
+        drop(reader);
+        let again = store.write(|w| w.receive(ids[99], &bytes)).unwrap();
+        assert_eq!(again.id, ids[99]);
+        let reader = store.read().unwrap();
+        assert_eq!(reader.newest(1).unwrap(), [100]);
+        let report = crate::verify::verify(&reader, &Rules::without_manifest()).unwrap();
+        assert!(report.is_sound(), "{:?}", report.damage);
     }
 }

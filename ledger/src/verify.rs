@@ -16,7 +16,7 @@ use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
-use crate::store::{EnvLog, EnvLogRow, PageCheck, Reader, Source, Store, StoreError, ref_of};
+use crate::store::{EnvLog, EnvLogRow, PageCheck, Reader, Source, Store, StoreError, id_key, ref_of};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
     /// The bytes stored for `id` hash to another id: altered.
@@ -31,6 +31,13 @@ pub enum Damage {
     /// An entry is stored that no id points to.
     Unindexed {
         id: EntryId,
+    },
+    /// A row of the id index (the first 8 bytes of an id, a position) whose entry is lost or
+    /// altered, and whose full id nothing else names.
+    IndexRow {
+        key: u64,
+        seq: u64,
+        actual: Option<EntryId>,
     },
     Undecodable {
         id: EntryId,
@@ -76,6 +83,12 @@ impl fmt::Display for Damage {
             }
             Damage::MissingObject { id } => write!(f, "object {id}: indexed but not stored"),
             Damage::Unindexed { id } => write!(f, "object {id}: stored but not indexed"),
+            Damage::IndexRow { key, seq, actual: Some(actual) } => {
+                write!(f, "object {key:016x}… at #{seq}: its bytes hash to {actual} (corrupted or altered)")
+            }
+            Damage::IndexRow { key, seq, actual: None } => {
+                write!(f, "object {key:016x}…: indexed at #{seq}, where no entry of such an id is stored")
+            }
             Damage::Undecodable { id, error } => write!(f, "object {id}: cannot be decoded: {error}"),
             Damage::MissingParent { id, parent } => write!(f, "object {id}: parent {parent} is missing"),
             Damage::DanglingRef { name, target } => {
@@ -295,10 +308,10 @@ fn read_entries(
         let id = EntryId::of_stored_bytes(bytes);
         let indexed = match placement {
             Placement::Summed(key) => {
-                stored.add(key, &id, seq);
+                stored.add(key, id_key(&id), seq);
                 true
             }
-            Placement::LookedUp => reader.seq_of(&id)? == Some(seq),
+            Placement::LookedUp => reader.places(&id, seq)?,
         };
         batch.bytes.extend_from_slice(bytes);
         batch.entries.push(Read { seq, id, end: batch.bytes.len(), indexed });
@@ -316,11 +329,33 @@ fn read_entries(
         return Ok(None);
     }
     let mut indexed = PlacementSum::default();
-    reader.for_each_id(|id, seq| indexed.add(key, &id, seq))?;
+    reader.for_each_id_row(|id_key, seq| indexed.add(key, id_key, seq))?;
     Ok(Some((stored, indexed)))
 }
 
-/// A sum of keyed hashes of (id, position) pairs. Two sets of pairs with the same sum and count
+/// The ids whose key (see [`id_key`]) is among `keys`, as the refs, the state and the entries
+/// name them: what an index row of such a key stood for, when the entry it places is lost or
+/// altered. One more pass over the history, made only for a damaged index.
+fn named_ids(reader: &Reader, keys: &BTreeSet<u64>) -> Result<BTreeMap<u64, EntryId>, StoreError> {
+    let mut named = BTreeMap::new();
+    let mut note = |id: EntryId| {
+        if keys.contains(&id_key(&id)) {
+            named.entry(id_key(&id)).or_insert(id);
+        }
+    };
+    reader.all_refs()?.into_iter().for_each(|(_, id)| note(id));
+    reader.all_state_rows()?.into_iter().for_each(|(_, _, id, _)| note(id));
+    reader.for_each_entry(|_, bytes| {
+        if let Ok(entry) = Entry::decode(bytes) {
+            entry.named().for_each(&mut note);
+        }
+        Ok(())
+    })?;
+    Ok(named)
+}
+
+/// A sum of keyed hashes of (id key, position) pairs (the id index holds the key of an id,
+/// [`id_key`]; where it places an entry, the key of the entry's id is what must be there). Two sets of pairs with the same sum and count
 /// are the same set, but with a chance of 2^-128: the key is drawn anew for each check, so no
 /// damage can be made to agree with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -330,9 +365,9 @@ struct PlacementSum {
 }
 
 impl PlacementSum {
-    fn add(&mut self, key: &[u8; 32], id: &EntryId, seq: u64) {
+    fn add(&mut self, key: &[u8; 32], id_key: u64, seq: u64) {
         let mut hasher = blake3::Hasher::new_keyed(key);
-        hasher.update(&id.0);
+        hasher.update(&id_key.to_le_bytes());
         hasher.update(&seq.to_le_bytes());
         let mut lane = [0u8; 16];
         lane.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
@@ -473,24 +508,32 @@ impl<'r> Checker<'r> {
     fn check_index(&mut self) -> Result<(), StoreError> {
         let matched = self.report.objects - self.unindexed.len() as u64;
         let mut rows = 0;
-        self.reader.for_each_id(|_, _| rows += 1)?;
+        self.reader.for_each_id_row(|_, _| rows += 1)?;
         if rows != matched {
             // Read back what each row names: random reads, made only for a damaged index.
+            let mut rows = Vec::new();
+            self.reader.for_each_id_row(|key, seq| rows.push((key, seq)))?;
             let mut wrong = Vec::new();
-            self.reader.for_each_id(|id, seq| wrong.push((id, seq)))?;
-            for (id, seq) in wrong {
+            for (key, seq) in rows {
                 let holds_it = match self.reader.raw_at(seq) {
-                    Ok(stored) => stored.is_some_and(|bytes| EntryId::of_stored_bytes(&bytes) == id),
+                    Ok(stored) => {
+                        stored.is_some_and(|bytes| id_key(&EntryId::of_stored_bytes(&bytes)) == key)
+                    }
                     // A row that does not unpack holds no entry's bytes.
                     Err(StoreError::Damaged(_)) => false,
                     Err(error) => return Err(error),
                 };
-                if holds_it {
-                    continue;
+                if !holds_it {
+                    wrong.push((key, seq));
                 }
-                self.report.damage.push(match self.unindexed.remove(&seq) {
-                    Some(actual) => Damage::HashMismatch { id, actual },
-                    None => Damage::MissingObject { id },
+            }
+            let named = named_ids(self.reader, &wrong.iter().map(|(key, _)| *key).collect())?;
+            for (key, seq) in wrong {
+                let actual = self.unindexed.remove(&seq);
+                self.report.damage.push(match (named.get(&key), actual) {
+                    (Some(&id), Some(actual)) => Damage::HashMismatch { id, actual },
+                    (Some(&id), None) => Damage::MissingObject { id },
+                    (None, actual) => Damage::IndexRow { key, seq, actual },
                 });
             }
         }

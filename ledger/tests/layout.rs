@@ -1,5 +1,5 @@
-//! The store's physical layout: ledgers of layout 1 (written before entries were packed) are
-//! upgraded and keep working, damaged packed rows are damage, and the file's bytes can be
+//! The store's physical layout: ledgers of layouts 1 (written before entries were packed) and
+//! 2 (before the id index was keyed by a prefix of the id) are upgraded and keep working, damaged packed rows are damage, and the file's bytes can be
 //! accounted for table by table.
 
 use ledger::admission::Rules;
@@ -89,6 +89,46 @@ fn a_ledger_of_layout_1_is_upgraded_once_read_and_extended() {
     let report = verify(&reader, &Rules::without_manifest()).unwrap();
     assert!(report.is_sound(), "{:?}", report.damage);
     assert_eq!(report.objects, 13 + 3);
+}
+
+/// A ledger of layout 2 (entries packed, the id index keyed by whole ids): the bench history's
+/// first 15 entries, written by `ledger-bench --entries 15 --disk-only` at 7f62b5d.
+const LAYOUT_2: &[u8] = include_bytes!("fixtures/layout-2.redb");
+
+#[test]
+fn a_ledger_of_layout_2_gets_its_id_index_keyed_anew_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(ledger::store::STORE_FILE), LAYOUT_2).unwrap();
+    let store = Store::open_for_reading(dir.path()).unwrap();
+    let tables = table_names(&store);
+    assert!(tables.contains(&"id_keys".to_string()) && !tables.contains(&"ids".to_string()), "{tables:?}");
+    let reader = store.read().unwrap();
+    // Every entry is where the new index places it, found by its id and by a prefix of it.
+    let mut ids = Vec::new();
+    for seq in 1..=15 {
+        let entry = reader.entry_at(seq).unwrap().unwrap();
+        assert_eq!(reader.seq_of(&entry.id).unwrap(), Some(seq));
+        assert_eq!(reader.entry(&entry.id).unwrap().unwrap().entry, entry.entry);
+        assert_eq!(ledger::resolve::resolve(&reader, &entry.id.to_hex()[..12]).unwrap(), entry.id);
+        ids.push(entry.id);
+    }
+    assert!(reader.entry_at(16).unwrap().is_none());
+    let report = verify(&reader, &Rules::without_manifest()).unwrap();
+    assert!(report.is_sound(), "{:?}", report.damage);
+    drop(reader);
+    drop(store);
+
+    // Written to: a release joins the upgraded history, after its service's last release.
+    let store = Store::open(dir.path()).unwrap();
+    let last = store.read().unwrap().ref_target("service/svc-00").unwrap().unwrap();
+    assert!(ids.contains(&last));
+    let next = store.write(|w| w.record_release(stamp(1), release("svc-00", "2.0"))).unwrap();
+    let reader = store.read().unwrap();
+    assert_eq!(next.entry.parents, [last]);
+    assert_eq!(reader.seq_of(&next.id).unwrap(), Some(16));
+    let report = verify(&reader, &Rules::without_manifest()).unwrap();
+    assert!(report.is_sound(), "{:?}", report.damage);
+    assert_eq!(report.objects, 16);
 }
 
 #[test]
@@ -193,7 +233,8 @@ fn table_sizes_account_for_every_table() {
     let sizes = store.table_sizes().unwrap();
     let rows = |name: &str| sizes.iter().find(|size| size.name == name).map(|size| size.rows);
     assert_eq!(rows("entries"), Some(3));
-    assert_eq!(rows("ids"), Some(3));
+    assert_eq!(rows("id_keys"), Some(3));
+    assert_eq!(rows("ids"), None);
     // The release (in its service's scope) and the deployment (in its environment and service's).
     assert_eq!(rows("scope_timeline"), Some(2));
     assert_eq!(rows("scopes"), Some(2));
@@ -203,4 +244,31 @@ fn table_sizes_account_for_every_table() {
         assert!(size.page_bytes >= size.stored_bytes, "{size:?}");
         assert!(size.rows == 0 || size.page_bytes > 0, "{size:?}");
     }
+}
+
+#[test]
+fn an_id_index_row_that_nothing_names_is_damage_named_by_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let api = register(&store, 1, "api", "v1");
+    let path = store.path().to_path_buf();
+    drop(store);
+    // A row whose key no id here has, placing an entry at api's position.
+    let db = redb::Database::create(&path).unwrap();
+    let index: redb::TableDefinition<(u64, u64), ()> = redb::TableDefinition::new("id_keys");
+    let bogus = !ledger::store::id_key(&api);
+    let txn = db.begin_write().unwrap();
+    txn.open_table(index).unwrap().insert((bogus, 1), ()).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = Store::open(dir.path()).unwrap();
+    let reader = store.read().unwrap();
+    assert_eq!(reader.entry(&api).unwrap().unwrap().id, api);
+    let report = verify(&reader, &Rules::without_manifest()).unwrap();
+    assert_eq!(report.damage, [Damage::IndexRow { key: bogus, seq: 1, actual: None }]);
+    assert_eq!(
+        report.damage[0].to_string(),
+        format!("object {bogus:016x}…: indexed at #1, where no entry of such an id is stored")
+    );
 }

@@ -187,20 +187,18 @@ fn verify_is_clean_then_finds_tampering() {
     assert!(report.is_sound(), "{:?}", report.damage);
     assert_eq!((report.objects, report.environments), (3, 1));
     let path = store.path().to_path_buf();
+    let (release_seq, deployment_seq) = {
+        let reader = store.read().unwrap();
+        (reader.seq_of(&a1).unwrap().unwrap(), reader.seq_of(&recorded.deployment.id).unwrap().unwrap())
+    };
     drop(store);
 
     // Alter one entry's bytes and drop another's, behind the store's back.
     use redb::ReadableTable;
     let db = redb::Database::create(&path).unwrap();
-    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
     let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
     let txn = db.begin_write().unwrap();
     {
-        let ids = txn.open_table(ids).unwrap();
-        let (release_seq, deployment_seq) = (
-            ids.get(&a1.0).unwrap().unwrap().value(),
-            ids.get(&recorded.deployment.id.0).unwrap().unwrap().value(),
-        );
         let mut table = txn.open_table(entries).unwrap();
         let mut bytes = table.get(release_seq).unwrap().unwrap().value().to_vec();
         *bytes.last_mut().unwrap() ^= 1;
@@ -227,6 +225,7 @@ fn verify_is_clean_then_finds_tampering() {
                 Damage::HashMismatch { .. } => "hash",
                 Damage::MissingObject { .. } => "missing",
                 Damage::Unindexed { .. } => "unindexed",
+                Damage::IndexRow { .. } => "index row",
                 Damage::MissingParent { .. } => "parent",
                 Damage::BrokenHistory { .. } => "history",
                 Damage::StrayOutcome { .. } => "stray",
@@ -303,14 +302,15 @@ fn verify_finds_a_parent_missing_far_back_when_the_index_agrees() {
     assert!(report.is_sound(), "{:?}", report.damage);
     assert_eq!(report.looked_up, 1);
     let path = store.path().to_path_buf();
+    let seq = store.read().unwrap().seq_of(&first).unwrap().unwrap();
     drop(store);
     // The first release's entry and its index row both gone: the index agrees with the entries.
     let db = redb::Database::create(&path).unwrap();
-    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
+    let ids: redb::TableDefinition<(u64, u64), ()> = redb::TableDefinition::new("id_keys");
     let entries: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
     let txn = db.begin_write().unwrap();
     {
-        let seq = txn.open_table(ids).unwrap().remove(&first.0).unwrap().unwrap().value();
+        assert!(txn.open_table(ids).unwrap().remove((ledger::store::id_key(&first), seq)).unwrap().is_some());
         txn.open_table(entries).unwrap().remove(seq).unwrap();
     }
     txn.commit().unwrap();
@@ -354,14 +354,13 @@ fn verify_finds_a_changed_and_a_deleted_state_row() {
     let a2 = register(&store, 4, "api", "2");
     deploy(&store, 5, "prod", &State::from([("api".into(), a2)]));
     let path = store.path().to_path_buf();
+    let a1_seq = store.read().unwrap().seq_of(&a1).unwrap().unwrap();
     drop(store);
 
     let db = redb::Database::create(&path).unwrap();
     let state: redb::TableDefinition<(&str, &str), ([u8; 32], u64)> = redb::TableDefinition::new("state");
-    let ids: redb::TableDefinition<[u8; 32], u64> = redb::TableDefinition::new("ids");
     let txn = db.begin_write().unwrap();
     {
-        let a1_seq = txn.open_table(ids).unwrap().get(&a1.0).unwrap().unwrap().value();
         let mut table = txn.open_table(state).unwrap();
         assert_eq!(table.get(("prod", "api")).unwrap().unwrap().value().0, a2.0);
         table.insert(("prod", "api"), (a1.0, a1_seq)).unwrap();
