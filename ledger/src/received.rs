@@ -2,35 +2,33 @@
 //! hash to the id it came under and decode to an entry in canonical form. The check is pure,
 //! so a bulk receive (a clone) runs it on other threads while the store writes.
 
-use crate::entry::{Entry, StoredEntry};
+use crate::entry::Entry;
 use crate::id::EntryId;
 use crate::store::ReceiveError;
 
 /// Bytes received as entry `id`, checked: made only by [`Received::check`], so whoever holds
-/// one (the store's [`crate::store::Writer::receive_checked`]) need not hash or decode them again.
-/// Boxed: a clone moves a million of them through its maps, a pointer each.
+/// one (the store's [`crate::store::Writer::receive_checked`]) need not hash them again. The
+/// decoded entry is not kept (a clone holds a million of these at once), only the ids it names.
+/// Boxed: a clone moves them through its maps, a pointer each.
 #[derive(Clone, Debug)]
 pub struct Received(Box<Checked>);
 
 #[derive(Clone, Debug)]
 struct Checked {
-    stored: StoredEntry,
+    id: EntryId,
     bytes: Vec<u8>,
+    references: Vec<EntryId>,
 }
 
 impl Received {
     /// `bytes` as entry `id`, once they hash to `id` and decode canonically.
     pub fn check(id: EntryId, bytes: Vec<u8>) -> Result<Received, ReceiveError> {
-        let entry = entry_of(id, &bytes)?;
-        Ok(Received(Box::new(Checked { stored: StoredEntry { id, entry }, bytes })))
+        let references = entry_of(id, &bytes)?.references();
+        Ok(Received(Box::new(Checked { id, bytes, references })))
     }
 
     pub fn id(&self) -> EntryId {
-        self.0.stored.id
-    }
-
-    pub fn entry(&self) -> &Entry {
-        &self.0.stored.entry
+        self.0.id
     }
 
     /// The stored bytes, as received.
@@ -38,8 +36,9 @@ impl Received {
         &self.0.bytes
     }
 
-    pub(crate) fn stored(&self) -> &StoredEntry {
-        &self.0.stored
+    /// The entries it names (see [`Entry::references`]).
+    pub fn references(&self) -> &[EntryId] {
+        &self.0.references
     }
 }
 

@@ -1439,13 +1439,16 @@ impl Writer<'_> {
         self.take_in(StoredEntry { id, entry }, bytes)
     }
 
-    /// [`Writer::receive`] of an entry whose bytes were checked already (hashed to its id and
-    /// decoded, on whatever thread made `received`): the rest of the checks are the same.
+    /// [`Writer::receive`] of an entry whose bytes were checked already against its id (on
+    /// whatever thread made `received`): they are not hashed again; the rest is the same.
     pub fn receive_checked(&mut self, received: &Received) -> Result<StoredEntry, StoreError> {
-        if let Some(existing) = self.entry(&received.id())? {
+        let id = received.id();
+        if let Some(existing) = self.entry(&id)? {
             return Ok(existing);
         }
-        self.take_in(received.stored().clone(), received.bytes())
+        let entry =
+            Entry::decode(received.bytes()).map_err(|source| ReceiveError::Undecodable { id, source })?;
+        self.take_in(StoredEntry { id, entry }, received.bytes())
     }
 
     /// Stores `stored` (checked against `bytes`), once it names only entries already here and

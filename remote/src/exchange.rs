@@ -498,8 +498,7 @@ pub async fn pull<R: Remote>(
         // What a refused ref reaches is left to the refs after it: an environment may deploy
         // a release that came before a refused one.
         for received in batch {
-            let references = received.entry().references();
-            fetched.insert(received.id(), (received, references));
+            fetched.insert(received.id(), received);
         }
     }
     // After the refs' transactions: a ref remembered is one whose entries are here.
@@ -572,7 +571,8 @@ pub async fn fetch<R: Remote>(
             }
             (local, _) => {
                 let incoming = reachable(&fetched, *target);
-                let follows_ours = |local: EntryId| incoming.iter().any(|id| fetched[id].1.contains(&local));
+                let follows_ours =
+                    |local: EntryId| incoming.iter().any(|id| fetched[id].references().contains(&local));
                 if local.is_none_or(follows_ours) {
                     Comparison::Behind(incoming.len())
                 } else {
@@ -907,7 +907,7 @@ fn is_divergence(error: &StoreError) -> bool {
 }
 
 /// Downloaded objects, checked: id → (the entry, the ids it names).
-type Fetched = BTreeMap<EntryId, (Received, Vec<EntryId>)>;
+type Fetched = BTreeMap<EntryId, Received>;
 
 /// The objects reachable from `heads` that this ledger lacks, each checked against its id,
 /// found by walking back level by level from the heads: in what `packs` downloaded already,
@@ -962,9 +962,8 @@ async fn fetch_missing<R: Remote>(
         for (id, name, taken) in found {
             let received =
                 taken.map_err(|source| ExchangeError::BadObject { url: remote.url().into(), id, source })?;
-            let references = received.entry().references();
-            frontier.extend(references.iter().map(|r| (*r, name)));
-            fetched.insert(id, (received, references));
+            frontier.extend(received.references().iter().map(|r| (*r, name)));
+            fetched.insert(id, received);
             progress.advance(1);
         }
     }
@@ -977,9 +976,9 @@ fn take_reachable(fetched: &mut Fetched, target: EntryId) -> Fetched {
     let mut taken = Fetched::new();
     let mut stack = vec![target];
     while let Some(id) = stack.pop() {
-        if let Some((received, references)) = fetched.remove(&id) {
-            stack.extend(references.iter().copied());
-            taken.insert(id, (received, references));
+        if let Some(received) = fetched.remove(&id) {
+            stack.extend(received.references().iter().copied());
+            taken.insert(id, received);
         }
     }
     taken
@@ -990,10 +989,10 @@ fn reachable(fetched: &Fetched, target: EntryId) -> BTreeSet<EntryId> {
     let mut found = BTreeSet::new();
     let mut stack = vec![target];
     while let Some(id) = stack.pop() {
-        if let Some((_, references)) = fetched.get(&id)
+        if let Some(received) = fetched.get(&id)
             && found.insert(id)
         {
-            stack.extend(references.iter().copied());
+            stack.extend(received.references().iter().copied());
         }
     }
     found
@@ -1008,14 +1007,16 @@ fn in_dependency_order(mut entries: Fetched) -> Vec<Received> {
         let mut stack = vec![(root, false)];
         while let Some((id, expanded)) = stack.pop() {
             if expanded {
-                if let Some((received, _)) = entries.remove(&id) {
+                if let Some(received) = entries.remove(&id) {
                     ordered.push(received);
                 }
                 continue;
             }
-            let Some((_, references)) = entries.get(&id) else { continue };
+            let Some(received) = entries.get(&id) else { continue };
             stack.push((id, true));
-            stack.extend(references.iter().filter(|r| entries.contains_key(r)).map(|r| (*r, false)));
+            stack.extend(
+                received.references().iter().filter(|r| entries.contains_key(r)).map(|r| (*r, false)),
+            );
         }
     }
     ordered

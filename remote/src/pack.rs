@@ -5,7 +5,6 @@
 //! part of each it lacks (an incremental pull). Nothing read is believed: a whole pack must hash
 //! to its key, and every entry taken from a pack is checked as a loose object is.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, mpsc};
@@ -669,14 +668,12 @@ fn check_entry(id: EntryId, bytes: &[u8]) -> Taken {
 /// A checked copy of an entry is kept over one that is not (two packs may hold an entry).
 fn add_checked(downloaded: &mut BTreeMap<EntryId, Taken>, entries: Vec<(EntryId, Taken)>) {
     for (id, taken) in entries {
-        match downloaded.entry(id) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(taken);
+        match downloaded.get_mut(&id) {
+            Some(Ok(_)) => {}
+            Some(bad) => *bad = taken,
+            None => {
+                downloaded.insert(id, taken);
             }
-            Entry::Occupied(mut occupied) if occupied.get().is_err() => {
-                occupied.insert(taken);
-            }
-            Entry::Occupied(_) => {}
         }
     }
 }

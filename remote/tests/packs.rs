@@ -336,7 +336,13 @@ fn a_repack_merges_keeps_what_it_superseded_for_the_grace_period_and_readers_ret
 /// store's heads.
 fn write_in_packs(store: &Store, remote: &FileRemote, packs: usize, alter: impl Fn(u64, Vec<u8>) -> Vec<u8>) {
     let mut entries = Vec::new();
-    store.read().unwrap().for_each_entry(|seq, bytes| Ok(entries.push((seq, bytes.to_vec())))).unwrap();
+    let reader = store.read().unwrap();
+    reader
+        .for_each_entry(|seq, bytes| {
+            entries.push((seq, bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
     for chunk in entries.chunks(entries.len().div_ceil(packs)) {
         let mut builder = PackBuilder::default();
         for (seq, bytes) in chunk {
