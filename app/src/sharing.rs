@@ -142,7 +142,7 @@ pub fn clone(
     // Entries are held to the project's rules; without a manifest, to those that need none.
     let rules = workspace.as_ref().map_or_else(Rules::without_manifest, |w| Rules::of(&w.manifest));
     let cloned = (|| {
-        let store = Store::init(&dir)?.admitting(rules);
+        let store = Store::init_for_clone(&dir)?.admitting(rules);
         store.claim_project(&marker.project)?;
         remotes::write_added(&dir, vec![remote.clone()])?;
         let document = ledger_remote::Document { bytes: marker.to_bytes(), etag: String::new() };

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod name;
 pub mod packing;
 pub mod plan;
+pub mod received;
 pub mod refs;
 pub mod resolve;
 pub mod store;

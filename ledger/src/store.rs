@@ -20,6 +20,7 @@ use crate::admission::{Admitting, Refusal, Rules};
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
 use crate::packing;
+use crate::received::Received;
 use crate::refs::RefName;
 use crate::timestamp::{TimeError, Timestamp};
 
@@ -30,6 +31,11 @@ pub const WRITE_WAIT: Duration = Duration::from_secs(30);
 
 /// The page cache: bounded so that memory stays flat however long the history grows.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The page cache of a ledger being filled by a clone (see [`Store::init_for_clone`]): each of
+/// its write transactions holds a whole history of a ref, which then stays in memory rather than
+/// being written out and read back page by page. redb takes only what it uses.
+const CLONE_CACHE_BYTES: usize = 512 * 1024 * 1024;
 
 /// The page cache of the handle that checks every page once (see [`Store::check_pages`]).
 const CHECK_CACHE_BYTES: usize = 1024 * 1024;
@@ -270,10 +276,20 @@ enum Handle {
 impl Store {
     /// Creates the ledger in `dir` (or opens the one already there, unchanged).
     pub fn init(dir: &Path) -> Result<Store, StoreError> {
+        Store::init_with_cache(dir, CACHE_BYTES)
+    }
+
+    /// [`Store::init`] for a clone, which fills the new ledger in a few big transactions: with
+    /// a page cache of [`CLONE_CACHE_BYTES`] rather than [`CACHE_BYTES`].
+    pub fn init_for_clone(dir: &Path) -> Result<Store, StoreError> {
+        Store::init_with_cache(dir, CLONE_CACHE_BYTES)
+    }
+
+    fn init_with_cache(dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
-        let db = builder().create(&path).map_err(|e| open_error(&path, e))?;
+        let db = builder_with_cache(cache_bytes).create(&path).map_err(|e| open_error(&path, e))?;
         let store = Store { handle: Handle::Writable(db), path, rules: None };
         match store.layout() {
             Err(StoreError::NotInitialized(_)) => {
@@ -597,6 +613,7 @@ impl Store {
             env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             admission: None,
             derived,
+            just_stored: JustStored::default(),
         })
     }
 
@@ -629,6 +646,7 @@ impl Store {
                     order: txn.open_table(ENV_ORDER).map_err(db_error)?,
                     through,
                 },
+                just_stored: JustStored::default(),
             };
             let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
             writer.derive_from(through + 1, first_new)?;
@@ -789,8 +807,12 @@ pub fn id_key(id: &EntryId) -> u64 {
 }
 
 fn builder() -> redb::Builder {
+    builder_with_cache(CACHE_BYTES)
+}
+
+fn builder_with_cache(cache_bytes: usize) -> redb::Builder {
     let mut builder = Database::builder();
-    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(CACHE_BYTES);
+    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(cache_bytes);
     builder
 }
 
@@ -806,6 +828,30 @@ pub struct View<E, I, R, S, C, T, L, D> {
     /// In a write of a store holding entries to rules: those rules, applied as each is stored.
     admission: Option<Admitting>,
     derived: D,
+    /// In a write: the entries it stored last.
+    just_stored: JustStored,
+}
+
+/// The last [`JUST_STORED`] entries a write stored, with their seqs: what storing the next one
+/// reads back of them (an outcome's deployment: for its parents, its index rows, the rules,
+/// the metrics; a deployment's previous head) is taken from here instead of being looked up,
+/// unpacked, re-hashed and decoded each time. They are the entries as this write stored them.
+#[derive(Default)]
+struct JustStored(std::collections::VecDeque<(u64, StoredEntry)>);
+
+const JUST_STORED: usize = 32;
+
+impl JustStored {
+    fn find(&self, id: &EntryId) -> Option<&(u64, StoredEntry)> {
+        self.0.iter().rev().find(|(_, stored)| stored.id == *id)
+    }
+
+    fn add(&mut self, seq: u64, stored: &StoredEntry) {
+        if self.0.len() == JUST_STORED {
+            self.0.pop_front();
+        }
+        self.0.push_back((seq, stored.clone()));
+    }
 }
 
 /// The tables kept beside the history so that metrics and deep pages of a log are read, not
@@ -968,8 +1014,7 @@ pub trait Source {
 
     /// The entry `id` names, where the id index places it.
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(seq) = self.seq_of(id)? else { return Ok(None) };
-        self.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some)
+        indexed_entry(self, id)
     }
 
     /// The entry at a position (`None`: nothing is stored there), checked against the id index.
@@ -1044,6 +1089,12 @@ pub trait Source {
     }
 }
 
+/// The entry `id` names, where the id index places it, read and checked.
+fn indexed_entry(source: &(impl Source + ?Sized), id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+    let Some(seq) = source.seq_of(id)? else { return Ok(None) };
+    source.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some)
+}
+
 /// A stored row that does not unpack to an entry's bytes.
 fn unpack_damage(seq: u64, error: packing::UnpackError) -> StoreError {
     Damaged::new(format!("entry #{seq}"), format!("cannot be unpacked: {error}")).into()
@@ -1087,10 +1138,16 @@ where
     D: LogOrder,
 {
     fn seq_of(&self, id: &EntryId) -> Result<Option<u64>, StoreError> {
+        if let Some((seq, _)) = self.just_stored.find(id) {
+            return Ok(Some(*seq));
+        }
         Ok(self.find(id)?.map(|(seq, _)| seq))
     }
 
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        if let Some((_, stored)) = self.just_stored.find(id) {
+            return Ok(Some(stored.clone()));
+        }
         match self.find(id)? {
             Some((_, Some(bytes))) => {
                 let entry =
@@ -1496,6 +1553,25 @@ impl Writer<'_> {
             return Ok(existing);
         }
         let entry = Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
+        self.take_in(StoredEntry { id, entry }, bytes)
+    }
+
+    /// [`Writer::receive`] of an entry whose bytes were checked already against its id (on
+    /// whatever thread made `received`): they are not hashed again; the rest is the same.
+    pub fn receive_checked(&mut self, received: &Received) -> Result<StoredEntry, StoreError> {
+        let id = received.id();
+        if let Some(existing) = self.entry(&id)? {
+            return Ok(existing);
+        }
+        let entry =
+            Entry::decode(received.bytes()).map_err(|source| ReceiveError::Undecodable { id, source })?;
+        self.take_in(StoredEntry { id, entry }, received.bytes())
+    }
+
+    /// Stores `stored` (checked against `bytes`), once it names only entries already here and
+    /// follows the history of its ref.
+    fn take_in(&mut self, stored: StoredEntry, bytes: &[u8]) -> Result<StoredEntry, StoreError> {
+        let StoredEntry { id, entry } = stored;
         for named in entry.references() {
             if self.seq_of(&named)?.is_none() {
                 return Err(ReceiveError::MissingReference { id, missing: named }.into());
@@ -1631,6 +1707,7 @@ impl Writer<'_> {
         };
         self.entries.insert(seq, packing::pack(bytes).as_slice()).map_err(db_error)?;
         self.ids.insert((id_key(&id), seq), ()).map_err(db_error)?;
+        self.just_stored.add(seq, &stored);
         let at = stored.entry.at.0;
         let on = match &stored.entry.body {
             Body::Release(release) => {

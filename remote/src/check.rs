@@ -10,9 +10,10 @@ use ledger::refs::RefName;
 
 use futures_util::StreamExt;
 
-use crate::exchange::{Progress, examine};
+use crate::exchange::Progress;
 use crate::pack::{PackError, PackPart, complete_packs, read_index, read_pack};
 use crate::{Remote, RemoteError, get_ref};
+use ledger::received::entry_of;
 
 #[derive(Debug, Default)]
 pub struct RemoteReport {
@@ -80,7 +81,7 @@ pub async fn check<R: Remote>(
             report.damage.push(format!("object {id} is listed but cannot be read"));
             continue;
         };
-        match examine(id, &bytes) {
+        match entry_of(id, &bytes) {
             Ok(entry) => {
                 sound.insert(id, entry.references());
             }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ledger::admission;
+use ledger::received::{self, Received};
 use ledger::refs::RefName;
 use ledger::store::{ConflictError, ReceiveError, Writer, history_ref};
 use ledger::{Entry, EntryId, Source, Store, StoreError, StoredEntry};
@@ -368,7 +369,7 @@ fn not_on_remote(
 
 /// Entry `id` as stored here, once its bytes hash to `id` and decode.
 fn checked_local(id: EntryId, bytes: &[u8]) -> Result<Entry, ExchangeError> {
-    examine(id, bytes).map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
+    received::entry_of(id, bytes).map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
 }
 
 /// Moves the remote's ref `name` (read, or last seen, as `current`) to `target` if that is a
@@ -496,8 +497,8 @@ pub async fn pull<R: Remote>(
         report.refused.push(Refused { name: name.to_string(), why });
         // What a refused ref reaches is left to the refs after it: an environment may deploy
         // a release that came before a refused one.
-        for (id, bytes) in batch {
-            fetched.insert(id, checked(remote, id, bytes)?);
+        for received in batch {
+            fetched.insert(received.id(), received);
         }
     }
     // After the refs' transactions: a ref remembered is one whose entries are here.
@@ -570,7 +571,8 @@ pub async fn fetch<R: Remote>(
             }
             (local, _) => {
                 let incoming = reachable(&fetched, *target);
-                let follows_ours = |local: EntryId| incoming.iter().any(|id| fetched[id].1.contains(&local));
+                let follows_ours =
+                    |local: EntryId| incoming.iter().any(|id| fetched[id].references().contains(&local));
                 if local.is_none_or(follows_ours) {
                     Comparison::Behind(incoming.len())
                 } else {
@@ -788,13 +790,10 @@ async fn catch_up<R: Remote>(
 /// Stores entries downloaded from the remote, in dependency order. The remote has each of
 /// them, so the tracking ref of each one's history moves up to it: a later push does not
 /// take what came from the remote for something recorded here.
-fn receive_all(
-    w: &mut Writer<'_>,
-    remote_name: &str,
-    batch: &[(EntryId, Vec<u8>)],
-) -> Result<(), StoreError> {
-    for (id, bytes) in batch {
-        let stored = w.receive(*id, bytes)?;
+fn receive_all(w: &mut Writer<'_>, remote_name: &str, batch: &[Received]) -> Result<(), StoreError> {
+    for received in batch {
+        let id = &received.id();
+        let stored = w.receive_checked(received)?;
         let history = history_ref(w, &stored.entry)?;
         let tracked_seq = match w.ref_target(&RefName::tracking(remote_name, &history))? {
             Some(tracked) => w.seq_of(&tracked)?,
@@ -907,8 +906,8 @@ fn is_divergence(error: &StoreError) -> bool {
     )
 }
 
-/// Downloaded objects: id → (bytes, the ids it names).
-type Fetched = BTreeMap<EntryId, (Vec<u8>, Vec<EntryId>)>;
+/// Downloaded objects, checked: id → (the entry, the ids it names).
+type Fetched = BTreeMap<EntryId, Received>;
 
 /// The objects reachable from `heads` that this ledger lacks, each checked against its id,
 /// found by walking back level by level from the heads: in what `packs` downloaded already,
@@ -936,7 +935,7 @@ async fn fetch_missing<R: Remote>(
         let mut loose = Vec::new();
         for (id, name) in wanted {
             match packs.take(&id) {
-                Some(bytes) => found.push((id, name, bytes)),
+                Some(taken) => found.push((id, name, taken)),
                 None => loose.push((id, name)),
             }
         }
@@ -946,7 +945,7 @@ async fn fetch_missing<R: Remote>(
         let mut absent = Vec::new();
         while let Some((id, name, answer)) = answers.next().await {
             match answer? {
-                Some(bytes) => found.push((id, name, bytes)),
+                Some(bytes) => found.push((id, name, Received::check(id, bytes).map_err(Box::new))),
                 None => absent.push((id, name)),
             }
         }
@@ -960,10 +959,11 @@ async fn fetch_missing<R: Remote>(
                 found.push((id, name, packs.take(&id).ok_or_else(missing)?));
             }
         }
-        for (id, name, bytes) in found {
-            let (bytes, references) = checked(remote, id, bytes)?;
-            frontier.extend(references.iter().map(|r| (*r, name)));
-            fetched.insert(id, (bytes, references));
+        for (id, name, taken) in found {
+            let received =
+                taken.map_err(|source| ExchangeError::BadObject { url: remote.url().into(), id, source })?;
+            frontier.extend(received.references().iter().map(|r| (*r, name)));
+            fetched.insert(id, received);
             progress.advance(1);
         }
     }
@@ -971,37 +971,14 @@ async fn fetch_missing<R: Remote>(
     Ok(fetched)
 }
 
-/// `bytes` as object `id`, once they hash to it and decode; with the ids the entry names.
-fn checked<R: Remote>(
-    remote: &R,
-    id: EntryId,
-    bytes: Vec<u8>,
-) -> Result<(Vec<u8>, Vec<EntryId>), ExchangeError> {
-    match examine(id, &bytes) {
-        Ok(entry) => Ok((bytes, entry.references())),
-        Err(source) => {
-            Err(ExchangeError::BadObject { url: remote.url().into(), id, source: Box::new(source) })
-        }
-    }
-}
-
-/// Entry `id`, once `bytes` hash to `id` and decode.
-pub(super) fn examine(id: EntryId, bytes: &[u8]) -> Result<Entry, ReceiveError> {
-    let actual = EntryId::of_stored_bytes(bytes);
-    if actual != id {
-        return Err(ReceiveError::HashMismatch { expected: id, actual });
-    }
-    Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })
-}
-
 /// Removes from `fetched` and returns the entries reachable from `target` through it.
 fn take_reachable(fetched: &mut Fetched, target: EntryId) -> Fetched {
     let mut taken = Fetched::new();
     let mut stack = vec![target];
     while let Some(id) = stack.pop() {
-        if let Some((bytes, references)) = fetched.remove(&id) {
-            stack.extend(references.iter().copied());
-            taken.insert(id, (bytes, references));
+        if let Some(received) = fetched.remove(&id) {
+            stack.extend(received.references().iter().copied());
+            taken.insert(id, received);
         }
     }
     taken
@@ -1012,17 +989,17 @@ fn reachable(fetched: &Fetched, target: EntryId) -> BTreeSet<EntryId> {
     let mut found = BTreeSet::new();
     let mut stack = vec![target];
     while let Some(id) = stack.pop() {
-        if let Some((_, references)) = fetched.get(&id)
+        if let Some(received) = fetched.get(&id)
             && found.insert(id)
         {
-            stack.extend(references.iter().copied());
+            stack.extend(received.references().iter().copied());
         }
     }
     found
 }
 
 /// `entries` ordered so that each comes after those of them it names.
-fn in_dependency_order(mut entries: Fetched) -> Vec<(EntryId, Vec<u8>)> {
+fn in_dependency_order(mut entries: Fetched) -> Vec<Received> {
     let mut ordered = Vec::with_capacity(entries.len());
     let ids: Vec<EntryId> = entries.keys().copied().collect();
     for root in ids {
@@ -1030,14 +1007,16 @@ fn in_dependency_order(mut entries: Fetched) -> Vec<(EntryId, Vec<u8>)> {
         let mut stack = vec![(root, false)];
         while let Some((id, expanded)) = stack.pop() {
             if expanded {
-                if let Some((bytes, _)) = entries.remove(&id) {
-                    ordered.push((id, bytes));
+                if let Some(received) = entries.remove(&id) {
+                    ordered.push(received);
                 }
                 continue;
             }
-            let Some((_, references)) = entries.get(&id) else { continue };
+            let Some(received) = entries.get(&id) else { continue };
             stack.push((id, true));
-            stack.extend(references.iter().filter(|r| entries.contains_key(r)).map(|r| (*r, false)));
+            stack.extend(
+                received.references().iter().filter(|r| entries.contains_key(r)).map(|r| (*r, false)),
+            );
         }
     }
     ordered

@@ -7,9 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::{Arc, Mutex, mpsc};
 
 use futures_util::StreamExt;
 use ledger::EntryId;
+use ledger::received::Received;
+use ledger::store::ReceiveError;
 
 use crate::{Remote, RemoteError, Written};
 
@@ -30,6 +33,8 @@ const RECORD_HEADER: usize = 32 + 4;
 const INDEX_RECORD: usize = 32 + 8 + 4;
 /// Packs downloaded at once.
 const PARALLEL_PACKS: usize = 4;
+/// Threads that check downloaded packs, at most.
+const MAX_CHECKERS: usize = 4;
 /// Listings a reader takes before it gives up on a pack that keeps disappearing.
 const LISTING_ATTEMPTS: usize = 3;
 
@@ -336,10 +341,21 @@ pub async fn read_pack<R: Remote>(
     index: Option<&Index>,
 ) -> Result<Option<Vec<(EntryId, Vec<u8>)>>, PackError> {
     let Some(bytes) = remote.get_pack_file(&PackKey::pack(id), None).await? else { return Ok(None) };
-    if PackId::of_pack_bytes(&bytes) != id {
-        return Err(bad(remote, id, "its bytes do not hash to its name"));
+    let records = checked_pack(id, &bytes, index).map_err(|why| bad(remote, id, why))?;
+    Ok(Some(records.into_iter().map(|(id, bytes)| (id, bytes.to_vec())).collect()))
+}
+
+/// The records of pack `id`, once its bytes hash to its name and parse (and `index`, if
+/// given, describes them); else why not.
+fn checked_pack<'b>(
+    id: PackId,
+    bytes: &'b [u8],
+    index: Option<&Index>,
+) -> Result<Vec<(EntryId, &'b [u8])>, String> {
+    if PackId::of_pack_bytes(bytes) != id {
+        return Err("its bytes do not hash to its name".into());
     }
-    let records = parse_pack(&bytes).map_err(|error| bad(remote, id, error))?;
+    let records = parse_pack(bytes).map_err(|error| error.to_string())?;
     if let Some(index) = index {
         let same = index.records.len() == records.len()
             && index
@@ -348,10 +364,10 @@ pub async fn read_pack<R: Remote>(
                 .zip(&records)
                 .all(|(a, (id, bytes))| a.id == *id && a.len as usize == bytes.len());
         if !same || index.pack_len != bytes.len() as u64 {
-            return Err(bad(remote, id, "its index does not describe it"));
+            return Err("its index does not describe it".into());
         }
     }
-    Ok(Some(records.into_iter().map(|(id, bytes)| (id, bytes.to_vec())).collect()))
+    Ok(records)
 }
 
 /// Reads and parses the index of pack `id`; `None` when it is gone.
@@ -371,9 +387,13 @@ pub async fn write_pack<R: Remote>(remote: &R, pack: &Pack) -> Result<(), Remote
     Ok(())
 }
 
+/// An entry taken from a pack: checked (see [`Received::check`]), or why its bytes are not the
+/// entry it is filed under. A bad entry is an error only for whoever takes it, as a bad loose
+/// object is: nothing reaches it otherwise.
+pub type Taken = Result<Received, Box<ReceiveError>>;
+
 /// What a reader knows of the remote's packs: the listing it took, the indexes it read, and the
-/// entries it downloaded and has not handed out yet (not checked: whoever takes one checks it,
-/// as a loose object).
+/// entries it downloaded, each checked, and has not handed out yet.
 #[derive(Default)]
 pub struct PackReader {
     /// Complete packs as last listed, newest first; `None` until listed.
@@ -383,13 +403,13 @@ pub struct PackReader {
     located: BTreeMap<EntryId, PackId>,
     /// Packs that were listed but could not be read: gone since (superseded and deleted).
     gone: BTreeSet<PackId>,
-    downloaded: BTreeMap<EntryId, Vec<u8>>,
+    downloaded: BTreeMap<EntryId, Taken>,
     listings: usize,
 }
 
 impl PackReader {
     /// An entry downloaded from a pack and not handed out yet.
-    pub fn take(&mut self, id: &EntryId) -> Option<Vec<u8>> {
+    pub fn take(&mut self, id: &EntryId) -> Option<Taken> {
         self.downloaded.remove(id)
     }
 
@@ -410,39 +430,45 @@ impl PackReader {
         Ok(true)
     }
 
-    /// Downloads every pack the remote lists (a clone), checking each against its name. A pack
-    /// deleted since the listing (superseded by a repack) sends the reader to a new listing.
+    /// Downloads every pack the remote lists (a clone), checking each against its name and
+    /// every entry in it (see [`Received::check`]) on other threads while the next packs
+    /// download. A pack deleted since the listing (superseded by a repack) sends the reader to
+    /// a new listing.
     pub async fn download_all<R: Remote>(
         &mut self,
         remote: &R,
         progress: &dyn crate::exchange::Progress,
     ) -> Result<(), PackError> {
         let mut done: BTreeSet<PackId> = BTreeSet::new();
+        let mut checker = Checker::start();
         self.list(remote).await?;
         loop {
             let wanted: Vec<PackId> =
                 self.listed.iter().flatten().map(|(id, _)| *id).filter(|id| !done.contains(id)).collect();
             progress.start("downloading packs", wanted.len());
             let mut answers = futures_util::stream::iter(wanted)
-                .map(|id| async move { (id, read_pack(remote, id, None).await) })
+                .map(|id| async move { (id, remote.get_pack_file(&PackKey::pack(id), None).await) })
                 .buffer_unordered(PARALLEL_PACKS);
             let mut missing = false;
             while let Some((id, answer)) = answers.next().await {
                 match answer? {
-                    Some(records) => {
+                    Some(bytes) => {
                         done.insert(id);
-                        self.downloaded.extend(records);
+                        checker.check(id, bytes);
                     }
                     None => missing = true,
                 }
+                // A bad pack ends the clone now, not once every pack is downloaded.
+                checker.collect_ready(&mut self.downloaded).map_err(|(pack, why)| bad(remote, pack, why))?;
                 progress.advance(1);
             }
             drop(answers);
             progress.finish();
             if !missing || !self.list_again(remote).await? {
-                return Ok(());
+                break;
             }
         }
+        checker.collect_all(&mut self.downloaded).map_err(|(pack, why)| bad(remote, pack, why))
     }
 
     /// Downloads, from the packs, what of `wanted` they hold: reading indexes newest first until
@@ -530,10 +556,125 @@ impl PackReader {
         let records = parse_records(&bytes).map_err(|error| bad(remote, pack, error))?;
         for (id, bytes) in records {
             if !has(&id) {
-                self.downloaded.entry(id).or_insert_with(|| bytes.to_vec());
+                self.downloaded.entry(id).or_insert_with(|| check_entry(id, bytes));
             }
         }
         Ok(true)
+    }
+}
+
+/// A pack checked on a checker thread: its entries, each checked; or the pack and why it is bad.
+type CheckedPack = Result<Vec<(EntryId, Taken)>, (PackId, String)>;
+
+/// Threads that check whole packs as they arrive (see [`checked_pack`], [`Received::check`]):
+/// the pure, per-entry part of taking packs in, done beside the downloads and off the thread
+/// that stores the entries afterwards.
+struct Checker {
+    /// Closed once every pack is sent: the threads end when the queue is empty.
+    packs: Option<mpsc::Sender<(PackId, Vec<u8>)>>,
+    checked: mpsc::Receiver<CheckedPack>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Packs sent and not collected yet.
+    pending: usize,
+}
+
+impl Checker {
+    /// A thread per core but one (the one downloading, then storing), at least one.
+    fn start() -> Checker {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let (packs, queue) = mpsc::channel::<(PackId, Vec<u8>)>();
+        let (done, checked) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = (0..cores.saturating_sub(1).clamp(1, MAX_CHECKERS))
+            .map(|_| {
+                let (queue, done) = (Arc::clone(&queue), done.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        // Held only while taking the next pack; a closed, empty queue ends it.
+                        let next = queue.lock().map_or(None, |queue| queue.recv().ok());
+                        let Some((pack, bytes)) = next else { return };
+                        if done.send(check_whole_pack(pack, &bytes)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Checker { packs: Some(packs), checked, threads, pending: 0 }
+    }
+
+    fn check(&mut self, pack: PackId, bytes: Vec<u8>) {
+        if let Some(packs) = &self.packs
+            && packs.send((pack, bytes)).is_ok()
+        {
+            self.pending += 1;
+        }
+    }
+
+    /// Adds to `downloaded` the entries of the packs checked so far; a bad pack is an error.
+    fn collect_ready(&mut self, downloaded: &mut BTreeMap<EntryId, Taken>) -> Result<(), (PackId, String)> {
+        while self.pending > 0 {
+            let Ok(checked) = self.checked.try_recv() else { return Ok(()) };
+            self.pending -= 1;
+            add_checked(downloaded, checked?);
+        }
+        Ok(())
+    }
+
+    /// Waits for the packs still being checked, and adds their entries to `downloaded`.
+    fn collect_all(mut self, downloaded: &mut BTreeMap<EntryId, Taken>) -> Result<(), (PackId, String)> {
+        self.packs = None;
+        while self.pending > 0 {
+            match self.checked.recv() {
+                Ok(checked) => {
+                    self.pending -= 1;
+                    add_checked(downloaded, checked?);
+                }
+                // Every thread ended with packs unchecked: one panicked, which is a bug; its
+                // panic goes on here.
+                Err(_) => self.join(),
+            }
+        }
+        self.join();
+        Ok(())
+    }
+
+    fn join(&mut self) {
+        for thread in self.threads.drain(..) {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+impl Drop for Checker {
+    /// An abandoned check (an error, or the download dropped) lets its threads end, unwaited.
+    fn drop(&mut self) {
+        self.packs = None;
+    }
+}
+
+/// Pack `pack` checked against its name and parsed, and each of its entries checked.
+fn check_whole_pack(pack: PackId, bytes: &[u8]) -> CheckedPack {
+    let records = checked_pack(pack, bytes, None).map_err(|why| (pack, why))?;
+    Ok(records.into_iter().map(|(id, bytes)| (id, check_entry(id, bytes))).collect())
+}
+
+fn check_entry(id: EntryId, bytes: &[u8]) -> Taken {
+    Received::check(id, bytes.to_vec()).map_err(Box::new)
+}
+
+/// A checked copy of an entry is kept over one that is not (two packs may hold an entry).
+fn add_checked(downloaded: &mut BTreeMap<EntryId, Taken>, entries: Vec<(EntryId, Taken)>) {
+    for (id, taken) in entries {
+        match downloaded.get_mut(&id) {
+            Some(Ok(_)) => {}
+            Some(bad) => *bad = taken,
+            None => {
+                downloaded.insert(id, taken);
+            }
+        }
     }
 }
 

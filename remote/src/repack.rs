@@ -9,11 +9,12 @@ use futures_util::StreamExt;
 use ledger::{EntryId, Timestamp};
 
 use crate::Remote;
-use crate::exchange::{Progress, examine};
+use crate::exchange::Progress;
 use crate::pack::{
     Index, ListedPackFile, PACK_TARGET_BYTES, PackBuilder, PackError, PackId, PackKey, PackPart,
     complete_packs, read_index, read_pack, write_pack,
 };
+use ledger::received::entry_of;
 
 /// How long what a repack superseded stays, by default: far longer than any clone or pull.
 pub const DEFAULT_GRACE_SECONDS: i64 = 60 * 60;
@@ -232,7 +233,7 @@ pub async fn repack<R: Remote>(
 fn in_time_order(entries: BTreeMap<EntryId, Vec<u8>>, damaged: &mut Vec<String>) -> Vec<(EntryId, Vec<u8>)> {
     let mut sound: BTreeMap<EntryId, (Timestamp, Vec<EntryId>, Vec<u8>)> = BTreeMap::new();
     for (id, bytes) in entries {
-        match examine(id, &bytes) {
+        match entry_of(id, &bytes) {
             Ok(entry) => {
                 sound.insert(id, (entry.at, entry.references(), bytes));
             }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use ledger::admission::Rules;
 use ledger::refs::RefName;
+use ledger::store::ReceiveError;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
 use ledger_remote::check::check;
@@ -327,4 +328,115 @@ fn a_repack_merges_keeps_what_it_superseded_for_the_grace_period_and_readers_ret
     expected.insert("service/other".into(), local_refs(&c)["service/other"]);
     assert_eq!(local_refs(&c), expected);
     assert!(counted.total() < 20, "{:?}", counted.calls);
+}
+
+/// Writes the history of `store` to the remote in `packs` packs of about equal length, in
+/// recording order (as a push of a long history writes packs of [`pack::PACK_TARGET_BYTES`]),
+/// each entry's bytes as `alter` gives them (told its seq), and points the remote's refs at the
+/// store's heads.
+fn write_in_packs(store: &Store, remote: &FileRemote, packs: usize, alter: impl Fn(u64, Vec<u8>) -> Vec<u8>) {
+    let mut entries = Vec::new();
+    let reader = store.read().unwrap();
+    reader
+        .for_each_entry(|seq, bytes| {
+            entries.push((seq, bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    for chunk in entries.chunks(entries.len().div_ceil(packs)) {
+        let mut builder = PackBuilder::default();
+        for (seq, bytes) in chunk {
+            builder.push(EntryId::of_stored_bytes(bytes), &alter(*seq, bytes.clone()));
+        }
+        block_on(write_pack(remote, &builder.finish())).unwrap();
+    }
+    for (name, target) in local_refs(store) {
+        let name = RefName::parse(&name).unwrap();
+        block_on(put_ref(remote, &name, RefDoc { target, version: 1 }, None)).unwrap();
+    }
+}
+
+/// A remote holding, in three packs of 30 entries, the history of 30 releases, each deployed (a
+/// deployment and its outcome): 90 entries.
+fn three_packs(alter: impl Fn(u64, Vec<u8>) -> Vec<u8>) -> Setup {
+    let s = Setup::new();
+    record(&s.a, 1, 30);
+    write_in_packs(&s.a, &s.remote, 3, alter);
+    assert_eq!(s.pack_files(PackPart::Index).len(), 3);
+    s
+}
+
+#[test]
+fn a_clone_of_several_packs_takes_in_all_of_them_checked() {
+    let s = three_packs(|_, bytes| bytes);
+    let b = s.empty();
+    let pulled = block_on(pull(&b, &s.remote, "origin", &())).unwrap();
+    assert!(pulled.refused.is_empty(), "{pulled:?}");
+    assert_eq!(pulled.entries, 90);
+    assert_eq!(local_refs(&b), local_refs(&s.a));
+    assert_sound(&b);
+}
+
+#[test]
+fn a_forged_entry_in_a_later_pack_of_a_clone_is_refused_and_nothing_is_stored() {
+    // Packs that hash to their names, holding an entry whose bytes are not those of its id:
+    // anyone who may write to the remote can write such a pack. Entry 45 is in the second.
+    const FORGED_AT: u64 = 45;
+    let s = three_packs(|seq, mut bytes| {
+        if seq == FORGED_AT {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+        }
+        bytes
+    });
+    let forged = s.a.read().unwrap().entry_at(FORGED_AT).unwrap().unwrap().id;
+    let b = s.empty();
+    let error = block_on(pull(&b, &s.remote, "origin", &())).unwrap_err();
+    assert!(
+        matches!(&error, ExchangeError::BadObject { id, source, .. }
+            if *id == forged && matches!(**source, ReceiveError::HashMismatch { .. })),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "remote {}: object {forged} is corrupted or forged (object {forged}: its bytes hash to {}, so they are corrupted or forged); nothing of it was stored",
+            s.remote.url(),
+            match &error {
+                ExchangeError::BadObject { source, .. } => match &**source {
+                    ReceiveError::HashMismatch { actual, .. } => *actual,
+                    other => panic!("{other}"),
+                },
+                other => panic!("{other}"),
+            }
+        )
+    );
+    assert!(local_refs(&b).is_empty(), "nothing of a bad clone is believed");
+    assert!(b.read().unwrap().newest(1).unwrap().is_empty(), "nor stored");
+}
+
+#[test]
+fn a_clone_interrupted_at_any_pack_stores_nothing_and_the_next_pull_completes() {
+    let s = three_packs(|_, bytes| bytes);
+    for interrupted_at in 0..3 {
+        let b = s.empty();
+        let reads = Cell::new(0);
+        let interrupting = common::Watched::new(&s.remote, async |request: &Request| {
+            if request.call == Call::GetPackFile && request.key.ends_with(".pack") {
+                reads.set(reads.get() + 1);
+                // The process dies here: nothing after this point runs, in this thread.
+                assert!(reads.get() <= interrupted_at, "interrupted");
+            }
+        });
+        let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(pull(&b, &interrupting, "origin", &()))
+        }));
+        assert!(died.is_err(), "pack read {interrupted_at} ends it");
+        assert!(local_refs(&b).is_empty(), "at pack {interrupted_at}: nothing believed");
+        assert!(b.read().unwrap().newest(1).unwrap().is_empty(), "at pack {interrupted_at}: nothing stored");
+        let pulled = block_on(pull(&b, &s.remote, "origin", &())).unwrap();
+        assert!(pulled.refused.is_empty(), "{pulled:?}");
+        assert_eq!(local_refs(&b), local_refs(&s.a));
+        assert_sound(&b);
+    }
 }
