@@ -294,8 +294,7 @@ struct ById<'s, S>(&'s S);
 
 impl<S: Source> Lookup for ById<'_, S> {
     fn deployment(&mut self, id: &EntryId) -> Result<Option<(u64, StoredEntry)>, StoreError> {
-        let Some(seq) = self.0.seq_of(id)? else { return Ok(None) };
-        Ok(self.0.entry(id)?.map(|entry| (seq, entry)))
+        self.0.located(id)
     }
 
     fn revision_at(&mut self, id: &EntryId) -> Result<Option<Timestamp>, StoreError> {

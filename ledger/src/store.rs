@@ -1012,9 +1012,12 @@ pub trait Source {
         wanted: &BTreeSet<EntryId>,
     ) -> Result<Vec<StoredEntry>, StoreError>;
 
+    /// The entry `id` names and where the id index places it, read and checked once.
+    fn located(&self, id: &EntryId) -> Result<Option<(u64, StoredEntry)>, StoreError>;
+
     /// The entry `id` names, where the id index places it.
     fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        indexed_entry(self, id)
+        Ok(self.located(id)?.map(|(_, stored)| stored))
     }
 
     /// The entry at a position (`None`: nothing is stored there), checked against the id index.
@@ -1089,12 +1092,6 @@ pub trait Source {
     }
 }
 
-/// The entry `id` names, where the id index places it, read and checked.
-fn indexed_entry(source: &(impl Source + ?Sized), id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-    let Some(seq) = source.seq_of(id)? else { return Ok(None) };
-    source.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some)
-}
-
 /// A stored row that does not unpack to an entry's bytes.
 fn unpack_damage(seq: u64, error: packing::UnpackError) -> StoreError {
     Damaged::new(format!("entry #{seq}"), format!("cannot be unpacked: {error}")).into()
@@ -1144,18 +1141,21 @@ where
         Ok(self.find(id)?.map(|(seq, _)| seq))
     }
 
-    fn entry(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
-        if let Some((_, stored)) = self.just_stored.find(id) {
-            return Ok(Some(stored.clone()));
+    fn located(&self, id: &EntryId) -> Result<Option<(u64, StoredEntry)>, StoreError> {
+        if let Some((seq, stored)) = self.just_stored.find(id) {
+            return Ok(Some((*seq, stored.clone())));
         }
         match self.find(id)? {
-            Some((_, Some(bytes))) => {
+            Some((seq, Some(bytes))) => {
                 let entry =
                     Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
-                Ok(Some(StoredEntry { id: *id, entry }))
+                Ok(Some((seq, StoredEntry { id: *id, entry })))
             }
             // Reading it again reports the damage.
-            Some((seq, None)) => self.load(seq, Some(*id), &|| format!("the id index row of {id}")).map(Some),
+            Some((seq, None)) => {
+                let stored = self.load(seq, Some(*id), &|| format!("the id index row of {id}"))?;
+                Ok(Some((seq, stored)))
+            }
             None => Ok(None),
         }
     }
@@ -1725,14 +1725,11 @@ impl Writer<'_> {
             Body::Outcome(outcome) => {
                 let deployment_id = stored.entry.parents[0];
                 let not_a_deployment = ConflictError::NotADeployment(deployment_id);
-                let deployment_seq = self.seq_of(&deployment_id)?.ok_or(not_a_deployment.clone())?;
-                let deployment = self.entry(&deployment_id)?;
-                let env = deployment
-                    .as_ref()
-                    .and_then(|d| d.entry.as_deployment().map(|d| d.env.clone()))
-                    .ok_or(not_a_deployment)?;
-                if let (Some(admission), Some(deployment)) = (&mut self.admission, &deployment) {
-                    admission.saw(deployment);
+                let (deployment_seq, deployment) =
+                    self.located(&deployment_id)?.ok_or(not_a_deployment.clone())?;
+                let env = deployment.entry.as_deployment().map(|d| d.env.clone()).ok_or(not_a_deployment)?;
+                if let Some(admission) = &mut self.admission {
+                    admission.saw(&deployment);
                 }
                 for (service, result) in &outcome.services {
                     if let Some(running) = result.running {
