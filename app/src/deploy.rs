@@ -285,7 +285,7 @@ fn plan_and_deploy(
     let plan = match (&session.shared, plan.set) {
         // A new release set is an append to the remote's history of sets, made there first.
         (Some(_), SetSource::New(set)) => {
-            let recorded = session.record_release(stamp.clone(), Body::ReleaseSet(set))?;
+            let recorded = session.append(stamp.clone(), Body::ReleaseSet(set))?;
             Plan { set: SetSource::Existing(recorded.id), ..plan }
         }
         (_, set) => Plan { set, ..plan },

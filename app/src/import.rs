@@ -102,7 +102,7 @@ fn adopt(
         };
         let id = match latest {
             Some(existing) => existing.id,
-            None => session.record_release(stamp.clone(), Body::Release(release))?.id,
+            None => session.append(stamp.clone(), Body::Release(release))?.id,
         };
         changes.insert(service.clone(), Change { from: None, to: id });
         outcomes.insert(service.clone(), imported(id, found));

@@ -44,6 +44,11 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
             object.insert("env".into(), json!(deployment.env));
             object.insert("release_set".into(), json!(deployment.release_set.map(|id| id.to_hex())));
             object.insert("trigger".into(), trigger(&deployment.trigger));
+            let forced = deployment
+                .trigger
+                .forced_gates()
+                .map(|gates| json!({"gates": gates, "reason": entry.message}));
+            object.insert("forced".into(), json!(forced));
             let mut services = Map::new();
             for (service, change) in &deployment.changes {
                 let sides =
@@ -72,6 +77,19 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
             }
             object.insert("services".into(), Value::Object(services));
         }
+        Body::Approval(approval) => {
+            object.insert("env".into(), json!(approval.env));
+            object.insert("release_set".into(), json!(approval.release_set.to_hex()));
+        }
+        Body::Freeze(freeze) => {
+            object.insert("env".into(), json!(freeze.env));
+        }
+        Body::Unfreeze(unfreeze) => {
+            object.insert("env".into(), json!(unfreeze.env));
+        }
+        Body::Quarantine(quarantine) => {
+            object.insert("target".into(), json!(quarantine.target.to_hex()));
+        }
     }
     Ok(Value::Object(object))
 }
@@ -88,14 +106,16 @@ pub fn record<S: Source>(releases: &Releases<'_, S>, record: &DeploymentRecord) 
     Ok(value)
 }
 
-fn trigger(trigger: &Trigger) -> Value {
-    match trigger {
+/// What the deployment was asked to do (a forced one's force is in `forced`).
+fn trigger(asked: &Trigger) -> Value {
+    match asked {
         Trigger::Apply => json!({"kind": "apply"}),
         Trigger::Promote { from_env, from_head } => {
             json!({"kind": "promote", "from_env": from_env, "from_head": from_head.map(|id| id.to_hex())})
         }
         Trigger::Rollback { to } => json!({"kind": "rollback", "to": to.map(|id| id.to_hex())}),
         Trigger::Import => json!({"kind": "import"}),
+        Trigger::Forced { trigger: unforced, .. } => trigger(unforced),
     }
 }
 

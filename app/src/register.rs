@@ -97,7 +97,7 @@ pub fn register(
     }
     let session = Session::open(workspace, progress)?;
     let image_ref = release.image_ref();
-    let stored = session.record_release(stamp, Body::Release(release))?;
+    let stored = session.append(stamp, Body::Release(release))?;
     if let (Some(cloud), Some(aws)) = (&cloud, &aws)
         && aws.write_latest
     {
@@ -155,7 +155,7 @@ pub fn release(
         None => {
             let body =
                 Body::ReleaseSet(ReleaseSet { service_set: service_set.map(str::to_string), releases });
-            let stored = session.record_release(stamp, body)?;
+            let stored = session.append(stamp, body)?;
             registered(&session, stored, true)
         }
     }

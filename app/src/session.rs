@@ -55,9 +55,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Records a release or release set (on the remote first, when there is one).
-    pub fn record_release(&self, stamp: Stamp, body: Body) -> Result<StoredEntry> {
-        remotes::record_release(&self.store, self.shared.as_ref(), stamp, body)
+    /// Records a release, release set, approval, freeze, unfreeze or quarantine (on the remote
+    /// first, when there is one).
+    pub fn append(&self, stamp: Stamp, body: Body) -> Result<StoredEntry> {
+        remotes::append(&self.store, self.shared.as_ref(), stamp, body)
     }
 
     /// Runs `work` while `env` is held for `actor`: its local lock (released when this returns,

@@ -303,9 +303,12 @@ fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text
                 .ok_or_else(|| Error::failed(format!("deployment {deployment} is missing")))?;
             Ok(history::state_after(reader, &env, Some(deployment))?)
         }
-        Body::Release(_) => Err(Error::usage(format!(
-            "{text} is a release; diff compares environments, release sets or deployments"
-        ))),
+        Body::Release(_) | Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => {
+            Err(Error::usage(format!(
+                "{text} is a {}; diff compares environments, release sets or deployments",
+                stored.entry.kind().as_str().replace('_', " ")
+            )))
+        }
     }
 }
 
@@ -343,6 +346,9 @@ pub fn describe_trigger(trigger: &Trigger, release_set: Option<EntryId>) -> Stri
         Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
         Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
         Trigger::Import => "import of what ECS ran".into(),
+        Trigger::Forced { trigger, gates } => {
+            format!("{}, forced past {}", describe_trigger(trigger, release_set), gates.join(", "))
+        }
     }
 }
 

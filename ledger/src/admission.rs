@@ -9,13 +9,13 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use crate::StoredEntry;
-use crate::entry::{Body, Deployment, Entry, Outcome, Release, ReleaseSet, Trigger};
+use crate::entry::{Body, Deployment, Entry, GATE_NAMES, Outcome, Release, ReleaseSet, Trigger};
 use crate::id::EntryId;
 use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
-use crate::store::{ReceiveError, Source, StoreError};
+use crate::store::{ReceiveError, Source, StoreError, ref_of};
 use crate::timestamp::Timestamp;
 
 /// Longest message an entry may carry, in bytes.
@@ -32,7 +32,8 @@ pub enum Rule {
     /// Names are valid ids (see [`crate::name`]).
     ValidName,
     /// Releases stand on `service/<service>`, release sets on `set/<set>`, deployments and
-    /// outcomes on `env/<env>`.
+    /// outcomes on `env/<env>`, approvals, freezes and unfreezes on `gates/<env>`, quarantines
+    /// on `quarantine`.
     KindOnRef,
     /// An image is a valid reference from its service's `image_repository`.
     Image,
@@ -46,6 +47,8 @@ pub enum Rule {
     TimeOrder,
     /// What a body names is an entry of the right kind, for the right service.
     Names,
+    /// A forced deployment names the gates it passed by force, once.
+    Policy,
 }
 
 impl Rule {
@@ -60,6 +63,7 @@ impl Rule {
             Rule::TimeRange => "time-range",
             Rule::TimeOrder => "time-order",
             Rule::Names => "named-entries",
+            Rule::Policy => "policy",
         }
     }
 }
@@ -115,6 +119,8 @@ pub enum Summarised {
         services: Vec<String>,
     },
     Outcome,
+    /// An approval, freeze, unfreeze or quarantine: named by no rule.
+    Gate,
 }
 
 impl Summary {
@@ -127,6 +133,7 @@ impl Summary {
                 services: deployment.changes.keys().cloned().collect(),
             },
             Body::Outcome(_) => Summarised::Outcome,
+            Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => Summarised::Gate,
         };
         Summary { at: entry.at, of }
     }
@@ -374,6 +381,22 @@ impl Rules {
             Body::ReleaseSet(set) => self.check_release_set(set, named)?,
             Body::Deployment(deployment) => self.check_deployment(deployment, named)?,
             Body::Outcome(outcome) => self.check_outcome(outcome, &entry.parents, named)?,
+            Body::Approval(approval) => {
+                self.check_env(&approval.env)?;
+                check_release_set(&approval.release_set, named)?;
+            }
+            Body::Freeze(freeze) => self.check_env(&freeze.env)?,
+            Body::Unfreeze(unfreeze) => self.check_env(&unfreeze.env)?,
+            Body::Quarantine(quarantine) => {
+                let target = named.summary(&quarantine.target).map(|summary| &summary.of);
+                if !matches!(target, Some(Summarised::Release { .. } | Summarised::ReleaseSet)) {
+                    let detail = format!(
+                        "it quarantines {}, which is not a release or release set",
+                        quarantine.target.short()
+                    );
+                    return Err(Broken::new(Rule::Names, detail));
+                }
+            }
         }
         check_ref(on, entry, named)?;
         check_time_order(entry, named)
@@ -420,16 +443,14 @@ impl Rules {
 
     fn check_deployment(&self, deployment: &Deployment, named: &dyn Named) -> Result<(), Broken> {
         self.check_env(&deployment.env)?;
-        if let Trigger::Promote { from_env, .. } = &deployment.trigger {
+        if let Trigger::Promote { from_env, .. } = deployment.trigger.unforced() {
             self.check_env(from_env)?;
         }
-        if let Some(set) = &deployment.release_set
-            && named.summary(set).is_none_or(|summary| summary.of != Summarised::ReleaseSet)
-        {
-            return Err(Broken::new(
-                Rule::Names,
-                format!("its release set {} is not a release set", set.short()),
-            ));
+        if let Trigger::Forced { trigger, gates } = &deployment.trigger {
+            self.check_forced(trigger, gates)?;
+        }
+        if let Some(set) = &deployment.release_set {
+            check_release_set(set, named)?;
         }
         for (service, change) in &deployment.changes {
             self.check_service(service)?;
@@ -455,6 +476,18 @@ impl Rules {
             if let Some(running) = &result.running {
                 check_release_of(service, running, named)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A forced deployment: one level of force, over gates that exist.
+    fn check_forced(&self, trigger: &Trigger, gates: &[String]) -> Result<(), Broken> {
+        if matches!(trigger, Trigger::Forced { .. }) {
+            return Err(Broken::new(Rule::Policy, "a forced deployment is forced once, not twice"));
+        }
+        if let Some(gate) = gates.iter().find(|gate| !GATE_NAMES.contains(&gate.as_str())) {
+            let detail = format!("it passed gate {gate:?} by force; the gates are {}", GATE_NAMES.join(", "));
+            return Err(Broken::new(Rule::Policy, detail));
         }
         Ok(())
     }
@@ -525,13 +558,20 @@ fn check_release_of(service: &str, release: &EntryId, named: &dyn Named) -> Resu
     }
 }
 
+/// `set` must name a release set.
+fn check_release_set(set: &EntryId, named: &dyn Named) -> Result<(), Broken> {
+    if named.summary(set).is_some_and(|summary| summary.of == Summarised::ReleaseSet) {
+        Ok(())
+    } else {
+        Err(Broken::new(Rule::Names, format!("its release set {} is not a release set", set.short())))
+    }
+}
+
 /// The entry must stand on the ref whose history it is part of.
 fn check_ref(on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
-    let expected = match &entry.body {
-        Body::Release(release) => RefName::service(&release.service),
-        Body::ReleaseSet(set) => RefName::set(set.service_set.as_deref()),
-        Body::Deployment(deployment) => RefName::env(&deployment.env),
-        Body::Outcome(_) => {
+    let expected = match ref_of(&entry.body) {
+        Some(name) => name,
+        None => {
             let env = entry.parents.first().and_then(|id| named.summary(id)).and_then(Summary::deployment);
             match env {
                 Some((env, _)) => RefName::env(env),
@@ -551,7 +591,7 @@ fn check_ref(on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broke
 
 /// Not older than any parent, nor a deployment than its release set.
 fn check_time_order(entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
-    let release_set = entry.as_deployment().and_then(|deployment| deployment.release_set);
+    let release_set = entry.body.release_set();
     for earlier in entry.parents.iter().chain(&release_set) {
         if let Some(parent) = named.summary(earlier)
             && parent.at > entry.at
@@ -807,6 +847,77 @@ frontend = ["api"]
             broken(rules().check(&RefName::env("prod"), &outcome("search", search), &named)),
             Rule::Names
         );
+    }
+
+    #[test]
+    fn approvals_freezes_and_quarantines_name_what_they_govern_and_stand_on_their_refs() {
+        use crate::entry::{Approval, Freeze, Quarantine, Unfreeze};
+        let (mut named, api, _) = named();
+        let set = entry(
+            15,
+            vec![],
+            Body::ReleaseSet(ReleaseSet {
+                service_set: None,
+                releases: BTreeMap::from([("api".to_string(), api)]),
+            }),
+        );
+        let set_id = StoredEntry::seal(set.clone()).0.id;
+        named.insert(set_id, Summary::of(&set));
+        let gates = RefName::gates("prod");
+
+        let approval =
+            |release_set| entry(20, vec![], Body::Approval(Approval { env: "prod".into(), release_set }));
+        assert_eq!(rules().check(&gates, &approval(set_id), &named), Ok(()));
+        assert_eq!(broken(rules().check(&gates, &approval(api), &named)), Rule::Names);
+        assert_eq!(
+            broken(rules().check(&RefName::gates("stage"), &approval(set_id), &named)),
+            Rule::KindOnRef
+        );
+        assert_eq!(broken(rules().check(&RefName::env("prod"), &approval(set_id), &named)), Rule::KindOnRef);
+        let mut early = approval(set_id);
+        early.at = Timestamp(14);
+        assert_eq!(broken(rules().check(&gates, &early, &named)), Rule::TimeOrder);
+        let unknown_env =
+            entry(20, vec![], Body::Approval(Approval { env: "qa".into(), release_set: set_id }));
+        assert_eq!(broken(rules().check(&RefName::gates("qa"), &unknown_env, &named)), Rule::KnownName);
+
+        let freeze = entry(20, vec![], Body::Freeze(Freeze { env: "prod".into() }));
+        let unfreeze = entry(20, vec![], Body::Unfreeze(Unfreeze { env: "prod".into() }));
+        assert_eq!(rules().check(&gates, &freeze, &named), Ok(()));
+        assert_eq!(rules().check(&gates, &unfreeze, &named), Ok(()));
+        assert_eq!(broken(rules().check(&RefName::quarantine(), &freeze, &named)), Rule::KindOnRef);
+
+        let quarantine = |target| entry(20, vec![], Body::Quarantine(Quarantine { target }));
+        assert_eq!(rules().check(&RefName::quarantine(), &quarantine(api), &named), Ok(()));
+        assert_eq!(rules().check(&RefName::quarantine(), &quarantine(set_id), &named), Ok(()));
+        let deploy = entry(20, vec![], deployment("prod", "api", api));
+        let deploy_id = StoredEntry::seal(deploy.clone()).0.id;
+        named.insert(deploy_id, Summary::of(&deploy));
+        assert_eq!(
+            broken(rules().check(&RefName::quarantine(), &quarantine(deploy_id), &named)),
+            Rule::Names
+        );
+        assert_eq!(broken(rules().check(&gates, &quarantine(api), &named)), Rule::KindOnRef);
+    }
+
+    #[test]
+    fn a_forced_deployment_names_known_gates_and_is_forced_once() {
+        let (named, api, _) = named();
+        let forced = |trigger: Trigger, gates: &[&str]| {
+            let Body::Deployment(mut deployment) = deployment("prod", "api", api) else { unreachable!() };
+            deployment.trigger = Trigger::Forced {
+                trigger: Box::new(trigger),
+                gates: gates.iter().map(|g| g.to_string()).collect(),
+            };
+            entry(20, vec![], Body::Deployment(deployment))
+        };
+        let on = RefName::env("prod");
+        assert_eq!(rules().check(&on, &forced(Trigger::Apply, &["soak", "approvals"]), &named), Ok(()));
+        assert_eq!(broken(rules().check(&on, &forced(Trigger::Apply, &["weekend"]), &named)), Rule::Policy);
+        let twice = Trigger::Forced { trigger: Box::new(Trigger::Apply), gates: vec!["soak".into()] };
+        assert_eq!(broken(rules().check(&on, &forced(twice, &["soak"]), &named)), Rule::Policy);
+        let from_unknown = Trigger::Promote { from_env: "qa".into(), from_head: None };
+        assert_eq!(broken(rules().check(&on, &forced(from_unknown, &["soak"]), &named)), Rule::KnownName);
     }
 
     #[test]

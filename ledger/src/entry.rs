@@ -31,6 +31,10 @@ pub enum Body {
     ReleaseSet(ReleaseSet),
     Deployment(Deployment),
     Outcome(Outcome),
+    Approval(Approval),
+    Freeze(Freeze),
+    Unfreeze(Unfreeze),
+    Quarantine(Quarantine),
 }
 
 /// One service's artifact at a source revision.
@@ -76,6 +80,38 @@ pub enum Trigger {
     Rollback { to: Option<EntryId> },
     /// `ledger import`: what ECS ran when the environment was adopted.
     Import,
+    /// A deployment that passed the environment's policy by force (`--override`): what it was
+    /// asked to do, and the gates it did not meet (by name, as in [`crate::policy`]). Its
+    /// message is the reason given.
+    Forced { trigger: Box<Trigger>, gates: Vec<String> },
+}
+
+impl Trigger {
+    /// The entry this trigger names: a promotion's source head, a rollback's target.
+    pub fn named(&self) -> Option<EntryId> {
+        match self {
+            Trigger::Promote { from_head, .. } => *from_head,
+            Trigger::Rollback { to } => *to,
+            Trigger::Apply | Trigger::Import => None,
+            Trigger::Forced { trigger, .. } => trigger.named(),
+        }
+    }
+
+    /// What the deployment was asked to do, forced or not.
+    pub fn unforced(&self) -> &Trigger {
+        match self {
+            Trigger::Forced { trigger, .. } => trigger.unforced(),
+            trigger => trigger,
+        }
+    }
+
+    /// The gates a forced deployment passed by force (none for any other).
+    pub fn forced_gates(&self) -> Option<&[String]> {
+        match self {
+            Trigger::Forced { gates, .. } => Some(gates),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +159,37 @@ impl DeployResult {
     }
 }
 
+/// The gates a policy may set, by the names a forced deployment records (see docs/policy.md).
+pub const GATE_NAMES: &[&str] = &["requires", "soak", "approvals", "freeze", "quarantine"];
+
+/// Someone's agreement that a release set may be deployed to an environment. It stands on
+/// `gates/<env>`; its parent is that ref's previous entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub env: String,
+    pub release_set: EntryId,
+}
+
+/// An environment frozen by hand (`ledger freeze`) until an [`Unfreeze`] lifts it. It stands
+/// on `gates/<env>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub env: String,
+}
+
+/// The end of an environment's manual freeze (`ledger unfreeze`). It stands on `gates/<env>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfreeze {
+    pub env: String,
+}
+
+/// A release, or every release of a release set, marked bad (`ledger quarantine`): plans that
+/// would deploy it are refused. It stands on `quarantine`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantine {
+    pub target: EntryId,
+}
+
 /// The kind of an entry, as named in JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
@@ -130,6 +197,10 @@ pub enum EntryKind {
     ReleaseSet,
     Deployment,
     Outcome,
+    Approval,
+    Freeze,
+    Unfreeze,
+    Quarantine,
 }
 
 impl EntryKind {
@@ -139,6 +210,10 @@ impl EntryKind {
             EntryKind::ReleaseSet => "release_set",
             EntryKind::Deployment => "deployment",
             EntryKind::Outcome => "outcome",
+            EntryKind::Approval => "approval",
+            EntryKind::Freeze => "freeze",
+            EntryKind::Unfreeze => "unfreeze",
+            EntryKind::Quarantine => "quarantine",
         }
     }
 }
@@ -162,6 +237,10 @@ impl Entry {
             Body::ReleaseSet(_) => EntryKind::ReleaseSet,
             Body::Deployment(_) => EntryKind::Deployment,
             Body::Outcome(_) => EntryKind::Outcome,
+            Body::Approval(_) => EntryKind::Approval,
+            Body::Freeze(_) => EntryKind::Freeze,
+            Body::Unfreeze(_) => EntryKind::Unfreeze,
+            Body::Quarantine(_) => EntryKind::Quarantine,
         }
     }
 
@@ -219,6 +298,10 @@ impl Entry {
             1 => Some(EntryKind::ReleaseSet),
             2 => Some(EntryKind::Deployment),
             3 => Some(EntryKind::Outcome),
+            4 => Some(EntryKind::Approval),
+            5 => Some(EntryKind::Freeze),
+            6 => Some(EntryKind::Unfreeze),
+            7 => Some(EntryKind::Quarantine),
             _ => None,
         }
     }
@@ -235,21 +318,23 @@ impl Entry {
     /// What [`Entry::references`] lists, as the entry holds it: parents first, in order, and
     /// an entry named twice given twice.
     pub fn named(&self) -> impl Iterator<Item = EntryId> + '_ {
-        let (set, changes, trigger, running) = match &self.body {
-            Body::Release(_) => (None, None, None, None),
+        let (set, changes, single, running) = match &self.body {
+            Body::Release(_) | Body::Freeze(_) | Body::Unfreeze(_) => (None, None, None, None),
             Body::ReleaseSet(set) => (Some(set.releases.values()), None, None, None),
             Body::Deployment(deployment) => {
-                let trigger = match &deployment.trigger {
-                    Trigger::Promote { from_head, .. } => *from_head,
-                    Trigger::Rollback { to } => *to,
-                    Trigger::Apply | Trigger::Import => None,
-                };
                 let changes =
                     deployment.changes.values().flat_map(|change| change.from.into_iter().chain([change.to]));
-                (None, Some(changes), deployment.release_set.into_iter().chain(trigger).into(), None)
+                let single = deployment.release_set.into_iter().chain(deployment.trigger.named());
+                (None, Some(changes), Some(single), None)
             }
             Body::Outcome(outcome) => {
                 (None, None, None, Some(outcome.services.values().filter_map(|service| service.running)))
+            }
+            Body::Approval(approval) => {
+                (None, None, Some(Some(approval.release_set).into_iter().chain(None)), None)
+            }
+            Body::Quarantine(quarantine) => {
+                (None, None, Some(Some(quarantine.target).into_iter().chain(None)), None)
             }
         };
         self.parents
@@ -257,8 +342,15 @@ impl Entry {
             .copied()
             .chain(set.into_iter().flatten().copied())
             .chain(changes.into_iter().flatten())
-            .chain(trigger.into_iter().flatten())
+            .chain(single.into_iter().flatten())
             .chain(running.into_iter().flatten())
+    }
+
+    pub fn as_approval(&self) -> Option<&Approval> {
+        match &self.body {
+            Body::Approval(approval) => Some(approval),
+            _ => None,
+        }
     }
 
     pub fn as_release(&self) -> Option<&Release> {
@@ -285,6 +377,17 @@ impl Entry {
     pub fn as_outcome(&self) -> Option<&Outcome> {
         match &self.body {
             Body::Outcome(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+}
+
+impl Body {
+    /// The release set a deployment or an approval is about: the entry is never older than it.
+    pub fn release_set(&self) -> Option<EntryId> {
+        match self {
+            Body::Deployment(deployment) => deployment.release_set,
+            Body::Approval(approval) => Some(approval.release_set),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod deploy;
 pub mod diff;
 pub mod entry;
+pub mod governance;
 pub mod history;
 pub mod id;
 pub mod image;

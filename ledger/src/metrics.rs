@@ -338,7 +338,12 @@ impl Delta {
                     leads,
                 }))
             }
-            Body::Release(_) | Body::ReleaseSet(_) => Ok(None),
+            Body::Release(_)
+            | Body::ReleaseSet(_)
+            | Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_) => Ok(None),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Ref names: `env/<env>` (an environment's head), `service/<service>` (its latest release),
-//! `set/<set>` or `set/@all` (the latest release set), and `remote/<remote>/<ref>` (where a
-//! remote's ref was at the last exchange). Built, parsed and matched here only, so that no
+//! `set/<set>` or `set/@all` (the latest release set), `gates/<env>` (the environment's
+//! approvals and manual freezes), `quarantine` (releases marked bad), and
+//! `remote/<remote>/<ref>` (where a remote's ref was at the last exchange). Built, parsed and matched here only, so that no
 //! other code takes a ref name apart, and a name that does not parse never reaches a path,
 //! an S3 key or a table.
 
@@ -18,6 +19,10 @@ enum RefKind {
     Service(String),
     /// The latest release set of a service set, or of all services (`None`).
     Set(Option<String>),
+    /// An environment's approvals, freezes and unfreezes.
+    Gates(String),
+    /// Every quarantine.
+    Quarantine,
     /// Where ref `name` of remote `remote` was when this ledger last exchanged with it.
     Tracking { remote: String, name: Box<RefName> },
 }
@@ -32,6 +37,9 @@ pub struct RefName {
 /// The set name that stands for all services.
 const ALL_SERVICES: &str = "@all";
 
+/// The name of the ref of quarantines.
+const QUARANTINE: &str = "quarantine";
+
 impl RefName {
     pub fn env(env: &str) -> RefName {
         RefName::of(RefKind::Env(env.to_string()))
@@ -44,6 +52,16 @@ impl RefName {
     /// The latest release set of `service_set`, or of all services (`None`).
     pub fn set(service_set: Option<&str>) -> RefName {
         RefName::of(RefKind::Set(service_set.map(str::to_string)))
+    }
+
+    /// The approvals, freezes and unfreezes of `env`.
+    pub fn gates(env: &str) -> RefName {
+        RefName::of(RefKind::Gates(env.to_string()))
+    }
+
+    /// Every quarantine.
+    pub fn quarantine() -> RefName {
+        RefName::of(RefKind::Quarantine)
     }
 
     /// Where `name` of remote `remote` was at the last exchange.
@@ -63,6 +81,8 @@ impl RefName {
             RefKind::Env(env) => join("env/", env),
             RefKind::Service(service) => join("service/", service),
             RefKind::Set(set) => join("set/", set.as_deref().unwrap_or(ALL_SERVICES)),
+            RefKind::Gates(env) => join("gates/", env),
+            RefKind::Quarantine => QUARANTINE.to_string(),
             RefKind::Tracking { remote, name } => join(&RefName::tracking_prefix(remote), name),
         };
         RefName { kind, text }
@@ -70,6 +90,9 @@ impl RefName {
 
     /// The ref `text` names, when every name in it is valid; `None` otherwise.
     pub fn parse(text: &str) -> Option<RefName> {
+        if text == QUARANTINE {
+            return Some(RefName::quarantine());
+        }
         let (kind, rest) = text.split_once('/')?;
         let valid = |kind: NameKind, name: &str| validate(kind, name).is_ok().then(|| name.to_string());
         let parsed = match kind {
@@ -77,6 +100,7 @@ impl RefName {
             "service" => RefKind::Service(valid(NameKind::Service, rest)?),
             "set" if rest == ALL_SERVICES => RefKind::Set(None),
             "set" => RefKind::Set(Some(valid(NameKind::ServiceSet, rest)?)),
+            "gates" => RefKind::Gates(valid(NameKind::Environment, rest)?),
             "remote" => {
                 let (remote, name) = rest.split_once('/')?;
                 let name = RefName::parse(name).filter(|name| !name.is_tracking())?;
@@ -92,6 +116,18 @@ impl RefName {
         match &self.kind {
             RefKind::Env(env) => Some(env),
             _ => None,
+        }
+    }
+
+    /// When an exchange moves this ref among others: releases and sets (0) before the
+    /// deployments that name them (1), and approvals and quarantines, which name releases and
+    /// sets too, last (2).
+    pub fn exchange_rank(&self) -> u8 {
+        match &self.kind {
+            RefKind::Service(_) | RefKind::Set(_) => 0,
+            RefKind::Env(_) => 1,
+            RefKind::Gates(_) | RefKind::Quarantine => 2,
+            RefKind::Tracking { name, .. } => name.exchange_rank(),
         }
     }
 
@@ -130,8 +166,20 @@ mod tests {
             RefName::set(Some("frontend")),
             RefName::set(None),
             RefName::tracking("origin", &RefName::env("stage")),
+            RefName::gates("prod"),
+            RefName::quarantine(),
+            RefName::tracking("origin", &RefName::quarantine()),
         ];
-        let texts = ["env/prod", "service/api", "set/frontend", "set/@all", "remote/origin/env/stage"];
+        let texts = [
+            "env/prod",
+            "service/api",
+            "set/frontend",
+            "set/@all",
+            "remote/origin/env/stage",
+            "gates/prod",
+            "quarantine",
+            "remote/origin/quarantine",
+        ];
         for (name, text) in names.iter().zip(texts) {
             assert_eq!(name.as_str(), text);
             assert_eq!(RefName::parse(text).as_ref(), Some(name), "{text}");
@@ -153,6 +201,9 @@ mod tests {
             "remote/origin",
             "remote/origin/remote/x/env/a",
             "remote/../env/a",
+            "gates/",
+            "gates/../x",
+            "quarantine/x",
         ] {
             assert_eq!(RefName::parse(bad), None, "{bad}");
         }

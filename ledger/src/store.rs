@@ -1472,13 +1472,17 @@ pub(crate) fn unfinished_at(source: &impl Source, head: EntryId) -> Result<Optio
     })
 }
 
-/// The ref a release, release set or deployment moves (an outcome moves its deployment's).
+/// The ref an entry of this body moves (an outcome moves its deployment's: `None`).
 pub fn ref_of(body: &Body) -> Option<RefName> {
     match body {
         Body::Release(release) => Some(RefName::service(&release.service)),
         Body::ReleaseSet(set) => Some(RefName::set(set.service_set.as_deref())),
         Body::Deployment(deployment) => Some(RefName::env(&deployment.env)),
         Body::Outcome(_) => None,
+        Body::Approval(approval) => Some(RefName::gates(&approval.env)),
+        Body::Freeze(freeze) => Some(RefName::gates(&freeze.env)),
+        Body::Unfreeze(unfreeze) => Some(RefName::gates(&unfreeze.env)),
+        Body::Quarantine(_) => Some(RefName::quarantine()),
     }
 }
 
@@ -1684,10 +1688,7 @@ impl Writer<'_> {
         // A time outside the ledger's range, or a parent's time with no later one left, is
         // refused rather than wrapped.
         let mut at = stamp.at.check_range()?;
-        let release_set = match &body {
-            Body::Deployment(deployment) => deployment.release_set,
-            _ => None,
-        };
+        let release_set = body.release_set();
         for earlier in parents.iter().chain(&release_set) {
             if let Some(parent) = self.entry(earlier)? {
                 at = at.max(parent.entry.at.next_after()?);
@@ -1741,6 +1742,9 @@ impl Writer<'_> {
                 }
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
                 RefName::env(&env)
+            }
+            body @ (Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_)) => {
+                ref_of(body).expect("every gate entry moves a ref")
             }
         };
         self.set_ref(&on, id)?;

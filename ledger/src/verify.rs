@@ -470,7 +470,12 @@ impl<'r> Checker<'r> {
                     None => self.report.damage.push(Damage::StrayOutcome { id, deployment }),
                 }
             }
-            Body::Release(_) | Body::ReleaseSet(_) => {}
+            Body::Release(_)
+            | Body::ReleaseSet(_)
+            | Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_) => {}
         }
         self.recent.insert(id, Summary::of(&entry));
         self.recent.trim();

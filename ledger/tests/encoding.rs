@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use ledger::entry::FORMAT_VERSION;
+use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
 use ledger::{
     Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome,
     StoredEntry, Timestamp, Trigger,
@@ -152,6 +153,36 @@ fn golden_entries() -> Vec<(&'static str, Entry)> {
                 Body::Outcome(Outcome { result: DeployResult::Submitted, services: BTreeMap::new() }),
             ),
         ),
+        (
+            "approval",
+            stamp(
+                vec![id(13)],
+                "QA signed off",
+                Body::Approval(Approval { env: "prod".into(), release_set: id(6) }),
+            ),
+        ),
+        ("freeze", stamp(vec![id(14)], "incident 4711", Body::Freeze(Freeze { env: "prod".into() }))),
+        ("unfreeze", stamp(vec![id(15)], "resolved", Body::Unfreeze(Unfreeze { env: "prod".into() }))),
+        ("quarantine", stamp(vec![], "leaks memory", Body::Quarantine(Quarantine { target: id(3) }))),
+        (
+            "deployment_forced",
+            stamp(
+                vec![id(16)],
+                "hotfix for incident 4711",
+                Body::Deployment(Deployment {
+                    env: "prod".into(),
+                    release_set: Some(id(6)),
+                    trigger: Trigger::Forced {
+                        trigger: Box::new(Trigger::Promote {
+                            from_env: "stage".into(),
+                            from_head: Some(id(8)),
+                        }),
+                        gates: vec!["soak".into(), "approvals".into()],
+                    },
+                    changes: BTreeMap::from([("api".into(), Change { from: Some(id(7)), to: id(3) })]),
+                }),
+            ),
+        ),
     ]
 }
 
@@ -274,6 +305,18 @@ fn arb_body() -> impl Strategy<Value = Body> {
             )
         )
             .prop_map(|(result, services)| Body::Outcome(Outcome { result, services })),
+        (name, arb_id()).prop_map(|(env, release_set)| Body::Approval(Approval { env, release_set })),
+        name.prop_map(|env| Body::Freeze(Freeze { env })),
+        name.prop_map(|env| Body::Unfreeze(Unfreeze { env })),
+        arb_id().prop_map(|target| Body::Quarantine(Quarantine { target })),
+        (name, arb_id(), proptest::collection::vec("[a-z]{1,10}", 0..4)).prop_map(|(env, to, gates)| {
+            Body::Deployment(Deployment {
+                env,
+                release_set: None,
+                trigger: Trigger::Forced { trigger: Box::new(Trigger::Rollback { to: Some(to) }), gates },
+                changes: BTreeMap::new(),
+            })
+        }),
     ]
 }
 

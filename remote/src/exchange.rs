@@ -165,9 +165,9 @@ pub async fn push<R: Remote>(
                 locals.push((name, target));
             }
         }
-        // Releases and sets before the deployments that name them, so that a remote's
-        // `service/…` and `set/…` refs reach whatever its `env/…` refs name.
-        locals.sort_by_key(|(name, _)| name.env_name().is_some());
+        // Releases and sets before the deployments and approvals that name them, so that a
+        // remote's `service/…` and `set/…` refs reach whatever its other refs name.
+        locals.sort_by_key(|(name, _)| name.exchange_rank());
         locals
     };
     let states = match only {
@@ -458,10 +458,9 @@ pub async fn pull<R: Remote>(
     }
     let mut fetched = fetch_missing(store, remote, &heads, progress, &mut packs).await?;
     let mut taken = BTreeMap::new();
-    // Releases and sets before the deployments that name them.
-    let mut ordered: Vec<&(RefName, EntryId)> =
-        heads.iter().filter(|(n, _)| n.env_name().is_none()).collect();
-    ordered.extend(heads.iter().filter(|(n, _)| n.env_name().is_some()));
+    // Releases and sets before the deployments and approvals that name them.
+    let mut ordered: Vec<&(RefName, EntryId)> = heads.iter().collect();
+    ordered.sort_by_key(|(name, _)| name.exchange_rank());
     for (name, target) in ordered {
         let batch = in_dependency_order(take_reachable(&mut fetched, *target));
         let why = if let Some(seen) = went_back(&store.read()?, remote_name, name, *target)? {

@@ -165,6 +165,25 @@ pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
                 page.deployment = Some(DeploymentView::of(&releases, &record(&reader, &env, &deployment)?)?);
             }
         }
+        Body::Approval(approval) => {
+            page.fields.push(Field::link("environment", &approval.env, format!("/env/{}", approval.env)));
+            let set = approval.release_set;
+            page.fields.push(Field::link("release set", set.short(), format!("/entry/{}", set.to_hex())));
+        }
+        Body::Freeze(freeze) => {
+            page.fields.push(Field::link("environment", &freeze.env, format!("/env/{}", freeze.env)));
+        }
+        Body::Unfreeze(unfreeze) => {
+            page.fields.push(Field::link("environment", &unfreeze.env, format!("/env/{}", unfreeze.env)));
+        }
+        Body::Quarantine(quarantine) => {
+            let target = quarantine.target;
+            page.fields.push(Field::link(
+                "quarantined",
+                target.short(),
+                format!("/entry/{}", target.to_hex()),
+            ));
+        }
     }
     Ok(page.render()?)
 }

@@ -171,6 +171,12 @@ fn render_entry_lines<S: Source>(
                     .unwrap_or_default();
                 format!("{}: {}", inert(&env), style.result(Some(outcome.result)))
             }
+            Body::Approval(approval) => {
+                format!("{}: release set {}", inert(&approval.env), approval.release_set.short())
+            }
+            Body::Freeze(freeze) => inert(&freeze.env).into_owned(),
+            Body::Unfreeze(unfreeze) => inert(&unfreeze.env).into_owned(),
+            Body::Quarantine(quarantine) => quarantine.target.short(),
         };
         rows.push(vec![
             stored.id.short(),

@@ -75,6 +75,13 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
             rows.push(vec!["Deployment:".into(), entry.parents[0].to_hex()]);
             rows.push(vec!["Result:".into(), style.result(Some(outcome.result))]);
         }
+        Body::Approval(approval) => {
+            rows.push(vec!["Environment:".into(), inert(&approval.env).into_owned()]);
+            rows.push(vec!["Release set:".into(), approval.release_set.to_hex()]);
+        }
+        Body::Freeze(freeze) => rows.push(vec!["Environment:".into(), inert(&freeze.env).into_owned()]),
+        Body::Unfreeze(unfreeze) => rows.push(vec!["Environment:".into(), inert(&unfreeze.env).into_owned()]),
+        Body::Quarantine(quarantine) => rows.push(vec!["Quarantined:".into(), quarantine.target.to_hex()]),
     }
     out.push_str(&format!("{} {}\n", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex())));
     out.push_str(&table(&rows));
@@ -114,7 +121,7 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
                 ]);
             }
         }
-        Body::Release(_) => {}
+        Body::Release(_) | Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => {}
     }
     if !detail.is_empty() {
         out.push('\n');
