@@ -520,12 +520,7 @@ pub fn error_lines(error: &Error) -> String {
 /// Records a new release, release set, approval, freeze, unfreeze or quarantine: with a remote,
 /// on the remote first and then here, sealed again on top of whatever others appended meanwhile
 /// (see [`exchange::append`]).
-pub fn append(
-    store: &Store,
-    shared: Option<&Shared>,
-    stamp: Stamp,
-    body: Body,
-) -> Result<StoredEntry> {
+pub fn append(store: &Store, shared: Option<&Shared>, stamp: Stamp, body: Body) -> Result<StoredEntry> {
     let name = ref_of(&body).ok_or_else(|| Error::internal("outcomes are not appended"))?;
     let Some(shared) = shared else {
         // The store's write holds it to the store's rules.

@@ -129,5 +129,6 @@ fn walk(
 }
 
 fn missing(name: &RefName, id: EntryId) -> StoreError {
-    Damaged::new(format!("the history of {name}"), format!("entry {id} is missing; run `ledger verify`")).into()
+    Damaged::new(format!("the history of {name}"), format!("entry {id} is missing; run `ledger verify`"))
+        .into()
 }
