@@ -22,6 +22,7 @@ pub mod demo;
 pub mod deploy;
 pub mod error;
 pub mod git;
+pub mod governance;
 pub mod hooks;
 pub mod import;
 pub mod init;

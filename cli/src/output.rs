@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use ledger_app::ledger::DeployResult;
+use ledger_app::ledger::{DeployResult, EntryId};
 use serde_json::Value;
 
 use crate::error::CommandError;
@@ -74,6 +74,17 @@ pub fn json_text(value: &Value) -> String {
 /// Writes a line to stderr; a closed stderr is ignored (there is nowhere left to say so).
 pub fn note(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// What a recording command says: its JSON document on stdout with `--output json`; otherwise
+/// the new entry's id on stdout and what was done on stderr.
+pub fn recorded(json_output: bool, document: &Value, id: &EntryId, done: &str) -> Result<(), CommandError> {
+    if json_output {
+        return print_json(document);
+    }
+    outln(&id.to_string())?;
+    note(done);
+    Ok(())
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.

@@ -1,11 +1,13 @@
 //! One module per command. Each defines its arguments and a `run`.
 
 mod apply;
+mod approve;
 mod clone;
 mod completions;
 pub mod demo;
 mod diff;
 mod fetch;
+mod freeze;
 mod import;
 mod init;
 mod lease;
@@ -15,6 +17,7 @@ mod metrics;
 mod promote;
 mod pull;
 mod push;
+mod quarantine;
 mod reconcile;
 mod register;
 mod release;
@@ -23,6 +26,7 @@ mod rollback;
 mod serve;
 mod show;
 mod status;
+mod unfreeze;
 mod verify;
 mod wait;
 
@@ -43,6 +47,10 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     Import(import::ImportArgs),
     Lease(lease::LeaseArgs),
+    Approve(approve::ApproveArgs),
+    Freeze(freeze::FreezeArgs),
+    Unfreeze(unfreeze::UnfreezeArgs),
+    Quarantine(quarantine::QuarantineArgs),
     Log(log::LogArgs),
     Show(show::ShowArgs),
     Diff(diff::DiffArgs),
@@ -62,7 +70,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 25] = [
+const EACH_COMMAND: [(&str, Augment); 29] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -73,6 +81,10 @@ const EACH_COMMAND: [(&str, Augment); 25] = [
     ("reconcile", reconcile::ReconcileArgs::augment_args),
     ("import", import::ImportArgs::augment_args),
     ("lease", lease::LeaseArgs::augment_args),
+    ("approve", approve::ApproveArgs::augment_args),
+    ("freeze", freeze::FreezeArgs::augment_args),
+    ("unfreeze", unfreeze::UnfreezeArgs::augment_args),
+    ("quarantine", quarantine::QuarantineArgs::augment_args),
     ("log", log::LogArgs::augment_args),
     ("show", show::ShowArgs::augment_args),
     ("diff", diff::DiffArgs::augment_args),
@@ -109,6 +121,10 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Reconcile(args) => reconcile::run(globals, args),
         Command::Import(args) => import::run(globals, args),
         Command::Lease(args) => lease::run(globals, args),
+        Command::Approve(args) => approve::run(globals, args),
+        Command::Freeze(args) => freeze::run(globals, args),
+        Command::Unfreeze(args) => unfreeze::run(globals, args),
+        Command::Quarantine(args) => quarantine::run(globals, args),
         Command::Log(args) => log::run(globals, args),
         Command::Show(args) => show::run(globals, args),
         Command::Diff(args) => diff::run(globals, args),
