@@ -140,9 +140,9 @@ impl History<'_> {
     }
 
     fn rollback(&mut self, env: &str, actor: &str, message: &str) -> Result<()> {
-        let (target, trigger) = deploy::rollback_target(&self.store.read()?, env, None)?
+        let chosen = deploy::rollback_target(&self.store.read()?, env, None)?
             .expect("the demo rolls back after a successful deployment");
-        self.deploy(env, SetSource::None, trigger, &target, actor, message)
+        self.deploy(env, SetSource::None, chosen.trigger, &chosen.state, actor, message)
     }
 
     fn deploy(

@@ -188,8 +188,8 @@ pub fn promote(
     run(&session, request, options, hooks.1)
 }
 
-/// `rollback <env> [--to <deployment>]`: restores the state before the last successful
-/// deployment, or the state right after `to`.
+/// `rollback <env> [--to <deployment>]`: restores the environment's last good state (see
+/// [`rollback_target`]; the plan's first note says which and why), or the state right after `to`.
 pub fn rollback(
     workspace: &Workspace,
     env: &str,
@@ -205,21 +205,22 @@ pub fn rollback(
             Some(text) => Some(resolve(&reader, text)?),
             None => None,
         };
-        let (target, trigger) = rollback_target(&reader, env, to)?
-            .ok_or_else(|| Error::usage(format!("{env} has no successful deployment to roll back")))?;
-        let notes = reader
-            .env_state(env)?
-            .keys()
-            .filter(|service| !target.contains_key(*service))
-            .map(|service| format!("{service} did not run in {env} then; left as it is"))
-            .collect();
-        (target, trigger, notes)
+        let chosen = rollback_target(&reader, env, to)?.ok_or_else(|| {
+            Error::usage(format!(
+                "{env} has no earlier state to restore: none that succeeded, was not rolled back since and holds no quarantined release"
+            ))
+            .hint(format!("`ledger log {env}` shows its deployments; `ledger rollback {env} --to <deployment>` restores the state right after any of them"))
+        })?;
+        let mut notes = vec![format!("restores {}", chosen.why)];
+        notes.extend(
+            reader
+                .env_state(env)?
+                .keys()
+                .filter(|service| !chosen.state.contains_key(*service))
+                .map(|service| format!("{service} did not run in {env} then; left as it is")),
+        );
+        (chosen.state, chosen.trigger, notes)
     };
-    if let Trigger::Rollback { to: None } = trigger {
-        return Err(Error::usage(format!(
-            "the last successful deployment is the first deployment to {env}; there is no earlier state to restore"
-        )));
-    }
     let request = Request { env: env.to_string(), set: SetSource::None, trigger, target, notes };
     run(&session, request, options, hooks.1)
 }

@@ -3,7 +3,7 @@ use insta::assert_snapshot;
 use ledger_testutil::process::{API, Project};
 
 #[test]
-fn rollback_restores_the_state_before_the_last_successful_deployment() {
+fn rollback_restores_the_last_good_state_and_says_why() {
     let env = Project::sample();
     env.register_all("1.0");
     env.ok(&["apply", "latest", "prod", "--yes"]);

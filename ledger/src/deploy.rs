@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::entry::{
     Change, DeployResult, Deployment, Outcome, ReleaseSet, ServiceOutcome, StoredEntry, Trigger,
 };
+use crate::governance;
 use crate::history::{self, HistoryError, State};
 use crate::id::EntryId;
 use crate::plan::changes_towards;
@@ -102,33 +103,69 @@ pub fn record_only(writer: &mut Writer<'_>, stamp: &Stamp, plan: &Plan) -> Resul
     Ok(Recorded { deployment, outcome })
 }
 
-/// What a rollback of `env` restores: the state before its last successful deployment, or the
-/// state right after deployment `to`. Returns the restored state and the trigger to record;
-/// `None` when there is no successful deployment to undo.
+/// What a rollback restores, the trigger to record, and why that state was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackTarget {
+    pub state: State,
+    pub trigger: Trigger,
+    pub why: String,
+}
+
+/// What a rollback of `env` restores: the state right after deployment `to`, or else the
+/// newest state of `env` that differs from what runs now, whose deployment succeeded, that no
+/// rollback has left since, and that holds no quarantined release. `None` when there is none.
 pub fn rollback_target(
     source: &impl Source,
     env: &str,
     to: Option<EntryId>,
-) -> Result<Option<(State, Trigger)>, HistoryError> {
-    let restore_after = match to {
-        Some(deployment) => Some(deployment),
-        None => {
-            let rows = history::env_rows(source, env)?;
-            let mut last_successful = None;
-            for (index, row) in rows.iter().enumerate() {
-                if history::result_of(source, env, *row)? == Some(DeployResult::Succeeded) {
-                    last_successful = Some(index);
-                    break;
-                }
-            }
-            let Some(index) = last_successful else { return Ok(None) };
-            // The deployment recorded just before the last successful one, if any.
-            match rows.get(index + 1) {
-                Some(previous) => Some(history::record_of(source, env, *previous)?.deployment.id),
-                None => None,
-            }
+) -> Result<Option<RollbackTarget>, HistoryError> {
+    if let Some(deployment) = to {
+        let state = history::state_after(source, env, Some(deployment))?;
+        let why = format!("the state right after deployment {}, as asked with --to", deployment.short());
+        return Ok(Some(RollbackTarget { state, trigger: Trigger::Rollback { to: Some(deployment) }, why }));
+    }
+    let quarantined = governance::quarantined(source)?;
+    let now = source.env_state(env)?;
+    // The state right after the deployment being looked at, walking from the newest back.
+    let mut state = now.clone();
+    let mut left_by_rollback: Vec<State> = Vec::new();
+    let mut newer_is_rollback = false;
+    let mut passed_over = Vec::new();
+    for row in history::env_rows(source, env)? {
+        let record = history::record_of(source, env, row)?;
+        let id = record.deployment.id;
+        let deployment = record.deployment.entry.as_deployment().expect("checked by record_of");
+        if newer_is_rollback {
+            left_by_rollback.push(state.clone());
         }
-    };
-    let state = history::state_after(source, env, restore_after)?;
-    Ok(Some((state, Trigger::Rollback { to: restore_after })))
+        let bad = state.values().find_map(|release| quarantined.get(release).map(|q| (release, q)));
+        let skipped = if state == now {
+            None
+        } else if record.result() != Some(DeployResult::Succeeded) {
+            Some(format!("{} {}", id.short(), record.result().map_or("has no outcome", DeployResult::as_str)))
+        } else if left_by_rollback.contains(&state) {
+            Some(format!("{} was rolled back since", id.short()))
+        } else if let Some((release, _)) = bad {
+            Some(format!("{} holds quarantined release {}", id.short(), release.short()))
+        } else {
+            let mut why = format!(
+                "the state right after deployment {} ({}): the newest that succeeded, was not rolled back since and holds no quarantined release",
+                id.short(),
+                record.deployment.entry.at.to_human()
+            );
+            if !passed_over.is_empty() {
+                why.push_str(&format!("; passed over: {}", passed_over.join(", ")));
+            }
+            return Ok(Some(RollbackTarget { state, trigger: Trigger::Rollback { to: Some(id) }, why }));
+        };
+        passed_over.extend(skipped);
+        for (service, change) in &deployment.changes {
+            match change.from {
+                Some(from) => state.insert(service.clone(), from),
+                None => state.remove(service),
+            };
+        }
+        newer_is_rollback = matches!(deployment.trigger.unforced(), Trigger::Rollback { .. });
+    }
+    Ok(None)
 }

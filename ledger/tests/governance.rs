@@ -1,15 +1,19 @@
 //! Approvals, freezes and quarantines as recorded: each on its ref, read back by
 //! `ledger::governance`, held to the rules, sound under `verify`, and taken in by a second
-//! ledger entry by entry as a pull does.
+//! ledger entry by entry as a pull does; and what `rollback` restores, given them.
 
 use std::collections::BTreeMap;
 
+use ledger::deploy::{self, Plan, SetSource};
 use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
 use ledger::governance;
 use ledger::refs::RefName;
 use ledger::verify::verify;
-use ledger::{Body, EntryId, ReleaseSet, Source, Stamp, Store, StoredEntry, Timestamp};
-use ledger_testutil::entries::{register, rules, stamp};
+use ledger::{
+    Body, DeployResult, EntryId, Outcome, ReleaseSet, ServiceOutcome, Source, Stamp, Store, StoredEntry,
+    Timestamp, Trigger,
+};
+use ledger_testutil::entries::{register, rules, stamp, state};
 
 /// Records `body` as the app layer does: sealed on top of its ref's head, then stored.
 fn record(store: &Store, stamp: Stamp, body: Body) -> StoredEntry {
@@ -104,4 +108,90 @@ fn an_approval_of_what_is_not_a_release_set_is_refused_and_nothing_is_stored() {
     let error = refused.expect_err("an approval must name a release set").to_string();
     assert!(error.contains("breaks rule named-entries"), "{error}");
     assert_eq!(store.read().unwrap().ref_target(&RefName::gates("prod")).unwrap(), None);
+}
+
+/// Deploys `release` of api to prod, with an outcome of `result` that leaves `release` running.
+fn deploy_api(store: &Store, second: i64, release: EntryId, result: DeployResult) -> EntryId {
+    let target = state(&[("api", release)]);
+    let plan =
+        Plan::towards(&store.read().unwrap(), "prod", SetSource::None, Trigger::Apply, &target).unwrap();
+    store
+        .write(|w| {
+            let deployment = deploy::record_intent(w, &stamp(second), &plan)?;
+            let service = ServiceOutcome {
+                result,
+                running: Some(release),
+                task_definition: None,
+                ecs_deployment: None,
+                detail: String::new(),
+            };
+            let services = BTreeMap::from([("api".to_string(), service)]);
+            w.record_outcome(stamp(second), deployment.id, Outcome { result, services })?;
+            Ok::<_, ledger::StoreError>(deployment.id)
+        })
+        .unwrap()
+}
+
+#[test]
+fn rollback_restores_the_newest_state_that_succeeded_was_not_left_by_a_rollback_and_holds_no_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap().admitting(rules());
+    let v: Vec<EntryId> = (1..=4).map(|n| register(&store, n, "api", &format!("v{n}"))).collect();
+    let chosen = |store: &Store| deploy::rollback_target(&store.read().unwrap(), "prod", None).unwrap();
+
+    assert_eq!(chosen(&store), None, "nothing deployed: nothing to restore");
+    let d1 = deploy_api(&store, 10, v[0], DeployResult::Succeeded);
+    assert_eq!(chosen(&store), None, "no earlier state than the first deployment's");
+    let d2 = deploy_api(&store, 11, v[1], DeployResult::Succeeded);
+    // v3 failed and kept running: the last good state is v2's, not the one before it.
+    deploy_api(&store, 12, v[2], DeployResult::Failed);
+    let target = chosen(&store).unwrap();
+    assert_eq!((target.state, target.trigger), (state(&[("api", v[1])]), Trigger::Rollback { to: Some(d2) }));
+    assert!(target.why.contains(&d2.short()), "{}", target.why);
+
+    // Once v2 is quarantined, v1's state is the last good one; the plan says what it passed over.
+    record(&store, by("qa", 13, "leaks"), Body::Quarantine(Quarantine { target: v[1] }));
+    let target = chosen(&store).unwrap();
+    assert_eq!(target.trigger, Trigger::Rollback { to: Some(d1) });
+    assert!(
+        target.why.contains(&format!("{} holds quarantined release {}", d2.short(), v[1].short())),
+        "{}",
+        target.why
+    );
+
+    // A rollback to v1, then v4: rolling back again does not return to v3's state, which
+    // failed, nor to v2's (quarantined): v1's again.
+    let plan = {
+        let reader = store.read().unwrap();
+        let target = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();
+        Plan::towards(&reader, "prod", SetSource::None, target.trigger, &target.state).unwrap()
+    };
+    store.write(|w| deploy::record_only(w, &stamp(14), &plan)).unwrap();
+    deploy_api(&store, 15, v[3], DeployResult::Succeeded);
+    let target = chosen(&store).unwrap();
+    assert_eq!(target.state, state(&[("api", v[0])]));
+}
+
+#[test]
+fn a_state_left_by_a_rollback_is_not_restored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap().admitting(rules());
+    let v: Vec<EntryId> = (1..=3).map(|n| register(&store, n, "api", &format!("v{n}"))).collect();
+    let d1 = deploy_api(&store, 10, v[0], DeployResult::Succeeded);
+    deploy_api(&store, 11, v[1], DeployResult::Succeeded);
+    deploy_api(&store, 12, v[2], DeployResult::Succeeded);
+    // Roll back from v3 to v2 ...
+    let rollback = |second| {
+        let reader = store.read().unwrap();
+        let target = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();
+        let plan = Plan::towards(&reader, "prod", SetSource::None, target.trigger, &target.state).unwrap();
+        drop(reader);
+        store.write(|w| deploy::record_only(w, &stamp(second), &plan)).unwrap();
+    };
+    rollback(13);
+    assert_eq!(store.read().unwrap().env_state("prod").unwrap(), state(&[("api", v[1])]));
+    // ... and again: to v1, not back to v3, which the first rollback left.
+    let target = deploy::rollback_target(&store.read().unwrap(), "prod", None).unwrap().unwrap();
+    assert_eq!(target.trigger, Trigger::Rollback { to: Some(d1) });
+    assert!(target.why.contains("was rolled back since"), "{}", target.why);
 }

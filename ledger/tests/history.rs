@@ -1,6 +1,6 @@
 //! History invariants under random sequences of operations, against a simple model: the
 //! materialised state is what the model says; the state at any past deployment is what it was
-//! then; rollbacks restore the state before the last successful deployment; `verify` is clean;
+//! then; rollbacks restore the newest earlier state that no rollback left since; `verify` is clean;
 //! and a ledger that receives every entry (as a pull or clone does) is the same ledger.
 
 use std::collections::BTreeMap;
@@ -53,8 +53,9 @@ proptest! {
         };
         let mut latest: BTreeMap<&str, EntryId> = BTreeMap::new();
         let mut model: BTreeMap<&str, State> = ENVS.iter().map(|env| (*env, State::new())).collect();
-        // Per environment: (deployment id, state right after it), oldest first.
-        let mut snapshots: BTreeMap<&str, Vec<(EntryId, State)>> = BTreeMap::new();
+        // Per environment: (deployment id, state right after it, whether it was a rollback),
+        // oldest first.
+        let mut snapshots: BTreeMap<&str, Vec<(EntryId, State, bool)>> = BTreeMap::new();
 
         for (n, op) in ops.iter().enumerate() {
             match op {
@@ -81,33 +82,39 @@ proptest! {
                     }
                     let recorded = store.write(|w| deploy::record_only(w, &stamp(), &plan)).unwrap();
                     model.get_mut(env).unwrap().extend(target);
-                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone()));
+                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone(), false));
                 }
                 Op::Rollback { env } => {
                     let env = ENVS[*env];
                     let reader = store.read().unwrap();
-                    let Some((target, trigger)) = deploy::rollback_target(&reader, env, None).unwrap() else {
-                        prop_assert!(snapshots.get(env).is_none_or(Vec::is_empty));
-                        continue;
+                    // The model (every deployment succeeds here): the newest state that differs
+                    // from now and that no later rollback left.
+                    let history = snapshots.get(env).map(Vec::as_slice).unwrap_or_default();
+                    let left_by_rollback = |k: usize| {
+                        (k + 1..history.len()).any(|j| history[j].2 && history[j - 1].1 == history[k].1)
                     };
-                    // The model: the state before the last deployment (all are successful here).
-                    let history = &snapshots[env];
-                    let before_last = match history.len() {
-                        0 | 1 => State::new(),
-                        len => history[len - 2].1.clone(),
-                    };
-                    let mut expected = model[env].clone();
-                    expected.extend(before_last.clone());
-                    let restorable: State = target.clone();
-                    prop_assert_eq!(&restorable, &before_last, "rollback target");
+                    let expected = (0..history.len())
+                        .rev()
+                        .find(|k| history[*k].1 != model[env] && !left_by_rollback(*k))
+                        .map(|k| (history[k].0, history[k].1.clone()));
+                    let chosen = deploy::rollback_target(&reader, env, None).unwrap();
+                    prop_assert_eq!(
+                        chosen.as_ref().map(|c| (c.trigger.clone(), c.state.clone())),
+                        expected.clone().map(|(id, state)| (Trigger::Rollback { to: Some(id) }, state)),
+                        "rollback target"
+                    );
+                    let Some(chosen) = chosen else { continue };
+                    let (target, trigger) = (chosen.state, chosen.trigger);
+                    let mut restored = model[env].clone();
+                    restored.extend(target.clone());
                     let plan = Plan::towards(&reader, env, SetSource::None, trigger, &target).unwrap();
                     drop(reader);
                     if plan.is_empty() {
                         continue;
                     }
                     let recorded = store.write(|w| deploy::record_only(w, &stamp(), &plan)).unwrap();
-                    *model.get_mut(env).unwrap() = expected;
-                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone()));
+                    *model.get_mut(env).unwrap() = restored;
+                    snapshots.entry(env).or_default().push((recorded.deployment.id, model[env].clone(), true));
                 }
             }
             let reader = store.read().unwrap();
@@ -118,7 +125,7 @@ proptest! {
 
         let reader = store.read().unwrap();
         for (env, history) in &snapshots {
-            for (deployment, state) in history {
+            for (deployment, state, _) in history {
                 prop_assert_eq!(&history::state_after(&reader, env, Some(*deployment)).unwrap(), state);
             }
             let logged: Vec<EntryId> = history::env_deployments(&reader, env, usize::MAX)
@@ -127,7 +134,7 @@ proptest! {
                 .rev()
                 .map(|record| record.deployment.id)
                 .collect();
-            prop_assert_eq!(logged, history.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+            prop_assert_eq!(logged, history.iter().map(|(id, _, _)| *id).collect::<Vec<_>>());
         }
         let report = verify(&reader, &Rules::without_manifest()).unwrap();
         prop_assert!(report.is_sound(), "{:?}", report.damage);
