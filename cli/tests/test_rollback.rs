@@ -54,6 +54,8 @@ fn services_that_did_not_run_then_are_left_as_they_are() {
     let run = env.run(&["rollback", "prod", "--dry-run"]);
     assert_snapshot!(run.render());
     let plan = &env.json(&["rollback", "prod", "--dry-run"])["plan"];
-    assert_eq!(plan["notes"], serde_json::json!(["search did not run in prod then; left as it is"]));
+    assert_eq!(plan["notes"][1], "search did not run in prod then; left as it is");
+    let why = plan["notes"][0].as_str().unwrap();
+    assert!(why.starts_with("restores the state right after deployment "), "{why}");
     assert_eq!(plan["changes"].as_array().unwrap().len(), 1, "only api goes back");
 }
