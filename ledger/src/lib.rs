@@ -6,6 +6,7 @@
 //! this.
 
 pub mod admission;
+pub mod calendar;
 pub mod deploy;
 pub mod diff;
 pub mod entry;
