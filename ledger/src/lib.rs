@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod name;
 pub mod packing;
 pub mod plan;
+pub mod policy;
 pub mod received;
 pub mod refs;
 pub mod resolve;
