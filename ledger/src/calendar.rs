@@ -16,8 +16,8 @@
 //! stops just before its end; an end at or before its start in the week (or the day) wraps into
 //! the next one, so `Sat..Mon` spans the weekend. Times are wall-clock times in the zone, so a
 //! window keeps its local hours across daylight-saving changes; a local time that a change skips
-//! is read as the same time after the change (02:30 on a spring-forward night is 03:30), and one
-//! that a change repeats is read as its first occurrence.
+//! is moved forward by the length of the change (in London, 01:30 on the night the clocks go
+//! forward is 02:30 BST), and one that a change repeats is read as its first occurrence.
 
 use std::fmt;
 
@@ -47,17 +47,20 @@ enum Recurrence {
 #[error("{0}")]
 pub struct WindowError(String);
 
-const SYNTAX: &str = "write <start>..<end> [<time zone>], each end `Sat *-*-* 00:00`, `*-*-* 18:00` or `2026-12-24 00:00`";
+const SYNTAX: &str =
+    "write <start>..<end> [<time zone>], each end `Sat *-*-* 00:00`, `*-*-* 18:00` or `2026-12-24 00:00`";
 
 impl FreezeWindow {
     /// Parses `<start>..<end> [<IANA time zone>]`; see the module documentation.
     pub fn parse(text: &str) -> Result<FreezeWindow, WindowError> {
         let refuse = |why: String| WindowError(format!("freeze window {text:?}: {why}"));
-        let (start, rest) =
-            text.split_once("..").ok_or_else(|| refuse(format!("no `..` between start and end; {SYNTAX}")))?;
+        let (start, rest) = text
+            .split_once("..")
+            .ok_or_else(|| refuse(format!("no `..` between start and end; {SYNTAX}")))?;
         let start_words: Vec<&str> = start.split_whitespace().collect();
         let rest_words: Vec<&str> = rest.split_whitespace().collect();
-        let end_len = if rest_words.first().is_some_and(|word| parse_weekday(word).is_some()) { 3 } else { 2 };
+        let end_len =
+            if rest_words.first().is_some_and(|word| parse_weekday(word).is_some()) { 3 } else { 2 };
         let (end_words, zone_words) = rest_words.split_at(end_len.min(rest_words.len()));
         let start = parse_end(&start_words).map_err(|why| refuse(format!("start: {why}")))?;
         let end = parse_end(end_words).map_err(|why| refuse(format!("end: {why}")))?;
@@ -65,7 +68,9 @@ impl FreezeWindow {
             [] => (TimeZone::UTC, "UTC".to_string()),
             [name] => {
                 let zone = TimeZone::get(name).map_err(|_| {
-                    refuse(format!("unknown time zone {name:?}; use an IANA name such as Europe/London or UTC"))
+                    refuse(format!(
+                        "unknown time zone {name:?}; use an IANA name such as Europe/London or UTC"
+                    ))
                 })?;
                 let canonical = zone.iana_name().unwrap_or(name).to_string();
                 (zone, canonical)
@@ -126,8 +131,8 @@ impl FreezeWindow {
             Recurrence::Weekly { start, end } => {
                 // The latest local start at or before `local`, and its neighbours: around a
                 // daylight-saving change the local order and the order of instants can differ.
-                let back = (local.weekday().to_monday_zero_offset() - start.0.to_monday_zero_offset())
-                    .rem_euclid(7);
+                let back =
+                    (local.weekday().to_monday_zero_offset() - start.0.to_monday_zero_offset()).rem_euclid(7);
                 let length = (end.0.to_monday_zero_offset() - start.0.to_monday_zero_offset()).rem_euclid(7);
                 let length = if length == 0 && end.1 <= start.1 { 7 } else { length };
                 let day = local.date().checked_sub(jiff::Span::new().days(back)).ok()?;
@@ -243,7 +248,9 @@ fn parse_time(text: &str) -> Result<Time, String> {
     let invalid = || format!("{text:?} is not a time of day HH:MM between 00:00 and 23:59");
     let (hour, minute) = text.split_once(':').ok_or_else(invalid)?;
     let number = |part: &str| {
-        (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit())).then(|| part.parse::<i8>().ok()).flatten()
+        (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<i8>().ok())
+            .flatten()
     };
     let (hour, minute) = (number(hour).ok_or_else(invalid)?, number(minute).ok_or_else(invalid)?);
     Time::new(hour, minute, 0, 0).map_err(|_| invalid())
@@ -314,6 +321,18 @@ mod tests {
     }
 
     #[test]
+    fn local_times_that_a_clock_change_skips_or_repeats() {
+        let window = FreezeWindow::parse("*-*-* 01:30..*-*-* 03:00 Europe/London").unwrap();
+        // 2026-03-29: 01:00 GMT becomes 02:00 BST; 01:30 does not exist and is read as 02:30 BST.
+        assert_eq!(end(&window, "2026-03-29T01:15:00Z"), None, "02:15 BST");
+        assert_eq!(end(&window, "2026-03-29T01:30:00Z"), Some("2026-03-29T02:00:00.000000Z".into()));
+        // 2026-10-25: 02:00 BST becomes 01:00 GMT; 01:30 happens twice, the window starts at the first.
+        assert_eq!(end(&window, "2026-10-25T00:29:00Z"), None, "01:29 BST");
+        assert_eq!(end(&window, "2026-10-25T00:30:00Z"), Some("2026-10-25T03:00:00.000000Z".into()));
+        assert_eq!(end(&window, "2026-10-25T02:59:00Z"), Some("2026-10-25T03:00:00.000000Z".into()));
+    }
+
+    #[test]
     fn a_daily_window_wraps_midnight() {
         let window = FreezeWindow::parse("*-*-* 18:00..*-*-* 08:00 America/New_York").unwrap();
         // EST is UTC-5 in January.
@@ -353,7 +372,10 @@ mod tests {
             end(&all_but_two_hours, "2026-12-04T19:00:00Z"),
             Some("2026-12-11T16:00:00.000000Z".into())
         );
-        assert_eq!(end(&all_but_two_hours, "2026-12-04T15:00:00Z"), Some("2026-12-04T16:00:00.000000Z".into()));
+        assert_eq!(
+            end(&all_but_two_hours, "2026-12-04T15:00:00Z"),
+            Some("2026-12-04T16:00:00.000000Z".into())
+        );
     }
 
     #[test]

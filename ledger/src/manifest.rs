@@ -321,8 +321,12 @@ impl Manifest {
             let key = format!("environments.{}", id.get_ref());
             check_name(NameKind::Environment, &id, key.clone())?;
             let policy = parse_policy(&raw_env, id.get_ref(), &environment_order, &teams, &locate)?;
-            let spans: Vec<_> =
-                raw_env.requires.iter().flatten().map(|required| (required.get_ref().clone(), required.span())).collect();
+            let spans: Vec<_> = raw_env
+                .requires
+                .iter()
+                .flatten()
+                .map(|required| (required.get_ref().clone(), required.span()))
+                .collect();
             requires_spans.insert(id.get_ref().clone(), spans);
             let ecs = match raw_env.cluster {
                 Some(cluster) => {
@@ -389,11 +393,15 @@ impl Manifest {
             environments.insert(id.into_inner(), env);
         }
         if let Some((env, required, cycle)) = requires_cycle(&environments, &environment_order) {
-            let span = requires_spans[&env].iter().find(|(name, _)| *name == required).map(|(_, span)| span.clone());
+            let span =
+                requires_spans[&env].iter().find(|(name, _)| *name == required).map(|(_, span)| span.clone());
             return Err(locate(
                 span,
                 Some(format!("environments.{env}.requires")),
-                format!("the requirements make a cycle: {}; nothing could ever be deployed", cycle.join(" → ")),
+                format!(
+                    "the requirements make a cycle: {}; nothing could ever be deployed",
+                    cycle.join(" → ")
+                ),
             ));
         }
 
@@ -655,7 +663,14 @@ fn parse_policy(
                 .map_err(|error| locate(Some(text.span()), key("freeze"), error.to_string()))
         })
         .collect::<Result<_, _>>()?;
-    Ok(Policy { requires, soak, approvals, approvers, freeze, allow_override: raw.allow_override.unwrap_or(true) })
+    Ok(Policy {
+        requires,
+        soak,
+        approvals,
+        approvers,
+        freeze,
+        allow_override: raw.allow_override.unwrap_or(true),
+    })
 }
 
 /// A cycle among the environments' `requires`, if any: the environment whose entry closes it,
@@ -676,8 +691,9 @@ fn requires_cycle(
         path.push(env.to_string());
         for required in environments.get(env).map_or(&[][..], |e| &e.policy.requires) {
             if let Some(start) = path.iter().position(|on_path| on_path == required) {
-                let mut cycle = path[start..].to_vec();
-                cycle.push(required.clone());
+                // Told from the environment whose entry closes the cycle, where the error points.
+                let mut cycle = vec![env.to_string()];
+                cycle.extend_from_slice(&path[start..]);
                 return Some((env.to_string(), required.clone(), cycle));
             }
             if let Some(found) = visit(required, environments, path, done) {
@@ -793,6 +809,13 @@ name = "Staging"            # an environment with no `cluster` is record-only
 [environments.prod]
 name = "Production"
 protected = true            # apply/promote/rollback here ask you to type "prod"
+# What may be deployed here (docs/policy.md):
+# requires = ["stage"]                    # only what succeeded in stage
+# soak = "2h"                             # ... and has run there this long without a failure
+# approvals = 2                           # distinct approvers, never who registered or applies it
+# approvers = ["alice@example.com", "team:release-managers"]  # who may approve (default: anyone)
+# freeze = ["Sat *-*-* 00:00..Mon *-*-* 06:00 Europe/London"] # no deployments in these windows
+# override = false                        # forbid --override here (default: allowed)
 
 [services.api]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
@@ -811,6 +834,9 @@ frontend = ["api", "search"]
 # [aws]                 # the project's AWS defaults
 # region = "eu-west-1"
 # write_latest = true   # register writes /catalogue/images/latest/<service> (the default with [aws])
+
+# [teams]               # groups that `approvers` names as "team:<name>"
+# release-managers = ["alice@example.com", "bob@example.com"]
 
 # [remote]              # the team's shared ledger: register, release and apply sync with it
 # url = "s3://team-ledgers/catalogue"   # or file:///path/to/a/directory

@@ -63,9 +63,8 @@ pub enum Approver {
 impl Approver {
     /// `alice@example.com`, or `team:release-managers`.
     pub fn parse(text: &str) -> Result<Approver, String> {
-        let text_ok = |value: &str| {
-            !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-        };
+        let text_ok =
+            |value: &str| !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c.is_control());
         match text.strip_prefix(TEAM_PREFIX) {
             Some(team) if text_ok(team) => Ok(Approver::Team(team.to_string())),
             None if text_ok(text) => Ok(Approver::Person(text.to_string())),
@@ -358,11 +357,7 @@ fn freeze_gate(windows: &[FreezeWindow], manual: Option<&ManualFreeze>, now: Tim
         .filter_map(|window| window.end_if_within(now).map(|until| (until, window)))
         .max_by_key(|(until, _)| *until);
     Some(match holding {
-        None => Gate {
-            detail: GateDetail::Freeze { cause: None },
-            passed: true,
-            state: "not frozen".into(),
-        },
+        None => Gate { detail: GateDetail::Freeze { cause: None }, passed: true, state: "not frozen".into() },
         Some((until, window)) => {
             let until_shown = window.show(until);
             Gate {
@@ -390,7 +385,8 @@ fn elapsed_shown(seconds: u64) -> u64 {
 /// e.g. `2h`, `1h30m`, `1d12h`; above zero.
 pub fn parse_span(text: &str) -> Result<Duration, String> {
     const UNITS: [(char, u64); 4] = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
-    let invalid = || format!("{text:?} is not a duration such as 2h, 1h30m or 1d12h (units d, h, m, s, in that order)");
+    let invalid =
+        || format!("{text:?} is not a duration such as 2h, 1h30m or 1d12h (units d, h, m, s, in that order)");
     let mut rest = text;
     let mut seconds: u64 = 0;
     let mut next_unit = 0;
@@ -438,13 +434,29 @@ mod tests {
 
     #[test]
     fn spans_parse_in_order_and_show_back() {
-        for (text, seconds) in [("2h", 7_200), ("1h30m", 5_400), ("1d12h", 129_600), ("90s", 90), ("1d1h1m1s", 90_061)] {
+        for (text, seconds) in
+            [("2h", 7_200), ("1h30m", 5_400), ("1d12h", 129_600), ("90s", 90), ("1d1h1m1s", 90_061)]
+        {
             assert_eq!(parse_span(text), Ok(Duration::from_secs(seconds)), "{text}");
         }
         assert_eq!(format_span(5_400), "1h30m");
         assert_eq!(format_span(90_061), "1d1h1m1s");
         assert_eq!(format_span(0), "0s");
-        for bad in ["", "0h", "0d0s", "2", "h", "2x", "1m1h", "1h1h", "1h 30m", "-1h", "1.5h", "367d", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "0h",
+            "0d0s",
+            "2",
+            "h",
+            "2x",
+            "1m1h",
+            "1h1h",
+            "1h 30m",
+            "-1h",
+            "1.5h",
+            "367d",
+            "99999999999999999999s",
+        ] {
             assert!(parse_span(bad).is_err(), "{bad:?}");
         }
     }
