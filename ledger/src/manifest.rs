@@ -315,8 +315,8 @@ impl Manifest {
         declared.sort();
         let environment_order: Vec<String> = declared.into_iter().map(|(_, id)| id).collect();
         let mut environments = BTreeMap::new();
-        // Where each `requires` entry is written, to point at a cycle.
-        let mut requires_spans = BTreeMap::new();
+        // Each environment's `requires`, where written: the graph a cycle is looked for in.
+        let mut requirements = BTreeMap::new();
         for (id, raw_env) in raw.environments {
             let key = format!("environments.{}", id.get_ref());
             check_name(NameKind::Environment, &id, key.clone())?;
@@ -327,7 +327,7 @@ impl Manifest {
                 .flatten()
                 .map(|required| (required.get_ref().clone(), required.span()))
                 .collect();
-            requires_spans.insert(id.get_ref().clone(), spans);
+            requirements.insert(id.get_ref().clone(), spans);
             let ecs = match raw_env.cluster {
                 Some(cluster) => {
                     check(&cluster, format!("{key}.cluster"), valid_ecs_name)?;
@@ -392,11 +392,9 @@ impl Manifest {
             };
             environments.insert(id.into_inner(), env);
         }
-        if let Some((env, required, cycle)) = requires_cycle(&environments, &environment_order) {
-            let span =
-                requires_spans[&env].iter().find(|(name, _)| *name == required).map(|(_, span)| span.clone());
+        if let Some((env, span, cycle)) = requires_cycle(&requirements, &environment_order) {
             return Err(locate(
-                span,
+                Some(span),
                 Some(format!("environments.{env}.requires")),
                 format!(
                     "the requirements make a cycle: {}; nothing could ever be deployed",
@@ -673,30 +671,32 @@ fn parse_policy(
     })
 }
 
+/// Each environment's `requires`: the required environments and where each is written.
+type Requirements = BTreeMap<String, Vec<(String, std::ops::Range<usize>)>>;
+
 /// A cycle among the environments' `requires`, if any: the environment whose entry closes it,
-/// that entry, and the cycle (`prod → stage → prod`).
+/// where that entry is written, and the cycle told from there (`prod → stage → prod`).
 fn requires_cycle(
-    environments: &BTreeMap<String, Environment>,
+    requirements: &Requirements,
     order: &[String],
-) -> Option<(String, String, Vec<String>)> {
+) -> Option<(String, std::ops::Range<usize>, Vec<String>)> {
     fn visit(
         env: &str,
-        environments: &BTreeMap<String, Environment>,
+        requirements: &Requirements,
         path: &mut Vec<String>,
         done: &mut BTreeSet<String>,
-    ) -> Option<(String, String, Vec<String>)> {
+    ) -> Option<(String, std::ops::Range<usize>, Vec<String>)> {
         if done.contains(env) {
             return None;
         }
         path.push(env.to_string());
-        for required in environments.get(env).map_or(&[][..], |e| &e.policy.requires) {
+        for (required, span) in requirements.get(env).map_or(&[][..], Vec::as_slice) {
             if let Some(start) = path.iter().position(|on_path| on_path == required) {
-                // Told from the environment whose entry closes the cycle, where the error points.
                 let mut cycle = vec![env.to_string()];
                 cycle.extend_from_slice(&path[start..]);
-                return Some((env.to_string(), required.clone(), cycle));
+                return Some((env.to_string(), span.clone(), cycle));
             }
-            if let Some(found) = visit(required, environments, path, done) {
+            if let Some(found) = visit(required, requirements, path, done) {
                 return Some(found);
             }
         }
@@ -705,7 +705,7 @@ fn requires_cycle(
         None
     }
     let mut done = BTreeSet::new();
-    order.iter().find_map(|env| visit(env, environments, &mut Vec::new(), &mut done))
+    order.iter().find_map(|env| visit(env, requirements, &mut Vec::new(), &mut done))
 }
 
 /// ECS cluster, service and container names: up to 255 letters, digits, hyphens and underscores.
