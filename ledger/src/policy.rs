@@ -340,7 +340,10 @@ fn approvals_gate(policy: &Policy, teams: &Teams, facts: &Facts) -> Gate {
     }
 }
 
-fn freeze_gate(windows: &[FreezeWindow], manual: Option<&ManualFreeze>, now: Timestamp) -> Option<Gate> {
+/// The `freeze` gate alone: whether an environment with these `windows` and this manual freeze
+/// is frozen at `now`, and until when (for `ledger status` and the dashboard). `None` when
+/// there are no windows and no manual freeze.
+pub fn freeze_gate(windows: &[FreezeWindow], manual: Option<&ManualFreeze>, now: Timestamp) -> Option<Gate> {
     if let Some(freeze) = manual {
         return Some(Gate {
             passed: false,

@@ -8,7 +8,7 @@ use ledger::Timestamp;
 use ledger::manifest::{Manifest, ManifestError};
 use ledger::policy::{
     Approval, Approver, Facts, Gate, ManualFreeze, Policy, QuarantinedRelease, Teams, Upstream, all_passed,
-    evaluate,
+    evaluate, freeze_gate,
 };
 
 const BASE: &str = "[project]\nid = \"shop\"\n[environments.dev]\n[environments.stage]\n";
@@ -326,6 +326,10 @@ fn a_manual_freeze_holds_even_without_windows() {
         })
     );
     assert!(evaluate(&policy, &teams, &Facts::default(), at("2026-12-02T12:00:00Z")).is_empty());
+    // The same gate alone, as `ledger status` asks for it.
+    let alone = freeze_gate(&policy.freeze, facts.manual_freeze.as_ref(), at("2026-12-02T12:00:00Z"));
+    assert_eq!(alone.as_ref(), gates.first());
+    assert_eq!(freeze_gate(&policy.freeze, None, at("2026-12-02T12:00:00Z")), None);
 }
 
 #[test]
