@@ -6,6 +6,7 @@
 //! this.
 
 pub mod admission;
+pub mod calendar;
 pub mod deploy;
 pub mod diff;
 pub mod entry;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod name;
 pub mod packing;
 pub mod plan;
+pub mod policy;
 pub mod received;
 pub mod refs;
 pub mod resolve;

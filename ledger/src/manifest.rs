@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::calendar::FreezeWindow;
 use crate::image::ImageRef;
 use crate::name::{self, NameKind};
+use crate::policy::{self, Approver, Policy, Teams};
 
 pub const MANIFEST_FILE: &str = "ledger.toml";
 
@@ -33,6 +35,8 @@ pub struct Manifest {
     pub aws: Option<AwsDefaults>,
     /// `[remote]`: the shared ledger the project pushes to and pulls from.
     pub remote: Option<RemoteSettings>,
+    /// `[teams]`: groups of actors that `approvers = ["team:<name>"]` names.
+    pub teams: Teams,
 }
 
 /// A shared remote: its name here, its URL and how S3 encrypts what ledger writes.
@@ -94,6 +98,9 @@ pub struct Environment {
     pub protected: bool,
     /// Where deployments are rolled out; `None`: a record-only environment.
     pub ecs: Option<EcsEnvironment>,
+    /// What a release set must pass to be deployed here (`requires`, `soak`, `approvals`,
+    /// `approvers`, `freeze`, `override`); see docs/policy.md.
+    pub policy: Policy,
 }
 
 /// An environment on ECS: its cluster, account and the SSM parameters that follow it.
@@ -179,6 +186,8 @@ struct RawManifest {
     service_sets: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     aws: Option<RawAws>,
     remote: Option<Spanned<RemoteSettings>>,
+    #[serde(default)]
+    teams: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +221,14 @@ struct RawEnvironment {
     ssm_prefix: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
+    // Policy keys (see docs/policy.md).
+    requires: Option<Vec<Spanned<String>>>,
+    soak: Option<Spanned<String>>,
+    approvals: Option<Spanned<i64>>,
+    approvers: Option<Spanned<Vec<Spanned<String>>>>,
+    freeze: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "override")]
+    allow_override: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -291,14 +308,26 @@ impl Manifest {
             None => None,
         };
 
+        let teams = parse_teams(raw.teams, &locate)?;
+
         let mut declared: Vec<(usize, String)> =
             raw.environments.keys().map(|id| (id.span().start, id.get_ref().clone())).collect();
         declared.sort();
-        let environment_order = declared.into_iter().map(|(_, id)| id).collect();
+        let environment_order: Vec<String> = declared.into_iter().map(|(_, id)| id).collect();
         let mut environments = BTreeMap::new();
+        // Each environment's `requires`, where written: the graph a cycle is looked for in.
+        let mut requirements = BTreeMap::new();
         for (id, raw_env) in raw.environments {
             let key = format!("environments.{}", id.get_ref());
             check_name(NameKind::Environment, &id, key.clone())?;
+            let policy = parse_policy(&raw_env, id.get_ref(), &environment_order, &teams, &locate)?;
+            let spans: Vec<_> = raw_env
+                .requires
+                .iter()
+                .flatten()
+                .map(|required| (required.get_ref().clone(), required.span()))
+                .collect();
+            requirements.insert(id.get_ref().clone(), spans);
             let ecs = match raw_env.cluster {
                 Some(cluster) => {
                     check(&cluster, format!("{key}.cluster"), valid_ecs_name)?;
@@ -359,8 +388,19 @@ impl Manifest {
                 name: raw_env.name.unwrap_or_else(|| id.get_ref().clone()),
                 protected: raw_env.protected,
                 ecs,
+                policy,
             };
             environments.insert(id.into_inner(), env);
+        }
+        if let Some((env, span, cycle)) = requires_cycle(&requirements, &environment_order) {
+            return Err(locate(
+                Some(span),
+                Some(format!("environments.{env}.requires")),
+                format!(
+                    "the requirements make a cycle: {}; nothing could ever be deployed",
+                    cycle.join(" → ")
+                ),
+            ));
         }
 
         let mut services = BTreeMap::new();
@@ -479,6 +519,7 @@ impl Manifest {
             service_sets,
             aws,
             remote,
+            teams,
         })
     }
 
@@ -491,6 +532,180 @@ impl Manifest {
     pub fn project_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// A function building a located error: `locate(span, key, message)`.
+trait Locate: Fn(Option<std::ops::Range<usize>>, Option<String>, String) -> ManifestError {}
+impl<F: Fn(Option<std::ops::Range<usize>>, Option<String>, String) -> ManifestError> Locate for F {}
+
+/// `[teams]`: each a valid name with one or more distinct actors.
+fn parse_teams(
+    raw: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
+    locate: &impl Locate,
+) -> Result<Teams, ManifestError> {
+    let mut teams = Teams::new();
+    for (name, members) in raw {
+        let key = format!("teams.{}", name.get_ref());
+        name::validate(NameKind::Team, name.get_ref())
+            .map_err(|error| locate(Some(name.span()), Some(key.clone()), error.to_string()))?;
+        if members.get_ref().is_empty() {
+            return Err(locate(Some(members.span()), Some(key), "a team needs at least one member".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for member in members.get_ref() {
+            match Approver::parse(member.get_ref()) {
+                Ok(Approver::Person(_)) => {}
+                Ok(Approver::Team(_)) => {
+                    return Err(locate(
+                        Some(member.span()),
+                        Some(key),
+                        format!("{:?}: a team lists people, not other teams", member.get_ref()),
+                    ));
+                }
+                Err(message) => return Err(locate(Some(member.span()), Some(key), message)),
+            }
+            if !seen.insert(member.get_ref()) {
+                return Err(locate(
+                    Some(member.span()),
+                    Some(key),
+                    format!("{:?} is listed twice", member.get_ref()),
+                ));
+            }
+        }
+        teams.insert(name.into_inner(), members.into_inner().into_iter().map(Spanned::into_inner).collect());
+    }
+    Ok(teams)
+}
+
+/// An environment's policy keys, checked against the declared environments and teams.
+fn parse_policy(
+    raw: &RawEnvironment,
+    env: &str,
+    environments: &[String],
+    teams: &Teams,
+    locate: &impl Locate,
+) -> Result<Policy, ManifestError> {
+    let key = |field: &str| Some(format!("environments.{env}.{field}"));
+    let mut requires = Vec::new();
+    for required in raw.requires.iter().flatten() {
+        let name = required.get_ref();
+        let refuse = |message: String| locate(Some(required.span()), key("requires"), message);
+        if name == env {
+            return Err(refuse(format!("{name:?} cannot require itself")));
+        }
+        if !environments.contains(name) {
+            return Err(refuse(format!(
+                "unknown environment {name:?} (known: {})",
+                join_or_none(environments.iter().filter(|known| *known != env))
+            )));
+        }
+        if requires.contains(name) {
+            return Err(refuse(format!("{name:?} is listed twice")));
+        }
+        requires.push(name.clone());
+    }
+    let soak = match &raw.soak {
+        None => None,
+        Some(text) => {
+            let refuse = |message: String| locate(Some(text.span()), key("soak"), message);
+            if requires.is_empty() {
+                return Err(refuse(
+                    "soak is the time spent in the environments of `requires`: set `requires` too".into(),
+                ));
+            }
+            Some(policy::parse_span(text.get_ref()).map_err(refuse)?)
+        }
+    };
+    let approvals = match &raw.approvals {
+        None => 0,
+        Some(count) => u32::try_from(*count.get_ref()).map_err(|_| {
+            locate(
+                Some(count.span()),
+                key("approvals"),
+                format!("{}: give the number of approvals needed, 0 or more", count.get_ref()),
+            )
+        })?,
+    };
+    let mut approvers = Vec::new();
+    if let Some(list) = &raw.approvers {
+        if approvals == 0 {
+            return Err(locate(
+                Some(list.span()),
+                key("approvers"),
+                "only means something with `approvals` above 0: set it too, or remove this".into(),
+            ));
+        }
+        for entry in list.get_ref() {
+            let refuse = |message: String| locate(Some(entry.span()), key("approvers"), message);
+            let approver = Approver::parse(entry.get_ref()).map_err(refuse)?;
+            if let Approver::Team(team) = &approver
+                && !teams.contains_key(team)
+            {
+                return Err(refuse(format!(
+                    "unknown team {team:?}; teams are declared in [teams] (known: {})",
+                    join_or_none(teams.keys())
+                )));
+            }
+            if approvers.contains(&approver) {
+                return Err(refuse(format!("{:?} is listed twice", entry.get_ref())));
+            }
+            approvers.push(approver);
+        }
+    }
+    let freeze = raw
+        .freeze
+        .iter()
+        .flatten()
+        .map(|text| {
+            FreezeWindow::parse(text.get_ref())
+                .map_err(|error| locate(Some(text.span()), key("freeze"), error.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Policy {
+        requires,
+        soak,
+        approvals,
+        approvers,
+        freeze,
+        allow_override: raw.allow_override.unwrap_or(true),
+    })
+}
+
+/// Each environment's `requires`: the required environments and where each is written.
+type Requirements = BTreeMap<String, Vec<(String, std::ops::Range<usize>)>>;
+
+/// A cycle among the environments' `requires`, if any: the environment whose entry closes it,
+/// where that entry is written, and the cycle told from there (`prod → stage → prod`).
+fn requires_cycle(
+    requirements: &Requirements,
+    order: &[String],
+) -> Option<(String, std::ops::Range<usize>, Vec<String>)> {
+    fn visit(
+        env: &str,
+        requirements: &Requirements,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<(String, std::ops::Range<usize>, Vec<String>)> {
+        if done.contains(env) {
+            return None;
+        }
+        path.push(env.to_string());
+        for (required, span) in requirements.get(env).map_or(&[][..], Vec::as_slice) {
+            if let Some(start) = path.iter().position(|on_path| on_path == required) {
+                let mut cycle = vec![env.to_string()];
+                cycle.extend_from_slice(&path[start..]);
+                return Some((env.to_string(), span.clone(), cycle));
+            }
+            if let Some(found) = visit(required, requirements, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(env.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    order.iter().find_map(|env| visit(env, requirements, &mut Vec::new(), &mut done))
 }
 
 /// ECS cluster, service and container names: up to 255 letters, digits, hyphens and underscores.
@@ -594,6 +809,13 @@ name = "Staging"            # an environment with no `cluster` is record-only
 [environments.prod]
 name = "Production"
 protected = true            # apply/promote/rollback here ask you to type "prod"
+# What may be deployed here (docs/policy.md):
+# requires = ["stage"]                    # only what succeeded in stage
+# soak = "2h"                             # ... and has run there this long without a failure
+# approvals = 2                           # distinct approvers, never who registered or applies it
+# approvers = ["alice@example.com", "team:release-managers"]  # who may approve (default: anyone)
+# freeze = ["Sat *-*-* 00:00..Mon *-*-* 06:00 Europe/London"] # no deployments in these windows
+# override = false                        # forbid --override here (default: allowed)
 
 [services.api]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
@@ -612,6 +834,9 @@ frontend = ["api", "search"]
 # [aws]                 # the project's AWS defaults
 # region = "eu-west-1"
 # write_latest = true   # register writes /catalogue/images/latest/<service> (the default with [aws])
+
+# [teams]               # groups that `approvers` names as "team:<name>"
+# release-managers = ["alice@example.com", "bob@example.com"]
 
 # [remote]              # the team's shared ledger: register, release and apply sync with it
 # url = "s3://team-ledgers/catalogue"   # or file:///path/to/a/directory

@@ -14,6 +14,7 @@ pub enum NameKind {
     Environment,
     ServiceSet,
     Remote,
+    Team,
 }
 
 impl fmt::Display for NameKind {
@@ -24,6 +25,7 @@ impl fmt::Display for NameKind {
             NameKind::Environment => "environment",
             NameKind::ServiceSet => "service set",
             NameKind::Remote => "remote",
+            NameKind::Team => "team",
         })
     }
 }

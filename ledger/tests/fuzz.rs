@@ -1,15 +1,18 @@
 //! Fuzzing, on stable Rust and in the normal test run, of the core's parsers of outside bytes:
-//! image references, names, refs, timestamps, durations, id prefixes and the manifest. Each
+//! image references, names, refs, timestamps, durations, id prefixes, freeze windows and the
+//! manifest. Each
 //! gets arbitrary input and mutations of valid input; none may panic, and what is accepted
 //! must read back as itself. (Entry decoding is fuzzed in `encoding.rs`, beside its strategies.)
 
 use std::path::Path;
 
 use ledger::Timestamp;
+use ledger::calendar::FreezeWindow;
 use ledger::id::HexPrefix;
 use ledger::image::ImageRef;
 use ledger::manifest::{EXAMPLE, Manifest, parse_duration};
 use ledger::name::{MAX_NAME_LEN, NameKind, validate};
+use ledger::policy::{format_span, parse_span};
 use ledger::refs::RefName;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -93,6 +96,13 @@ const TIMES: [&str; 4] = [
     "9999-12-31T23:59:59Z",
 ];
 
+const WINDOWS: [&str; 4] = [
+    "Sat *-*-* 00:00..Mon *-*-* 06:00 Europe/London",
+    "*-*-* 18:00..*-*-* 08:00 America/New_York",
+    "2026-12-24 00:00..2027-01-02 00:00 Europe/Paris",
+    "Fri *-*-* 18:00..Fri *-*-* 16:00",
+];
+
 /// The last microsecond of year 9999: the latest time a timestamp's text can show.
 const LAST_SHOWABLE: i64 = 253_402_300_799_999_999;
 
@@ -133,6 +143,31 @@ fn check_time(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// An accepted window reads back as itself; if `at` lies in it, it ends later, and still holds
+/// a microsecond before its end.
+fn check_window(text: &str, at: Timestamp) -> Result<(), TestCaseError> {
+    if let Ok(window) = FreezeWindow::parse(text) {
+        prop_assert_eq!(FreezeWindow::parse(&window.to_string()), Ok(window.clone()));
+        if let Some(end) = window.end_if_within(at) {
+            prop_assert!(end > at, "{} at {}: ends {}", text, at.to_rfc3339(), end.to_rfc3339());
+            let just_before = window.end_if_within(Timestamp(end.0 - 1));
+            prop_assert!(
+                just_before >= Some(end),
+                "{} at {}: ends {}",
+                text,
+                at.to_rfc3339(),
+                end.to_rfc3339()
+            );
+            let _ = window.show(end);
+        }
+    }
+    Ok(())
+}
+
+fn arb_time() -> impl Strategy<Value = Timestamp> {
+    prop_oneof![(Timestamp::MIN.0..=Timestamp::MAX.0).prop_map(Timestamp), any::<i64>().prop_map(Timestamp)]
+}
+
 fn check_manifest(text: &str) {
     let _ = Manifest::parse(Path::new("ledger.toml"), text);
 }
@@ -168,8 +203,23 @@ proptest! {
     }
 
     #[test]
+    fn freeze_windows_from_any_text_and_mutated(
+        text in ".{0,60}",
+        which in 0..WINDOWS.len(),
+        edits in arb_edits(3),
+        at in arb_time(),
+    ) {
+        check_window(&text, at)?;
+        check_window(&mutate(WINDOWS[which], &edits), at)?;
+        check_window(WINDOWS[which], at)?;
+    }
+
+    #[test]
     fn durations_and_id_prefixes_from_any_text(text in ".{0,70}") {
         let _ = parse_duration(&text);
+        if let Ok(span) = parse_span(&text) {
+            prop_assert_eq!(parse_span(&format_span(span.as_secs())), Ok(span));
+        }
         if let Some(prefix) = HexPrefix::parse(&text) {
             prop_assert!(prefix.low <= prefix.high);
             prop_assert_eq!(prefix.len, text.len());
