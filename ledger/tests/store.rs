@@ -83,13 +83,13 @@ fn deployments_move_state_and_rollback_restores_the_state_before() {
         .collect::<Vec<_>>();
     assert_eq!(api_pages, [1, 1, 0]);
 
-    // Default rollback: the state before the last successful deployment.
-    let (state, trigger) = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();
-    assert_eq!(state, State::from([("api".into(), a1), ("search".into(), s1)]));
-    assert_eq!(trigger, Trigger::Rollback { to: Some(first.deployment.id) });
+    // Default rollback: the last good state before what runs now.
+    let target = deploy::rollback_target(&reader, "prod", None).unwrap().unwrap();
+    assert_eq!(target.state, State::from([("api".into(), a1), ("search".into(), s1)]));
+    assert_eq!(target.trigger, Trigger::Rollback { to: Some(first.deployment.id) });
     // --to the second deployment: what runs now.
-    let (state, _) = deploy::rollback_target(&reader, "prod", Some(second.deployment.id)).unwrap().unwrap();
-    assert_eq!(state, reader.env_state("prod").unwrap());
+    let target = deploy::rollback_target(&reader, "prod", Some(second.deployment.id)).unwrap().unwrap();
+    assert_eq!(target.state, reader.env_state("prod").unwrap());
     // Before anything: nothing.
     assert_eq!(history::state_after(&reader, "prod", None).unwrap(), State::new());
     assert!(history::state_after(&reader, "stage", Some(first.deployment.id)).is_err());
