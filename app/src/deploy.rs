@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use ledger::deploy::{self, Plan, SetSource, rollback_target};
 use ledger::history::{self, State};
 use ledger::manifest::{DEFAULT_TIMEOUT, EcsEnvironment, Environment};
+use ledger::policy;
 use ledger::refs::RefName;
 use ledger::resolve::resolve;
 use ledger::store::ConflictError;
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::cloud;
 use crate::error::{Error, Result};
+use crate::gates;
 use crate::hooks::{Confirm, Progress};
 use crate::interrupt;
 use crate::json;
@@ -40,6 +42,9 @@ pub struct DeployOptions {
     pub no_wait: bool,
     /// On ECS: put every changed service back when one fails.
     pub rollback_on_failure: bool,
+    /// `--override`: pass the gates the plan does not meet by force; `message` is the reason,
+    /// recorded with the deployment.
+    pub force: bool,
 }
 
 /// What a deploying operation did: the plan, and what it recorded (nothing on a dry run, when
@@ -250,6 +255,11 @@ fn run(
 ) -> Result<Deployed> {
     let workspace = session.workspace;
     let env = workspace.environment(&request.env)?.clone();
+    if options.force && options.message.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(Error::usage(
+            "--override needs the reason, given with -m <reason>: it is recorded with the deployment",
+        ));
+    }
     for service in request.target.keys() {
         workspace.check_service(service).map_err(|e| e.context("cannot deploy: "))?;
     }
@@ -273,9 +283,23 @@ fn plan_and_deploy(
     let reader = store.read()?;
     refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
-    let view = PlanView::load(&Releases::new(&reader), &plan, request.notes)?;
+    let releases = Releases::new(&reader);
+    let gates = if plan.is_empty() {
+        Vec::new()
+    } else {
+        gates::evaluate(session.workspace, &releases, &plan, &stamp.actor, stamp.at)?
+    };
+    let reason = options.force.then_some(stamp.message.as_str());
+    let mut view = PlanView::load(&releases, &plan, request.notes)?;
+    view.gates = gates.clone();
+    if reason.is_some() && !policy::all_passed(&gates) {
+        view.notes
+            .push("--override: the gates not met are passed by force, and the deployment records it".into());
+    }
+    drop(releases);
     drop(reader);
     session.progress.planned(&view);
+    let plan = gates::enforce(env, plan, &gates, reason)?;
 
     if plan.is_empty() || options.dry_run {
         let json = json!({"plan": view.json(), "deployment": null, "outcome": null});

@@ -10,6 +10,7 @@ use ledger::history::HistoryError;
 use ledger::image::InvalidImage;
 use ledger::manifest::ManifestError;
 use ledger::name::InvalidName;
+use ledger::policy::Gate;
 use ledger::resolve::ResolveError;
 use ledger::store::ConflictError;
 
@@ -25,6 +26,9 @@ pub enum ErrorKind {
     Failed,
     /// A bug in ledger: something its own code should have made impossible.
     Internal,
+    /// The environment's policy refuses the deployment (a gate it does not pass); nothing
+    /// changed.
+    Refused,
 }
 
 /// An error with its kind, hints (what to do, in order) and the error it came from.
@@ -33,6 +37,8 @@ pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
     pub hints: Vec<String>,
+    /// With [`ErrorKind::Refused`]: every gate of the policy, passed or not.
+    pub gates: Vec<Gate>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -40,7 +46,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), hints: Vec::new(), source: None }
+        Error { kind, message: message.into(), hints: Vec::new(), gates: Vec::new(), source: None }
     }
 
     pub fn usage(message: impl Into<String>) -> Error {
@@ -59,9 +65,19 @@ impl Error {
         Error::new(ErrorKind::Internal, message)
     }
 
+    pub fn refused(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Refused, message)
+    }
+
+    /// The gates a refusal was decided by.
+    pub fn with_gates(self, gates: Vec<Gate>) -> Error {
+        Error { gates, ..self }
+    }
+
     /// `error`'s message, with `error` kept as the source.
     pub fn from_source(kind: ErrorKind, error: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error { kind, message: error.to_string(), hints: Vec::new(), source: Some(Box::new(error)) }
+        let message = error.to_string();
+        Error { source: Some(Box::new(error)), ..Error::new(kind, message) }
     }
 
     /// Adds a hint after those already given.

@@ -21,6 +21,7 @@ pub mod conclude;
 pub mod demo;
 pub mod deploy;
 pub mod error;
+pub mod gates;
 pub mod git;
 pub mod governance;
 pub mod hooks;

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use ledger::deploy::Plan;
 use ledger::diff::{ChangeKind, ServiceDiff, diff_states};
 use ledger::history::{self, DeploymentRecord, State};
+use ledger::policy::Gate;
 use ledger::refs::RefName;
 use ledger::resolve::{looks_like_id, resolve};
 use ledger::store::Unfinished;
@@ -358,6 +359,8 @@ pub struct PlanView {
     pub changes: Vec<PlannedChange>,
     /// Lines shown under the plan: services left as they are, and why.
     pub notes: Vec<String>,
+    /// The environment policy's gates for this plan, passed or not (none for an empty plan).
+    pub gates: Vec<Gate>,
 }
 
 /// One service a plan changes.
@@ -374,7 +377,7 @@ impl PlanView {
             let from = change.from.map(|id| releases.view(id)).transpose()?;
             changes.push(PlannedChange { service: service.clone(), from, to: releases.view(change.to)? });
         }
-        Ok(PlanView { env: plan.env.clone(), changes, notes })
+        Ok(PlanView { env: plan.env.clone(), changes, notes, gates: Vec::new() })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -394,7 +397,7 @@ impl PlanView {
                 })
             })
             .collect();
-        json!({"env": self.env, "changes": changes, "notes": self.notes})
+        json!({"env": self.env, "changes": changes, "notes": self.notes, "gates": self.gates})
     }
 }
 

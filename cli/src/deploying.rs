@@ -35,6 +35,12 @@ pub struct DeployOptions {
     /// previous release (the outcome is then `rolled_back`)
     #[arg(long, conflicts_with = "no_wait")]
     pub rollback_on_failure: bool,
+
+    /// Break glass: deploy although the environment's policy refuses it (approvals, soak,
+    /// freeze, quarantine); -m gives the reason. The deployment records that it was forced,
+    /// past which gates, and why. Refused where the policy says `override = false`
+    #[arg(long = "override", requires = "message")]
+    pub force: bool,
 }
 
 impl DeployOptions {
@@ -44,6 +50,7 @@ impl DeployOptions {
             message: self.message.clone(),
             no_wait: self.no_wait,
             rollback_on_failure: self.rollback_on_failure,
+            force: self.force,
         }
     }
 }

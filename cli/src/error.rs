@@ -63,6 +63,7 @@ impl CommandError {
             CommandError::App(error) => match error.kind {
                 ErrorKind::Usage | ErrorKind::NotFound => 2,
                 ErrorKind::Failed => 3,
+                ErrorKind::Refused => 4,
                 ErrorKind::Internal => INTERNAL_ERROR_CODE,
             },
         }
@@ -92,10 +93,17 @@ impl CommandError {
         lines
     }
 
-    /// What is printed on stderr with `--output json`: one object (none for a closed pipe).
+    /// What is printed on stderr with `--output json`: one object (none for a closed pipe);
+    /// a refusal by policy carries its `gates`.
     pub fn render_json(&self) -> Option<Value> {
         let (message, hints) = self.said()?;
-        Some(error_json(&message, &hints, self.code()))
+        let mut json = error_json(&message, &hints, self.code());
+        if let CommandError::App(error) = self
+            && !error.gates.is_empty()
+        {
+            json["error"]["gates"] = serde_json::to_value(&error.gates).unwrap_or_default();
+        }
+        Some(json)
     }
 }
 

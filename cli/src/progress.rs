@@ -126,5 +126,19 @@ fn render_plan(plan: &PlanView) -> String {
     for line in &plan.notes {
         text.push_str(&format!("note: {}\n", inert(line)));
     }
+    if !plan.gates.is_empty() {
+        text.push_str(&format!("gates of {}:\n", plan.env));
+        let rows: Vec<Vec<String>> = plan
+            .gates
+            .iter()
+            .map(|gate| {
+                vec![
+                    format!("  {}", if gate.passed { "passed" } else { "REFUSED" }),
+                    inert(&gate.state).into_owned(),
+                ]
+            })
+            .collect();
+        text.push_str(&table(&rows));
+    }
     text
 }

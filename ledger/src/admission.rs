@@ -47,7 +47,8 @@ pub enum Rule {
     TimeOrder,
     /// What a body names is an entry of the right kind, for the right service.
     Names,
-    /// A forced deployment names the gates it passed by force, once.
+    /// A forced deployment names the gates it passed by force, once, in an environment that
+    /// allows overrides.
     Policy,
 }
 
@@ -447,7 +448,7 @@ impl Rules {
             self.check_env(from_env)?;
         }
         if let Trigger::Forced { trigger, gates } = &deployment.trigger {
-            self.check_forced(trigger, gates)?;
+            self.check_forced(&deployment.env, trigger, gates)?;
         }
         if let Some(set) = &deployment.release_set {
             check_release_set(set, named)?;
@@ -480,13 +481,20 @@ impl Rules {
         Ok(())
     }
 
-    /// A forced deployment: one level of force, over gates that exist.
-    fn check_forced(&self, trigger: &Trigger, gates: &[String]) -> Result<(), Broken> {
+    /// A forced deployment: one level of force, over gates that exist, to an environment whose
+    /// policy allows overrides.
+    fn check_forced(&self, env: &str, trigger: &Trigger, gates: &[String]) -> Result<(), Broken> {
         if matches!(trigger, Trigger::Forced { .. }) {
             return Err(Broken::new(Rule::Policy, "a forced deployment is forced once, not twice"));
         }
         if let Some(gate) = gates.iter().find(|gate| !GATE_NAMES.contains(&gate.as_str())) {
             let detail = format!("it passed gate {gate:?} by force; the gates are {}", GATE_NAMES.join(", "));
+            return Err(Broken::new(Rule::Policy, detail));
+        }
+        let environment = self.manifest.as_ref().and_then(|manifest| manifest.environments.get(env));
+        if environment.is_some_and(|environment| !environment.policy.overrides_allowed()) {
+            let detail =
+                format!("it was forced, and environment {env:?} allows no override (`override = false`)");
             return Err(Broken::new(Rule::Policy, detail));
         }
         Ok(())

@@ -267,7 +267,7 @@ impl PageError {
     pub fn lookup(error: Error) -> PageError {
         match error.kind {
             ErrorKind::Usage | ErrorKind::NotFound => PageError::not_found(error.message),
-            ErrorKind::Failed | ErrorKind::Internal => PageError::from(error),
+            ErrorKind::Failed | ErrorKind::Internal | ErrorKind::Refused => PageError::from(error),
         }
     }
 
@@ -295,6 +295,7 @@ impl From<Error> for PageError {
         match error.kind {
             ErrorKind::NotFound => PageError::not_found(error.message),
             ErrorKind::Usage => PageError::bad_request(error.message),
+            ErrorKind::Refused => PageError { status: StatusCode::FORBIDDEN, message: error.message },
             ErrorKind::Failed | ErrorKind::Internal => PageError::internal(error.message),
         }
     }
