@@ -8,14 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use ledger::deploy::{Plan, SetSource};
 use ledger::entry::Change;
 use ledger::governance;
-use ledger::history;
+use ledger::history::{self, State};
 use ledger::manifest::Environment;
 use ledger::policy::{self, Approval, Facts, Gate, ManualFreeze, QuarantinedRelease, Upstream};
+use ledger::refs::RefName;
 use ledger::store::Scope;
 use ledger::{DeployResult, EntryId, Source, Timestamp, Trigger};
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::views::Releases;
+use crate::views::{PlanView, Releases};
 use crate::workspace::Workspace;
 
 /// How many of an environment's newest approvals are searched for one that covers a plan.
@@ -195,4 +197,77 @@ fn approvals_covering(
         }
     }
     Ok(approvals)
+}
+
+/// What a deployment of `target` to `env` would change, and the gates it meets now. The
+/// applier is not known here: every approval but the releasers' counts.
+pub fn for_target<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    env: &str,
+    set: SetSource,
+    trigger: Trigger,
+    target: &State,
+    now: Timestamp,
+) -> Result<(Plan, Vec<Gate>)> {
+    let plan = Plan::towards(releases.source(), env, set, trigger, target)?;
+    let gates = if plan.is_empty() { Vec::new() } else { evaluate(workspace, releases, &plan, "", now)? };
+    Ok((plan, gates))
+}
+
+/// What waits to reach an environment, and at which gate.
+pub struct Waiting {
+    pub env: String,
+    /// The freeze that holds now (a window of the policy, or `ledger freeze`), if any.
+    pub frozen: Option<Gate>,
+    /// What a promotion from each environment the policy requires would deploy (when it would
+    /// change anything), with its gates.
+    pub candidates: Vec<Candidate>,
+}
+
+/// A promotion waiting to happen: its plan, with its gates.
+pub struct Candidate {
+    pub from_env: String,
+    pub plan: PlanView,
+}
+
+impl Waiting {
+    /// `{"env", "frozen": gate | null, "waiting": [{"from_env", "plan"}]}`, each plan as
+    /// `apply --dry-run` shows it (`gates` included).
+    pub fn json(&self) -> Value {
+        let waiting: Vec<Value> = self
+            .candidates
+            .iter()
+            .map(|candidate| json!({"from_env": candidate.from_env, "plan": candidate.plan.json()}))
+            .collect();
+        json!({"env": self.env, "frozen": self.frozen, "waiting": waiting})
+    }
+}
+
+/// What waits to reach `env` at `now`: its freeze, and each promotion its policy's
+/// `requires` names.
+pub fn waiting<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    env: &str,
+    now: Timestamp,
+) -> Result<Waiting> {
+    let source = releases.source();
+    let policy = &workspace.environment(env)?.policy;
+    let manual = governance::manual_freeze(source, env)?
+        .map(|freeze| ManualFreeze { actor: freeze.actor, at: freeze.at, message: freeze.message });
+    let frozen = policy::freeze_gate(&policy.freeze, manual.as_ref(), now).filter(|gate| !gate.passed);
+    let mut candidates = Vec::new();
+    for from_env in &policy.requires {
+        let target = source.env_state(from_env)?;
+        let from_head = source.ref_target(&RefName::env(from_env))?;
+        let trigger = Trigger::Promote { from_env: from_env.clone(), from_head };
+        let (plan, gates) = for_target(workspace, releases, env, SetSource::None, trigger, &target, now)?;
+        if !plan.is_empty() {
+            let mut view = PlanView::load(releases, &plan, Vec::new())?;
+            view.gates = gates;
+            candidates.push(Candidate { from_env: from_env.clone(), plan: view });
+        }
+    }
+    Ok(Waiting { env: env.to_string(), frozen, candidates })
 }

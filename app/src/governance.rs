@@ -1,21 +1,22 @@
 //! `approve`, `freeze`, `unfreeze` and `quarantine`: recording what an environment's policy
 //! reads (see [`ledger::governance`]), on the remote first when there is one, after taking in
-//! what the team recorded there.
+//! what the team recorded there; and `approvals`: what waits, and who approved what.
 
 use ledger::deploy::SetSource;
 use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
 use ledger::governance;
 use ledger::refs::RefName;
 use ledger::resolve::resolve;
-use ledger::{Body, ReleaseSet, Source, StoredEntry};
+use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::gates::{self, Waiting};
 use crate::hooks::Progress;
 use crate::json;
 use crate::session::Session;
 use crate::views::Releases;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, clock};
 
 /// What a governance command recorded.
 pub struct Governed {
@@ -169,4 +170,40 @@ fn governed(session: &Session<'_>, entry: StoredEntry, release_set: Option<Store
     };
     let json = json!({"entry": json::entry(&releases, &entry)?, "release_set": set_json});
     Ok(Governed { entry, release_set, json })
+}
+
+/// How many of an environment's newest approvals `approvals` lists.
+pub const APPROVALS_LISTED: usize = 20;
+
+/// `approvals <env>`: what waits to reach `env` and at which gate, and the approvals recorded
+/// for it, newest first.
+pub struct Approvals {
+    pub waiting: Waiting,
+    /// (approved release set, the approval), newest first, at most [`APPROVALS_LISTED`].
+    pub recent: Vec<(EntryId, governance::Recorded)>,
+    /// `{"env", "frozen", "waiting", "approvals": [{"id", "release_set", "actor", "at", "message"}]}`.
+    pub json: Value,
+}
+
+pub fn approvals(workspace: &Workspace, env: &str) -> Result<Approvals> {
+    workspace.environment(env)?;
+    let now = clock()?;
+    workspace.read(|releases| {
+        let waiting = gates::waiting(workspace, releases, env, now)?;
+        let recent = governance::newest_approvals(releases.source(), env, APPROVALS_LISTED)?;
+        let mut json = waiting.json();
+        json["approvals"] = recent
+            .iter()
+            .map(|(set, approval)| {
+                json!({
+                    "id": approval.id.to_hex(),
+                    "release_set": set.to_hex(),
+                    "actor": approval.actor,
+                    "at": approval.at.to_rfc3339(),
+                    "message": approval.message,
+                })
+            })
+            .collect();
+        Ok(Approvals { waiting, recent, json })
+    })
 }

@@ -113,7 +113,7 @@ impl ledger_app::Progress for Shown {
 }
 
 /// `plan for stage (2 services change):`, a table of each change, and the notes.
-fn render_plan(plan: &PlanView) -> String {
+pub fn render_plan(plan: &PlanView) -> String {
     let count = plan.changes.len();
     let mut text =
         format!("plan for {} ({count} service{} change):\n", plan.env, if count == 1 { "" } else { "s" });

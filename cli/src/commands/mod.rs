@@ -1,6 +1,7 @@
 //! One module per command. Each defines its arguments and a `run`.
 
 mod apply;
+mod approvals;
 mod approve;
 mod clone;
 mod completions;
@@ -48,6 +49,7 @@ pub enum Command {
     Import(import::ImportArgs),
     Lease(lease::LeaseArgs),
     Approve(approve::ApproveArgs),
+    Approvals(approvals::ApprovalsArgs),
     Freeze(freeze::FreezeArgs),
     Unfreeze(unfreeze::UnfreezeArgs),
     Quarantine(quarantine::QuarantineArgs),
@@ -70,7 +72,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 29] = [
+const EACH_COMMAND: [(&str, Augment); 30] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -82,6 +84,7 @@ const EACH_COMMAND: [(&str, Augment); 29] = [
     ("import", import::ImportArgs::augment_args),
     ("lease", lease::LeaseArgs::augment_args),
     ("approve", approve::ApproveArgs::augment_args),
+    ("approvals", approvals::ApprovalsArgs::augment_args),
     ("freeze", freeze::FreezeArgs::augment_args),
     ("unfreeze", unfreeze::UnfreezeArgs::augment_args),
     ("quarantine", quarantine::QuarantineArgs::augment_args),
@@ -122,6 +125,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Import(args) => import::run(globals, args),
         Command::Lease(args) => lease::run(globals, args),
         Command::Approve(args) => approve::run(globals, args),
+        Command::Approvals(args) => approvals::run(globals, args),
         Command::Freeze(args) => freeze::run(globals, args),
         Command::Unfreeze(args) => unfreeze::run(globals, args),
         Command::Quarantine(args) => quarantine::run(globals, args),
