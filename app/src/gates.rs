@@ -254,8 +254,11 @@ pub fn waiting<S: Source>(
 ) -> Result<Waiting> {
     let source = releases.source();
     let policy = &workspace.environment(env)?.policy;
-    let manual = governance::manual_freeze(source, env)?
-        .map(|freeze| ManualFreeze { actor: freeze.actor, at: freeze.at, message: freeze.message });
+    let manual = governance::manual_freeze(source, env)?.map(|freeze| ManualFreeze {
+        actor: freeze.actor,
+        at: freeze.at,
+        message: freeze.message,
+    });
     let frozen = policy::freeze_gate(&policy.freeze, manual.as_ref(), now).filter(|gate| !gate.passed);
     let mut candidates = Vec::new();
     for from_env in &policy.requires {

@@ -1,5 +1,6 @@
-//! `status`: what runs in each environment, its last outcome, anything in flight; with `live`,
-//! beside what ECS runs and what SSM holds, any difference being drift.
+//! `status`: what runs in each environment, its last outcome, anything in flight, whether it is
+//! frozen and what waits to reach it; with `live`, beside what ECS runs and what SSM holds, any
+//! difference being drift.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,9 +12,10 @@ use serde_json::{Map, Value, json};
 
 use crate::cloud;
 use crate::error::Result;
+use crate::gates::{self, Waiting};
 use crate::runtime::block_on;
 use crate::views::{EnvStatus, Releases};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, clock};
 use ledger::Source;
 
 /// Each environment asked for, as the ledger records it and (with `live`) as it runs.
@@ -25,6 +27,8 @@ pub struct Status {
 
 pub struct EnvReport {
     pub status: EnvStatus,
+    /// Its freeze now, and the promotions that wait to reach it (see [`gates::waiting`]).
+    pub waiting: Option<Waiting>,
     /// With `live`, for an environment on ECS.
     pub live: Option<Live>,
 }
@@ -113,8 +117,16 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
         }
         None => workspace.manifest.environments.keys().cloned().collect(),
     };
+    let now = clock()?;
     workspace.read(|releases| {
         let mut status = recorded(releases, &envs)?;
+        for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
+            let waiting = gates::waiting(workspace, releases, &report.status.env, now)?;
+            let json = waiting.json();
+            document["frozen"] = json["frozen"].clone();
+            document["waiting"] = json["waiting"].clone();
+            report.waiting = Some(waiting);
+        }
         if live {
             for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
                 let Some(ecs) = &workspace.manifest.environments[&report.status.env].ecs else { continue };
@@ -141,7 +153,7 @@ pub fn recorded<S: Source>(releases: &Releases<'_, S>, envs: &[String]) -> Resul
     for env in envs {
         let status = EnvStatus::load(releases, env)?;
         documents.push(status.json());
-        environments.push(EnvReport { status, live: None });
+        environments.push(EnvReport { status, waiting: None, live: None });
     }
     Ok(Status { environments, documents })
 }

@@ -3,6 +3,7 @@
 
 use clap::Args;
 use ledger_app::Workspace;
+use ledger_app::gates::Waiting;
 use ledger_app::status::{self, Live, Status};
 use ledger_app::text::inert;
 
@@ -60,13 +61,17 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
         let protected = if config.protected { ", protected" } else { "" };
         human.push_str(&format!("{} ({}{protected})\n", style.bold(env), config.name));
         match &status.last {
-            Some(record) => human.push_str(&format!(
-                "  last deployment {}: {}, {} by {}\n",
-                record.deployment.id.short(),
-                style.result(record.result()),
-                record.deployment.entry.at.to_human(),
-                inert(&record.deployment.entry.actor)
-            )),
+            Some(record) => {
+                let forced = record.deployment.entry.as_deployment().and_then(|d| d.trigger.forced_gates());
+                human.push_str(&format!(
+                    "  last deployment {}: {}, {} by {}{}\n",
+                    record.deployment.id.short(),
+                    style.result(record.result()),
+                    record.deployment.entry.at.to_human(),
+                    inert(&record.deployment.entry.actor),
+                    forced.map_or(String::new(), |gates| format!(", forced past {}", gates.join(", ")))
+                ))
+            }
             None => human.push_str("  no deployments yet\n"),
         }
         if let Some(unfinished) = status.unfinished {
@@ -76,6 +81,9 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
             };
             let line = format!("deployment {} {what} (`ledger {next} {env}`)", unfinished.deployment.short());
             human.push_str(&format!("  {}\n", style.warn(&line)));
+        }
+        if let Some(waiting) = &report.waiting {
+            human.push_str(&render_waiting(&style, waiting));
         }
         match (&report.live, live) {
             (Some(live), _) => human.push_str(&render_live(env, live)),
@@ -93,6 +101,36 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
         }
     }
     human
+}
+
+/// Whether the environment is frozen, and each promotion waiting to reach it with the gates it
+/// does not pass yet.
+fn render_waiting(style: &Style, waiting: &Waiting) -> String {
+    let mut lines = String::new();
+    if let Some(frozen) = &waiting.frozen {
+        lines.push_str(&format!("  {}\n", style.warn(&inert(&frozen.state))));
+    }
+    for candidate in &waiting.candidates {
+        let count = candidate.plan.changes.len();
+        let refused: Vec<String> = candidate
+            .plan
+            .gates
+            .iter()
+            .filter(|gate| !gate.passed)
+            .map(|gate| inert(&gate.state).into_owned())
+            .collect();
+        let verdict = if refused.is_empty() {
+            "every gate passed".to_string()
+        } else {
+            format!("waits at {}", refused.join("; "))
+        };
+        lines.push_str(&format!(
+            "  promote {} ({count} service{}): {verdict}\n",
+            inert(&candidate.from_env),
+            if count == 1 { "" } else { "s" }
+        ));
+    }
+    lines
 }
 
 /// The ledger's image of each service beside ECS's and SSM's, and what any drift means.
