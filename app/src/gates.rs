@@ -52,8 +52,10 @@ pub fn enforce(env: &Environment, plan: Plan, gates: &[Gate], reason: Option<&st
     };
     match reason {
         None => Err(refusal(if env.policy.overrides_allowed() {
-            "meet the gates (`ledger approvals <env>` shows what waits), or pass them by force with `--override -m <reason>`: the deployment records it"
-                .into()
+            format!(
+                "meet the gates (`ledger approvals {}` shows what waits), or pass them by force with `--override -m <reason>`: the deployment records it",
+                plan.env
+            )
         } else {
             format!("{} allows no override (`override = false`)", plan.env)
         })),

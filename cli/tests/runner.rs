@@ -5,6 +5,7 @@ mod test_apply;
 mod test_bad_input;
 mod test_demo;
 mod test_diff;
+mod test_gates;
 mod test_help;
 mod test_init;
 mod test_log;

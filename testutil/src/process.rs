@@ -136,9 +136,24 @@ impl Project {
         self.command(args).output().expect("running ledger")
     }
 
+    /// Runs a command as `actor` at `at` (RFC 3339), whatever the project's actor and clock.
+    pub fn run_by(&self, actor: &str, at: &str, args: &[&str]) -> Run {
+        let output = self
+            .command(args)
+            .env("LEDGER_ACTOR", actor)
+            .env("LEDGER_TIMESTAMP", at)
+            .output()
+            .expect("running ledger");
+        self.ran(output)
+    }
+
     /// Runs a command; its output with the project's path written `[DIR]`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = self.output(args);
+        self.ran(self.output(args))
+    }
+
+    /// What a finished run printed, with the project's path written `[DIR]`.
+    fn ran(&self, output: Output) -> Run {
         let clean = |bytes: &[u8]| {
             String::from_utf8_lossy(bytes).replace(&self.path().display().to_string(), "[DIR]")
         };
