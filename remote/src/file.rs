@@ -178,23 +178,25 @@ impl Remote for FileRemote {
     }
 
     /// Every ref, tagged as [`Remote::get_document`] tags it: each document is read and hashed.
+    /// Refs are files under `refs/`, directly (`refs/quarantine`) or one level down
+    /// (`refs/env/prod`); anything else there is no ref.
     async fn list_refs(&self) -> Result<Vec<ListedRef>, RemoteError> {
-        let mut listed = Vec::new();
-        for kind in ["env", "service", "set"] {
-            let dir = self.root.join("refs").join(kind);
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(error) if error.kind() == ErrorKind::NotFound => continue,
-                Err(error) => return Err(self.error("list", &format!("refs/{kind}"), error)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| self.error("list", &format!("refs/{kind}"), e))?;
-                let key = format!("refs/{kind}/{}", entry.file_name().to_string_lossy());
-                let Some(name) = ref_name_of_key(&key) else { continue };
-                // Gone since the directory was read: not listed.
-                let Some(document) = self.read_document(&DocumentKey(key))? else { continue };
-                listed.push(ListedRef { name, etag: document.etag });
+        let mut keys = Vec::new();
+        for (key, is_dir) in self.list_dir("refs")? {
+            if is_dir {
+                keys.extend(
+                    self.list_dir(&key)?.into_iter().filter(|(_, is_dir)| !is_dir).map(|(key, _)| key),
+                );
+            } else {
+                keys.push(key);
             }
+        }
+        let mut listed = Vec::new();
+        for key in keys {
+            let Some(name) = ref_name_of_key(&key) else { continue };
+            // Gone since the directory was read: not listed.
+            let Some(document) = self.read_document(&DocumentKey(key))? else { continue };
+            listed.push(ListedRef { name, etag: document.etag });
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
@@ -202,6 +204,23 @@ impl Remote for FileRemote {
 }
 
 impl FileRemote {
+    /// The keys directly under `key` (a directory), each with whether it is a directory; none
+    /// when there is no such directory.
+    fn list_dir(&self, key: &str) -> Result<Vec<(String, bool)>, RemoteError> {
+        let entries = match std::fs::read_dir(self.root.join(key)) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(self.error("list", key, error)),
+        };
+        let mut listed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error("list", key, e))?;
+            let is_dir = entry.file_type().map_err(|e| self.error("list", key, e))?.is_dir();
+            listed.push((format!("{key}/{}", entry.file_name().to_string_lossy()), is_dir));
+        }
+        Ok(listed)
+    }
+
     /// The file at `key` (all of it, or `range`); `None` when there is none.
     fn read_file(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<Vec<u8>>, RemoteError> {
         let path = self.root.join(key);
@@ -307,9 +326,19 @@ mod tests {
             );
             assert_eq!(get_ref(&remote, &RefName::env("stage")).await.unwrap().unwrap().doc, doc(2));
             put_ref(&remote, &RefName::service("api"), doc(5), None).await.unwrap();
+            put_ref(&remote, &RefName::gates("stage"), doc(6), None).await.unwrap();
+            put_ref(&remote, &RefName::quarantine(), doc(7), None).await.unwrap();
             let listed = remote.list_refs().await.unwrap();
             let names: Vec<&RefName> = listed.iter().map(|listed| &listed.name).collect();
-            assert_eq!(names, [&RefName::env("stage"), &RefName::service("api")]);
+            assert_eq!(
+                names,
+                [
+                    &RefName::env("stage"),
+                    &RefName::gates("stage"),
+                    &RefName::quarantine(),
+                    &RefName::service("api")
+                ]
+            );
             // A listing tags each ref as reading it does.
             let read = get_ref(&remote, &RefName::env("stage")).await.unwrap().unwrap();
             assert_eq!(listed[0].etag, read.etag);

@@ -961,3 +961,78 @@ fn a_forged_release_on_the_remote_is_refused_by_pull_clone_and_apply() {
     let bob = shared.project();
     said(&bob.output(&["clone", &shared.url]));
 }
+
+/// The policy every member of `governed_team` shares: prod takes what succeeded in stage, once
+/// two people other than its releaser and its applier approved it.
+fn governed_manifest() -> String {
+    manifest_with_services(3).replace(
+        "[environments.prod]\nprotected = true\n",
+        "[environments.prod]\nprotected = true\nrequires = [\"stage\"]\napprovals = 2\n",
+    )
+}
+
+/// Approvals, freezes and quarantines recorded by other ledgers count once pulled (a deployment
+/// pulls first), and are held to this ledger's rules on the way in.
+fn governance_travels_through_the_remote(shared: &Shared) {
+    let member = |actor: &str| {
+        let project = Project::new(&governed_manifest());
+        let project = match &shared.moto {
+            Some(moto) => project.with_env(moto.env()),
+            None => project,
+        };
+        (project, actor.to_string())
+    };
+    let (alice, alice_actor) = member("alice@example.com");
+    alice.ok(&["init"]);
+    alice.ok(&["remote", "add", "origin", &shared.url]);
+    alice.ok(&["remote", "init"]);
+    ship(&alice, "v1");
+    let (bob, bob_actor) = member("bob@example.com");
+    bob.ok(&["clone", &shared.url]);
+    let (carol, carol_actor) = member("carol@example.com");
+    carol.ok(&["clone", &shared.url]);
+    let by = |project: &Project, actor: &str, args: &[&str]| {
+        let output = project.command(args).env("LEDGER_ACTOR", actor).output().unwrap();
+        (output.status.code(), stderr(&output))
+    };
+
+    let promote = ["promote", "stage", "prod", "--yes"];
+    let (code, error) = by(&alice, &alice_actor, &promote);
+    assert_eq!(code, Some(4), "{error}");
+    assert!(error.contains("approvals 0 of 2"), "{error}");
+    // Bob and Carol approve from their own ledgers; Alice's next promotion pulls them in.
+    assert_eq!(by(&bob, &bob_actor, &["approve", "stage", "prod", "-m", "QA ok"]).0, Some(0));
+    assert_eq!(by(&carol, &carol_actor, &["approve", "stage", "prod"]).0, Some(0));
+    // Carol freezes prod before Alice deploys: that holds for Alice too.
+    assert_eq!(by(&carol, &carol_actor, &["freeze", "prod", "-m", "incident 4711"]).0, Some(0));
+    let (code, error) = by(&alice, &alice_actor, &promote);
+    assert_eq!(code, Some(4), "{error}");
+    assert!(error.contains("frozen by carol@example.com: incident 4711"), "{error}");
+    assert!(
+        !error.contains("approvals 0") && !error.contains("approvals 1"),
+        "both approvals count: {error}"
+    );
+    assert_eq!(by(&bob, &bob_actor, &["unfreeze", "prod"]).0, Some(0));
+    let (code, error) = by(&alice, &alice_actor, &promote);
+    assert_eq!(code, Some(0), "{error}");
+
+    // An approval for an environment this project does not declare is refused on pull.
+    let (dave, dave_actor) = member("dave@example.com");
+    dave.write("ledger.toml", &format!("{}\n[environments.qa]\n", governed_manifest()));
+    dave.ok(&["clone", &shared.url]);
+    assert_eq!(by(&dave, &dave_actor, &["approve", "stage", "qa"]).0, Some(0));
+    let output = alice.output(&["pull"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("gates/qa"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("unknown environment \"qa\""), "{}", stderr(&output));
+}
+
+#[test]
+fn governance_travels_through_the_remote_on_file() {
+    governance_travels_through_the_remote(&Shared::file());
+}
+
+#[test]
+fn governance_travels_through_the_remote_on_s3() {
+    governance_travels_through_the_remote(&Shared::s3());
+}
