@@ -334,9 +334,9 @@ mod tests {
                 names,
                 [
                     &RefName::env("stage"),
+                    &RefName::service("api"),
                     &RefName::gates("stage"),
-                    &RefName::quarantine(),
-                    &RefName::service("api")
+                    &RefName::quarantine()
                 ]
             );
             // A listing tags each ref as reading it does.
