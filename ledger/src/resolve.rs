@@ -1,13 +1,11 @@
 //! Turning what a user typed (a full id, a unique hex prefix, a ref name) into an entry id.
 
 use crate::id::{EntryId, HexPrefix, MIN_PREFIX_LEN};
+use crate::refs::RefName;
 use crate::store::{Source, StoreError};
 
 /// How many candidates an ambiguous prefix lists.
 const MAX_CANDIDATES: usize = 10;
-
-/// Ref namespaces a user may type in full, e.g. `env/prod`.
-const REF_NAMESPACES: &[&str] = &["env/", "set/", "service/"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -30,10 +28,10 @@ fn format_candidates(candidates: &[EntryId]) -> String {
 }
 
 /// Resolves a full id, a unique prefix of at least [`MIN_PREFIX_LEN`] hex digits, or a ref name
-/// such as `env/prod`.
+/// such as `env/prod` or `quarantine`.
 pub fn resolve(source: &impl Source, text: &str) -> Result<EntryId, ResolveError> {
-    if REF_NAMESPACES.iter().any(|namespace| text.starts_with(namespace)) {
-        return source.ref_target(text)?.ok_or_else(|| ResolveError::NotFound(text.to_string()));
+    if let Some(name) = RefName::parse(text).filter(|name| !name.is_tracking()) {
+        return source.ref_target(&name)?.ok_or_else(|| ResolveError::NotFound(text.to_string()));
     }
     let prefix = HexPrefix::parse(text).ok_or_else(|| ResolveError::NotFound(text.to_string()))?;
     if prefix.len < MIN_PREFIX_LEN {
