@@ -7,10 +7,12 @@
 //! "Start-up"). Linked at a fixed address, the binary has nothing to relocate; shared
 //! libraries, the stack and the heap are still placed at random addresses. `scripts/dist`
 //! goes further for the binary to install: linked statically, it has no shared libraries to
-//! load either.
+//! load either, and its hot functions (`hot-functions.txt`) are laid out together.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    // `scripts/dist` gives this list to the linker: a new list must relink the binary.
+    println!("cargo::rerun-if-changed=hot-functions.txt");
     if std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }

@@ -47,10 +47,12 @@ pub fn env_log<S: Source>(
     }
     workspace.environment(env)?;
     let reader = releases.source();
-    let (records, more) = at_most(limit, |wanted| match service {
-        Some(service) => history::env_service_deployments(reader, env, service, wanted),
-        None => history::env_deployments(reader, env, wanted),
-    })?;
+    let (records, more) = match service {
+        Some(service) => {
+            at_most(limit, |wanted| history::env_service_deployments(reader, env, service, wanted))?
+        }
+        None => history::log_page_and_more(reader, env, Cursor::Newest, 0, limit)?,
+    };
     // The releases these deployments name were mostly recorded shortly before them: reading
     // that stretch of history once, in order, beats looking each one up by id.
     if let Some(oldest) = records.last()
@@ -119,10 +121,13 @@ pub fn env_log_page<S: Source>(
         },
         (PageAt::Number(number), Some(_)) => (None, (number.max(1) - 1).saturating_mul(limit)),
     };
-    let (records, more) = at_most(limit, |wanted| match (cursor, service) {
-        (Some(cursor), _) => history::log_page(source, env, cursor, 0, wanted),
-        (None, _) => history::deployments_page(source, env, service, skip, wanted),
-    })?;
+    let (records, more) = match (cursor, service) {
+        (Some(cursor), _) => history::log_page_and_more(source, env, cursor, 0, limit)?,
+        (None, None) => history::log_page_and_more(source, env, Cursor::Newest, skip, limit)?,
+        (None, Some(_)) => {
+            at_most(limit, |wanted| history::deployments_page(source, env, service, skip, wanted))?
+        }
+    };
     let (mut newer, mut older) = (None, None);
     if service.is_none() {
         if let Some(newest) = records.first() {

@@ -2,6 +2,7 @@
 //! own way (a table, a page, JSON): releases, an environment's status, a comparison of two
 //! sides, a deployment's plan, and the name-aware lookup `show`, `diff` and the dashboard share.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -71,7 +72,11 @@ impl ReleaseView {
             Some(revision) => format!("{} {revision}", self.label),
             None => self.label.clone(),
         };
-        inert(&shown).into_owned()
+        let made_inert = match inert(&shown) {
+            Cow::Owned(made_inert) => Some(made_inert),
+            Cow::Borrowed(_) => None,
+        };
+        made_inert.unwrap_or(shown)
     }
 
     pub fn json(&self) -> Value {

@@ -89,23 +89,29 @@ pub fn recorded(json_output: bool, document: &Value, id: &EntryId, done: &str) -
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    write_table(&mut out, rows);
+    out
+}
+
+/// [`table`], appended to `out`.
+pub fn write_table(out: &mut String, rows: &[Vec<String>]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| visible_width(cell)).max().unwrap_or(0))
         .collect();
-    let mut out = String::new();
     for row in rows {
-        let mut line = String::new();
+        let line_start = out.len();
         for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
+            out.push_str(cell);
             if c + 1 < row.len() {
-                line.push_str(&" ".repeat(widths[c] - visible_width(cell) + 2));
+                out.extend(std::iter::repeat_n(' ', widths[c] - visible_width(cell) + 2));
             }
         }
-        out.push_str(line.trim_end());
+        let line_end = line_start + out[line_start..].trim_end().len();
+        out.truncate(line_end);
         out.push('\n');
     }
-    out
 }
 
 /// Width on screen, not counting colour escapes.

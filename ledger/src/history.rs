@@ -108,19 +108,29 @@ pub fn log_page(
     skip: usize,
     limit: usize,
 ) -> Result<Vec<DeploymentRecord>, HistoryError> {
+    Ok(log_page_and_more(source, env, cursor, skip, limit)?.0)
+}
+
+/// [`log_page`], and whether the log has deployments older than the page's: told by its next
+/// row, whose entries are not read.
+pub fn log_page_and_more(
+    source: &impl Source,
+    env: &str,
+    cursor: Cursor,
+    skip: usize,
+    limit: usize,
+) -> Result<(Vec<DeploymentRecord>, bool), HistoryError> {
     let wanted = skip.saturating_add(limit);
     let before = match cursor {
         Cursor::Newest => u64::MAX,
         Cursor::Before(seq) => seq,
     };
     let mut rows = Vec::new();
-    if wanted > 0 {
-        // One row more than wanted (not read) tells whether the log goes on.
-        source.visit_env_log_before(env, before, &mut |row| {
-            rows.push(row);
-            Ok(rows.len() <= wanted)
-        })?;
-    }
+    // One row more than wanted (not read) tells whether the log goes on.
+    source.visit_env_log_before(env, before, &mut |row| {
+        rows.push(row);
+        Ok(rows.len() <= wanted)
+    })?;
     let goes_on = rows.len() > wanted;
     rows.truncate(wanted);
     // The id that names the next row's newest entry: the ref, for the newest row.
@@ -144,7 +154,7 @@ pub fn log_page(
         }
         records.push(record);
     }
-    Ok(records)
+    Ok((records, goes_on))
 }
 
 /// Where page `number` (1: the newest) of `env`'s log in pages of `size` starts, read from

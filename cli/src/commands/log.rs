@@ -1,5 +1,7 @@
 //! `ledger log`: an environment's deployments, or every entry, newest first.
 
+use std::fmt::Write as _;
+
 use clap::Args;
 use ledger_app::ledger::history::DeploymentRecord;
 use ledger_app::ledger::{Body, DeployResult, Source, StoredEntry};
@@ -9,7 +11,7 @@ use ledger_app::views::{Releases, describe_trigger};
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandError, CommandResult, Finished};
-use crate::output::{Style, json_text, note, out, table};
+use crate::output::{Style, json_text, note, out, table, write_table};
 
 /// Show history, newest first: an environment's deployments, or every entry
 ///
@@ -80,38 +82,38 @@ fn hint_more(more: bool, limit: usize) {
     }
 }
 
-/// git-log-like blocks: one per deployment.
+/// git-log-like blocks: one per deployment, written into one buffer as they are rendered.
 pub fn render_env_log<S: Source>(
     releases: &Releases<'_, S>,
     records: &[DeploymentRecord],
 ) -> ledger_app::Result<String> {
     let style = Style::detect();
-    let mut out = String::new();
+    let heading = style.bold("deployment");
+    let mut out = String::with_capacity(records.len() * 320);
+    let mut rows = Vec::new();
+    // (Writing to a String cannot fail.)
     for record in records {
         let entry = &record.deployment.entry;
         let Body::Deployment(deployment) = &entry.body else {
             continue;
         };
-        out.push_str(&format!(
-            "{} {}  {}\n",
-            style.bold("deployment"),
+        let _ = writeln!(
+            out,
+            "{heading} {}  {}",
             style.bold(&record.deployment.id.short()),
             style.result(record.result())
-        ));
-        out.push_str(&format!("When:    {}\n", entry.at.to_human()));
-        out.push_str(&format!("Who:     {}\n", inert(&entry.actor)));
-        out.push_str(&format!(
-            "How:     {}\n",
-            describe_trigger(&deployment.trigger, deployment.release_set)
-        ));
+        );
+        let _ = writeln!(out, "When:    {}", entry.at.to_human());
+        let _ = writeln!(out, "Who:     {}", inert(&entry.actor));
+        let _ = writeln!(out, "How:     {}", describe_trigger(&deployment.trigger, deployment.release_set));
         if !entry.message.is_empty() {
             out.push('\n');
             for line in entry.message.lines() {
-                out.push_str(&format!("    {}\n", inert(line)));
+                let _ = writeln!(out, "    {}", inert(line));
             }
         }
         out.push('\n');
-        let mut rows = Vec::new();
+        rows.clear();
         for (service, change) in &deployment.changes {
             rows.push(vec![
                 format!("    {}", inert(service)),
@@ -120,16 +122,17 @@ pub fn render_env_log<S: Source>(
                 releases.human(Some(change.to))?,
             ]);
         }
-        out.push_str(&table(&rows));
+        write_table(&mut out, &rows);
         if let Some(outcome) = record.outcome.as_ref().and_then(|o| o.entry.as_outcome()) {
             for (service, result) in &outcome.services {
                 if result.result != DeployResult::Succeeded {
-                    out.push_str(&format!(
-                        "    {} {}: {}\n",
+                    let _ = writeln!(
+                        out,
+                        "    {} {}: {}",
                         style.warn(&inert(service)),
                         result.result.as_str(),
                         inert(&result.detail)
-                    ));
+                    );
                 }
             }
         }
