@@ -11,7 +11,7 @@ use ledger_app::ledger::deploy::{Plan, SetSource, record_intent, record_only};
 use ledger_app::ledger::manifest::Manifest;
 use ledger_app::ledger::entry::{Approval, Freeze};
 use ledger_app::ledger::{
-    Body, DeployResult, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, Stamp, Store, StoredEntry,
+    Body as EntryBody, DeployResult, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, Stamp, Store, StoredEntry,
     Timestamp, Trigger,
 };
 use tower::ServiceExt;
@@ -558,7 +558,7 @@ fn governed() -> Governed {
     let forced = Trigger::Forced { trigger: Box::new(Trigger::Apply), gates: vec!["approvals".into()] };
     let forced = deploy("prod", &sets[0], forced, stamp(ana, "hotfix <i>now</i>"));
     deploy("stage", &sets[1], Trigger::Apply, stamp(ana, "v2 to stage"));
-    let record = |stamp: Stamp, body: Body| {
+    let record = |stamp: Stamp, body: EntryBody| {
         store
             .write(|w| {
                 let (stored, bytes) = w.seal_new(stamp, body)?;
@@ -568,9 +568,9 @@ fn governed() -> Governed {
     };
     for actor in ["Bob <bob@example.com>", ana] {
         let approval = Approval { env: "prod".into(), release_set: sets[1].id };
-        record(stamp(actor, "looks good"), Body::Approval(approval));
+        record(stamp(actor, "looks good"), EntryBody::Approval(approval));
     }
-    record(stamp("Carol <carol@example.com>", "incident <b>4711</b>"), Body::Freeze(Freeze { env: "prod".into() }));
+    record(stamp("Carol <carol@example.com>", "incident <b>4711</b>"), EntryBody::Freeze(Freeze { env: "prod".into() }));
 
     let workspace =
         Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
