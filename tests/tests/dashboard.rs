@@ -264,7 +264,8 @@ fn governed_pages_render(project: &Project, browser: &Browser) {
     let refused = project.run(&["promote", "stage", "prod", "--yes", "-m", "no approvals"]);
     assert_eq!(refused.code, 4, "{}", refused.stderr);
     project.ok(&["promote", "stage", "prod", "--yes", "--override", "-m", "hotfix <i>now</i>"]);
-    let forced = project.json(&["log", "prod", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
+    let forced =
+        project.json(&["log", "prod", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
     project.ok(&["register", "api", &image("api", "v100")]);
     project.ok(&["release", "-m", "api v100"]);
     project.ok(&["apply", "latest", "stage", "--yes", "-m", "ship api v100"]);

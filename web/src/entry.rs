@@ -4,17 +4,17 @@
 //! and the approvals recorded for it there.
 
 use askama::Template;
+use ledger_app::ledger::deploy::SetSource;
 use ledger_app::ledger::history::{self, DeploymentRecord};
 use ledger_app::ledger::store::Scope;
-use ledger_app::ledger::deploy::SetSource;
 use ledger_app::ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger, governance};
 
 use super::env_log::DeploymentView;
 use super::governance::{ApprovalView, Forced, GateView};
 use super::{Dashboard, Nav, PageError, ReleaseLink, find_entry};
-use ledger_app::{gates, git};
 use ledger_app::views::Releases;
 use ledger_app::workspace::git_dir;
+use ledger_app::{gates, git};
 
 /// How many of an environment's newest deployments are searched for a release or set.
 const SEARCHED: usize = 500;
@@ -161,8 +161,15 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
             page.placement = Some(placement);
             for env in envs {
                 let set_source = SetSource::Existing(id);
-                let (plan, gates) =
-                    gates::for_target(&dashboard.workspace, &releases, env, set_source, Trigger::Apply, &set.releases, now)?;
+                let (plan, gates) = gates::for_target(
+                    &dashboard.workspace,
+                    &releases,
+                    env,
+                    set_source,
+                    Trigger::Apply,
+                    &set.releases,
+                    now,
+                )?;
                 let approvals = governance::approvals(&reader, env, id, entry.at)?;
                 page.governed.push(Governed {
                     env: env.clone(),

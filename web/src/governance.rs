@@ -3,8 +3,8 @@
 //! layer ([`ledger_app::gates`]); this module only shapes them for the templates.
 
 use ledger_app::gates::Waiting;
-use ledger_app::ledger::policy::{FreezeCause, Gate, GateDetail};
 use ledger_app::ledger::Entry;
+use ledger_app::ledger::policy::{FreezeCause, Gate, GateDetail};
 use ledger_app::views::PlanView;
 
 /// One gate's verdict.
@@ -50,7 +50,12 @@ impl Frozen {
             FreezeCause::Window { .. } => Frozen { cause: "window", text: gate.state.clone() },
             FreezeCause::Manual(freeze) => Frozen {
                 cause: "manual",
-                text: format!("frozen by {} since {}: {}", freeze.actor, freeze.at.to_human(), freeze.message),
+                text: format!(
+                    "frozen by {} since {}: {}",
+                    freeze.actor,
+                    freeze.at.to_human(),
+                    freeze.message
+                ),
             },
         })
     }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ledger_app::ledger::deploy::{Plan, SetSource, record_intent, record_only};
-use ledger_app::ledger::manifest::Manifest;
 use ledger_app::ledger::entry::{Approval, Freeze};
+use ledger_app::ledger::manifest::Manifest;
 use ledger_app::ledger::{
-    Body as EntryBody, DeployResult, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, Stamp, Store, StoredEntry,
-    Timestamp, Trigger,
+    Body as EntryBody, DeployResult, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, Stamp, Store,
+    StoredEntry, Timestamp, Trigger,
 };
 use tower::ServiceExt;
 
@@ -550,8 +550,8 @@ fn governed() -> Governed {
     }
     let deploy = |env: &str, set: &StoredEntry, trigger: Trigger, stamp: Stamp| {
         let target = set.entry.as_release_set().unwrap().releases.clone();
-        let plan =
-            Plan::towards(&store.read().unwrap(), env, SetSource::Existing(set.id), trigger, &target).unwrap();
+        let plan = Plan::towards(&store.read().unwrap(), env, SetSource::Existing(set.id), trigger, &target)
+            .unwrap();
         store.write(|w| record_only(w, &stamp, &plan)).unwrap().deployment.id
     };
     deploy("stage", &sets[0], Trigger::Apply, stamp(ana, "v1 to stage"));
@@ -570,7 +570,10 @@ fn governed() -> Governed {
         let approval = Approval { env: "prod".into(), release_set: sets[1].id };
         record(stamp(actor, "looks good"), EntryBody::Approval(approval));
     }
-    record(stamp("Carol <carol@example.com>", "incident <b>4711</b>"), EntryBody::Freeze(Freeze { env: "prod".into() }));
+    record(
+        stamp("Carol <carol@example.com>", "incident <b>4711</b>"),
+        EntryBody::Freeze(Freeze { env: "prod".into() }),
+    );
 
     let workspace =
         Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
@@ -606,7 +609,10 @@ fn overview_shows_a_freeze_a_waiting_promotion_and_a_forced_deployment() {
     assert!(gate("requires").contains(r#"data-verdict="passed""#));
     assert!(gate("approvals").contains(r#"data-verdict="refused""#));
     assert!(gate("freeze").contains(r#"data-verdict="refused""#));
-    assert!(waiting.contains("approvals 1 of 2: Bob &#60;bob@example.com&#62;"), "Ana released it: {waiting}");
+    assert!(
+        waiting.contains("approvals 1 of 2: Bob &#60;bob@example.com&#62;"),
+        "Ana released it: {waiting}"
+    );
     let stage = section(&body, r#"<section class="env-gates" data-env="stage">"#, "</section>");
     assert!(stage.contains("not frozen") && !stage.contains("data-from-env"), "{stage}");
 
@@ -631,8 +637,10 @@ fn api_status_carries_the_freeze_and_what_waits() {
     let waiting = &prod["waiting"][0];
     assert_eq!(waiting["from_env"], "stage");
     let gates = waiting["plan"]["gates"].as_array().unwrap();
-    let verdicts: Vec<(&str, bool)> =
-        gates.iter().map(|gate| (gate["gate"].as_str().unwrap(), gate["passed"].as_bool().unwrap())).collect();
+    let verdicts: Vec<(&str, bool)> = gates
+        .iter()
+        .map(|gate| (gate["gate"].as_str().unwrap(), gate["passed"].as_bool().unwrap()))
+        .collect();
     assert_eq!(verdicts, [("requires", true), ("approvals", false), ("freeze", false)]);
     assert_eq!(status["environments"][1]["frozen"], serde_json::Value::Null);
     assert_eq!(status["environments"][1]["waiting"], serde_json::json!([]));
@@ -649,7 +657,9 @@ fn api_status_carries_the_freeze_and_what_waits() {
     let approvers: Vec<&str> =
         approvals["approvals"].as_array().unwrap().iter().map(|a| a["actor"].as_str().unwrap()).collect();
     assert_eq!(approvers, ["Ana <ana@example.com>", "Bob <bob@example.com>"], "newest first");
-    assert!(approvals["approvals"].as_array().unwrap().iter().all(|a| a["release_set"] == g.second_set.to_hex()));
+    assert!(
+        approvals["approvals"].as_array().unwrap().iter().all(|a| a["release_set"] == g.second_set.to_hex())
+    );
 }
 
 #[test]
@@ -671,8 +681,13 @@ fn a_release_set_page_shows_its_gates_and_approvals_per_environment() {
 
     // Set one runs in prod: nothing to deploy there; stage (no policy) would meet no gate.
     let first = g.page(&format!("/entry/{}", g.first_set.to_hex()));
-    assert!(section(&first, r#"<section class="env-gates" data-env="prod">"#, "</section>").contains("runs it already"));
-    assert!(section(&first, r#"<section class="env-gates" data-env="stage">"#, "</section>").contains("no gates"));
+    assert!(
+        section(&first, r#"<section class="env-gates" data-env="prod">"#, "</section>")
+            .contains("runs it already")
+    );
+    assert!(
+        section(&first, r#"<section class="env-gates" data-env="stage">"#, "</section>").contains("no gates")
+    );
     // Where it was deployed, the forced deployment is marked.
     let deployed = section(&first, &format!(r#"data-deployment="{}""#, g.forced.to_hex()), "</tr>");
     assert!(deployed.contains(r#"data-forced="approvals""#), "{deployed}");
