@@ -7,7 +7,7 @@ use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
 use ledger::governance;
 use ledger::refs::RefName;
 use ledger::resolve::resolve;
-use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry};
+use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry, Timestamp};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -188,22 +188,31 @@ pub struct Approvals {
 pub fn approvals(workspace: &Workspace, env: &str) -> Result<Approvals> {
     workspace.environment(env)?;
     let now = clock()?;
-    workspace.read(|releases| {
-        let waiting = gates::waiting(workspace, releases, env, now)?;
-        let recent = governance::newest_approvals(releases.source(), env, APPROVALS_LISTED)?;
-        let mut json = waiting.json();
-        json["approvals"] = recent
-            .iter()
-            .map(|(set, approval)| {
-                json!({
-                    "id": approval.id.to_hex(),
-                    "release_set": set.to_hex(),
-                    "actor": approval.actor,
-                    "at": approval.at.to_rfc3339(),
-                    "message": approval.message,
-                })
+    workspace.read(|releases| approvals_in(workspace, releases, env, now))
+}
+
+/// `approvals <env>` at `now`, from a read already open (the dashboard's `/api/approvals/<env>`).
+pub fn approvals_in<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    env: &str,
+    now: Timestamp,
+) -> Result<Approvals> {
+    workspace.environment(env)?;
+    let waiting = gates::waiting(workspace, releases, env, now)?;
+    let recent = governance::newest_approvals(releases.source(), env, APPROVALS_LISTED)?;
+    let mut json = waiting.json();
+    json["approvals"] = recent
+        .iter()
+        .map(|(set, approval)| {
+            json!({
+                "id": approval.id.to_hex(),
+                "release_set": set.to_hex(),
+                "actor": approval.actor,
+                "at": approval.at.to_rfc3339(),
+                "message": approval.message,
             })
-            .collect();
-        Ok(Approvals { waiting, recent, json })
-    })
+        })
+        .collect();
+    Ok(Approvals { waiting, recent, json })
 }

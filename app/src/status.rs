@@ -16,7 +16,7 @@ use crate::gates::{self, Waiting};
 use crate::runtime::block_on;
 use crate::views::{EnvStatus, Releases};
 use crate::workspace::{Workspace, clock};
-use ledger::Source;
+use ledger::{Source, Timestamp};
 
 /// Each environment asked for, as the ledger records it and (with `live`) as it runs.
 pub struct Status {
@@ -119,14 +119,7 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
     };
     let now = clock()?;
     workspace.read(|releases| {
-        let mut status = recorded(releases, &envs)?;
-        for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
-            let waiting = gates::waiting(workspace, releases, &report.status.env, now)?;
-            let json = waiting.json();
-            document["frozen"] = json["frozen"].clone();
-            document["waiting"] = json["waiting"].clone();
-            report.waiting = Some(waiting);
-        }
+        let mut status = governed(workspace, releases, &envs, now)?;
         if live {
             for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
                 let Some(ecs) = &workspace.manifest.environments[&report.status.env].ecs else { continue };
@@ -147,7 +140,7 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
 }
 
 /// What the ledger records of `envs`, from one read.
-pub fn recorded<S: Source>(releases: &Releases<'_, S>, envs: &[String]) -> Result<Status> {
+fn recorded<S: Source>(releases: &Releases<'_, S>, envs: &[String]) -> Result<Status> {
     let mut environments = Vec::new();
     let mut documents = Vec::new();
     for env in envs {
@@ -156,6 +149,25 @@ pub fn recorded<S: Source>(releases: &Releases<'_, S>, envs: &[String]) -> Resul
         environments.push(EnvReport { status, waiting: None, live: None });
     }
     Ok(Status { environments, documents })
+}
+
+/// What the ledger records of `envs`, from one read, with each one's freeze and what waits to
+/// reach it at `now` (`status` without `live`; the dashboard's overview and `/api/status`).
+pub fn governed<S: Source>(
+    workspace: &Workspace,
+    releases: &Releases<'_, S>,
+    envs: &[String],
+    now: Timestamp,
+) -> Result<Status> {
+    let mut status = recorded(releases, envs)?;
+    for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
+        let waiting = gates::waiting(workspace, releases, &report.status.env, now)?;
+        let json = waiting.json();
+        document["frozen"] = json["frozen"].clone();
+        document["waiting"] = json["waiting"].clone();
+        report.waiting = Some(waiting);
+    }
+    Ok(status)
 }
 
 /// Compares the ledger's image of each service with ECS's and SSM's.

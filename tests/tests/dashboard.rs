@@ -242,6 +242,82 @@ fn pages_render_in_chromium() {
     let missing_url = format!("{}/entry/ffffffffffff", server.url);
     assert!(browser.dom(&missing_url).contains(">404 Not Found<"));
     browser.screenshot(&missing_url, "not-found");
+    drop(server);
+
+    governed_pages_render(&project, &browser);
+}
+
+/// The text from the element carrying `attributes` up to `end`.
+fn section<'a>(dom: &'a str, attributes: &str, end: &str) -> &'a str {
+    let at = dom.find(attributes).unwrap_or_else(|| panic!("no element with {attributes} in {dom}"));
+    let rest = &dom[at..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+/// Under a policy (prod requires stage and two approvals): a promotion forced into prod, a newer
+/// release set in stage approved for prod by Bob, and prod frozen by Carol. The overview shows
+/// the freeze and the promotion waiting at its refused gates, the release set's page its gates
+/// and approvals, and the forced deployment is marked where deployments are listed.
+fn governed_pages_render(project: &Project, browser: &Browser) {
+    let policy = "[environments.prod]\nrequires = [\"stage\"]\napprovals = 2\n";
+    project.write("ledger.toml", &MANIFEST.replace("[environments.prod]\n", policy));
+    let refused = project.run(&["promote", "stage", "prod", "--yes", "-m", "no approvals"]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    project.ok(&["promote", "stage", "prod", "--yes", "--override", "-m", "hotfix <i>now</i>"]);
+    let forced =
+        project.json(&["log", "prod", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
+    project.ok(&["register", "api", &image("api", "v100")]);
+    project.ok(&["release", "-m", "api v100"]);
+    project.ok(&["apply", "latest", "stage", "--yes", "-m", "ship api v100"]);
+    let set = project.json(&["log", "stage", "-n", "1"])["deployments"][0]["release_set"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    project.ok(&["--actor", "Bob <bob@example.com>", "approve", &set, "prod", "-m", "looks good"]);
+    project.ok(&["--actor", "Carol <carol@example.com>", "freeze", "prod", "-m", "incident <b>4711</b>"]);
+
+    let server = Server::start(project, &[]);
+    assert_eq!(server.json("/api/status"), project.json(&["status"]), "frozen and waiting, as the CLI says");
+    assert_eq!(server.json("/api/approvals/prod"), project.json(&["approvals", "prod"]));
+
+    let url = format!("{}/", server.url);
+    let overview = browser.dom(&url);
+    browser.screenshot(&url, "overview-governed");
+    let prod = section(&overview, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    assert!(tag_with(prod, "data-frozen=").contains(r#"data-frozen="manual""#), "{prod}");
+    assert!(prod.contains("frozen by Carol &lt;carol@example.com&gt; since"), "{prod}");
+    assert!(prod.contains("incident &lt;b&gt;4711&lt;/b&gt;"), "{prod}");
+    let waiting = section(prod, r#"data-from-env="stage""#, "</div>");
+    assert!(waiting.contains(r#"data-ready="false""#), "{waiting}");
+    assert!(tag_with(waiting, r#"data-gate="requires""#).contains(r#"data-verdict="passed""#), "{waiting}");
+    assert!(tag_with(waiting, r#"data-gate="approvals""#).contains(r#"data-verdict="refused""#), "{waiting}");
+    assert!(tag_with(waiting, r#"data-gate="freeze""#).contains(r#"data-verdict="refused""#), "{waiting}");
+    assert!(waiting.contains("approvals 1 of 2: Bob &lt;bob@example.com&gt;"), "{waiting}");
+    let header = section(&overview, r#"<th data-env="prod">"#, "</th>");
+    assert!(header.contains(r#"data-forced="approvals""#), "{header}");
+    assert!(header.contains("hotfix &lt;i&gt;now&lt;/i&gt;"), "{header}");
+    assert!(!overview.contains("<b>4711") && !overview.contains("<i>now"));
+
+    let set_url = format!("{}/entry/{set}", server.url);
+    let set_page = browser.dom(&set_url);
+    browser.screenshot(&set_url, "release-set-gates");
+    let prod = section(&set_page, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    assert!(tag_with(prod, r#"data-gate="approvals""#).contains(r#"data-verdict="refused""#), "{prod}");
+    assert!(tag_with(prod, r#"data-gate="freeze""#).contains(r#"data-verdict="refused""#), "{prod}");
+    assert_eq!(prod.matches("data-approval=").count(), 1, "{prod}");
+    assert!(prod.contains("Bob &lt;bob@example.com&gt;") && prod.contains("looks good"), "{prod}");
+    let stage = section(&set_page, r#"<section class="env-gates" data-env="stage">"#, "</section>");
+    assert!(stage.contains("runs it already"), "{stage}");
+
+    let prod_url = format!("{}/env/prod", server.url);
+    let log = browser.dom(&prod_url);
+    browser.screenshot(&prod_url, "environment-forced");
+    let entry = section(&log, &format!(r#"data-deployment="{forced}""#), "</section>");
+    assert!(entry.contains(r#"data-forced="approvals""#), "{entry}");
+    assert!(entry.contains("reason for the override:") && entry.contains("hotfix &lt;i&gt;now&lt;/i&gt;"));
+    assert_eq!(log.matches("data-forced=").count(), 1, "only the forced deployment: {log}");
+    let page = browser.dom(&format!("{}/entry/{forced}", server.url));
+    assert!(section(&page, r#"class="deployment""#, "</section>").contains(r#"data-forced="approvals""#));
 }
 
 #[test]

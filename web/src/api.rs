@@ -1,11 +1,13 @@
 //! `/api/…`: the JSON the CLI prints with `--output json`, field for field.
 //!
-//! `/api/status` is `ledger status`; `/api/log/<env>?limit=&service=` is `ledger log <env>`;
-//! `/api/entry/<id>` is `ledger show <id>`; `/api/diff?from=&to=[&commits=true]` is
-//! `ledger diff <from> <to> [--commits]`.
+//! `/api/status` is `ledger status` (each environment's `frozen` and `waiting` included);
+//! `/api/log/<env>?limit=&service=` is `ledger log <env>` (a forced deployment's `forced`
+//! included); `/api/entry/<id>` is `ledger show <id>`; `/api/diff?from=&to=[&commits=true]` is
+//! `ledger diff <from> <to> [--commits]`; `/api/approvals/<env>` is `ledger approvals <env>`.
 
+use ledger_app::ledger::Timestamp;
 use ledger_app::views::{Comparison, Releases};
-use ledger_app::{log, status};
+use ledger_app::{governance, log, status};
 use serde_json::Value;
 
 use super::{Dashboard, PageError, Params, compare};
@@ -13,10 +15,20 @@ use super::{Dashboard, PageError, Params, compare};
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1_000;
 
-pub fn status(dashboard: &Dashboard) -> Result<Value, PageError> {
+/// Each environment as `ledger status` shows it: what runs, how its last deployment ended,
+/// whether it is frozen (`frozen`) and what waits to reach it, at which gate (`waiting`).
+pub fn status(dashboard: &Dashboard, now: Timestamp) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
     let envs: Vec<String> = dashboard.workspace.manifest.environments.keys().cloned().collect();
-    Ok(status::recorded(&Releases::new(&reader), &envs)?.json())
+    Ok(status::governed(&dashboard.workspace, &Releases::new(&reader), &envs, now)?.json())
+}
+
+/// What waits to reach `env` and at which gate, and the approvals recorded for it, as
+/// `ledger approvals <env>` shows them.
+pub fn approvals(dashboard: &Dashboard, env: &str, now: Timestamp) -> Result<Value, PageError> {
+    dashboard.known_env(env)?;
+    let reader = dashboard.store.read()?;
+    Ok(governance::approvals_in(&dashboard.workspace, &Releases::new(&reader), env, now)?.json)
 }
 
 pub fn log(dashboard: &Dashboard, env: &str, params: &Params) -> Result<Value, PageError> {

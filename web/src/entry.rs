@@ -1,16 +1,20 @@
 //! `/entry/<id or prefix>`: one entry in full, its parents linked. A release's or release
-//! set's page also says where it runs now and where it was deployed before.
+//! set's page also says where it runs now and where it was deployed before (forced deployments
+//! marked); a release set's, the gates a deployment of it would meet in each environment now
+//! and the approvals recorded for it there.
 
 use askama::Template;
+use ledger_app::ledger::deploy::SetSource;
 use ledger_app::ledger::history::{self, DeploymentRecord};
 use ledger_app::ledger::store::Scope;
-use ledger_app::ledger::{Body, EntryId, Source, StoredEntry};
+use ledger_app::ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger, governance};
 
 use super::env_log::DeploymentView;
+use super::governance::{ApprovalView, Forced, GateView};
 use super::{Dashboard, Nav, PageError, ReleaseLink, find_entry};
-use ledger_app::git;
 use ledger_app::views::Releases;
 use ledger_app::workspace::git_dir;
+use ledger_app::{gates, git};
 
 /// How many of an environment's newest deployments are searched for a release or set.
 const SEARCHED: usize = 500;
@@ -29,6 +33,18 @@ struct EntryPage {
     releases: Vec<(String, ReleaseLink)>,
     deployment: Option<DeploymentView>,
     placement: Option<Placement>,
+    /// A release set's gates and approvals, per environment.
+    governed: Vec<Governed>,
+}
+
+/// What a deployment of a release set to an environment would meet now, and who approved it
+/// for there.
+struct Governed {
+    env: String,
+    /// Whether the environment runs every release of the set already (nothing to deploy).
+    runs_it: bool,
+    gates: Vec<GateView>,
+    approvals: Vec<ApprovalView>,
 }
 
 /// A labelled value, linked when it names a page.
@@ -62,9 +78,10 @@ struct Deployed {
     short: String,
     at: String,
     result: &'static str,
+    forced: Option<Forced>,
 }
 
-pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
+pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String, PageError> {
     let reader = dashboard.store.read()?;
     let releases = Releases::new(&reader);
     let stored = find_entry(dashboard, &releases, text)?;
@@ -82,6 +99,7 @@ pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
         releases: Vec::new(),
         deployment: None,
         placement: None,
+        governed: Vec::new(),
     };
     let envs = &dashboard.workspace.manifest.environment_order;
     match &entry.body {
@@ -141,6 +159,25 @@ pub fn page(dashboard: &Dashboard, text: &str) -> Result<String, PageError> {
                 }
             }
             page.placement = Some(placement);
+            for env in envs {
+                let set_source = SetSource::Existing(id);
+                let (plan, gates) = gates::for_target(
+                    &dashboard.workspace,
+                    &releases,
+                    env,
+                    set_source,
+                    Trigger::Apply,
+                    &set.releases,
+                    now,
+                )?;
+                let approvals = governance::approvals(&reader, env, id, entry.at)?;
+                page.governed.push(Governed {
+                    env: env.clone(),
+                    runs_it: plan.is_empty(),
+                    gates: GateView::all(&gates),
+                    approvals: approvals.iter().map(ApprovalView::of).collect(),
+                });
+            }
         }
         Body::Deployment(deployment) => {
             page.fields.push(Field::link("environment", &deployment.env, format!("/env/{}", deployment.env)));
@@ -243,5 +280,6 @@ fn deployed(env: &str, record: &DeploymentRecord) -> Deployed {
         short: record.deployment.id.short(),
         at: record.deployment.entry.at.to_human(),
         result: record.result().map_or("in-flight", |r| r.as_str()),
+        forced: Forced::of(&record.deployment.entry),
     }
 }

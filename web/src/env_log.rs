@@ -1,5 +1,6 @@
-//! `/env/<env>`: an environment's deployments, newest first, a page at a time, optionally only
-//! those that changed one service (`?service=api`). A page starts at a cursor
+//! `/env/<env>`: an environment's deployments, newest first (a forced one marked with the gates
+//! it was forced past), a page at a time, optionally only those that changed one service
+//! (`?service=api`). A page starts at a cursor
 //! (`?before=<seq>`: the deployments recorded before that position), which its newer/older
 //! links carry, or at a number (`?page=N`); either is a range read at any depth. Pages of one
 //! service are numbered.
@@ -9,6 +10,7 @@ use ledger_app::ledger::history::{Cursor, DeploymentRecord};
 use ledger_app::ledger::{Body, Source};
 use ledger_app::log::{self, PageAt};
 
+use super::governance::Forced;
 use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
 use ledger_app::views::{Releases, describe_trigger};
 
@@ -39,7 +41,10 @@ pub struct DeploymentView {
     pub at: String,
     pub actor: String,
     pub how: String,
+    /// Its message: a forced deployment's reason.
     pub message: String,
+    /// The gates it was forced past, and why, when it was forced.
+    pub forced: Option<Forced>,
     /// `succeeded`, `failed`, `rolled_back`, `submitted`, or `in-flight`.
     pub result: &'static str,
     pub changes: Vec<ChangeView>,
@@ -103,6 +108,7 @@ impl DeploymentView {
             actor: entry.actor.clone(),
             how: describe_trigger(&deployment.trigger, deployment.release_set),
             message: entry.message.clone(),
+            forced: Forced::of(entry),
             result: record.result().map_or("in-flight", |r| r.as_str()),
             changes,
             outcomes,

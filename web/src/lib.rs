@@ -12,6 +12,7 @@ mod api;
 mod compare;
 mod entry;
 mod env_log;
+mod governance;
 pub mod hosts;
 mod metrics;
 mod overview;
@@ -157,11 +158,20 @@ pub fn router(dashboard: Arc<Dashboard>, hosts: AllowedHosts) -> Router {
         )
         .route(
             "/entry/{id}",
-            get(|d, path: Path<String>, q| html(d, q, move |d, _, _| entry::page(d, &path))),
+            get(|d, path: Path<String>, q| html(d, q, move |d, now, _| entry::page(d, &path, now))),
         )
         .route("/diff", get(|d, q| html(d, q, |d, _, p| compare::page(d, p))))
         .route("/metrics", get(|d, q| html(d, q, metrics::page)))
-        .route("/api/status", get(|d, q| json(d, q, |d, _| api::status(d))))
+        .route(
+            "/api/status",
+            get(|d, q| json(d, q, |d, _| api::status(d, clock().map_err(PageError::from)?))),
+        )
+        .route(
+            "/api/approvals/{env}",
+            get(|d, path: Path<String>, q| {
+                json(d, q, move |d, _| api::approvals(d, &path, clock().map_err(PageError::from)?))
+            }),
+        )
         .route(
             "/api/log/{env}",
             get(|d, path: Path<String>, q| json(d, q, move |d, p| api::log(d, &path, p))),

@@ -1,13 +1,17 @@
 //! `/`: services × environments, each cell the release running there. A cell that differs
 //! from the environment before it (in ledger.toml's order) stands out; services that an
-//! unfinished or failed deployment touched are marked.
+//! unfinished or failed deployment touched are marked, and a last deployment forced past its
+//! gates. Under the matrix, each environment's freeze and the promotions waiting to reach it,
+//! with their gates (see [`ledger_app::gates::waiting`]).
 
 use std::collections::BTreeSet;
 
 use askama::Template;
 use ledger_app::ledger::{Body, DeployResult, Source, Timestamp};
 
+use super::governance::{EnvGates, Forced};
 use super::{Dashboard, Nav, PageError, ReleaseLink, age};
+use ledger_app::status;
 use ledger_app::views::EnvStatus;
 use ledger_app::views::Releases;
 
@@ -19,6 +23,13 @@ struct Overview {
     rows: Vec<Row>,
 }
 
+impl Overview {
+    /// Whether any environment is frozen or has a promotion waiting.
+    fn governed(&self) -> bool {
+        self.columns.iter().any(|column| column.gates.frozen.is_some() || !column.gates.waiting.is_empty())
+    }
+}
+
 /// An environment's header.
 struct Column {
     env: String,
@@ -26,6 +37,10 @@ struct Column {
     last_result: Option<&'static str>,
     /// The short id of a deployment without a final outcome, and what it is waiting for.
     unfinished: Option<(String, &'static str)>,
+    /// How the last deployment was forced, when it was.
+    forced: Option<Forced>,
+    /// Its freeze now, and the promotions waiting to reach it.
+    gates: EnvGates,
 }
 
 struct Row {
@@ -66,13 +81,15 @@ pub fn page(dashboard: &Dashboard, now: Timestamp) -> Result<String, PageError> 
     let releases = Releases::new(&reader);
     let manifest = &dashboard.workspace.manifest;
     let envs = &manifest.environment_order;
-    let statuses = envs.iter().map(|env| EnvStatus::load(&releases, env)).collect::<Result<Vec<_>, _>>()?;
+    let reports = status::governed(&dashboard.workspace, &releases, envs, now)?.environments;
+    let statuses: Vec<&EnvStatus> = reports.iter().map(|report| &report.status).collect();
 
     let mut services: BTreeSet<String> = manifest.services.keys().cloned().collect();
     services.extend(statuses.iter().flat_map(|status| status.state.keys().cloned()));
     let mut columns = Vec::new();
     let mut marks = Vec::new();
-    for status in &statuses {
+    for report in &reports {
+        let status = &report.status;
         let config = &manifest.environments[&status.env];
         columns.push(Column {
             env: status.env.clone(),
@@ -81,6 +98,8 @@ pub fn page(dashboard: &Dashboard, now: Timestamp) -> Result<String, PageError> 
             unfinished: status.unfinished.map(|u| {
                 (u.deployment.short(), if u.submitted.is_some() { "submitted" } else { "in flight" })
             }),
+            forced: status.last.as_ref().and_then(|record| Forced::of(&record.deployment.entry)),
+            gates: report.waiting.as_ref().map(EnvGates::of).unwrap_or_default(),
         });
         marks.push(Marks::load(&releases, status)?);
     }

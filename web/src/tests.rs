@@ -8,9 +8,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ledger_app::ledger::deploy::{Plan, SetSource, record_intent, record_only};
+use ledger_app::ledger::entry::{Approval, Freeze};
 use ledger_app::ledger::manifest::Manifest;
 use ledger_app::ledger::{
-    DeployResult, EntryId, Outcome, Release, ServiceOutcome, Stamp, Store, Timestamp, Trigger,
+    Body as EntryBody, DeployResult, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome, Stamp, Store,
+    StoredEntry, Timestamp, Trigger,
 };
 use tower::ServiceExt;
 
@@ -117,7 +119,10 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
 }
 
-impl Fixture {
+/// A dashboard over a ledger built for a test, asked as a browser would.
+trait Served {
+    fn dashboard(&self) -> &Arc<Dashboard>;
+
     /// GETs `uri` as a browser on localhost:8080 would: the status and the body.
     fn get(&self, uri: &str) -> (StatusCode, String) {
         self.get_from(uri, Some("localhost:8080"))
@@ -134,7 +139,7 @@ impl Fixture {
             }
             let request = request.body(Body::empty()).unwrap();
             let hosts = AllowedHosts::new(&["ledger.example.com".into()]).unwrap().on_port(8080);
-            let response = router(self.dashboard.clone(), hosts).oneshot(request).await.unwrap();
+            let response = router(self.dashboard().clone(), hosts).oneshot(request).await.unwrap();
             if response.status() == StatusCode::MISDIRECTED_REQUEST {
                 let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
                 return (StatusCode::MISDIRECTED_REQUEST, String::from_utf8(body.to_vec()).unwrap());
@@ -156,6 +161,12 @@ impl Fixture {
 
     fn json(&self, uri: &str) -> serde_json::Value {
         serde_json::from_str(&self.page(uri)).unwrap()
+    }
+}
+
+impl Served for Fixture {
+    fn dashboard(&self) -> &Arc<Dashboard> {
+        &self.dashboard
     }
 }
 
@@ -329,6 +340,7 @@ fn unknown_names_and_malformed_parameters_are_404_and_400_never_500() {
         "/entry/env%2Fqa",
         "/diff?from=stage&to=qa",
         "/api/log/qa",
+        "/api/approvals/qa",
         "/api/entry/ffffffffffff",
         "/api/diff?from=nope&to=prod",
         "/env/prod?page=999",
@@ -482,4 +494,227 @@ fn fuzzed_query_strings_never_fail_a_route() {
             Ok(())
         })
         .unwrap();
+}
+
+const GOVERNED_MANIFEST: &str = r#"
+[project]
+id = "shop"
+name = "Shop"
+[environments.stage]
+[environments.prod]
+requires = ["stage"]
+approvals = 2
+[services.api]
+image_repository = "registry.example.com/shop/api"
+"#;
+
+/// A ledger under a policy: prod requires stage and two approvals.
+struct Governed {
+    _dir: tempfile::TempDir,
+    dashboard: Arc<Dashboard>,
+    /// Release set {api v1}: forced into prod past its approvals.
+    first_set: EntryId,
+    /// Release set {api v2}: succeeded in stage, approved for prod by Bob (and by Ana, who
+    /// released it, which does not count); waits for prod.
+    second_set: EntryId,
+    forced: EntryId,
+}
+
+/// stage runs api v2 (set two), prod api v1 (set one, forced past its approvals with a reason
+/// carrying markup); prod is frozen by hand by Carol; set two is approved for prod by Bob and Ana.
+fn governed() -> Governed {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::parse(&dir.path().join("ledger.toml"), GOVERNED_MANIFEST).unwrap();
+    let store = Store::init(&dir.path().join(".ledger")).unwrap();
+    let start = Timestamp::now().plus_seconds(-86_400);
+    let mut tick = 0;
+    let mut stamp = |actor: &str, message: &str| {
+        tick += 1;
+        Stamp { at: start.plus_seconds(tick * 60), actor: actor.into(), message: message.into() }
+    };
+    let ana = "Ana <ana@example.com>";
+    let mut sets = Vec::new();
+    for tag in ["v1", "v2"] {
+        let release = Release {
+            service: "api".into(),
+            image: format!("registry.example.com/shop/api:{tag}"),
+            digest: None,
+            revision: None,
+            revision_at: None,
+        };
+        let at = stamp(ana, "");
+        let release = store.write(|w| w.record_release(at, release)).unwrap().id;
+        let set = ReleaseSet { service_set: None, releases: BTreeMap::from([("api".into(), release)]) };
+        let at = stamp(ana, "");
+        sets.push(store.write(|w| w.record_release_set(at, set)).unwrap());
+    }
+    let deploy = |env: &str, set: &StoredEntry, trigger: Trigger, stamp: Stamp| {
+        let target = set.entry.as_release_set().unwrap().releases.clone();
+        let plan = Plan::towards(&store.read().unwrap(), env, SetSource::Existing(set.id), trigger, &target)
+            .unwrap();
+        store.write(|w| record_only(w, &stamp, &plan)).unwrap().deployment.id
+    };
+    deploy("stage", &sets[0], Trigger::Apply, stamp(ana, "v1 to stage"));
+    let forced = Trigger::Forced { trigger: Box::new(Trigger::Apply), gates: vec!["approvals".into()] };
+    let forced = deploy("prod", &sets[0], forced, stamp(ana, "hotfix <i>now</i>"));
+    deploy("stage", &sets[1], Trigger::Apply, stamp(ana, "v2 to stage"));
+    let record = |stamp: Stamp, body: EntryBody| {
+        store
+            .write(|w| {
+                let (stored, bytes) = w.seal_new(stamp, body)?;
+                w.receive(stored.id, &bytes)
+            })
+            .unwrap()
+    };
+    for actor in ["Bob <bob@example.com>", ana] {
+        let approval = Approval { env: "prod".into(), release_set: sets[1].id };
+        record(stamp(actor, "looks good"), EntryBody::Approval(approval));
+    }
+    record(
+        stamp("Carol <carol@example.com>", "incident <b>4711</b>"),
+        EntryBody::Freeze(Freeze { env: "prod".into() }),
+    );
+
+    let workspace =
+        Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
+    let dashboard = Arc::new(Dashboard { workspace, store });
+    Governed { _dir: dir, dashboard, first_set: sets[0].id, second_set: sets[1].id, forced }
+}
+
+impl Served for Governed {
+    fn dashboard(&self) -> &Arc<Dashboard> {
+        &self.dashboard
+    }
+}
+
+/// The text of the element that starts at the tag with `attributes`, up to `end`.
+fn section<'a>(body: &'a str, attributes: &str, end: &str) -> &'a str {
+    let at = body.find(attributes).unwrap_or_else(|| panic!("no element with {attributes} in {body}"));
+    let rest = &body[at..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+#[test]
+fn overview_shows_a_freeze_a_waiting_promotion_and_a_forced_deployment() {
+    let g = governed();
+    let body = g.page("/");
+    let prod = section(&body, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    assert!(prod.contains(r#"data-frozen="manual""#), "{prod}");
+    assert!(prod.contains("frozen by Carol &#60;carol@example.com&#62; since"), "{prod}");
+    assert!(prod.contains("incident &#60;b&#62;4711&#60;/b&#62;"), "the reason, escaped: {prod}");
+    let waiting = section(prod, r#"data-from-env="stage""#, "</div>");
+    assert!(waiting.contains(r#"data-ready="false""#), "{waiting}");
+    assert!(waiting.contains("api: v1 → v2"), "{waiting}");
+    let gate = |kind: &str| tag_with(waiting, &format!(r#"data-gate="{kind}""#)).to_string();
+    assert!(gate("requires").contains(r#"data-verdict="passed""#));
+    assert!(gate("approvals").contains(r#"data-verdict="refused""#));
+    assert!(gate("freeze").contains(r#"data-verdict="refused""#));
+    assert!(
+        waiting.contains("approvals 1 of 2: Bob &#60;bob@example.com&#62;"),
+        "Ana released it: {waiting}"
+    );
+    let stage = section(&body, r#"<section class="env-gates" data-env="stage">"#, "</section>");
+    assert!(stage.contains("not frozen") && !stage.contains("data-from-env"), "{stage}");
+
+    // prod's last deployment was forced past its approvals: marked in its column, with the reason.
+    let header = section(&body, r#"<th data-env="prod">"#, "</th>");
+    assert!(header.contains(r#"data-forced="approvals""#), "{header}");
+    assert!(header.contains("hotfix &#60;i&#62;now&#60;/i&#62;"), "{header}");
+    assert!(header.contains(r#"class="mark frozen""#), "{header}");
+    assert!(!section(&body, r#"<th data-env="stage">"#, "</th>").contains("data-forced"));
+    assert!(!body.contains("<b>4711") && !body.contains("<i>now"));
+}
+
+#[test]
+fn api_status_carries_the_freeze_and_what_waits() {
+    let g = governed();
+    let status = g.json("/api/status");
+    let prod = &status["environments"][0];
+    assert_eq!(prod["env"], "prod");
+    assert_eq!(prod["frozen"]["gate"], "freeze");
+    assert_eq!(prod["frozen"]["frozen_by"], "Carol <carol@example.com>");
+    assert_eq!(prod["frozen"]["message"], "incident <b>4711</b>");
+    let waiting = &prod["waiting"][0];
+    assert_eq!(waiting["from_env"], "stage");
+    let gates = waiting["plan"]["gates"].as_array().unwrap();
+    let verdicts: Vec<(&str, bool)> = gates
+        .iter()
+        .map(|gate| (gate["gate"].as_str().unwrap(), gate["passed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [("requires", true), ("approvals", false), ("freeze", false)]);
+    assert_eq!(status["environments"][1]["frozen"], serde_json::Value::Null);
+    assert_eq!(status["environments"][1]["waiting"], serde_json::json!([]));
+    // The forced deployment, in the log and the entry.
+    let log = g.json("/api/log/prod");
+    assert_eq!(log["deployments"][0]["forced"]["gates"], serde_json::json!(["approvals"]));
+    assert_eq!(log["deployments"][0]["forced"]["reason"], "hotfix <i>now</i>");
+    let entry = g.json(&format!("/api/entry/{}", g.forced.to_hex()));
+    assert_eq!(entry["forced"]["gates"], serde_json::json!(["approvals"]));
+    // `ledger approvals prod`: the same freeze and waiting promotion, and both approvals.
+    let approvals = g.json("/api/approvals/prod");
+    assert_eq!(approvals["frozen"], prod["frozen"]);
+    assert_eq!(approvals["waiting"], prod["waiting"]);
+    let approvers: Vec<&str> =
+        approvals["approvals"].as_array().unwrap().iter().map(|a| a["actor"].as_str().unwrap()).collect();
+    assert_eq!(approvers, ["Ana <ana@example.com>", "Bob <bob@example.com>"], "newest first");
+    assert!(
+        approvals["approvals"].as_array().unwrap().iter().all(|a| a["release_set"] == g.second_set.to_hex())
+    );
+}
+
+#[test]
+fn a_release_set_page_shows_its_gates_and_approvals_per_environment() {
+    let g = governed();
+    let body = g.page(&format!("/entry/{}", g.second_set.to_hex()));
+    let prod = section(&body, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    let gate = |kind: &str| tag_with(prod, &format!(r#"data-gate="{kind}""#)).to_string();
+    assert!(gate("requires").contains(r#"data-verdict="passed""#), "{prod}");
+    assert!(gate("approvals").contains(r#"data-verdict="refused""#), "{prod}");
+    assert!(gate("freeze").contains(r#"data-verdict="refused""#), "{prod}");
+    assert!(prod.contains("approvals 1 of 2: Bob"), "{prod}");
+    // Both approvals recorded, the releaser's too (it does not count, the gate says).
+    assert_eq!(prod.matches("data-approval=").count(), 2, "{prod}");
+    assert!(prod.contains("Bob &#60;bob@example.com&#62;") && prod.contains("looks good"), "{prod}");
+    let stage = section(&body, r#"<section class="env-gates" data-env="stage">"#, "</section>");
+    assert!(stage.contains("runs it already"), "{stage}");
+    assert!(!stage.contains("data-approval="), "{stage}");
+
+    // Set one runs in prod: nothing to deploy there; stage (no policy) would meet no gate.
+    let first = g.page(&format!("/entry/{}", g.first_set.to_hex()));
+    assert!(
+        section(&first, r#"<section class="env-gates" data-env="prod">"#, "</section>")
+            .contains("runs it already")
+    );
+    assert!(
+        section(&first, r#"<section class="env-gates" data-env="stage">"#, "</section>").contains("no gates")
+    );
+    // Where it was deployed, the forced deployment is marked.
+    let deployed = section(&first, &format!(r#"data-deployment="{}""#, g.forced.to_hex()), "</tr>");
+    assert!(deployed.contains(r#"data-forced="approvals""#), "{deployed}");
+}
+
+#[test]
+fn forced_deployments_are_marked_in_the_log_and_on_their_pages() {
+    let g = governed();
+    for uri in ["/env/prod".to_string(), format!("/entry/{}", g.forced.to_hex())] {
+        let body = g.page(&uri);
+        let forced = section(&body, &format!(r#"data-deployment="{}""#, g.forced.to_hex()), "</section>");
+        assert!(forced.contains(r#"class="forced-badge" data-forced="approvals""#), "{uri}: {forced}");
+        assert!(forced.contains("reason for the override:"), "{uri}: {forced}");
+        assert!(forced.contains("hotfix &#60;i&#62;now&#60;/i&#62;"), "{uri}: {forced}");
+    }
+    let stage = g.page("/env/stage");
+    assert!(!stage.contains("data-forced") && !stage.contains("reason for the override"));
+}
+
+#[test]
+fn governance_entries_render_their_fields() {
+    let g = governed();
+    let reader = g.dashboard.store.read().unwrap();
+    let gates = ledger_app::ledger::refs::RefName::gates("prod");
+    let freeze = ledger_app::ledger::Source::ref_target(&reader, &gates).unwrap().unwrap();
+    drop(reader);
+    let body = g.page(&format!("/entry/{}", freeze.to_hex()));
+    assert!(body.contains(r#"href="/env/prod""#), "{body}");
+    assert!(body.contains("incident &#60;b&#62;4711&#60;/b&#62;"), "{body}");
 }
