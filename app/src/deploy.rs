@@ -23,7 +23,7 @@ use crate::hooks::{Confirm, Progress};
 use crate::interrupt;
 use crate::json;
 use crate::session::Session;
-use crate::views::{PlanView, Releases};
+use crate::views::{PlanView, Releases, release_set_named};
 use crate::workspace::{Workspace, clock};
 
 /// Services rolled out at once. A service's rollout is mostly waiting for ECS (minutes), so a
@@ -137,24 +137,8 @@ fn apply_target(
         let set = ReleaseSet { service_set: None, releases: releases.clone() };
         return Ok((SetSource::New(set), releases));
     }
-    let id = if workspace.manifest.service_sets.contains_key(release_set) {
-        reader.ref_target(&RefName::set(Some(release_set)))?.ok_or_else(|| {
-            Error::usage(format!("service set {release_set} has no release set yet"))
-                .hint(format!("make one with `ledger release {release_set}`"))
-        })?
-    } else {
-        resolve(reader, release_set).map_err(|e| {
-            Error::from(e).hint("give a release set id or prefix, a service set's name, or `latest`")
-        })?
-    };
-    let stored = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
-    let set = stored.entry.as_release_set().ok_or_else(|| {
-        Error::usage(format!(
-            "{} is a {}, not a release set",
-            id.short(),
-            stored.entry.kind().as_str().replace('_', " ")
-        ))
-        .hint("make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`")
+    let (id, set) = release_set_named(workspace, reader, release_set, "`latest`").map_err(|e| {
+        e.hint("make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`")
     })?;
     let what = format!("release set {}", id.short());
     let target = select_services(set.releases.clone(), services, &what)?;

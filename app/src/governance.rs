@@ -15,7 +15,7 @@ use crate::gates::{self, Waiting};
 use crate::hooks::Progress;
 use crate::json;
 use crate::session::Session;
-use crate::views::Releases;
+use crate::views::{Releases, release_set_named};
 use crate::workspace::{Workspace, clock};
 
 /// What a governance command recorded.
@@ -71,25 +71,9 @@ fn approved_set(workspace: &Workspace, reader: &impl Source, target: &str) -> Re
         }
         return Ok(SetSource::New(ReleaseSet { service_set: None, releases: state }));
     }
-    let id = if manifest.service_sets.contains_key(target) {
-        reader.ref_target(&RefName::set(Some(target)))?.ok_or_else(|| {
-            Error::usage(format!("service set {target} has no release set yet"))
-                .hint(format!("make one with `ledger release {target}`"))
-        })?
-    } else {
-        resolve(reader, target).map_err(|e| {
-            Error::from(e).hint("give a release set id or prefix, a service set's name, or an environment")
-        })?
-    };
-    let stored = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
-    if stored.entry.as_release_set().is_none() {
-        return Err(Error::usage(format!(
-            "{} is a {}, not a release set",
-            id.short(),
-            stored.entry.kind().as_str().replace('_', " ")
-        ))
-        .hint("approve a release set, or an environment's state with `ledger approve <env> <target-env>`"));
-    }
+    let (id, _) = release_set_named(workspace, reader, target, "an environment").map_err(|e| {
+        e.hint("approve a release set, or an environment's state with `ledger approve <env> <target-env>`")
+    })?;
     Ok(SetSource::Existing(id))
 }
 

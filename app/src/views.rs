@@ -15,7 +15,7 @@ use ledger::policy::Gate;
 use ledger::refs::RefName;
 use ledger::resolve::{looks_like_id, resolve};
 use ledger::store::Unfinished;
-use ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger};
+use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry, Timestamp, Trigger};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -315,6 +315,37 @@ fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text
                 stored.entry.kind().as_str().replace('_', " ")
             )))
         }
+    }
+}
+
+/// The release set `text` names — its id or unique prefix, or a service set's name (that set's
+/// latest) — checked to be one. `accepted` names, in the hint of an error, what else the
+/// command takes.
+pub fn release_set_named(
+    workspace: &Workspace,
+    reader: &impl Source,
+    text: &str,
+    accepted: &str,
+) -> Result<(EntryId, ReleaseSet)> {
+    let id = if workspace.manifest.service_sets.contains_key(text) {
+        reader.ref_target(&RefName::set(Some(text)))?.ok_or_else(|| {
+            Error::usage(format!("service set {text} has no release set yet"))
+                .hint(format!("make one with `ledger release {text}`"))
+        })?
+    } else {
+        resolve(reader, text).map_err(|e| {
+            Error::from(e)
+                .hint(format!("give a release set id or prefix, a service set's name, or {accepted}"))
+        })?
+    };
+    let stored = reader.entry(&id)?.ok_or_else(|| Error::failed(format!("entry {id} is missing")))?;
+    match stored.entry.body {
+        Body::ReleaseSet(set) => Ok((id, set)),
+        _ => Err(Error::usage(format!(
+            "{} is a {}, not a release set",
+            id.short(),
+            stored.entry.kind().as_str().replace('_', " ")
+        ))),
     }
 }
 
