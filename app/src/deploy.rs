@@ -137,9 +137,9 @@ fn apply_target(
         let set = ReleaseSet { service_set: None, releases: releases.clone() };
         return Ok((SetSource::New(set), releases));
     }
-    let (id, set) = release_set_named(workspace, reader, release_set, "`latest`").map_err(|e| {
-        e.hint("make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`")
-    })?;
+    let instead =
+        "make a release set with `ledger release`, or use `ledger apply latest <env> --service <s>`";
+    let (id, set) = release_set_named(workspace, reader, release_set, "`latest`", instead)?;
     let what = format!("release set {}", id.short());
     let target = select_services(set.releases.clone(), services, &what)?;
     Ok((SetSource::Existing(id), target))

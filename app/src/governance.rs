@@ -71,9 +71,8 @@ fn approved_set(workspace: &Workspace, reader: &impl Source, target: &str) -> Re
         }
         return Ok(SetSource::New(ReleaseSet { service_set: None, releases: state }));
     }
-    let (id, _) = release_set_named(workspace, reader, target, "an environment").map_err(|e| {
-        e.hint("approve a release set, or an environment's state with `ledger approve <env> <target-env>`")
-    })?;
+    let instead = "approve a release set, or an environment's state with `ledger approve <env> <target-env>`";
+    let (id, _) = release_set_named(workspace, reader, target, "an environment", instead)?;
     Ok(SetSource::Existing(id))
 }
 

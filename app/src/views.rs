@@ -319,13 +319,14 @@ fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text
 }
 
 /// The release set `text` names — its id or unique prefix, or a service set's name (that set's
-/// latest) — checked to be one. `accepted` names, in the hint of an error, what else the
-/// command takes.
+/// latest) — checked to be one. `accepted` names what else the command takes, in the hint when
+/// `text` names nothing; `instead` is the hint when it names another kind of entry.
 pub fn release_set_named(
     workspace: &Workspace,
     reader: &impl Source,
     text: &str,
     accepted: &str,
+    instead: &str,
 ) -> Result<(EntryId, ReleaseSet)> {
     let id = if workspace.manifest.service_sets.contains_key(text) {
         reader.ref_target(&RefName::set(Some(text)))?.ok_or_else(|| {
@@ -345,7 +346,8 @@ pub fn release_set_named(
             "{} is a {}, not a release set",
             id.short(),
             stored.entry.kind().as_str().replace('_', " ")
-        ))),
+        ))
+        .hint(instead)),
     }
 }
 
