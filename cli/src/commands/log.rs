@@ -161,9 +161,13 @@ fn render_entry_lines<S: Source>(
             ))
             .into_owned(),
             Body::Deployment(deployment) => inert(&format!(
-                "{}: {}",
+                "{}: {}{}",
                 deployment.env,
-                deployment.changes.keys().cloned().collect::<Vec<_>>().join(", ")
+                deployment.changes.keys().cloned().collect::<Vec<_>>().join(", "),
+                deployment
+                    .trigger
+                    .forced_gates()
+                    .map_or(String::new(), |gates| format!(" (forced past {})", gates.join(", ")))
             ))
             .into_owned(),
             Body::Outcome(outcome) => {
