@@ -19,7 +19,7 @@ Everyday use:
   ledger diff stage prod                        what a promotion would change in prod
   ledger promote stage prod -m \"ship 1.4\"
   ledger log prod                               who deployed what, when, why, and did it work
-  ledger rollback prod                          undo the last successful deployment
+  ledger rollback prod                          back to the last good state (the plan says which)
   ledger serve                                  a web dashboard of it all: http://127.0.0.1:8080/
 
 Sharing one ledger (see `ledger remote --help`):

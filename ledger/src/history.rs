@@ -1,5 +1,5 @@
 //! Walks over an environment's history: its deployments newest first, the state it had at
-//! any point, its last successful deployment.
+//! any point, a deployment without its final outcome.
 //!
 //! The environment log (`env_log` table) lists an environment's deployments in the order they
 //! were recorded, each with its outcome; the parent links say the same, and `verify` checks

@@ -9,12 +9,15 @@ use crate::error::CommandResult;
 use crate::progress::Shown;
 use crate::prompt::Prompt;
 
-/// Restore the state an environment had before its last successful deployment
+/// Restore an environment's last good state
 ///
 /// Rollback is a new deployment, recorded like any other: history is never rewritten. It
-/// restores the releases from the ledger's own record. With --to, it restores the state the
-/// environment had right after that deployment instead. Running it twice undoes the first
-/// rollback, as `git revert` of a revert does.
+/// restores, from the ledger's own record, the newest state other than what runs now whose
+/// deployment succeeded, that no rollback has left since, and that holds no quarantined
+/// release; the plan says which state and why. Running it again goes further back, never to
+/// the state the first rollback left. With --to, it restores the state the environment had
+/// right after that deployment instead, whatever it was. The environment's policy applies as
+/// to any deployment (see `ledger approvals ENV`).
 ///
 /// Examples:
 ///   ledger rollback prod -m "error rate up after 1.4"
