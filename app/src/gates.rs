@@ -94,11 +94,7 @@ fn facts<S: Source>(
             releasers.extend(source.entry(set)?.map(|set| set.entry.actor));
         }
     }
-    let manual_freeze = governance::manual_freeze(source, &plan.env)?.map(|freeze| ManualFreeze {
-        actor: freeze.actor,
-        at: freeze.at,
-        message: freeze.message,
-    });
+    let manual_freeze = manual_freeze(source, &plan.env)?;
     let quarantines = governance::quarantined(source)?;
     let mut quarantined = Vec::new();
     for (service, change) in &plan.changes {
@@ -112,6 +108,15 @@ fn facts<S: Source>(
         }
     }
     Ok(Facts { upstream, approvals, releasers, applier: applier.to_string(), manual_freeze, quarantined })
+}
+
+/// The manual freeze (`ledger freeze`) in force on `env`, as the policy reads it.
+fn manual_freeze(source: &impl Source, env: &str) -> Result<Option<ManualFreeze>> {
+    Ok(governance::manual_freeze(source, env)?.map(|freeze| ManualFreeze {
+        actor: freeze.actor,
+        at: freeze.at,
+        message: freeze.message,
+    }))
 }
 
 /// How the releases `changes` deploy fared in environment `env`: whether each has a successful
@@ -256,11 +261,7 @@ pub fn waiting<S: Source>(
 ) -> Result<Waiting> {
     let source = releases.source();
     let policy = &workspace.environment(env)?.policy;
-    let manual = governance::manual_freeze(source, env)?.map(|freeze| ManualFreeze {
-        actor: freeze.actor,
-        at: freeze.at,
-        message: freeze.message,
-    });
+    let manual = manual_freeze(source, env)?;
     let frozen = policy::freeze_gate(&policy.freeze, manual.as_ref(), now).filter(|gate| !gate.passed);
     let mut candidates = Vec::new();
     for from_env in &policy.requires {

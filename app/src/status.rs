@@ -28,7 +28,7 @@ pub struct Status {
 pub struct EnvReport {
     pub status: EnvStatus,
     /// Its freeze now, and the promotions that wait to reach it (see [`gates::waiting`]).
-    pub waiting: Option<Waiting>,
+    pub waiting: Waiting,
     /// With `live`, for an environment on ECS.
     pub live: Option<Live>,
 }
@@ -139,18 +139,6 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
     })
 }
 
-/// What the ledger records of `envs`, from one read.
-fn recorded<S: Source>(releases: &Releases<'_, S>, envs: &[String]) -> Result<Status> {
-    let mut environments = Vec::new();
-    let mut documents = Vec::new();
-    for env in envs {
-        let status = EnvStatus::load(releases, env)?;
-        documents.push(status.json());
-        environments.push(EnvReport { status, waiting: None, live: None });
-    }
-    Ok(Status { environments, documents })
-}
-
 /// What the ledger records of `envs`, from one read, with each one's freeze and what waits to
 /// reach it at `now` (`status` without `live`; the dashboard's overview and `/api/status`).
 pub fn governed<S: Source>(
@@ -159,15 +147,19 @@ pub fn governed<S: Source>(
     envs: &[String],
     now: Timestamp,
 ) -> Result<Status> {
-    let mut status = recorded(releases, envs)?;
-    for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
-        let waiting = gates::waiting(workspace, releases, &report.status.env, now)?;
+    let mut environments = Vec::new();
+    let mut documents = Vec::new();
+    for env in envs {
+        let status = EnvStatus::load(releases, env)?;
+        let waiting = gates::waiting(workspace, releases, env, now)?;
+        let mut document = status.json();
         let json = waiting.json();
         document["frozen"] = json["frozen"].clone();
         document["waiting"] = json["waiting"].clone();
-        report.waiting = Some(waiting);
+        documents.push(document);
+        environments.push(EnvReport { status, waiting, live: None });
     }
-    Ok(status)
+    Ok(Status { environments, documents })
 }
 
 /// Compares the ledger's image of each service with ECS's and SSM's.

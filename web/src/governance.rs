@@ -88,7 +88,6 @@ pub fn changes(plan: &PlanView) -> Vec<String> {
 }
 
 /// An environment's freeze now and the promotions waiting to reach it.
-#[derive(Default)]
 pub struct EnvGates {
     pub frozen: Option<Frozen>,
     pub waiting: Vec<Candidate>,

@@ -99,7 +99,7 @@ pub fn page(dashboard: &Dashboard, now: Timestamp) -> Result<String, PageError> 
                 (u.deployment.short(), if u.submitted.is_some() { "submitted" } else { "in flight" })
             }),
             forced: status.last.as_ref().and_then(|record| Forced::of(&record.deployment.entry)),
-            gates: report.waiting.as_ref().map(EnvGates::of).unwrap_or_default(),
+            gates: EnvGates::of(&report.waiting),
         });
         marks.push(Marks::load(&releases, status)?);
     }

@@ -82,9 +82,7 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
             let line = format!("deployment {} {what} (`ledger {next} {env}`)", unfinished.deployment.short());
             human.push_str(&format!("  {}\n", style.warn(&line)));
         }
-        if let Some(waiting) = &report.waiting {
-            human.push_str(&render_waiting(&style, waiting));
-        }
+        human.push_str(&render_waiting(&style, &report.waiting));
         match (&report.live, live) {
             (Some(live), _) => human.push_str(&render_live(env, live)),
             (None, true) => human.push_str("  record-only: nothing live to compare\n"),
