@@ -268,11 +268,7 @@ fn plan_and_deploy(
     refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
     let releases = Releases::new(&reader);
-    let gates = if plan.is_empty() {
-        Vec::new()
-    } else {
-        gates::evaluate(session.workspace, &releases, &plan, &stamp.actor, stamp.at)?
-    };
+    let gates = gates::evaluate(session.workspace, &releases, &plan, &stamp.actor, stamp.at)?;
     let reason = options.force.then_some(stamp.message.as_str());
     let mut view = PlanView::load(&releases, &plan, request.notes)?;
     view.gates = gates.clone();

@@ -23,7 +23,8 @@ use crate::workspace::Workspace;
 /// How many of an environment's newest approvals are searched for one that covers a plan.
 const APPROVALS_SEARCHED: usize = 10_000;
 
-/// The gates of `plan.env`'s policy for `plan`, applied by `applier` at `now`.
+/// The gates of `plan.env`'s policy for `plan`, applied by `applier` at `now` (none for a plan
+/// that changes nothing).
 pub fn evaluate<S: Source>(
     workspace: &Workspace,
     releases: &Releases<'_, S>,
@@ -31,6 +32,9 @@ pub fn evaluate<S: Source>(
     applier: &str,
     now: Timestamp,
 ) -> Result<Vec<Gate>> {
+    if plan.is_empty() {
+        return Ok(Vec::new());
+    }
     let env = workspace.environment(&plan.env)?;
     let facts = facts(releases, &env.policy, plan, applier)?;
     Ok(policy::evaluate(&env.policy, &workspace.manifest.teams, &facts, now))
@@ -218,7 +222,7 @@ pub fn for_target<S: Source>(
     now: Timestamp,
 ) -> Result<(Plan, Vec<Gate>)> {
     let plan = Plan::towards(releases.source(), env, set, trigger, target)?;
-    let gates = if plan.is_empty() { Vec::new() } else { evaluate(workspace, releases, &plan, "", now)? };
+    let gates = evaluate(workspace, releases, &plan, "", now)?;
     Ok((plan, gates))
 }
 
