@@ -22,6 +22,7 @@ pub mod plan;
 pub mod policy;
 pub mod received;
 pub mod refs;
+pub mod signing;
 pub mod resolve;
 pub mod store;
 pub mod timestamp;
