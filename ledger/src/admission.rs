@@ -15,6 +15,7 @@ use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
+use crate::signing::Trust;
 use crate::store::{ReceiveError, Source, StoreError, ref_of};
 use crate::timestamp::Timestamp;
 
@@ -50,6 +51,9 @@ pub enum Rule {
     /// A forced deployment names the gates it passed by force, once, in an environment that
     /// allows overrides.
     Policy,
+    /// An entry is signed as `[signing]` requires, by a key `allowed_signers` lists for its
+    /// actor, valid at its time, and allowed by `[signing.rules]` (see docs/signing.md).
+    Signature,
 }
 
 impl Rule {
@@ -65,6 +69,7 @@ impl Rule {
             Rule::TimeOrder => "time-order",
             Rule::Names => "named-entries",
             Rule::Policy => "policy",
+            Rule::Signature => "signature",
         }
     }
 }
@@ -322,7 +327,7 @@ impl Admitting {
         stored: &StoredEntry,
     ) -> Result<(), StoreError> {
         self.recent.resolve(source, &stored.entry.references())?;
-        let checked = self.rules.check(on, &stored.entry, &self.recent);
+        let checked = self.rules.check_stored(on, stored, &self.recent);
         self.recent.insert(stored.id, Summary::of(&stored.entry));
         self.recent.trim();
         checked.map_err(|broken| {
@@ -348,17 +353,19 @@ impl Admitting {
 #[derive(Clone, Debug)]
 pub struct Rules {
     manifest: Option<Arc<Manifest>>,
+    /// Whose signatures are believed, and which entries need one.
+    trust: Arc<Trust>,
 }
 
 impl Rules {
     /// Every rule, the manifest's included.
     pub fn of(manifest: &Manifest) -> Rules {
-        Rules { manifest: Some(Arc::new(manifest.clone())) }
+        Rules { manifest: Some(Arc::new(manifest.clone())), trust: Arc::new(manifest.trust()) }
     }
 
     /// The rules that need no manifest (where there is none, as in a clone outside a project).
     pub fn without_manifest() -> Rules {
-        Rules { manifest: None }
+        Rules { manifest: None, trust: Arc::default() }
     }
 
     /// Whether `stored` may stand on ref `on`, given the entries it names (read from `source`).
@@ -369,8 +376,19 @@ impl Rules {
                 named.insert(id, Summary::of(&entry.entry));
             }
         }
-        self.check(on, &stored.entry, &named)
+        self.check_stored(on, stored, &named)
             .map_err(|broken| Refusal { id: stored.id, on: on.to_string(), broken }.into())
+    }
+
+    /// [`Rules::check`], and the signature rule: whether `stored`, signature included, may
+    /// stand on ref `on`.
+    pub fn check_stored(&self, on: &RefName, stored: &StoredEntry, named: &dyn Named) -> Result<(), Broken> {
+        self.check(on, &stored.entry, named)?;
+        let env = environment_of(&stored.entry, named);
+        match self.trust.judge(stored, env).problem() {
+            Some(problem) => Err(Broken::new(Rule::Signature, problem)),
+            None => Ok(()),
+        }
     }
 
     /// Whether `entry` may stand on ref `on`; `named` summarises the entries it names.
@@ -533,6 +551,23 @@ impl Rules {
                 None => Err(unknown("service set", set, manifest, manifest.service_sets.keys())),
             },
         }
+    }
+}
+
+/// The environment an entry belongs to: its own, or for an outcome its deployment's.
+fn environment_of<'a>(entry: &'a Entry, named: &'a dyn Named) -> Option<&'a str> {
+    match &entry.body {
+        Body::Deployment(deployment) => Some(&deployment.env),
+        Body::Outcome(_) => entry
+            .parents
+            .first()
+            .and_then(|deployment| named.summary(deployment))
+            .and_then(|s| s.deployment())
+            .map(|(env, _)| env),
+        Body::Approval(approval) => Some(&approval.env),
+        Body::Freeze(freeze) => Some(&freeze.env),
+        Body::Unfreeze(unfreeze) => Some(&unfreeze.env),
+        Body::Release(_) | Body::ReleaseSet(_) | Body::Quarantine(_) => None,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Entries, the history's only content, and their stored encoding.
 //!
-//! Stored bytes are `[FORMAT_VERSION] ++ postcard(Entry)`. These bytes are forever: only
-//! `BTreeMap`, no floats, no serde attributes that change the shape. New enum variants may be
-//! appended at the end of an enum; any other change needs a new format version.
+//! Stored bytes are `[FORMAT_VERSION] ++ postcard(Entry)`, or for a signed entry
+//! `[SIGNED_FORMAT_VERSION] ++ postcard(Entry) ++ postcard(Signature)` (see docs/signing.md).
+//! These bytes are forever: only `BTreeMap`, no floats, no serde attributes that change the
+//! shape. New enum variants may be appended at the end of an enum; any other change needs a new
+//! format version.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::id::EntryId;
 use crate::timestamp::Timestamp;
 
-/// The first byte of every stored entry.
+/// The first byte of an unsigned entry, and of the message a signed entry's signature is over.
 pub const FORMAT_VERSION: u8 = 1;
+/// The first byte of a signed entry: its format-1 payload, then its [`Signature`].
+pub const SIGNED_FORMAT_VERSION: u8 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -191,7 +195,7 @@ pub struct Quarantine {
 }
 
 /// The kind of an entry, as named in JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
     Release,
     ReleaseSet,
@@ -204,6 +208,23 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// Every kind, in the order of `Body`'s variants.
+    pub const ALL: [EntryKind; 8] = [
+        EntryKind::Release,
+        EntryKind::ReleaseSet,
+        EntryKind::Deployment,
+        EntryKind::Outcome,
+        EntryKind::Approval,
+        EntryKind::Freeze,
+        EntryKind::Unfreeze,
+        EntryKind::Quarantine,
+    ];
+
+    /// The kind named `text`, as [`EntryKind::as_str`] names it.
+    pub fn parse(text: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Release => "release",
@@ -223,7 +244,7 @@ pub enum DecodeError {
     #[error("empty entry")]
     Empty,
     #[error(
-        "unsupported entry format version {0} (this ledger reads version {FORMAT_VERSION}); upgrade ledger"
+        "unsupported entry format version {0} (this ledger reads versions {FORMAT_VERSION} and {SIGNED_FORMAT_VERSION}); upgrade ledger"
     )]
     UnknownVersion(u8),
     #[error("malformed entry bytes: {0}")]
@@ -252,26 +273,40 @@ impl Entry {
         bytes
     }
 
-    /// Decodes stored bytes; trailing bytes and any encoding but the canonical one are errors,
-    /// so one entry has one encoding.
-    pub fn decode(stored: &[u8]) -> Result<Entry, DecodeError> {
+    /// Decodes stored bytes of either format, with the signature a signed entry carries;
+    /// trailing bytes and any encoding but the canonical one are errors, so one entry has one
+    /// encoding.
+    pub fn decode(stored: &[u8]) -> Result<(Entry, Option<Signature>), DecodeError> {
         let (&version, payload) = stored.split_first().ok_or(DecodeError::Empty)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != SIGNED_FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
         let (entry, rest) = postcard::take_from_bytes::<Entry>(payload)
             .map_err(|error| DecodeError::Malformed(error.to_string()))?;
-        if !rest.is_empty() {
-            return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
-        }
         // A map's keys out of order or repeated still decode (to a sorted map): such bytes
         // would be a second encoding, and a second id, of one entry.
-        if !entry.encodes_to(payload) {
+        if !entry.encodes_to(&payload[..payload.len() - rest.len()]) {
             return Err(DecodeError::Malformed(
                 "not in canonical form (map keys out of order or repeated)".into(),
             ));
         }
-        Ok(entry)
+        let signature = match version {
+            FORMAT_VERSION => None,
+            _ => {
+                let (signature, after) = postcard::take_from_bytes::<Signature>(rest)
+                    .map_err(|error| DecodeError::Malformed(format!("its signature: {error}")))?;
+                if postcard::to_stdvec(&signature).ok().as_deref() != Some(&rest[..rest.len() - after.len()])
+                {
+                    return Err(DecodeError::Malformed("its signature is not in canonical form".into()));
+                }
+                Some((signature, after))
+            }
+        };
+        let rest = signature.as_ref().map_or(rest, |(_, after)| after);
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));
+        }
+        Ok((entry, signature.map(|(signature, _)| signature)))
     }
 
     /// Whether this entry's postcard encoding is exactly `payload`, compared as it is produced.
@@ -283,7 +318,7 @@ impl Entry {
     /// skips `parents`, `at`, `actor` and `message` to the body's variant index.
     pub fn peek_kind(stored: &[u8]) -> Option<EntryKind> {
         let (&version, mut rest) = stored.split_first()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != SIGNED_FORMAT_VERSION {
             return None;
         }
         let parents = read_varint(&mut rest)?;
@@ -457,18 +492,48 @@ fn skip(bytes: &mut &[u8], count: u64) -> Option<()> {
     Some(())
 }
 
-/// An entry with its id and the bytes the id was computed from.
+/// An entry's signature: the SSHSIG (PROTOCOL.sshsig, unarmored) over its format-1 bytes,
+/// as [`crate::signing`] makes and checks it. Held as bytes, so that what does not parse is
+/// still the entry it was recorded as, and refused by the signature rule rather than lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature(pub Vec<u8>);
+
+/// An entry with its id, and the signature the id covers when it is signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntry {
     pub id: EntryId,
     pub entry: Entry,
+    pub signature: Option<Signature>,
 }
 
 impl StoredEntry {
-    /// Encodes `entry` and computes its id.
+    /// Encodes `entry` unsigned (format 1) and computes its id.
     pub fn seal(entry: Entry) -> (StoredEntry, Vec<u8>) {
-        let bytes = entry.encode();
-        let id = EntryId::of_stored_bytes(&bytes);
-        (StoredEntry { id, entry }, bytes)
+        StoredEntry::seal_with(entry, None)
+    }
+
+    /// Encodes `entry` with `signature` (format 2), or unsigned without one, and computes
+    /// its id.
+    pub fn seal_with(entry: Entry, signature: Option<Signature>) -> (StoredEntry, Vec<u8>) {
+        let mut stored = StoredEntry { id: EntryId::of_stored_bytes(&[]), entry, signature };
+        let bytes = stored.encode();
+        stored.id = EntryId::of_stored_bytes(&bytes);
+        (stored, bytes)
+    }
+
+    /// The entry decoded from `bytes`, which the caller has found to hash to `id`.
+    pub fn decoded(id: EntryId, bytes: &[u8]) -> Result<StoredEntry, DecodeError> {
+        let (entry, signature) = Entry::decode(bytes)?;
+        Ok(StoredEntry { id, entry, signature })
+    }
+
+    /// The stored bytes: format 1, or format 2 when signed.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = self.entry.encode();
+        if let Some(signature) = &self.signature {
+            bytes[0] = SIGNED_FORMAT_VERSION;
+            bytes.extend(postcard::to_stdvec(signature).expect("signatures always serialise"));
+        }
+        bytes
     }
 }

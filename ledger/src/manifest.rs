@@ -11,9 +11,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::calendar::FreezeWindow;
+use crate::entry::EntryKind;
 use crate::image::ImageRef;
 use crate::name::{self, NameKind};
 use crate::policy::{self, Approver, Policy, Teams};
+use crate::signing::allowed_signers::AllowedSigners;
+use crate::signing::trust::KINDS_WITH_ENVIRONMENT;
+use crate::signing::{SignerRule, SigningPolicy, Trust};
+use crate::timestamp::Timestamp;
 
 pub const MANIFEST_FILE: &str = "ledger.toml";
 
@@ -37,6 +42,8 @@ pub struct Manifest {
     pub remote: Option<RemoteSettings>,
     /// `[teams]`: groups of actors that `approvers = ["team:<name>"]` names.
     pub teams: Teams,
+    /// `[signing]`: whose signatures are believed, and which entries need one.
+    pub signing: Option<SigningPolicy>,
 }
 
 /// A shared remote: its name here, its URL and how S3 encrypts what ledger writes.
@@ -188,6 +195,34 @@ struct RawManifest {
     remote: Option<Spanned<RemoteSettings>>,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
+    signing: Option<RawSigning>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    allowed_signers: Spanned<String>,
+    require: Option<Spanned<RawRequire>>,
+    since: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: BTreeMap<Spanned<String>, Spanned<RawSignerRule>>,
+}
+
+/// `require = "all"`, or the kinds that must be signed.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRequire {
+    All(String),
+    Kinds(Vec<Spanned<String>>),
+}
+
+/// `<kind> = [who…]`, or `<kind>.<env> = [who…]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSignerRule {
+    Everywhere(Vec<Spanned<String>>),
+    PerEnvironment(BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>),
 }
 
 #[derive(Deserialize)]
@@ -510,6 +545,13 @@ impl Manifest {
             service_sets.insert(id.into_inner(), members.into_iter().map(Spanned::into_inner).collect());
         }
 
+        let manifest_dir = path.parent().unwrap_or(Path::new("."));
+        let signing = match raw.signing {
+            Some(raw_signing) => {
+                Some(parse_signing(raw_signing, manifest_dir, &environments, &teams, &locate)?)
+            }
+            None => None,
+        };
         Ok(Manifest {
             path: path.to_path_buf(),
             project,
@@ -520,6 +562,7 @@ impl Manifest {
             aws,
             remote,
             teams,
+            signing,
         })
     }
 
@@ -531,6 +574,11 @@ impl Manifest {
     /// The directory holding the manifest: where `.ledger/` lives by default.
     pub fn project_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// What judges entries' signatures under this manifest.
+    pub fn trust(&self) -> Trust {
+        Trust::new(self.signing.clone(), self.teams.clone())
     }
 }
 
@@ -575,6 +623,115 @@ fn parse_teams(
         teams.insert(name.into_inner(), members.into_inner().into_iter().map(Spanned::into_inner).collect());
     }
     Ok(teams)
+}
+
+/// `[signing]`: the `allowed_signers` file (read now, relative to the manifest), what must be
+/// signed from when, and who may sign what. Rules name kinds, environments the manifest
+/// declares (for kinds that have one) and people or declared teams.
+fn parse_signing(
+    raw: RawSigning,
+    manifest_dir: &Path,
+    environments: &BTreeMap<String, Environment>,
+    teams: &Teams,
+    locate: &impl Locate,
+) -> Result<SigningPolicy, ManifestError> {
+    let key = |name: &str| Some(format!("signing.{name}"));
+    let allowed_signers_path = manifest_dir.join(raw.allowed_signers.get_ref());
+    let allowed_signers = AllowedSigners::load(&allowed_signers_path).map_err(|error| {
+        locate(Some(raw.allowed_signers.span()), key("allowed_signers"), error.to_string())
+    })?;
+    let kind_named = |text: &Spanned<String>, at: &str| {
+        EntryKind::parse(text.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = EntryKind::ALL.iter().map(|kind| kind.as_str()).collect();
+            locate(
+                Some(text.span()),
+                key(at),
+                format!("unknown kind {:?}; kinds: {}", text.get_ref(), known.join(", ")),
+            )
+        })
+    };
+    let required = match raw.require {
+        None => EntryKind::ALL.to_vec(),
+        Some(require) => match require.get_ref() {
+            RawRequire::All(all) if all == "all" => EntryKind::ALL.to_vec(),
+            RawRequire::All(other) => {
+                let message = format!(
+                    "{other:?}: give \"all\", or a list of kinds such as [\"deployment\", \"approval\"]"
+                );
+                return Err(locate(Some(require.span()), key("require"), message));
+            }
+            RawRequire::Kinds(kinds) => {
+                kinds.iter().map(|kind| kind_named(kind, "require")).collect::<Result<_, _>>()?
+            }
+        },
+    };
+    let since = match &raw.since {
+        None => None,
+        Some(since) => Some(
+            Timestamp::parse_rfc3339(since.get_ref())
+                .map_err(|error| locate(Some(since.span()), key("since"), error.to_string()))?,
+        ),
+    };
+    let who = |list: &[Spanned<String>], at: &str| -> Result<Vec<Approver>, ManifestError> {
+        let mut approvers = Vec::new();
+        for text in list {
+            let refuse = |message: String| locate(Some(text.span()), key(at), message);
+            let approver = Approver::parse(text.get_ref()).map_err(refuse)?;
+            if let Approver::Team(team) = &approver
+                && !teams.contains_key(team)
+            {
+                return Err(refuse(format!(
+                    "unknown team {team:?}; teams are declared in [teams] (known: {})",
+                    join_or_none(teams.keys())
+                )));
+            }
+            approvers.push(approver);
+        }
+        if approvers.is_empty() {
+            return Err(locate(None, key(at), "name at least one signer, or remove the rule".into()));
+        }
+        Ok(approvers)
+    };
+    let mut rules = BTreeMap::new();
+    for (kind_text, rule) in &raw.rules {
+        let at = format!("rules.{}", kind_text.get_ref());
+        let kind = kind_named(kind_text, &at)?;
+        let rule = match rule.get_ref() {
+            RawSignerRule::Everywhere(list) => SignerRule::Everywhere(who(list, &at)?),
+            RawSignerRule::PerEnvironment(by_env) => {
+                if !KINDS_WITH_ENVIRONMENT.contains(&kind) {
+                    let message = format!(
+                        "{} entries belong to no environment: give one list for all of them",
+                        kind.as_str()
+                    );
+                    return Err(locate(Some(rule.span()), key(&at), message));
+                }
+                let mut per_env = BTreeMap::new();
+                for (env, list) in by_env {
+                    let at = format!("{at}.{}", env.get_ref());
+                    if !environments.contains_key(env.get_ref()) {
+                        let message = format!(
+                            "unknown environment {:?}; declared: {}",
+                            env.get_ref(),
+                            join_or_none(environments.keys())
+                        );
+                        return Err(locate(Some(env.span()), key(&at), message));
+                    }
+                    per_env.insert(env.get_ref().clone(), who(list.get_ref(), &at)?);
+                }
+                SignerRule::PerEnvironment(per_env)
+            }
+        };
+        rules.insert(kind, rule);
+    }
+    Ok(SigningPolicy {
+        allowed_signers_path,
+        allowed_signers,
+        required,
+        since,
+        rules,
+        key: raw.key.map(Spanned::into_inner),
+    })
 }
 
 /// An environment's policy keys, checked against the declared environments and teams.

@@ -6,15 +6,15 @@
 //! Forms, told apart by the first byte (the canonical bytes always start with
 //! [`FORMAT_VERSION`]):
 //!
-//! - `0x01 …`: the canonical bytes as they are (every entry written before layout 2, and any
-//!   entry that the dictionary would not make smaller);
+//! - `0x01 …` or `0x02 …` (a signed entry): the canonical bytes as they are (every entry
+//!   written before layout 2, and any entry that the dictionary would not make smaller);
 //! - `0xd1 ++ kind ++ varint(length of the canonical bytes) ++ LZ4 block`: compressed with
 //!   [`DICTIONARY_V1`]; `kind` is the entry's body variant (0 release, 1 release set,
 //!   2 deployment, 3 outcome), so that scans for one kind unpack only that kind. That
 //!   dictionary never changes: a better one gets a new first byte, and both stay readable
 //!   forever.
 
-use crate::entry::{Entry, EntryKind, FORMAT_VERSION, read_varint};
+use crate::entry::{Entry, EntryKind, FORMAT_VERSION, SIGNED_FORMAT_VERSION, read_varint};
 
 /// The first byte of an entry compressed with [`DICTIONARY_V1`].
 pub const PACKED_V1: u8 = 0xd1;
@@ -68,7 +68,7 @@ pub fn pack(canonical: &[u8]) -> Vec<u8> {
 pub fn unpack_into(row: &[u8], out: &mut Vec<u8>) -> Result<(), UnpackError> {
     let (&form, rest) = row.split_first().ok_or(UnpackError::Empty)?;
     match form {
-        FORMAT_VERSION => {
+        FORMAT_VERSION | SIGNED_FORMAT_VERSION => {
             out.clear();
             out.extend_from_slice(row);
             Ok(())

@@ -2,7 +2,7 @@
 //! hash to the id it came under and decode to an entry in canonical form. The check is pure,
 //! so a bulk receive (a clone) runs it on other threads while the store writes.
 
-use crate::entry::Entry;
+use crate::entry::StoredEntry;
 use crate::id::EntryId;
 use crate::store::ReceiveError;
 
@@ -23,7 +23,7 @@ struct Checked {
 impl Received {
     /// `bytes` as entry `id`, once they hash to `id` and decode canonically.
     pub fn check(id: EntryId, bytes: Vec<u8>) -> Result<Received, ReceiveError> {
-        let references = entry_of(id, &bytes)?.references();
+        let references = entry_of(id, &bytes)?.entry.references();
         Ok(Received(Box::new(Checked { id, bytes, references })))
     }
 
@@ -43,10 +43,10 @@ impl Received {
 }
 
 /// The entry `bytes` received as `id` are, once they hash to `id` and decode canonically.
-pub fn entry_of(id: EntryId, bytes: &[u8]) -> Result<Entry, ReceiveError> {
+pub fn entry_of(id: EntryId, bytes: &[u8]) -> Result<StoredEntry, ReceiveError> {
     let actual = EntryId::of_stored_bytes(bytes);
     if actual != id {
         return Err(ReceiveError::HashMismatch { expected: id, actual });
     }
-    Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })
+    StoredEntry::decoded(id, bytes).map_err(|source| ReceiveError::Undecodable { id, source })
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -22,6 +23,7 @@ use crate::id::{EntryId, HexPrefix};
 use crate::packing;
 use crate::received::Received;
 use crate::refs::RefName;
+use crate::signing::{EntrySigner, SignError};
 use crate::timestamp::{TimeError, Timestamp};
 
 pub const STORE_FILE: &str = "ledger.redb";
@@ -123,6 +125,8 @@ pub enum StoreError {
     Time(#[from] TimeError),
     #[error("{0}")]
     Refused(#[from] Box<Refusal>),
+    #[error("cannot sign the entry: {0}")]
+    Sign(#[from] SignError),
 }
 
 impl From<Refusal> for StoreError {
@@ -265,6 +269,8 @@ pub struct Store {
     path: PathBuf,
     /// What every entry a write adds is held to (see [`Store::admitting`]).
     rules: Option<Rules>,
+    /// What signs every entry a write records here (see [`Store::signing`]).
+    signer: Option<Arc<dyn EntrySigner>>,
 }
 
 /// Read commands open the file read-only: no lock is taken for writing, nothing is written.
@@ -290,7 +296,7 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
         let db = builder_with_cache(cache_bytes).create(&path).map_err(|e| open_error(&path, e))?;
-        let store = Store { handle: Handle::Writable(db), path, rules: None };
+        let store = Store { handle: Handle::Writable(db), path, rules: None, signer: None };
         match store.layout() {
             Err(StoreError::NotInitialized(_)) => {
                 store.write(|_| Ok::<(), StoreError>(()))?;
@@ -305,7 +311,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(|e| open_error(&path, e))?;
-        Store { handle: Handle::Writable(db), path, rules: None }.checked_layout()
+        Store { handle: Handle::Writable(db), path, rules: None, signer: None }.checked_layout()
     }
 
     /// Opens the ledger in `dir` for reading only. A file left unclean by a crash needs a
@@ -326,7 +332,8 @@ impl Store {
             Err(DatabaseError::RepairAborted) => return Ok(None),
             Err(error) => return Err(open_error(&path, error)),
         };
-        let store = Store { handle: Handle::ReadOnly(db), path, rules: None }.checked_layout()?;
+        let store =
+            Store { handle: Handle::ReadOnly(db), path, rules: None, signer: None }.checked_layout()?;
         Ok(Some(store))
     }
 
@@ -338,6 +345,12 @@ impl Store {
     /// a write that adds one breaking them stores nothing.
     pub fn admitting(self, rules: Rules) -> Store {
         Store { rules: Some(rules), ..self }
+    }
+
+    /// This store, signing every entry a write records here with `signer` (entries received
+    /// from elsewhere keep the signatures they came with).
+    pub fn signing(self, signer: Arc<dyn EntrySigner>) -> Store {
+        Store { signer: Some(signer), ..self }
     }
 
     /// The rules writes are held to, when set with [`Store::admitting`].
@@ -402,13 +415,13 @@ impl Store {
 
     /// This store with its file opened for writing.
     fn writable(self) -> Result<Store, StoreError> {
-        let Store { handle, path, rules } = self;
+        let Store { handle, path, rules, signer } = self;
         if let Handle::Writable(db) = handle {
-            return Ok(Store { handle: Handle::Writable(db), path, rules });
+            return Ok(Store { handle: Handle::Writable(db), path, rules, signer });
         }
         drop(handle);
         match builder().open(&path) {
-            Ok(db) => Ok(Store { handle: Handle::Writable(db), path, rules }),
+            Ok(db) => Ok(Store { handle: Handle::Writable(db), path, rules, signer }),
             Err(DatabaseError::Storage(redb::StorageError::Io(error))) if cannot_write(&error) => {
                 Err(StoreError::NotUpgraded { path })
             }
@@ -612,6 +625,7 @@ impl Store {
             timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
             env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
             admission: None,
+            signer: None,
             derived,
             just_stored: JustStored::default(),
         })
@@ -639,6 +653,7 @@ impl Store {
                 timeline: txn.open_table(SCOPE_TIMELINE).map_err(db_error)?,
                 env_log: txn.open_table(ENV_LOG).map_err(db_error)?,
                 admission: self.rules.clone().map(Admitting::new),
+                signer: self.signer.clone(),
                 derived: Derived {
                     weeks: txn.open_table(METRIC_WEEKS).map_err(db_error)?,
                     durations: txn.open_table(METRIC_DURATIONS).map_err(db_error)?,
@@ -827,6 +842,8 @@ pub struct View<E, I, R, S, C, T, L, D> {
     env_log: L,
     /// In a write of a store holding entries to rules: those rules, applied as each is stored.
     admission: Option<Admitting>,
+    /// In a write of a signing store: what signs the entries it records.
+    signer: Option<Arc<dyn EntrySigner>>,
     derived: D,
     /// In a write: the entries it stored last.
     just_stored: JustStored,
@@ -1119,8 +1136,7 @@ fn check(
         }
         _ => {}
     }
-    let entry = Entry::decode(bytes).map_err(|source| StoreError::Corrupt { id, source })?;
-    Ok(StoredEntry { id, entry })
+    StoredEntry::decoded(id, bytes).map_err(|source| StoreError::Corrupt { id, source })
 }
 
 impl<E, I, R, S, C, T, L, D> Source for View<E, I, R, S, C, T, L, D>
@@ -1147,9 +1163,9 @@ where
         }
         match self.find(id)? {
             Some((seq, Some(bytes))) => {
-                let entry =
-                    Entry::decode(&bytes).map_err(|source| StoreError::Corrupt { id: *id, source })?;
-                Ok(Some((seq, StoredEntry { id: *id, entry })))
+                let stored = StoredEntry::decoded(*id, &bytes)
+                    .map_err(|source| StoreError::Corrupt { id: *id, source })?;
+                Ok(Some((seq, stored)))
             }
             // Reading it again reports the damage.
             Some((seq, None)) => {
@@ -1287,8 +1303,9 @@ where
             // Found by its hash: a wanted id names exactly these bytes, so they are checked.
             let id = EntryId::of_stored_bytes(bytes);
             if wanted.contains(&id) {
-                let entry = Entry::decode(bytes).map_err(|source| StoreError::Corrupt { id, source })?;
-                releases.push(StoredEntry { id, entry });
+                let stored =
+                    StoredEntry::decoded(id, bytes).map_err(|source| StoreError::Corrupt { id, source })?;
+                releases.push(stored);
             }
         }
         Ok(releases)
@@ -1556,8 +1573,9 @@ impl Writer<'_> {
         if let Some(existing) = self.entry(&id)? {
             return Ok(existing);
         }
-        let entry = Entry::decode(bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
-        self.take_in(StoredEntry { id, entry }, bytes)
+        let stored =
+            StoredEntry::decoded(id, bytes).map_err(|source| ReceiveError::Undecodable { id, source })?;
+        self.take_in(stored, bytes)
     }
 
     /// [`Writer::receive`] of an entry whose bytes were checked already against its id (on
@@ -1567,15 +1585,15 @@ impl Writer<'_> {
         if let Some(existing) = self.entry(&id)? {
             return Ok(existing);
         }
-        let entry =
-            Entry::decode(received.bytes()).map_err(|source| ReceiveError::Undecodable { id, source })?;
-        self.take_in(StoredEntry { id, entry }, received.bytes())
+        let stored = StoredEntry::decoded(id, received.bytes())
+            .map_err(|source| ReceiveError::Undecodable { id, source })?;
+        self.take_in(stored, received.bytes())
     }
 
     /// Stores `stored` (checked against `bytes`), once it names only entries already here and
     /// follows the history of its ref.
     fn take_in(&mut self, stored: StoredEntry, bytes: &[u8]) -> Result<StoredEntry, StoreError> {
-        let StoredEntry { id, entry } = stored;
+        let (id, entry) = (stored.id, &stored.entry);
         for named in entry.references() {
             if self.seq_of(&named)?.is_none() {
                 return Err(ReceiveError::MissingReference { id, missing: named }.into());
@@ -1597,7 +1615,7 @@ impl Writer<'_> {
             let head = expected.last().map_or_else(|| "nothing".to_string(), EntryId::short);
             return Err(ReceiveError::Diverged { id, name, head }.into());
         }
-        self.index(StoredEntry { id, entry }, bytes)
+        self.index(stored, bytes)
     }
 
     /// The parents a new release, release set or deployment gets: the head of its ref. A
@@ -1695,7 +1713,11 @@ impl Writer<'_> {
             }
         }
         let entry = Entry { parents, at, actor: stamp.actor, message: stamp.message, body };
-        Ok(StoredEntry::seal(entry))
+        let signature = match &self.signer {
+            Some(signer) => Some(crate::signing::sign(signer.as_ref(), &entry)?),
+            None => None,
+        };
+        Ok(StoredEntry::seal_with(entry, signature))
     }
 
     /// Stores a new entry under the next seq, indexes it, moves its ref, and holds it to the

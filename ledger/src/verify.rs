@@ -346,7 +346,7 @@ fn named_ids(reader: &Reader, keys: &BTreeSet<u64>) -> Result<BTreeMap<u64, Entr
     reader.all_refs()?.into_iter().for_each(|(_, id)| note(id));
     reader.all_state_rows()?.into_iter().for_each(|(_, _, id, _)| note(id));
     reader.for_each_entry(|_, bytes| {
-        if let Ok(entry) = Entry::decode(bytes) {
+        if let Ok((entry, _)) = Entry::decode(bytes) {
             entry.named().for_each(&mut note);
         }
         Ok(())
@@ -420,13 +420,14 @@ impl<'r> Checker<'r> {
             self.unindexed.insert(seq, id);
             return Ok(());
         }
-        let entry = match Entry::decode(bytes) {
-            Ok(entry) => entry,
+        let stored = match StoredEntry::decoded(id, bytes) {
+            Ok(stored) => stored,
             Err(error) => {
                 self.report.damage.push(Damage::Undecodable { id, error: error.to_string() });
                 return Ok(());
             }
         };
+        let entry = &stored.entry;
         let mut usable = true;
         for (position, named) in entry.named().enumerate() {
             match self.resolve(&named)? {
@@ -440,13 +441,12 @@ impl<'r> Checker<'r> {
         }
         // An outcome whose deployment is not one is reported below, as a stray.
         if usable
-            && let Some(on) = self.history_ref(&entry)
-            && let Err(broken) = self.rules.check(&on, &entry, &self.recent)
+            && let Some(on) = self.history_ref(entry)
+            && let Err(broken) = self.rules.check_stored(&on, &stored, &self.recent)
         {
             let refusal = Refusal { id, on: on.to_string(), broken };
             self.report.damage.push(Damage::BreaksRule(refusal));
         }
-        let stored = StoredEntry { id, entry };
         self.derived.add(seq, &stored)?;
         let entry = stored.entry;
         match &entry.body {

@@ -218,7 +218,7 @@ fn golden_vectors_decode_to_their_entries() {
             .step_by(2)
             .map(|i| u8::from_str_radix(&fields[1][i..i + 2], 16).unwrap())
             .collect();
-        assert_eq!(Entry::decode(&bytes).unwrap(), entry, "{name}");
+        assert_eq!(Entry::decode(&bytes).unwrap(), (entry, None), "{name}");
         assert_eq!(EntryId::of_stored_bytes(&bytes).to_hex(), fields[2], "{name}");
     }
 }
@@ -330,7 +330,8 @@ proptest! {
     #[test]
     fn every_entry_round_trips_and_keeps_its_id(entry in arb_entry()) {
         let (stored, bytes) = StoredEntry::seal(entry.clone());
-        let decoded = Entry::decode(&bytes).unwrap();
+        let (decoded, signature) = Entry::decode(&bytes).unwrap();
+        prop_assert_eq!(signature, None);
         prop_assert_eq!(&decoded, &entry);
         // Re-encoding gives the same bytes, so the id is a function of the entry.
         prop_assert_eq!(decoded.encode(), bytes.clone());
@@ -402,10 +403,11 @@ proptest! {
         let (stored, mut bytes) = StoredEntry::seal(entry);
         apply(&mut bytes, &edits);
         let peeked = Entry::peek_kind(&bytes);
-        if let Ok(decoded) = Entry::decode(&bytes) {
-            prop_assert_eq!(&decoded.encode(), &bytes);
-            prop_assert_eq!(peeked, Some(decoded.kind()));
-            let (resealed, _) = StoredEntry::seal(decoded);
+        if let Ok((decoded, signature)) = Entry::decode(&bytes) {
+            let kind = decoded.kind();
+            let (resealed, resealed_bytes) = StoredEntry::seal_with(decoded, signature);
+            prop_assert_eq!(&resealed_bytes, &bytes);
+            prop_assert_eq!(peeked, Some(kind));
             prop_assert_eq!(resealed.id, EntryId::of_stored_bytes(&bytes));
             prop_assert_eq!(resealed.id == stored.id, bytes == StoredEntry::seal(stored.entry.clone()).1);
         }

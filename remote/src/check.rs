@@ -83,7 +83,7 @@ pub async fn check<R: Remote>(
         };
         match entry_of(id, &bytes) {
             Ok(entry) => {
-                sound.insert(id, entry.references());
+                sound.insert(id, entry.entry.references());
             }
             Err(error) => report.damage.push(error.to_string()),
         }

@@ -369,7 +369,9 @@ fn not_on_remote(
 
 /// Entry `id` as stored here, once its bytes hash to `id` and decode.
 fn checked_local(id: EntryId, bytes: &[u8]) -> Result<Entry, ExchangeError> {
-    received::entry_of(id, bytes).map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
+    received::entry_of(id, bytes)
+        .map(|stored| stored.entry)
+        .map_err(|error| ExchangeError::LocalDamaged { id, why: error.to_string() })
 }
 
 /// Moves the remote's ref `name` (read, or last seen, as `current`) to `target` if that is a

@@ -235,7 +235,7 @@ fn in_time_order(entries: BTreeMap<EntryId, Vec<u8>>, damaged: &mut Vec<String>)
     for (id, bytes) in entries {
         match entry_of(id, &bytes) {
             Ok(entry) => {
-                sound.insert(id, (entry.at, entry.references(), bytes));
+                sound.insert(id, (entry.entry.at, entry.entry.references(), bytes));
             }
             Err(error) => damaged.push(error.to_string()),
         }

@@ -906,7 +906,7 @@ fn a_garbage_ref_or_lease_document_is_named_with_its_repair() {
 /// to it. Returns the forged entry's id.
 fn forge_release(shared: &Shared, project: &Project) -> String {
     let parent = project.json(&["show", "service/s0"])["id"].as_str().unwrap().to_string();
-    let parent_at = ledger::Entry::decode(&shared.read_object(&parent)).unwrap().at;
+    let parent_at = ledger::Entry::decode(&shared.read_object(&parent)).unwrap().0.at;
     let (forged, bytes) = ledger::StoredEntry::seal(ledger::Entry {
         parents: vec![ledger::EntryId::from_hex(&parent).unwrap()],
         at: parent_at.plus_seconds(60),

@@ -6,7 +6,15 @@
 //! as an SSHSIG in the namespace [`NAMESPACE`] with the hash [`HASH`], so that
 //! `ssh-keygen -Y verify -n ledger-entry` checks a ledger signature with nothing but OpenSSH.
 
+pub mod allowed_signers;
+pub mod trust;
+
 pub use ssh_key::{HashAlg, PublicKey, SshSig};
+pub use trust::{Judgement, SignerRule, SigningPolicy, Trust};
+
+use ssh_encoding::Encode;
+
+use crate::entry::{Entry, Signature};
 
 /// The SSHSIG namespace of every entry signature: a signature made for anything else (a git
 /// commit, a file) is never taken for an entry's.
@@ -35,4 +43,22 @@ pub enum SignError {
     /// The signer was reached and refused or failed to sign.
     #[error("{0}")]
     Failed(String),
+}
+
+/// The signature `signer` makes for `entry`: an SSHSIG over its format-1 bytes, checked to be
+/// by the signer's key and in [`NAMESPACE`] before it is recorded.
+pub fn sign(signer: &dyn EntrySigner, entry: &Entry) -> Result<Signature, SignError> {
+    let message = entry.encode();
+    let sshsig = signer.sign(&message)?;
+    signer.public_key().verify(NAMESPACE, &message, &sshsig).map_err(|error| {
+        SignError::Failed(format!("the signer made a signature that does not verify: {error}"))
+    })?;
+    let mut bytes = Vec::new();
+    sshsig.encode(&mut bytes).map_err(|error| SignError::Failed(error.to_string()))?;
+    Ok(Signature(bytes))
+}
+
+/// A key's SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
 }
