@@ -109,6 +109,12 @@ impl From<StoreError> for Error {
         match error {
             StoreError::NotInitialized(_) => Error::from_source(ErrorKind::Usage, error),
             StoreError::Conflict(conflict) => conflict.into(),
+            StoreError::Refused(refusal) if refusal.broken.rule == Rule::Signature => {
+                Error::from_source(ErrorKind::Refused, StoreError::Refused(refusal)).hint(format!(
+                    "entries are signed with the key {} names (or [signing] key, or the ssh-agent's key that allowed_signers lists for you); the policy is [signing] in ledger.toml",
+                    crate::signing::SIGNING_KEY_VAR
+                ))
+            }
             StoreError::Open { .. } => Error::from_source(ErrorKind::Failed, error).hint(
                 "if the file is damaged, restore it from a backup; if another program holds it, try again when it has finished",
             ),

@@ -26,6 +26,7 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
     object.insert("at".into(), json!(entry.at.to_rfc3339()));
     object.insert("actor".into(), json!(entry.actor));
     object.insert("message".into(), json!(entry.message));
+    object.insert("signature".into(), releases.signature(stored)?.json());
     match &entry.body {
         Body::Release(release) => {
             object.insert("service".into(), json!(release.service));

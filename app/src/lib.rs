@@ -37,6 +37,7 @@ pub mod register;
 pub mod remotes;
 pub mod runtime;
 pub mod session;
+pub mod signing;
 pub mod sharing;
 pub mod status;
 pub mod text;

@@ -27,7 +27,10 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// The ledger and its default remote, without pulling.
     pub fn open(workspace: &'a Workspace, progress: &'a dyn Progress) -> Result<Session<'a>> {
-        let store = workspace.open_store()?;
+        let store = match crate::signing::signer_for(workspace)? {
+            Some(signer) => workspace.open_store()?.signing(signer),
+            None => workspace.open_store()?,
+        };
         let shared = Shared::connect(workspace, Some(&store))?;
         Ok(Session { workspace, store, shared, progress })
     }

@@ -171,7 +171,7 @@ pub fn verify_remote(workspace: &Workspace, name: &str, progress: &dyn Progress)
     // The marker is read again: a check believes nothing remembered.
     let shared = Shared::chosen(workspace, Some(name), None)?;
     let seen = remotes::tracked(&workspace.open_store_for_reading()?, name)?;
-    Ok(block_on(check::check(&shared.remote, &seen, progress))??)
+    Ok(block_on(check::check(&shared.remote, &seen, &workspace.trust, progress))??)
 }
 
 /// What `remote repack` did.

@@ -14,6 +14,7 @@ use ledger::history::{self, DeploymentRecord, State};
 use ledger::policy::Gate;
 use ledger::refs::RefName;
 use ledger::resolve::{looks_like_id, resolve};
+use ledger::signing::{Judgement, Trust};
 use ledger::store::Unfinished;
 use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry, Timestamp, Trigger};
 use serde_json::{Map, Value, json};
@@ -88,16 +89,30 @@ impl ReleaseView {
 /// same releases over and over.
 pub struct Releases<'s, S> {
     source: &'s S,
+    /// What judges the signatures of the entries shown.
+    trust: &'s Trust,
     seen: RefCell<BTreeMap<EntryId, Rc<ReleaseView>>>,
 }
 
 impl<'s, S: Source> Releases<'s, S> {
-    pub fn new(source: &'s S) -> Releases<'s, S> {
-        Releases { source, seen: RefCell::new(BTreeMap::new()) }
+    pub fn new(source: &'s S, trust: &'s Trust) -> Releases<'s, S> {
+        Releases { source, trust, seen: RefCell::new(BTreeMap::new()) }
     }
 
     pub fn source(&self) -> &'s S {
         self.source
+    }
+
+    /// What the signing policy makes of `stored`'s signature.
+    pub fn signature(&self, stored: &StoredEntry) -> Result<SignatureView> {
+        let env = match (&stored.entry.body, stored.entry.parents.first()) {
+            (ledger::Body::Outcome(_), Some(deployment)) => self
+                .source
+                .entry(deployment)?
+                .and_then(|deployment| deployment.entry.as_deployment().map(|d| d.env.clone())),
+            _ => stored.entry.environment().map(str::to_string),
+        };
+        Ok(SignatureView(self.trust.judge(stored, env.as_deref())))
     }
 
     /// The releases that `records` show (what each deployment changed from and to, what its
@@ -441,3 +456,46 @@ impl PlanView {
 
 /// `family:revision` of a task definition ARN, as tables show it.
 pub use ledger_sync::rollout::short_arn;
+
+/// An entry's signature as shown: who signed it with which key, and whether the signing
+/// policy believes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureView(pub Judgement);
+
+impl SignatureView {
+    /// `{"signer", "key", "valid", "problem"}` for a signed entry; `null` for an unsigned one
+    /// the policy accepts; for one it needs signed, `valid: false` and the problem.
+    pub fn json(&self) -> Value {
+        match &self.0 {
+            Judgement::Valid { signer, key } => {
+                json!({"signer": signer, "key": key, "valid": true, "problem": null})
+            }
+            Judgement::Invalid { key, problem } => {
+                json!({"signer": null, "key": key, "valid": false, "problem": problem})
+            }
+            Judgement::Missing => {
+                json!({"signer": null, "key": null, "valid": false, "problem": self.0.problem()})
+            }
+            Judgement::Unsigned | Judgement::UnsignedBeforePolicy => Value::Null,
+        }
+    }
+
+    /// What `show` says of it: the signer and key, why it is not believed, or that it is
+    /// unsigned.
+    pub fn text(&self) -> String {
+        match &self.0 {
+            Judgement::Valid { signer, key } => format!("{signer} ({key})"),
+            Judgement::Invalid { key: Some(key), problem } => format!("NOT VALID, key {key}: {problem}"),
+            Judgement::Invalid { key: None, problem } => format!("NOT VALID: {problem}"),
+            Judgement::Missing => "MISSING: the signing policy needs a signature here".into(),
+            Judgement::Unsigned => "no".into(),
+            Judgement::UnsignedBeforePolicy => "no (recorded before the signing policy's `since`)".into(),
+        }
+    }
+
+    /// Whether `log` shows it: a signature, or a missing one; not an unsigned entry the policy
+    /// accepts.
+    pub fn notable(&self) -> bool {
+        !matches!(self.0, Judgement::Unsigned | Judgement::UnsignedBeforePolicy)
+    }
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::admission::{self, Rules};
 use ledger::manifest::{Environment, MANIFEST_FILE, Manifest, join_or_none};
+use ledger::signing::Trust;
 use ledger::{Stamp, Store, Timestamp};
 
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub struct Settings {
 /// A loaded project: its manifest, its ledger directory and the settings it was loaded with.
 pub struct Workspace {
     pub manifest: Manifest,
+    /// What judges entries' signatures: the manifest's `[signing]` and `[teams]`.
+    pub trust: Trust,
     pub ledger_dir: PathBuf,
     pub settings: Settings,
 }
@@ -48,7 +51,8 @@ impl Workspace {
             Some(dir) => dir.clone(),
             None => manifest.project_dir().join(LEDGER_DIR),
         };
-        Ok(Workspace { manifest, ledger_dir, settings: settings.clone() })
+        let trust = manifest.trust();
+        Ok(Workspace { manifest, trust, ledger_dir, settings: settings.clone() })
     }
 
     /// Creates the ledger (or opens the one there), recording this project as its own.
@@ -147,7 +151,7 @@ impl Workspace {
     pub fn read<T>(&self, work: impl FnOnce(&Releases<'_, ledger::store::Reader>) -> Result<T>) -> Result<T> {
         let store = self.open_store_for_reading()?;
         let reader = store.read()?;
-        work(&Releases::new(&reader))
+        work(&Releases::new(&reader, &workspace.trust))
     }
 
     /// The project's AWS region, from `[aws] region`.

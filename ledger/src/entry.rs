@@ -381,6 +381,18 @@ impl Entry {
             .chain(running.into_iter().flatten())
     }
 
+    /// The environment the entry is about, when its body names one (an outcome's is its
+    /// deployment's, which it does not hold).
+    pub fn environment(&self) -> Option<&str> {
+        match &self.body {
+            Body::Deployment(deployment) => Some(&deployment.env),
+            Body::Approval(approval) => Some(&approval.env),
+            Body::Freeze(freeze) => Some(&freeze.env),
+            Body::Unfreeze(unfreeze) => Some(&unfreeze.env),
+            Body::Release(_) | Body::ReleaseSet(_) | Body::Outcome(_) | Body::Quarantine(_) => None,
+        }
+    }
+
     pub fn as_approval(&self) -> Option<&Approval> {
         match &self.body {
             Body::Approval(approval) => Some(approval),

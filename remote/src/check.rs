@@ -1,12 +1,15 @@
 //! Checking a remote: every object, loose or in a pack, re-hashed and decoded, every pack
 //! against its name and its index, every ref and every entry a ref reaches present, and every
-//! ref still reaching where a ledger saw it. Objects no ref reaches (left by pushes that did
+//! ref still reaching where a ledger saw it, and every signature judged by the signing policy.
+//! Objects no ref reaches (left by pushes that did
 //! not finish) and packs without an index (likewise) are harmless and only counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ledger::EntryId;
+use ledger::admission::Rule;
 use ledger::refs::RefName;
+use ledger::signing::Trust;
+use ledger::{Body, EntryId, StoredEntry};
 
 use futures_util::StreamExt;
 
@@ -41,6 +44,7 @@ impl RemoteReport {
 pub async fn check<R: Remote>(
     remote: &R,
     seen: &BTreeMap<RefName, EntryId>,
+    trust: &Trust,
     progress: &dyn Progress,
 ) -> Result<RemoteReport, RemoteError> {
     let mut downloaded = download_all(remote, progress).await?;
@@ -74,6 +78,9 @@ pub async fn check<R: Remote>(
     // id → the ids it names, for every sound object.
     let mut sound: BTreeMap<EntryId, Vec<EntryId>> = BTreeMap::new();
     let mut checked = BTreeSet::new();
+    // The environment of every deployment, for the signatures of outcomes (judged last).
+    let mut environments: BTreeMap<EntryId, String> = BTreeMap::new();
+    let mut outcomes = Vec::new();
     // Every copy (loose, in a pack, in two packs) is checked.
     for (id, bytes) in downloaded {
         checked.insert(id);
@@ -82,11 +89,24 @@ pub async fn check<R: Remote>(
             continue;
         };
         match entry_of(id, &bytes) {
-            Ok(entry) => {
-                sound.insert(id, entry.entry.references());
+            Ok(stored) => {
+                sound.insert(id, stored.entry.references());
+                match (&stored.entry.body, stored.entry.environment()) {
+                    (Body::Outcome(_), _) => outcomes.push(stored),
+                    (body, env) => {
+                        if let Body::Deployment(deployment) = body {
+                            environments.insert(id, deployment.env.clone());
+                        }
+                        judge_signature(trust, &stored, env, &mut report);
+                    }
+                }
             }
             Err(error) => report.damage.push(error.to_string()),
         }
+    }
+    for stored in outcomes {
+        let env = stored.entry.parents.first().and_then(|deployment| environments.get(deployment));
+        judge_signature(trust, &stored, env.map(String::as_str), &mut report);
     }
 
     let listed = remote.list_refs().await?;
@@ -119,6 +139,13 @@ pub async fn check<R: Remote>(
     report.objects = checked.len();
     report.unreachable = sound.keys().filter(|id| !reached.contains(id)).count();
     Ok(report)
+}
+
+/// Reports `stored` when the signing policy does not accept its signature (or its lack of one).
+fn judge_signature(trust: &Trust, stored: &StoredEntry, env: Option<&str>, report: &mut RemoteReport) {
+    if let Some(problem) = trust.judge(stored, env).problem() {
+        report.damage.push(format!("entry {} breaks rule {}: {problem}", stored.id, Rule::Signature));
+    }
 }
 
 /// Whether `from` is `to` or reaches it through sound objects.

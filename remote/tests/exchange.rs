@@ -12,6 +12,7 @@ use ledger::refs::RefName;
 use ledger::store::Writer;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
+use ledger::signing::Trust;
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
@@ -183,7 +184,7 @@ fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
     );
 
     let seen = s.b.read().unwrap().tracking_refs("origin").unwrap();
-    let checked = block_on(check(&s.remote, &seen, &())).unwrap();
+    let checked = block_on(check(&s.remote, &seen, &Trust::default(), &())).unwrap();
     assert!(!checked.is_sound(), "{checked:?}");
     assert!(
         checked.damage.iter().any(|d| d.contains(&old_target.to_string()) && d.contains(&head.to_string()))
@@ -195,7 +196,7 @@ fn a_remote_ref_that_went_back_is_an_error_and_push_moves_it_forward_again() {
     assert!(pushed.moved.iter().any(|(name, id)| name == "env/prod" && *id == head), "{pushed:?}");
     let now = block_on(get_ref(&s.remote, &RefName::env("prod"))).unwrap().unwrap();
     assert_eq!(now.doc.target, head);
-    assert!(block_on(check(&s.remote, &seen, &())).unwrap().is_sound());
+    assert!(block_on(check(&s.remote, &seen, &Trust::default(), &())).unwrap().is_sound());
     assert!(block_on(pull(&s.b, &s.remote, "origin", &())).unwrap().refused.is_empty());
 }
 

@@ -105,6 +105,10 @@ pub fn render_env_log<S: Source>(
         );
         let _ = writeln!(out, "When:    {}", entry.at.to_human());
         let _ = writeln!(out, "Who:     {}", inert(&entry.actor));
+        let signature = releases.signature(&record.deployment)?;
+        if signature.notable() {
+            let _ = writeln!(out, "Signed:  {}", inert(&signature.text()));
+        }
         let _ = writeln!(out, "How:     {}", describe_trigger(&deployment.trigger, deployment.release_set));
         if !entry.message.is_empty() {
             out.push('\n');
@@ -185,12 +189,17 @@ fn render_entry_lines<S: Source>(
             Body::Unfreeze(unfreeze) => inert(&unfreeze.env).into_owned(),
             Body::Quarantine(quarantine) => quarantine.target.short(),
         };
+        let signature = releases.signature(stored)?;
+        let who = match signature.notable() {
+            true => format!("{} [signed: {}]", inert(&entry.actor), inert(&signature.text())),
+            false => inert(&entry.actor).into_owned(),
+        };
         rows.push(vec![
             stored.id.short(),
             entry.at.to_human(),
             entry.kind().as_str().to_string(),
             what,
-            inert(&entry.actor).into_owned(),
+            who,
             inert(entry.message.lines().next().unwrap_or("")).into_owned(),
         ]);
     }

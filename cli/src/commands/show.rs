@@ -1,6 +1,7 @@
 //! `ledger show`: one entry in full.
 
 use clap::Args;
+use ledger_app::ledger::signing::Judgement;
 use ledger_app::ledger::{Body, EntryId, Source};
 use ledger_app::log::{self, Shown};
 use ledger_app::text::inert;
@@ -44,6 +45,10 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
         vec!["Who:".into(), inert(&entry.actor).into_owned()],
         vec!["Parents:".into(), entry.parents.iter().map(EntryId::to_hex).collect::<Vec<_>>().join(" ")],
     ];
+    let signature = releases.signature(stored)?;
+    if signature.0 != Judgement::Unsigned {
+        rows.insert(3, vec!["Signed:".into(), inert(&signature.text()).into_owned()]);
+    }
     match &entry.body {
         Body::Release(release) => {
             rows.push(vec!["Service:".into(), inert(&release.service).into_owned()]);

@@ -210,11 +210,16 @@ impl SigningPolicy {
     }
 }
 
-/// The principal an actor signs as: the address in `Name <address>`, else the actor as it is.
+/// The principal an actor signs as: the person (without the cloud principal recorded after
+/// them, `name (arn:…)`), and of `Name <address>` the address.
 pub fn principal_of(actor: &str) -> &str {
-    match (actor.rfind('<'), actor.strip_suffix('>')) {
-        (Some(start), Some(_)) => &actor[start + 1..actor.len() - 1],
-        _ => actor,
+    let person = match actor.strip_suffix(')').and_then(|rest| rest.rfind(" (")) {
+        Some(end) => &actor[..end],
+        None => actor,
+    };
+    match (person.rfind('<'), person.strip_suffix('>')) {
+        (Some(start), Some(_)) => &person[start + 1..person.len() - 1],
+        _ => person,
     }
 }
 
