@@ -6,6 +6,10 @@
 //! as an SSHSIG in the namespace [`NAMESPACE`] with the hash [`HASH`], so that
 //! `ssh-keygen -Y verify -n ledger-entry` checks a ledger signature with nothing but OpenSSH.
 
+pub mod agent;
+pub mod allowed_signers;
+pub mod key_file;
+
 pub use ssh_key::{HashAlg, PublicKey, SshSig};
 
 /// The SSHSIG namespace of every entry signature: a signature made for anything else (a git
@@ -35,4 +39,16 @@ pub enum SignError {
     /// The signer was reached and refused or failed to sign.
     #[error("{0}")]
     Failed(String),
+}
+
+/// The key types an entry may be signed with, as a user reads them in a message.
+pub const SUPPORTED_KEYS: &str = "ed25519, ecdsa-sha2-nistp256 or rsa";
+
+/// Whether `key` is of a type entries may be signed with ([`SUPPORTED_KEYS`]).
+pub fn is_supported(key: &ssh_key::public::KeyData) -> bool {
+    use ssh_key::{Algorithm, EcdsaCurve};
+    matches!(
+        key.algorithm(),
+        Algorithm::Ed25519 | Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 } | Algorithm::Rsa { .. }
+    )
 }
