@@ -2,7 +2,11 @@
 //! the environment's region and role), the AWS principal recorded beside the actor, and AWS
 //! errors as application errors.
 
+use std::sync::Arc;
+
 use ledger::Stamp;
+use ledger::signing::EntrySigner;
+use ledger_sync::kms::KmsSigner;
 use ledger::manifest::EcsEnvironment;
 use ledger_sync::rollout::EnvTarget;
 use ledger_sync::{AwsError, AwsSettings, Cloud, ConnectError, ErrorKind as AwsErrorKind};
@@ -13,7 +17,13 @@ use crate::workspace::Workspace;
 
 /// Connects with the environment's region and role (`None`: the project's AWS defaults).
 pub fn connect(workspace: &Workspace, ecs: Option<&EcsEnvironment>) -> Result<Cloud> {
-    let settings = AwsSettings {
+    connect_with(&aws_settings(workspace, ecs))
+}
+
+/// The profile, region and role to reach AWS with for an environment (`None`: the project's
+/// AWS defaults).
+fn aws_settings(workspace: &Workspace, ecs: Option<&EcsEnvironment>) -> AwsSettings {
+    AwsSettings {
         profile: workspace.settings.profile.clone(),
         region: workspace
             .settings
@@ -22,8 +32,15 @@ pub fn connect(workspace: &Workspace, ecs: Option<&EcsEnvironment>) -> Result<Cl
             .or_else(|| ecs.and_then(|e| e.region.clone()))
             .or_else(|| workspace.project_region()),
         role_arn: ecs.and_then(|e| e.role_arn.clone()),
-    };
-    connect_with(&settings)
+    }
+}
+
+/// A signer backed by the AWS KMS key `key` (id, ARN or `alias/…`), reached with the project's
+/// AWS defaults (see docs/signing.md).
+pub fn kms_signer(workspace: &Workspace, key: &str) -> Result<Arc<dyn EntrySigner>> {
+    let signer = KmsSigner::connect(&aws_settings(workspace, None), key)
+        .map_err(|error| Error::from_source(ErrorKind::Usage, error))?;
+    Ok(Arc::new(signer))
 }
 
 /// Connects with `settings` as they are.

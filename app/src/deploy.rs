@@ -267,7 +267,7 @@ fn plan_and_deploy(
     let reader = store.read()?;
     refuse_unfinished(&reader, &request.env)?;
     let plan = Plan::towards(&reader, &request.env, request.set, request.trigger, &request.target)?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &session.workspace.trust);
     let gates = gates::evaluate(session.workspace, &releases, &plan, &stamp.actor, stamp.at)?;
     let reason = options.force.then_some(stamp.message.as_str());
     let mut view = PlanView::load(&releases, &plan, request.notes)?;
@@ -419,7 +419,7 @@ pub(crate) fn concluded(
         return Err(Error::internal(format!("entry {} is not an outcome", recorded.outcome.id)));
     }
     let reader = session.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &session.workspace.trust);
     let mut document = json!({
         "deployment": json::entry(&releases, &recorded.deployment)?,
         "outcome": json::entry(&releases, &recorded.outcome)?,

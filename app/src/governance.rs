@@ -146,7 +146,7 @@ pub fn quarantine(
 
 fn governed(session: &Session<'_>, entry: StoredEntry, release_set: Option<StoredEntry>) -> Result<Governed> {
     let reader = session.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &session.workspace.trust);
     let set_json = match &release_set {
         Some(set) => json::entry(&releases, set)?,
         None => Value::Null,

@@ -163,7 +163,7 @@ pub fn release(
 
 fn registered(session: &Session<'_>, entry: StoredEntry, is_new: bool) -> Result<Registered> {
     let reader = session.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &session.workspace.trust);
     let json = json::entry(&releases, &entry)?;
     let release = match entry.entry.as_release() {
         Some(_) => Some(ReleaseView::load(&reader, entry.id)?),

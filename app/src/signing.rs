@@ -58,7 +58,7 @@ impl KeySpec {
 pub fn signer_for(workspace: &Workspace) -> Result<Option<Arc<dyn EntrySigner>>> {
     let policy = workspace.manifest.signing.as_ref();
     let spec = match std::env::var(SIGNING_KEY_VAR) {
-        Ok(text) => Some(KeySpec::parse(&text, &std::env::current_dir()?)?),
+        Ok(text) => Some(KeySpec::parse(&text, &crate::workspace::current_dir()?)?),
         Err(_) => match policy.and_then(|policy| policy.key.as_deref()) {
             Some(text) => Some(KeySpec::parse(text, workspace.manifest.project_dir())?),
             None => None,

@@ -151,7 +151,7 @@ impl Workspace {
     pub fn read<T>(&self, work: impl FnOnce(&Releases<'_, ledger::store::Reader>) -> Result<T>) -> Result<T> {
         let store = self.open_store_for_reading()?;
         let reader = store.read()?;
-        work(&Releases::new(&reader, &workspace.trust))
+        work(&Releases::new(&reader, &self.trust))
     }
 
     /// The project's AWS region, from `[aws] region`.

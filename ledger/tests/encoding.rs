@@ -9,6 +9,7 @@ use ledger::{
     Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome,
     StoredEntry, Timestamp, Trigger,
 };
+use ledger::signing::{self, key_file::KeyFileSigner};
 use proptest::prelude::*;
 
 const GOLDEN: &str = include_str!("golden/entries.txt");
@@ -190,10 +191,37 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The unsigned golden entries, then signed ones (format 2): the first two entries signed by
+/// the fixed ed25519 test key, the deployment by the fixed ECDSA P-256 one (both sign
+/// deterministically, so the bytes are fixed too).
+fn golden_stored() -> Vec<(String, StoredEntry, Vec<u8>)> {
+    let mut stored: Vec<(String, StoredEntry, Vec<u8>)> = golden_entries()
+        .into_iter()
+        .map(|(name, entry)| {
+            let (stored, bytes) = StoredEntry::seal(entry);
+            (name.to_string(), stored, bytes)
+        })
+        .collect();
+    let entries = golden_entries();
+    for (key, names) in [("golden-ed25519", ["release", "release_set"]), ("golden-ecdsa", ["deployment_apply", "approval"])] {
+        let signer = KeyFileSigner::load(&test_key(key)).unwrap();
+        for name in names {
+            let entry = entries.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+            let signature = signing::sign(&signer, &entry).unwrap();
+            let (signed, bytes) = StoredEntry::seal_with(entry, Some(signature));
+            stored.push((format!("{name}_signed_{}", key.trim_start_matches("golden-")), signed, bytes));
+        }
+    }
+    stored
+}
+
+fn test_key(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys").join(name)
+}
+
 fn render_golden() -> String {
     let mut out = String::from("# name stored-bytes-hex id — generated once, then never changed\n");
-    for (name, entry) in golden_entries() {
-        let bytes = entry.encode();
+    for (name, _, bytes) in golden_stored() {
         out.push_str(&format!("{name} {} {}\n", hex(&bytes), EntryId::of_stored_bytes(&bytes)));
     }
     out
@@ -211,15 +239,16 @@ fn golden_vectors_never_change() {
 #[test]
 fn golden_vectors_decode_to_their_entries() {
     let lines = GOLDEN.lines().filter(|line| !line.starts_with('#'));
-    for ((name, entry), line) in golden_entries().into_iter().zip(lines) {
+    for ((name, stored, _), line) in golden_stored().into_iter().zip(lines) {
         let fields: Vec<&str> = line.split(' ').collect();
         assert_eq!(fields[0], name);
         let bytes: Vec<u8> = (0..fields[1].len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&fields[1][i..i + 2], 16).unwrap())
             .collect();
-        assert_eq!(Entry::decode(&bytes).unwrap(), (entry, None), "{name}");
-        assert_eq!(EntryId::of_stored_bytes(&bytes).to_hex(), fields[2], "{name}");
+        let id = EntryId::of_stored_bytes(&bytes);
+        assert_eq!(id.to_hex(), fields[2], "{name}");
+        assert_eq!(StoredEntry::decoded(id, &bytes).unwrap(), stored, "{name}");
     }
 }
 

@@ -233,7 +233,8 @@ fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
         "{refused:?}"
     );
     let checked =
-        block_on(check(&s.remote, &s.b.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
+        block_on(check(&s.remote, &s.b.read().unwrap().tracking_refs("origin").unwrap(), &Trust::default(), &()))
+            .unwrap();
     assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
 }
 

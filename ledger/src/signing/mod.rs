@@ -6,7 +6,9 @@
 //! as an SSHSIG in the namespace [`NAMESPACE`] with the hash [`HASH`], so that
 //! `ssh-keygen -Y verify -n ledger-entry` checks a ledger signature with nothing but OpenSSH.
 
+pub mod agent;
 pub mod allowed_signers;
+pub mod key_file;
 pub mod trust;
 
 pub use ssh_key::{HashAlg, PublicKey, SshSig};
@@ -61,4 +63,16 @@ pub fn sign(signer: &dyn EntrySigner, entry: &Entry) -> Result<Signature, SignEr
 /// A key's SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// The key types an entry may be signed with, as a user reads them in a message.
+pub const SUPPORTED_KEYS: &str = "ed25519, ecdsa-sha2-nistp256 or rsa";
+
+/// Whether `key` is of a type entries may be signed with ([`SUPPORTED_KEYS`]).
+pub fn is_supported(key: &ssh_key::public::KeyData) -> bool {
+    use ssh_key::{Algorithm, EcdsaCurve};
+    matches!(
+        key.algorithm(),
+        Algorithm::Ed25519 | Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 } | Algorithm::Rsa { .. }
+    )
 }
