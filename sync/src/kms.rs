@@ -27,11 +27,11 @@ pub enum KmsError {
     #[error("cannot start the runtime for KMS calls: {0}")]
     Runtime(std::io::Error),
     /// GetPublicKey failed: no such key or alias, access denied, no answer.
-    #[error("cannot use KMS key `{key}` to sign: {source}{hint}", hint = what_to_do(source))]
+    #[error("cannot use KMS key `{key}` to sign: {}{}", sentence(source), what_to_do(source))]
     Unreachable { key: String, source: AwsError },
     /// The key exists but cannot make the signatures entries carry.
     #[error(
-        "KMS key `{key}` cannot sign ledger entries: it is {found}; it must be an {KEY_SPEC} key for SIGN_VERIFY with ECDSA_SHA_256 ({CREATE_KEY})"
+        "KMS key `{key}` cannot sign ledger entries: {found}; it must be an {KEY_SPEC} key for SIGN_VERIFY with ECDSA_SHA_256 ({CREATE_KEY})"
     )]
     Unsuitable { key: String, found: String },
     /// KMS answered with a public key that is not a P-256 key.
@@ -59,6 +59,11 @@ fn what_to_do(error: &AwsError) -> &'static str {
         ErrorKind::Rejected if is_key_state(&error.code) => "; enable the key (or name another) and retry",
         ErrorKind::Rejected => "",
     }
+}
+
+/// An error's text without its closing full stop, to go on with `; ...`.
+fn sentence(error: &AwsError) -> String {
+    error.to_string().trim_end_matches('.').to_string()
 }
 
 /// KMS's refusals that are about the key's state, not the request: the key is there but
@@ -200,7 +205,7 @@ fn unreachable_or_unsuitable(key: &str, source: AwsError) -> KmsError {
     if source.code == "UnsupportedOperationException" {
         return KmsError::Unsuitable {
             key: key.to_string(),
-            found: format!("not asymmetric ({})", source.message),
+            found: format!("it is not asymmetric ({})", source.message.trim_end_matches('.')),
         };
     }
     KmsError::Unreachable { key: key.to_string(), source }
@@ -218,14 +223,17 @@ fn check_public_key(
     let spec = match (answer.key_spec(), answer.customer_master_key_spec()) {
         (Some(spec), _) => spec.as_str(),
         (None, Some(spec)) => spec.as_str(),
-        (None, None) => "of an unknown spec",
+        (None, None) => "(none)",
     };
-    let usage = answer.key_usage().map_or("of an unknown usage", KeyUsageType::as_str);
+    let usage = answer.key_usage().map_or("(none)", KeyUsageType::as_str);
     let signs_p256 = answer.signing_algorithms().contains(&SigningAlgorithmSpec::EcdsaSha256);
     if spec != KEY_SPEC || answer.key_usage() != Some(&KeyUsageType::SignVerify) || !signs_p256 {
         let algorithms: Vec<&str> =
             answer.signing_algorithms().iter().map(SigningAlgorithmSpec::as_str).collect();
-        let found = format!("{spec} for {usage}, signing with [{}]", algorithms.join(", "));
+        let found = format!(
+            "it has KeySpec {spec}, KeyUsage {usage}, signing algorithms [{}]",
+            algorithms.join(", ")
+        );
         return Err(KmsError::Unsuitable { key: key.to_string(), found });
     }
     let bad = |reason: String| KmsError::BadPublicKey { key: key.to_string(), reason };
@@ -262,7 +270,7 @@ fn sign_error(key: &str, error: AwsError) -> SignError {
         | ErrorKind::AccessDenied
         | ErrorKind::NotFound => true,
     };
-    let text = format!("cannot sign with KMS key `{key}`: {error}{}", what_to_do(&error));
+    let text = format!("cannot sign with KMS key `{key}`: {}{}", sentence(&error), what_to_do(&error));
     if unavailable { SignError::Unavailable(text) } else { SignError::Failed(text) }
 }
 
@@ -280,6 +288,39 @@ mod tests {
         assert!(high.normalize_s().is_some(), "the test signature's S is in the high half");
         let converted = ssh_signature(high.to_der().as_bytes()).unwrap();
         assert_eq!(converted, ssh_key::Signature::try_from(&low).unwrap());
+    }
+
+    #[test]
+    fn a_key_answered_with_key_spec_alone_is_read_and_a_symmetric_one_is_unsuitable() {
+        use aws_sdk_kms::operation::get_public_key::GetPublicKeyOutput;
+        use aws_sdk_kms::types::KeySpec;
+        let verifying_key = *p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap().verifying_key();
+        // SubjectPublicKeyInfo { id-ecPublicKey, prime256v1 }, then the uncompressed point.
+        let mut der = b"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07\x03\x42\x00".to_vec();
+        der.extend_from_slice(verifying_key.to_encoded_point(false).as_bytes());
+        let answer = GetPublicKeyOutput::builder()
+            .key_id("arn:aws:kms:us-east-1:123456789012:key/k")
+            .public_key(Blob::new(der))
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::SignVerify)
+            .signing_algorithms(SigningAlgorithmSpec::EcdsaSha256)
+            .build();
+        let (key_id, public_key) = check_public_key("alias/ci", &answer).unwrap();
+        assert_eq!(key_id, "arn:aws:kms:us-east-1:123456789012:key/k");
+        assert_eq!(
+            p256::ecdsa::VerifyingKey::try_from(public_key.key_data().ecdsa().unwrap()).unwrap(),
+            verifying_key
+        );
+
+        let symmetric = AwsError::from_response(
+            "kms:GetPublicKey",
+            400,
+            "UnsupportedOperationException",
+            "GetPublicKey is not supported for symmetric keys.",
+        );
+        let error = unreachable_or_unsuitable("alias/ci", symmetric);
+        assert!(matches!(error, KmsError::Unsuitable { .. }), "{error:?}");
+        assert!(error.to_string().contains("--key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY"), "{error}");
     }
 
     #[test]
