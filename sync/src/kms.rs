@@ -14,7 +14,8 @@ use crate::connect::{AwsSettings, Cloud, ConnectError};
 use crate::error::{AwsError, ErrorKind, from_sdk};
 use crate::retry::Backoff;
 
-/// The key spec, usage and algorithm a KMS key needs to sign entries.
+/// The key spec a KMS key needs to sign entries (with the usage SIGN_VERIFY and the
+/// algorithm ECDSA_SHA_256), and how to create one.
 const KEY_SPEC: &str = "ECC_NIST_P256";
 const CREATE_KEY: &str =
     "create it with `aws kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY`";
@@ -24,7 +25,8 @@ const CREATE_KEY: &str =
 pub enum KmsError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("cannot start the runtime for KMS calls: {0}")]
+    /// The runtime or the thread that make the KMS calls could not start.
+    #[error("cannot run KMS calls: {0}")]
     Runtime(std::io::Error),
     /// GetPublicKey failed: no such key or alias, access denied, no answer.
     #[error("cannot use KMS key `{key}` to sign: {}{}", sentence(source), what_to_do(source))]
@@ -118,11 +120,12 @@ impl KmsSigner {
             let (key_id, public_key) = check_public_key(key, &answer)?;
             Ok::<_, KmsError>((client, key_id, public_key))
         })
-        .map_err(|()| KmsError::Runtime(std::io::Error::other("the thread of the KMS call stopped")))??;
+        .map_err(KmsError::Runtime)??;
         Ok(KmsSigner { key: key.to_string(), key_id, public_key, client, runtime: Some(runtime) })
     }
 
-    fn sign_data(&self, data: &[u8]) -> Result<Vec<u8>, AwsError> {
+    /// KMS's DER signature of `data`; the outer error when the call could not be run at all.
+    fn sign_data(&self, data: &[u8]) -> std::io::Result<Result<Vec<u8>, AwsError>> {
         let runtime = self.runtime.as_ref().expect("the runtime lives until the signer is dropped");
         let backoff = Backoff::default();
         let call = || {
@@ -140,9 +143,7 @@ impl KmsSigner {
                 Ok(answer.signature.map(Blob::into_inner).unwrap_or_default())
             })
         };
-        on_own_thread(runtime, call).unwrap_or_else(|()| {
-            Err(AwsError::new("kms:Sign", ErrorKind::Transport, "", "the thread of the KMS call stopped"))
-        })
+        on_own_thread(runtime, call)
     }
 }
 
@@ -169,7 +170,10 @@ impl EntrySigner for KmsSigner {
         // signature is over (RFC 5656).
         let data = SshSig::signed_data(NAMESPACE, HASH, message)
             .map_err(|e| failed("cannot build the signed data", e.to_string()))?;
-        let der = self.sign_data(&data).map_err(|error| sign_error(&self.key, error))?;
+        let der = self
+            .sign_data(&data)
+            .map_err(|e| failed("cannot run the KMS call", e.to_string()))?
+            .map_err(|error| sign_error(&self.key, error))?;
         let signature =
             ssh_signature(&der).map_err(|reason| failed("KMS answered an unusable signature", reason))?;
         let sshsig = SshSig::new(self.public_key.key_data().clone(), NAMESPACE, HASH, signature)
@@ -183,19 +187,18 @@ impl EntrySigner for KmsSigner {
 }
 
 /// Runs the future `make` makes to completion on `runtime`, from a thread of its own, so that
-/// the caller may be inside another runtime (where blocking on one panics). `Err(())` if that
+/// the caller may be inside another runtime (where blocking on one panics). An error if that
 /// thread could not start or panicked.
 fn on_own_thread<T: Send, F: Future<Output = T>>(
     runtime: &Runtime,
     make: impl FnOnce() -> F + Send,
-) -> Result<T, ()> {
+) -> std::io::Result<T> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("ledger-kms".into())
-            .spawn_scoped(scope, || runtime.block_on(make()))
-            .map_err(|_| ())?
+            .spawn_scoped(scope, || runtime.block_on(make()))?
             .join()
-            .map_err(|_| ())
+            .map_err(|_| std::io::Error::other("the thread of the KMS call panicked"))
     })
 }
 
