@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use ledger::Stamp;
+use ledger::manifest::EcsEnvironment;
 use ledger::signing::EntrySigner;
 use ledger_sync::kms::KmsSigner;
-use ledger::manifest::EcsEnvironment;
 use ledger_sync::rollout::EnvTarget;
 use ledger_sync::{AwsError, AwsSettings, Cloud, ConnectError, ErrorKind as AwsErrorKind};
 

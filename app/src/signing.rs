@@ -81,9 +81,10 @@ pub fn signer_for(workspace: &Workspace) -> Result<Option<Arc<dyn EntrySigner>>>
             let actor = workspace.actor()?;
             let principal = principal_of(&actor);
             let listed = AgentSigner::identities(&socket).map_err(unavailable)?.into_iter().find(|key| {
-                policy.allowed_signers.lines_for(key.key_data()).any(|line| {
-                    line.names_principal(principal) && line.allows_namespace(NAMESPACE)
-                })
+                policy
+                    .allowed_signers
+                    .lines_for(key.key_data())
+                    .any(|line| line.names_principal(principal) && line.allows_namespace(NAMESPACE))
             });
             match listed {
                 Some(key) => Arc::new(AgentSigner::connect(&socket, &key).map_err(unavailable)?),
@@ -96,8 +97,10 @@ pub fn signer_for(workspace: &Workspace) -> Result<Option<Arc<dyn EntrySigner>>>
 
 fn agent_socket() -> Result<PathBuf> {
     std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from).ok_or_else(|| {
-        Error::usage("the signing key is a .pub file, to be used through ssh-agent, and SSH_AUTH_SOCK is not set")
-            .hint("start ssh-agent and `ssh-add` the key, or name the private key file instead")
+        Error::usage(
+            "the signing key is a .pub file, to be used through ssh-agent, and SSH_AUTH_SOCK is not set",
+        )
+        .hint("start ssh-agent and `ssh-add` the key, or name the private key file instead")
     })
 }
 

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use ledger::entry::FORMAT_VERSION;
 use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
+use ledger::signing::{self, key_file::KeyFileSigner};
 use ledger::{
     Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome,
     StoredEntry, Timestamp, Trigger,
 };
-use ledger::signing::{self, key_file::KeyFileSigner};
 use proptest::prelude::*;
 
 const GOLDEN: &str = include_str!("golden/entries.txt");
@@ -203,7 +203,9 @@ fn golden_stored() -> Vec<(String, StoredEntry, Vec<u8>)> {
         })
         .collect();
     let entries = golden_entries();
-    for (key, names) in [("golden-ed25519", ["release", "release_set"]), ("golden-ecdsa", ["deployment_apply", "approval"])] {
+    for (key, names) in
+        [("golden-ed25519", ["release", "release_set"]), ("golden-ecdsa", ["deployment_apply", "approval"])]
+    {
         let signer = KeyFileSigner::load(&test_key(key)).unwrap();
         for name in names {
             let entry = entries.iter().find(|(n, _)| *n == name).unwrap().1.clone();

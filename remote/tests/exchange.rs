@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use ledger::Body;
 use ledger::admission::Rules;
 use ledger::refs::RefName;
+use ledger::signing::Trust;
 use ledger::store::Writer;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
-use ledger::signing::Trust;
 use ledger_remote::check::check;
 use ledger_remote::exchange::{APPEND_DEADLINE, ExchangeError, append, fetch, pull, push};
 use ledger_remote::file::FileRemote;
@@ -232,9 +232,13 @@ fn a_history_rewritten_from_an_older_state_is_refused_naming_what_was_seen() {
         refused.why.contains("no longer contains") && refused.why.contains(&seen_head.to_string()),
         "{refused:?}"
     );
-    let checked =
-        block_on(check(&s.remote, &s.b.read().unwrap().tracking_refs("origin").unwrap(), &Trust::default(), &()))
-            .unwrap();
+    let checked = block_on(check(
+        &s.remote,
+        &s.b.read().unwrap().tracking_refs("origin").unwrap(),
+        &Trust::default(),
+        &(),
+    ))
+    .unwrap();
     assert!(checked.damage.iter().any(|d| d.contains("went back") && d.contains(&seen_head.to_string())));
 }
 

@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use ledger::admission::Rules;
 use ledger::refs::RefName;
+use ledger::signing::Trust;
 use ledger::store::Writer;
 use ledger::verify::verify;
 use ledger::{Body, EntryId, Source, Store, StoreError, StoredEntry};
@@ -284,8 +285,13 @@ fn elsewhere(name: &str) -> Holder {
 fn assert_clean(world: &World, store: &Store, schedule: &str) {
     let report = verify(&store.read().unwrap(), &Rules::without_manifest()).unwrap();
     assert!(report.is_sound(), "{schedule}: the ledger: {:?}", report.damage);
-    let remote =
-        block_on(check(&world.remote, &store.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
+    let remote = block_on(check(
+        &world.remote,
+        &store.read().unwrap().tracking_refs("origin").unwrap(),
+        &Trust::default(),
+        &(),
+    ))
+    .unwrap();
     assert!(remote.is_sound(), "{schedule}: the remote: {:?}", remote.damage);
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use ledger::admission::Rules;
 use ledger::refs::RefName;
+use ledger::signing::Trust;
 use ledger::store::ReceiveError;
 use ledger::verify::verify;
 use ledger::{EntryId, Source, Store};
@@ -161,8 +162,13 @@ fn a_push_of_a_few_entries_writes_loose_objects_and_both_kinds_come_in() {
         assert_eq!(local_refs(store), local_refs(&s.a));
         assert_sound(store);
     }
-    let report =
-        block_on(check(&s.remote, &c.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
+    let report = block_on(check(
+        &s.remote,
+        &c.read().unwrap().tracking_refs("origin").unwrap(),
+        &Trust::default(),
+        &(),
+    ))
+    .unwrap();
     assert!(report.is_sound(), "{report:?}");
     assert_eq!((report.objects, report.packs, report.unreachable), (93, 1, 0), "{report:?}");
 }
@@ -204,7 +210,7 @@ fn a_damaged_pack_is_refused_and_nothing_of_it_is_stored() {
     assert!(matches!(&error, ExchangeError::BadPack { pack: p, .. } if *p == pack.id), "{error}");
     assert!(error.to_string().contains("corrupted or forged"), "{error}");
     assert!(local_refs(&b).is_empty(), "nothing of a bad clone is stored");
-    let report = block_on(check(&s.remote, &BTreeMap::new(), &())).unwrap();
+    let report = block_on(check(&s.remote, &BTreeMap::new(), &Trust::default(), &())).unwrap();
     assert!(report.damage.iter().any(|d| d.contains(&pack.id.to_hex())), "{report:?}");
 
     // An incremental pull reads a range: what was damaged fails its own check.
@@ -312,8 +318,13 @@ fn a_repack_merges_keeps_what_it_superseded_for_the_grace_period_and_readers_ret
     assert_sound(&b);
     assert_eq!(s.pack_files(PackPart::Index).len(), 1);
     assert!(block_on(s.remote.list_objects()).unwrap().is_empty());
-    let report =
-        block_on(check(&s.remote, &b.read().unwrap().tracking_refs("origin").unwrap(), &())).unwrap();
+    let report = block_on(check(
+        &s.remote,
+        &b.read().unwrap().tracking_refs("origin").unwrap(),
+        &Trust::default(),
+        &(),
+    ))
+    .unwrap();
     assert!(report.is_sound() && report.packs == 1 && report.objects == 63, "{report:?}");
     // A repack with nothing to merge or delete does nothing.
     let idle = block_on(repack(&s.remote, now + 2 * GRACE, GRACE, &())).unwrap();

@@ -96,6 +96,10 @@ impl Cloud {
         aws_sdk_ecr::Client::new(&self.config)
     }
 
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
+    }
+
     /// The ARN of the principal these credentials act as (STS GetCallerIdentity).
     pub async fn caller(&self) -> Result<String, AwsError> {
         const ACTION: &str = "sts:GetCallerIdentity";

@@ -14,7 +14,7 @@ pub enum ErrorKind {
     Transport,
     /// IAM refused the action.
     AccessDenied,
-    /// The named cluster, service, task definition, parameter or image does not exist.
+    /// The named cluster, service, task definition, parameter, image or KMS key does not exist.
     NotFound,
     /// AWS refused the request as given (a client error other than the above).
     Rejected,
@@ -72,7 +72,8 @@ impl AwsError {
             | "ServiceNotFoundException"
             | "ParameterNotFound"
             | "ImageNotFoundException"
-            | "RepositoryNotFoundException" => ErrorKind::NotFound,
+            | "RepositoryNotFoundException"
+            | "NotFoundException" => ErrorKind::NotFound,
             _ if status == 429 => ErrorKind::Throttled,
             _ if status >= 500 => ErrorKind::ServerError,
             _ => ErrorKind::Rejected,

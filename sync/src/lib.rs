@@ -6,11 +6,13 @@
 //! - [`task_fields`]: which task definition fields a new revision carries over.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
+//! - [`kms`]: signing entries with an AWS KMS key.
 
 pub mod connect;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
+pub mod kms;
 pub mod live;
 pub mod retry;
 pub mod rollout;
@@ -25,4 +27,5 @@ mod rollout_tests;
 
 pub use connect::{AwsSettings, Cloud, ConnectError};
 pub use error::{AwsError, ErrorKind};
+pub use kms::{KmsError, KmsSigner};
 pub use retry::Backoff;

@@ -114,7 +114,7 @@ impl Moto {
         assert_eq!(status, 200, "resetting the call count: {answer}");
     }
 
-    /// An AWS JSON-protocol call (ECS, SSM, ECR), e.g. `("ecs", "CreateCluster", {...})`;
+    /// An AWS JSON-protocol call (ECS, SSM, ECR, KMS), e.g. `("ecs", "CreateCluster", {...})`;
     /// panics unless it succeeds.
     pub fn call(&self, service: &str, action: &str, input: Value) -> Value {
         let (status, answer) = self.try_call(service, action, input);
@@ -128,6 +128,7 @@ impl Moto {
             "ecs" => "AmazonEC2ContainerServiceV20141113",
             "ssm" => "AmazonSSM",
             "ecr" => "AmazonEC2ContainerRegistry_V20150921",
+            "kms" => "TrentService",
             other => panic!("no JSON target prefix known for {other}"),
         };
         // moto routes by the signing name in the credential scope; it does not check signatures.

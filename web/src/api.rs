@@ -20,7 +20,13 @@ const MAX_LIMIT: usize = 1_000;
 pub fn status(dashboard: &Dashboard, now: Timestamp) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
     let envs: Vec<String> = dashboard.workspace.manifest.environments.keys().cloned().collect();
-    Ok(status::governed(&dashboard.workspace, &Releases::new(&reader, &workspace.trust), &envs, now)?.json())
+    Ok(status::governed(
+        &dashboard.workspace,
+        &Releases::new(&reader, &dashboard.workspace.trust),
+        &envs,
+        now,
+    )?
+    .json())
 }
 
 /// What waits to reach `env` and at which gate, and the approvals recorded for it, as
@@ -28,7 +34,13 @@ pub fn status(dashboard: &Dashboard, now: Timestamp) -> Result<Value, PageError>
 pub fn approvals(dashboard: &Dashboard, env: &str, now: Timestamp) -> Result<Value, PageError> {
     dashboard.known_env(env)?;
     let reader = dashboard.store.read()?;
-    Ok(governance::approvals_in(&dashboard.workspace, &Releases::new(&reader, &workspace.trust), env, now)?.json)
+    Ok(governance::approvals_in(
+        &dashboard.workspace,
+        &Releases::new(&reader, &dashboard.workspace.trust),
+        env,
+        now,
+    )?
+    .json)
 }
 
 pub fn log(dashboard: &Dashboard, env: &str, params: &Params) -> Result<Value, PageError> {
@@ -39,13 +51,13 @@ pub fn log(dashboard: &Dashboard, env: &str, params: &Params) -> Result<Value, P
     }
     let limit = params.number("limit", 1..=MAX_LIMIT, DEFAULT_LIMIT)?;
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
     Ok(log::env_log(&dashboard.workspace, &releases, env, service, limit)?.json(&releases)?)
 }
 
 pub fn entry(dashboard: &Dashboard, text: &str) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
-    Ok(log::show(&dashboard.workspace, &Releases::new(&reader, &workspace.trust), text)?.json)
+    Ok(log::show(&dashboard.workspace, &Releases::new(&reader, &dashboard.workspace.trust), text)?.json)
 }
 
 pub fn diff(dashboard: &Dashboard, params: &Params) -> Result<Value, PageError> {
@@ -54,7 +66,7 @@ pub fn diff(dashboard: &Dashboard, params: &Params) -> Result<Value, PageError> 
     })?;
     let with_commits = params.flag("commits")?;
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
     let comparison = Comparison::load(&dashboard.workspace, &releases, &from, &to, with_commits)
         .map_err(PageError::lookup)?;
     Ok(comparison.json(&releases)?)

@@ -48,7 +48,7 @@ pub fn page(dashboard: &Dashboard, params: &Params) -> Result<String, PageError>
     };
     if let Some((from, to)) = sides(params)? {
         let reader = dashboard.store.read()?;
-        let releases = Releases::new(&reader, &workspace.trust);
+        let releases = Releases::new(&reader, &dashboard.workspace.trust);
         let comparison =
             Comparison::load(&dashboard.workspace, &releases, &from, &to, true).map_err(PageError::lookup)?;
         let mut rows = Vec::new();

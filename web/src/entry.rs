@@ -83,7 +83,7 @@ struct Deployed {
 
 pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String, PageError> {
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
     let stored = find_entry(dashboard, &releases, text)?;
     let id = stored.id;
     let entry = &stored.entry;

@@ -131,7 +131,7 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
         (None, _) => PageAt::Number(params.number("page", 1..=MAX_PAGE, 1)?),
     };
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
     let page = log::env_log_page(&dashboard.workspace, &releases, env, service.as_deref(), at, PAGE_SIZE)?;
     let records = &page.log.records;
     let position = match at {

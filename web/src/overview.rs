@@ -78,7 +78,7 @@ impl Cell {
 
 pub fn page(dashboard: &Dashboard, now: Timestamp) -> Result<String, PageError> {
     let reader = dashboard.store.read()?;
-    let releases = Releases::new(&reader, &workspace.trust);
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
     let manifest = &dashboard.workspace.manifest;
     let envs = &manifest.environment_order;
     let reports = status::governed(&dashboard.workspace, &releases, envs, now)?.environments;

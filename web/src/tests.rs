@@ -113,8 +113,12 @@ fn fixture() -> Fixture {
     let at = stamp("api three to stage");
     store.write(|w| record_intent(w, &at, &in_flight)).unwrap();
 
-    let workspace =
-        Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
+    let workspace = Workspace {
+        trust: manifest.trust(),
+        manifest,
+        ledger_dir: dir.path().join(".ledger"),
+        settings: Settings::default(),
+    };
     let dashboard = Arc::new(Dashboard { workspace, store });
     Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
 }
@@ -575,8 +579,12 @@ fn governed() -> Governed {
         EntryBody::Freeze(Freeze { env: "prod".into() }),
     );
 
-    let workspace =
-        Workspace { manifest, ledger_dir: dir.path().join(".ledger"), settings: Settings::default() };
+    let workspace = Workspace {
+        trust: manifest.trust(),
+        manifest,
+        ledger_dir: dir.path().join(".ledger"),
+        settings: Settings::default(),
+    };
     let dashboard = Arc::new(Dashboard { workspace, store });
     Governed { _dir: dir, dashboard, first_set: sets[0].id, second_set: sets[1].id, forced }
 }
