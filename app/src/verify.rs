@@ -10,7 +10,8 @@ use crate::workspace::Workspace;
 
 pub use ledger::verify::Verified;
 
-/// `{"sound", "objects", "refs", "environments", "pages_checked", "damage"}`.
+/// `{"sound", "objects", "refs", "environments", "pages_checked", "signed",
+/// "unsigned_before_policy", "damage"}`.
 pub fn json(verified: &Verified) -> Value {
     match verified {
         Verified::Checked { report, pages_checked } => {
@@ -21,6 +22,8 @@ pub fn json(verified: &Verified) -> Value {
                 "refs": report.refs,
                 "environments": report.environments,
                 "pages_checked": pages_checked,
+                "signed": report.signed,
+                "unsigned_before_policy": report.unsigned_before_policy,
                 "damage": damage,
             })
         }
@@ -30,6 +33,8 @@ pub fn json(verified: &Verified) -> Value {
             "refs": null,
             "environments": null,
             "pages_checked": true,
+            "signed": null,
+            "unsigned_before_policy": null,
             "damage": [message],
         }),
     }

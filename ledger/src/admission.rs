@@ -15,7 +15,7 @@ use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
-use crate::signing::Trust;
+use crate::signing::{Judgement, Trust};
 use crate::store::{ReceiveError, Source, StoreError, ref_of};
 use crate::timestamp::Timestamp;
 
@@ -327,7 +327,7 @@ impl Admitting {
         stored: &StoredEntry,
     ) -> Result<(), StoreError> {
         self.recent.resolve(source, &stored.entry.references())?;
-        let checked = self.rules.check_stored(on, stored, &self.recent);
+        let checked = self.rules.check_stored(on, stored, &self.recent).map(|_| ());
         self.recent.insert(stored.id, Summary::of(&stored.entry));
         self.recent.trim();
         checked.map_err(|broken| {
@@ -377,17 +377,18 @@ impl Rules {
             }
         }
         self.check_stored(on, stored, &named)
+            .map(|_| ())
             .map_err(|broken| Refusal { id: stored.id, on: on.to_string(), broken }.into())
     }
 
     /// [`Rules::check`], and the signature rule: whether `stored`, signature included, may
-    /// stand on ref `on`.
-    pub fn check_stored(&self, on: &RefName, stored: &StoredEntry, named: &dyn Named) -> Result<(), Broken> {
+    /// stand on ref `on`; if so, what the signing policy made of its signature.
+    pub fn check_stored(&self, on: &RefName, stored: &StoredEntry, named: &dyn Named) -> Result<Judgement, Broken> {
         self.check(on, &stored.entry, named)?;
-        let env = environment_of(&stored.entry, named);
-        match self.trust.judge(stored, env).problem() {
+        let judgement = self.trust.judge(stored, environment_of(&stored.entry, named));
+        match judgement.problem() {
             Some(problem) => Err(Broken::new(Rule::Signature, problem)),
-            None => Ok(()),
+            None => Ok(judgement),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::entry::{Body, DeployResult, Entry, Outcome, StoredEntry};
 use crate::history::State;
 use crate::id::EntryId;
 use crate::refs::RefName;
+use crate::signing::Judgement;
 use crate::store::{EnvLog, EnvLogRow, PageCheck, Reader, Source, Store, StoreError, id_key, ref_of};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Damage {
@@ -120,6 +121,10 @@ pub struct Report {
     pub environments: usize,
     /// Entries named from beyond the window of recent ones, read again from the store.
     pub looked_up: u64,
+    /// Entries whose signature the signing policy believes.
+    pub signed: u64,
+    /// Unsigned entries recorded before the signing policy's `since`: not failures.
+    pub unsigned_before_policy: u64,
     pub damage: Vec<Damage>,
 }
 
@@ -442,10 +447,16 @@ impl<'r> Checker<'r> {
         // An outcome whose deployment is not one is reported below, as a stray.
         if usable
             && let Some(on) = self.history_ref(entry)
-            && let Err(broken) = self.rules.check_stored(&on, &stored, &self.recent)
         {
-            let refusal = Refusal { id, on: on.to_string(), broken };
-            self.report.damage.push(Damage::BreaksRule(refusal));
+            match self.rules.check_stored(&on, &stored, &self.recent) {
+                Ok(Judgement::Valid { .. }) => self.report.signed += 1,
+                Ok(Judgement::UnsignedBeforePolicy) => self.report.unsigned_before_policy += 1,
+                Ok(_) => {}
+                Err(broken) => {
+                    let refusal = Refusal { id, on: on.to_string(), broken };
+                    self.report.damage.push(Damage::BreaksRule(refusal));
+                }
+            }
         }
         self.derived.add(seq, &stored)?;
         let entry = stored.entry;

@@ -48,6 +48,12 @@ pub fn run(globals: &GlobalArgs, args: &VerifyArgs) -> CommandResult {
                 if !pages_checked {
                     text.push_str("note: the ledger file is read-only here, so its pages were not checked against their checksums (that needs write access); every entry and index row was\n");
                 }
+                if report.signed + report.unsigned_before_policy > 0 {
+                    text.push_str(&format!(
+                        "signatures: {} entries signed as the policy requires, {} unsigned from before it\n",
+                        report.signed, report.unsigned_before_policy
+                    ));
+                }
                 text.push_str(&format!(
                     "checked {} objects, {} refs, {} environments: {verdict}\n",
                     report.objects, report.refs, report.environments
