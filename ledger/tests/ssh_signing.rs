@@ -213,6 +213,7 @@ fn broken_or_hostile_agents_give_errors_not_panics_or_huge_allocations() {
         ("bytes after the end", message(12, &[0, 0, 0, 0, 7]), "has bytes after its end"),
         ("nothing at all", Vec::new(), "talking to the ssh-agent"),
         ("a failure", message(5, &[]), "refused the request"),
+        ("an old agent's failure", message(30, &[]), "refused the request"),
     ];
     let (socket, server) =
         fake_agent(dir.path(), cases.iter().map(|(_, answer, _)| answer.clone()).collect());
@@ -428,6 +429,9 @@ fn allowed_signers_decisions_agree_with_ssh_keygen_verify() {
         format!(
             "alice@example.com valid-before=\"20270104Z\" {key}\n\
              alice@example.com valid-after=\"20270201Z\" {key}\n"
+        ),
+        format!(
+            "  \"bob@example.com,ci-*@build\"\tVALID-AFTER=\"20270104UTC\",Valid-Before=\"20270110120000z\"  {key} c\n"
         ),
     ];
     let principals = [
