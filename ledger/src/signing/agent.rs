@@ -23,6 +23,9 @@ pub const AGENT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 const SSH_AGENT_FAILURE: u8 = 5;
+/// Failure as older agents (SSH2_AGENT_FAILURE, SSH_COM_AGENT2_FAILURE) say it; OpenSSH's
+/// client takes both for [`SSH_AGENT_FAILURE`].
+const OLD_AGENT_FAILURES: [u8; 2] = [30, 102];
 const SSH_AGENTC_REQUEST_IDENTITIES: u8 = 11;
 const SSH_AGENT_IDENTITIES_ANSWER: u8 = 12;
 const SSH_AGENTC_SIGN_REQUEST: u8 = 13;
@@ -35,6 +38,21 @@ pub struct AgentSigner {
     socket: PathBuf,
     public_key: PublicKey,
     timeout: Duration,
+}
+
+/// The agent's socket as `SSH_AUTH_SOCK` names it.
+pub fn socket_from_env() -> Result<PathBuf, SignError> {
+    socket_from(std::env::var_os("SSH_AUTH_SOCK"))
+}
+
+fn socket_from(value: Option<std::ffi::OsString>) -> Result<PathBuf, SignError> {
+    value.filter(|socket| !socket.is_empty()).map(PathBuf::from).ok_or_else(|| {
+        SignError::Unavailable(
+            "no ssh-agent: SSH_AUTH_SOCK is not set; start one (`eval $(ssh-agent)`) and add the key \
+             (`ssh-add`), or configure a key file"
+                .to_string(),
+        )
+    })
 }
 
 impl AgentSigner {
@@ -207,10 +225,12 @@ impl Agent<'_> {
         stream.read_exact(&mut answer).map_err(io_failed)?;
         match answer[0] {
             kind if kind == expected => Ok(answer.split_off(1)),
-            SSH_AGENT_FAILURE => Err(SignError::Failed(format!(
-                "the ssh-agent at {shown} refused the request (a key that needs confirming, \
+            kind if kind == SSH_AGENT_FAILURE || OLD_AGENT_FAILURES.contains(&kind) => {
+                Err(SignError::Failed(format!(
+                    "the ssh-agent at {shown} refused the request (a key that needs confirming, \
                  or a locked agent: `ssh-add -X` unlocks it)"
-            ))),
+                )))
+            }
             other => Err(self.broken(&format!("answered with a message of type {other}, not {expected}"))),
         }
     }
@@ -305,6 +325,17 @@ mod tests {
             .expect("a silent agent is an error");
         assert!(error.to_string().contains("did not answer within"), "{error}");
         server.join().unwrap();
+    }
+
+    #[test]
+    fn an_unset_or_empty_ssh_auth_sock_is_no_agent() {
+        for value in [None, Some("".into())] {
+            let error = socket_from(value).err().unwrap();
+            assert!(
+                matches!(error, SignError::Unavailable(_)) && error.to_string().contains("SSH_AUTH_SOCK")
+            );
+        }
+        assert_eq!(socket_from(Some("/run/agent.sock".into())).unwrap(), PathBuf::from("/run/agent.sock"));
     }
 
     #[test]
