@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ledger::signing::agent::AgentSigner;
 use ledger::signing::key_file::KeyFileSigner;
 use ledger::signing::trust::principal_of;
-use ledger::signing::{EntrySigner, NAMESPACE, PublicKey, SignError};
+use ledger::signing::{EntrySigner, NAMESPACE, PublicKey, SignError, fingerprint};
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
@@ -93,6 +94,57 @@ pub fn signer_for(workspace: &Workspace) -> Result<Option<Arc<dyn EntrySigner>>>
         }
     };
     Ok(Some(signer))
+}
+
+/// This machine's signer as `ledger signer` shows it: its key, and the `allowed_signers` line
+/// that lets it sign as the acting person.
+pub struct SignerInfo {
+    /// The public key in OpenSSH's one-line form.
+    pub key: String,
+    pub fingerprint: String,
+    /// The principal entries recorded here are signed as (the actor's address).
+    pub principal: String,
+    /// Whether `allowed_signers` already lets this key sign as `principal`.
+    pub listed: bool,
+    /// `{"key", "fingerprint", "principal", "listed", "allowed_signers_line"}`.
+    pub json: Value,
+}
+
+impl SignerInfo {
+    /// The line to add to `allowed_signers` so this key signs as `principal`.
+    pub fn allowed_signers_line(&self) -> String {
+        format!("{} namespaces=\"{NAMESPACE}\" {}", self.principal, self.key)
+    }
+}
+
+/// What this machine signs with, for the acting person; a usage error when nothing does.
+pub fn describe(workspace: &Workspace) -> Result<SignerInfo> {
+    let signer = signer_for(workspace)?.ok_or_else(|| {
+        Error::usage("this machine has no signing key")
+            .hint(format!("set {SIGNING_KEY_VAR} to a private key file, a .pub file of a key in ssh-agent, or kms:<key>; or `ssh-add` a key that allowed_signers lists for you"))
+    })?;
+    let public_key = signer.public_key();
+    let key = PublicKey::new(public_key.key_data().clone(), "")
+        .to_openssh()
+        .map_err(|error| Error::internal(error.to_string()))?;
+    let actor = workspace.actor()?;
+    let principal = principal_of(&actor).to_string();
+    let listed = workspace.manifest.signing.as_ref().is_some_and(|policy| {
+        policy
+            .allowed_signers
+            .lines_for(public_key.key_data())
+            .any(|line| line.names_principal(&principal) && line.allows_namespace(NAMESPACE))
+    });
+    let mut info =
+        SignerInfo { key, fingerprint: fingerprint(public_key), principal, listed, json: Value::Null };
+    info.json = json!({
+        "key": info.key,
+        "fingerprint": info.fingerprint,
+        "principal": info.principal,
+        "listed": info.listed,
+        "allowed_signers_line": info.allowed_signers_line(),
+    });
+    Ok(info)
 }
 
 fn agent_socket() -> Result<PathBuf> {

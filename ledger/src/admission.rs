@@ -383,7 +383,12 @@ impl Rules {
 
     /// [`Rules::check`], and the signature rule: whether `stored`, signature included, may
     /// stand on ref `on`; if so, what the signing policy made of its signature.
-    pub fn check_stored(&self, on: &RefName, stored: &StoredEntry, named: &dyn Named) -> Result<Judgement, Broken> {
+    pub fn check_stored(
+        &self,
+        on: &RefName,
+        stored: &StoredEntry,
+        named: &dyn Named,
+    ) -> Result<Judgement, Broken> {
         self.check(on, &stored.entry, named)?;
         let judgement = self.trust.judge(stored, environment_of(&stored.entry, named));
         match judgement.problem() {

@@ -445,9 +445,7 @@ impl<'r> Checker<'r> {
             }
         }
         // An outcome whose deployment is not one is reported below, as a stray.
-        if usable
-            && let Some(on) = self.history_ref(entry)
-        {
+        if usable && let Some(on) = self.history_ref(entry) {
             match self.rules.check_stored(&on, &stored, &self.recent) {
                 Ok(Judgement::Valid { .. }) => self.report.signed += 1,
                 Ok(Judgement::UnsignedBeforePolicy) => self.report.unsigned_before_policy += 1,

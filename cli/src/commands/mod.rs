@@ -26,6 +26,7 @@ mod remote;
 mod rollback;
 mod serve;
 mod show;
+mod signer;
 mod status;
 mod unfreeze;
 mod verify;
@@ -59,6 +60,7 @@ pub enum Command {
     Status(status::StatusArgs),
     Metrics(metrics::MetricsArgs),
     Verify(verify::VerifyArgs),
+    Signer(signer::SignerArgs),
     Serve(serve::ServeArgs),
     Remote(remote::RemoteArgs),
     Push(push::PushArgs),
@@ -72,7 +74,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 30] = [
+const EACH_COMMAND: [(&str, Augment); 31] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -94,6 +96,7 @@ const EACH_COMMAND: [(&str, Augment); 30] = [
     ("status", status::StatusArgs::augment_args),
     ("metrics", metrics::MetricsArgs::augment_args),
     ("verify", verify::VerifyArgs::augment_args),
+    ("signer", signer::SignerArgs::augment_args),
     ("serve", serve::ServeArgs::augment_args),
     ("remote", remote::RemoteArgs::augment_args),
     ("push", push::PushArgs::augment_args),
@@ -135,6 +138,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Status(args) => status::run(globals, args),
         Command::Metrics(args) => metrics::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
+        Command::Signer(args) => signer::run(globals, args),
         Command::Serve(args) => serve::run(globals, args),
         Command::Remote(args) => remote::run(globals, args),
         Command::Push(args) => push::run(globals, args),
