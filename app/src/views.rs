@@ -457,6 +457,9 @@ impl PlanView {
 /// `family:revision` of a task definition ARN, as tables show it.
 pub use ledger_sync::rollout::short_arn;
 
+/// Why a signature is not checked without a signing policy.
+const UNVERIFIED: &str = "there is no [signing] policy in ledger.toml to say whose key it is";
+
 /// An entry's signature as shown: who signed it with which key, and whether the signing
 /// policy believes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -476,6 +479,9 @@ impl SignatureView {
             Judgement::Missing => {
                 json!({"signer": null, "key": null, "valid": false, "problem": self.0.problem()})
             }
+            Judgement::Unverified { key } => {
+                json!({"signer": null, "key": key, "valid": false, "problem": UNVERIFIED})
+            }
             Judgement::Unsigned | Judgement::UnsignedBeforePolicy => Value::Null,
         }
     }
@@ -488,6 +494,7 @@ impl SignatureView {
             Judgement::Invalid { key: Some(key), problem } => format!("NOT VALID, key {key}: {problem}"),
             Judgement::Invalid { key: None, problem } => format!("NOT VALID: {problem}"),
             Judgement::Missing => "MISSING: the signing policy needs a signature here".into(),
+            Judgement::Unverified { key } => format!("by key {key}, not verified: {UNVERIFIED}"),
             Judgement::Unsigned => "no".into(),
             Judgement::UnsignedBeforePolicy => "no (recorded before the signing policy's `since`)".into(),
         }

@@ -14,5 +14,6 @@ mod test_register;
 mod test_release;
 mod test_rollback;
 mod test_show;
+mod test_signing;
 mod test_status;
 mod test_verify;

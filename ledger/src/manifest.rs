@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -214,15 +215,15 @@ struct RawSigning {
 #[serde(untagged)]
 enum RawRequire {
     All(String),
-    Kinds(Vec<Spanned<String>>),
+    Kinds(Vec<String>),
 }
 
 /// `<kind> = [who…]`, or `<kind>.<env> = [who…]`.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawSignerRule {
-    Everywhere(Vec<Spanned<String>>),
-    PerEnvironment(BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>),
+    Everywhere(Vec<String>),
+    PerEnvironment(BTreeMap<String, Vec<String>>),
 }
 
 #[derive(Deserialize)]
@@ -640,14 +641,10 @@ fn parse_signing(
     let allowed_signers = AllowedSigners::load(&allowed_signers_path).map_err(|error| {
         locate(Some(raw.allowed_signers.span()), key("allowed_signers"), error.to_string())
     })?;
-    let kind_named = |text: &Spanned<String>, at: &str| {
-        EntryKind::parse(text.get_ref()).ok_or_else(|| {
+    let kind_named = |text: &str, span: Range<usize>, at: &str| {
+        EntryKind::parse(text).ok_or_else(|| {
             let known: Vec<&str> = EntryKind::ALL.iter().map(|kind| kind.as_str()).collect();
-            locate(
-                Some(text.span()),
-                key(at),
-                format!("unknown kind {:?}; kinds: {}", text.get_ref(), known.join(", ")),
-            )
+            locate(Some(span), key(at), format!("unknown kind {text:?}; kinds: {}", known.join(", ")))
         })
     };
     let required = match raw.require {
@@ -660,9 +657,10 @@ fn parse_signing(
                 );
                 return Err(locate(Some(require.span()), key("require"), message));
             }
-            RawRequire::Kinds(kinds) => {
-                kinds.iter().map(|kind| kind_named(kind, "require")).collect::<Result<_, _>>()?
-            }
+            RawRequire::Kinds(kinds) => kinds
+                .iter()
+                .map(|kind| kind_named(kind, require.span(), "require"))
+                .collect::<Result<_, _>>()?,
         },
     };
     let since = match &raw.since {
@@ -672,11 +670,11 @@ fn parse_signing(
                 .map_err(|error| locate(Some(since.span()), key("since"), error.to_string()))?,
         ),
     };
-    let who = |list: &[Spanned<String>], at: &str| -> Result<Vec<Approver>, ManifestError> {
+    let who = |list: &[String], span: Range<usize>, at: &str| -> Result<Vec<Approver>, ManifestError> {
         let mut approvers = Vec::new();
         for text in list {
-            let refuse = |message: String| locate(Some(text.span()), key(at), message);
-            let approver = Approver::parse(text.get_ref()).map_err(refuse)?;
+            let refuse = |message: String| locate(Some(span.clone()), key(at), message);
+            let approver = Approver::parse(text).map_err(refuse)?;
             if let Approver::Team(team) = &approver
                 && !teams.contains_key(team)
             {
@@ -688,16 +686,16 @@ fn parse_signing(
             approvers.push(approver);
         }
         if approvers.is_empty() {
-            return Err(locate(None, key(at), "name at least one signer, or remove the rule".into()));
+            return Err(locate(Some(span), key(at), "name at least one signer, or remove the rule".into()));
         }
         Ok(approvers)
     };
     let mut rules = BTreeMap::new();
     for (kind_text, rule) in &raw.rules {
         let at = format!("rules.{}", kind_text.get_ref());
-        let kind = kind_named(kind_text, &at)?;
+        let kind = kind_named(kind_text.get_ref(), kind_text.span(), &at)?;
         let rule = match rule.get_ref() {
-            RawSignerRule::Everywhere(list) => SignerRule::Everywhere(who(list, &at)?),
+            RawSignerRule::Everywhere(list) => SignerRule::Everywhere(who(list, rule.span(), &at)?),
             RawSignerRule::PerEnvironment(by_env) => {
                 if !KINDS_WITH_ENVIRONMENT.contains(&kind) {
                     let message = format!(
@@ -708,16 +706,15 @@ fn parse_signing(
                 }
                 let mut per_env = BTreeMap::new();
                 for (env, list) in by_env {
-                    let at = format!("{at}.{}", env.get_ref());
-                    if !environments.contains_key(env.get_ref()) {
+                    let at = format!("{at}.{env}");
+                    if !environments.contains_key(env) {
                         let message = format!(
-                            "unknown environment {:?}; declared: {}",
-                            env.get_ref(),
+                            "unknown environment {env:?}; declared: {}",
                             join_or_none(environments.keys())
                         );
-                        return Err(locate(Some(env.span()), key(&at), message));
+                        return Err(locate(Some(rule.span()), key(&at), message));
                     }
-                    per_env.insert(env.get_ref().clone(), who(list.get_ref(), &at)?);
+                    per_env.insert(env.clone(), who(list, rule.span(), &at)?);
                 }
                 SignerRule::PerEnvironment(per_env)
             }

@@ -52,6 +52,9 @@ pub enum Judgement {
     /// Signed, and not to be believed: `key` is the signing key's fingerprint when the
     /// signature names one.
     Invalid { key: Option<String>, problem: String },
+    /// Signed, by a key that checks, with no `[signing]` policy to say whose key it is: taken
+    /// in (nothing needs a signature without a policy) and shown as unverified.
+    Unverified { key: String },
     /// Unsigned, and the policy needs no signature on it (no policy, a kind not required).
     Unsigned,
     /// Unsigned, recorded before the policy's `since`.
@@ -63,7 +66,13 @@ pub enum Judgement {
 impl Judgement {
     /// Whether the entry may stand under the policy.
     pub fn is_acceptable(&self) -> bool {
-        matches!(self, Judgement::Valid { .. } | Judgement::Unsigned | Judgement::UnsignedBeforePolicy)
+        matches!(
+            self,
+            Judgement::Valid { .. }
+                | Judgement::Unverified { .. }
+                | Judgement::Unsigned
+                | Judgement::UnsignedBeforePolicy
+        )
     }
 
     /// Why the entry may not stand, when it may not.
@@ -136,8 +145,7 @@ impl Trust {
             return invalid(Some(key), format!("its signature does not verify: {error}"));
         }
         let Some(policy) = &self.policy else {
-            let problem = "there is no [signing] policy in ledger.toml to say whose key it is".to_string();
-            return invalid(Some(key), problem);
+            return Judgement::Unverified { key };
         };
         let signer = principal_of(&entry.actor);
         let lines: Vec<_> = policy.allowed_signers.lines_for(sshsig.public_key()).collect();
