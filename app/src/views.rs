@@ -103,14 +103,16 @@ impl<'s, S: Source> Releases<'s, S> {
         self.source
     }
 
-    /// What the signing policy makes of `stored`'s signature.
+    /// What the signing policy makes of `stored`'s signature. (An unsigned entry is judged
+    /// without its environment, which only the rules for signers ask.)
     pub fn signature(&self, stored: &StoredEntry) -> Result<SignatureView> {
-        let env = match (&stored.entry.body, stored.entry.parents.first()) {
-            (ledger::Body::Outcome(_), Some(deployment)) => self
+        let env = match (&stored.signature, &stored.entry.body, stored.entry.parents.first()) {
+            (None, _, _) => None,
+            (Some(_), ledger::Body::Outcome(_), Some(deployment)) => self
                 .source
                 .entry(deployment)?
                 .and_then(|deployment| deployment.entry.as_deployment().map(|d| d.env.clone())),
-            _ => stored.entry.environment().map(str::to_string),
+            (Some(_), _, _) => stored.entry.environment().map(str::to_string),
         };
         Ok(SignatureView(self.trust.judge(stored, env.as_deref())))
     }
