@@ -15,6 +15,7 @@ use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
 use crate::name::{self, NameKind};
 use crate::refs::RefName;
+use crate::signing::trust::{SignatureCheck, verify_signature};
 use crate::signing::{Judgement, Trust};
 use crate::store::{ReceiveError, Source, StoreError, ref_of};
 use crate::timestamp::Timestamp;
@@ -389,8 +390,21 @@ impl Rules {
         stored: &StoredEntry,
         named: &dyn Named,
     ) -> Result<Judgement, Broken> {
+        let checked = verify_signature(&stored.entry, stored.signature.as_ref());
+        self.check_stored_verified(on, stored, named, checked)
+    }
+
+    /// [`Rules::check_stored`] of an entry whose signature was checked by itself already (see
+    /// [`verify_signature`]), as `verify` does on every core.
+    pub fn check_stored_verified(
+        &self,
+        on: &RefName,
+        stored: &StoredEntry,
+        named: &dyn Named,
+        checked: SignatureCheck,
+    ) -> Result<Judgement, Broken> {
         self.check(on, &stored.entry, named)?;
-        let judgement = self.trust.judge(stored, environment_of(&stored.entry, named));
+        let judgement = self.trust.judge_verified(stored, environment_of(&stored.entry, named), checked);
         match judgement.problem() {
             Some(problem) => Err(Broken::new(Rule::Signature, problem)),
             None => Ok(judgement),

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use ssh_encoding::Decode;
 use ssh_key::SshSig;
+use ssh_key::public::KeyData;
 
 use super::allowed_signers::AllowedSigners;
 use super::{HASH, NAMESPACE};
-use crate::entry::{EntryKind, StoredEntry};
+use crate::entry::{Entry, EntryKind, Signature, StoredEntry};
 use crate::policy::{Approver, Teams};
 use crate::timestamp::Timestamp;
 
@@ -113,48 +114,43 @@ impl Trust {
     /// Judges `stored`'s signature; `env` is the environment the entry belongs to (an
     /// outcome's is its deployment's), when it has one.
     pub fn judge(&self, stored: &StoredEntry, env: Option<&str>) -> Judgement {
+        self.judge_verified(stored, env, verify_signature(&stored.entry, stored.signature.as_ref()))
+    }
+
+    /// [`Trust::judge`] of an entry whose signature [`verify_signature`] checked already (on
+    /// whichever thread: the checks that need no policy are the costly part).
+    pub fn judge_verified(
+        &self,
+        stored: &StoredEntry,
+        env: Option<&str>,
+        verified: SignatureCheck,
+    ) -> Judgement {
         let entry = &stored.entry;
-        let Some(signature) = &stored.signature else {
-            return match &self.policy {
-                Some(policy) if policy.requires(entry.kind(), entry.at) => Judgement::Missing,
-                Some(policy) if policy.since.is_some_and(|since| entry.at < since) => {
-                    Judgement::UnsignedBeforePolicy
-                }
-                _ => Judgement::Unsigned,
-            };
+        let (key_data, key) = match verified {
+            SignatureCheck::Unsigned => {
+                return match &self.policy {
+                    Some(policy) if policy.requires(entry.kind(), entry.at) => Judgement::Missing,
+                    Some(policy) if policy.since.is_some_and(|since| entry.at < since) => {
+                        Judgement::UnsignedBeforePolicy
+                    }
+                    _ => Judgement::Unsigned,
+                };
+            }
+            SignatureCheck::Bad { key, problem } => return Judgement::Invalid { key, problem },
+            SignatureCheck::Good { key_data, key } => (key_data, key),
         };
-        let invalid = |key: Option<String>, problem: String| Judgement::Invalid { key, problem };
-        let sshsig = match decode_sshsig(&signature.0) {
-            Ok(sshsig) => sshsig,
-            Err(problem) => return invalid(None, problem),
-        };
-        let public_key = ssh_key::PublicKey::new(sshsig.public_key().clone(), "");
-        let key = super::fingerprint(&public_key);
-        if sshsig.namespace() != NAMESPACE {
-            let problem = format!(
-                "its signature is for {:?}, not for ledger entries ({NAMESPACE:?})",
-                sshsig.namespace()
-            );
-            return invalid(Some(key), problem);
-        }
-        if sshsig.hash_alg() != HASH && sshsig.hash_alg() != ssh_key::HashAlg::Sha256 {
-            return invalid(Some(key), "its signature uses an unknown hash".into());
-        }
-        let message = entry.encode();
-        if let Err(error) = public_key.verify(NAMESPACE, &message, &sshsig) {
-            return invalid(Some(key), format!("its signature does not verify: {error}"));
-        }
+        let invalid = |key: String, problem: String| Judgement::Invalid { key: Some(key), problem };
         let Some(policy) = &self.policy else {
             return Judgement::Unverified { key };
         };
         let signer = principal_of(&entry.actor);
-        let lines: Vec<_> = policy.allowed_signers.lines_for(sshsig.public_key()).collect();
+        let lines: Vec<_> = policy.allowed_signers.lines_for(&key_data).collect();
         if lines.is_empty() {
             let problem = format!(
                 "it is signed by key {key}, which {} does not list",
                 policy.allowed_signers_path.display()
             );
-            return invalid(Some(key), problem);
+            return invalid(key, problem);
         }
         let as_actor: Vec<_> = lines
             .iter()
@@ -167,7 +163,7 @@ impl Trust {
                 principals.join(", "),
                 policy.allowed_signers_path.display()
             );
-            return invalid(Some(key), problem);
+            return invalid(key, problem);
         }
         if !as_actor.iter().any(|line| line.valid_at(entry.at)) {
             let problem = format!(
@@ -175,7 +171,7 @@ impl Trust {
                 entry.at.to_rfc3339(),
                 policy.allowed_signers_path.display()
             );
-            return invalid(Some(key), problem);
+            return invalid(key, problem);
         }
         if let Some(allowed) = policy.allowed_for(entry.kind(), env)
             && !allowed.iter().any(|approver| self.names(approver, signer))
@@ -187,7 +183,7 @@ impl Trust {
                 entry.kind().as_str(),
                 names.join(", ")
             );
-            return invalid(Some(key), problem);
+            return invalid(key, problem);
         }
         Judgement::Valid { signer: signer.to_string(), key }
     }
@@ -216,6 +212,45 @@ impl SigningPolicy {
             SignerRule::PerEnvironment(by_env) => by_env.get(env?).map(Vec::as_slice),
         }
     }
+}
+
+/// What a signature proves by itself, before the policy says whose key it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureCheck {
+    Unsigned,
+    /// Made by the key it names (`key`: its fingerprint), in [`NAMESPACE`], over this entry.
+    Good {
+        key_data: KeyData,
+        key: String,
+    },
+    /// Not a signature of this entry: `key` when the signature names one.
+    Bad {
+        key: Option<String>,
+        problem: String,
+    },
+}
+
+/// Checks `entry`'s signature by itself: an SSHSIG, in [`NAMESPACE`], with a known hash,
+/// that verifies over the entry's format-1 bytes with the key it names.
+pub fn verify_signature(entry: &Entry, signature: Option<&Signature>) -> SignatureCheck {
+    let Some(signature) = signature else { return SignatureCheck::Unsigned };
+    let sshsig = match decode_sshsig(&signature.0) {
+        Ok(sshsig) => sshsig,
+        Err(problem) => return SignatureCheck::Bad { key: None, problem },
+    };
+    let public_key = ssh_key::PublicKey::new(sshsig.public_key().clone(), "");
+    let key = super::fingerprint(&public_key);
+    let problem = if sshsig.namespace() != NAMESPACE {
+        format!("its signature is for {:?}, not for ledger entries ({NAMESPACE:?})", sshsig.namespace())
+    } else if sshsig.hash_alg() != HASH && sshsig.hash_alg() != ssh_key::HashAlg::Sha256 {
+        "its signature uses an unknown hash".into()
+    } else {
+        match public_key.verify(NAMESPACE, &entry.encode(), &sshsig) {
+            Ok(()) => return SignatureCheck::Good { key_data: public_key.key_data().clone(), key },
+            Err(error) => format!("its signature does not verify: {error}"),
+        }
+    };
+    SignatureCheck::Bad { key: Some(key), problem }
 }
 
 /// The principal an actor signs as: the person (without the cloud principal recorded after
