@@ -1,4 +1,5 @@
-//! `/entry/<id or prefix>`: one entry in full, its parents linked. A release's or release
+//! `/entry/<id or prefix>`: one entry in full, its parents linked, its signature judged (the
+//! signer and key fingerprint in full, or why it is not believed or unsigned). A release's or release
 //! set's page also says where it runs now and where it was deployed before (forced deployments
 //! marked); a release set's, the gates a deployment of it would meet in each environment now
 //! and the approvals recorded for it there.
@@ -11,6 +12,7 @@ use ledger_app::ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger,
 
 use super::env_log::DeploymentView;
 use super::governance::{ApprovalView, Forced, GateView};
+use super::signature::SignatureMark;
 use super::{Dashboard, Nav, PageError, ReleaseLink, find_entry};
 use ledger_app::views::Releases;
 use ledger_app::workspace::git_dir;
@@ -27,6 +29,7 @@ struct EntryPage {
     kind: &'static str,
     at: String,
     actor: String,
+    signature: SignatureMark,
     message: String,
     parents: Vec<String>,
     fields: Vec<Field>,
@@ -93,6 +96,7 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
         kind: entry.kind().as_str(),
         at: entry.at.to_rfc3339(),
         actor: entry.actor.clone(),
+        signature: SignatureMark::of(&releases, &stored)?,
         message: entry.message.clone(),
         parents: entry.parents.iter().map(EntryId::to_hex).collect(),
         fields: Vec::new(),
