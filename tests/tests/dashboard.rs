@@ -400,7 +400,9 @@ fn signature_marks_render_in_chromium() {
         section(&stage, &format!(r#"data-deployment="{unsigned}""#), "</h2>").contains(">unsigned</span>")
     );
 
-    let prod = browser.dom(&format!("{}/env/prod", server.url));
+    let prod_url = format!("{}/env/prod", server.url);
+    let prod = browser.dom(&prod_url);
+    browser.screenshot(&prod_url, "environment-signature-not-valid");
     let mark = deployment_mark(&prod, &revoked);
     assert!(mark.contains(r#"class="signature invalid""#), "{mark}");
     assert!(mark.contains("which allowed_signers does not list"), "{mark}");

@@ -82,6 +82,7 @@ struct Deployed {
     at: String,
     result: &'static str,
     forced: Option<Forced>,
+    signature: SignatureMark,
 }
 
 pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String, PageError> {
@@ -127,9 +128,9 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                 }
                 let scope = Scope::EnvService(env, &release.service);
                 let (records, complete) = deployments_since(&reader, env, Some(&scope), seq)?;
-                placement.before.extend(
-                    records.iter().filter(|r| changes_to(r, &release.service, id)).map(|r| deployed(env, r)),
-                );
+                for record in records.iter().filter(|r| changes_to(r, &release.service, id)) {
+                    placement.before.push(deployed(&releases, env, record)?);
+                }
                 if !complete {
                     placement.unsearched.push(env.clone());
                 }
@@ -150,14 +151,12 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                     placement.now.push(env.clone());
                 }
                 let (records, complete) = deployments_since(&reader, env, None, seq)?;
-                placement.before.extend(
-                    records
-                        .iter()
-                        .filter(|r| {
-                            r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id))
-                        })
-                        .map(|r| deployed(env, r)),
-                );
+                let of_set = |r: &&DeploymentRecord| {
+                    r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id))
+                };
+                for record in records.iter().filter(of_set) {
+                    placement.before.push(deployed(&releases, env, record)?);
+                }
                 if !complete {
                     placement.unsearched.push(env.clone());
                 }
@@ -179,7 +178,10 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                     env: env.clone(),
                     runs_it: plan.is_empty(),
                     gates: GateView::all(&gates),
-                    approvals: approvals.iter().map(ApprovalView::of).collect(),
+                    approvals: approvals
+                        .iter()
+                        .map(|approval| ApprovalView::of(&releases, approval))
+                        .collect::<Result<_, _>>()?,
                 });
             }
         }
@@ -277,13 +279,18 @@ fn changes_to(record: &DeploymentRecord, service: &str, release: EntryId) -> boo
     deployment.and_then(|d| d.changes.get(service)).is_some_and(|change| change.to == release)
 }
 
-fn deployed(env: &str, record: &DeploymentRecord) -> Deployed {
-    Deployed {
+fn deployed<S: Source>(
+    releases: &Releases<'_, S>,
+    env: &str,
+    record: &DeploymentRecord,
+) -> Result<Deployed, PageError> {
+    Ok(Deployed {
         env: env.to_string(),
         id: record.deployment.id.to_hex(),
         short: record.deployment.id.short(),
         at: record.deployment.entry.at.to_human(),
         result: record.result().map_or("in-flight", |r| r.as_str()),
         forced: Forced::of(&record.deployment.entry),
-    }
+        signature: SignatureMark::of(releases, &record.deployment)?,
+    })
 }

@@ -746,6 +746,8 @@ struct Signed {
     before_policy: EntryId,
     /// stage's first deployment: unsigned, recorded after the policy began.
     missing: EntryId,
+    /// api v2, signed by Ana.
+    v2: EntryId,
     /// prod's second deployment, signed by Ana's key, which allowed_signers lists for her.
     valid: EntryId,
     /// stage's second deployment, signed by a key allowed_signers does not list.
@@ -825,6 +827,7 @@ fn signed() -> Signed {
         dashboard,
         before_policy,
         missing,
+        v2,
         valid,
         invalid,
         not_the_signer,
@@ -840,7 +843,7 @@ impl Served for Signed {
 }
 
 /// The mark of the deployment `id` where a page lists it.
-fn deployment_mark<'a>(body: &'a str, id: EntryId) -> &'a str {
+fn deployment_mark(body: &str, id: EntryId) -> &str {
     let deployment = section(body, &format!(r#"data-deployment="{}""#, id.to_hex()), "</section>");
     let mark =
         &deployment[deployment.find(r#"<span class="signature"#).unwrap_or_else(|| panic!("{deployment}"))..];
@@ -911,6 +914,25 @@ fn entry_pages_show_the_signer_and_key_in_full_or_why_not() {
     let unsigned = section(&body, r#"<td id="signature">"#, "</td>");
     assert!(unsigned.contains(r#"data-signature="unsigned""#), "{unsigned}");
     assert!(unsigned.contains("the signing policy needs no signature on it"), "{unsigned}");
+}
+
+#[test]
+fn a_release_page_marks_the_deployments_of_it_and_a_set_page_its_approvals() {
+    let s = signed();
+    let release = s.page(&format!("/entry/{}", s.v2.to_hex()));
+    assert!(section(&release, r#"<td id="signature">"#, "</td>").contains(r#"data-signature="signed""#));
+    let deployed = section(&release, r#"id="deployed""#, "</table>");
+    let row = |id: EntryId| {
+        section(deployed, &format!(r#"data-deployment="{}""#, id.to_hex()), "</tr>").to_string()
+    };
+    assert!(row(s.valid).contains(r#"data-signature="signed""#), "{deployed}");
+    assert!(row(s.invalid).contains(r#"data-signature="invalid""#), "{deployed}");
+
+    // No signing policy: approvals are unsigned, and nothing needs them signed.
+    let g = governed();
+    let set = g.page(&format!("/entry/{}", g.second_set.to_hex()));
+    let prod = section(&set, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    assert_eq!(prod.matches(r#"data-signature="unsigned""#).count(), 2, "{prod}");
 }
 
 #[test]
