@@ -320,7 +320,8 @@ fn governed_pages_render(project: &Project, browser: &Browser) {
     assert!(section(&page, r#"class="deployment""#, "</section>").contains(r#"data-forced="approvals""#));
 }
 
-/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH; its public line.
+/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH; its public line, with
+/// its newline.
 fn ssh_key(path: &std::path::Path) -> String {
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
@@ -354,7 +355,12 @@ fn signature_marks_render_in_chromium() {
     let bob_key = ssh_key(&project.path().join("bob_key"));
     let signers = format!("test@example.com {key}bob@example.com {bob_key}");
     project.write("allowed_signers", &signers);
-    let signing = "[signing]\nallowed_signers = \"allowed_signers\"\nsince = \"2026-11-02T00:00:00Z\"\nkey = \"signing_key\"\n";
+    let signing = r#"
+[signing]
+allowed_signers = "allowed_signers"
+since = "2026-11-02T00:00:00Z"
+key = "signing_key"
+"#;
     project.write("ledger.toml", &format!("{MANIFEST}{signing}"));
     let signed_run = |at: &str, args: &[&str]| {
         let run = project.run_by(actor, at, args);

@@ -1,8 +1,9 @@
 //! `/entry/<id or prefix>`: one entry in full, its parents linked, its signature judged (the
-//! signer and key fingerprint in full, or why it is not believed or unsigned). A release's or release
-//! set's page also says where it runs now and where it was deployed before (forced deployments
-//! marked); a release set's, the gates a deployment of it would meet in each environment now
-//! and the approvals recorded for it there.
+//! signer and key fingerprint in full, or why it is not believed or unsigned). A release's or
+//! release set's page also says where it runs now and where it was deployed before (forced
+//! deployments and signatures marked); a release set's, the gates a deployment of it would meet
+//! in each environment now and the approvals recorded for it there, each with its signature's
+//! mark.
 
 use askama::Template;
 use ledger_app::ledger::deploy::SetSource;

@@ -1,7 +1,7 @@
 //! `/env/<env>`: an environment's deployments, newest first (a forced one marked with the gates
-//! it was forced past, each deployment and outcome with its signature's mark), a page at a time, optionally only those that changed one service
-//! (`?service=api`). A page starts at a cursor
-//! (`?before=<seq>`: the deployments recorded before that position), which its newer/older
+//! it was forced past, each deployment and outcome with its signature's mark), a page at a
+//! time, optionally only those that changed one service (`?service=api`). A page starts at a
+//! cursor (`?before=<seq>`: the deployments recorded before that position), which its newer/older
 //! links carry, or at a number (`?page=N`); either is a range read at any depth. Pages of one
 //! service are numbered.
 

@@ -34,7 +34,7 @@ impl SignatureMark {
 
     fn judged(judgement: Judgement) -> SignatureMark {
         // A problem may name the allowed_signers file by its path on this machine.
-        let problem = |judgement: &Judgement| without_paths(&judgement.problem().unwrap_or_default());
+        let problem = judgement.problem().map(|problem| without_paths(&problem)).unwrap_or_default();
         match judgement {
             Judgement::Valid { signer, key } => SignatureMark {
                 state: "signed",
@@ -43,22 +43,22 @@ impl SignatureMark {
                 signer: Some(signer),
                 key: Some(key),
             },
-            Judgement::Invalid { ref key, .. } => SignatureMark {
+            Judgement::Invalid { key, .. } => SignatureMark {
                 state: "invalid",
                 label: "✗ signature not valid",
-                note: problem(&judgement),
                 signer: None,
-                key: key.clone(),
+                key,
+                note: problem,
             },
             Judgement::Missing => SignatureMark {
                 state: "missing",
                 label: "✗ signature missing",
-                note: problem(&judgement),
                 signer: None,
                 key: None,
+                note: problem,
             },
             Judgement::Unsigned => {
-                SignatureMark::unsigned("not signed; the signing policy needs no signature on it")
+                SignatureMark::unsigned("not signed, and no signing policy needs it to be")
             }
             Judgement::UnsignedBeforePolicy => {
                 SignatureMark::unsigned("not signed; recorded before the signing policy began (its `since`)")
