@@ -320,6 +320,114 @@ fn governed_pages_render(project: &Project, browser: &Browser) {
     assert!(section(&page, r#"class="deployment""#, "</section>").contains(r#"data-forced="approvals""#));
 }
 
+/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH; its public line, with
+/// its newline.
+fn ssh_key(path: &std::path::Path) -> String {
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen is installed");
+    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+/// The signature mark of the deployment `id` on an environment page.
+fn deployment_mark<'a>(dom: &'a str, id: &str) -> &'a str {
+    let deployment = section(dom, &format!(r#"data-deployment="{id}""#), "</section>");
+    tag_with(deployment, "data-signature=")
+}
+
+/// A team turns signing on at a point of its history: what was recorded before shows a quiet
+/// "unsigned" mark, what its key signed after a "signed" one naming the signer and key, and
+/// an entry whose key was then taken out of allowed_signers a warning.
+#[test]
+fn signature_marks_render_in_chromium() {
+    let project = Project::new(MANIFEST).with_fixed_clock();
+    let actor = "Test User <test@example.com>";
+    project.ok(&["init"]);
+    project.ok(&["register", "api", &image("api", "v1")]);
+    project.ok(&["apply", "latest", "stage", "--service", "api", "--yes", "-m", "before signing"]);
+    let unsigned =
+        project.json(&["log", "stage", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
+
+    let key = ssh_key(&project.path().join("signing_key"));
+    let bob_key = ssh_key(&project.path().join("bob_key"));
+    let signers = format!("test@example.com {key}bob@example.com {bob_key}");
+    project.write("allowed_signers", &signers);
+    let signing = r#"
+[signing]
+allowed_signers = "allowed_signers"
+since = "2026-11-02T00:00:00Z"
+key = "signing_key"
+"#;
+    project.write("ledger.toml", &format!("{MANIFEST}{signing}"));
+    let signed_run = |at: &str, args: &[&str]| {
+        let run = project.run_by(actor, at, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    };
+    signed_run("2026-11-02T10:00:00Z", &["register", "api", &image("api", "v2")]);
+    signed_run(
+        "2026-11-02T10:01:00Z",
+        &["apply", "latest", "stage", "--service", "api", "--yes", "-m", "signed"],
+    );
+    let signed =
+        project.json(&["log", "stage", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
+    let fingerprint = project.json(&["show", &signed])["signature"]["key"].as_str().unwrap().to_string();
+    // Bob deploys to prod with his key, which is then taken out of allowed_signers.
+    let by_bob = project
+        .command(&["apply", "latest", "prod", "--service", "api", "--yes", "-m", "bob's"])
+        .env("LEDGER_ACTOR", "Bob <bob@example.com>")
+        .env("LEDGER_TIMESTAMP", "2026-11-02T10:02:00Z")
+        .env("LEDGER_SIGNING_KEY", project.path().join("bob_key"))
+        .output()
+        .unwrap();
+    assert!(by_bob.status.success(), "{}", String::from_utf8_lossy(&by_bob.stderr));
+    let revoked =
+        project.json(&["log", "prod", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
+    project.write("allowed_signers", &format!("test@example.com {key}"));
+
+    let server = Server::start(&project, &[]);
+    let browser = Browser::new();
+    let stage_url = format!("{}/env/stage", server.url);
+    let stage = browser.dom(&stage_url);
+    browser.screenshot(&stage_url, "environment-signed");
+    let mark = deployment_mark(&stage, &signed);
+    assert!(mark.contains(r#"class="signature signed""#), "{mark}");
+    assert!(
+        mark.contains(&format!(r#"title="signed by test@example.com with key {fingerprint}""#)),
+        "{mark}"
+    );
+    assert!(section(&stage, &format!(r#"data-deployment="{signed}""#), "</h2>").contains("✓ signed</span>"));
+    let mark = deployment_mark(&stage, &unsigned);
+    assert!(mark.contains(r#"class="signature unsigned""#), "{mark}");
+    assert!(mark.contains("recorded before the signing policy began"), "{mark}");
+    assert!(
+        section(&stage, &format!(r#"data-deployment="{unsigned}""#), "</h2>").contains(">unsigned</span>")
+    );
+
+    let prod_url = format!("{}/env/prod", server.url);
+    let prod = browser.dom(&prod_url);
+    browser.screenshot(&prod_url, "environment-signature-not-valid");
+    let mark = deployment_mark(&prod, &revoked);
+    assert!(mark.contains(r#"class="signature invalid""#), "{mark}");
+    assert!(mark.contains("which allowed_signers does not list"), "{mark}");
+
+    // The entry page names the signer and the key in full.
+    let entry_url = format!("{}/entry/{signed}", server.url);
+    let entry = browser.dom(&entry_url);
+    browser.screenshot(&entry_url, "entry-signed");
+    let signature = section(&entry, r#"id="signature""#, "</td>");
+    assert!(signature.contains(r#"data-signer="test@example.com">test@example.com</span>"#), "{signature}");
+    assert!(signature.contains(&format!(r#"data-key="{fingerprint}">{fingerprint}</code>"#)), "{signature}");
+    let before = browser.dom(&format!("{}/entry/{unsigned}", server.url));
+    let signature = section(&before, r#"id="signature""#, "</td>");
+    assert!(
+        signature.contains(r#"data-signature="unsigned""#) && !signature.contains("data-key"),
+        "{signature}"
+    );
+}
+
 #[test]
 fn api_answers_what_the_cli_prints() {
     let Fixture { project, hostile, .. } = project();

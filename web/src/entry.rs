@@ -1,7 +1,9 @@
-//! `/entry/<id or prefix>`: one entry in full, its parents linked. A release's or release
-//! set's page also says where it runs now and where it was deployed before (forced deployments
-//! marked); a release set's, the gates a deployment of it would meet in each environment now
-//! and the approvals recorded for it there.
+//! `/entry/<id or prefix>`: one entry in full, its parents linked, its signature judged (the
+//! signer and key fingerprint in full, or why it is not believed or unsigned). A release's or
+//! release set's page also says where it runs now and where it was deployed before (forced
+//! deployments and signatures marked); a release set's, the gates a deployment of it would meet
+//! in each environment now and the approvals recorded for it there, each with its signature's
+//! mark.
 
 use askama::Template;
 use ledger_app::ledger::deploy::SetSource;
@@ -11,6 +13,7 @@ use ledger_app::ledger::{Body, EntryId, Source, StoredEntry, Timestamp, Trigger,
 
 use super::env_log::DeploymentView;
 use super::governance::{ApprovalView, Forced, GateView};
+use super::signature::SignatureMark;
 use super::{Dashboard, Nav, PageError, ReleaseLink, find_entry};
 use ledger_app::views::Releases;
 use ledger_app::workspace::git_dir;
@@ -27,6 +30,7 @@ struct EntryPage {
     kind: &'static str,
     at: String,
     actor: String,
+    signature: SignatureMark,
     message: String,
     parents: Vec<String>,
     fields: Vec<Field>,
@@ -79,6 +83,7 @@ struct Deployed {
     at: String,
     result: &'static str,
     forced: Option<Forced>,
+    signature: SignatureMark,
 }
 
 pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String, PageError> {
@@ -93,6 +98,7 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
         kind: entry.kind().as_str(),
         at: entry.at.to_rfc3339(),
         actor: entry.actor.clone(),
+        signature: SignatureMark::of(&releases, &stored)?,
         message: entry.message.clone(),
         parents: entry.parents.iter().map(EntryId::to_hex).collect(),
         fields: Vec::new(),
@@ -123,9 +129,9 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                 }
                 let scope = Scope::EnvService(env, &release.service);
                 let (records, complete) = deployments_since(&reader, env, Some(&scope), seq)?;
-                placement.before.extend(
-                    records.iter().filter(|r| changes_to(r, &release.service, id)).map(|r| deployed(env, r)),
-                );
+                for record in records.iter().filter(|r| changes_to(r, &release.service, id)) {
+                    placement.before.push(deployed(&releases, env, record)?);
+                }
                 if !complete {
                     placement.unsearched.push(env.clone());
                 }
@@ -146,14 +152,12 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                     placement.now.push(env.clone());
                 }
                 let (records, complete) = deployments_since(&reader, env, None, seq)?;
-                placement.before.extend(
-                    records
-                        .iter()
-                        .filter(|r| {
-                            r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id))
-                        })
-                        .map(|r| deployed(env, r)),
-                );
+                let of_set = |r: &&DeploymentRecord| {
+                    r.deployment.entry.as_deployment().is_some_and(|d| d.release_set == Some(id))
+                };
+                for record in records.iter().filter(of_set) {
+                    placement.before.push(deployed(&releases, env, record)?);
+                }
                 if !complete {
                     placement.unsearched.push(env.clone());
                 }
@@ -175,7 +179,10 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                     env: env.clone(),
                     runs_it: plan.is_empty(),
                     gates: GateView::all(&gates),
-                    approvals: approvals.iter().map(ApprovalView::of).collect(),
+                    approvals: approvals
+                        .iter()
+                        .map(|approval| ApprovalView::of(&releases, approval))
+                        .collect::<Result<_, _>>()?,
                 });
             }
         }
@@ -273,13 +280,18 @@ fn changes_to(record: &DeploymentRecord, service: &str, release: EntryId) -> boo
     deployment.and_then(|d| d.changes.get(service)).is_some_and(|change| change.to == release)
 }
 
-fn deployed(env: &str, record: &DeploymentRecord) -> Deployed {
-    Deployed {
+fn deployed<S: Source>(
+    releases: &Releases<'_, S>,
+    env: &str,
+    record: &DeploymentRecord,
+) -> Result<Deployed, PageError> {
+    Ok(Deployed {
         env: env.to_string(),
         id: record.deployment.id.to_hex(),
         short: record.deployment.id.short(),
         at: record.deployment.entry.at.to_human(),
         result: record.result().map_or("in-flight", |r| r.as_str()),
         forced: Forced::of(&record.deployment.entry),
-    }
+        signature: SignatureMark::of(releases, &record.deployment)?,
+    })
 }

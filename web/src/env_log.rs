@@ -1,7 +1,7 @@
 //! `/env/<env>`: an environment's deployments, newest first (a forced one marked with the gates
-//! it was forced past), a page at a time, optionally only those that changed one service
-//! (`?service=api`). A page starts at a cursor
-//! (`?before=<seq>`: the deployments recorded before that position), which its newer/older
+//! it was forced past, each deployment and outcome with its signature's mark), a page at a
+//! time, optionally only those that changed one service (`?service=api`). A page starts at a
+//! cursor (`?before=<seq>`: the deployments recorded before that position), which its newer/older
 //! links carry, or at a number (`?page=N`); either is a range read at any depth. Pages of one
 //! service are numbered.
 
@@ -11,6 +11,7 @@ use ledger_app::ledger::{Body, Source};
 use ledger_app::log::{self, PageAt};
 
 use super::governance::Forced;
+use super::signature::SignatureMark;
 use super::{Dashboard, Nav, PageError, Params, ReleaseLink};
 use ledger_app::views::{Releases, describe_trigger};
 
@@ -45,10 +46,20 @@ pub struct DeploymentView {
     pub message: String,
     /// The gates it was forced past, and why, when it was forced.
     pub forced: Option<Forced>,
+    pub signature: SignatureMark,
     /// `succeeded`, `failed`, `rolled_back`, `submitted`, or `in-flight`.
     pub result: &'static str,
     pub changes: Vec<ChangeView>,
     pub outcomes: Vec<OutcomeView>,
+    /// The entry that recorded how it ended, when it has ended.
+    pub outcome_entry: Option<OutcomeEntry>,
+}
+
+/// A deployment's outcome entry: linked, with its signature's mark.
+pub struct OutcomeEntry {
+    pub id: String,
+    pub short: String,
+    pub signature: SignatureMark,
 }
 
 pub struct ChangeView {
@@ -101,6 +112,14 @@ impl DeploymentView {
                     .collect()
             })
             .unwrap_or_default();
+        let outcome_entry = match &record.outcome {
+            Some(outcome) => Some(OutcomeEntry {
+                id: outcome.id.to_hex(),
+                short: outcome.id.short(),
+                signature: SignatureMark::of(releases, outcome)?,
+            }),
+            None => None,
+        };
         Ok(DeploymentView {
             id: record.deployment.id.to_hex(),
             short: record.deployment.id.short(),
@@ -109,9 +128,11 @@ impl DeploymentView {
             how: describe_trigger(&deployment.trigger, deployment.release_set),
             message: entry.message.clone(),
             forced: Forced::of(entry),
+            signature: SignatureMark::of(releases, &record.deployment)?,
             result: record.result().map_or("in-flight", |r| r.as_str()),
             changes,
             outcomes,
+            outcome_entry,
         })
     }
 }

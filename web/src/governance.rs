@@ -3,9 +3,13 @@
 //! layer ([`ledger_app::gates`]); this module only shapes them for the templates.
 
 use ledger_app::gates::Waiting;
-use ledger_app::ledger::Entry;
+use ledger_app::ledger::governance::Recorded;
 use ledger_app::ledger::policy::{FreezeCause, Gate, GateDetail};
-use ledger_app::views::PlanView;
+use ledger_app::ledger::{Entry, Source};
+use ledger_app::views::{PlanView, Releases};
+
+use super::PageError;
+use super::signature::SignatureMark;
 
 /// One gate's verdict.
 pub struct GateView {
@@ -125,23 +129,30 @@ impl Forced {
     }
 }
 
-/// An approval as the pages list it.
+/// An approval as the pages list it, with its signature's mark: an approval is only as good
+/// as the proof of who gave it.
 pub struct ApprovalView {
     pub id: String,
     pub short: String,
     pub actor: String,
     pub at: String,
     pub message: String,
+    pub signature: SignatureMark,
 }
 
 impl ApprovalView {
-    pub fn of(recorded: &ledger_app::ledger::governance::Recorded) -> ApprovalView {
-        ApprovalView {
+    pub fn of<S: Source>(releases: &Releases<'_, S>, recorded: &Recorded) -> Result<ApprovalView, PageError> {
+        let stored = releases
+            .source()
+            .entry(&recorded.id)?
+            .ok_or_else(|| PageError::damaged(format!("approval {} is missing", recorded.id)))?;
+        Ok(ApprovalView {
             id: recorded.id.to_hex(),
             short: recorded.id.short(),
             actor: recorded.actor.clone(),
             at: recorded.at.to_human(),
             message: recorded.message.clone(),
-        }
+            signature: SignatureMark::of(releases, &stored)?,
+        })
     }
 }

@@ -16,6 +16,7 @@ mod governance;
 pub mod hosts;
 mod metrics;
 mod overview;
+mod signature;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,7 @@
-//! Every route against a ledger built in a temporary directory: what each page shows, the
-//! shapes of the JSON answers, escaping, and 404/400 (never 500) for bad requests; the `Host`
-//! check, paths kept out of answers, and a served socket that sends nothing being closed.
+//! Every route against a ledger built in a temporary directory: what each page shows (signature
+//! marks under a signing policy too), the shapes of the JSON answers, escaping, and 404/400
+//! (never 500) for bad requests; the `Host` check, paths kept out of answers, and a served
+//! socket that sends nothing being closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -725,4 +726,224 @@ fn governance_entries_render_their_fields() {
     let body = g.page(&format!("/entry/{}", freeze.to_hex()));
     assert!(body.contains(r#"href="/env/prod""#), "{body}");
     assert!(body.contains("incident &#60;b&#62;4711&#60;/b&#62;"), "{body}");
+}
+
+/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH.
+fn ssh_key(path: &std::path::Path) -> String {
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen is installed");
+    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+/// A ledger under a signing policy that begins at a point of its history.
+struct Signed {
+    _dir: tempfile::TempDir,
+    dashboard: Arc<Dashboard>,
+    /// api v1, and its deployment to prod: unsigned, recorded before the policy began.
+    before_policy: EntryId,
+    /// stage's first deployment: unsigned, recorded after the policy began.
+    missing: EntryId,
+    /// api v2, signed by Ana.
+    v2: EntryId,
+    /// prod's second deployment, signed by Ana's key, which allowed_signers lists for her.
+    valid: EntryId,
+    /// stage's second deployment, signed by a key allowed_signers does not list.
+    invalid: EntryId,
+    /// stage's third deployment, signed with Ana's key and recorded as by `<i>Mallory</i>!`.
+    not_the_signer: EntryId,
+    /// The SHA256 fingerprints of Ana's key and of the unlisted key.
+    ana_key: String,
+    unlisted_key: String,
+}
+
+/// api v1 released and deployed to prod before `[signing] since`; then stage deployed unsigned,
+/// api v2 released and deployed to prod with Ana's key, and to stage with a key not listed;
+/// then api v1 to stage with Ana's key, recorded as by someone else. The rest is recorded as
+/// Ana's.
+fn signed() -> Signed {
+    use ledger_app::ledger::signing::key_file::KeyFileSigner;
+    use ledger_app::ledger::signing::{EntrySigner, fingerprint};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ana_public = ssh_key(&dir.path().join("ana"));
+    ssh_key(&dir.path().join("unlisted"));
+    std::fs::write(dir.path().join("allowed_signers"), format!("ana@example.com {ana_public}")).unwrap();
+    let start = Timestamp::now().plus_seconds(-86_400);
+    let by = |actor: &str, minute: i64| Stamp {
+        at: start.plus_seconds(minute * 60),
+        actor: actor.into(),
+        message: format!("minute {minute}"),
+    };
+    let at = |minute: i64| by("Ana <ana@example.com>", minute);
+    let manifest = format!(
+        "{MANIFEST}[signing]\nallowed_signers = \"allowed_signers\"\nsince = \"{}\"\n",
+        start.plus_seconds(10 * 60).to_rfc3339()
+    );
+    let manifest = Manifest::parse(&dir.path().join("ledger.toml"), &manifest).unwrap();
+    let signer = |name: &str| Arc::new(KeyFileSigner::load(&dir.path().join(name)).unwrap());
+    let (ana, unlisted) = (signer("ana"), signer("unlisted"));
+    let (ana_key, unlisted_key) = (fingerprint(ana.public_key()), fingerprint(unlisted.public_key()));
+
+    let release = |store: &Store, tag: &str, stamp: Stamp| {
+        let release = Release {
+            service: "api".into(),
+            image: format!("registry.example.com/shop/api:{tag}"),
+            digest: None,
+            revision: None,
+            revision_at: None,
+        };
+        store.write(|w| w.record_release(stamp, release)).unwrap().id
+    };
+    let deploy = |store: &Store, env: &str, release: EntryId, stamp: Stamp| {
+        let target = BTreeMap::from([("api".to_string(), release)]);
+        let plan =
+            Plan::towards(&store.read().unwrap(), env, SetSource::None, Trigger::Apply, &target).unwrap();
+        store.write(|w| record_only(w, &stamp, &plan)).unwrap().deployment.id
+    };
+    let store = Store::init(&dir.path().join(".ledger")).unwrap();
+    let v1 = release(&store, "v1", at(1));
+    let before_policy = deploy(&store, "prod", v1, at(2));
+    let missing = deploy(&store, "stage", v1, at(11));
+    let store = store.signing(ana.clone());
+    let v2 = release(&store, "v2", at(12));
+    let valid = deploy(&store, "prod", v2, at(13));
+    let store = store.signing(unlisted);
+    let invalid = deploy(&store, "stage", v2, at(14));
+    let store = store.signing(ana);
+    let not_the_signer = deploy(&store, "stage", v1, by("<i>Mallory</i>!", 15));
+
+    let workspace = Workspace {
+        trust: manifest.trust(),
+        manifest,
+        ledger_dir: dir.path().join(".ledger"),
+        settings: Settings::default(),
+    };
+    let dashboard = Arc::new(Dashboard { workspace, store });
+    Signed {
+        _dir: dir,
+        dashboard,
+        before_policy,
+        missing,
+        v2,
+        valid,
+        invalid,
+        not_the_signer,
+        ana_key,
+        unlisted_key,
+    }
+}
+
+impl Served for Signed {
+    fn dashboard(&self) -> &Arc<Dashboard> {
+        &self.dashboard
+    }
+}
+
+/// The mark of the deployment `id` where a page lists it.
+fn deployment_mark(body: &str, id: EntryId) -> &str {
+    let deployment = section(body, &format!(r#"data-deployment="{}""#, id.to_hex()), "</section>");
+    let mark =
+        &deployment[deployment.find(r#"<span class="signature"#).unwrap_or_else(|| panic!("{deployment}"))..];
+    &mark[..mark.find("</span>").unwrap() + "</span>".len()]
+}
+
+#[test]
+fn deployments_are_marked_signed_invalid_missing_or_unsigned() {
+    let s = signed();
+    let prod = s.page("/env/prod");
+    let valid = deployment_mark(&prod, s.valid);
+    let title = format!("signed by ana@example.com with key {}", s.ana_key);
+    assert_eq!(
+        valid,
+        format!(r#"<span class="signature signed" data-signature="signed" title="{title}">✓ signed</span>"#)
+    );
+    let before = deployment_mark(&prod, s.before_policy);
+    assert!(before.starts_with(r#"<span class="signature unsigned" data-signature="unsigned""#), "{before}");
+    assert!(
+        before.contains("recorded before the signing policy began") && before.ends_with(">unsigned</span>")
+    );
+
+    let stage = s.page("/env/stage");
+    let invalid = deployment_mark(&stage, s.invalid);
+    assert!(invalid.starts_with(r#"<span class="signature invalid" data-signature="invalid""#), "{invalid}");
+    assert!(invalid.contains(&format!("it is signed by key {}", s.unlisted_key)), "{invalid}");
+    assert!(invalid.contains("which allowed_signers does not list"), "the file, not its path: {invalid}");
+    assert!(invalid.ends_with(">✗ signature not valid</span>"), "{invalid}");
+    let missing = deployment_mark(&stage, s.missing);
+    assert!(missing.starts_with(r#"<span class="signature missing" data-signature="missing""#), "{missing}");
+    assert!(missing.contains("the signing policy needs a signature on it"), "{missing}");
+    assert!(!stage.contains(&s.dashboard.workspace.ledger_dir.parent().unwrap().display().to_string()));
+
+    // Each outcome carries its own mark: signed with its deployment's key.
+    let outcome = section(&prod, &format!(r#"data-deployment="{}""#, s.valid.to_hex()), "</section>");
+    let caption = section(outcome, "<caption>", "</caption>");
+    assert!(caption.contains(r#"data-signature="signed""#), "{caption}");
+}
+
+#[test]
+fn entry_pages_show_the_signer_and_key_in_full_or_why_not() {
+    let s = signed();
+    let signature = |id: EntryId| {
+        let body = s.page(&format!("/entry/{}", id.to_hex()));
+        section(&body, r#"<td id="signature">"#, "</td>").to_string()
+    };
+    let valid = signature(s.valid);
+    assert!(valid.contains(r#"data-signature="signed""#), "{valid}");
+    assert!(valid.contains(r#"<span class="signer" data-signer="ana@example.com">ana@example.com</span>"#));
+    assert!(valid.contains(&format!(r#"<code class="key" data-key="{0}">{0}</code>"#, s.ana_key)), "{valid}");
+
+    let invalid = signature(s.invalid);
+    assert!(invalid.contains(r#"data-signature="invalid""#) && !invalid.contains("data-signer"), "{invalid}");
+    assert!(invalid.contains(&format!(r#"data-key="{}""#, s.unlisted_key)), "{invalid}");
+    assert!(invalid.contains(r#"<div class="muted note">it is signed by key"#), "{invalid}");
+
+    let missing = signature(s.missing);
+    assert!(missing.contains(r#"data-signature="missing""#) && !missing.contains("data-key"), "{missing}");
+    let before = signature(s.before_policy);
+    assert!(before.contains(r#"data-signature="unsigned""#), "{before}");
+    assert!(before.contains("recorded before the signing policy began"), "{before}");
+
+    // Without a signing policy nothing needs a signature: a quiet mark.
+    let f = fixture();
+    let body = f.page(&format!("/entry/{}", f.api_v1.to_hex()));
+    let unsigned = section(&body, r#"<td id="signature">"#, "</td>");
+    assert!(unsigned.contains(r#"data-signature="unsigned""#), "{unsigned}");
+    assert!(unsigned.contains("no signing policy needs it to be"), "{unsigned}");
+}
+
+#[test]
+fn a_release_page_marks_the_deployments_of_it_and_a_set_page_its_approvals() {
+    let s = signed();
+    let release = s.page(&format!("/entry/{}", s.v2.to_hex()));
+    assert!(section(&release, r#"<td id="signature">"#, "</td>").contains(r#"data-signature="signed""#));
+    let deployed = section(&release, r#"id="deployed""#, "</table>");
+    let row = |id: EntryId| {
+        section(deployed, &format!(r#"data-deployment="{}""#, id.to_hex()), "</tr>").to_string()
+    };
+    assert!(row(s.valid).contains(r#"data-signature="signed""#), "{deployed}");
+    assert!(row(s.invalid).contains(r#"data-signature="invalid""#), "{deployed}");
+
+    // No signing policy: approvals are unsigned, and nothing needs them signed.
+    let g = governed();
+    let set = g.page(&format!("/entry/{}", g.second_set.to_hex()));
+    let prod = section(&set, r#"<section class="env-gates" data-env="prod">"#, "</section>");
+    assert_eq!(prod.matches(r#"data-signature="unsigned""#).count(), 2, "{prod}");
+}
+
+#[test]
+fn an_actor_in_a_signature_problem_is_escaped() {
+    let s = signed();
+    let stage = s.page("/env/stage");
+    let forged = deployment_mark(&stage, s.not_the_signer);
+    assert!(forged.contains(r#"data-signature="invalid""#), "{forged}");
+    assert!(
+        forged.contains("it is recorded as by &#34;&#60;i&#62;Mallory&#60;/i&#62;!&#34;, and key"),
+        "{forged}"
+    );
+    assert!(forged.contains("signs only for ana@example.com in allowed_signers"), "{forged}");
+    assert!(!stage.contains("<i>Mallory"));
 }
