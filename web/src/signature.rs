@@ -10,7 +10,8 @@ use super::{PageError, without_paths};
 
 /// An entry's signature as the pages mark it.
 pub struct SignatureMark {
-    /// `signed`, `invalid`, `missing` or `unsigned`: the class and `data-signature` of its mark.
+    /// `signed`, `invalid`, `missing`, `unverified` or `unsigned`: the class and `data-signature`
+    /// of its mark.
     pub state: &'static str,
     /// The mark's text.
     pub label: &'static str,
@@ -56,6 +57,13 @@ impl SignatureMark {
                 signer: None,
                 key: None,
                 note: problem,
+            },
+            Judgement::Unverified { key } => SignatureMark {
+                state: "unverified",
+                label: "signed, not verified",
+                signer: None,
+                note: format!("signed with key {key}; there is no signing policy to say whose key it is"),
+                key: Some(key),
             },
             Judgement::Unsigned => {
                 SignatureMark::unsigned("not signed, and no signing policy needs it to be")
