@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ledger_testutil::moto::Moto;
 use ledger_testutil::process::{Project, manifest_with_services};
+use ledger_testutil::ssh::{generate_key, public_key_line};
 use serde_json::Value;
 
 const BUCKET: &str = "team-ledger";
@@ -1035,4 +1036,56 @@ fn governance_travels_through_the_remote_on_file() {
 #[test]
 fn governance_travels_through_the_remote_on_s3() {
     governance_travels_through_the_remote(&Shared::s3());
+}
+
+/// Signed entries (format 2) travel through the remote as they are: loose and in packs, taken in
+/// by a clone and a pull that check every signature against the project's policy.
+fn signed_history_travels_through_the_remote(shared: &Shared) {
+    let keys = tempfile::tempdir().unwrap();
+    let mut allowed = String::new();
+    for name in ["alice", "bob"] {
+        let key = generate_key(keys.path(), name, "ed25519", "");
+        allowed.push_str(&format!("{name}@example.com {}\n", public_key_line(&key)));
+    }
+    let manifest =
+        format!("{}\n[signing]\nallowed_signers = \"allowed_signers\"\n", manifest_with_services(3));
+    let member = |name: &str| {
+        let mut env = shared.moto.as_ref().map(Moto::env).unwrap_or_default();
+        env.push(("LEDGER_SIGNING_KEY", keys.path().join(name).display().to_string()));
+        env.push(("LEDGER_ACTOR", format!("{name}@example.com")));
+        let project = Project::new(&manifest).with_env(env);
+        project.write("allowed_signers", &allowed);
+        project
+    };
+    let alice = member("alice");
+    alice.ok(&["init"]);
+    alice.ok(&["remote", "add", "origin", &shared.url]);
+    alice.ok(&["remote", "init"]);
+    ship(&alice, "v1");
+    let bob = member("bob");
+    bob.ok(&["clone", &shared.url]);
+    let deployment = &log(&bob, "stage")[0];
+    assert_eq!(deployment["signature"]["signer"], "alice@example.com", "{deployment}");
+    assert_eq!(deployment["signature"]["valid"], true);
+    bob.ok(&["promote", "stage", "prod", "--yes"]);
+    alice.ok(&["pull"]);
+    let promoted = &log(&alice, "prod")[0];
+    assert_eq!(promoted["signature"]["signer"], "bob@example.com", "{promoted}");
+    for project in [&alice, &bob] {
+        let verified = project.json(&["verify"]);
+        assert_eq!(verified["sound"], true, "{verified}");
+        assert_eq!(verified["signed"], verified["objects"], "every entry is signed: {verified}");
+    }
+    let remote = alice.json(&["verify", "--remote", "origin"]);
+    assert_eq!(remote["damage"], serde_json::json!([]), "{remote}");
+}
+
+#[test]
+fn signed_history_travels_through_the_remote_on_file() {
+    signed_history_travels_through_the_remote(&Shared::file());
+}
+
+#[test]
+fn signed_history_travels_through_the_remote_on_s3() {
+    signed_history_travels_through_the_remote(&Shared::s3());
 }
