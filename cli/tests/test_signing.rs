@@ -321,8 +321,9 @@ fn signing_adopted_at_a_point_in_history_leaves_earlier_entries_unsigned_before_
     signing.ok(JANE, "2026-11-03T09:00:00Z", Some("jane"), &["register", "api", "registry.local/api:v2"]);
 }
 
-#[test]
-fn forged_entries_on_a_remote_are_refused_by_pull_and_reported_by_verify_remote() {
+/// Our project on a new file remote, api v1 registered and applied to stage, signed by jane:
+/// (the remote's directory, the manifest's `[remote]` section for it, our project).
+fn shared_and_signed() -> (tempfile::TempDir, String, Signing) {
     let shared = tempfile::tempdir().unwrap();
     let remote = format!("\n[remote]\nurl = \"file://{}\"\n", shared.path().display());
     let ours = Signing::new(&format!("{MANIFEST}{remote}"));
@@ -330,6 +331,12 @@ fn forged_entries_on_a_remote_are_refused_by_pull_and_reported_by_verify_remote(
     ours.project.ok(&["remote", "init", "origin"]);
     ours.ok(JANE, "2026-11-02T09:00:00Z", Some("jane"), &["register", "api", "registry.local/api:v1"]);
     ours.ok(JANE, "2026-11-02T09:01:00Z", Some("jane"), &["apply", "latest", "stage", "--yes"]);
+    (shared, remote, ours)
+}
+
+#[test]
+fn forged_entries_on_a_remote_are_refused_by_pull_and_reported_by_verify_remote() {
+    let (_shared, remote, ours) = shared_and_signed();
 
     // Someone with write access to the remote and a ledger.toml without [signing] records
     // unsigned deployments to prod there.
@@ -356,13 +363,7 @@ fn forged_entries_on_a_remote_are_refused_by_pull_and_reported_by_verify_remote(
 
 #[test]
 fn a_signer_not_allowed_for_prod_on_the_remote_is_refused_by_pull() {
-    let shared = tempfile::tempdir().unwrap();
-    let remote = format!("\n[remote]\nurl = \"file://{}\"\n", shared.path().display());
-    let ours = Signing::new(&format!("{MANIFEST}{remote}"));
-    ours.project.ok(&["init"]);
-    ours.project.ok(&["remote", "init", "origin"]);
-    ours.ok(JANE, "2026-11-02T09:00:00Z", Some("jane"), &["register", "api", "registry.local/api:v1"]);
-    ours.ok(JANE, "2026-11-02T09:01:00Z", Some("jane"), &["apply", "latest", "stage", "--yes"]);
+    let (_shared, remote, ours) = shared_and_signed();
 
     // Bob's ledger has no rule for prod: he signs a deployment there with his own, listed key.
     let lax = MANIFEST.replace(

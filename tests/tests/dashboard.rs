@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger_testutil::process::{Project, ledger_bin};
+use ledger_testutil::ssh::{generate_key, public_key_line};
 use serde_json::Value;
 
 const MANIFEST: &str = r#"
@@ -320,18 +321,6 @@ fn governed_pages_render(project: &Project, browser: &Browser) {
     assert!(section(&page, r#"class="deployment""#, "</section>").contains(r#"data-forced="approvals""#));
 }
 
-/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH; its public line, with
-/// its newline.
-fn ssh_key(path: &std::path::Path) -> String {
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen is installed");
-    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
-}
-
 /// The signature mark of the deployment `id` on an environment page.
 fn deployment_mark<'a>(dom: &'a str, id: &str) -> &'a str {
     let deployment = section(dom, &format!(r#"data-deployment="{id}""#), "</section>");
@@ -351,9 +340,9 @@ fn signature_marks_render_in_chromium() {
     let unsigned =
         project.json(&["log", "stage", "-n", "1"])["deployments"][0]["id"].as_str().unwrap().to_string();
 
-    let key = ssh_key(&project.path().join("signing_key"));
-    let bob_key = ssh_key(&project.path().join("bob_key"));
-    let signers = format!("test@example.com {key}bob@example.com {bob_key}");
+    let key = public_key_line(&generate_key(project.path(), "signing_key", "ed25519", ""));
+    let bob_key = public_key_line(&generate_key(project.path(), "bob_key", "ed25519", ""));
+    let signers = format!("test@example.com {key}\nbob@example.com {bob_key}\n");
     project.write("allowed_signers", &signers);
     let signing = r#"
 [signing]

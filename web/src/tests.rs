@@ -728,17 +728,6 @@ fn governance_entries_render_their_fields() {
     assert!(body.contains("incident &#60;b&#62;4711&#60;/b&#62;"), "{body}");
 }
 
-/// A new ed25519 key pair at `path` (and `path.pub`), made by OpenSSH.
-fn ssh_key(path: &std::path::Path) -> String {
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen is installed");
-    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
-}
-
 /// A ledger under a signing policy that begins at a point of its history.
 struct Signed {
     _dir: tempfile::TempDir,
@@ -767,11 +756,12 @@ struct Signed {
 fn signed() -> Signed {
     use ledger_app::ledger::signing::key_file::KeyFileSigner;
     use ledger_app::ledger::signing::{EntrySigner, fingerprint};
+    use ledger_testutil::ssh::{generate_key, public_key_line};
 
     let dir = tempfile::tempdir().unwrap();
-    let ana_public = ssh_key(&dir.path().join("ana"));
-    ssh_key(&dir.path().join("unlisted"));
-    std::fs::write(dir.path().join("allowed_signers"), format!("ana@example.com {ana_public}")).unwrap();
+    let ana_public = public_key_line(&generate_key(dir.path(), "ana", "ed25519", ""));
+    generate_key(dir.path(), "unlisted", "ed25519", "");
+    std::fs::write(dir.path().join("allowed_signers"), format!("ana@example.com {ana_public}\n")).unwrap();
     let start = Timestamp::now().plus_seconds(-86_400);
     let by = |actor: &str, minute: i64| Stamp {
         at: start.plus_seconds(minute * 60),
