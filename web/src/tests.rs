@@ -114,14 +114,19 @@ fn fixture() -> Fixture {
     let at = stamp("api three to stage");
     store.write(|w| record_intent(w, &at, &in_flight)).unwrap();
 
+    let dashboard = dashboard_over(manifest, dir.path(), store);
+    Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
+}
+
+/// The dashboard of the project `manifest` in `dir`, over `store`.
+fn dashboard_over(manifest: Manifest, dir: &std::path::Path, store: Store) -> Arc<Dashboard> {
     let workspace = Workspace {
         trust: manifest.trust(),
         manifest,
-        ledger_dir: dir.path().join(".ledger"),
+        ledger_dir: dir.join(".ledger"),
         settings: Settings::default(),
     };
-    let dashboard = Arc::new(Dashboard { workspace, store });
-    Fixture { _dir: dir, dashboard, api_v1, api_v2, first_prod }
+    Arc::new(Dashboard { workspace, store })
 }
 
 /// A dashboard over a ledger built for a test, asked as a browser would.
@@ -580,13 +585,7 @@ fn governed() -> Governed {
         EntryBody::Freeze(Freeze { env: "prod".into() }),
     );
 
-    let workspace = Workspace {
-        trust: manifest.trust(),
-        manifest,
-        ledger_dir: dir.path().join(".ledger"),
-        settings: Settings::default(),
-    };
-    let dashboard = Arc::new(Dashboard { workspace, store });
+    let dashboard = dashboard_over(manifest, dir.path(), store);
     Governed { _dir: dir, dashboard, first_set: sets[0].id, second_set: sets[1].id, forced }
 }
 
@@ -806,13 +805,7 @@ fn signed() -> Signed {
     let store = store.signing(ana);
     let not_the_signer = deploy(&store, "stage", v1, by("<i>Mallory</i>!", 15));
 
-    let workspace = Workspace {
-        trust: manifest.trust(),
-        manifest,
-        ledger_dir: dir.path().join(".ledger"),
-        settings: Settings::default(),
-    };
-    let dashboard = Arc::new(Dashboard { workspace, store });
+    let dashboard = dashboard_over(manifest, dir.path(), store);
     Signed {
         _dir: dir,
         dashboard,
