@@ -26,10 +26,14 @@ Sharing one ledger (see `ledger remote --help`):
   ledger clone s3://team-ledgers/catalogue      a copy of the team's ledger, checked
   ledger pull / ledger push                     take in / send what was recorded
 
+Signed history ([signing] in ledger.toml, LEDGER_SIGNING_KEY):
+  ledger signer                                 the key you sign with, and its allowed_signers line
+
 Try it without AWS: `ledger demo` builds a sample project with a history and shows it.
 
 Exit codes: 0 success, 1 differences (diff --exit-code), 2 bad input or refused confirmation,
-3 an operation that did not succeed (or verify found damage), 70 an internal error (a bug).";
+3 an operation that did not succeed (or verify found damage), 4 refused by policy (a gate of the
+environment, or the signing policy), 70 an internal error (a bug).";
 
 /// A parsed command line: the global options and the command.
 pub struct Cli {
