@@ -264,16 +264,18 @@ fn key_file_signer(private: &Path) -> Arc<dyn EntrySigner> {
 /// A work tree of git's `releases` branch at `path`, for the commits that stand beside
 /// `ledger register`.
 fn releases_work_tree(git_dir: &Path, path: &Path) -> PathBuf {
+    // Absolute: `git -C <git_dir> worktree add` takes a relative path from `git_dir`.
+    let path = std::path::absolute(path).expect("the work tree's absolute path");
     let status = Command::new("git")
         .arg("-C")
         .arg(git_dir)
         .args(["worktree", "add", "-q"])
-        .arg(path)
+        .arg(&path)
         .arg("releases")
         .status()
         .expect("git worktree add");
     assert!(status.success(), "git worktree add failed");
-    path.to_path_buf()
+    path
 }
 
 /// The same history as git commits: one commit per entry, on one branch per environment (and
