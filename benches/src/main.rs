@@ -247,7 +247,9 @@ fn usage(problem: &str) -> ! {
 /// for the generator's and the bench commands' principals. Returns the private key's path (what
 /// `LEDGER_SIGNING_KEY` names for the commands that record).
 fn sign_project(project: &Path, key_dir: &Path) -> PathBuf {
-    let key = ledger_testutil::ssh::generate_key(key_dir, "bench_signing_key", "ed25519", "");
+    // Absolute: `LEDGER_SIGNING_KEY` is read from the project's directory.
+    let key_dir = std::path::absolute(key_dir).expect("the bench directory's absolute path");
+    let key = ledger_testutil::ssh::generate_key(&key_dir, "bench_signing_key", "ed25519", "");
     let line = format!("{SIGNING_PRINCIPALS} {}\n", ledger_testutil::ssh::public_key_line(&key));
     std::fs::write(project.join("allowed_signers"), line).expect("writing allowed_signers");
     let manifest = format!("{}[signing]\nallowed_signers = \"allowed_signers\"\n", history::manifest());
