@@ -87,11 +87,8 @@ pub fn generate(
                     let service = format!("svc-{:02}", (cycle * 7) % SERVICES);
                     let image = format!("registry.example.com/bench/{service}:1.{cycle}");
                     at = at.plus_seconds(60);
-                    let stamp = Stamp {
-                        at,
-                        actor: GENERATOR_ACTOR.into(),
-                        message: format!("build {cycle}"),
-                    };
+                    let stamp =
+                        Stamp { at, actor: GENERATOR_ACTOR.into(), message: format!("build {cycle}") };
                     let digest = blake3::hash(image.as_bytes()).to_hex();
                     let release = Release {
                         service: service.clone(),

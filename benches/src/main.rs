@@ -152,8 +152,11 @@ fn main() {
     let registered = Cell::new(0);
     let register = || {
         registered.set(registered.get() + 1);
-        let mut command =
-            ledger(&["register", "svc-00", &format!("registry.example.com/bench/svc-00:r{}", registered.get())]);
+        let mut command = ledger(&[
+            "register",
+            "svc-00",
+            &format!("registry.example.com/bench/svc-00:r{}", registered.get()),
+        ]);
         if let Some(key) = &signing_key {
             command.env("LEDGER_SIGNING_KEY", key);
         }
@@ -259,7 +262,8 @@ fn sign_project(project: &Path, key_dir: &Path) -> PathBuf {
 
 /// The signer of the key at `private` (from [`sign_project`]), for [`history::generate`].
 fn key_file_signer(private: &Path) -> Arc<dyn EntrySigner> {
-    let signer = ledger::signing::key_file::KeyFileSigner::load(private).expect("loading the bench's signing key");
+    let signer =
+        ledger::signing::key_file::KeyFileSigner::load(private).expect("loading the bench's signing key");
     Arc::new(signer)
 }
 
