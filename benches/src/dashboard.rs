@@ -17,7 +17,7 @@ fn main() {
     let (entries, dir, runs) = parse_options();
     let ledger = history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
     let project = history::new_project(&dir);
-    let generated = history::generate(&project.join(".ledger"), entries, |_| {});
+    let generated = history::generate(&project.join(".ledger"), entries, None, |_| {});
     println!(
         "history: {} entries ({} deployments per environment), generated through the library",
         generated.entries, generated.deployments_per_env

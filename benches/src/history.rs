@@ -2,16 +2,20 @@
 //! deployed to dev, then stage, then prod. Shared by the benches.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ledger::deploy::{self, Plan, SetSource};
 use ledger::history::State;
 use ledger::refs::RefName;
+use ledger::signing::EntrySigner;
 use ledger::{Release, Source, Stamp, Store, Timestamp, Trigger};
 
 const SERVICES: usize = 20;
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 /// Entries per write transaction while generating.
 const BATCH: usize = 10_000;
+/// Who the generator records as.
+const GENERATOR_ACTOR: &str = "ci-bot <ci@example.com>";
 
 pub fn manifest() -> String {
     let mut manifest = String::from("[project]\nid = \"bench\"\n");
@@ -61,9 +65,17 @@ pub type Commit = (String, String, String, String);
 
 /// Records `entries` entries: each cycle registers a release of one service and deploys it to
 /// dev, then stage, then prod (7 entries: a release, and a deployment + outcome per environment).
-/// `each` is told every entry, in order.
-pub fn generate(dir: &Path, entries: usize, mut each: impl FnMut(Commit)) -> History {
-    let store = Store::init(dir).expect("creating the bench ledger");
+/// Every entry is signed by `signer` when one is given. `each` is told every entry, in order.
+pub fn generate(
+    dir: &Path,
+    entries: usize,
+    signer: Option<Arc<dyn EntrySigner>>,
+    mut each: impl FnMut(Commit),
+) -> History {
+    let mut store = Store::init(dir).expect("creating the bench ledger");
+    if let Some(signer) = signer {
+        store = store.signing(signer);
+    }
     let mut at = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z").expect("a valid time");
     let mut history = History { entries: 0, deployments_per_env: 0, end: at };
     let mut cycle = 0usize;
@@ -75,11 +87,8 @@ pub fn generate(dir: &Path, entries: usize, mut each: impl FnMut(Commit)) -> His
                     let service = format!("svc-{:02}", (cycle * 7) % SERVICES);
                     let image = format!("registry.example.com/bench/{service}:1.{cycle}");
                     at = at.plus_seconds(60);
-                    let stamp = Stamp {
-                        at,
-                        actor: "ci-bot <ci@example.com>".into(),
-                        message: format!("build {cycle}"),
-                    };
+                    let stamp =
+                        Stamp { at, actor: GENERATOR_ACTOR.into(), message: format!("build {cycle}") };
                     let digest = blake3::hash(image.as_bytes()).to_hex();
                     let release = Release {
                         service: service.clone(),

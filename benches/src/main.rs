@@ -3,13 +3,17 @@
 //!
 //!     ./scripts/dist
 //!     target/dist/ledger-bench [--entries 1000000] [--dir target/bench] [--runs 20] [--baseline OLD-LEDGER]
-//!         [--disk-only | --only verify]
+//!         [--signed] [--disk-only | --only verify]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ledger::signing::EntrySigner;
 
 mod history;
 
@@ -26,7 +30,17 @@ struct Options {
     disk_only: bool,
     /// Only `verify`'s row (`--only verify`): no git equivalent, no other command.
     verify_only: bool,
+    /// A signed history (`--signed`): every entry generated and registered is signed, and the
+    /// project's `[signing]` policy has the commands that read (`log`, `verify`, …) judge the
+    /// signatures.
+    signed: bool,
 }
+
+/// Who the bench's `ledger` commands run as (`LEDGER_ACTOR`).
+const BENCH_ACTOR: &str = "bench <bench@example.com>";
+/// The principals `allowed_signers` lists the bench key for: the generator's
+/// (`ci-bot <ci@example.com>`) and [`BENCH_ACTOR`]'s.
+const SIGNING_PRINCIPALS: &str = "ci@example.com,bench@example.com";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -35,10 +49,13 @@ fn main() {
     }
     let options = parse_options();
     let project = history::new_project(&options.dir);
+    let signing_key = options.signed.then(|| sign_project(&project, &options.dir));
 
     let started = Instant::now();
     let mut commits = Vec::with_capacity(options.entries);
-    let history = history::generate(&project.join(".ledger"), options.entries, |commit| commits.push(commit));
+    let signer = signing_key.as_deref().map(key_file_signer);
+    let history =
+        history::generate(&project.join(".ledger"), options.entries, signer, |commit| commits.push(commit));
     let generation = started.elapsed();
     let ledger_file = project.join(".ledger").join(ledger::store::STORE_FILE);
     let generated_bytes = file_size(&ledger_file);
@@ -48,14 +65,15 @@ fn main() {
     let ledger_bin = || history::ledger_binary().unwrap_or_else(|problem| usage(&problem));
     let ledger_with = |binary: &Path, args: &[&str]| {
         let mut command = Command::new(binary);
-        command.args(args).current_dir(&project).env("LEDGER_ACTOR", "bench <bench@example.com>");
+        command.args(args).current_dir(&project).env("LEDGER_ACTOR", BENCH_ACTOR);
         command
     };
+    let signed = if options.signed { ", every entry signed (ed25519)" } else { "" };
     if options.verify_only {
         let ledger_bin = ledger_bin();
         let verify = measure(|| ledger_with(&ledger_bin, &["verify"]), options.runs);
         println!(
-            "history: {} entries ({} deployments per environment)",
+            "history: {} entries ({} deployments per environment){signed}",
             history.entries, history.deployments_per_env
         );
         print_table(&[("ledger verify (all entries)".into(), verify)]);
@@ -71,7 +89,7 @@ fn main() {
         .and_then(|store| store.table_sizes())
         .expect("reading the bench ledger's table sizes");
     println!(
-        "history: {} entries ({} deployments per environment), {} git commits",
+        "history: {} entries ({} deployments per environment){signed}, {} git commits",
         history.entries, history.deployments_per_env, git_commits
     );
     println!(
@@ -123,21 +141,47 @@ fn main() {
             results.push((format!("ledger {} (baseline)", ledger_args.join(" ")), next()));
         }
     }
-    let mut version = 0;
-    results.push((
-        "ledger register (durable)".into(),
-        measure(
-            || {
-                version += 1;
-                ledger(&["register", "svc-00", &format!("registry.example.com/bench/svc-00:r{version}")])
-            },
-            runs,
-        ),
-    ));
     results.push(("ledger status".into(), measure(|| ledger(&["status"]), runs)));
     results.push(("ledger --help".into(), measure(|| ledger(&["--help"]), runs)));
     results.push(("ledger verify (all entries)".into(), measure(|| ledger(&["verify"]), 3)));
     results.push(("git rev-list --count prod".into(), measure(|| git(&["rev-list", "--count", "prod"]), 3)));
+
+    // Last: each run appends an entry to the ledger (and a commit to git's `releases`), which
+    // the rows above must not see.
+    let git_work_tree = releases_work_tree(&git_dir, &options.dir.join("git-releases"));
+    let registered = Cell::new(0);
+    let register = || {
+        registered.set(registered.get() + 1);
+        let mut command = ledger(&[
+            "register",
+            "svc-00",
+            &format!("registry.example.com/bench/svc-00:r{}", registered.get()),
+        ]);
+        if let Some(key) = &signing_key {
+            command.env("LEDGER_SIGNING_KEY", key);
+        }
+        command
+    };
+    let git_commit = |durable: bool| {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&git_work_tree);
+        for (name, value) in [("NAME", "bench"), ("EMAIL", "bench@example.com")] {
+            command.env(format!("GIT_AUTHOR_{name}"), value).env(format!("GIT_COMMITTER_{name}"), value);
+        }
+        if durable {
+            command.args(["-c", "core.fsync=loose-object,reference"]);
+        }
+        let image = format!("registry.example.com/bench/svc-00:r{}", registered.get());
+        command.args(["commit", "--allow-empty", "-q", "-m", &format!("register svc-00 {image}")]);
+        command
+    };
+    let mut makers: Vec<Box<dyn FnMut() -> Command + '_>> =
+        vec![Box::new(register), Box::new(|| git_commit(true)), Box::new(|| git_commit(false))];
+    let mut measured = measure_alternately(&mut makers, runs).into_iter();
+    let mut next = || measured.next().expect("one measurement per command");
+    results.push(("ledger register (durable)".into(), next()));
+    results.push(("git commit --allow-empty (durable)".into(), next()));
+    results.push(("git commit --allow-empty".into(), next()));
 
     print_table(&results);
 }
@@ -166,11 +210,16 @@ fn parse_options() -> Options {
         baseline: None,
         disk_only: false,
         verify_only: false,
+        signed: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--disk-only" {
             options.disk_only = true;
+            continue;
+        }
+        if flag == "--signed" {
+            options.signed = true;
             continue;
         }
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -190,12 +239,51 @@ fn parse_options() -> Options {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--baseline LEDGER] [--disk-only | --only verify]"
+        "ledger-bench: {problem}\nusage: ledger-bench [--entries N] [--dir DIR] [--runs N] [--baseline LEDGER] [--signed] [--disk-only | --only verify]"
     );
     std::process::exit(2)
 }
 
-/// The `ledger` binary built beside this one.
+/// Turns signing on for the bench project at `project`: makes an ed25519 key with
+/// `ssh-keygen` (no passphrase) at `key_dir/bench_signing_key`, a key for this bench only, and
+/// adds `[signing] allowed_signers = "allowed_signers"` to its ledger.toml, listing that key
+/// for the generator's and the bench commands' principals. Returns the private key's path (what
+/// `LEDGER_SIGNING_KEY` names for the commands that record).
+fn sign_project(project: &Path, key_dir: &Path) -> PathBuf {
+    // Absolute: `LEDGER_SIGNING_KEY` is read from the project's directory.
+    let key_dir = std::path::absolute(key_dir).expect("the bench directory's absolute path");
+    let key = ledger_testutil::ssh::generate_key(&key_dir, "bench_signing_key", "ed25519", "");
+    let line = format!("{SIGNING_PRINCIPALS} {}\n", ledger_testutil::ssh::public_key_line(&key));
+    std::fs::write(project.join("allowed_signers"), line).expect("writing allowed_signers");
+    let manifest = format!("{}[signing]\nallowed_signers = \"allowed_signers\"\n", history::manifest());
+    std::fs::write(project.join("ledger.toml"), manifest).expect("writing ledger.toml");
+    key
+}
+
+/// The signer of the key at `private` (from [`sign_project`]), for [`history::generate`].
+fn key_file_signer(private: &Path) -> Arc<dyn EntrySigner> {
+    let signer =
+        ledger::signing::key_file::KeyFileSigner::load(private).expect("loading the bench's signing key");
+    Arc::new(signer)
+}
+
+/// A work tree of git's `releases` branch at `path`, for the commits that stand beside
+/// `ledger register`.
+fn releases_work_tree(git_dir: &Path, path: &Path) -> PathBuf {
+    // Absolute: `git -C <git_dir> worktree add` takes a relative path from `git_dir`.
+    let path = std::path::absolute(path).expect("the work tree's absolute path");
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(git_dir)
+        .args(["worktree", "add", "-q"])
+        .arg(&path)
+        .arg("releases")
+        .status()
+        .expect("git worktree add");
+    assert!(status.success(), "git worktree add failed");
+    path
+}
+
 /// The same history as git commits: one commit per entry, on one branch per environment (and
 /// `releases`), each changing the file that names the service's image.
 fn build_git_equivalent(dir: &Path, commits: &[Commit]) -> usize {
