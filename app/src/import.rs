@@ -50,8 +50,8 @@ fn adopt(
     services: &[String],
     stamp: Stamp,
 ) -> Result<Deployed> {
-    let (workspace, store) = (session.workspace, &session.store);
-    if store.read()?.ref_target(&RefName::env(env))?.is_some() {
+    let workspace = session.workspace;
+    if session.store.read()?.ref_target(&RefName::env(env))?.is_some() {
         return Err(Error::usage(format!(
             "{env} already has deployments: import adopts a new environment only"
         ))
@@ -66,61 +66,86 @@ fn adopt(
         let config = &workspace.manifest.services[service];
         let name = config.ecs_service_in(service, env);
         let found = block_on(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))??;
-        let image = found.image.clone().ok_or_else(|| {
-            Error::usage(format!(
-                "{service}: task definition {} has no container {:?}; set `container` for it in ledger.toml",
-                found.task_definition, config.container
-            ))
-        })?;
-        let parsed =
-            ImageRef::parse(&image).map_err(|e| Error::usage(format!("{service}: ECS runs {image}: {e}")))?;
-        parsed.check_repository(&config.image_repository).map_err(|e| {
-            Error::usage(format!("{service}: ECS runs {image}, not an image of its repository: {e}"))
-        })?;
-        live.insert(service.clone(), (parsed, found));
+        live.insert(service.clone(), (running_image(workspace, service, &found)?, found));
     }
 
     // Each image is the service's latest release, or a new one (recorded as `register` does).
     let mut changes = BTreeMap::new();
     let mut outcomes = BTreeMap::new();
     for (service, (image, found)) in &live {
-        let release = Release {
-            service: service.clone(),
-            image: image.name_and_tag(),
-            digest: image.digest.clone(),
-            revision: None,
-            revision_at: None,
-        };
-        let latest = {
-            let reader = store.read()?;
-            match reader.ref_target(&RefName::service(service))? {
-                Some(id) => reader
-                    .entry(&id)?
-                    .filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release))),
-                None => None,
-            }
-        };
-        let id = match latest {
-            Some(existing) => existing.id,
-            None => session.append(stamp.clone(), Body::Release(release))?.id,
-        };
+        let id = release_of(session, &stamp, service, image)?;
         changes.insert(service.clone(), Change { from: None, to: id });
         outcomes.insert(service.clone(), imported(id, found));
     }
-    let (deployment, outcome) = store.write(|writer| {
-        let plan = Plan {
-            env: env.to_string(),
-            head: None,
-            set: SetSource::None,
-            trigger: Trigger::Import,
-            changes,
-        };
-        let deployment = deploy::record_intent(writer, &stamp, &plan)?;
+    record_what_runs(session, env, None, Trigger::Import, changes, outcomes, &stamp)
+}
+
+/// Records what ECS runs as a deployment to `env` after `head` with its outcome, succeeded, in
+/// one transaction: `changes` and `outcomes` per service.
+pub(crate) fn record_what_runs(
+    session: &Session<'_>,
+    env: &str,
+    head: Option<ledger::EntryId>,
+    trigger: Trigger,
+    changes: BTreeMap<String, Change>,
+    outcomes: BTreeMap<String, ServiceOutcome>,
+    stamp: &Stamp,
+) -> Result<Deployed> {
+    let (deployment, outcome) = session.store.write(|writer| {
+        let plan = Plan { env: env.to_string(), head, set: SetSource::None, trigger, changes };
+        let deployment = deploy::record_intent(writer, stamp, &plan)?;
         let outcome = Outcome { result: DeployResult::Succeeded, services: outcomes };
-        let outcome = writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome)?;
+        let outcome = writer.record_outcome(outcome_stamp(stamp), deployment.id, outcome)?;
         Ok::<_, ledger::StoreError>((deployment, outcome))
     })?;
     concluded(session, env, None, Recorded { deployment, outcome, record_only: false })
+}
+
+/// The image service `service` runs, as ECS says (`found`), checked against its repository.
+pub(crate) fn running_image(workspace: &Workspace, service: &str, found: &LiveService) -> Result<ImageRef> {
+    let config = &workspace.manifest.services[service];
+    let image = found.image.clone().ok_or_else(|| {
+        Error::usage(format!(
+            "{service}: task definition {} has no container {:?}; set `container` for it in ledger.toml",
+            found.task_definition, config.container
+        ))
+    })?;
+    let parsed =
+        ImageRef::parse(&image).map_err(|e| Error::usage(format!("{service}: ECS runs {image}: {e}")))?;
+    parsed.check_repository(&config.image_repository).map_err(|e| {
+        Error::usage(format!("{service}: ECS runs {image}, not an image of its repository: {e}"))
+    })?;
+    Ok(parsed)
+}
+
+/// The release of `service` for `image`: its latest release when that is the image, else a new
+/// release recorded with `stamp` (as `register` does).
+pub(crate) fn release_of(
+    session: &Session<'_>,
+    stamp: &Stamp,
+    service: &str,
+    image: &ImageRef,
+) -> Result<ledger::EntryId> {
+    let release = Release {
+        service: service.to_string(),
+        image: image.name_and_tag(),
+        digest: image.digest.clone(),
+        revision: None,
+        revision_at: None,
+    };
+    let latest = {
+        let reader = session.store.read()?;
+        match reader.ref_target(&RefName::service(service))? {
+            Some(id) => {
+                reader.entry(&id)?.filter(|e| e.entry.as_release().is_some_and(|r| same_image(r, &release)))
+            }
+            None => None,
+        }
+    };
+    Ok(match latest {
+        Some(existing) => existing.id,
+        None => session.append(stamp.clone(), Body::Release(release))?.id,
+    })
 }
 
 fn same_image(a: &Release, b: &Release) -> bool {

@@ -116,6 +116,11 @@ fn trigger(asked: &Trigger) -> Value {
         }
         Trigger::Rollback { to } => json!({"kind": "rollback", "to": to.map(|id| id.to_hex())}),
         Trigger::Import => json!({"kind": "import"}),
+        Trigger::Observed { started } => {
+            let started: serde_json::Map<String, Value> =
+                started.iter().map(|(service, at)| (service.clone(), json!(at.to_rfc3339()))).collect();
+            json!({"kind": "observed", "started": started})
+        }
         Trigger::Forced { trigger: unforced, .. } => trigger(unforced),
     }
 }

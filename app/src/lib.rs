@@ -33,6 +33,7 @@ pub mod lease;
 pub mod lock;
 pub mod log;
 pub mod metrics;
+pub mod observe;
 pub mod register;
 pub mod remotes;
 pub mod runtime;

@@ -402,6 +402,13 @@ pub fn describe_trigger(trigger: &Trigger, release_set: Option<EntryId>) -> Stri
         Trigger::Rollback { to: Some(to) } => format!("rollback to the state after {}", to.short()),
         Trigger::Rollback { to: None } => "rollback to the state before the first deployment".into(),
         Trigger::Import => "import of what ECS ran".into(),
+        Trigger::Observed { started } => {
+            let services: Vec<String> = started
+                .iter()
+                .map(|(service, at)| format!("{} (ECS started it {})", inert(service), at.to_human()))
+                .collect();
+            format!("observed on ECS, started by no ledger user: {}", services.join(", "))
+        }
         Trigger::Forced { trigger, gates } => {
             format!("{}, forced past {}", describe_trigger(trigger, release_set), gates.join(", "))
         }

@@ -491,6 +491,12 @@ impl Rules {
         if let Some(set) = &deployment.release_set {
             check_release_set(set, named)?;
         }
+        if let Trigger::Observed { started } = &deployment.trigger
+            && let Some(service) = started.keys().find(|service| !deployment.changes.contains_key(*service))
+        {
+            let detail = format!("it observed service {service:?}, which it does not change");
+            return Err(Broken::new(Rule::Names, detail));
+        }
         for (service, change) in &deployment.changes {
             self.check_service(service)?;
             check_release_of(service, &change.to, named)?;
@@ -981,6 +987,20 @@ frontend = ["api"]
         assert_eq!(broken(rules().check(&on, &forced(twice, &["soak"]), &named)), Rule::Policy);
         let from_unknown = Trigger::Promote { from_env: "qa".into(), from_head: None };
         assert_eq!(broken(rules().check(&on, &forced(from_unknown, &["soak"]), &named)), Rule::KnownName);
+    }
+
+    #[test]
+    fn an_observed_deployment_says_when_ecs_started_only_services_it_changes() {
+        let (named, api, _) = named();
+        let observed = |services: &[&str]| {
+            let Body::Deployment(mut deployment) = deployment("prod", "api", api) else { unreachable!() };
+            let started = services.iter().map(|s| (s.to_string(), Timestamp(1_000_000))).collect();
+            deployment.trigger = Trigger::Observed { started };
+            entry(20, vec![], Body::Deployment(deployment))
+        };
+        let on = RefName::env("prod");
+        assert_eq!(rules().check(&on, &observed(&["api"]), &named), Ok(()));
+        assert_eq!(broken(rules().check(&on, &observed(&["api", "search"]), &named)), Rule::Names);
     }
 
     #[test]

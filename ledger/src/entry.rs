@@ -88,6 +88,10 @@ pub enum Trigger {
     /// asked to do, and the gates it did not meet (by name, as in [`crate::policy`]). Its
     /// message is the reason given.
     Forced { trigger: Box<Trigger>, gates: Vec<String> },
+    /// `ledger observe`: ECS deployments no ledger user started (a console deploy, a one-click
+    /// rollback, another tool), recorded after the fact. `started` holds when ECS started each
+    /// service's deployment.
+    Observed { started: BTreeMap<String, Timestamp> },
 }
 
 impl Trigger {
@@ -96,7 +100,7 @@ impl Trigger {
         match self {
             Trigger::Promote { from_head, .. } => *from_head,
             Trigger::Rollback { to } => *to,
-            Trigger::Apply | Trigger::Import => None,
+            Trigger::Apply | Trigger::Import | Trigger::Observed { .. } => None,
             Trigger::Forced { trigger, .. } => trigger.named(),
         }
     }

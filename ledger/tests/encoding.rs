@@ -18,16 +18,44 @@ fn id(byte: u8) -> EntryId {
     EntryId([byte; 32])
 }
 
-/// Fixed entries of every kind and variant. Never edit one: add new ones at the end.
-fn golden_entries() -> Vec<(&'static str, Entry)> {
-    let at = Timestamp(1_795_000_000_123_456);
-    let stamp = |parents: Vec<EntryId>, message: &str, body| Entry {
+/// The golden entries' `at`, actor and message around `body`.
+fn stamp(parents: Vec<EntryId>, message: &str, body: Body) -> Entry {
+    Entry {
         parents,
-        at,
+        at: Timestamp(1_795_000_000_123_456),
         actor: "Jane Doe <jane@example.com>".into(),
         message: message.into(),
         body,
-    };
+    }
+}
+
+/// Every unsigned golden entry: those from before signed entries existed, then the later ones.
+fn golden_entries() -> Vec<(&'static str, Entry)> {
+    first_golden_entries().into_iter().chain(golden_entries_after_signing()).collect()
+}
+
+/// Entries of the variants added after signed entries existed; their lines come after the
+/// signed ones. Never edit one: add new ones at the end.
+fn golden_entries_after_signing() -> Vec<(&'static str, Entry)> {
+    vec![(
+        "deployment_observed",
+        stamp(
+            vec![id(17)],
+            "observed on ECS",
+            Body::Deployment(Deployment {
+                env: "prod".into(),
+                release_set: None,
+                trigger: Trigger::Observed {
+                    started: BTreeMap::from([("api".into(), Timestamp(1_794_999_000_000_000))]),
+                },
+                changes: BTreeMap::from([("api".into(), Change { from: Some(id(3)), to: id(7) })]),
+            }),
+        ),
+    )]
+}
+
+/// Fixed entries of every kind and variant that existed before signed entries. Never edit one.
+fn first_golden_entries() -> Vec<(&'static str, Entry)> {
     vec![
         (
             "release",
@@ -191,18 +219,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The unsigned golden entries, then signed ones (format 2): the first two entries signed by
+/// The first unsigned golden entries, then signed ones (format 2): the first two entries signed by
 /// the fixed ed25519 test key, the deployment by the fixed ECDSA P-256 one (both sign
-/// deterministically, so the bytes are fixed too).
+/// deterministically, so the bytes are fixed too), then the unsigned entries added since.
 fn golden_stored() -> Vec<(String, StoredEntry, Vec<u8>)> {
-    let mut stored: Vec<(String, StoredEntry, Vec<u8>)> = golden_entries()
-        .into_iter()
-        .map(|(name, entry)| {
-            let (stored, bytes) = StoredEntry::seal(entry);
-            (name.to_string(), stored, bytes)
-        })
-        .collect();
-    let entries = golden_entries();
+    let unsigned = |entries: Vec<(&str, Entry)>| {
+        entries
+            .into_iter()
+            .map(|(name, entry)| {
+                let (stored, bytes) = StoredEntry::seal(entry);
+                (name.to_string(), stored, bytes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut stored = unsigned(first_golden_entries());
+    let entries = first_golden_entries();
     for (key, names) in
         [("golden-ed25519", ["release", "release_set"]), ("golden-ecdsa", ["deployment_apply", "approval"])]
     {
@@ -214,6 +245,7 @@ fn golden_stored() -> Vec<(String, StoredEntry, Vec<u8>)> {
             stored.push((format!("{name}_signed_{}", key.trim_start_matches("golden-")), signed, bytes));
         }
     }
+    stored.extend(unsigned(golden_entries_after_signing()));
     stored
 }
 
@@ -348,6 +380,16 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 changes: BTreeMap::new(),
             })
         }),
+        (name, proptest::collection::btree_map(name, any::<i64>().prop_map(Timestamp), 0..4)).prop_map(
+            |(env, started)| {
+                Body::Deployment(Deployment {
+                    env,
+                    release_set: None,
+                    trigger: Trigger::Observed { started },
+                    changes: BTreeMap::new(),
+                })
+            }
+        ),
     ]
 }
 

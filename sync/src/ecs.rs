@@ -37,6 +37,8 @@ pub struct RolloutView {
     pub reason: String,
     pub running: i32,
     pub desired: i32,
+    /// When ECS started the deployment, if it said.
+    pub created_at: Option<ledger::Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,7 +332,13 @@ fn rollout_view(deployment: &Deployment) -> RolloutView {
         reason: deployment.rollout_state_reason().unwrap_or_default().to_string(),
         running: deployment.running_count,
         desired: deployment.desired_count,
+        created_at: deployment.created_at().map(timestamp),
     }
+}
+
+/// An AWS time as a ledger timestamp (microseconds).
+fn timestamp(at: &aws_sdk_ecs::primitives::DateTime) -> ledger::Timestamp {
+    ledger::Timestamp(at.secs() * 1_000_000 + i64::from(at.subsec_nanos() / 1_000))
 }
 
 /// The tag that marks a task definition registered by a deployment: `reconcile` finds what an

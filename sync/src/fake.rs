@@ -275,6 +275,7 @@ fn rollout_view(id: String, task_definition: String, rollout_state: RolloutState
         reason: String::new(),
         running,
         desired: 2,
+        created_at: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! What ECS runs now: for `status --live` (drift) and `import` (adopting an environment).
 
-use crate::ecs::{Ecs, describe_service};
+use crate::ecs::{Ecs, RolloutState, describe_service};
 use crate::error::AwsError;
 use crate::retry::Backoff;
 
@@ -10,6 +10,10 @@ pub struct LiveService {
     /// The revision of the PRIMARY deployment (the service's own, when it has none).
     pub task_definition: String,
     pub ecs_deployment: Option<String>,
+    /// When ECS started the PRIMARY deployment, if it said.
+    pub started_at: Option<ledger::Timestamp>,
+    /// The PRIMARY deployment's rollout (`Unknown` without one).
+    pub rollout_state: RolloutState,
     /// The image of the service's container; `None` when the revision has no such container.
     pub image: Option<String>,
 }
@@ -29,6 +33,8 @@ pub async fn read_live<E: Ecs>(
     Ok(LiveService {
         image: definition.image_of(container).map(str::to_string),
         ecs_deployment: primary.map(|p| p.id.clone()),
+        started_at: primary.and_then(|p| p.created_at),
+        rollout_state: primary.map_or(RolloutState::Unknown, |p| p.rollout_state.clone()),
         task_definition,
     })
 }
