@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::cloud;
 use crate::error::Result;
 use crate::gates::{self, Waiting};
+use crate::observe::{self, Unrecorded};
 use crate::runtime::block_on;
 use crate::views::{EnvStatus, Releases};
 use crate::workspace::{Workspace, clock};
@@ -50,6 +51,8 @@ pub struct LiveRow {
     pub ecs_shown: String,
     pub task_definition: Option<String>,
     pub ssm_parameter: String,
+    /// The ECS deployment running it, when no ledger user started it.
+    pub unrecorded: Option<Unrecorded>,
 }
 
 impl LiveRow {
@@ -71,8 +74,13 @@ impl Live {
         self.services.iter().any(LiveRow::ssm_drift)
     }
 
+    /// Whether ECS runs a deployment of any service that no ledger user started.
+    pub fn unrecorded(&self) -> bool {
+        self.services.iter().any(|row| row.unrecorded.is_some())
+    }
+
     pub fn drift(&self) -> bool {
-        self.ecs_drift() || self.ssm_drift()
+        self.ecs_drift() || self.ssm_drift() || self.unrecorded()
     }
 
     fn json(&self) -> Value {
@@ -86,7 +94,8 @@ impl Live {
                     "task_definition": row.task_definition,
                     "ssm": row.ssm,
                     "ssm_parameter": row.ssm_parameter,
-                    "drift": row.ecs_drift() || row.ssm_drift(),
+                    "drift": row.ecs_drift() || row.ssm_drift() || row.unrecorded.is_some(),
+                    "unrecorded": row.unrecorded.as_ref().map(Unrecorded::json),
                 });
                 (row.service.clone(), value)
             })
@@ -129,7 +138,7 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
                     .iter()
                     .map(|(service, view)| (service.clone(), view.image.clone()))
                     .collect();
-                let live = compare_live(workspace, &report.status.env, ecs, &images)?;
+                let live = compare_live(workspace, releases.source(), &report.status.env, ecs, &images)?;
                 document["live"] = live.json();
                 document["drift"] = json!(live.drift());
                 report.live = Some(live);
@@ -165,6 +174,7 @@ pub fn governed<S: Source>(
 /// Compares the ledger's image of each service with ECS's and SSM's.
 fn compare_live(
     workspace: &Workspace,
+    source: &impl Source,
     env: &str,
     ecs: &EcsEnvironment,
     ledger_images: &BTreeMap<String, String>,
@@ -177,7 +187,8 @@ fn compare_live(
     let mut rows = Vec::new();
     for service in services {
         // What ECS runs, and how to show it when it runs nothing of the service.
-        let (running, task_definition, ecs_shown) = match workspace.manifest.services.get(service) {
+        let (running, task_definition, ecs_shown, unrecorded) = match workspace.manifest.services.get(service)
+        {
             Some(config) => {
                 let name = config.ecs_service_in(service, env);
                 match block_on(read_live(&ecs_client, &backoff, &ecs.cluster, name, &config.container))? {
@@ -186,16 +197,17 @@ fn compare_live(
                             .image
                             .clone()
                             .unwrap_or_else(|| format!("no container {:?}", config.container));
-                        (live.image, Some(live.task_definition), shown)
+                        let unrecorded = observe::unrecorded(source, env, service, &live)?;
+                        (live.image, Some(live.task_definition), shown, unrecorded)
                     }
                     // The service is not there (a missing cluster is an error: a wrong manifest).
                     Err(error) if error.kind == AwsErrorKind::NotFound && !error.is_cluster_not_found() => {
-                        (None, None, format!("no ECS service {name:?}"))
+                        (None, None, format!("no ECS service {name:?}"), None)
                     }
                     Err(error) => return Err(error.into()),
                 }
             }
-            None => (None, None, "not in ledger.toml".to_string()),
+            None => (None, None, "not in ledger.toml".to_string(), None),
         };
         let parameter = parameter_name(&ecs.ssm_prefix, service);
         let stored = block_on(backoff.retry(async || parameters.get(&parameter).await))??;
@@ -207,6 +219,7 @@ fn compare_live(
             ecs_shown,
             task_definition,
             ssm_parameter: parameter,
+            unrecorded,
         });
     }
     Ok(Live { ssm_prefix: ecs.ssm_prefix.clone(), services: rows })

@@ -311,6 +311,9 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     assert!(search["detail"].as_str().unwrap().contains("rolling back to deployment"), "{search}");
     assert_eq!(moto.running_image("stage", "search", CONTAINER), image("search", "v0"));
     assert!(moto.parameter_history(&parameter("stage", "search")).is_empty());
+    // ECS started that rollback, but the ledger saw it happen and recorded it: not unrecorded.
+    let live = project.json(&["status", "stage", "--live"]);
+    assert_eq!(live["environments"][0]["live"]["search"]["unrecorded"], Value::Null, "{live:#}");
 
     // A rollout that never ends is a failure once the environment's timeout has passed.
     let manifest_path = project.path().join("ledger.toml");
@@ -470,6 +473,86 @@ fn drift_behind_the_ledgers_back_is_reported() {
         stderr.contains("ClusterNotFoundException") && stderr.contains("`cluster` and `region`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn deployments_no_ledger_user_started_are_named_by_status_live_and_recorded_by_observe() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    let live = project.json(&["status", "stage", "--live"]);
+    assert_eq!(live["environments"][0]["live"]["api"]["unrecorded"], Value::Null, "{live:#}");
+    assert_eq!(live["environments"][0]["live"]["search"]["unrecorded"], Value::Null, "{live:#}");
+    let nothing = project.output(&["observe", "stage"]);
+    assert_eq!(nothing.status.code(), Some(0), "{nothing:?}");
+    assert!(String::from_utf8_lossy(&nothing.stdout).contains("nothing recorded"), "{nothing:?}");
+
+    // A hotfix from the console, and a new revision of search with the same image (someone
+    // edited its environment variables): neither started by a ledger user.
+    moto.set_rollout("stage", "*", Rollout::Complete, 0);
+    moto.redeploy_behind_the_ledger("stage", "api", CONTAINER, &image("api", "hotfix"));
+    let search_revision =
+        moto.redeploy_behind_the_ledger("stage", "search", CONTAINER, &image("search", "v1"));
+
+    let drifted = project.output(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(drifted.status.code(), Some(3), "{drifted:?}");
+    let human = String::from_utf8_lossy(&drifted.stdout);
+    let line = |service: &str| {
+        human
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{service}: ECS deployment")))
+            .map(str::to_string)
+    };
+    let search_line = line("search").unwrap_or_else(|| panic!("{human}"));
+    assert!(search_line.contains("by no ledger user"), "{human}");
+    assert!(search_line.contains(search_revision.rsplit('/').next().unwrap()), "{human}");
+    assert!(line("api").is_some(), "{human}");
+    assert!(human.contains("`ledger observe stage`"), "{human}");
+    let live = project.json(&["status", "stage", "--live"]);
+    let search = &live["environments"][0]["live"]["search"];
+    assert_eq!(search["ecs"], image("search", "v1"), "same image, yet a deployment the ledger did not start");
+    assert_eq!(search["drift"], true);
+    assert_eq!(search["unrecorded"]["task_definition"], search_revision.as_str());
+    assert!(search["unrecorded"]["ecs_deployment"].as_str().unwrap().starts_with("ecs-svc/"), "{search:#}");
+    assert!(search["unrecorded"]["started"].as_str().unwrap().ends_with('Z'), "{search:#}");
+
+    let observed = project.json(&["observe", "stage", "-m", "console hotfix, incident 4711"]);
+    let deployment = &observed["observed"]["deployment"];
+    assert_eq!(deployment["trigger"]["kind"], "observed", "{observed:#}");
+    assert_eq!(deployment["message"], "console hotfix, incident 4711");
+    let started = deployment["trigger"]["started"].as_object().unwrap();
+    assert_eq!(started.keys().collect::<Vec<_>>(), ["api", "search"], "{observed:#}");
+    let outcome = &observed["observed"]["outcome"];
+    assert_eq!(outcome["result"], "succeeded", "{observed:#}");
+    assert_eq!(outcome["services"]["search"]["task_definition"], search_revision.as_str());
+
+    // The history is complete again: the state is what ECS runs, nothing is unrecorded, and the
+    // log says the deployment was observed, not started by a ledger user.
+    let status = project.json(&["status", "stage"]);
+    assert_eq!(status["environments"][0]["state"]["api"]["image"], image("api", "hotfix"), "{status:#}");
+    let live = project.json(&["status", "stage", "--live"]);
+    let rows = &live["environments"][0]["live"];
+    assert_eq!(rows["api"]["unrecorded"], Value::Null, "{live:#}");
+    assert_eq!(rows["search"]["unrecorded"], Value::Null, "{live:#}");
+    assert_eq!(rows["search"]["drift"], false, "{live:#}");
+    // Observing records; it changes nothing: SSM still names what the last apply wrote.
+    assert_eq!(rows["api"]["ecs"], rows["api"]["ledger"], "{live:#}");
+    assert_eq!(rows["api"]["ssm"], image("api", "v1"), "{live:#}");
+    let log = project.output(&["log", "stage"]);
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains("observed on ECS, started by no ledger user"), "{log}");
+    let again = project.output(&["observe", "stage"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing recorded"), "{again:?}");
+    let verified = project.output(&["verify"]);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+
+    // A record-only environment has nothing to observe.
+    let manifest_path = project.path().join("ledger.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, format!("{manifest}\n[environments.dev]\n")).unwrap();
+    let refused = project.output(&["observe", "dev"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod lease;
 mod log;
 mod man;
 mod metrics;
+mod observe;
 mod promote;
 mod pull;
 mod push;
@@ -48,6 +49,7 @@ pub enum Command {
     Wait(wait::WaitArgs),
     Reconcile(reconcile::ReconcileArgs),
     Import(import::ImportArgs),
+    Observe(observe::ObserveArgs),
     Lease(lease::LeaseArgs),
     Approve(approve::ApproveArgs),
     Approvals(approvals::ApprovalsArgs),
@@ -74,7 +76,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 31] = [
+const EACH_COMMAND: [(&str, Augment); 32] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -84,6 +86,7 @@ const EACH_COMMAND: [(&str, Augment); 31] = [
     ("wait", wait::WaitArgs::augment_args),
     ("reconcile", reconcile::ReconcileArgs::augment_args),
     ("import", import::ImportArgs::augment_args),
+    ("observe", observe::ObserveArgs::augment_args),
     ("lease", lease::LeaseArgs::augment_args),
     ("approve", approve::ApproveArgs::augment_args),
     ("approvals", approvals::ApprovalsArgs::augment_args),
@@ -126,6 +129,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Wait(args) => wait::run(globals, args),
         Command::Reconcile(args) => reconcile::run(globals, args),
         Command::Import(args) => import::run(globals, args),
+        Command::Observe(args) => observe::run(globals, args),
         Command::Lease(args) => lease::run(globals, args),
         Command::Approve(args) => approve::run(globals, args),
         Command::Approvals(args) => approvals::run(globals, args),

@@ -20,7 +20,9 @@ use crate::output::{Style, out, print_json, table};
 /// With --live, each environment on ECS is compared with what runs there: the image of each
 /// service's container in the task definition of its PRIMARY deployment, and the SSM parameter
 /// <ssm_prefix>/<service>. Any difference from the ledger is drift: a change made behind the
-/// ledger's back, or a deployment that did not end as recorded.
+/// ledger's back, or a deployment that did not end as recorded. An ECS deployment that no
+/// ledger user started (a console deploy, a one-click rollback, another tool) is named, with
+/// when ECS started it, even when it runs the same image; `ledger observe` records it.
 ///
 /// Examples:
 ///   ledger status
@@ -161,6 +163,16 @@ fn render_live(env: &str, live: &Live) -> String {
         human.push_str(&format!(
             "  drift: SSM under {} does not name what the ledger recorded; an apply of a service writes its parameter\n",
             live.ssm_prefix
+        ));
+    }
+    for row in &live.services {
+        if let Some(unrecorded) = &row.unrecorded {
+            human.push_str(&format!("  {}: {}\n", inert(&row.service), inert(&unrecorded.describe())));
+        }
+    }
+    if live.unrecorded() {
+        human.push_str(&format!(
+            "  `ledger observe {env}` records what ECS runs as an observed deployment, so the history stays complete\n"
         ));
     }
     human
