@@ -68,6 +68,12 @@ async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options
     apply(clients, env, DEPLOYMENT, targets, options, &|_, _| {}).await
 }
 
+/// ECS without service deployments (an older API, or an IAM policy without
+/// ecs:ListServiceDeployments): every ListServiceDeployments is refused.
+fn without_service_deployments(fake: &FakeAws) {
+    fake.fail("ecs:ListServiceDeployments", ErrorKind::AccessDenied, u32::MAX);
+}
+
 fn parameter(service: &str) -> String {
     format!("{PREFIX}/{service}")
 }
@@ -105,8 +111,10 @@ async fn five_services_succeed_and_ssm_is_written() {
     for target in &targets {
         let service = &outcome.services[&target.service];
         assert!(service.task_definition.as_deref().unwrap().ends_with(&format!("{}:2", target.service)));
-        assert!(service.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"));
-        assert!(service.detail.contains("COMPLETED"), "{}", service.detail);
+        let arn = service.ecs_deployment.as_deref().unwrap();
+        assert!(arn.starts_with("arn:aws:ecs:eu-west-1:123456789012:service-deployment/catalogue-stage/"));
+        assert_eq!(fake.latest_service_deployment(CLUSTER, &target.service).unwrap().arn, arn);
+        assert_eq!(service.detail, "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running");
     }
 }
 
@@ -180,6 +188,7 @@ async fn missing_cluster_service_or_container_fail_with_what_is_missing() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_rollout_is_a_failure_quoting_the_events() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &["api"]);
     fake.set_rollout(CLUSTER, "api", Rollout::Fail);
     let outcome = run(&fake, &env(), &targets, &options()).await;
@@ -193,6 +202,7 @@ async fn a_failed_rollout_is_a_failure_quoting_the_events() {
 #[tokio::test(start_paused = true)]
 async fn a_circuit_breaker_rollback_is_a_failure_and_the_previous_release_runs() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &["api"]);
     fake.set_rollout(CLUSTER, "api", Rollout::CircuitBreaker);
     let outcome = run(&fake, &env(), &targets, &options()).await;
@@ -343,13 +353,13 @@ async fn calls_grow_with_services_and_polls_not_with_the_account() {
     let (large, targets) = count(500, &FIVE);
     run(&large, &env(), &targets, &options()).await;
     assert_eq!(small.total_calls(), large.total_calls());
-    // Per service: describe the task definition, register, update and one SSM write; for the
-    // five together, one DescribeServices before the updates and two polls (in progress, then
-    // completed).
-    assert_eq!(small.total_calls(), 5 * 4 + 3);
+    // Per service: describe the task definition, register, update, find the service deployment
+    // and one SSM write; for the five together, one DescribeServices before the updates and two
+    // polls of their service deployments (in progress, then successful).
+    assert_eq!(small.total_calls(), 5 * 5 + 1 + 2);
     let (one, targets) = count(0, &["api"]);
     run(&one, &env(), &targets, &options()).await;
-    assert_eq!(one.total_calls(), 7);
+    assert_eq!(one.total_calls(), 8);
 }
 
 #[tokio::test(start_paused = true)]
@@ -406,6 +416,7 @@ async fn calls_per_action_follow_the_formula_for_5_10_11_and_20_services_on_one_
         // All on one cluster; then every other one on a second cluster.
         for clusters in [&[CLUSTER][..], &[CLUSTER, OTHER][..]] {
             let fake = FakeAws::new(clusters);
+            without_service_deployments(&fake);
             let placed: Vec<(&str, &str)> = names
                 .iter()
                 .enumerate()
@@ -432,11 +443,13 @@ async fn calls_per_action_follow_the_formula_for_5_10_11_and_20_services_on_one_
             ] {
                 assert_eq!(fake.calls(action), count, "{case}: {action}");
             }
-            assert_eq!(fake.total_calls(), 4 * count + LOOKS * per_look, "{case}");
+            // The one ListServiceDeployments that found service deployments refused.
+            assert_eq!(fake.calls("ecs:ListServiceDeployments"), 1, "{case}");
+            assert_eq!(fake.total_calls(), 4 * count + LOOKS * per_look + 1, "{case}");
             if clusters.len() == 1 {
                 // The bound: ≤ 4 per service + 1 per 10 services per look (the fake
-                // has no STS call).
-                assert!(fake.total_calls() <= 4 * count + count.div_ceil(10) * LOOKS, "{case}");
+                // has no STS call), and the one refused look for service deployments.
+                assert!(fake.total_calls() <= 4 * count + count.div_ceil(10) * LOOKS + 1, "{case}");
             }
         }
     }
@@ -466,7 +479,8 @@ async fn a_rollout_done_in_two_seconds_is_seen_in_about_two_seconds() {
     assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
     // Polls after 0.5, 1.25 and 2.375 s, not after the 5 s poll interval.
     assert_eq!(started.elapsed(), Duration::from_millis(2375));
-    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 3);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1);
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -485,12 +499,14 @@ async fn a_long_rollout_is_polled_every_poll_interval_once_backed_off() {
         before < lasts
     });
     assert_eq!(polls.count(), 12);
-    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 12);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1);
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 12);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &FIVE);
     for name in FIVE {
         fake.set_rollout(CLUSTER, name, Rollout::CompleteAfter(Duration::from_secs(10)));
@@ -516,6 +532,7 @@ async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
 async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the_batch() {
     for (times, expected) in [(3, DeployResult::Succeeded), (100, DeployResult::Failed)] {
         let fake = FakeAws::new(&[CLUSTER]);
+        without_service_deployments(&fake);
         let targets = setup(&fake, &["api", "search"]);
         let throttle = async {
             // After the look before the updates: the polls are throttled.
