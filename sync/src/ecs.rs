@@ -408,7 +408,10 @@ impl Ecs for AwsEcs {
         }
     }
 
-    async fn describe_service_deployments(&self, arns: &[&str]) -> Result<Vec<DescribedDeployment>, AwsError> {
+    async fn describe_service_deployments(
+        &self,
+        arns: &[&str],
+    ) -> Result<Vec<DescribedDeployment>, AwsError> {
         let output = self
             .0
             .describe_service_deployments()
@@ -421,8 +424,11 @@ impl Ecs for AwsEcs {
             .iter()
             .filter_map(|d| Some((d.service_deployment_arn()?, d)))
             .collect();
-        let failures: BTreeMap<&str, &str> =
-            output.failures().iter().filter_map(|f| Some((f.arn()?, f.reason().unwrap_or_default()))).collect();
+        let failures: BTreeMap<&str, &str> = output
+            .failures()
+            .iter()
+            .filter_map(|f| Some((f.arn()?, f.reason().unwrap_or_default())))
+            .collect();
         Ok(arns
             .iter()
             .map(|arn| match found.get(arn) {
@@ -524,8 +530,9 @@ fn strategy(service: &Service) -> Strategy {
 }
 
 fn service_deployment_view(deployment: &ServiceDeployment) -> ServiceDeploymentView {
-    let triggered =
-        |status: Option<&ServiceDeploymentRollbackMonitorsStatus>| status == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered);
+    let triggered = |status: Option<&ServiceDeploymentRollbackMonitorsStatus>| {
+        status == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered)
+    };
     let target = deployment.target_service_revision();
     ServiceDeploymentView {
         arn: deployment.service_deployment_arn().unwrap_or_default().to_string(),

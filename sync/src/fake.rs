@@ -129,6 +129,11 @@ impl FakeAws {
             current: None,
         };
         world.services.insert((cluster.to_string(), name.to_string()), service);
+        // As ECS does, the service's creation is a service deployment of its own.
+        world.start_record(cluster, name);
+        let created = world.service_mut(cluster, name).current.take().expect("just started");
+        let view = &mut world.records.get_mut(&created).expect("just started").view;
+        (view.status, view.running) = ("SUCCESSFUL".into(), 2);
     }
 
     /// The service is deleted: DescribeServices answers MISSING for it.
@@ -362,12 +367,18 @@ fn failure_of(rollout: Rollout) -> (String, String) {
         Rollout::CircuitBreaker => {
             ("ROLLBACK_SUCCESSFUL", "ECS deployment circuit breaker: tasks failed to start.".into())
         }
-        Rollout::Alarm(alarm) => ("ROLLBACK_SUCCESSFUL", format!("ECS deployment alarm {alarm} is in ALARM state.")),
+        Rollout::Alarm(alarm) => {
+            ("ROLLBACK_SUCCESSFUL", format!("ECS deployment alarm {alarm} is in ALARM state."))
+        }
         Rollout::HookFails(stage) => (
             "ROLLBACK_SUCCESSFUL",
-            format!("ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed at lifecycle stage {stage}."),
+            format!(
+                "ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed at lifecycle stage {stage}."
+            ),
         ),
-        Rollout::Stop => ("STOPPED", "ECS deployment stopped: a StopServiceDeployment request stopped it.".into()),
+        Rollout::Stop => {
+            ("STOPPED", "ECS deployment stopped: a StopServiceDeployment request stopped it.".into())
+        }
         Rollout::Complete | Rollout::CompleteAfter(_) | Rollout::Never => ("SUCCESSFUL", String::new()),
     };
     (status.to_string(), reason)
@@ -499,7 +510,10 @@ impl Ecs for FakeAws {
             .collect())
     }
 
-    async fn describe_service_deployments(&self, arns: &[&str]) -> Result<Vec<DescribedDeployment>, AwsError> {
+    async fn describe_service_deployments(
+        &self,
+        arns: &[&str],
+    ) -> Result<Vec<DescribedDeployment>, AwsError> {
         const ACTION: &str = "ecs:DescribeServiceDeployments";
         self.call(ACTION)?;
         if arns.is_empty() || arns.len() > DESCRIBE_SERVICE_DEPLOYMENTS_MAX {

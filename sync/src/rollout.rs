@@ -240,7 +240,8 @@ pub async fn observe<E: Ecs, P: Parameters>(
             Ok(watch) => {
                 let mut outcome = service_outcome(DeployResult::Failed, None, "");
                 outcome.task_definition = Some(watch.ours.clone());
-                outcome.ecs_deployment = watch.service_deployment.clone().or_else(|| watch.ecs_deployment.clone());
+                outcome.ecs_deployment =
+                    watch.service_deployment.clone().or_else(|| watch.ecs_deployment.clone());
                 attempts.push(Attempt { outcome, registered: None, updated: true });
                 to_wait.push(Some(watch));
             }
@@ -631,7 +632,11 @@ async fn find_service_deployments<E: Ecs>(
     }
     let mut answers = vec![(i, answer)];
     answers.extend(
-        futures_util::stream::iter(rest.iter().copied()).map(find).buffered(parallel.max(1)).collect::<Vec<_>>().await,
+        futures_util::stream::iter(rest.iter().copied())
+            .map(find)
+            .buffered(parallel.max(1))
+            .collect::<Vec<_>>()
+            .await,
     );
     for (i, answer) in answers {
         let service = &services[i].service;
@@ -641,7 +646,10 @@ async fn find_service_deployments<E: Ecs>(
                 progress(service, &format!("following ECS service deployment {arn}"));
                 watch.service_deployment = Some(arn);
             }
-            Ok(None) => progress(service, "ECS lists no service deployment for the update: following the service's deployments"),
+            Ok(None) => progress(
+                service,
+                "ECS lists no service deployment for the update: following the service's deployments",
+            ),
             Err(error) => progress(service, &format!("{error}: following the service's deployments")),
         }
     }
@@ -665,7 +673,9 @@ async fn describe_service_deployments<E: Ecs>(
         |batch| async move {
             match backoff.retry(async || ecs.describe_service_deployments(batch).await).await {
                 Ok(described) if described.len() == batch.len() => described,
-                Ok(_) => batch.iter().map(|arn| Err(crate::ecs::service_deployment_not_found(arn, None))).collect(),
+                Ok(_) => {
+                    batch.iter().map(|arn| Err(crate::ecs::service_deployment_not_found(arn, None))).collect()
+                }
                 Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
             }
         },
@@ -713,8 +723,9 @@ async fn wait_all<E: Ecs>(
         }
         let wait = schedule.next().unwrap_or(env.poll_interval);
         tokio::time::sleep(wait.min(deadline - now)).await;
-        let (by_record, by_service): (Vec<usize>, Vec<usize>) =
-            pending.into_iter().partition(|&i| watches[i].as_ref().is_some_and(|w| w.service_deployment.is_some()));
+        let (by_record, by_service): (Vec<usize>, Vec<usize>) = pending
+            .into_iter()
+            .partition(|&i| watches[i].as_ref().is_some_and(|w| w.service_deployment.is_some()));
         let targets: Vec<&ServiceTarget> = by_service.iter().map(|&i| &services[i]).collect();
         let arns: Vec<&str> =
             by_record.iter().filter_map(|&i| watches[i].as_ref()?.service_deployment.as_deref()).collect();
@@ -766,7 +777,11 @@ async fn wait_all<E: Ecs>(
                 }
                 None => "no PRIMARY deployment yet".into(),
             };
-            seen_now.push((i, seen, format!("latest events: {}", or_none(view.latest_events(EVENTS_QUOTED)))));
+            seen_now.push((
+                i,
+                seen,
+                format!("latest events: {}", or_none(view.latest_events(EVENTS_QUOTED))),
+            ));
         }
         confirm_rollbacks(ecs, backoff, services, &watches, &mut endings, &rolled_back).await;
         for (i, seen, quoted) in seen_now {
@@ -798,13 +813,15 @@ async fn confirm_rollbacks<E: Ecs>(
     for (&i, described) in indexes.iter().zip(described) {
         let previous = watches[i].as_ref().and_then(|w| w.previous.as_deref());
         let ending = endings[i].as_mut().expect("a rollback that ended");
-        let primary = described.as_ref().ok().and_then(|view| view.primary()).map(|p| p.task_definition.clone());
+        let primary =
+            described.as_ref().ok().and_then(|view| view.primary()).map(|p| p.task_definition.clone());
         ending.running = match (&primary, previous) {
             (Some(runs), Some(previous)) if runs == previous => Running::Previous,
             _ => Running::Unknown,
         };
         if let Some(runs) = primary {
-            ending.detail = join(&ending.detail, &format!("the PRIMARY deployment runs {}", short_arn(&runs)));
+            ending.detail =
+                join(&ending.detail, &format!("the PRIMARY deployment runs {}", short_arn(&runs)));
         }
     }
 }
@@ -850,12 +867,14 @@ fn record_detail(record: &ServiceDeploymentView, strategy: Option<&Strategy>) ->
     if let Some((failed, threshold)) = record.circuit_breaker {
         causes.push(format!("the circuit breaker tripped ({failed} failed tasks, threshold {threshold})"));
     }
-    if let Some(stage) = record.lifecycle_stage.as_ref().filter(|_| !(in_bake && !record.triggered_alarms.is_empty())) {
+    if let Some(stage) =
+        record.lifecycle_stage.as_ref().filter(|_| !(in_bake && !record.triggered_alarms.is_empty()))
+    {
         causes.push(format!("at lifecycle stage {stage}"));
     }
     causes.push(ecs_says(record));
     match status.as_str() {
-        "ROLLBACK_SUCCESSFUL" => causes.push("ECS rolled back to the previous revision".into()),
+        "ROLLBACK_SUCCESSFUL" => causes.push("ECS rolled back to the last deployment that completed".into()),
         "ROLLBACK_FAILED" => causes.push("ECS could not roll back".into()),
         _ => {}
     }

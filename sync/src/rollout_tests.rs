@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ledger::{Change, DeployResult, EntryId, Outcome};
 
-use crate::ecs::{Ecs, TaskDefinitionWithTags, deployment_of, describe_service};
+use crate::ecs::{Ecs, Strategy, TaskDefinitionWithTags, deployment_of, describe_service};
 use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
@@ -66,6 +66,25 @@ fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
 async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options: &Options) -> Outcome {
     let clients = Clients { ecs: fake, parameters: fake };
     apply(clients, env, DEPLOYMENT, targets, options, &|_, _| {}).await
+}
+
+/// [`run`], with the progress lines it printed (`service: line`).
+async fn run_logged(fake: &FakeAws, targets: &[ServiceTarget], options: &Options) -> (Outcome, Vec<String>) {
+    let lines = std::cell::RefCell::new(Vec::new());
+    let clients = Clients { ecs: fake, parameters: fake };
+    let progress = |service: &str, line: &str| lines.borrow_mut().push(format!("{service}: {line}"));
+    let outcome = apply(clients, &env(), DEPLOYMENT, targets, options, &progress).await;
+    (outcome, lines.into_inner())
+}
+
+/// A blue/green strategy with a 5-minute bake time and two deployment alarms.
+fn blue_green() -> Strategy {
+    Strategy {
+        strategy: "BLUE_GREEN".into(),
+        bake_time_minutes: Some(5),
+        alarms: vec!["api-5xx".into(), "api-latency".into()],
+        ..Strategy::default()
+    }
 }
 
 /// ECS without service deployments (an older API, or an IAM policy without
@@ -550,4 +569,214 @@ async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the
         }
         assert_truthful(&fake, &targets, &outcome);
     }
+}
+
+// --- ECS's service deployments ------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn blue_green_succeeds_when_its_service_deployment_is_successful_after_the_bake() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    let api = &outcome.services["api"];
+    assert_eq!(
+        api.detail,
+        "ECS service deployment SUCCESSFUL (blue/green, bake time 5m; alarms api-5xx, api-latency), 2/2 tasks running"
+    );
+    let arn = api.ecs_deployment.as_deref().unwrap();
+    // The newest of the service's deployments, though the fake lists the oldest first.
+    assert!(arn.ends_with("/0000000000000000004"), "{arn}");
+    assert!(lines.contains(&format!("api: following ECS service deployment {arn}")), "{lines:#?}");
+    assert!(
+        lines.contains(
+            &"api: ECS service deployment IN_PROGRESS, stage BAKE_TIME, 0/2 tasks running".to_string()
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1, "the services are not polled");
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_during_bake_time_fails_naming_the_alarm_and_ecs_put_the_previous_release_back() {
+    for rollback_on_failure in [false, true] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api", "search"]);
+        fake.set_strategy(CLUSTER, "api", blue_green());
+        fake.set_rollout(CLUSTER, "api", Rollout::Alarm("api-5xx"));
+        let (outcome, lines) =
+            run_logged(&fake, &targets, &Options { rollback_on_failure, ..options() }).await;
+        let api = &outcome.services["api"];
+        assert_eq!(
+            api.detail.split("; the PRIMARY").next().unwrap(),
+            "ECS service deployment ROLLBACK_SUCCESSFUL: alarm \"api-5xx\" fired during bake time; \
+             ECS says \"ECS deployment alarm api-5xx is in ALARM state.\"; \
+             ECS rolled back to the last deployment that completed",
+        );
+        assert!(api.detail.ends_with("the PRIMARY deployment runs api:1"), "{api:?}");
+        assert!(lines.iter().any(|l| l.contains("ROLLBACK_IN_PROGRESS")), "not an end: {lines:#?}");
+        assert_eq!(api.running, Some(release(1)));
+        if rollback_on_failure {
+            // ECS put api back already; search is put back by the ledger.
+            assert_eq!(outcome.result, DeployResult::RolledBack, "{outcome:#?}");
+            assert_eq!(api.result, DeployResult::RolledBack);
+            assert_eq!(fake.calls("ecs:UpdateService"), 3, "api is not rolled back a second time");
+            assert_eq!(fake.image_running(CLUSTER, "search"), image("search", "v1"));
+        } else {
+            assert_eq!(outcome.result, DeployResult::Failed);
+            assert_eq!(api.result, DeployResult::Failed);
+            assert_truthful(&fake, &targets, &outcome);
+        }
+        assert!(fake.parameter_history(&parameter("api")).is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_lifecycle_hook_fails_with_its_stage() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    fake.set_rollout(CLUSTER, "api", Rollout::HookFails("POST_TEST_TRAFFIC_SHIFT"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert!(
+        api.detail.starts_with(
+            "ECS service deployment ROLLBACK_SUCCESSFUL: at lifecycle stage POST_TEST_TRAFFIC_SHIFT; \
+             ECS says \"ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed"
+        ),
+        "{api:?}"
+    );
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_and_a_circuit_breaker_without_rollback_are_stopped_deployments() {
+    for (rollout, cause) in [
+        (Rollout::Stop, "ECS says \"ECS deployment stopped: a StopServiceDeployment request stopped it.\""),
+        (
+            Rollout::Fail,
+            "the circuit breaker tripped (3 failed tasks, threshold 3); ECS says \"ECS deployment circuit breaker",
+        ),
+    ] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api"]);
+        fake.set_rollout(CLUSTER, "api", rollout);
+        let outcome = run(&fake, &env(), &targets, &options()).await;
+        let api = &outcome.services["api"];
+        assert_eq!(api.result, DeployResult::Failed);
+        assert!(api.detail.starts_with(&format!("ECS service deployment STOPPED: {cause}")), "{api:?}");
+        assert_eq!(api.running, None, "what runs after a stopped deployment is not known");
+        assert_truthful(&fake, &targets, &outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_circuit_breaker_rollback_is_read_from_the_service_deployment() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_rollout(CLUSTER, "api", Rollout::CircuitBreaker);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service deployment ROLLBACK_SUCCESSFUL: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; \
+         ECS rolled back to the last deployment that completed; \
+         the PRIMARY deployment runs api:1"
+    );
+    assert_eq!(api.running, Some(release(1)));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_service_deployments_the_services_deployments_are_followed_and_asked_once() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
+    let targets = setup(&fake, &FIVE);
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 1, "decided once for the apply");
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 0);
+    let fallbacks: Vec<&String> =
+        lines.iter().filter(|l| l.contains("service deployments not available")).collect();
+    assert_eq!(fallbacks.len(), 1, "{lines:#?}");
+    assert!(fallbacks[0].contains("ecs:ListServiceDeployments"), "{fallbacks:?}");
+    for service in outcome.services.values() {
+        assert!(service.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{service:?}");
+        assert!(service.detail.starts_with("rollout COMPLETED"), "{service:?}");
+    }
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_deployments_are_described_twenty_at_a_time() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let names: Vec<String> = (1..=45).map(|n| format!("svc-{n}")).collect();
+    let targets = setup(&fake, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let outcome = run(&fake, &env(), &targets, &Options { parallel: 8, ..options() }).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    // Two polls (in progress, then successful) of ⌈45/20⌉ = 3 calls; one look for each service.
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 2 * 3);
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 45);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 45_usize.div_ceil(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_deployments_that_cannot_be_described_are_followed_through_the_services() {
+    // Throttled 3 times then answered, then the second poll; or given up after 6 attempts.
+    for (times, described) in [(3, 3 + 2), (100, 6)] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api", "search"]);
+        fake.fail("ecs:DescribeServiceDeployments", ErrorKind::Throttled, times);
+        let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+        // Throttling a few times is retried; for good, the services' deployments take over.
+        assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+        assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), described, "{lines:#?}");
+        let switched = lines.iter().filter(|l| l.contains("following the service's deployments")).count();
+        assert_eq!(switched, if times == 100 { 2 } else { 0 }, "{lines:#?}");
+        assert_truthful(&fake, &targets, &outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_across_the_bake() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    fake.set_strategy(CLUSTER, "search", blue_green());
+    fake.set_rollout(CLUSTER, "search", Rollout::Alarm("search-5xx"));
+    let submitted = run(&fake, &env(), &targets, &Options { wait: false, ..options() }).await;
+    assert_eq!(submitted.result, DeployResult::Submitted, "{submitted:#?}");
+    for service in submitted.services.values() {
+        assert!(service.ecs_deployment.as_deref().unwrap().contains(":service-deployment/"), "{service:?}");
+    }
+    let clients = Clients { ecs: &fake, parameters: &fake };
+    let before = fake.calls("ecs:DescribeServiceDeployments");
+    let observed =
+        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
+    assert!(fake.calls("ecs:DescribeServiceDeployments") > before);
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 2, "observing finds nothing again");
+    assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
+    assert_eq!(observed.services["api"].ecs_deployment, submitted.services["api"].ecs_deployment);
+    let search = &observed.services["search"];
+    assert_eq!(search.result, DeployResult::Failed);
+    assert!(search.detail.contains("alarm \"search-5xx\" fired during bake time"), "{search:?}");
+    assert_eq!(observed.result, DeployResult::Failed);
+    assert_truthful(&fake, &targets, &observed);
+}
+
+#[test]
+fn strategies_read_as_the_plan_shows_them() {
+    assert_eq!(Strategy::default().to_string(), "rolling");
+    assert_eq!(blue_green().to_string(), "blue/green, bake time 5m; alarms api-5xx, api-latency");
+    let canary = Strategy { strategy: "CANARY".into(), bake_time_minutes: Some(10), ..Strategy::default() };
+    assert_eq!(canary.to_string(), "canary, bake time 10m");
+    let linear = Strategy { strategy: "LINEAR".into(), ..Strategy::default() };
+    assert_eq!(linear.to_string(), "linear, bake time 0m");
+    let code_deploy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
+    assert_eq!(code_deploy.to_string(), "CodeDeploy");
 }
