@@ -674,6 +674,26 @@ def calls_are_counted_per_service_and_action():
 
 
 @check
+def denied_actions_answer_access_denied_and_are_counted():
+    assert control("POST", "/_ledger/deny", {"actions": ["ecs:ListServiceDeployments"]}) == (200, {})
+    control("POST", "/_ledger/calls/reset")
+    try:
+        expect_client_error(
+            lambda: service_deployments("recorded"),
+            "AccessDeniedException",
+            f"User: arn:aws:iam::{ACCOUNT}:user/moto is not authorized to perform: ecs:ListServiceDeployments",
+        )
+        describe("recorded")  # other actions still answer
+        assert control("GET", "/_ledger/calls")[1] == {"ecs:ListServiceDeployments": 1, "ecs:DescribeServices": 1}
+    finally:
+        assert control("POST", "/_ledger/deny", {"actions": []}) == (200, {})
+    assert service_deployments("recorded")
+    for body in (b"[]", {"actions": "ecs:X"}, {"actions": ["nocolon"]}, {"actions": [], "more": 1}):
+        status, answer = control("POST", "/_ledger/deny", body)
+        assert status == 400 and answer.get("error"), (body, status, answer)
+
+
+@check
 def listens_on_loopback_only():
     port = int(PORT)
     with open("/proc/net/tcp") as table:

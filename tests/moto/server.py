@@ -696,10 +696,26 @@ def parse_rollout_policy(body):
     return tuple(names), policy
 
 
+def parse_denied(body):
+    """The actions a POST /_ledger/deny body names."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise BadRequest("body is not JSON")
+    if not isinstance(fields, dict) or set(fields) != {"actions"}:
+        raise BadRequest('body must be {"actions": [...]}')
+    actions = fields["actions"]
+    if not isinstance(actions, list) or not all(isinstance(a, str) and ":" in a for a in actions):
+        raise BadRequest('actions must be a list of "service:Action" names')
+    return set(actions)
+
+
 class LedgerApp:
     def __init__(self, moto_app):
         self.moto_app = moto_app
         self.calls = Counter()
+        # "service:Action" names answered AccessDeniedException (POST /_ledger/deny).
+        self.denied = set()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_ledger/"):
@@ -710,7 +726,21 @@ class LedgerApp:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        self.calls[call_name(environ)] += 1
+        name = call_name(environ)
+        self.calls[name] += 1
+        if name in self.denied:
+            # As an IAM policy without the action answers (JSON protocols).
+            payload = json.dumps(
+                {
+                    "__type": "AccessDeniedException",
+                    "message": f"User: arn:aws:iam::123456789012:user/moto is not authorized to perform: {name}",
+                }
+            ).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
         return self.moto_app(environ, start_response)
 
     def control(self, environ):
@@ -722,6 +752,13 @@ class LedgerApp:
             except BadRequest as error:
                 return "400 Bad Request", {"error": str(error)}
             rollout_policies[key] = policy
+            return "200 OK", {}
+        if route == ("POST", "/_ledger/deny"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                self.denied = parse_denied(body)
+            except BadRequest as error:
+                return "400 Bad Request", {"error": str(error)}
             return "200 OK", {}
         if route == ("GET", "/_ledger/calls"):
             return "200 OK", dict(self.calls)
