@@ -152,13 +152,14 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
 
     // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService,
     // ListServiceDeployments (which service deployment the update started) and PutParameter.
-    // For the services together: one DescribeServices per 10 services before the updates, then
-    // one DescribeServiceDeployments per 20 services per poll: three polls (the emulator's
-    // rollouts are seen in progress twice, then SUCCESSFUL). Once: the caller's identity.
+    // For the services together: one DescribeServices per 10 services for the plan (how ECS
+    // deploys each) and one before the updates, then one DescribeServiceDeployments per 20
+    // services per poll: three polls (the emulator's rollouts are seen in progress twice, then
+    // SUCCESSFUL). Once: the caller's identity.
     let n = SERVICES.len() as u64;
     let polls = 3;
     let expected = [
-        ("ecs:DescribeServices", n.div_ceil(10)),
+        ("ecs:DescribeServices", n.div_ceil(10) * 2),
         ("ecs:DescribeTaskDefinition", n),
         ("ecs:RegisterTaskDefinition", n),
         ("ecs:UpdateService", n),
@@ -186,9 +187,10 @@ fn without_service_deployments_the_services_are_polled_as_before() {
         "decided once, and said:\n{printed}"
     );
     // As before service deployments, and the one ListServiceDeployments refused: issue 13's
-    // bound, ≤ 4 per service + 1 per 10 services per look + 1, plus that call.
+    // bound, ≤ 4 per service + 1 per 10 services per look + 1, plus that call (the looks: the
+    // plan's, the one before the updates, three polls).
     let n = SERVICES.len() as u64;
-    let looks = 4;
+    let looks = 5;
     let expected = [
         ("ecs:DescribeServices", n.div_ceil(10) * looks),
         ("ecs:DescribeTaskDefinition", n),
@@ -749,8 +751,16 @@ fn blue_green_succeeds_after_its_bake_time() {
     moto.configure_deployments("stage", "api", blue_green("api-5xx"));
     moto.set_rollout_with("stage", "api", Rollout::Complete, serde_json::json!({"bake_steps": 3}));
     project.ok(&["register", "api", &image("api", "v1")]);
+    // The plan says how ECS deploys it, before anything is confirmed.
+    let strategy = "blue/green, bake time 5m; alarms api-5xx";
+    let planned = project.ok(&["apply", "latest", "stage", "--dry-run"]);
+    let header = planned.lines().find(|line| line.starts_with("SERVICE")).unwrap();
+    assert!(header.ends_with("STRATEGY"), "{planned}");
+    let row = planned.lines().find(|line| line.starts_with("api ")).unwrap();
+    assert!(row.ends_with(strategy), "{planned}");
     let (code, applied, progress) = progress_of(&project, &["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}\n{progress}");
+    assert_eq!(applied["plan"]["changes"][0]["strategy"], strategy);
     let api = service_outcome(&applied, "api");
     assert_eq!(api["result"], "succeeded");
     assert_eq!(
@@ -893,7 +903,7 @@ fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
     let n = SERVICES.len() as u64;
     let polls = 11;
     let expected = [
-        ("ecs:DescribeServices", n.div_ceil(10)),
+        ("ecs:DescribeServices", n.div_ceil(10) * 2),
         ("ecs:DescribeTaskDefinition", n),
         ("ecs:RegisterTaskDefinition", n),
         ("ecs:UpdateService", n),
