@@ -171,7 +171,7 @@ pub async fn apply<E: Ecs, P: Parameters>(
         .collect()
         .await;
     let (mut attempts, mut watches): (Vec<Attempt>, Vec<Option<Watch>>) = updates.into_iter().unzip();
-    let source = follow(ecs, services, &mut attempts, &mut watches, options, progress).await;
+    follow(ecs, services, &mut attempts, &mut watches, options, progress).await;
     if options.wait {
         let endings = wait_all(ecs, env, &options.backoff, services, watches, progress).await;
         for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
@@ -185,7 +185,7 @@ pub async fn apply<E: Ecs, P: Parameters>(
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
     let rolled_back = failed && options.rollback_on_failure;
     if rolled_back {
-        roll_back(ecs, env, services, &mut attempts, &deployment_tag, options, source, progress).await;
+        roll_back(ecs, env, services, &mut attempts, &deployment_tag, options, progress).await;
     } else {
         write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     }
@@ -366,10 +366,12 @@ async fn roll_back<E: Ecs>(
     attempts: &mut [Attempt],
     deployment_tag: &str,
     options: &Options,
-    source: Source,
     progress: Progress<'_>,
 ) {
     let backoff = &options.backoff;
+    // ECS offered service deployments for this apply: the rollbacks are followed through theirs.
+    let offered =
+        attempts.iter().any(|a| a.outcome.ecs_deployment.as_deref().is_some_and(is_service_deployment_arn));
     // Each changed service: what to go back to, or how the attempt ends without a rollback.
     let mut restores = Vec::new();
     for (target, attempt) in services.iter().zip(attempts.iter_mut()) {
@@ -420,7 +422,7 @@ async fn roll_back<E: Ecs>(
             None => watches.push(None),
         }
     }
-    if source == Source::ServiceDeployments {
+    if offered {
         find_service_deployments(ecs, backoff, services, &mut watches, options.parallel, progress).await;
     }
     let endings = wait_all(ecs, env, backoff, services, watches, progress).await;
@@ -568,17 +570,8 @@ impl Watch {
     }
 }
 
-/// Where the state of an apply's rollouts is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    /// ECS's service deployments (DescribeServiceDeployments).
-    ServiceDeployments,
-    /// The services' `deployments` (DescribeServices): ECS did not offer service deployments.
-    Deployments,
-}
-
 /// Finds the service deployment each updated service's UpdateService started, and records its
-/// ARN as the service's `ecs_deployment`: where the apply's rollouts are read from.
+/// ARN as the service's `ecs_deployment`: its rollout is read from it.
 async fn follow<E: Ecs>(
     ecs: &E,
     services: &[ServiceTarget],
@@ -586,21 +579,19 @@ async fn follow<E: Ecs>(
     watches: &mut [Option<Watch>],
     options: &Options,
     progress: Progress<'_>,
-) -> Source {
-    let source =
-        find_service_deployments(ecs, &options.backoff, services, watches, options.parallel, progress).await;
+) {
+    find_service_deployments(ecs, &options.backoff, services, watches, options.parallel, progress).await;
     for (attempt, watch) in attempts.iter_mut().zip(watches.iter()) {
         if let Some(arn) = watch.as_ref().and_then(|w| w.service_deployment.clone()) {
             attempt.outcome.ecs_deployment = Some(arn);
         }
     }
-    source
 }
 
 /// For every watch with `updated_after`: the newest service deployment ListServiceDeployments
 /// lists for its service since then, which its UpdateService started. The first service asked
 /// decides, once for all, whether ECS offers service deployments: if that call fails, every
-/// rollout is followed through the services' `deployments`; a later service with none listed
+/// rollout is followed through the services' `deployments` (and no other is asked); a later service with none listed
 /// (or whose call fails) is followed so alone. Each choice is a progress line.
 async fn find_service_deployments<E: Ecs>(
     ecs: &E,
@@ -609,7 +600,7 @@ async fn find_service_deployments<E: Ecs>(
     watches: &mut [Option<Watch>],
     parallel: usize,
     progress: Progress<'_>,
-) -> Source {
+) {
     let asks: Vec<(usize, SystemTime)> = watches
         .iter()
         .enumerate()
@@ -621,14 +612,14 @@ async fn find_service_deployments<E: Ecs>(
         let listed = backoff.retry(async || ecs.list_service_deployments(cluster, name, since).await).await;
         (i, listed.map(newest))
     };
-    let Some((&first, rest)) = asks.split_first() else { return Source::ServiceDeployments };
+    let Some((&first, rest)) = asks.split_first() else { return };
     let (i, answer) = find(first).await;
     if let Err(error) = &answer {
         progress(
             &services[i].service,
             &format!("ECS service deployments not available ({error}): following the services' deployments"),
         );
-        return Source::Deployments;
+        return;
     }
     let mut answers = vec![(i, answer)];
     answers.extend(
@@ -653,7 +644,6 @@ async fn find_service_deployments<E: Ecs>(
             Err(error) => progress(service, &format!("{error}: following the service's deployments")),
         }
     }
-    Source::ServiceDeployments
 }
 
 /// The ARN of the newest of `listed`, whatever order ECS listed them in.
@@ -868,7 +858,7 @@ fn record_detail(record: &ServiceDeploymentView, strategy: Option<&Strategy>) ->
         causes.push(format!("the circuit breaker tripped ({failed} failed tasks, threshold {threshold})"));
     }
     if let Some(stage) =
-        record.lifecycle_stage.as_ref().filter(|_| !(in_bake && !record.triggered_alarms.is_empty()))
+        record.lifecycle_stage.as_ref().filter(|_| !in_bake || record.triggered_alarms.is_empty())
     {
         causes.push(format!("at lifecycle stage {stage}"));
     }
