@@ -31,6 +31,8 @@ pub struct ServiceView {
     /// The latest service events, newest first.
     pub events: Vec<String>,
     pub strategy: Strategy,
+    /// The ARN of ECS's record of the service's latest deployment, where ECS gives it.
+    pub current_service_deployment: Option<String>,
 }
 
 /// How ECS deploys a service: its deployment controller and its deployment configuration.
@@ -510,6 +512,7 @@ fn service_view(service: &Service) -> ServiceView {
         deployments: service.deployments().iter().map(rollout_view).collect(),
         events: service.events().iter().filter_map(|e| e.message().map(str::to_string)).collect(),
         strategy: strategy(service),
+        current_service_deployment: service.current_service_deployment().map(str::to_string),
     }
 }
 

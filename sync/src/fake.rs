@@ -38,6 +38,8 @@ pub enum Rollout {
     HookFails(&'static str),
     /// A StopServiceDeployment request: STOP_REQUESTED one look before STOPPED.
     Stop,
+    /// The circuit breaker trips and ECS's rollback fails too (ROLLBACK_FAILED).
+    RollbackFails,
     Never,
 }
 
@@ -68,6 +70,10 @@ struct FakeService {
     strategy: Strategy,
     /// The service deployment of the rollout in progress, until it ends.
     current: Option<String>,
+    /// The service's latest service deployment (DescribeServices' `currentServiceDeployment`).
+    latest: Option<String>,
+    /// ECS does not list the next update's service deployment (yet).
+    unlisted: bool,
 }
 
 /// A service deployment, and whose.
@@ -127,6 +133,8 @@ impl FakeAws {
             updated_at: Instant::now(),
             strategy: Strategy::default(),
             current: None,
+            latest: None,
+            unlisted: false,
         };
         world.services.insert((cluster.to_string(), name.to_string()), service);
         // As ECS does, the service's creation is a service deployment of its own.
@@ -143,6 +151,11 @@ impl FakeAws {
 
     pub fn set_rollout(&self, cluster: &str, name: &str, rollout: Rollout) {
         self.world.borrow_mut().service_mut(cluster, name).rollout = rollout;
+    }
+
+    /// The service's next update starts no service deployment ECS lists.
+    pub fn unlist_next_service_deployment(&self, cluster: &str, name: &str) {
+        self.world.borrow_mut().service_mut(cluster, name).unlisted = true;
     }
 
     pub fn set_strategy(&self, cluster: &str, name: &str, strategy: Strategy) {
@@ -270,9 +283,12 @@ impl World {
             Rollout::CompleteAfter(duration) => service.updated_at.elapsed() >= duration,
             _ => service.polls >= polls_to_end,
         };
-        let record = service.current.clone().and_then(|arn| self.records.get_mut(&arn));
-        let Some(record) = record else { return };
-        let view = &mut record.view;
+        // A rollout ECS keeps no record of (`unlist_next_service_deployment`) moves on alike.
+        let mut unrecorded = ServiceDeploymentView::default();
+        let view = match service.current.clone().and_then(|arn| self.records.get_mut(&arn)) {
+            Some(record) => &mut record.view,
+            None => &mut unrecorded,
+        };
         if service.strategy.bakes() {
             view.lifecycle_stage = Some(if service.polls >= 1 { "BAKE_TIME" } else { "SCALE_UP" }.into());
         }
@@ -299,7 +315,7 @@ impl World {
                 view.status = "SUCCESSFUL".into();
                 view.running = view.requested;
             }
-            Rollout::Fail | Rollout::Stop => {
+            Rollout::Fail | Rollout::Stop | Rollout::RollbackFails => {
                 let failed = &mut service.deployments[primary];
                 failed.rollout_state = RolloutState::Failed;
                 failed.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
@@ -307,7 +323,7 @@ impl World {
                     .events
                     .insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
                 (view.status, view.status_reason) = failure_of(rollout);
-                if rollout == Rollout::Fail {
+                if rollout != Rollout::Stop {
                     view.circuit_breaker = Some((3, 3));
                 }
             }
@@ -349,6 +365,7 @@ impl World {
         let key = (cluster.to_string(), name.to_string());
         let service = self.service_mut(cluster, name);
         service.current = Some(arn.clone());
+        service.latest = Some(arn.clone());
         let view = ServiceDeploymentView {
             arn: arn.clone(),
             status: "IN_PROGRESS".into(),
@@ -379,6 +396,9 @@ fn failure_of(rollout: Rollout) -> (String, String) {
         Rollout::Stop => {
             ("STOPPED", "ECS deployment stopped: a StopServiceDeployment request stopped it.".into())
         }
+        Rollout::RollbackFails => {
+            ("ROLLBACK_FAILED", "ECS deployment circuit breaker: tasks failed to start.".into())
+        }
         Rollout::Complete | Rollout::CompleteAfter(_) | Rollout::Never => ("SUCCESSFUL", String::new()),
     };
     (status.to_string(), reason)
@@ -404,6 +424,7 @@ fn view(service: &FakeService) -> ServiceView {
         deployments: service.deployments.clone(),
         events: service.events.clone(),
         strategy: service.strategy.clone(),
+        current_service_deployment: service.latest.clone(),
     }
 }
 
@@ -484,9 +505,11 @@ impl Ecs for FakeAws {
         service.task_definition = task_definition.to_string();
         service.polls = 0;
         service.updated_at = Instant::now();
-        let answer = view(service);
+        if std::mem::take(&mut service.unlisted) {
+            return Ok(view(service));
+        }
         world.start_record(cluster, name);
-        Ok(answer)
+        Ok(view(world.service_mut(cluster, name)))
     }
 
     async fn list_service_deployments(

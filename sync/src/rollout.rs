@@ -354,6 +354,7 @@ async fn update<E: Ecs>(
     }
     let mut watch = Watch::new(arn, ours, Some(service.task_definition), Some(updated_after));
     watch.strategy = Some(service.strategy);
+    watch.replaced_record = service.current_service_deployment;
     (attempt, Some(watch))
 }
 
@@ -413,7 +414,11 @@ async fn roll_back<E: Ecs>(
     for (attempt, started) in attempts.iter_mut().zip(started) {
         let outcome = &mut attempt.outcome;
         match started {
-            Some(Ok(watch)) => watches.push(Some(watch)),
+            Some(Ok(mut watch)) => {
+                // The deployment being undone is not the rollback's.
+                watch.replaced_record = outcome.ecs_deployment.clone();
+                watches.push(Some(watch));
+            }
             Some(Err(error)) => {
                 outcome.result = DeployResult::Failed;
                 outcome.detail = join(&outcome.detail, &format!("rollback failed: {error}"));
@@ -544,6 +549,9 @@ struct Watch {
     service_deployment: Option<String>,
     /// Just before UpdateService (less [`CLOCK_SKEW`]): where to look for its service deployment.
     updated_after: Option<SystemTime>,
+    /// The service deployment the service had before UpdateService: listed too (within the clock
+    /// skew, or when ECS does not list ours yet), and never ours.
+    replaced_record: Option<String>,
     /// The service's strategy, when it was described before the update.
     strategy: Option<Strategy>,
 }
@@ -555,7 +563,15 @@ impl Watch {
         previous: Option<String>,
         updated_after: Option<SystemTime>,
     ) -> Watch {
-        Watch { ours, ecs_deployment, previous, service_deployment: None, updated_after, strategy: None }
+        Watch {
+            ours,
+            ecs_deployment,
+            previous,
+            service_deployment: None,
+            updated_after,
+            replaced_record: None,
+            strategy: None,
+        }
     }
 
     /// The rollout an earlier outcome recorded: its revision, and the service deployment's ARN
@@ -589,7 +605,8 @@ async fn follow<E: Ecs>(
 }
 
 /// For every watch with `updated_after`: the newest service deployment ListServiceDeployments
-/// lists for its service since then, which its UpdateService started. The first service asked
+/// lists for its service since then, other than the one the update replaced: the one its
+/// UpdateService started. The first service asked
 /// decides, once for all, whether ECS offers service deployments: if that call fails, every
 /// rollout is followed through the services' `deployments` (and no other is asked); a later service with none listed
 /// (or whose call fails) is followed so alone. Each choice is a progress line.
@@ -601,19 +618,22 @@ async fn find_service_deployments<E: Ecs>(
     parallel: usize,
     progress: Progress<'_>,
 ) {
-    let asks: Vec<(usize, SystemTime)> = watches
+    let asks: Vec<(usize, SystemTime, Option<String>)> = watches
         .iter()
         .enumerate()
-        .filter_map(|(i, watch)| Some((i, watch.as_ref()?.updated_after?)))
+        .filter_map(|(i, watch)| {
+            let watch = watch.as_ref()?;
+            Some((i, watch.updated_after?, watch.replaced_record.clone()))
+        })
         .collect();
-    let find = |(i, since): (usize, SystemTime)| async move {
+    let find = |(i, since, replaced): (usize, SystemTime, Option<String>)| async move {
         let target = &services[i];
         let (cluster, name) = (target.cluster.as_str(), target.ecs_service.as_str());
         let listed = backoff.retry(async || ecs.list_service_deployments(cluster, name, since).await).await;
-        (i, listed.map(newest))
+        (i, listed.map(|listed| newest(listed, replaced.as_deref())))
     };
-    let Some((&first, rest)) = asks.split_first() else { return };
-    let (i, answer) = find(first).await;
+    let Some((first, rest)) = asks.split_first() else { return };
+    let (i, answer) = find(first.clone()).await;
     if let Err(error) = &answer {
         progress(
             &services[i].service,
@@ -623,7 +643,7 @@ async fn find_service_deployments<E: Ecs>(
     }
     let mut answers = vec![(i, answer)];
     answers.extend(
-        futures_util::stream::iter(rest.iter().copied())
+        futures_util::stream::iter(rest.iter().cloned())
             .map(find)
             .buffered(parallel.max(1))
             .collect::<Vec<_>>()
@@ -646,9 +666,10 @@ async fn find_service_deployments<E: Ecs>(
     }
 }
 
-/// The ARN of the newest of `listed`, whatever order ECS listed them in.
-fn newest(listed: Vec<ServiceDeploymentBrief>) -> Option<String> {
-    listed.into_iter().enumerate().max_by_key(|(order, brief)| (brief.created_at, *order)).map(|(_, b)| b.arn)
+/// The ARN of the newest of `listed` other than `replaced`, whatever order ECS listed them in.
+fn newest(listed: Vec<ServiceDeploymentBrief>, replaced: Option<&str>) -> Option<String> {
+    let candidates = listed.into_iter().enumerate().filter(|(_, brief)| Some(brief.arn.as_str()) != replaced);
+    candidates.max_by_key(|(order, brief)| (brief.created_at, *order)).map(|(_, brief)| brief.arn)
 }
 
 /// Service deployments `arns`, described in batches of [`DESCRIBE_SERVICE_DEPLOYMENTS_MAX`], each

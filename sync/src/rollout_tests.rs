@@ -674,6 +674,43 @@ async fn a_stop_request_and_a_circuit_breaker_without_rollback_are_stopped_deplo
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_rollback_that_fails_is_a_failure_whose_running_release_is_not_known() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_rollout(CLUSTER, "api", Rollout::RollbackFails);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service deployment ROLLBACK_FAILED: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; ECS could not roll back"
+    );
+    assert_eq!(api.running, None);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deployment_the_update_replaced_is_never_taken_for_ours() {
+    // ECS does not list the update's service deployment (yet): the only one listed since just
+    // before the update is the service's earlier one, SUCCESSFUL, which must not count.
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    fake.unlist_next_service_deployment(CLUSTER, "api");
+    fake.set_rollout(CLUSTER, "api", Rollout::Fail);
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed, "{api:?}");
+    assert!(api.detail.starts_with("rollout FAILED"), "followed through its deployments: {api:?}");
+    assert!(api.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{api:?}");
+    let said = "api: ECS lists no service deployment for the update: following the service's deployments";
+    assert!(lines.iter().any(|line| line == said), "{lines:#?}");
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert!(outcome.services["search"].ecs_deployment.as_deref().unwrap().contains(":service-deployment/"));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_circuit_breaker_rollback_is_read_from_the_service_deployment() {
     let fake = FakeAws::new(&[CLUSTER]);
     let targets = setup(&fake, &["api"]);
