@@ -11,8 +11,8 @@
 //! breaker, the lifecycle stage, a stop request). Where ECS does not offer them (the first
 //! ListServiceDeployments of an apply is refused), each poll is one DescribeServices per cluster
 //! per ten services: a service succeeds only when its PRIMARY deployment is ours and its rollout
-//! is COMPLETED; anything else is a failure with the service's latest events. SSM is written only for services that succeeded, and only once no
-//! rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
+//! is COMPLETED; anything else is a failure with the service's latest events. SSM is written only
+//! for services that succeeded, and only once no rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
 //! service, whatever happened.
 
 use std::collections::BTreeMap;
@@ -606,10 +606,10 @@ async fn follow<E: Ecs>(
 
 /// For every watch with `updated_after`: the newest service deployment ListServiceDeployments
 /// lists for its service since then, other than the one the update replaced: the one its
-/// UpdateService started. The first service asked
-/// decides, once for all, whether ECS offers service deployments: if that call fails, every
-/// rollout is followed through the services' `deployments` (and no other is asked); a later service with none listed
-/// (or whose call fails) is followed so alone. Each choice is a progress line.
+/// UpdateService started. The first service asked decides, once for all, whether ECS offers
+/// service deployments: if that call fails, every rollout is followed through the services'
+/// `deployments` (and no other service is asked); a later service with none listed (or whose
+/// call fails) is followed so alone. Each choice is a progress line.
 async fn find_service_deployments<E: Ecs>(
     ecs: &E,
     backoff: &Backoff,
@@ -727,7 +727,7 @@ async fn wait_all<E: Ecs>(
                 endings[i] = Some(Ending {
                     result: DeployResult::Failed,
                     running: Running::Unknown,
-                    detail: format!("timed out after {}: {seen}; {quoted}", humanize(env.timeout)),
+                    detail: join(&format!("timed out after {}: {seen}", humanize(env.timeout)), quoted),
                 });
             }
             break;
