@@ -315,6 +315,16 @@ async fn update<E: Ecs>(
         }
         Err(error) => return (Attempt::failed(error.to_string()), None),
     };
+    if service.strategy.controller != "ECS" {
+        // ECS refuses a new task definition for these (CODE_DEPLOY: "Use AWS CodeDeploy to
+        // trigger a new deployment"): nothing is registered for an update that cannot happen.
+        let detail = format!(
+            "ECS service {name} has deployment controller {}: ledger does not start its deployments \
+             (not yet for CodeDeploy); nothing was registered or changed",
+            service.strategy.controller
+        );
+        return (Attempt::failed(detail), None);
+    }
     let current =
         match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
             Ok(current) => current,

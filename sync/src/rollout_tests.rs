@@ -806,6 +806,26 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
     assert_truthful(&fake, &targets, &observed);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_service_with_another_deployment_controller_is_refused_before_anything_is_registered() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    let code_deploy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
+    fake.set_strategy(CLUSTER, "api", code_deploy);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service api has deployment controller CODE_DEPLOY: ledger does not start its deployments \
+         (not yet for CodeDeploy); nothing was registered or changed"
+    );
+    assert_eq!((api.task_definition.as_deref(), api.running), (None, None));
+    assert_eq!(fake.calls("ecs:RegisterTaskDefinition"), 1, "search's only");
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
 #[test]
 fn strategies_read_as_the_plan_shows_them() {
     assert_eq!(Strategy::default().to_string(), "rolling");

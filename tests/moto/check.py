@@ -458,6 +458,19 @@ def deployment_configuration_is_kept_and_merged_by_update():
 
 
 @check
+def code_deploy_services_refuse_a_new_task_definition():
+    create_service("blue-green-by-codedeploy", deploymentController={"type": "CODE_DEPLOY"})
+    assert describe("blue-green-by-codedeploy")["deploymentController"] == {"type": "CODE_DEPLOY"}
+    new = register("blue-green-by-codedeploy", "app:2")
+    expect_client_error(
+        lambda: update("blue-green-by-codedeploy", new),
+        "InvalidParameterException",
+        "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
+        "Use AWS CodeDeploy to trigger a new deployment.",
+    )
+
+
+@check
 def rolling_update_has_a_service_deployment_listed_newest_first():
     before = time.time() - 1
     _, new, _ = start_rollout("recorded")

@@ -170,6 +170,12 @@ def update_service(self, service_properties):
     service = self._get_service(
         service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1]
     )
+    controller = (service.deployment_controller or {}).get("type", "ECS")
+    if task_definition and controller != "ECS":
+        raise InvalidParameterException(
+            f"Unable to update task definition on services with a {controller} deployment controller. "
+            + ("Use AWS CodeDeploy to trigger a new deployment." if controller == "CODE_DEPLOY" else "")
+        )
     previous_task_definition = service.task_definition
 
     service = original_update_service(self, service_properties)

@@ -915,3 +915,39 @@ fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
     let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
     assert_eq!(moto.calls(), expected);
 }
+
+#[test]
+fn a_code_deploy_service_is_shown_and_refused_before_anything_is_registered() {
+    let extra = format!(
+        "\n[services.legacy]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
+        repository("e2e/legacy")
+    );
+    let (moto, project) = account(&["api"], &extra);
+    let definition = moto.register_task_definition(serde_json::json!({
+        "family": "legacy",
+        "containerDefinitions": [{"name": CONTAINER, "image": image("legacy", "v0"), "memory": 128}],
+    }));
+    moto.call(
+        "ecs",
+        "CreateService",
+        serde_json::json!({"cluster": "stage", "serviceName": "legacy", "taskDefinition": definition,
+                           "desiredCount": 2, "deploymentController": {"type": "CODE_DEPLOY"}}),
+    );
+    register_all(&project, &["api", "legacy"], "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{applied:#}");
+    let strategies: Vec<&Value> =
+        applied["plan"]["changes"].as_array().unwrap().iter().map(|c| &c["strategy"]).collect();
+    assert_eq!(strategies, ["rolling", "CodeDeploy"]);
+    let legacy = service_outcome(&applied, "legacy");
+    assert_eq!(legacy["result"], "failed");
+    assert_eq!(
+        legacy["detail"],
+        "ECS service legacy has deployment controller CODE_DEPLOY: ledger does not start its deployments \
+         (not yet for CodeDeploy); nothing was registered or changed"
+    );
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    assert_eq!(moto.calls()["ecs:RegisterTaskDefinition"], 1, "api's only");
+    assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v0"));
+}
