@@ -278,8 +278,10 @@ fn plan_and_deploy(
     }
     drop(releases);
     drop(reader);
+    // A plan the gates refuse is shown without asking ECS: it goes no further.
+    let refused = reason.is_none() && !policy::all_passed(&gates);
     let connected = match &env.ecs {
-        Some(ecs) if !plan.is_empty() => {
+        Some(ecs) if !plan.is_empty() && !refused => {
             show_strategies(session, ecs, &plan, &stamp, options.dry_run, &mut view)?
         }
         _ => None,

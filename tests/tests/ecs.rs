@@ -951,3 +951,14 @@ fn a_code_deploy_service_is_shown_and_refused_before_anything_is_registered() {
     assert_eq!(moto.calls()["ecs:RegisterTaskDefinition"], 1, "api's only");
     assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v0"));
 }
+
+#[test]
+fn a_plan_the_gates_refuse_asks_nothing_of_aws() {
+    let (moto, project) = account(&["api"], "");
+    project.ok(&["register", "api", &image("api", "v1")]);
+    project.ok(&["freeze", "stage", "-m", "incident 4711"]);
+    moto.reset_calls();
+    let refused = project.output(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    assert_eq!(moto.calls(), Default::default(), "no call for a deployment that goes no further");
+}
