@@ -12,8 +12,8 @@ use ledger::refs::RefName;
 use ledger::resolve::resolve;
 use ledger::store::ConflictError;
 use ledger::{Body, Change, DeployResult, EntryId, ReleaseSet, Source, Stamp, StoredEntry, Trigger};
-use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
+use ledger_sync::{Backoff, Cloud, ecs};
 use serde_json::{Value, json};
 
 use crate::cloud;
@@ -278,6 +278,14 @@ fn plan_and_deploy(
     }
     drop(releases);
     drop(reader);
+    // A plan the gates refuse is shown without asking ECS: it goes no further.
+    let refused = reason.is_none() && !policy::all_passed(&gates);
+    let connected = match &env.ecs {
+        Some(ecs) if !plan.is_empty() && !refused => {
+            show_strategies(session, ecs, &plan, &stamp, options.dry_run, &mut view)?
+        }
+        _ => None,
+    };
     session.progress.planned(&view);
     let plan = gates::enforce(env, plan, &gates, reason)?;
 
@@ -296,7 +304,7 @@ fn plan_and_deploy(
         (_, set) => Plan { set, ..plan },
     };
     let recorded = match &env.ecs {
-        Some(ecs) => roll_out(session, &plan, ecs, stamp, options)?,
+        Some(ecs) => roll_out(session, &plan, ecs, connected, stamp, options)?,
         None => {
             let recorded = store.write(|writer| deploy::record_only(writer, &stamp, &plan))?;
             Recorded { deployment: recorded.deployment, outcome: recorded.outcome, record_only: true }
@@ -316,17 +324,69 @@ fn refuse_unfinished(reader: &impl Source, env: &str) -> Result<()> {
     .into())
 }
 
+/// Connects to the environment's account and puts in the plan how ECS deploys each service it
+/// changes (its strategy, bake time, deployment alarms: one DescribeServices per ten services),
+/// so that it is seen before it is confirmed: the connection and the stamp with its principal,
+/// for the rollout. On a dry run, an account that cannot be reached is a note, not an error.
+fn show_strategies(
+    session: &Session<'_>,
+    ecs_env: &EcsEnvironment,
+    plan: &Plan,
+    stamp: &Stamp,
+    dry_run: bool,
+    view: &mut PlanView,
+) -> Result<Option<(Cloud, Stamp)>> {
+    let (cloud, stamp) = match session.connect(ecs_env, stamp.clone()) {
+        Ok(connected) => connected,
+        Err(error) if dry_run => {
+            view.notes.push(format!("how ECS deploys each service is not shown: {error}"));
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    };
+    let targets = service_targets(
+        session.workspace,
+        &session.store.read()?,
+        &plan.env,
+        &ecs_env.cluster,
+        &plan.changes,
+    )?;
+    let wanted: Vec<(&str, &str)> =
+        targets.iter().map(|t| (t.cluster.as_str(), t.ecs_service.as_str())).collect();
+    let client = cloud.ecs();
+    let described =
+        interrupt::block_on_interruptible(ecs::describe_all(&client, &Backoff::default(), &wanted))?
+            .ok_or_else(|| interrupt::stopped_waiting(format!("nothing was deployed to {}", plan.env)))?;
+    for (target, described) in targets.iter().zip(described) {
+        match described {
+            Ok(service) => {
+                view.strategies.insert(target.service.clone(), service.strategy.to_string());
+            }
+            Err(error) => {
+                view.notes.push(format!("{}: how ECS deploys it is not known: {error}", target.service))
+            }
+        }
+    }
+    Ok(Some((cloud, stamp)))
+}
+
 /// Rolls the plan out to ECS, under the environment's guard: the intent is recorded first, then
 /// every service is rolled out and waited for, then the outcome is recorded, whatever happened.
+/// `connected` is the account's connection and the stamp with its principal, when the plan
+/// made them.
 fn roll_out(
     session: &Session<'_>,
     plan: &Plan,
     ecs: &EcsEnvironment,
+    connected: Option<(Cloud, Stamp)>,
     stamp: Stamp,
     options: &DeployOptions,
 ) -> Result<Recorded> {
     let store = &session.store;
-    let (cloud, stamp) = session.connect(ecs, stamp)?;
+    let (cloud, stamp) = match connected {
+        Some(connected) => connected,
+        None => session.connect(ecs, stamp)?,
+    };
     let targets = service_targets(session.workspace, &store.read()?, &plan.env, &ecs.cluster, &plan.changes)?;
     interrupt::stop_if_interrupted(|| format!("nothing was deployed to {}", plan.env))?;
     let deployment = store.write(|writer| deploy::record_intent(writer, &stamp, plan))?;

@@ -423,6 +423,9 @@ pub struct PlanView {
     pub notes: Vec<String>,
     /// The environment policy's gates for this plan, passed or not (none for an empty plan).
     pub gates: Vec<Gate>,
+    /// How ECS deploys each service changed (`rolling`, `blue/green, bake time 5m; alarms …`),
+    /// when the environment is on ECS and ECS said.
+    pub strategies: BTreeMap<String, String>,
 }
 
 /// One service a plan changes.
@@ -439,7 +442,7 @@ impl PlanView {
             let from = change.from.map(|id| releases.view(id)).transpose()?;
             changes.push(PlannedChange { service: service.clone(), from, to: releases.view(change.to)? });
         }
-        Ok(PlanView { env: plan.env.clone(), changes, notes, gates: Vec::new() })
+        Ok(PlanView { env: plan.env.clone(), changes, notes, gates: Vec::new(), strategies: BTreeMap::new() })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -456,6 +459,7 @@ impl PlanView {
                     "service": change.service,
                     "from": change.from.as_ref().map_or(Value::Null, |view| view.json()),
                     "to": change.to.json(),
+                    "strategy": self.strategies.get(&change.service),
                 })
             })
             .collect();

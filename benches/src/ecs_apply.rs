@@ -1,12 +1,14 @@
 //! Times `ledger apply` of a release set to ECS against the local AWS emulator (tests/moto),
-//! and counts the AWS calls each apply made, by action, against the bound of issue 13.
+//! and counts the AWS calls each apply made, by action, against its formula.
 //!
-//!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python \
-//!         target/dist/ledger-bench-ecs [--services 5,20] [--runs 5] [--poll-interval 1s]
+//!     LEDGER_TEST_PYTHON=target/moto-venv/bin/python target/dist/ledger-bench-ecs \
+//!         [--services 5,20] [--runs 5] [--poll-interval 1s] [--strategy rolling|blue-green]
 //!
-//! Every run applies to a fresh cluster whose services run `v0`, taking each to `v1`; the
-//! emulator reports each rollout in progress twice, then completed, so the services are looked
-//! at 4 times: once before the updates and 3 polls.
+//! Every run applies to a fresh cluster whose services run `v0`, taking each to `v1`. The
+//! services are described twice (for the plan, and before the updates), then their service
+//! deployments are polled: a rolling one is seen in progress twice, then SUCCESSFUL (3 polls); a
+//! blue/green one (5-minute bake time, 2 looks of BAKE_TIME) goes through 10 lifecycle stages,
+//! one per look, then SUCCESSFUL (11 polls).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,15 +17,23 @@ use std::time::{Duration, Instant};
 
 use ledger_testutil::moto::{Moto, repository};
 
-/// How many times an apply looks at the services on the emulator: once before the updates,
-/// then polls until the rollouts are seen completed (in progress twice, then completed).
-const LOOKS: u64 = 4;
+/// How many times an apply describes the services: for the plan, and before the updates.
+const LOOKS: u64 = 2;
 
 struct Options {
     /// The sizes of release set measured, one after the other.
     services: Vec<usize>,
     runs: usize,
     poll_interval: String,
+    /// Blue/green instead of rolling.
+    blue_green: bool,
+}
+
+impl Options {
+    /// How many times the emulator's service deployments are polled until SUCCESSFUL.
+    fn polls(&self) -> u64 {
+        if self.blue_green { 11 } else { 3 }
+    }
 }
 
 fn main() {
@@ -39,7 +49,8 @@ fn main() {
 }
 
 /// Applies `count` services `options.runs` times; prints the times and the calls of the last
-/// apply by action, and checks them against ≤ 4 per service + 1 per 10 services per look + 1.
+/// apply by action, and checks them against their formula: 5 per service, 1 per 10 services per
+/// look, 1 per 20 services per poll, and 1.
 fn measure(ledger: &Path, moto: &Moto, count: usize, options: &Options) {
     let services: Vec<String> = (1..=count).map(|n| format!("svc-{n}")).collect();
     let mut times = Vec::new();
@@ -49,6 +60,10 @@ fn measure(ledger: &Path, moto: &Moto, count: usize, options: &Options) {
         moto.create_cluster(&cluster);
         for service in &services {
             moto.create_service(&cluster, service, "app", &image(service, "v0"));
+            if options.blue_green {
+                let blue_green = serde_json::json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5});
+                moto.configure_deployments(&cluster, service, blue_green);
+            }
         }
         let project = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(project.path().join("ledger.toml"), manifest(&cluster, &services, options))
@@ -68,7 +83,8 @@ fn measure(ledger: &Path, moto: &Moto, count: usize, options: &Options) {
     times.sort();
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     println!(
-        "ledger apply of {count} services, poll interval {}, {} runs: median {}, min {}, max {}",
+        "ledger apply of {count} {} services, poll interval {}, {} runs: median {}, min {}, max {}",
+        if options.blue_green { "blue/green" } else { "rolling" },
         options.poll_interval,
         options.runs,
         ms(times[times.len() / 2]),
@@ -81,11 +97,14 @@ fn measure(ledger: &Path, moto: &Moto, count: usize, options: &Options) {
         println!("  {call}: {count}");
     }
     let n = count as u64;
-    let bound = 4 * n + n.div_ceil(10) * LOOKS + 1;
+    let polls = options.polls();
+    let bound = 5 * n + n.div_ceil(10) * LOOKS + n.div_ceil(20) * polls + 1;
     let verdict = if total <= bound { "met" } else { "NOT met" };
     println!(
-        "bound: 4 per service + 1 per 10 services per look ({LOOKS} looks) + 1 = 4×{n} + {}×{LOOKS} + 1 = {bound}; {total} ≤ {bound}: {verdict}",
-        n.div_ceil(10)
+        "bound: 5 per service + 1 per 10 services per look ({LOOKS} looks) + 1 per 20 services per poll ({polls} polls) + 1 \
+         = 5×{n} + {}×{LOOKS} + {}×{polls} + 1 = {bound}; {total} ≤ {bound}: {verdict}",
+        n.div_ceil(10),
+        n.div_ceil(20)
     );
 }
 
@@ -121,7 +140,8 @@ fn run_ledger(ledger: &Path, project: &Path, moto: &Moto, args: &[&str]) {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { services: vec![5, 20], runs: 5, poll_interval: "1s".into() };
+    let mut options =
+        Options { services: vec![5, 20], runs: 5, poll_interval: "1s".into(), blue_green: false };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -134,6 +154,13 @@ fn parse_options() -> Options {
             }
             "--runs" => options.runs = count(),
             "--poll-interval" => options.poll_interval = value.clone(),
+            "--strategy" => {
+                options.blue_green = match value.as_str() {
+                    "rolling" => false,
+                    "blue-green" => true,
+                    _ => usage(&format!("bad {flag}: rolling or blue-green")),
+                }
+            }
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -142,7 +169,7 @@ fn parse_options() -> Options {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "ledger-bench-ecs: {problem}\nusage: ledger-bench-ecs [--services N[,N…]] [--runs N] [--poll-interval 1s]"
+        "ledger-bench-ecs: {problem}\nusage: ledger-bench-ecs [--services N[,N…]] [--runs N] [--poll-interval 1s] [--strategy rolling|blue-green]"
     );
     std::process::exit(2)
 }

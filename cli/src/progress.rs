@@ -118,9 +118,17 @@ pub fn render_plan(plan: &PlanView) -> String {
     let mut text =
         format!("plan for {} ({count} service{} change):\n", plan.env, if count == 1 { "" } else { "s" });
     let mut rows = vec![vec!["SERVICE".to_string(), "NOW".to_string(), String::new(), "AFTER".to_string()]];
+    let strategies = !plan.strategies.is_empty();
+    if strategies {
+        rows[0].push("STRATEGY".into());
+    }
     for change in &plan.changes {
         let from = change.from.as_ref().map_or("-".to_string(), |view| view.human());
-        rows.push(vec![inert(&change.service).into_owned(), from, "->".into(), change.to.human()]);
+        let mut row = vec![inert(&change.service).into_owned(), from, "->".into(), change.to.human()];
+        if strategies {
+            row.push(plan.strategies.get(&change.service).map_or("-".into(), |s| inert(s).into_owned()));
+        }
+        rows.push(row);
     }
     text.push_str(&table(&rows));
     for line in &plan.notes {

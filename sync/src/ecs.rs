@@ -1,12 +1,18 @@
 //! The ECS calls an apply makes, behind a narrow trait so that tests can script faults, and
 //! the real client behind it. Every call names its cluster and service: the account is never
 //! scanned. Services are described in batches ([`describe_all`]): one DescribeServices call
-//! per cluster per ten services.
+//! per cluster per ten services. A rollout is followed by ECS's own record of it, its service
+//! deployment (ListServiceDeployments, DescribeServiceDeployments), where ECS offers one.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, TaskDefinition, TaskDefinitionField};
+use std::time::SystemTime;
+
+use aws_sdk_ecs::types::{
+    CreatedAt, Deployment, DeploymentRolloutState, Service, ServiceDeployment,
+    ServiceDeploymentRollbackMonitorsStatus, TaskDefinition, TaskDefinitionField,
+};
 
 use crate::error::{AwsError, from_sdk};
 use crate::retry::Backoff;
@@ -24,6 +30,106 @@ pub struct ServiceView {
     pub deployments: Vec<RolloutView>,
     /// The latest service events, newest first.
     pub events: Vec<String>,
+    pub strategy: Strategy,
+    /// The ARN of ECS's record of the service's latest deployment, where ECS gives it.
+    pub current_service_deployment: Option<String>,
+}
+
+/// How ECS deploys a service: its deployment controller and its deployment configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Strategy {
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`, as ECS spells it (`ECS` when it does not say).
+    pub controller: String,
+    /// `ROLLING`, `BLUE_GREEN`, `LINEAR` or `CANARY` (`ROLLING` when ECS does not say).
+    pub strategy: String,
+    /// How long ECS keeps both revisions after the traffic has shifted, before it ends a
+    /// blue/green, linear or canary deployment.
+    pub bake_time_minutes: Option<i32>,
+    /// The CloudWatch alarms that stop the service's deployments (empty when not enabled).
+    pub alarms: Vec<String>,
+}
+
+impl Default for Strategy {
+    fn default() -> Strategy {
+        Strategy {
+            controller: "ECS".into(),
+            strategy: "ROLLING".into(),
+            bake_time_minutes: None,
+            alarms: Vec::new(),
+        }
+    }
+}
+
+impl Strategy {
+    /// Blue/green, linear or canary: success comes after the bake time.
+    pub fn bakes(&self) -> bool {
+        self.controller == "ECS" && self.strategy != "ROLLING"
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    /// `rolling`, `blue/green, bake time 5m`, `canary; alarms api-5xx, api-latency`, `CodeDeploy`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.controller.as_str() {
+            "ECS" => {}
+            "CODE_DEPLOY" => return f.write_str("CodeDeploy"),
+            "EXTERNAL" => return f.write_str("external"),
+            other => return f.write_str(other),
+        }
+        match self.strategy.as_str() {
+            "ROLLING" => f.write_str("rolling")?,
+            "BLUE_GREEN" => f.write_str("blue/green")?,
+            other => f.write_str(&other.to_lowercase())?,
+        }
+        if self.bakes() {
+            write!(f, ", bake time {}m", self.bake_time_minutes.unwrap_or(0))?;
+        }
+        if !self.alarms.is_empty() {
+            write!(f, "; alarms {}", self.alarms.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// ECS's record of one deployment of a service (DescribeServiceDeployments).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServiceDeploymentView {
+    pub arn: String,
+    /// As ECS spells it: `PENDING`, `IN_PROGRESS`, `SUCCESSFUL`, `STOPPED`, `STOP_REQUESTED`,
+    /// `ROLLBACK_REQUESTED`, `ROLLBACK_IN_PROGRESS`, `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`.
+    pub status: String,
+    pub status_reason: String,
+    /// Where a blue/green, linear or canary deployment is (`BAKE_TIME`…); none for rolling.
+    pub lifecycle_stage: Option<String>,
+    /// The deployment alarms that went into ALARM.
+    pub triggered_alarms: Vec<String>,
+    /// The circuit breaker stopped it: `(failed tasks, threshold)`.
+    pub circuit_breaker: Option<(i32, i32)>,
+    /// Why ECS rolled it back, when it did.
+    pub rollback_reason: Option<String>,
+    /// Tasks of the revision being deployed: running, requested.
+    pub running: i32,
+    pub requested: i32,
+}
+
+impl ServiceDeploymentView {
+    /// ECS has finished with it: `SUCCESSFUL`, `STOPPED`, `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED")
+    }
+}
+
+/// One service deployment ListServiceDeployments lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDeploymentBrief {
+    pub arn: String,
+    pub created_at: Option<SystemTime>,
+}
+
+/// Whether `id` (a recorded `ecs_deployment`) is a service deployment's ARN rather than the id
+/// of one of the service's `deployments`.
+pub fn is_service_deployment_arn(id: &str) -> bool {
+    id.starts_with("arn:") && id.contains(":service-deployment/")
 }
 
 /// One ECS deployment of a service.
@@ -104,6 +210,12 @@ impl TaskDefinitionWithTags {
 /// DescribeServices answers for at most this many services a call.
 pub const DESCRIBE_SERVICES_MAX: usize = 10;
 
+/// DescribeServiceDeployments answers for at most this many service deployments a call.
+pub const DESCRIBE_SERVICE_DEPLOYMENTS_MAX: usize = 20;
+
+/// What DescribeServiceDeployments said of one service deployment asked for.
+pub type DescribedDeployment = Result<ServiceDeploymentView, AwsError>;
+
 /// What DescribeServices said of one service asked for: its view, or why there is none
 /// (`NotFound` when the answer lists it as a failure, leaves it out, or has it INACTIVE).
 pub type Described = Result<ServiceView, AwsError>;
@@ -136,6 +248,22 @@ pub trait Ecs {
         service: &str,
         task_definition: &str,
     ) -> impl Future<Output = Result<ServiceView, AwsError>>;
+
+    /// The service deployments of `service` created at or after `created_after`, every page of
+    /// them, in the order ECS lists them.
+    fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        created_after: SystemTime,
+    ) -> impl Future<Output = Result<Vec<ServiceDeploymentBrief>, AwsError>>;
+
+    /// Service deployments `arns` (at most [`DESCRIBE_SERVICE_DEPLOYMENTS_MAX`]) in one call: one
+    /// [`DescribedDeployment`] per ARN, in the order asked.
+    fn describe_service_deployments(
+        &self,
+        arns: &[&str],
+    ) -> impl Future<Output = Result<Vec<DescribedDeployment>, AwsError>>;
 }
 
 /// ECS through the AWS SDK.
@@ -251,9 +379,79 @@ impl Ecs for AwsEcs {
             .map(service_view)
             .ok_or_else(|| AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "ECS returned no service"))
     }
+
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        created_after: SystemTime,
+    ) -> Result<Vec<ServiceDeploymentBrief>, AwsError> {
+        let mut listed = Vec::new();
+        let mut next_token = None;
+        loop {
+            let output = self
+                .0
+                .list_service_deployments()
+                .cluster(cluster)
+                .service(service)
+                .created_at(CreatedAt::builder().after(created_after.into()).build())
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(LIST_SERVICE_DEPLOYMENTS, e))?;
+            listed.extend(output.service_deployments().iter().filter_map(|brief| {
+                Some(ServiceDeploymentBrief {
+                    arn: brief.service_deployment_arn()?.to_string(),
+                    created_at: brief.created_at().and_then(|at| SystemTime::try_from(*at).ok()),
+                })
+            }));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(listed),
+            }
+        }
+    }
+
+    async fn describe_service_deployments(
+        &self,
+        arns: &[&str],
+    ) -> Result<Vec<DescribedDeployment>, AwsError> {
+        let output = self
+            .0
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(arns.iter().map(|arn| arn.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(DESCRIBE_SERVICE_DEPLOYMENTS, e))?;
+        let found: BTreeMap<&str, &ServiceDeployment> = output
+            .service_deployments()
+            .iter()
+            .filter_map(|d| Some((d.service_deployment_arn()?, d)))
+            .collect();
+        let failures: BTreeMap<&str, &str> = output
+            .failures()
+            .iter()
+            .filter_map(|f| Some((f.arn()?, f.reason().unwrap_or_default())))
+            .collect();
+        Ok(arns
+            .iter()
+            .map(|arn| match found.get(arn) {
+                Some(deployment) => Ok(service_deployment_view(deployment)),
+                None => Err(service_deployment_not_found(arn, failures.get(arn).copied())),
+            })
+            .collect())
+    }
 }
 
 const DESCRIBE_SERVICES: &str = "ecs:DescribeServices";
+pub const LIST_SERVICE_DEPLOYMENTS: &str = "ecs:ListServiceDeployments";
+pub const DESCRIBE_SERVICE_DEPLOYMENTS: &str = "ecs:DescribeServiceDeployments";
+
+/// A service deployment DescribeServiceDeployments did not answer for.
+pub fn service_deployment_not_found(arn: &str, reason: Option<&str>) -> AwsError {
+    let reason = reason.filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default();
+    AwsError::not_found(DESCRIBE_SERVICE_DEPLOYMENTS, format!("service deployment {arn} not found{reason}"))
+}
 
 /// A service DescribeServices did not answer for (or answered INACTIVE), with the reason its
 /// answer gave, if any (`MISSING`).
@@ -315,6 +513,45 @@ fn service_view(service: &Service) -> ServiceView {
         task_definition: service.task_definition().unwrap_or_default().to_string(),
         deployments: service.deployments().iter().map(rollout_view).collect(),
         events: service.events().iter().filter_map(|e| e.message().map(str::to_string)).collect(),
+        strategy: strategy(service),
+        current_service_deployment: service.current_service_deployment().map(str::to_string),
+    }
+}
+
+fn strategy(service: &Service) -> Strategy {
+    let configuration = service.deployment_configuration();
+    let alarms = configuration.and_then(|c| c.alarms()).filter(|a| a.enable);
+    let default = Strategy::default();
+    Strategy {
+        controller: service
+            .deployment_controller()
+            .map_or(default.controller, |c| c.r#type().as_str().to_string()),
+        strategy: configuration
+            .and_then(|c| c.strategy())
+            .map_or(default.strategy, |s| s.as_str().to_string()),
+        bake_time_minutes: configuration.and_then(|c| c.bake_time_in_minutes()),
+        alarms: alarms.map(|a| a.alarm_names().to_vec()).unwrap_or_default(),
+    }
+}
+
+fn service_deployment_view(deployment: &ServiceDeployment) -> ServiceDeploymentView {
+    let triggered = |status: Option<&ServiceDeploymentRollbackMonitorsStatus>| {
+        status == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered)
+    };
+    let target = deployment.target_service_revision();
+    ServiceDeploymentView {
+        arn: deployment.service_deployment_arn().unwrap_or_default().to_string(),
+        status: deployment.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status_reason: deployment.status_reason().unwrap_or_default().to_string(),
+        lifecycle_stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
+        triggered_alarms: deployment.alarms().map(|a| a.triggered_alarm_names().to_vec()).unwrap_or_default(),
+        circuit_breaker: deployment
+            .deployment_circuit_breaker()
+            .filter(|breaker| triggered(breaker.status()))
+            .map(|breaker| (breaker.failure_count, breaker.threshold)),
+        rollback_reason: deployment.rollback().map(|r| r.reason().unwrap_or_default().to_string()),
+        running: target.map_or(0, |t| t.running_task_count),
+        requested: target.map_or(0, |t| t.requested_task_count),
     }
 }
 

@@ -1,18 +1,20 @@
 //! A scripted, in-process ECS and SSM behind the same traits as the real clients: faults that
 //! are awkward to cause over the wire (throttling, 5xx, AccessDenied, rollouts that fail, are
-//! rolled back by the circuit breaker or never end), and a count of every call.
+//! rolled back by the circuit breaker, an alarm or a lifecycle hook, are stopped or never end),
+//! ECS's service deployments of each rollout, and a count of every call.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition};
 
 use tokio::time::Instant;
 
 use crate::ecs::{
-    DESCRIBE_SERVICES_MAX, Described, Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags,
-    service_not_found,
+    DESCRIBE_SERVICE_DEPLOYMENTS_MAX, DESCRIBE_SERVICES_MAX, Described, DescribedDeployment, Ecs,
+    RolloutState, RolloutView, ServiceDeploymentBrief, ServiceDeploymentView, ServiceView, Strategy,
+    TaskDefinitionWithTags, service_deployment_not_found, service_not_found,
 };
 use crate::error::{AwsError, ErrorKind};
 use crate::ssm::Parameters;
@@ -25,10 +27,27 @@ pub enum Rollout {
     /// Completes once this long has passed since the update (on tokio's clock), however often
     /// it is looked at.
     CompleteAfter(Duration),
+    /// The circuit breaker stops it (service deployment STOPPED).
     Fail,
-    /// Fails, and ECS puts the previous revision back.
+    /// Fails, and ECS puts the previous revision back (ROLLBACK_SUCCESSFUL).
     CircuitBreaker,
+    /// Deployment alarm `name` fires during the bake time: ROLLBACK_IN_PROGRESS one look
+    /// before ROLLBACK_SUCCESSFUL, the previous revision back.
+    Alarm(&'static str),
+    /// The lifecycle hook of this stage fails: rolled back as for an alarm.
+    HookFails(&'static str),
+    /// A StopServiceDeployment request: STOP_REQUESTED one look before STOPPED.
+    Stop,
+    /// The circuit breaker trips and ECS's rollback fails too (ROLLBACK_FAILED).
+    RollbackFails,
     Never,
+}
+
+impl Rollout {
+    /// Ends through an intermediate service-deployment status, one look later.
+    fn ends_in_two_steps(self) -> bool {
+        matches!(self, Rollout::Alarm(_) | Rollout::HookFails(_) | Rollout::Stop)
+    }
 }
 
 /// The next `times` calls of `action` fail with `kind`.
@@ -48,6 +67,20 @@ struct FakeService {
     polls: u32,
     /// When the service was last updated.
     updated_at: Instant,
+    strategy: Strategy,
+    /// The service deployment of the rollout in progress, until it ends.
+    current: Option<String>,
+    /// The service's latest service deployment (DescribeServices' `currentServiceDeployment`).
+    latest: Option<String>,
+    /// ECS does not list the next update's service deployment (yet).
+    unlisted: bool,
+}
+
+/// A service deployment, and whose.
+struct FakeRecord {
+    service: (String, String),
+    created_at: SystemTime,
+    view: ServiceDeploymentView,
 }
 
 #[derive(Default)]
@@ -61,6 +94,7 @@ struct World {
     faults: Vec<Fault>,
     calls: BTreeMap<&'static str, usize>,
     next_id: u64,
+    records: BTreeMap<String, FakeRecord>,
 }
 
 #[derive(Default)]
@@ -97,8 +131,17 @@ impl FakeAws {
             rollout: Rollout::Complete,
             polls: 0,
             updated_at: Instant::now(),
+            strategy: Strategy::default(),
+            current: None,
+            latest: None,
+            unlisted: false,
         };
         world.services.insert((cluster.to_string(), name.to_string()), service);
+        // As ECS does, the service's creation is a service deployment of its own.
+        world.start_record(cluster, name);
+        let created = world.service_mut(cluster, name).current.take().expect("just started");
+        let view = &mut world.records.get_mut(&created).expect("just started").view;
+        (view.status, view.running) = ("SUCCESSFUL".into(), 2);
     }
 
     /// The service is deleted: DescribeServices answers MISSING for it.
@@ -108,6 +151,23 @@ impl FakeAws {
 
     pub fn set_rollout(&self, cluster: &str, name: &str, rollout: Rollout) {
         self.world.borrow_mut().service_mut(cluster, name).rollout = rollout;
+    }
+
+    /// The service's next update starts no service deployment ECS lists.
+    pub fn unlist_next_service_deployment(&self, cluster: &str, name: &str) {
+        self.world.borrow_mut().service_mut(cluster, name).unlisted = true;
+    }
+
+    pub fn set_strategy(&self, cluster: &str, name: &str, strategy: Strategy) {
+        self.world.borrow_mut().service_mut(cluster, name).strategy = strategy;
+    }
+
+    /// ECS's record of the service's latest deployment.
+    pub fn latest_service_deployment(&self, cluster: &str, name: &str) -> Option<ServiceDeploymentView> {
+        let world = self.world.borrow();
+        let key = (cluster.to_string(), name.to_string());
+        let latest = world.records.values().filter(|r| r.service == key).max_by_key(|r| r.created_at)?;
+        Some(latest.view.clone())
     }
 
     pub fn deregister(&self, arn: &str) {
@@ -217,14 +277,31 @@ impl World {
         let rollback_id = self.new_deployment_id();
         let service = self.services.get_mut(&key).expect("looked up above");
         service.polls += 1;
+        let polls_to_end = if rollout.ends_in_two_steps() { POLLS_TO_END + 1 } else { POLLS_TO_END };
         let ended = match rollout {
             Rollout::Never => false,
             Rollout::CompleteAfter(duration) => service.updated_at.elapsed() >= duration,
-            Rollout::Complete | Rollout::Fail | Rollout::CircuitBreaker => service.polls >= POLLS_TO_END,
+            _ => service.polls >= polls_to_end,
         };
+        // A rollout ECS keeps no record of (`unlist_next_service_deployment`) moves on alike.
+        let mut unrecorded = ServiceDeploymentView::default();
+        let view = match service.current.clone().and_then(|arn| self.records.get_mut(&arn)) {
+            Some(record) => &mut record.view,
+            None => &mut unrecorded,
+        };
+        if service.strategy.bakes() {
+            view.lifecycle_stage = Some(if service.polls >= 1 { "BAKE_TIME" } else { "SCALE_UP" }.into());
+        }
         if !ended {
+            if rollout.ends_in_two_steps() && service.polls + 1 == polls_to_end {
+                let (status, reason) = failure_of(rollout);
+                let rolls_back = status == "ROLLBACK_SUCCESSFUL";
+                view.status = if rolls_back { "ROLLBACK_IN_PROGRESS" } else { "STOP_REQUESTED" }.into();
+                view.status_reason = reason;
+            }
             return;
         }
+        service.current = None;
         let id = service.deployments[primary].id.clone();
         service.rollout = Rollout::Complete;
         match rollout {
@@ -235,16 +312,22 @@ impl World {
                 service.steady = done.task_definition.clone();
                 service.deployments = vec![done];
                 service.events.insert(0, format!("(service {name}) has reached a steady state."));
+                view.status = "SUCCESSFUL".into();
+                view.running = view.requested;
             }
-            Rollout::Fail => {
+            Rollout::Fail | Rollout::Stop | Rollout::RollbackFails => {
                 let failed = &mut service.deployments[primary];
                 failed.rollout_state = RolloutState::Failed;
                 failed.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
                 service
                     .events
                     .insert(0, format!("(service {name}) ({id}) deployment failed: tasks failed to start."));
+                (view.status, view.status_reason) = failure_of(rollout);
+                if rollout != Rollout::Stop {
+                    view.circuit_breaker = Some((3, 3));
+                }
             }
-            Rollout::CircuitBreaker => {
+            Rollout::CircuitBreaker | Rollout::Alarm(_) | Rollout::HookFails(_) => {
                 let failed = &mut service.deployments[primary];
                 failed.rollout_state = RolloutState::Failed;
                 failed.status = "ACTIVE".into();
@@ -259,10 +342,66 @@ impl World {
                 service
                     .events
                     .insert(0, format!("(service {name}) rolling back to deployment {rollback_id}."));
+                (view.status, view.status_reason) = failure_of(rollout);
+                view.rollback_reason = Some(view.status_reason.clone());
+                match rollout {
+                    Rollout::CircuitBreaker => view.circuit_breaker = Some((3, 3)),
+                    Rollout::Alarm(alarm) => view.triggered_alarms = vec![alarm.to_string()],
+                    Rollout::HookFails(stage) => view.lifecycle_stage = Some(stage.to_string()),
+                    _ => {}
+                }
             }
             Rollout::Never => {}
         }
     }
+
+    /// Starts the service deployment of a rollout of `cluster`/`name`.
+    fn start_record(&mut self, cluster: &str, name: &str) {
+        self.next_id += 1;
+        let arn = format!(
+            "arn:aws:ecs:eu-west-1:123456789012:service-deployment/{cluster}/{name}/{:019}",
+            self.next_id
+        );
+        let key = (cluster.to_string(), name.to_string());
+        let service = self.service_mut(cluster, name);
+        service.current = Some(arn.clone());
+        service.latest = Some(arn.clone());
+        let view = ServiceDeploymentView {
+            arn: arn.clone(),
+            status: "IN_PROGRESS".into(),
+            lifecycle_stage: service.strategy.bakes().then(|| "PRE_SCALE_UP".into()),
+            requested: 2,
+            ..ServiceDeploymentView::default()
+        };
+        self.records.insert(arn, FakeRecord { service: key, created_at: SystemTime::now(), view });
+    }
+}
+
+/// The terminal status and reason a failing rollout leaves on its service deployment.
+fn failure_of(rollout: Rollout) -> (String, String) {
+    let (status, reason) = match rollout {
+        Rollout::Fail => ("STOPPED", "ECS deployment circuit breaker: tasks failed to start.".into()),
+        Rollout::CircuitBreaker => {
+            ("ROLLBACK_SUCCESSFUL", "ECS deployment circuit breaker: tasks failed to start.".into())
+        }
+        Rollout::Alarm(alarm) => {
+            ("ROLLBACK_SUCCESSFUL", format!("ECS deployment alarm {alarm} is in ALARM state."))
+        }
+        Rollout::HookFails(stage) => (
+            "ROLLBACK_SUCCESSFUL",
+            format!(
+                "ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed at lifecycle stage {stage}."
+            ),
+        ),
+        Rollout::Stop => {
+            ("STOPPED", "ECS deployment stopped: a StopServiceDeployment request stopped it.".into())
+        }
+        Rollout::RollbackFails => {
+            ("ROLLBACK_FAILED", "ECS deployment circuit breaker: tasks failed to start.".into())
+        }
+        Rollout::Complete | Rollout::CompleteAfter(_) | Rollout::Never => ("SUCCESSFUL", String::new()),
+    };
+    (status.to_string(), reason)
 }
 
 fn rollout_view(id: String, task_definition: String, rollout_state: RolloutState) -> RolloutView {
@@ -285,6 +424,8 @@ fn view(service: &FakeService) -> ServiceView {
         task_definition: service.task_definition.clone(),
         deployments: service.deployments.clone(),
         events: service.events.clone(),
+        strategy: service.strategy.clone(),
+        current_service_deployment: service.latest.clone(),
     }
 }
 
@@ -365,7 +506,62 @@ impl Ecs for FakeAws {
         service.task_definition = task_definition.to_string();
         service.polls = 0;
         service.updated_at = Instant::now();
-        Ok(view(service))
+        if std::mem::take(&mut service.unlisted) {
+            return Ok(view(service));
+        }
+        world.start_record(cluster, name);
+        Ok(view(world.service_mut(cluster, name)))
+    }
+
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        created_after: SystemTime,
+    ) -> Result<Vec<ServiceDeploymentBrief>, AwsError> {
+        const ACTION: &str = "ecs:ListServiceDeployments";
+        self.call(ACTION)?;
+        self.find_service(ACTION, cluster, service)?;
+        let key = (cluster.to_string(), service.to_string());
+        let world = self.world.borrow();
+        let mut listed: Vec<&FakeRecord> =
+            world.records.values().filter(|r| r.service == key && r.created_at >= created_after).collect();
+        // Oldest first: the caller must not rely on ECS's order.
+        listed.sort_by_key(|r| r.created_at);
+        Ok(listed
+            .into_iter()
+            .map(|r| ServiceDeploymentBrief { arn: r.view.arn.clone(), created_at: Some(r.created_at) })
+            .collect())
+    }
+
+    async fn describe_service_deployments(
+        &self,
+        arns: &[&str],
+    ) -> Result<Vec<DescribedDeployment>, AwsError> {
+        const ACTION: &str = "ecs:DescribeServiceDeployments";
+        self.call(ACTION)?;
+        if arns.is_empty() || arns.len() > DESCRIBE_SERVICE_DEPLOYMENTS_MAX {
+            return Err(AwsError::from_response(
+                ACTION,
+                400,
+                "InvalidParameterException",
+                "serviceDeploymentArns must contain between 1 and 20 items.",
+            ));
+        }
+        let mut world = self.world.borrow_mut();
+        let mut described = Vec::new();
+        for arn in arns {
+            let Some(record) = world.records.get(*arn) else {
+                described.push(Err(service_deployment_not_found(arn, Some("MISSING"))));
+                continue;
+            };
+            let (cluster, name) = record.service.clone();
+            if world.services.contains_key(&(cluster.clone(), name.clone())) {
+                world.advance(&cluster, &name);
+            }
+            described.push(Ok(world.records[*arn].view.clone()));
+        }
+        Ok(described)
     }
 }
 

@@ -3,29 +3,39 @@
 //! One DescribeServices per cluster per ten services (the most it takes) looks at every service
 //! first; then per service, bounded in parallel: DescribeTaskDefinition → RegisterTaskDefinition
 //! (a copy with only the container's image replaced) → UpdateService. Every updated service is
-//! then waited for together: each poll is again one DescribeServices per cluster per ten
-//! services still rolling out, on the [`PollSchedule`]. A service succeeds only when its
-//! PRIMARY deployment is ours and its rollout is COMPLETED; anything else is a failure with the
-//! service's latest events. SSM is written only for services that succeeded, and only once no
-//! rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
+//! then waited for together, on the [`PollSchedule`]. Where ECS offers service deployments, each
+//! updated service's is found (ListServiceDeployments, once per service) and each poll is one
+//! DescribeServiceDeployments per twenty still rolling out: a service succeeds only when its
+//! service deployment is SUCCESSFUL (for blue/green, linear and canary, after the bake time);
+//! any other end is a failure with ECS's status and reason (the alarms that fired, the circuit
+//! breaker, the lifecycle stage, a stop request). Where ECS does not offer them (the first
+//! ListServiceDeployments of an apply is refused), each poll is one DescribeServices per cluster
+//! per ten services: a service succeeds only when its PRIMARY deployment is ours and its rollout
+//! is COMPLETED; anything else is a failure with the service's latest events. SSM is written only
+//! for services that succeeded, and only once no rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
 //! service, whatever happened.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 use tokio::time::Instant;
 
 use crate::ecs::{
-    Described, Ecs, RolloutState, RolloutView, ServiceView, TaskDefinitionWithTags, deployment_of,
-    describe_all, revise,
+    DESCRIBE_SERVICE_DEPLOYMENTS_MAX, Described, DescribedDeployment, Ecs, RolloutState, RolloutView,
+    ServiceDeploymentBrief, ServiceDeploymentView, ServiceView, Strategy, TaskDefinitionWithTags,
+    deployment_of, describe_all, is_service_deployment_arn, revise,
 };
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
 
 /// How many events of a service a failure quotes.
 const EVENTS_QUOTED: usize = 3;
+
+/// How far before UpdateService ListServiceDeployments looks for the deployment it started:
+/// room for this machine's clock to be ahead of ECS's.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The environment's SSM prefix, and how long to wait.
 #[derive(Clone, Debug)]
@@ -160,17 +170,14 @@ pub async fn apply<E: Ecs, P: Parameters>(
         .buffered(options.parallel.max(1))
         .collect()
         .await;
-    let (mut attempts, watches): (Vec<Attempt>, Vec<Option<Watch>>) = updates.into_iter().unzip();
+    let (mut attempts, mut watches): (Vec<Attempt>, Vec<Option<Watch>>) = updates.into_iter().unzip();
+    follow(ecs, services, &mut attempts, &mut watches, options, progress).await;
     if options.wait {
         let endings = wait_all(ecs, env, &options.backoff, services, watches, progress).await;
         for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
             let Some(ending) = ending else { continue };
             attempt.outcome.result = ending.result;
-            attempt.outcome.running = match ending.running {
-                Running::Ours => Some(target.change.to),
-                Running::Previous => target.change.from,
-                Running::Unknown => None,
-            };
+            attempt.outcome.running = ending.running.release(target);
             attempt.outcome.detail = ending.detail;
         }
     }
@@ -217,7 +224,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
     let watches: Vec<Result<Watch, String>> = futures_util::stream::iter(services.iter().zip(found))
         .map(|(target, found)| async move {
             match found {
-                Found::Recorded((ours, ecs_deployment)) => Ok(Watch { ours, ecs_deployment, previous: None }),
+                Found::Recorded((ours, recorded)) => Ok(Watch::recorded(ours, recorded)),
                 Found::Described(described) => {
                     recognise(ecs, backoff, target, described, deployment_tag).await
                 }
@@ -233,7 +240,8 @@ pub async fn observe<E: Ecs, P: Parameters>(
             Ok(watch) => {
                 let mut outcome = service_outcome(DeployResult::Failed, None, "");
                 outcome.task_definition = Some(watch.ours.clone());
-                outcome.ecs_deployment = watch.ecs_deployment.clone();
+                outcome.ecs_deployment =
+                    watch.service_deployment.clone().or_else(|| watch.ecs_deployment.clone());
                 attempts.push(Attempt { outcome, registered: None, updated: true });
                 to_wait.push(Some(watch));
             }
@@ -247,7 +255,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
     for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
         let Some(ending) = ending else { continue };
         attempt.outcome.result = ending.result;
-        attempt.outcome.running = (ending.running == Running::Ours).then_some(target.change.to);
+        attempt.outcome.running = ending.running.release(target);
         attempt.outcome.detail = ending.detail;
     }
     write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
@@ -284,7 +292,7 @@ async fn recognise<E: Ecs>(
         ));
     }
     let primary = service.primary().filter(|p| p.task_definition == running).map(|p| p.id.clone());
-    Ok(Watch { ours: running, ecs_deployment: primary, previous: None })
+    Ok(Watch::new(running, primary, None, None))
 }
 
 /// Registers the new revision of `target` and points the service at it; with what
@@ -307,6 +315,16 @@ async fn update<E: Ecs>(
         }
         Err(error) => return (Attempt::failed(error.to_string()), None),
     };
+    if service.strategy.controller != "ECS" {
+        // ECS refuses a new task definition for these (CODE_DEPLOY: "Use AWS CodeDeploy to
+        // trigger a new deployment"): nothing is registered for an update that cannot happen.
+        let detail = format!(
+            "ECS service {name} has deployment controller {}: ledger does not start its deployments \
+             (not yet for CodeDeploy); nothing was registered or changed",
+            service.strategy.controller
+        );
+        return (Attempt::failed(detail), None);
+    }
     let current =
         match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
             Ok(current) => current,
@@ -327,6 +345,7 @@ async fn update<E: Ecs>(
     let mut attempt = Attempt::failed("");
     attempt.outcome.task_definition = Some(arn.clone());
     attempt.registered = Some(registered);
+    let updated_after = SystemTime::now() - CLOCK_SKEW;
     let updated = match backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await {
         Ok(updated) => updated,
         Err(error) => {
@@ -343,7 +362,9 @@ async fn update<E: Ecs>(
         attempt.outcome.result = DeployResult::Submitted;
         attempt.outcome.detail = "submitted; not waited for (`ledger wait` observes it)".into();
     }
-    let watch = Watch { ours: arn, ecs_deployment: ours, previous: Some(service.task_definition) };
+    let mut watch = Watch::new(arn, ours, Some(service.task_definition), Some(updated_after));
+    watch.strategy = Some(service.strategy);
+    watch.replaced_record = service.current_service_deployment;
     (attempt, Some(watch))
 }
 
@@ -359,6 +380,9 @@ async fn roll_back<E: Ecs>(
     progress: Progress<'_>,
 ) {
     let backoff = &options.backoff;
+    // ECS offered service deployments for this apply: the rollbacks are followed through theirs.
+    let offered =
+        attempts.iter().any(|a| a.outcome.ecs_deployment.as_deref().is_some_and(is_service_deployment_arn));
     // Each changed service: what to go back to, or how the attempt ends without a rollback.
     let mut restores = Vec::new();
     for (target, attempt) in services.iter().zip(attempts.iter_mut()) {
@@ -396,11 +420,15 @@ async fn roll_back<E: Ecs>(
             .buffered(options.parallel.max(1))
             .collect()
             .await;
-    let mut watches = Vec::new();
+    let mut watches: Vec<Option<Watch>> = Vec::new();
     for (attempt, started) in attempts.iter_mut().zip(started) {
         let outcome = &mut attempt.outcome;
         match started {
-            Some(Ok(watch)) => watches.push(Some(watch)),
+            Some(Ok(mut watch)) => {
+                // The deployment being undone is not the rollback's.
+                watch.replaced_record = outcome.ecs_deployment.clone();
+                watches.push(Some(watch));
+            }
             Some(Err(error)) => {
                 outcome.result = DeployResult::Failed;
                 outcome.detail = join(&outcome.detail, &format!("rollback failed: {error}"));
@@ -408,6 +436,9 @@ async fn roll_back<E: Ecs>(
             }
             None => watches.push(None),
         }
+    }
+    if offered {
+        find_service_deployments(ecs, backoff, services, &mut watches, options.parallel, progress).await;
     }
     let endings = wait_all(ecs, env, backoff, services, watches, progress).await;
     for ((target, attempt), ending) in services.iter().zip(attempts.iter_mut()).zip(endings) {
@@ -439,10 +470,11 @@ async fn restore<E: Ecs>(
     let restore = revise(registered, &target.container, image, deployment_tag)?;
     let register = backoff.retry(async || ecs.register_task_definition(&restore).await).await;
     let arn = register.map_err(|e| e.to_string())?;
+    let updated_after = SystemTime::now() - CLOCK_SKEW;
     let update = backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await;
     let updated = update.map_err(|e| e.to_string())?;
     let id = updated.primary().filter(|p| p.task_definition == arn).map(|p| p.id.clone());
-    Ok(Watch { ours: arn, ecs_deployment: id, previous: None })
+    Ok(Watch::new(arn, id, None, Some(updated_after)))
 }
 
 /// Writes `<prefix>/<service>` for every service that succeeded. A service whose parameter
@@ -500,6 +532,17 @@ enum Running {
     Unknown,
 }
 
+impl Running {
+    /// The release of `target` this is.
+    fn release(self, target: &ServiceTarget) -> Option<EntryId> {
+        match self {
+            Running::Ours => Some(target.change.to),
+            Running::Previous => target.change.from,
+            Running::Unknown => None,
+        }
+    }
+}
+
 struct Ending {
     result: DeployResult,
     running: Running,
@@ -507,28 +550,178 @@ struct Ending {
 }
 
 /// A rollout being waited for: the service should end up with PRIMARY deployment
-/// `ecs_deployment` running revision `ours`, replacing `previous`.
+/// `ecs_deployment` running revision `ours`, replacing `previous`; or, when ECS's record of it
+/// is known, with service deployment `service_deployment` SUCCESSFUL.
 struct Watch {
     ours: String,
     ecs_deployment: Option<String>,
     previous: Option<String>,
+    service_deployment: Option<String>,
+    /// Just before UpdateService (less [`CLOCK_SKEW`]): where to look for its service deployment.
+    updated_after: Option<SystemTime>,
+    /// The service deployment the service had before UpdateService: listed too (within the clock
+    /// skew, or when ECS does not list ours yet), and never ours.
+    replaced_record: Option<String>,
+    /// The service's strategy, when it was described before the update.
+    strategy: Option<Strategy>,
+}
+
+impl Watch {
+    fn new(
+        ours: String,
+        ecs_deployment: Option<String>,
+        previous: Option<String>,
+        updated_after: Option<SystemTime>,
+    ) -> Watch {
+        Watch {
+            ours,
+            ecs_deployment,
+            previous,
+            service_deployment: None,
+            updated_after,
+            replaced_record: None,
+            strategy: None,
+        }
+    }
+
+    /// The rollout an earlier outcome recorded: its revision, and the service deployment's ARN
+    /// or the deployment's id.
+    fn recorded(ours: String, recorded: Option<String>) -> Watch {
+        let mut watch = Watch::new(ours, None, None, None);
+        match recorded {
+            Some(arn) if is_service_deployment_arn(&arn) => watch.service_deployment = Some(arn),
+            id => watch.ecs_deployment = id,
+        }
+        watch
+    }
+}
+
+/// Finds the service deployment each updated service's UpdateService started, and records its
+/// ARN as the service's `ecs_deployment`: its rollout is read from it.
+async fn follow<E: Ecs>(
+    ecs: &E,
+    services: &[ServiceTarget],
+    attempts: &mut [Attempt],
+    watches: &mut [Option<Watch>],
+    options: &Options,
+    progress: Progress<'_>,
+) {
+    find_service_deployments(ecs, &options.backoff, services, watches, options.parallel, progress).await;
+    for (attempt, watch) in attempts.iter_mut().zip(watches.iter()) {
+        if let Some(arn) = watch.as_ref().and_then(|w| w.service_deployment.clone()) {
+            attempt.outcome.ecs_deployment = Some(arn);
+        }
+    }
+}
+
+/// For every watch with `updated_after`: the newest service deployment ListServiceDeployments
+/// lists for its service since then, other than the one the update replaced: the one its
+/// UpdateService started. The first service asked decides, once for all, whether ECS offers
+/// service deployments: if that call fails, every rollout is followed through the services'
+/// `deployments` (and no other service is asked); a later service with none listed (or whose
+/// call fails) is followed so alone. Each choice is a progress line.
+async fn find_service_deployments<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    services: &[ServiceTarget],
+    watches: &mut [Option<Watch>],
+    parallel: usize,
+    progress: Progress<'_>,
+) {
+    let asks: Vec<(usize, SystemTime, Option<String>)> = watches
+        .iter()
+        .enumerate()
+        .filter_map(|(i, watch)| {
+            let watch = watch.as_ref()?;
+            Some((i, watch.updated_after?, watch.replaced_record.clone()))
+        })
+        .collect();
+    let find = |(i, since, replaced): (usize, SystemTime, Option<String>)| async move {
+        let target = &services[i];
+        let (cluster, name) = (target.cluster.as_str(), target.ecs_service.as_str());
+        let listed = backoff.retry(async || ecs.list_service_deployments(cluster, name, since).await).await;
+        (i, listed.map(|listed| newest(listed, replaced.as_deref())))
+    };
+    let Some((first, rest)) = asks.split_first() else { return };
+    let (i, answer) = find(first.clone()).await;
+    if let Err(error) = &answer {
+        progress(
+            &services[i].service,
+            &format!("ECS service deployments not available ({error}): following the services' deployments"),
+        );
+        return;
+    }
+    let mut answers = vec![(i, answer)];
+    answers.extend(
+        futures_util::stream::iter(rest.iter().cloned())
+            .map(find)
+            .buffered(parallel.max(1))
+            .collect::<Vec<_>>()
+            .await,
+    );
+    for (i, answer) in answers {
+        let service = &services[i].service;
+        let watch = watches[i].as_mut().expect("asked for watched services");
+        match answer {
+            Ok(Some(arn)) => {
+                progress(service, &format!("following ECS service deployment {arn}"));
+                watch.service_deployment = Some(arn);
+            }
+            Ok(None) => progress(
+                service,
+                "ECS lists no service deployment for the update: following the service's deployments",
+            ),
+            Err(error) => progress(service, &format!("{error}: following the service's deployments")),
+        }
+    }
+}
+
+/// The ARN of the newest of `listed` other than `replaced`, whatever order ECS listed them in.
+fn newest(listed: Vec<ServiceDeploymentBrief>, replaced: Option<&str>) -> Option<String> {
+    let candidates = listed.into_iter().enumerate().filter(|(_, brief)| Some(brief.arn.as_str()) != replaced);
+    candidates.max_by_key(|(order, brief)| (brief.created_at, *order)).map(|(_, brief)| brief.arn)
+}
+
+/// Service deployments `arns`, described in batches of [`DESCRIBE_SERVICE_DEPLOYMENTS_MAX`], each
+/// retried by `backoff`: one answer per ARN, in their order; a batch that fails for good fails
+/// each ARN it asked for.
+async fn describe_service_deployments<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    arns: &[&str],
+) -> Vec<DescribedDeployment> {
+    let answers = futures_util::future::join_all(arns.chunks(DESCRIBE_SERVICE_DEPLOYMENTS_MAX).map(
+        |batch| async move {
+            match backoff.retry(async || ecs.describe_service_deployments(batch).await).await {
+                Ok(described) if described.len() == batch.len() => described,
+                Ok(_) => {
+                    batch.iter().map(|arn| Err(crate::ecs::service_deployment_not_found(arn, None))).collect()
+                }
+                Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
+            }
+        },
+    ))
+    .await;
+    answers.into_iter().flatten().collect()
 }
 
 /// Waits for the rollouts of `watches` (one per service of `services`, `None` for a service
 /// not to wait for) together, until each has ended or the environment's timeout has passed:
-/// the ending of each, in their order. Each poll describes the services still rolling out,
-/// after a wait of the [`PollSchedule`] (UpdateService's answer was the first look).
+/// the ending of each, in their order. Each poll describes the service deployments still in
+/// progress and the services still rolling out without one, after a wait of the
+/// [`PollSchedule`] (UpdateService's answer was the first look). A service deployment that can
+/// no longer be described is followed through its service's `deployments` from then on.
 async fn wait_all<E: Ecs>(
     ecs: &E,
     env: &EnvTarget,
     backoff: &Backoff,
     services: &[ServiceTarget],
-    watches: Vec<Option<Watch>>,
+    mut watches: Vec<Option<Watch>>,
     progress: Progress<'_>,
 ) -> Vec<Option<Ending>> {
     let deadline = Instant::now() + env.timeout;
     let mut endings: Vec<Option<Ending>> = watches.iter().map(|_| None).collect();
-    // What each was last seen doing, and its latest events then.
+    // What each was last seen doing, and what to quote with it (its latest events, or ECS's reason).
     let mut last_seen: Vec<(String, String)> = watches.iter().map(|_| Default::default()).collect();
     let mut schedule = PollSchedule::new(env.poll_interval);
     loop {
@@ -540,24 +733,49 @@ async fn wait_all<E: Ecs>(
         let now = Instant::now();
         if now >= deadline {
             for i in pending {
-                let (seen, events) = &last_seen[i];
+                let (seen, quoted) = &last_seen[i];
                 endings[i] = Some(Ending {
                     result: DeployResult::Failed,
                     running: Running::Unknown,
-                    detail: format!(
-                        "timed out after {}: {seen}; latest events: {}",
-                        humanize(env.timeout),
-                        or_none(events.clone())
-                    ),
+                    detail: join(&format!("timed out after {}: {seen}", humanize(env.timeout)), quoted),
                 });
             }
             break;
         }
         let wait = schedule.next().unwrap_or(env.poll_interval);
         tokio::time::sleep(wait.min(deadline - now)).await;
-        let targets: Vec<&ServiceTarget> = pending.iter().map(|&i| &services[i]).collect();
-        let described = describe_targets(ecs, backoff, &targets).await;
-        for (i, described) in pending.into_iter().zip(described) {
+        let (by_record, by_service): (Vec<usize>, Vec<usize>) = pending
+            .into_iter()
+            .partition(|&i| watches[i].as_ref().is_some_and(|w| w.service_deployment.is_some()));
+        let targets: Vec<&ServiceTarget> = by_service.iter().map(|&i| &services[i]).collect();
+        let arns: Vec<&str> =
+            by_record.iter().filter_map(|&i| watches[i].as_ref()?.service_deployment.as_deref()).collect();
+        let (described, records) = futures_util::future::join(
+            describe_targets(ecs, backoff, &targets),
+            describe_service_deployments(ecs, backoff, &arns),
+        )
+        .await;
+        let mut seen_now: Vec<(usize, String, String)> = Vec::new();
+        let mut rolled_back = Vec::new();
+        for (i, record) in by_record.into_iter().zip(records) {
+            let watch = watches[i].as_mut().expect("pending services are watched");
+            match record {
+                Ok(record) => match watch.judge_record(&record) {
+                    Some(ending) => {
+                        if ending.running == Running::Previous {
+                            rolled_back.push(i);
+                        }
+                        endings[i] = Some(ending);
+                    }
+                    None => seen_now.push((i, record_progress(&record), ecs_says(&record))),
+                },
+                Err(error) => {
+                    progress(&services[i].service, &format!("{error}: following the service's deployments"));
+                    watch.service_deployment = None;
+                }
+            }
+        }
+        for (i, described) in by_service.into_iter().zip(described) {
             let watch = watches[i].as_ref().expect("pending services are watched");
             let view = match described {
                 Ok(view) => view,
@@ -580,13 +798,124 @@ async fn wait_all<E: Ecs>(
                 }
                 None => "no PRIMARY deployment yet".into(),
             };
+            seen_now.push((
+                i,
+                seen,
+                format!("latest events: {}", or_none(view.latest_events(EVENTS_QUOTED))),
+            ));
+        }
+        confirm_rollbacks(ecs, backoff, services, &watches, &mut endings, &rolled_back).await;
+        for (i, seen, quoted) in seen_now {
             if seen != last_seen[i].0 {
                 progress(&services[i].service, &seen);
             }
-            last_seen[i] = (seen, view.latest_events(EVENTS_QUOTED));
+            last_seen[i] = (seen, quoted);
         }
     }
     endings
+}
+
+/// ECS rolled services `indexes` back to the last revision that completed, which need not be
+/// the one the deployment replaced: one look at the services tells which runs. The ending says
+/// `Previous` only when it is the revision replaced, and names what runs.
+async fn confirm_rollbacks<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    services: &[ServiceTarget],
+    watches: &[Option<Watch>],
+    endings: &mut [Option<Ending>],
+    indexes: &[usize],
+) {
+    if indexes.is_empty() {
+        return;
+    }
+    let targets: Vec<&ServiceTarget> = indexes.iter().map(|&i| &services[i]).collect();
+    let described = describe_targets(ecs, backoff, &targets).await;
+    for (&i, described) in indexes.iter().zip(described) {
+        let previous = watches[i].as_ref().and_then(|w| w.previous.as_deref());
+        let ending = endings[i].as_mut().expect("a rollback that ended");
+        let primary =
+            described.as_ref().ok().and_then(|view| view.primary()).map(|p| p.task_definition.clone());
+        ending.running = match (&primary, previous) {
+            (Some(runs), Some(previous)) if runs == previous => Running::Previous,
+            _ => Running::Unknown,
+        };
+        if let Some(runs) = primary {
+            ending.detail =
+                join(&ending.detail, &format!("the PRIMARY deployment runs {}", short_arn(&runs)));
+        }
+    }
+}
+
+/// A service deployment still in progress, for a progress line.
+fn record_progress(record: &ServiceDeploymentView) -> String {
+    let stage = record.lifecycle_stage.as_ref().map(|s| format!(", stage {s}")).unwrap_or_default();
+    format!(
+        "ECS service deployment {}{stage}, {}/{} tasks running",
+        record.status, record.running, record.requested
+    )
+}
+
+fn ecs_says(record: &ServiceDeploymentView) -> String {
+    if record.status_reason.is_empty() {
+        "ECS gives no reason".into()
+    } else {
+        format!("ECS says {:?}", record.status_reason)
+    }
+}
+
+/// What a service deployment that ended says, in a fixed form:
+/// `ECS service deployment <STATUS>: <cause>; …; ECS says "<statusReason>"[; …]`, the causes
+/// being the alarms that fired (and whether during the bake time), the circuit breaker, the
+/// lifecycle stage it stopped at.
+fn record_detail(record: &ServiceDeploymentView, strategy: Option<&Strategy>) -> String {
+    let status = &record.status;
+    if status == "SUCCESSFUL" {
+        let how = strategy.map(|s| format!(" ({s})")).unwrap_or_default();
+        return format!(
+            "ECS service deployment SUCCESSFUL{how}, {}/{} tasks running",
+            record.running, record.requested
+        );
+    }
+    let mut causes = Vec::new();
+    let in_bake = record.lifecycle_stage.as_deref() == Some("BAKE_TIME");
+    if !record.triggered_alarms.is_empty() {
+        let names: Vec<String> = record.triggered_alarms.iter().map(|name| format!("{name:?}")).collect();
+        let noun = if names.len() == 1 { "alarm" } else { "alarms" };
+        let when = if in_bake { " during bake time" } else { "" };
+        causes.push(format!("{noun} {} fired{when}", names.join(", ")));
+    }
+    if let Some((failed, threshold)) = record.circuit_breaker {
+        causes.push(format!("the circuit breaker tripped ({failed} failed tasks, threshold {threshold})"));
+    }
+    if let Some(stage) =
+        record.lifecycle_stage.as_ref().filter(|_| !in_bake || record.triggered_alarms.is_empty())
+    {
+        causes.push(format!("at lifecycle stage {stage}"));
+    }
+    causes.push(ecs_says(record));
+    match status.as_str() {
+        "ROLLBACK_SUCCESSFUL" => causes.push("ECS rolled back to the last deployment that completed".into()),
+        "ROLLBACK_FAILED" => causes.push("ECS could not roll back".into()),
+        _ => {}
+    }
+    format!("ECS service deployment {status}: {}", causes.join("; "))
+}
+
+impl Watch {
+    /// How the rollout ended, if its service deployment has.
+    fn judge_record(&self, record: &ServiceDeploymentView) -> Option<Ending> {
+        if !record.is_terminal() {
+            return None;
+        }
+        let (result, running) = match record.status.as_str() {
+            "SUCCESSFUL" => (DeployResult::Succeeded, Running::Ours),
+            // ECS put back the revision the service ran before this deployment.
+            "ROLLBACK_SUCCESSFUL" => (DeployResult::Failed, Running::Previous),
+            _ => (DeployResult::Failed, Running::Unknown),
+        };
+        Some(Ending { result, running, detail: record_detail(record, self.strategy.as_ref()) })
+    }
 }
 
 impl Watch {

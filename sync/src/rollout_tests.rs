@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ledger::{Change, DeployResult, EntryId, Outcome};
 
-use crate::ecs::{Ecs, TaskDefinitionWithTags, deployment_of, describe_service};
+use crate::ecs::{Ecs, Strategy, TaskDefinitionWithTags, deployment_of, describe_service};
 use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
@@ -68,6 +68,31 @@ async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options
     apply(clients, env, DEPLOYMENT, targets, options, &|_, _| {}).await
 }
 
+/// [`run`], with the progress lines it printed (`service: line`).
+async fn run_logged(fake: &FakeAws, targets: &[ServiceTarget], options: &Options) -> (Outcome, Vec<String>) {
+    let lines = std::cell::RefCell::new(Vec::new());
+    let clients = Clients { ecs: fake, parameters: fake };
+    let progress = |service: &str, line: &str| lines.borrow_mut().push(format!("{service}: {line}"));
+    let outcome = apply(clients, &env(), DEPLOYMENT, targets, options, &progress).await;
+    (outcome, lines.into_inner())
+}
+
+/// A blue/green strategy with a 5-minute bake time and two deployment alarms.
+fn blue_green() -> Strategy {
+    Strategy {
+        strategy: "BLUE_GREEN".into(),
+        bake_time_minutes: Some(5),
+        alarms: vec!["api-5xx".into(), "api-latency".into()],
+        ..Strategy::default()
+    }
+}
+
+/// ECS without service deployments (an older API, or an IAM policy without
+/// ecs:ListServiceDeployments): every ListServiceDeployments is refused.
+fn without_service_deployments(fake: &FakeAws) {
+    fake.fail("ecs:ListServiceDeployments", ErrorKind::AccessDenied, u32::MAX);
+}
+
 fn parameter(service: &str) -> String {
     format!("{PREFIX}/{service}")
 }
@@ -105,8 +130,10 @@ async fn five_services_succeed_and_ssm_is_written() {
     for target in &targets {
         let service = &outcome.services[&target.service];
         assert!(service.task_definition.as_deref().unwrap().ends_with(&format!("{}:2", target.service)));
-        assert!(service.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"));
-        assert!(service.detail.contains("COMPLETED"), "{}", service.detail);
+        let arn = service.ecs_deployment.as_deref().unwrap();
+        assert!(arn.starts_with("arn:aws:ecs:eu-west-1:123456789012:service-deployment/catalogue-stage/"));
+        assert_eq!(fake.latest_service_deployment(CLUSTER, &target.service).unwrap().arn, arn);
+        assert_eq!(service.detail, "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running");
     }
 }
 
@@ -180,6 +207,7 @@ async fn missing_cluster_service_or_container_fail_with_what_is_missing() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_rollout_is_a_failure_quoting_the_events() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &["api"]);
     fake.set_rollout(CLUSTER, "api", Rollout::Fail);
     let outcome = run(&fake, &env(), &targets, &options()).await;
@@ -193,6 +221,7 @@ async fn a_failed_rollout_is_a_failure_quoting_the_events() {
 #[tokio::test(start_paused = true)]
 async fn a_circuit_breaker_rollback_is_a_failure_and_the_previous_release_runs() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &["api"]);
     fake.set_rollout(CLUSTER, "api", Rollout::CircuitBreaker);
     let outcome = run(&fake, &env(), &targets, &options()).await;
@@ -343,13 +372,13 @@ async fn calls_grow_with_services_and_polls_not_with_the_account() {
     let (large, targets) = count(500, &FIVE);
     run(&large, &env(), &targets, &options()).await;
     assert_eq!(small.total_calls(), large.total_calls());
-    // Per service: describe the task definition, register, update and one SSM write; for the
-    // five together, one DescribeServices before the updates and two polls (in progress, then
-    // completed).
-    assert_eq!(small.total_calls(), 5 * 4 + 3);
+    // Per service: describe the task definition, register, update, find the service deployment
+    // and one SSM write; for the five together, one DescribeServices before the updates and two
+    // polls of their service deployments (in progress, then successful).
+    assert_eq!(small.total_calls(), 5 * 5 + 1 + 2);
     let (one, targets) = count(0, &["api"]);
     run(&one, &env(), &targets, &options()).await;
-    assert_eq!(one.total_calls(), 7);
+    assert_eq!(one.total_calls(), 8);
 }
 
 #[tokio::test(start_paused = true)]
@@ -406,6 +435,7 @@ async fn calls_per_action_follow_the_formula_for_5_10_11_and_20_services_on_one_
         // All on one cluster; then every other one on a second cluster.
         for clusters in [&[CLUSTER][..], &[CLUSTER, OTHER][..]] {
             let fake = FakeAws::new(clusters);
+            without_service_deployments(&fake);
             let placed: Vec<(&str, &str)> = names
                 .iter()
                 .enumerate()
@@ -432,11 +462,13 @@ async fn calls_per_action_follow_the_formula_for_5_10_11_and_20_services_on_one_
             ] {
                 assert_eq!(fake.calls(action), count, "{case}: {action}");
             }
-            assert_eq!(fake.total_calls(), 4 * count + LOOKS * per_look, "{case}");
+            // The one ListServiceDeployments that found service deployments refused.
+            assert_eq!(fake.calls("ecs:ListServiceDeployments"), 1, "{case}");
+            assert_eq!(fake.total_calls(), 4 * count + LOOKS * per_look + 1, "{case}");
             if clusters.len() == 1 {
                 // The issue's bound: ≤ 4 per service + 1 per 10 services per look (the fake
-                // has no STS call).
-                assert!(fake.total_calls() <= 4 * count + count.div_ceil(10) * LOOKS, "{case}");
+                // has no STS call), and the one refused look for service deployments.
+                assert!(fake.total_calls() <= 4 * count + count.div_ceil(10) * LOOKS + 1, "{case}");
             }
         }
     }
@@ -466,7 +498,8 @@ async fn a_rollout_done_in_two_seconds_is_seen_in_about_two_seconds() {
     assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
     // Polls after 0.5, 1.25 and 2.375 s, not after the 5 s poll interval.
     assert_eq!(started.elapsed(), Duration::from_millis(2375));
-    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 3);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1);
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -485,12 +518,14 @@ async fn a_long_rollout_is_polled_every_poll_interval_once_backed_off() {
         before < lasts
     });
     assert_eq!(polls.count(), 12);
-    assert_eq!(fake.calls("ecs:DescribeServices"), 1 + 12);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1);
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 12);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
     let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
     let targets = setup(&fake, &FIVE);
     for name in FIVE {
         fake.set_rollout(CLUSTER, name, Rollout::CompleteAfter(Duration::from_secs(10)));
@@ -516,6 +551,7 @@ async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
 async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the_batch() {
     for (times, expected) in [(3, DeployResult::Succeeded), (100, DeployResult::Failed)] {
         let fake = FakeAws::new(&[CLUSTER]);
+        without_service_deployments(&fake);
         let targets = setup(&fake, &["api", "search"]);
         let throttle = async {
             // After the look before the updates: the polls are throttled.
@@ -533,4 +569,271 @@ async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the
         }
         assert_truthful(&fake, &targets, &outcome);
     }
+}
+
+// --- ECS's service deployments ------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn blue_green_succeeds_when_its_service_deployment_is_successful_after_the_bake() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    let api = &outcome.services["api"];
+    assert_eq!(
+        api.detail,
+        "ECS service deployment SUCCESSFUL (blue/green, bake time 5m; alarms api-5xx, api-latency), 2/2 tasks running"
+    );
+    let arn = api.ecs_deployment.as_deref().unwrap();
+    // The newest of the service's deployments, though the fake lists the oldest first.
+    assert!(arn.ends_with("/0000000000000000004"), "{arn}");
+    assert!(lines.contains(&format!("api: following ECS service deployment {arn}")), "{lines:#?}");
+    assert!(
+        lines.contains(
+            &"api: ECS service deployment IN_PROGRESS, stage BAKE_TIME, 0/2 tasks running".to_string()
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(fake.calls("ecs:DescribeServices"), 1, "the services are not polled");
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_during_bake_time_fails_naming_the_alarm_and_ecs_put_the_previous_release_back() {
+    for rollback_on_failure in [false, true] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api", "search"]);
+        fake.set_strategy(CLUSTER, "api", blue_green());
+        fake.set_rollout(CLUSTER, "api", Rollout::Alarm("api-5xx"));
+        let (outcome, lines) =
+            run_logged(&fake, &targets, &Options { rollback_on_failure, ..options() }).await;
+        let api = &outcome.services["api"];
+        assert_eq!(
+            api.detail.split("; the PRIMARY").next().unwrap(),
+            "ECS service deployment ROLLBACK_SUCCESSFUL: alarm \"api-5xx\" fired during bake time; \
+             ECS says \"ECS deployment alarm api-5xx is in ALARM state.\"; \
+             ECS rolled back to the last deployment that completed",
+        );
+        assert!(api.detail.ends_with("the PRIMARY deployment runs api:1"), "{api:?}");
+        assert!(lines.iter().any(|l| l.contains("ROLLBACK_IN_PROGRESS")), "not an end: {lines:#?}");
+        assert_eq!(api.running, Some(release(1)));
+        if rollback_on_failure {
+            // ECS put api back already; search is put back by the ledger.
+            assert_eq!(outcome.result, DeployResult::RolledBack, "{outcome:#?}");
+            assert_eq!(api.result, DeployResult::RolledBack);
+            assert_eq!(fake.calls("ecs:UpdateService"), 3, "api is not rolled back a second time");
+            assert_eq!(fake.image_running(CLUSTER, "search"), image("search", "v1"));
+        } else {
+            assert_eq!(outcome.result, DeployResult::Failed);
+            assert_eq!(api.result, DeployResult::Failed);
+            assert_truthful(&fake, &targets, &outcome);
+        }
+        assert!(fake.parameter_history(&parameter("api")).is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_lifecycle_hook_fails_with_its_stage() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    fake.set_rollout(CLUSTER, "api", Rollout::HookFails("POST_TEST_TRAFFIC_SHIFT"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert!(
+        api.detail.starts_with(
+            "ECS service deployment ROLLBACK_SUCCESSFUL: at lifecycle stage POST_TEST_TRAFFIC_SHIFT; \
+             ECS says \"ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed"
+        ),
+        "{api:?}"
+    );
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_and_a_circuit_breaker_without_rollback_are_stopped_deployments() {
+    for (rollout, cause) in [
+        (Rollout::Stop, "ECS says \"ECS deployment stopped: a StopServiceDeployment request stopped it.\""),
+        (
+            Rollout::Fail,
+            "the circuit breaker tripped (3 failed tasks, threshold 3); ECS says \"ECS deployment circuit breaker",
+        ),
+    ] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api"]);
+        fake.set_rollout(CLUSTER, "api", rollout);
+        let outcome = run(&fake, &env(), &targets, &options()).await;
+        let api = &outcome.services["api"];
+        assert_eq!(api.result, DeployResult::Failed);
+        assert!(api.detail.starts_with(&format!("ECS service deployment STOPPED: {cause}")), "{api:?}");
+        assert_eq!(api.running, None, "what runs after a stopped deployment is not known");
+        assert_truthful(&fake, &targets, &outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_that_fails_is_a_failure_whose_running_release_is_not_known() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_rollout(CLUSTER, "api", Rollout::RollbackFails);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service deployment ROLLBACK_FAILED: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; ECS could not roll back"
+    );
+    assert_eq!(api.running, None);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deployment_the_update_replaced_is_never_taken_for_ours() {
+    // ECS does not list the update's service deployment (yet): the only one listed since just
+    // before the update is the service's earlier one, SUCCESSFUL, which must not count.
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    fake.unlist_next_service_deployment(CLUSTER, "api");
+    fake.set_rollout(CLUSTER, "api", Rollout::Fail);
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed, "{api:?}");
+    assert!(api.detail.starts_with("rollout FAILED"), "followed through its deployments: {api:?}");
+    assert!(api.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{api:?}");
+    let said = "api: ECS lists no service deployment for the update: following the service's deployments";
+    assert!(lines.iter().any(|line| line == said), "{lines:#?}");
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert!(outcome.services["search"].ecs_deployment.as_deref().unwrap().contains(":service-deployment/"));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_circuit_breaker_rollback_is_read_from_the_service_deployment() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.set_rollout(CLUSTER, "api", Rollout::CircuitBreaker);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service deployment ROLLBACK_SUCCESSFUL: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; \
+         ECS rolled back to the last deployment that completed; \
+         the PRIMARY deployment runs api:1"
+    );
+    assert_eq!(api.running, Some(release(1)));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_service_deployments_the_services_deployments_are_followed_and_asked_once() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    without_service_deployments(&fake);
+    let targets = setup(&fake, &FIVE);
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 1, "decided once for the apply");
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 0);
+    let fallbacks: Vec<&String> =
+        lines.iter().filter(|l| l.contains("service deployments not available")).collect();
+    assert_eq!(fallbacks.len(), 1, "{lines:#?}");
+    assert!(fallbacks[0].contains("ecs:ListServiceDeployments"), "{fallbacks:?}");
+    for service in outcome.services.values() {
+        assert!(service.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{service:?}");
+        assert!(service.detail.starts_with("rollout COMPLETED"), "{service:?}");
+    }
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_deployments_are_described_twenty_at_a_time() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let names: Vec<String> = (1..=45).map(|n| format!("svc-{n}")).collect();
+    let targets = setup(&fake, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let outcome = run(&fake, &env(), &targets, &Options { parallel: 8, ..options() }).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    // Two polls (in progress, then successful) of ⌈45/20⌉ = 3 calls; one look for each service.
+    assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), 2 * 3);
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 45);
+    assert_eq!(fake.calls("ecs:DescribeServices"), 45_usize.div_ceil(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_deployments_that_cannot_be_described_are_followed_through_the_services() {
+    // Throttled 3 times then answered, then the second poll; or given up after 6 attempts.
+    for (times, described) in [(3, 3 + 2), (100, 6)] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup(&fake, &["api", "search"]);
+        fake.fail("ecs:DescribeServiceDeployments", ErrorKind::Throttled, times);
+        let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+        // Throttling a few times is retried; for good, the services' deployments take over.
+        assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+        assert_eq!(fake.calls("ecs:DescribeServiceDeployments"), described, "{lines:#?}");
+        let switched = lines.iter().filter(|l| l.contains("following the service's deployments")).count();
+        assert_eq!(switched, if times == 100 { 2 } else { 0 }, "{lines:#?}");
+        assert_truthful(&fake, &targets, &outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_across_the_bake() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    fake.set_strategy(CLUSTER, "api", blue_green());
+    fake.set_strategy(CLUSTER, "search", blue_green());
+    fake.set_rollout(CLUSTER, "search", Rollout::Alarm("search-5xx"));
+    let submitted = run(&fake, &env(), &targets, &Options { wait: false, ..options() }).await;
+    assert_eq!(submitted.result, DeployResult::Submitted, "{submitted:#?}");
+    for service in submitted.services.values() {
+        assert!(service.ecs_deployment.as_deref().unwrap().contains(":service-deployment/"), "{service:?}");
+    }
+    let clients = Clients { ecs: &fake, parameters: &fake };
+    let before = fake.calls("ecs:DescribeServiceDeployments");
+    let observed =
+        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
+    assert!(fake.calls("ecs:DescribeServiceDeployments") > before);
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 2, "observing finds nothing again");
+    assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
+    assert_eq!(observed.services["api"].ecs_deployment, submitted.services["api"].ecs_deployment);
+    let search = &observed.services["search"];
+    assert_eq!(search.result, DeployResult::Failed);
+    assert!(search.detail.contains("alarm \"search-5xx\" fired during bake time"), "{search:?}");
+    assert_eq!(observed.result, DeployResult::Failed);
+    assert_truthful(&fake, &targets, &observed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_with_another_deployment_controller_is_refused_before_anything_is_registered() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api", "search"]);
+    let code_deploy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
+    fake.set_strategy(CLUSTER, "api", code_deploy);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!(api.result, DeployResult::Failed);
+    assert_eq!(
+        api.detail,
+        "ECS service api has deployment controller CODE_DEPLOY: ledger does not start its deployments \
+         (not yet for CodeDeploy); nothing was registered or changed"
+    );
+    assert_eq!((api.task_definition.as_deref(), api.running), (None, None));
+    assert_eq!(fake.calls("ecs:RegisterTaskDefinition"), 1, "search's only");
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[test]
+fn strategies_read_as_the_plan_shows_them() {
+    assert_eq!(Strategy::default().to_string(), "rolling");
+    assert_eq!(blue_green().to_string(), "blue/green, bake time 5m; alarms api-5xx, api-latency");
+    let canary = Strategy { strategy: "CANARY".into(), bake_time_minutes: Some(10), ..Strategy::default() };
+    assert_eq!(canary.to_string(), "canary, bake time 10m");
+    let linear = Strategy { strategy: "LINEAR".into(), ..Strategy::default() };
+    assert_eq!(linear.to_string(), "linear, bake time 0m");
+    let code_deploy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
+    assert_eq!(code_deploy.to_string(), "CodeDeploy");
 }

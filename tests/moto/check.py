@@ -74,8 +74,8 @@ def control(method, path, body=None):
         return error.code, json.load(error)
 
 
-def set_rollout(service, outcome, steps=None):
-    body = {"cluster": CLUSTER, "service": service, "outcome": outcome}
+def set_rollout(service, outcome, steps=None, **extra):
+    body = {"cluster": CLUSTER, "service": service, "outcome": outcome, **extra}
     if steps is not None:
         body["steps"] = steps
     assert control("POST", "/_ledger/rollout", body) == (200, {})
@@ -105,11 +105,11 @@ def register(family, image):
     return definition["taskDefinition"]["taskDefinitionArn"]
 
 
-def create_service(name, desired=2):
+def create_service(name, desired=2, **extra):
     """A service running a fresh "NAME:1"; returns (service, its task definition)."""
     arn = register(name, "app:1")
     service = client("ecs").create_service(
-        cluster=CLUSTER, serviceName=name, taskDefinition=arn, desiredCount=desired
+        cluster=CLUSTER, serviceName=name, taskDefinition=arn, desiredCount=desired, **extra
     )["service"]
     return service, arn
 
@@ -396,11 +396,236 @@ def rollout_control_rejects_bad_input():
         {**good, "service": ""},
         {key: value for key, value in good.items() if key != "cluster"},
         {**good, "colour": "red"},
+        {**good, "bake_steps": -1},
+        {**good, "alarm": ""},
+        {**good, "stage": 3},
     ]
     for body in bad_bodies:
         status, answer = control("POST", "/_ledger/rollout", body)
         assert status == 400 and answer.get("error"), (body, status, answer)
     assert control("GET", "/_ledger/nowhere")[0] == 404
+
+
+# --- service deployments ---------------------------------------------------
+
+SERVICE_DEPLOYMENT_ARN = re.compile(rf"^arn:aws:ecs:us-east-1:{ACCOUNT}:service-deployment/{CLUSTER}/([a-z-]+)/\d{{19}}$")
+BLUE_GREEN = {
+    "strategy": "BLUE_GREEN",
+    "bakeTimeInMinutes": 5,
+    "alarms": {"alarmNames": ["api-5xx", "api-latency"], "enable": True, "rollback": True},
+    "lifecycleHooks": [
+        {
+            "hookTargetArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:smoke",
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/hooks",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        }
+    ],
+}
+
+
+def service_deployments(name, **filters):
+    return client("ecs").list_service_deployments(cluster=CLUSTER, service=name, **filters)["serviceDeployments"]
+
+
+def describe_deployments(*arns):
+    return client("ecs").describe_service_deployments(serviceDeploymentArns=list(arns))
+
+
+def describe_deployment(arn):
+    (deployment,) = describe_deployments(arn)["serviceDeployments"]
+    return deployment
+
+
+def start_strategy_rollout(name, configuration):
+    """A service with `configuration` updated to a new revision; its service deployment's ARN."""
+    create_service(name, deploymentConfiguration=configuration)
+    update(name, register(name, "app:2"))
+    newest = service_deployments(name)[0]
+    assert newest["status"] == "IN_PROGRESS", newest
+    return newest["serviceDeploymentArn"]
+
+
+@check
+def deployment_configuration_is_kept_and_merged_by_update():
+    service, _ = create_service("configured", deploymentConfiguration=BLUE_GREEN)
+    kept = service["deploymentConfiguration"]
+    assert {key: kept[key] for key in BLUE_GREEN} == BLUE_GREEN, kept
+    assert describe("configured")["deploymentConfiguration"] == kept
+    updated = update("configured", deploymentConfiguration={"bakeTimeInMinutes": 1})["deploymentConfiguration"]
+    assert updated == {**kept, "bakeTimeInMinutes": 1}, updated
+    plain, _ = create_service("unconfigured")
+    assert plain["deploymentConfiguration"]["strategy"] == "ROLLING", plain["deploymentConfiguration"]
+
+
+@check
+def code_deploy_services_refuse_a_new_task_definition():
+    create_service("blue-green-by-codedeploy", deploymentController={"type": "CODE_DEPLOY"})
+    assert describe("blue-green-by-codedeploy")["deploymentController"] == {"type": "CODE_DEPLOY"}
+    new = register("blue-green-by-codedeploy", "app:2")
+    expect_client_error(
+        lambda: update("blue-green-by-codedeploy", new),
+        "InvalidParameterException",
+        "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
+        "Use AWS CodeDeploy to trigger a new deployment.",
+    )
+
+
+@check
+def rolling_update_has_a_service_deployment_listed_newest_first():
+    before = time.time() - 1
+    _, new, _ = start_rollout("recorded")
+    listed = service_deployments("recorded")
+    assert [d["status"] for d in listed] == ["IN_PROGRESS", "SUCCESSFUL"], listed  # the update, the creation
+    arn = listed[0]["serviceDeploymentArn"]
+    assert SERVICE_DEPLOYMENT_ARN.match(arn).group(1) == "recorded", arn
+    assert describe("recorded")["currentServiceDeployment"] == arn
+    since = service_deployments("recorded", createdAt={"after": before})
+    assert len(since) == 2, since
+    assert service_deployments("recorded", createdAt={"after": time.time() + 60}) == []
+    assert [d["serviceDeploymentArn"] for d in service_deployments("recorded", status=["IN_PROGRESS"])] == [arn]
+    deployment = describe_deployment(arn)
+    assert deployment["status"] == "IN_PROGRESS" and "lifecycleStage" not in deployment, deployment
+    assert deployment["sourceServiceRevisions"][0]["arn"] != deployment["targetServiceRevision"]["arn"]
+    # Two observations (default steps), then the rollout completes on the third.
+    describe_deployment(arn)
+    done = describe_deployment(arn)
+    assert (done["status"], done.get("statusReason")) == ("SUCCESSFUL", None), done
+    assert done["finishedAt"] and done["targetServiceRevision"]["runningTaskCount"] == 2, done
+    assert describe("recorded")["deployments"][0]["rolloutState"] == "COMPLETED"
+
+
+@check
+def circuit_breaker_rollback_is_a_rollback_successful_service_deployment():
+    set_rollout("broken", "rollback", steps=0)
+    old, _, _ = start_rollout("broken")
+    arn = service_deployments("broken")[0]["serviceDeploymentArn"]
+    deployment = describe_deployment(arn)
+    assert deployment["status"] == "ROLLBACK_SUCCESSFUL", deployment
+    assert deployment["statusReason"] == "ECS deployment circuit breaker: tasks failed to start.", deployment
+    assert deployment["deploymentCircuitBreaker"]["status"] == "TRIGGERED", deployment
+    assert deployment["rollback"]["serviceRevisionArn"] == deployment["sourceServiceRevisions"][0]["arn"]
+    assert describe("broken")["taskDefinition"] == old
+
+
+@check
+def circuit_breaker_without_rollback_stops_the_service_deployment():
+    set_rollout("stopped-by-breaker", "fail", steps=0)
+    start_rollout("stopped-by-breaker")
+    arn = service_deployments("stopped-by-breaker")[0]["serviceDeploymentArn"]
+    deployment = describe_deployment(arn)
+    assert (deployment["status"], deployment["stoppedAt"] is not None) == ("STOPPED", True), deployment
+    assert "rollback" not in deployment
+
+
+@check
+def blue_green_goes_through_its_stages_and_bake_time_then_succeeds():
+    set_rollout("blue-green", "complete", bake_steps=3)
+    arn = start_strategy_rollout("blue-green", BLUE_GREEN)
+    seen = []
+    while True:
+        deployment = describe_deployment(arn)
+        if deployment["status"] != "IN_PROGRESS":
+            break
+        seen.append(deployment["lifecycleStage"])
+    assert seen == [
+        "PRE_SCALE_UP",
+        "SCALE_UP",
+        "POST_SCALE_UP",
+        "TEST_TRAFFIC_SHIFT",
+        "POST_TEST_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "POST_PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE_TIME",
+        "BAKE_TIME",
+        "BAKE_TIME",
+        "CLEAN_UP",
+    ], seen
+    assert deployment["status"] == "SUCCESSFUL", deployment
+    assert deployment["alarms"] == {
+        "status": "MONITORING_COMPLETE",
+        "alarmNames": ["api-5xx", "api-latency"],
+        "triggeredAlarmNames": [],
+    }, deployment["alarms"]
+    assert describe("blue-green")["deployments"][0]["rolloutState"] == "COMPLETED"
+
+
+@check
+def linear_and_canary_shift_production_traffic_in_steps():
+    for name, configuration, shifts in [
+        ("linear", {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25.0}}, 4),
+        ("canary", {"strategy": "CANARY"}, 2),
+    ]:
+        arn = start_strategy_rollout(name, configuration)
+        seen = []
+        while (deployment := describe_deployment(arn))["status"] == "IN_PROGRESS":
+            seen.append(deployment["lifecycleStage"])
+        assert seen.count("PRODUCTION_TRAFFIC_SHIFT") == shifts and "BAKE_TIME" not in seen, (name, seen)
+        assert deployment["status"] == "SUCCESSFUL", deployment
+
+
+@check
+def alarm_during_bake_time_rolls_back_and_names_the_alarm():
+    set_rollout("alarmed", "alarm", alarm="api-latency")
+    arn = start_strategy_rollout("alarmed", BLUE_GREEN)
+    stages = []
+    while (deployment := describe_deployment(arn))["status"] == "IN_PROGRESS":
+        stages.append(deployment["lifecycleStage"])
+    assert stages[-2:] == ["BAKE_TIME", "BAKE_TIME"], stages
+    assert deployment["status"] == "ROLLBACK_IN_PROGRESS", deployment
+    deployment = describe_deployment(arn)
+    assert deployment["status"] == "ROLLBACK_SUCCESSFUL", deployment
+    assert deployment["lifecycleStage"] == "BAKE_TIME", deployment
+    assert deployment["alarms"]["status"] == "TRIGGERED", deployment
+    assert deployment["alarms"]["triggeredAlarmNames"] == ["api-latency"], deployment
+    assert deployment["statusReason"] == "ECS deployment alarm api-latency is in ALARM state.", deployment
+    assert deployment["rollback"]["reason"] == deployment["statusReason"]
+    service = describe("alarmed")
+    assert service["taskDefinition"].endswith("alarmed:1"), service["taskDefinition"]
+
+
+@check
+def failing_lifecycle_hook_rolls_back_at_its_stage():
+    set_rollout("hooked", "hook")
+    arn = start_strategy_rollout("hooked", BLUE_GREEN)
+    while (deployment := describe_deployment(arn))["status"] == "IN_PROGRESS":
+        pass
+    assert (deployment["status"], deployment["lifecycleStage"]) == (
+        "ROLLBACK_IN_PROGRESS",
+        "POST_TEST_TRAFFIC_SHIFT",
+    ), deployment
+    deployment = describe_deployment(arn)
+    assert deployment["status"] == "ROLLBACK_SUCCESSFUL", deployment
+    assert deployment["statusReason"] == (
+        f"ECS deployment lifecycle hook arn:aws:lambda:us-east-1:{ACCOUNT}:function:smoke"
+        " failed at lifecycle stage POST_TEST_TRAFFIC_SHIFT."
+    ), deployment
+
+
+@check
+def stop_request_stops_the_deployment():
+    set_rollout("stopping", "stop")
+    arn = start_strategy_rollout("stopping", {"strategy": "BLUE_GREEN"})
+    while (deployment := describe_deployment(arn))["status"] == "IN_PROGRESS":
+        pass
+    assert deployment["status"] == "STOP_REQUESTED", deployment
+    deployment = describe_deployment(arn)
+    assert (deployment["status"], deployment["stoppedAt"] is not None) == ("STOPPED", True), deployment
+    assert "StopServiceDeployment" in deployment["statusReason"], deployment
+
+
+@check
+def describe_service_deployments_takes_1_to_20_and_reports_the_missing():
+    arn = service_deployments("recorded")[0]["serviceDeploymentArn"]
+    missing = arn[:-1] + ("0" if arn[-1] != "0" else "1")
+    answer = describe_deployments(arn, missing)
+    assert [d["serviceDeploymentArn"] for d in answer["serviceDeployments"]] == [arn]
+    assert answer["failures"] == [{"arn": missing, "reason": "MISSING"}], answer["failures"]
+    for arns in ([], [arn] * 21):
+        expect_client_error(
+            lambda: describe_deployments(*arns),
+            "InvalidParameterException",
+            "serviceDeploymentArns must contain between 1 and 20 items.",
+        )
 
 
 @check
@@ -459,6 +684,26 @@ def calls_are_counted_per_service_and_action():
         "s3:ListObjectsV2": 1,
     }
     assert control("GET", "/_ledger/calls") == (200, expected), control("GET", "/_ledger/calls")
+
+
+@check
+def denied_actions_answer_access_denied_and_are_counted():
+    assert control("POST", "/_ledger/deny", {"actions": ["ecs:ListServiceDeployments"]}) == (200, {})
+    control("POST", "/_ledger/calls/reset")
+    try:
+        expect_client_error(
+            lambda: service_deployments("recorded"),
+            "AccessDeniedException",
+            f"User: arn:aws:iam::{ACCOUNT}:user/moto is not authorized to perform: ecs:ListServiceDeployments",
+        )
+        describe("recorded")  # other actions still answer
+        assert control("GET", "/_ledger/calls")[1] == {"ecs:ListServiceDeployments": 1, "ecs:DescribeServices": 1}
+    finally:
+        assert control("POST", "/_ledger/deny", {"actions": []}) == (200, {})
+    assert service_deployments("recorded")
+    for body in (b"[]", {"actions": "ecs:X"}, {"actions": ["nocolon"]}, {"actions": [], "more": 1}):
+        status, answer = control("POST", "/_ledger/deny", body)
+        assert status == 400 and answer.get("error"), (body, status, answer)
 
 
 @check

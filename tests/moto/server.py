@@ -25,10 +25,12 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.ecs.exceptions import EcsClientException
+from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_server.werkzeug_app import (
@@ -42,10 +44,11 @@ from werkzeug.serving import make_server
 # Rollout policies, set through POST /_ledger/rollout.
 # ---------------------------------------------------------------------------
 
-OUTCOMES = ("complete", "fail", "rollback", "never")
-DEFAULT_POLICY = {"outcome": "complete", "steps": 2}
+OUTCOMES = ("complete", "fail", "rollback", "never", "alarm", "hook", "stop")
+DEFAULT_POLICY = {"outcome": "complete", "steps": 2, "bake_steps": 2, "alarm": None, "stage": None}
 
-# (cluster name, service name) -> {"outcome": ..., "steps": ...}; either name may be "*".
+# (cluster name, service name) -> {"outcome": ..., "steps": ..., "bake_steps": ..., "alarm": ...,
+# "stage": ...}; either name may be "*".
 rollout_policies = {}
 
 
@@ -62,10 +65,11 @@ def policy_for(cluster, service):
 #
 # moto creates one PRIMARY deployment per service and never changes it:
 # UpdateService does not start a new deployment and rollouts never progress.
-# Here a service carries two extra attributes (not part of the ECS model, so
-# moto never serialises them):
-#   _ledger_observed: how many DescribeServices calls have observed the
-#       PRIMARY deployment IN_PROGRESS, or None once its rollout has ended;
+# Here a service carries extra attributes (underscored: not part of the ECS model,
+# so moto never serialises them; more under "Service deployments" below):
+#   _ledger_observed: how many observations (DescribeServices, or
+#       DescribeServiceDeployments) have seen the rollout in progress, or None once
+#       its rollout has ended;
 #   _ledger_steady_task_definition: the task definition of the last deployment
 #       that COMPLETED, which a circuit-breaker rollback returns to.
 # ---------------------------------------------------------------------------
@@ -118,10 +122,12 @@ def active_task_definition(backend, task_definition_str):
 original_create_service = EC2ContainerServiceBackend.create_service
 original_update_service = EC2ContainerServiceBackend.update_service
 original_describe_services = EC2ContainerServiceBackend.describe_services
+original_create_service_response = EC2ContainerServiceResponse.create_service
 
 
 def create_service(self, cluster_str, service_name, desired_count, task_definition_str=None, *args, **kwargs):
-    """CreateService: a single PRIMARY deployment, already COMPLETED."""
+    """CreateService: a single PRIMARY deployment, already COMPLETED, and its service
+    deployment, SUCCESSFUL."""
     if task_definition_str:
         active_task_definition(self, task_definition_str)
     service = original_create_service(
@@ -129,30 +135,54 @@ def create_service(self, cluster_str, service_name, desired_count, task_definiti
     )
     service._ledger_observed = None
     service._ledger_steady_task_definition = service.task_definition
+    service._ledger_deployment = None
+    service.deployment_configuration = deployment_configuration(None)
+    service._ledger_revision = service._ledger_steady_revision = service_revision_arn(service)
     if service.deployments:  # only ECS-controlled services have deployments
         service.deployments = [
             new_deployment(service, service.deployments[0], service.task_definition, "COMPLETED")
         ]
         service.running_count = service.desired_count
         service.pending_count = 0
+        record = start_service_deployment(service, sources=[])
+        finish_service_deployment(service, record, "SUCCESSFUL")
     return service
+
+
+def create_service_response(self):
+    """CreateService keeps the deploymentConfiguration asked for (moto drops it)."""
+    result = original_create_service_response(self)
+    service = result.result["service"]
+    service.deployment_configuration = deployment_configuration(self._get_param("deploymentConfiguration"))
+    return result
 
 
 def update_service(self, service_properties):
     """UpdateService: a new task definition, or forceNewDeployment, starts a new
-    PRIMARY deployment, IN_PROGRESS; the previous PRIMARY becomes ACTIVE."""
+    PRIMARY deployment, IN_PROGRESS, and its service deployment; the previous PRIMARY
+    becomes ACTIVE. A deploymentConfiguration given is kept, merged into the service's."""
     task_definition_str = service_properties.get("task_definition")
     # Taken out so that moto does not rewrite the current deployment's id.
     force_new_deployment = service_properties.pop("force_new_deployment", False)
+    # Taken out so that moto does not replace the whole configuration with what was given.
+    configuration = service_properties.pop("deployment_configuration", None)
     task_definition = active_task_definition(self, task_definition_str) if task_definition_str else None
     service = self._get_service(
         service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1]
     )
+    controller = (service.deployment_controller or {}).get("type", "ECS")
+    if task_definition and controller != "ECS":
+        raise InvalidParameterException(
+            f"Unable to update task definition on services with a {controller} deployment controller. "
+            + ("Use AWS CodeDeploy to trigger a new deployment." if controller == "CODE_DEPLOY" else "")
+        )
     previous_task_definition = service.task_definition
 
     service = original_update_service(self, service_properties)
     if task_definition:
         service.task_definition = task_definition.arn  # moto keeps the string as given
+    if configuration:
+        service.deployment_configuration = {**service.deployment_configuration, **configuration}
 
     changed = service.task_definition != previous_task_definition
     if service.deployments and (changed or force_new_deployment):
@@ -163,25 +193,28 @@ def update_service(self, service_properties):
             0, new_deployment(service, previous, service.task_definition, "IN_PROGRESS")
         )
         service._ledger_observed = 0
+        if service._ledger_deployment is not None:
+            # A deployment replaced by a newer one stops.
+            finish_service_deployment(
+                service, service._ledger_deployment, "STOPPED", "Replaced by a newer service deployment."
+            )
+        sources = [service._ledger_revision]
+        service._ledger_revision = service_revision_arn(service)
+        service._ledger_deployment = start_service_deployment(service, sources)
     return service
 
 
 def describe_services(self, cluster_str, service_names_or_arns):
-    """DescribeServices: a rollout ends once `steps` calls have observed it."""
+    """DescribeServices: each call observes the rollout of every service it answers for."""
     services, failures = original_describe_services(self, cluster_str, service_names_or_arns)
     for service in services:
-        if service._ledger_observed is None:
-            continue
-        # Looked up now, so a test may set the policy before or during the rollout.
-        policy = policy_for(service.cluster_name, service.name)
-        if service._ledger_observed < policy["steps"]:
-            service._ledger_observed += 1
-        elif policy["outcome"] != "never":
-            end_rollout(service, policy["outcome"])
+        observe(service)
     return services, failures
 
 
-def end_rollout(service, outcome):
+def end_rollout(service, outcome, reason=CIRCUIT_BREAKER_REASON, why="tasks failed to start."):
+    """The service's `deployments` once its rollout ends: "complete", "fail" (stays
+    PRIMARY, FAILED) or "rollback" (the last COMPLETED revision comes back)."""
     primary = service.deployments[0]  # the PRIMARY deployment always comes first
     prefix = f"(service {service.name})"
     primary["pendingCount"] = 0
@@ -196,16 +229,18 @@ def end_rollout(service, outcome):
         service.running_count = primary["desiredCount"]
         service.pending_count = 0
         service._ledger_steady_task_definition = primary["taskDefinition"]
+        service._ledger_steady_revision = service._ledger_revision
         add_event(service, f"{prefix} (deployment {primary['id']}) deployment completed.")
         add_event(service, f"{prefix} has reached a steady state.")
         return
 
-    # "fail" and "rollback": the circuit breaker stops the deployment.
+    # "fail" and "rollback": the deployment is stopped (by the circuit breaker, an alarm, a
+    # lifecycle hook or a request).
     primary["rolloutState"] = "FAILED"
-    primary["rolloutStateReason"] = CIRCUIT_BREAKER_REASON
+    primary["rolloutStateReason"] = reason
     primary["runningCount"] = 0
     primary["failedTasks"] = primary["desiredCount"]
-    add_event(service, f"{prefix} (deployment {primary['id']}) deployment failed: tasks failed to start.")
+    add_event(service, f"{prefix} (deployment {primary['id']}) deployment failed: {why}")
     if outcome == "fail":
         return  # no rollback: the failed deployment stays PRIMARY
 
@@ -215,14 +250,352 @@ def end_rollout(service, outcome):
     rollback = new_deployment(service, primary, service._ledger_steady_task_definition, "COMPLETED")
     service.deployments = [rollback, primary]
     service.task_definition = rollback["taskDefinition"]
+    service._ledger_revision = service._ledger_steady_revision
     service.running_count = rollback["runningCount"]
     service.pending_count = 0
     add_event(service, f"{prefix} rolling back to deployment {rollback['id']}.")
 
 
 EC2ContainerServiceBackend.create_service = create_service
+EC2ContainerServiceResponse.create_service = create_service_response
 EC2ContainerServiceBackend.update_service = update_service
 EC2ContainerServiceBackend.describe_services = describe_services
+
+# ---------------------------------------------------------------------------
+# Service deployments (ListServiceDeployments, DescribeServiceDeployments), which
+# moto 5.2.5 does not have. Every deployment UpdateService starts has one, kept in
+# `service_deployments` (ARN -> the record as DescribeServiceDeployments answers it).
+# A service carries the one in progress as `_ledger_deployment` (None once it ended),
+# the revision it runs as `_ledger_revision` and the last that completed as
+# `_ledger_steady_revision`.
+#
+# A rollout moves on each time it is observed (a DescribeServices call naming its
+# service, or a DescribeServiceDeployments call naming its deployment):
+#   ROLLING: IN_PROGRESS for `steps` observations, then the policy's outcome;
+#   BLUE_GREEN, LINEAR, CANARY: one lifecycle stage per observation, through
+#       `stages()` (BAKE_TIME `bake_steps` times when the service has a bake time),
+#       then SUCCESSFUL; a failing outcome ends it at its stage.
+# ---------------------------------------------------------------------------
+
+service_deployments = {}
+
+DEFAULT_DEPLOYMENT_CONFIGURATION = {
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+    "strategy": "ROLLING",
+}
+# The failures that trip the circuit breaker (ECS: from 3 to 200, by desired count).
+CIRCUIT_BREAKER_THRESHOLD = 3
+TERMINAL = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+
+
+def deployment_configuration(given):
+    """What ECS keeps of a service's deploymentConfiguration: the defaults, overridden by
+    what was given."""
+    return {**DEFAULT_DEPLOYMENT_CONFIGURATION, **(given or {})}
+
+
+def nineteen_digits():
+    return str(random.randrange(10**18, 10**19))
+
+
+def service_revision_arn(service):
+    return (
+        f"arn:aws:ecs:{service.region_name}:{service._account_id}:service-revision/"
+        f"{service.cluster_name}/{service.name}/{nineteen_digits()}"
+    )
+
+
+def revision_summary(arn, requested, running):
+    return {
+        "arn": arn,
+        "requestedTaskCount": requested,
+        "runningTaskCount": running,
+        "pendingTaskCount": requested - running,
+    }
+
+
+def start_service_deployment(service, sources):
+    """The service deployment of a rollout UpdateService (or CreateService) started."""
+    configuration = service.deployment_configuration
+    breaker = configuration.get("deploymentCircuitBreaker") or {}
+    alarms = configuration.get("alarms") or {}
+    now = utcnow()
+    arn = (
+        f"arn:aws:ecs:{service.region_name}:{service._account_id}:service-deployment/"
+        f"{service.cluster_name}/{service.name}/{nineteen_digits()}"
+    )
+    record = {
+        "serviceDeploymentArn": arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": now,
+        "startedAt": now,
+        "updatedAt": now,
+        "sourceServiceRevisions": [
+            revision_summary(source, service.desired_count, service.desired_count) for source in sources
+        ],
+        "targetServiceRevision": revision_summary(service._ledger_revision, service.desired_count, 0),
+        "status": "IN_PROGRESS",
+        "deploymentConfiguration": configuration,
+        "deploymentCircuitBreaker": {
+            "status": "MONITORING" if breaker.get("enable") else "DISABLED",
+            "failureCount": 0,
+            "threshold": CIRCUIT_BREAKER_THRESHOLD,
+        },
+        "alarms": {
+            "status": "MONITORING" if alarms.get("enable") else "DISABLED",
+            "alarmNames": list(alarms.get("alarmNames") or []),
+            "triggeredAlarmNames": [],
+        },
+    }
+    if strategy_of(service) != "ROLLING":
+        record["lifecycleStage"] = "RECONCILE_SERVICE"
+    service_deployments[arn] = record
+    service.current_service_deployment = arn
+    return record
+
+
+def finish_service_deployment(service, record, status, reason=None):
+    now = utcnow()
+    record["status"] = status
+    record["updatedAt"] = record["finishedAt"] = now
+    if reason:
+        record["statusReason"] = reason
+    if status == "STOPPED":
+        record["stoppedAt"] = now
+    for monitor in (record["deploymentCircuitBreaker"], record["alarms"]):
+        if monitor["status"] == "MONITORING":
+            monitor["status"] = "MONITORING_COMPLETE"
+    target = record["targetServiceRevision"]
+    if status == "SUCCESSFUL":
+        target["runningTaskCount"], target["pendingTaskCount"] = target["requestedTaskCount"], 0
+    if service._ledger_deployment is record:
+        service._ledger_deployment = None
+
+
+def strategy_of(service):
+    return service.deployment_configuration.get("strategy") or "ROLLING"
+
+
+def stages(service, policy):
+    """The lifecycle stages a BLUE_GREEN, LINEAR or CANARY deployment goes through, one per
+    observation: LINEAR shifts production traffic once per stepPercent, CANARY twice."""
+    configuration = service.deployment_configuration
+    strategy = strategy_of(service)
+    if strategy == "LINEAR":
+        step = (configuration.get("linearConfiguration") or {}).get("stepPercent") or 10
+        shifts = -(-100 // int(step))
+    else:
+        shifts = 2 if strategy == "CANARY" else 1
+    bake = policy["bake_steps"] if (configuration.get("bakeTimeInMinutes") or 0) > 0 else 0
+    return (
+        ["PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT"]
+        + ["PRODUCTION_TRAFFIC_SHIFT"] * shifts
+        + ["POST_PRODUCTION_TRAFFIC_SHIFT"]
+        + ["BAKE_TIME"] * bake
+        + ["CLEAN_UP"]
+    )
+
+
+def hook_failing(service, policy):
+    """(stage, hook target ARN) of the lifecycle hook a "hook" outcome fails: the policy's
+    `stage`, else the first stage of the service's first hook, else POST_SCALE_UP."""
+    hooks = service.deployment_configuration.get("lifecycleHooks") or [{}]
+    stage = policy["stage"] or (hooks[0].get("lifecycleStages") or ["POST_SCALE_UP"])[0]
+    for hook in hooks:
+        if stage in (hook.get("lifecycleStages") or []):
+            return stage, hook.get("hookTargetArn", "")
+    return stage, hooks[0].get("hookTargetArn", "")
+
+
+def observe(service):
+    """One observation of the service's rollout: it moves on as its policy says."""
+    record = service._ledger_deployment
+    if record is None:
+        return
+    record["updatedAt"] = utcnow()
+    ending = getattr(service, "_ledger_ending", None)
+    if ending:  # STOP_REQUESTED or ROLLBACK_IN_PROGRESS a moment ago
+        service._ledger_ending = None
+        ending()
+        return
+    # Looked up now, so a test may set the policy before or during the rollout.
+    policy = policy_for(service.cluster_name, service.name)
+    outcome = policy["outcome"]
+    if strategy_of(service) == "ROLLING":
+        if service._ledger_observed < policy["steps"]:
+            service._ledger_observed += 1
+        elif outcome != "never":
+            end_service_deployment(service, record, outcome, policy, stage=None)
+        return
+
+    plan = stages(service, policy)
+    step = service._ledger_observed
+    if outcome == "never":
+        step = min(step, len(plan) - 2)  # stays before CLEAN_UP
+    service._ledger_observed = step + 1
+    if step >= len(plan):
+        end_service_deployment(service, record, "complete", policy, stage=None)
+        return
+    stage = plan[step]
+    failing_stage = {
+        "fail": "POST_SCALE_UP",  # the circuit breaker trips while the new tasks start
+        "rollback": "POST_SCALE_UP",
+        "alarm": "CLEAN_UP",  # the alarm fires once the bake time has been observed
+        "stop": "TEST_TRAFFIC_SHIFT",
+        "hook": hook_failing(service, policy)[0],
+    }.get(outcome)
+    if stage == failing_stage:
+        end_service_deployment(service, record, outcome, policy, stage=plan[step - 1] if outcome == "alarm" else stage)
+        return
+    record["lifecycleStage"] = stage
+    if stage in ("POST_SCALE_UP", "TEST_TRAFFIC_SHIFT"):
+        target = record["targetServiceRevision"]
+        target["runningTaskCount"], target["pendingTaskCount"] = target["requestedTaskCount"], 0
+
+
+def end_service_deployment(service, record, outcome, policy, stage):
+    """Ends the rollout with `outcome`: its service deployment and the service's
+    `deployments` say so. A rolling deployment ends at once; a BLUE_GREEN, LINEAR or
+    CANARY one is ROLLBACK_IN_PROGRESS (or STOP_REQUESTED) for one more observation."""
+    configuration = service.deployment_configuration
+    rolling = strategy_of(service) == "ROLLING"
+    if stage:
+        record["lifecycleStage"] = stage
+    if outcome == "complete":
+        finish_service_deployment(service, record, "SUCCESSFUL")
+        end_rollout(service, "complete")
+        return
+    if outcome in ("fail", "rollback"):
+        reason = CIRCUIT_BREAKER_REASON
+        breaker = record["deploymentCircuitBreaker"]
+        breaker["status"], breaker["failureCount"] = "TRIGGERED", breaker["threshold"]
+        why = "tasks failed to start."
+        rolls_back = outcome == "rollback"
+    elif outcome == "alarm":
+        alarms = record["alarms"]
+        name = policy["alarm"] or (alarms["alarmNames"] or ["deployment-alarm"])[0]
+        alarms["status"], alarms["triggeredAlarmNames"] = "TRIGGERED", [name]
+        reason = f"ECS deployment alarm {name} is in ALARM state."
+        why = f"alarm {name} is in ALARM state."
+        # Blue/green, linear and canary deployments always go back to the blue revision.
+        rolls_back = not rolling or bool((configuration.get("alarms") or {}).get("rollback"))
+    elif outcome == "hook":
+        hook_stage, hook_arn = hook_failing(service, policy)
+        reason = f"ECS deployment lifecycle hook {hook_arn} failed at lifecycle stage {hook_stage}."
+        why = f"lifecycle hook failed at {hook_stage}."
+        rolls_back = True
+    else:  # "stop"
+        reason = "ECS deployment stopped: a StopServiceDeployment request stopped it."
+        why = "stopped by request."
+        rolls_back = False
+
+    def finish():
+        if rolls_back:
+            record["rollback"] = {
+                "reason": reason,
+                "startedAt": record["updatedAt"],
+                "serviceRevisionArn": service._ledger_steady_revision,
+            }
+            finish_service_deployment(service, record, "ROLLBACK_SUCCESSFUL", reason)
+            end_rollout(service, "rollback", reason, why)
+        else:
+            finish_service_deployment(service, record, "STOPPED", reason)
+            end_rollout(service, "fail", reason, why)
+
+    if rolling:
+        finish()
+        return
+    record["status"] = "ROLLBACK_IN_PROGRESS" if rolls_back else "STOP_REQUESTED"
+    record["statusReason"] = reason
+    service._ledger_ending = finish
+
+
+def list_service_deployments(self):
+    """ListServiceDeployments: the service's deployments, newest first, filtered by
+    status and createdAt (before/after, seconds since the epoch, inclusive)."""
+    service = self.ecs_backend._get_service(
+        self._get_param("cluster", "default"), (self._get_param("service") or "").split("/")[-1]
+    )
+    wanted = self._get_param("status") or []
+    created = self._get_param("createdAt") or {}
+    max_results = self._get_param("maxResults") or 20
+    if not 1 <= max_results <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+
+    def kept(record):
+        at = epoch(record["createdAt"])
+        return (
+            record["serviceArn"] == service.arn
+            and (not wanted or record["status"] in wanted)
+            and ("after" not in created or at >= epoch(created["after"]))
+            and ("before" not in created or at <= epoch(created["before"]))
+        )
+
+    records = sorted(
+        (record for record in service_deployments.values() if kept(record)),
+        key=lambda record: record["createdAt"],
+        reverse=True,
+    )
+    start = int(self._get_param("nextToken") or 0)
+    page = records[start : start + max_results]
+    answer = {
+        "serviceDeployments": [
+            {
+                key: record[key]
+                for key in (
+                    "serviceDeploymentArn",
+                    "serviceArn",
+                    "clusterArn",
+                    "startedAt",
+                    "createdAt",
+                    "finishedAt",
+                    "status",
+                    "statusReason",
+                )
+                if key in record
+            }
+            | {"targetServiceRevisionArn": record["targetServiceRevision"]["arn"]}
+            for record in page
+        ]
+    }
+    if start + max_results < len(records):
+        answer["nextToken"] = str(start + max_results)
+    return ActionResult(answer)
+
+
+def describe_service_deployments(self):
+    """DescribeServiceDeployments: 1 to 20 ARNs; each call observes the rollouts it names."""
+    arns = self._get_param("serviceDeploymentArns") or []
+    if not 1 <= len(arns) <= 20:
+        raise InvalidParameterException("serviceDeploymentArns must contain between 1 and 20 items.")
+    found, failures = [], []
+    for arn in dict.fromkeys(arns):
+        record = service_deployments.get(arn)
+        if record is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+            continue
+        owner = next(
+            (s for s in self.ecs_backend.services.values() if s._ledger_deployment is record), None
+        )
+        if owner is not None:
+            observe(owner)
+        found.append(record)
+    return ActionResult({"serviceDeployments": found, "failures": failures})
+
+
+def epoch(moment):
+    """Seconds since the epoch of a timestamp: a number already, or a datetime (moto's own
+    are naive, in UTC)."""
+    if not isinstance(moment, datetime):
+        return float(moment)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
+EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments
 
 # ---------------------------------------------------------------------------
 # RegisterTaskDefinition: fields moto 5.2.5 accepts but does not store, so
@@ -303,7 +676,7 @@ def parse_rollout_policy(body):
         raise BadRequest("body is not JSON")
     if not isinstance(fields, dict):
         raise BadRequest("body is not a JSON object")
-    unknown = set(fields) - {"cluster", "service", "outcome", "steps"}
+    unknown = set(fields) - {"cluster", "service", "outcome", "steps", "bake_steps", "alarm", "stage"}
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
     names = []
@@ -315,16 +688,40 @@ def parse_rollout_policy(body):
     outcome = fields.get("outcome")
     if outcome not in OUTCOMES:
         raise BadRequest(f"outcome must be one of {list(OUTCOMES)}")
-    steps = fields.get("steps", DEFAULT_POLICY["steps"])
-    if type(steps) is not int or steps < 0:
-        raise BadRequest("steps must be a non-negative integer")
-    return tuple(names), {"outcome": outcome, "steps": steps}
+    policy = {"outcome": outcome}
+    for field in ("steps", "bake_steps"):
+        value = fields.get(field, DEFAULT_POLICY[field])
+        if type(value) is not int or value < 0:
+            raise BadRequest(f"{field} must be a non-negative integer")
+        policy[field] = value
+    for field in ("alarm", "stage"):
+        value = fields.get(field)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise BadRequest(f"{field} must be a non-empty string")
+        policy[field] = value
+    return tuple(names), policy
+
+
+def parse_denied(body):
+    """The actions a POST /_ledger/deny body names."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise BadRequest("body is not JSON")
+    if not isinstance(fields, dict) or set(fields) != {"actions"}:
+        raise BadRequest('body must be {"actions": [...]}')
+    actions = fields["actions"]
+    if not isinstance(actions, list) or not all(isinstance(a, str) and ":" in a for a in actions):
+        raise BadRequest('actions must be a list of "service:Action" names')
+    return set(actions)
 
 
 class LedgerApp:
     def __init__(self, moto_app):
         self.moto_app = moto_app
         self.calls = Counter()
+        # "service:Action" names answered AccessDeniedException (POST /_ledger/deny).
+        self.denied = set()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_ledger/"):
@@ -335,7 +732,21 @@ class LedgerApp:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        self.calls[call_name(environ)] += 1
+        name = call_name(environ)
+        self.calls[name] += 1
+        if name in self.denied:
+            # As an IAM policy without the action answers (JSON protocols).
+            payload = json.dumps(
+                {
+                    "__type": "AccessDeniedException",
+                    "message": f"User: arn:aws:iam::123456789012:user/moto is not authorized to perform: {name}",
+                }
+            ).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
         return self.moto_app(environ, start_response)
 
     def control(self, environ):
@@ -347,6 +758,13 @@ class LedgerApp:
             except BadRequest as error:
                 return "400 Bad Request", {"error": str(error)}
             rollout_policies[key] = policy
+            return "200 OK", {}
+        if route == ("POST", "/_ledger/deny"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                self.denied = parse_denied(body)
+            except BadRequest as error:
+                return "400 Bad Request", {"error": str(error)}
             return "200 OK", {}
         if route == ("GET", "/_ledger/calls"):
             return "200 OK", dict(self.calls)

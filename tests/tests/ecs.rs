@@ -83,11 +83,14 @@ fn five_services_applied_to_stage_then_promoted_to_prod() {
     for service in SERVICES {
         let ended = service_outcome(&applied, service);
         assert_eq!(ended["result"], "succeeded", "{service}: {ended}");
-        assert!(ended["ecs_deployment"].as_str().unwrap().starts_with("ecs-svc/"), "{ended}");
+        // ECS's record of the rollout, which it followed.
+        let record = format!("arn:aws:ecs:us-east-1:123456789012:service-deployment/stage/{service}/");
+        assert!(ended["ecs_deployment"].as_str().unwrap().starts_with(&record), "{ended}");
+        assert_eq!(ended["detail"], "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running");
         // The revision ECS runs is the one recorded, made for this deployment.
         let running = moto.describe_service("stage", service);
         assert_eq!(running["taskDefinition"], ended["task_definition"]);
-        assert_eq!(running["deployments"][0]["id"], ended["ecs_deployment"]);
+        assert_eq!(running["currentServiceDeployment"], ended["ecs_deployment"]);
         let (_, tags) = moto.describe_task_definition(ended["task_definition"].as_str().unwrap());
         assert!(
             tags.as_array()
@@ -147,23 +150,60 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
-    // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService and
-    // PutParameter. For the services together, one DescribeServices per 10 services each time
-    // they are looked at: once before the updates and three polls (the emulator's rollouts are
-    // seen in progress twice, then COMPLETED). Once: the caller's identity. That is issue 13's
-    // bound: ≤ 4 per service + 1 per 10 services per look + 1.
+    // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService,
+    // ListServiceDeployments (which service deployment the update started) and PutParameter.
+    // For the services together: one DescribeServices per 10 services for the plan (how ECS
+    // deploys each) and one before the updates, then one DescribeServiceDeployments per 20
+    // services per poll: three polls (the emulator's rollouts are seen in progress twice, then
+    // SUCCESSFUL). Once: the caller's identity.
     let n = SERVICES.len() as u64;
-    let looks = 4;
+    let polls = 3;
     let expected = [
-        ("ecs:DescribeServices", n.div_ceil(10) * looks),
+        ("ecs:DescribeServices", n.div_ceil(10) * 2),
         ("ecs:DescribeTaskDefinition", n),
         ("ecs:RegisterTaskDefinition", n),
         ("ecs:UpdateService", n),
+        ("ecs:ListServiceDeployments", n),
+        ("ecs:DescribeServiceDeployments", n.div_ceil(20) * polls),
         ("ssm:PutParameter", n),
         ("sts:GetCallerIdentity", 1),
     ];
     let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
     assert_eq!(moto.calls(), expected);
+}
+
+#[test]
+fn without_service_deployments_the_services_are_polled_as_before() {
+    let (moto, project) = account(&SERVICES, "");
+    register_all(&project, &SERVICES, "v1");
+    moto.deny(&["ecs:ListServiceDeployments"]);
+    moto.reset_calls();
+    let output = project.output(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        printed.matches("ECS service deployments not available").count(),
+        1,
+        "decided once, and said:\n{printed}"
+    );
+    // As before service deployments, and the one ListServiceDeployments refused: issue 13's
+    // bound, ≤ 4 per service + 1 per 10 services per look + 1, plus that call (the looks: the
+    // plan's, the one before the updates, three polls).
+    let n = SERVICES.len() as u64;
+    let looks = 5;
+    let expected = [
+        ("ecs:DescribeServices", n.div_ceil(10) * looks),
+        ("ecs:DescribeTaskDefinition", n),
+        ("ecs:RegisterTaskDefinition", n),
+        ("ecs:UpdateService", n),
+        ("ecs:ListServiceDeployments", 1),
+        ("ssm:PutParameter", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
+    assert_eq!(moto.calls(), expected);
+    let log = project.json(&["log", "stage"]);
+    assert_eq!(log["deployments"][0]["result"], "succeeded", "{log:#}");
 }
 
 #[test]
@@ -285,9 +325,10 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     assert_eq!(failed["outcome"]["result"], "failed");
     let search = service_outcome(&failed, "search");
     assert_eq!(search["result"], "failed");
-    assert!(
-        search["detail"].as_str().unwrap().contains("deployment failed: tasks failed to start"),
-        "{search}"
+    assert_eq!(
+        search["detail"],
+        "ECS service deployment STOPPED: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\""
     );
     for service in SERVICES {
         let history = moto.parameter_history(&parameter("stage", service));
@@ -307,8 +348,15 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     assert_eq!(code, 3, "{rolled:#}");
     let search = service_outcome(&rolled, "search");
     assert_eq!(search["result"], "failed");
-    assert!(search["detail"].as_str().unwrap().contains("circuit breaker"), "{search}");
-    assert!(search["detail"].as_str().unwrap().contains("rolling back to deployment"), "{search}");
+    // From ECS's record: rolled back, by the circuit breaker, to the last revision that
+    // completed (v0's, not the failed v1 the service was set to: what runs is named, not claimed).
+    assert_eq!(
+        search["detail"],
+        "ECS service deployment ROLLBACK_SUCCESSFUL: the circuit breaker tripped (3 failed tasks, threshold 3); \
+         ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; \
+         ECS rolled back to the last deployment that completed; the PRIMARY deployment runs search:1"
+    );
+    assert_eq!(search["running"], Value::Null);
     assert_eq!(moto.running_image("stage", "search", CONTAINER), image("search", "v0"));
     assert!(moto.parameter_history(&parameter("stage", "search")).is_empty());
     // ECS started that rollback, but the ledger saw it happen and recorded it: not unrecorded.
@@ -752,4 +800,248 @@ fn with_a_remote_a_failed_apply_still_gives_the_lease_back_and_sse_is_asked_for(
     moto.set_rollout("stage", "*", Rollout::Complete, 1);
     register_all(&project, services, "v2");
     assert_eq!(deploy(&project, &["apply", "latest", "stage", "--yes"]).0, 0);
+}
+
+// --- ECS's deployment strategies, followed through its service deployments ----------------
+
+/// A blue/green configuration with a 5-minute bake time, deployment alarm `alarm` (rolling
+/// back) and a lifecycle hook after the test traffic shift.
+fn blue_green(alarm: &str) -> Value {
+    serde_json::json!({
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 5,
+        "alarms": {"alarmNames": [alarm], "enable": true, "rollback": true},
+        "lifecycleHooks": [{
+            "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke",
+            "roleArn": "arn:aws:iam::123456789012:role/hooks",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        }],
+    })
+}
+
+/// Stderr of a `--output json` run, where the progress lines go.
+fn progress_of(project: &Project, args: &[&str]) -> (i32, Value, String) {
+    let mut with_json = args.to_vec();
+    with_json.extend(["--output", "json"]);
+    let output = project.output(&with_json);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON: {output:?}"));
+    (output.status.code().expect("an exit code"), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn blue_green_succeeds_after_its_bake_time() {
+    let (moto, project) = account(&["api"], "");
+    moto.configure_deployments("stage", "api", blue_green("api-5xx"));
+    moto.set_rollout_with("stage", "api", Rollout::Complete, serde_json::json!({"bake_steps": 3}));
+    project.ok(&["register", "api", &image("api", "v1")]);
+    // The plan says how ECS deploys it, before anything is confirmed.
+    let strategy = "blue/green, bake time 5m; alarms api-5xx";
+    let planned = project.ok(&["apply", "latest", "stage", "--dry-run"]);
+    let header = planned.lines().find(|line| line.starts_with("SERVICE")).unwrap();
+    assert!(header.ends_with("STRATEGY"), "{planned}");
+    let row = planned.lines().find(|line| line.starts_with("api ")).unwrap();
+    assert!(row.ends_with(strategy), "{planned}");
+    let (code, applied, progress) = progress_of(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}\n{progress}");
+    assert_eq!(applied["plan"]["changes"][0]["strategy"], strategy);
+    let api = service_outcome(&applied, "api");
+    assert_eq!(api["result"], "succeeded");
+    assert_eq!(
+        api["detail"],
+        "ECS service deployment SUCCESSFUL (blue/green, bake time 5m; alarms api-5xx), 2/2 tasks running"
+    );
+    // It waited through every stage, the bake time included, on ECS's record of the rollout.
+    let arn = api["ecs_deployment"].as_str().unwrap();
+    assert!(progress.contains(&format!("api: following ECS service deployment {arn}")), "{progress}");
+    for stage in ["TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"] {
+        assert!(progress.contains(&format!("stage {stage}")), "{stage}: {progress}");
+    }
+    assert_eq!(moto.running_image("stage", "api", CONTAINER), image("api", "v1"));
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+}
+
+#[test]
+fn an_alarm_during_bake_time_fails_the_deployment_and_names_the_alarm() {
+    let (moto, project) = account(&["api", "search"], "");
+    moto.configure_deployments("stage", "api", blue_green("api-5xx"));
+    register_all(&project, &["api", "search"], "v1");
+    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{first:#}");
+    moto.set_rollout("stage", "api", Rollout::Alarm, 0);
+    register_all(&project, &["api", "search"], "v2");
+    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{failed:#}");
+    assert_eq!(failed["outcome"]["result"], "failed");
+    let api = service_outcome(&failed, "api");
+    assert_eq!(api["result"], "failed");
+    let detail = "ECS service deployment ROLLBACK_SUCCESSFUL: alarm \"api-5xx\" fired during bake time; \
+                  ECS says \"ECS deployment alarm api-5xx is in ALARM state.\"; \
+                  ECS rolled back to the last deployment that completed; the PRIMARY deployment runs api:3";
+    assert_eq!(api["detail"], detail);
+    // ECS put v1 back, and the outcome says so.
+    assert_eq!(api["running"]["image"], image("api", "v1"), "{api}");
+    assert_eq!(moto.running_image("stage", "api", CONTAINER), image("api", "v1"));
+    let written = [image("api", "v1")];
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), written, "SSM written for a failure");
+    assert_eq!(
+        moto.parameter_history(&parameter("stage", "search")),
+        [image("search", "v1"), image("search", "v2")]
+    );
+
+    // Why, wherever the deployment is read.
+    let log = project.ok(&["log", "stage"]);
+    assert!(log.contains(&format!("api failed: {detail}")), "{log}");
+    let log_json = project.json(&["log", "stage"]);
+    assert_eq!(log_json["deployments"][0]["outcome"]["services"]["api"]["detail"], detail, "{log_json:#}");
+    let show = project.ok(&["show", failed["outcome"]["id"].as_str().unwrap()]);
+    assert!(show.contains("alarm \"api-5xx\" fired during bake time"), "{show}");
+}
+
+#[test]
+fn a_failing_lifecycle_hook_fails_the_deployment_with_its_stage() {
+    let (moto, project) = account(&["api"], "");
+    moto.configure_deployments("stage", "api", blue_green("api-5xx"));
+    project.ok(&["register", "api", &image("api", "v1")]);
+    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{first:#}");
+    moto.set_rollout("stage", "api", Rollout::HookFails, 0);
+    project.ok(&["register", "api", &image("api", "v2")]);
+    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    assert_eq!(code, 3, "{failed:#}");
+    // ECS rolled back already: the ledger has nothing left to put back.
+    assert_eq!(failed["outcome"]["result"], "rolled_back", "{failed:#}");
+    let api = service_outcome(&failed, "api");
+    let detail = api["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "ECS service deployment ROLLBACK_SUCCESSFUL: at lifecycle stage POST_TEST_TRAFFIC_SHIFT; ECS says \
+             \"ECS deployment lifecycle hook arn:aws:lambda:us-east-1:123456789012:function:smoke failed \
+             at lifecycle stage POST_TEST_TRAFFIC_SHIFT.\""
+        ),
+        "{detail}"
+    );
+    assert_eq!(moto.running_image("stage", "api", CONTAINER), image("api", "v1"));
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+    // The configuration, then one update per apply: the ledger did not roll back again.
+    assert_eq!(moto.calls()["ecs:UpdateService"], 1 + 2);
+}
+
+#[test]
+fn a_stopped_deployment_is_a_failure_saying_it_was_stopped() {
+    let (moto, project) = account(&["api"], "");
+    moto.configure_deployments("stage", "api", serde_json::json!({"strategy": "CANARY"}));
+    moto.set_rollout("stage", "api", Rollout::Stop, 0);
+    project.ok(&["register", "api", &image("api", "v1")]);
+    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{failed:#}");
+    let api = service_outcome(&failed, "api");
+    assert_eq!(
+        api["detail"],
+        "ECS service deployment STOPPED: at lifecycle stage TEST_TRAFFIC_SHIFT; \
+         ECS says \"ECS deployment stopped: a StopServiceDeployment request stopped it.\""
+    );
+    assert_eq!(api["running"], Value::Null);
+    assert!(moto.parameter_history(&parameter("stage", "api")).is_empty());
+}
+
+#[test]
+fn no_wait_then_wait_follows_a_blue_green_deployment_across_its_bake_time() {
+    let (moto, project) = account(&["api"], "");
+    moto.configure_deployments("stage", "api", blue_green("api-5xx"));
+    moto.set_rollout_with("stage", "api", Rollout::Complete, serde_json::json!({"bake_steps": 4}));
+    project.ok(&["register", "api", &image("api", "v1")]);
+    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    assert_eq!(code, 0, "{submitted:#}");
+    assert_eq!(submitted["outcome"]["result"], "submitted");
+    let arn = service_outcome(&submitted, "api")["ecs_deployment"].as_str().unwrap().to_string();
+    assert!(arn.contains(":service-deployment/stage/api/"), "{arn}");
+    assert!(moto.parameter_history(&parameter("stage", "api")).is_empty());
+
+    moto.reset_calls();
+    let (code, waited, progress) = progress_of(&project, &["wait", "stage"]);
+    assert_eq!(code, 0, "{waited:#}\n{progress}");
+    assert!(progress.contains("stage BAKE_TIME"), "{progress}");
+    let api = service_outcome(&waited, "api");
+    assert_eq!(api["result"], "succeeded", "{waited:#}");
+    assert_eq!(api["ecs_deployment"], arn.as_str());
+    let calls = moto.calls();
+    assert!(calls["ecs:DescribeServiceDeployments"] > 4, "{calls:?}");
+    assert!(!calls.contains_key("ecs:ListServiceDeployments"), "the recorded ARN is followed: {calls:?}");
+    assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
+}
+
+#[test]
+fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
+    let (moto, project) = account(&SERVICES, "");
+    for service in SERVICES {
+        moto.configure_deployments("stage", service, blue_green("5xx"));
+    }
+    register_all(&project, &SERVICES, "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    // As for rolling services (see `calls_grow_with_services_and_polls_not_with_the_account`),
+    // but the polls last through every lifecycle stage: the emulator moves one stage per look,
+    // 10 stages (PRE_SCALE_UP … CLEAN_UP, with 2 looks of BAKE_TIME), SUCCESSFUL at the 11th.
+    let n = SERVICES.len() as u64;
+    let polls = 11;
+    let expected = [
+        ("ecs:DescribeServices", n.div_ceil(10) * 2),
+        ("ecs:DescribeTaskDefinition", n),
+        ("ecs:RegisterTaskDefinition", n),
+        ("ecs:UpdateService", n),
+        ("ecs:ListServiceDeployments", n),
+        ("ecs:DescribeServiceDeployments", n.div_ceil(20) * polls),
+        ("ssm:PutParameter", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
+    assert_eq!(moto.calls(), expected);
+}
+
+#[test]
+fn a_code_deploy_service_is_shown_and_refused_before_anything_is_registered() {
+    let extra = format!(
+        "\n[services.legacy]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
+        repository("e2e/legacy")
+    );
+    let (moto, project) = account(&["api"], &extra);
+    let definition = moto.register_task_definition(serde_json::json!({
+        "family": "legacy",
+        "containerDefinitions": [{"name": CONTAINER, "image": image("legacy", "v0"), "memory": 128}],
+    }));
+    moto.call(
+        "ecs",
+        "CreateService",
+        serde_json::json!({"cluster": "stage", "serviceName": "legacy", "taskDefinition": definition,
+                           "desiredCount": 2, "deploymentController": {"type": "CODE_DEPLOY"}}),
+    );
+    register_all(&project, &["api", "legacy"], "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{applied:#}");
+    let strategies: Vec<&Value> =
+        applied["plan"]["changes"].as_array().unwrap().iter().map(|c| &c["strategy"]).collect();
+    assert_eq!(strategies, ["rolling", "CodeDeploy"]);
+    let legacy = service_outcome(&applied, "legacy");
+    assert_eq!(legacy["result"], "failed");
+    assert_eq!(
+        legacy["detail"],
+        "ECS service legacy has deployment controller CODE_DEPLOY: ledger does not start its deployments \
+         (not yet for CodeDeploy); nothing was registered or changed"
+    );
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    assert_eq!(moto.calls()["ecs:RegisterTaskDefinition"], 1, "api's only");
+    assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v0"));
+}
+
+#[test]
+fn a_plan_the_gates_refuse_asks_nothing_of_aws() {
+    let (moto, project) = account(&["api"], "");
+    project.ok(&["register", "api", &image("api", "v1")]);
+    project.ok(&["freeze", "stage", "-m", "incident 4711"]);
+    moto.reset_calls();
+    let refused = project.output(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    assert_eq!(moto.calls(), Default::default(), "no call for a deployment that goes no further");
 }

@@ -36,6 +36,12 @@ pub enum Rollout {
     /// The circuit breaker fails the deployment and puts the previous revision back.
     RollBack,
     Never,
+    /// A deployment alarm fires once the bake time has been observed: ECS rolls back.
+    Alarm,
+    /// A lifecycle hook fails (at its stage): ECS rolls back.
+    HookFails,
+    /// A StopServiceDeployment request stops the deployment.
+    Stop,
 }
 
 impl Moto {
@@ -91,15 +97,36 @@ impl Moto {
     /// How rollouts of `service` in `cluster` end from now on ("*" for any), after `steps`
     /// DescribeServices calls have seen them in progress.
     pub fn set_rollout(&self, cluster: &str, service: &str, outcome: Rollout, steps: u32) {
+        self.set_rollout_with(cluster, service, outcome, json!({"steps": steps}));
+    }
+
+    /// [`Moto::set_rollout`] with the policy's other fields (`steps`, `bake_steps`, `alarm`,
+    /// `stage`: tests/moto/README.md).
+    pub fn set_rollout_with(&self, cluster: &str, service: &str, outcome: Rollout, fields: Value) {
         let outcome = match outcome {
             Rollout::Complete => "complete",
             Rollout::Fail => "fail",
             Rollout::RollBack => "rollback",
             Rollout::Never => "never",
+            Rollout::Alarm => "alarm",
+            Rollout::HookFails => "hook",
+            Rollout::Stop => "stop",
         };
-        let body = json!({"cluster": cluster, "service": service, "outcome": outcome, "steps": steps});
+        let mut body = json!({"cluster": cluster, "service": service, "outcome": outcome});
+        for (key, value) in fields.as_object().expect("policy fields as a JSON object") {
+            body[key] = value.clone();
+        }
         let (status, answer) = self.http("POST", "/_ledger/rollout", &[], &body.to_string());
         assert_eq!(status, 200, "setting a rollout policy: {answer}");
+    }
+
+    /// Sets the service's deploymentConfiguration (UpdateService: merged into what it has).
+    pub fn configure_deployments(&self, cluster: &str, service: &str, configuration: Value) {
+        self.call(
+            "ecs",
+            "UpdateService",
+            json!({"cluster": cluster, "service": service, "deploymentConfiguration": configuration}),
+        );
     }
 
     /// The AWS calls made since the start or the last reset, by `service:Action`.
@@ -107,6 +134,14 @@ impl Moto {
         let (status, answer) = self.http("GET", "/_ledger/calls", &[], "");
         assert_eq!(status, 200, "reading the call count: {answer}");
         serde_json::from_str(&answer).expect("the call count as JSON")
+    }
+
+    /// Calls to `actions` ("ecs:ListServiceDeployments"…) are answered AccessDeniedException
+    /// from now on, as under an IAM policy without them; `&[]` lifts it.
+    pub fn deny(&self, actions: &[&str]) {
+        let body = json!({"actions": actions});
+        let (status, answer) = self.http("POST", "/_ledger/deny", &[], &body.to_string());
+        assert_eq!(status, 200, "denying actions: {answer}");
     }
 
     pub fn reset_calls(&self) {
