@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use crate::StoredEntry;
-use crate::entry::{Body, Deployment, Entry, GATE_NAMES, Outcome, Release, ReleaseSet, Trigger};
+use crate::entry::{Body, Deployment, Entry, GATE_NAMES, Outcome, Release, ReleaseSet, TaskRun, Trigger};
 use crate::id::EntryId;
 use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
@@ -22,6 +22,8 @@ use crate::timestamp::Timestamp;
 
 /// Longest message an entry may carry, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 10_000;
+/// Most arguments a task run's command may have.
+pub const MAX_TASK_ARGUMENTS: usize = 256;
 /// Longest actor an entry may carry, in bytes: a person's name and address (at most 200 bytes
 /// as given) with the cloud principal that acted for them (an IAM ARN, at most 2,048).
 pub const MAX_RECORDED_ACTOR_LEN: usize = 2_300;
@@ -35,7 +37,7 @@ pub enum Rule {
     ValidName,
     /// Releases stand on `service/<service>`, release sets on `set/<set>`, deployments and
     /// outcomes on `env/<env>`, approvals, freezes and unfreezes on `gates/<env>`, quarantines
-    /// on `quarantine`.
+    /// on `quarantine`, task runs on `tasks/<env>`.
     KindOnRef,
     /// An image is a valid reference from its service's `image_repository`.
     Image,
@@ -126,7 +128,7 @@ pub enum Summarised {
         services: Vec<String>,
     },
     Outcome,
-    /// An approval, freeze, unfreeze or quarantine: named by no rule.
+    /// An approval, freeze, unfreeze, quarantine or task run: named by no rule.
     Gate,
 }
 
@@ -140,7 +142,11 @@ impl Summary {
                 services: deployment.changes.keys().cloned().collect(),
             },
             Body::Outcome(_) => Summarised::Outcome,
-            Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => Summarised::Gate,
+            Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_)
+            | Body::TaskRun(_) => Summarised::Gate,
         };
         Summary { at: entry.at, of }
     }
@@ -436,6 +442,7 @@ impl Rules {
                     return Err(Broken::new(Rule::Names, detail));
                 }
             }
+            Body::TaskRun(run) => self.check_task_run(run, named)?,
         }
         check_ref(on, entry, named)?;
         check_time_order(entry, named)
@@ -519,6 +526,46 @@ impl Rules {
         Ok(())
     }
 
+    /// A task run: a known environment and service, a deployment of that environment when it
+    /// belongs to one, and text that is printable and bounded.
+    fn check_task_run(&self, run: &TaskRun, named: &dyn Named) -> Result<(), Broken> {
+        self.check_env(&run.env)?;
+        self.check_service(&run.service)?;
+        if let Some(deployment) = run.purpose.deployment() {
+            match named.summary(&deployment).and_then(Summary::deployment) {
+                Some((env, _)) if env == run.env => {}
+                _ => {
+                    let detail =
+                        format!("its deployment {} is not a deployment to {:?}", deployment.short(), run.env);
+                    return Err(Broken::new(Rule::Names, detail));
+                }
+            }
+        }
+        if run.command.is_empty() || run.command.len() > MAX_TASK_ARGUMENTS {
+            let detail = format!("a task run's command has 1 to {MAX_TASK_ARGUMENTS} arguments");
+            return Err(Broken::new(Rule::Text, detail));
+        }
+        let logs = run.logs.iter().flat_map(|logs| {
+            [Some(&logs.group), logs.stream.as_ref(), logs.region.as_ref()].into_iter().flatten()
+        });
+        let texts = run
+            .command
+            .iter()
+            .chain(run.task_definition.as_ref())
+            .chain(run.task.as_ref())
+            .chain(logs)
+            .chain([&run.detail]);
+        for text in texts {
+            if text.len() > MAX_MESSAGE_LEN || text.chars().any(char::is_control) {
+                let detail = format!(
+                    "a task run's text is at most {MAX_MESSAGE_LEN} bytes without control characters"
+                );
+                return Err(Broken::new(Rule::Text, detail));
+            }
+        }
+        Ok(())
+    }
+
     /// A forced deployment: one level of force, over gates that exist, to an environment whose
     /// policy allows overrides.
     fn check_forced(&self, env: &str, trigger: &Trigger, gates: &[String]) -> Result<(), Broken> {
@@ -587,6 +634,7 @@ fn environment_of<'a>(entry: &'a Entry, named: &'a dyn Named) -> Option<&'a str>
         Body::Approval(approval) => Some(&approval.env),
         Body::Freeze(freeze) => Some(&freeze.env),
         Body::Unfreeze(unfreeze) => Some(&unfreeze.env),
+        Body::TaskRun(run) => Some(&run.env),
         Body::Release(_) | Body::ReleaseSet(_) | Body::Quarantine(_) => None,
     }
 }

@@ -1500,6 +1500,7 @@ pub fn ref_of(body: &Body) -> Option<RefName> {
         Body::Freeze(freeze) => Some(RefName::gates(&freeze.env)),
         Body::Unfreeze(unfreeze) => Some(RefName::gates(&unfreeze.env)),
         Body::Quarantine(_) => Some(RefName::quarantine()),
+        Body::TaskRun(run) => Some(RefName::tasks(&run.env)),
     }
 }
 
@@ -1765,9 +1766,11 @@ impl Writer<'_> {
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
                 RefName::env(&env)
             }
-            body @ (Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_)) => {
-                ref_of(body).expect("every gate entry moves a ref")
-            }
+            body @ (Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_)
+            | Body::TaskRun(_)) => ref_of(body).expect("every gate entry and task run moves a ref"),
         };
         self.set_ref(&on, id)?;
         if let Some(mut admission) = self.admission.take() {

@@ -11,6 +11,7 @@ use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
 use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, apply, observe};
+use crate::task::NoHooks;
 
 const CLUSTER: &str = "catalogue-stage";
 const PREFIX: &str = "/catalogue/images/stage";
@@ -65,7 +66,7 @@ fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
 
 async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options: &Options) -> Outcome {
     let clients = Clients { ecs: fake, parameters: fake };
-    apply(clients, env, DEPLOYMENT, targets, options, &|_, _| {}).await
+    apply(clients, env, DEPLOYMENT, targets, options, &NoHooks, &|_, _| {}).await
 }
 
 fn parameter(service: &str) -> String {
