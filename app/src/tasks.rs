@@ -168,9 +168,6 @@ impl ManualRun {
     }
 }
 
-/// How long `ledger run` waits for its task when `--timeout` is not given.
-pub use ledger::manifest::DEFAULT_TASK_TIMEOUT;
-
 /// `run <env> <service> -- <command…>`: runs the task definition the service runs now in
 /// `env`, placed as the service, with its container's command replaced; waits until it stops
 /// (at most `timeout`) and records it.
