@@ -47,7 +47,8 @@ pub enum Rule {
     Text,
     /// Times lie between 1970-01-01 and 9999-12-31.
     TimeRange,
-    /// An entry is not older than its parents (nor a deployment than its release set).
+    /// An entry is not older than its parents (nor a deployment or approval than its release
+    /// set, nor a task run than its deployment).
     TimeOrder,
     /// What a body names is an entry of the right kind, for the right service.
     Names,
@@ -702,8 +703,8 @@ fn check_ref(on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broke
 
 /// Not older than any parent, nor a deployment than its release set.
 fn check_time_order(entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
-    let release_set = entry.body.release_set();
-    for earlier in entry.parents.iter().chain(&release_set) {
+    let follows = entry.body.follows();
+    for earlier in entry.parents.iter().chain(&follows) {
         if let Some(parent) = named.summary(earlier)
             && parent.at > entry.at
         {
@@ -786,7 +787,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::entry::{Change, DeployResult, ServiceOutcome};
+    use crate::entry::{Change, DeployResult, ServiceOutcome, TaskPurpose};
 
     const MANIFEST: &str = r#"
 [project]
@@ -1009,6 +1010,65 @@ frontend = ["api"]
             Rule::Names
         );
         assert_eq!(broken(rules().check(&gates, &quarantine(api), &named)), Rule::KindOnRef);
+    }
+
+    #[test]
+    fn a_task_run_names_a_deployment_of_its_environment_and_stands_on_its_tasks_ref() {
+        let (mut named, api, _) = named();
+        let deploy = entry(20, vec![], deployment("prod", "api", api));
+        let deploy_id = StoredEntry::seal(deploy.clone()).0.id;
+        named.insert(deploy_id, Summary::of(&deploy));
+        let run = |env: &str, purpose: TaskPurpose, command: Vec<&str>, detail: &str| {
+            let body = Body::TaskRun(TaskRun {
+                env: env.into(),
+                service: "api".into(),
+                purpose,
+                command: command.into_iter().map(str::to_string).collect(),
+                task_definition: Some("arn:aws:ecs:eu-west-1:1:task-definition/api:2".into()),
+                task: Some("arn:aws:ecs:eu-west-1:1:task/prod/abc".into()),
+                exit_code: Some(1),
+                succeeded: false,
+                detail: detail.into(),
+                logs: None,
+            });
+            entry(30, vec![], body)
+        };
+        let tasks = RefName::tasks("prod");
+        let before = run("prod", TaskPurpose::Before { deployment: deploy_id }, vec!["migrate"], "exited 1");
+        assert_eq!(rules().check(&tasks, &before, &named), Ok(()));
+        let manual = run("prod", TaskPurpose::Manual, vec!["rake", "db:status"], "exited 0");
+        assert_eq!(rules().check(&tasks, &manual, &named), Ok(()));
+        assert_eq!(broken(rules().check(&RefName::gates("prod"), &manual, &named)), Rule::KindOnRef);
+        assert_eq!(broken(rules().check(&RefName::tasks("stage"), &manual, &named)), Rule::KindOnRef);
+        // Its deployment is a deployment to the same environment.
+        let elsewhere =
+            run("stage", TaskPurpose::Verify { deployment: deploy_id }, vec!["smoke"], "exited 0");
+        assert_eq!(broken(rules().check(&RefName::tasks("stage"), &elsewhere, &named)), Rule::Names);
+        let not_a_deployment = run("prod", TaskPurpose::Verify { deployment: api }, vec!["smoke"], "");
+        assert_eq!(broken(rules().check(&tasks, &not_a_deployment, &named)), Rule::Names);
+        // Known names, printable text, a command.
+        assert_eq!(
+            broken(rules().check(
+                &RefName::tasks("qa"),
+                &run("qa", TaskPurpose::Manual, vec!["x"], ""),
+                &named
+            )),
+            Rule::KnownName
+        );
+        assert_eq!(
+            broken(rules().check(&tasks, &run("prod", TaskPurpose::Manual, vec![], ""), &named)),
+            Rule::Text
+        );
+        let escape = run("prod", TaskPurpose::Manual, vec!["echo", "\u{1b}[2J"], "");
+        assert_eq!(broken(rules().check(&tasks, &escape, &named)), Rule::Text);
+        assert_eq!(
+            broken(rules().check(&tasks, &run("prod", TaskPurpose::Manual, vec!["x"], "a\nb"), &named)),
+            Rule::Text
+        );
+        // Not older than the deployment it belongs to.
+        let mut early = before.clone();
+        early.at = Timestamp(15);
+        assert_eq!(broken(rules().check(&tasks, &early, &named)), Rule::TimeOrder);
     }
 
     #[test]

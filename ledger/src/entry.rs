@@ -520,6 +520,15 @@ impl Body {
             _ => None,
         }
     }
+
+    /// The entry, besides its parents, that this one is never older than: a deployment's or an
+    /// approval's release set, a task run's deployment.
+    pub fn follows(&self) -> Option<EntryId> {
+        match self {
+            Body::TaskRun(run) => run.purpose.deployment(),
+            body => body.release_set(),
+        }
+    }
 }
 
 impl Release {

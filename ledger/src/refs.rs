@@ -178,6 +178,8 @@ mod tests {
             RefName::gates("prod"),
             RefName::quarantine(),
             RefName::tracking("origin", &RefName::quarantine()),
+            RefName::tasks("prod"),
+            RefName::tracking("origin", &RefName::tasks("stage")),
         ];
         let texts = [
             "env/prod",
@@ -188,6 +190,8 @@ mod tests {
             "gates/prod",
             "quarantine",
             "remote/origin/quarantine",
+            "tasks/prod",
+            "remote/origin/tasks/stage",
         ];
         for (name, text) in names.iter().zip(texts) {
             assert_eq!(name.as_str(), text);
@@ -212,6 +216,8 @@ mod tests {
             "remote/../env/a",
             "gates/",
             "gates/../x",
+            "tasks/",
+            "tasks/../x",
             "quarantine/x",
         ] {
             assert_eq!(RefName::parse(bad), None, "{bad}");

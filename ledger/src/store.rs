@@ -1701,14 +1701,14 @@ impl Writer<'_> {
         parents: Vec<EntryId>,
         body: Body,
     ) -> Result<(StoredEntry, Vec<u8>), StoreError> {
-        // An entry is never older than its parents (nor a deployment than its release set), so
+        // An entry is never older than its parents (nor than what it follows, see Body::follows), so
         // time order agrees with history even when clocks disagree or two entries are recorded
         // in the same microsecond.
         // A time outside the ledger's range, or a parent's time with no later one left, is
         // refused rather than wrapped.
         let mut at = stamp.at.check_range()?;
-        let release_set = body.release_set();
-        for earlier in parents.iter().chain(&release_set) {
+        let follows = body.follows();
+        for earlier in parents.iter().chain(&follows) {
             if let Some(parent) = self.entry(earlier)? {
                 at = at.max(parent.entry.at.next_after()?);
             }
