@@ -204,7 +204,8 @@ pub struct OneOff {
     pub poll_interval: Duration,
     /// RunTask's idempotency token: unique per task run.
     pub client_token: String,
-    /// ECS's `startedBy`: who asked (at most 128 characters are sent).
+    /// ECS's `startedBy` (letters, digits, `-`, `/`, `_`; at most 128 are sent), e.g.
+    /// `ledger/<deployment>`.
     pub started_by: String,
 }
 

@@ -178,6 +178,7 @@ fn a_failed_verification_fails_the_deployment_counts_as_no_success_and_can_be_ro
     // prod requires what succeeded in stage: a failed verification is no success.
     let promoted = project.run(&["promote", "stage", "prod", "--yes"]);
     assert_eq!(promoted.code, 4, "{}", promoted.stderr);
+    assert!(promoted.stderr.contains("requires"), "{}", promoted.stderr);
 
     // With --rollback-on-failure every service is put back.
     register_all(&project, "v3");
@@ -222,6 +223,7 @@ fn ledger_run_runs_what_the_environment_runs_now_and_exits_as_the_task() {
     let runs = task_runs(&project);
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["exit_code"], 1, "newest first");
+    assert_eq!(project.json(&["show", "tasks/stage"])["id"], runs[0]["id"], "the ref names the newest");
     assert_eq!(runs[1]["exit_code"], 0);
     let log = project.ok(&["log", "stage"]);
     assert!(log.contains("manual api `rake db:migrate`: failed, exited 1"), "{log}");
