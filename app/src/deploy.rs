@@ -367,9 +367,11 @@ fn roll_out(
         &hooks,
         &progress,
     ));
-    // The tasks that ran are recorded whatever became of the rollout.
-    tasks::record_deployment_tasks(session, &plan.env, &stamp, deployment.id, hooks.ran.take())?;
+    // The tasks that ran are recorded whatever became of the rollout, after its outcome.
+    let record_tasks =
+        || tasks::record_deployment_tasks(session, &plan.env, &stamp, deployment.id, hooks.ran.take());
     let Some(outcome) = rolled_out? else {
+        record_tasks();
         return Err(interrupt::stopped_waiting(format!(
             "deployment {} to {} stays in flight; ECS goes on with what it was given",
             deployment.id.short(),
@@ -379,6 +381,7 @@ fn roll_out(
     };
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    record_tasks();
     Ok(Recorded { deployment, outcome, record_only: false })
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::hooks::Progress;
 use crate::json;
+use crate::remotes::error_lines;
 use crate::runtime::block_on;
 use crate::session::Session;
 use crate::workspace::{Workspace, clock};
@@ -91,24 +92,32 @@ fn one_off(
     }
 }
 
-/// Records each task deployment `deployment` ran on `tasks/<env>`, as `stamp`'s actor.
+/// Records each task deployment `deployment` ran on `tasks/<env>`, as `stamp`'s actor. A run
+/// that cannot be recorded (the remote is unreachable) is a warning, not a failure: the
+/// deployment's outcome, recorded before, names the task in its detail.
 pub(crate) fn record_deployment_tasks(
     session: &Session<'_>,
     env: &str,
     stamp: &Stamp,
     deployment: EntryId,
     ran: Vec<Ran>,
-) -> Result<Vec<StoredEntry>> {
-    ran.into_iter()
-        .map(|ran| {
-            let purpose = match ran.purpose {
-                Purpose::Before => TaskPurpose::Before { deployment },
-                Purpose::Verify => TaskPurpose::Verify { deployment },
-            };
-            let run = task_run(env, &ran.service, purpose, ran.command, ran.ending);
-            record(session, stamp, run)
-        })
-        .collect()
+) {
+    for ran in ran {
+        let purpose = match ran.purpose {
+            Purpose::Before => TaskPurpose::Before { deployment },
+            Purpose::Verify => TaskPurpose::Verify { deployment },
+        };
+        let task = ran.ending.task.clone().unwrap_or_else(|| "(not started)".into());
+        let run = task_run(env, &ran.service, purpose, ran.command, ran.ending);
+        if let Err(error) = record(session, stamp, run) {
+            session.progress.warning(&format!(
+                "warning: the {} task {task} of {} was not recorded: {}",
+                purpose.as_str(),
+                ran.service,
+                error_lines(&error).trim()
+            ));
+        }
+    }
 }
 
 fn record(session: &Session<'_>, stamp: &Stamp, run: TaskRun) -> Result<StoredEntry> {
