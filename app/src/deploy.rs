@@ -369,7 +369,7 @@ fn roll_out(
     ));
     // The tasks that ran are recorded whatever became of the rollout, after its outcome.
     let record_tasks =
-        || tasks::record_deployment_tasks(session, &plan.env, &stamp, deployment.id, hooks.ran.take());
+        || tasks::record_deployment_tasks(session, &plan.env, &stamp, deployment.id, hooks.take_runs());
     let Some(outcome) = rolled_out? else {
         record_tasks();
         return Err(interrupt::stopped_waiting(format!(

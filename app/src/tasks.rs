@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::hooks::Progress;
+use crate::interrupt;
 use crate::json;
 use crate::remotes::error_lines;
-use crate::runtime::block_on;
 use crate::session::Session;
 use crate::workspace::{Workspace, clock};
 
@@ -65,6 +65,7 @@ pub(crate) fn deployment_tasks<'a>(
         before,
         verify,
         ran: RefCell::new(Vec::new()),
+        running: RefCell::new(None),
         progress,
     }
 }
@@ -219,9 +220,34 @@ pub fn run(
     };
     let client = cloud.ecs();
     let report = |line: &str| progress.service(service, line);
-    let ending = block_on(run_one_off(&client, &Backoff::default(), &one_off, &report))?;
+    // An interrupt stops the wait, not the process: a task that started is recorded either way.
+    let _handled = interrupt::handle()?;
+    let running = RefCell::new(None);
+    let started = |ending: &TaskEnding| *running.borrow_mut() = Some(ending.clone());
+    let waited = interrupt::block_on_interruptible(run_one_off(
+        &client,
+        &Backoff::default(),
+        &one_off,
+        &report,
+        &started,
+    ))?;
+    let (ending, interrupted) = match (waited, running.take()) {
+        (Some(ending), _) => (ending, false),
+        (None, Some(running)) => (running, true),
+        (None, None) => {
+            return Err(interrupt::stopped_waiting("no task was started, nothing was recorded".into()));
+        }
+    };
     let run = task_run(env, service, TaskPurpose::Manual, command.to_vec(), ending);
     let entry = record(&session, &stamp, run)?;
+    if interrupted {
+        let run = entry.entry.as_task_run().expect("a task run was recorded");
+        return Err(interrupt::stopped_waiting(format!(
+            "task {} goes on in ECS; its run is recorded as {}, without an exit code",
+            run.task.as_deref().unwrap_or("?"),
+            entry.id.short()
+        )));
+    }
     let reader = session.store.read()?;
     let releases = crate::views::Releases::new(&reader, &workspace.trust);
     let json = json!({"task_run": json::entry(&releases, &entry)?});

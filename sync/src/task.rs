@@ -275,12 +275,15 @@ impl LogPlace {
 /// The stop code of a task whose essential container exited by itself.
 const EXITED: &str = "EssentialContainerExited";
 
-/// Runs `one_off` and waits until it stops or its timeout passes. `progress` hears each step.
+/// Runs `one_off` and waits until it stops or its timeout passes. `progress` hears each step;
+/// `started` is told, once ECS started the task, how its run ends if the wait is given up here
+/// (an interrupt drops this future): what to record then.
 pub async fn run_one_off<E: Ecs + Tasks>(
     ecs: &E,
     backoff: &Backoff,
     one_off: &OneOff,
     progress: &dyn Fn(&str),
+    started: &dyn Fn(&TaskEnding),
 ) -> TaskEnding {
     let cluster = one_off.cluster.as_str();
     let placement = match backoff.retry(async || ecs.placement(cluster, &one_off.ecs_service).await).await {
@@ -347,6 +350,11 @@ pub async fn run_one_off<E: Ecs + Tasks>(
         logs.stream = logs.stream.take().map(|prefix| format!("{prefix}/{container}/{}", task_id(&task)));
     }
     ending.task = Some(task.clone());
+    let stop_it = format!("`aws ecs stop-task --cluster {cluster} --task {task}` stops it");
+    started(&TaskEnding {
+        detail: format!("ledger stopped waiting (interrupted) while the task ran; it goes on ({stop_it})"),
+        ..ending.clone()
+    });
     let deadline = Instant::now() + one_off.timeout;
     let mut schedule = PollSchedule::new(one_off.poll_interval);
     let mut seen = String::new();
@@ -354,7 +362,7 @@ pub async fn run_one_off<E: Ecs + Tasks>(
         let now = Instant::now();
         if now >= deadline {
             ending.detail = format!(
-                "still {} after {}: ledger stopped waiting, the task goes on (`aws ecs stop-task --cluster {cluster} --task {task}` stops it)",
+                "still {} after {}: ledger stopped waiting, the task goes on ({stop_it})",
                 if seen.is_empty() { "starting" } else { &seen },
                 humanize(one_off.timeout)
             );
@@ -501,8 +509,20 @@ pub struct DeploymentTasks<'a, E> {
     /// `(service whose placement it takes, task)`.
     pub verify: Option<(String, OneOff)>,
     pub ran: RefCell<Vec<Ran>>,
+    /// The task started and not yet ended: recorded as given up on if the rollout is dropped.
+    pub running: RefCell<Option<Ran>>,
     /// Where each step is told, by service.
     pub progress: &'a dyn Fn(&str, &str),
+}
+
+impl<E> DeploymentTasks<'_, E> {
+    /// Every task run so far, in order: those that ended, then the one still running if the
+    /// rollout was given up while it ran.
+    pub fn take_runs(&self) -> Vec<Ran> {
+        let mut runs = self.ran.take();
+        runs.extend(self.running.take());
+        runs
+    }
 }
 
 impl<E: Ecs + Tasks> DeploymentTasks<'_, E> {
@@ -513,7 +533,13 @@ impl<E: Ecs + Tasks> DeploymentTasks<'_, E> {
             Purpose::Verify => "verify",
         };
         progress(&format!("{what}: running {}", one_off.command.join(" ")));
-        let ending = run_one_off(self.ecs, &self.backoff, one_off, &progress).await;
+        let started = |ending: &TaskEnding| {
+            let command = one_off.command.clone();
+            let ran = Ran { purpose, service: service.to_string(), command, ending: ending.clone() };
+            *self.running.borrow_mut() = Some(ran);
+        };
+        let ending = run_one_off(self.ecs, &self.backoff, one_off, &progress, &started).await;
+        self.running.take();
         progress(&format!("{what}: {}", ending.summary()));
         let result = if ending.succeeded {
             Ok(())

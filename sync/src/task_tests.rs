@@ -84,6 +84,7 @@ fn tasks<'a>(
         before,
         verify,
         ran: RefCell::new(Vec::new()),
+        running: RefCell::new(None),
         progress: &|_, _| {},
     }
 }
@@ -99,7 +100,7 @@ async fn deploy(
 }
 
 async fn run_alone(fake: &FakeAws, task: &OneOff) -> TaskEnding {
-    run_one_off(fake, &Backoff::default(), task, &|_| {}).await
+    run_one_off(fake, &Backoff::default(), task, &|_| {}, &|_| {}).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -332,4 +333,28 @@ async fn no_verification_runs_when_a_service_failed() {
     let outcome = deploy(&fake, &targets, &hooks, false).await;
     assert_eq!(outcome.result, DeployResult::Failed);
     assert!(fake.tasks().is_empty(), "the verification did not run");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_given_up_while_it_runs_is_kept_to_be_recorded() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup(&fake, &["api"]);
+    fake.script_task("api", TaskScript { polls: u32::MAX, ..TaskScript::exits(0) });
+    let hooks = tasks(&fake, vec![("api".into(), migration(&targets[0]))], None);
+    // The rollout is dropped while the migration runs, as an interrupt drops it.
+    let given_up =
+        tokio::time::timeout(Duration::from_secs(20), deploy(&fake, &targets, &hooks, false)).await;
+    assert!(given_up.is_err(), "the migration never ends");
+    assert_eq!(fake.calls("ecs:UpdateService"), 0);
+    let runs = hooks.take_runs();
+    assert_eq!(runs.len(), 1);
+    let ending = &runs[0].ending;
+    assert_eq!(ending.task.as_deref(), Some(fake.tasks()[0].arn.as_str()));
+    assert!(!ending.succeeded && ending.exit_code.is_none());
+    assert!(
+        ending.detail.contains("interrupted") && ending.detail.contains("stop-task"),
+        "{}",
+        ending.detail
+    );
+    assert!(hooks.take_runs().is_empty(), "taken once");
 }

@@ -260,3 +260,59 @@ fn task_runs_travel_through_push_pull_and_clone() {
     assert_eq!(task_runs(&alice).len(), 3);
     assert_eq!(task_runs(&alice)[0]["id"], task_runs(&bob)[0]["id"]);
 }
+
+/// Sends `signal` to `child` once the emulator has started a task.
+fn interrupt_once_a_task_started(moto: &Moto, child: &std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while calls(moto, "DescribeTasks") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no task was started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "signalling pid {pid}");
+}
+
+#[test]
+fn a_task_interrupted_while_it_runs_is_recorded_without_an_exit_code() {
+    use std::process::Stdio;
+    let (moto, project) = account(MIGRATION, "");
+    register_all(&project, "v1");
+    moto.set_task("stage", "*", Some(0), 1_000_000);
+
+    moto.reset_calls();
+    let apply = project
+        .command(&["apply", "latest", "stage", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting apply");
+    interrupt_once_a_task_started(&moto, &apply);
+    let interrupted = apply.wait_with_output().expect("reaping apply");
+    let stderr = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted while waiting for ECS"), "{stderr}");
+    assert_eq!(calls(&moto, "UpdateService"), 0);
+    let run = &task_runs(&project)[0];
+    assert_eq!((run["purpose"].as_str(), run["exit_code"].as_i64()), (Some("before"), None));
+    assert!(
+        run["task"].as_str().is_some() && run["detail"].as_str().unwrap().contains("interrupted"),
+        "{run}"
+    );
+
+    moto.reset_calls();
+    let manual = project
+        .command(&["run", "stage", "web", "--", "sleep", "infinity"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting run");
+    interrupt_once_a_task_started(&moto, &manual);
+    let interrupted = manual.wait_with_output().expect("reaping run");
+    let stderr = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("goes on in ECS; its run is recorded"), "{stderr}");
+    let run = &task_runs(&project)[0];
+    assert_eq!((run["purpose"].as_str(), run["service"].as_str()), (Some("manual"), Some("web")));
+    assert_eq!(run["exit_code"], Value::Null);
+}
