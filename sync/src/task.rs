@@ -393,9 +393,11 @@ pub async fn run_one_off<E: Ecs + Tasks>(
 
 /// A stopped task's ending in words: `exited 0`, `exited 1 (…)`, `stopped without an exit code: …`.
 fn judged(state: &TaskState) -> String {
+    // A container that exited by itself needs no more words than its exit code.
+    let exited = state.stop_code.as_deref() == Some(EXITED);
     let reasons: Vec<&str> = [
-        state.stop_code.as_deref().filter(|code| *code != EXITED),
-        state.stopped_reason.as_deref(),
+        state.stop_code.as_deref().filter(|_| !exited),
+        state.stopped_reason.as_deref().filter(|_| !exited || state.exit_code.is_none()),
         state.container_reason.as_deref(),
     ]
     .into_iter()
