@@ -23,6 +23,7 @@ use crate::hooks::{Confirm, Progress};
 use crate::interrupt;
 use crate::json;
 use crate::session::Session;
+use crate::tasks;
 use crate::views::{PlanView, Releases, release_set_named};
 use crate::workspace::{Workspace, clock};
 
@@ -247,6 +248,13 @@ fn run(
     for service in request.target.keys() {
         workspace.check_service(service).map_err(|e| e.context("cannot deploy: "))?;
     }
+    if options.no_wait && env.ecs.as_ref().is_some_and(|ecs| ecs.verify.is_some()) {
+        return Err(Error::usage(format!(
+            "{} runs a `verify` task once every service succeeded, and --no-wait would not wait for that",
+            request.env
+        ))
+        .hint("deploy without --no-wait: the verification's exit code decides the outcome"));
+    }
     let stamp = workspace.stamp(options.message.as_deref())?;
     let timeout = env.ecs.as_ref().map_or(DEFAULT_TIMEOUT, |ecs| ecs.timeout);
     let (env_name, actor) = (request.env.clone(), stamp.actor.clone());
@@ -408,15 +416,22 @@ fn roll_out(
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
+    let hooks =
+        tasks::deployment_tasks(session.workspace, ecs, &ecs_client, deployment.id, &targets, &progress);
     let rolled_out = interrupt::block_on_interruptible(rollout::apply(
         clients,
         &cloud::env_target(ecs),
         deployment.id,
         &targets,
         &options,
+        &hooks,
         &progress,
-    ))?;
-    let Some(outcome) = rolled_out else {
+    ));
+    // The tasks that ran are recorded whatever became of the rollout, after its outcome.
+    let record_tasks =
+        || tasks::record_deployment_tasks(session, &plan.env, &stamp, deployment.id, hooks.take_runs());
+    let Some(outcome) = rolled_out? else {
+        record_tasks();
         return Err(interrupt::stopped_waiting(format!(
             "deployment {} to {} stays in flight; ECS goes on with what it was given",
             deployment.id.short(),
@@ -426,6 +441,7 @@ fn roll_out(
     };
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    record_tasks();
     Ok(Recorded { deployment, outcome, record_only: false })
 }
 

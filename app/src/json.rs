@@ -3,6 +3,7 @@
 //! `Comparison::json`, `PlanView::json`, …). Either way the front ends never build one, so they
 //! cannot drift. Field names are a contract (README, "JSON output").
 
+use ledger::entry::TaskRun;
 use ledger::history::DeploymentRecord;
 use ledger::{Body, EntryId, Source, StoredEntry, Trigger};
 use serde_json::{Map, Value, json};
@@ -91,8 +92,35 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
         Body::Quarantine(quarantine) => {
             object.insert("target".into(), json!(quarantine.target.to_hex()));
         }
+        Body::TaskRun(run) => {
+            for (field, value) in task_run(run).as_object().into_iter().flatten() {
+                object.insert(field.clone(), value.clone());
+            }
+        }
     }
     Ok(Value::Object(object))
+}
+
+/// A task run's own fields: `env`, `service`, `purpose`, `deployment`, `command`,
+/// `task_definition`, `task`, `exit_code`, `succeeded`, `detail`, `logs`.
+pub fn task_run(run: &TaskRun) -> Value {
+    let logs = run
+        .logs
+        .as_ref()
+        .map(|logs| json!({"group": logs.group, "stream": logs.stream, "region": logs.region}));
+    json!({
+        "env": run.env,
+        "service": run.service,
+        "purpose": run.purpose.as_str(),
+        "deployment": run.purpose.deployment().map(|id| id.to_hex()),
+        "command": run.command,
+        "task_definition": run.task_definition,
+        "task": run.task,
+        "exit_code": run.exit_code,
+        "succeeded": run.succeeded,
+        "detail": run.detail,
+        "logs": logs,
+    })
 }
 
 /// A deployment with its outcome nested, as `log <env> --output json` shows it.

@@ -6,7 +6,8 @@
 //! enforced once.
 //!
 //! - Recording: [`register`] (`register`, `release`), [`deploy`] (`apply`, `promote`,
-//!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`import`], [`init`], [`demo`].
+//!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`tasks`] (`run`, and a deployment's
+//!   `before` and `verify` tasks), [`import`], [`init`], [`demo`].
 //! - Reading: [`log`] (`log`, `show`), [`status`] (with live drift), [`views`] (`diff`, plans,
 //!   statuses), [`verify`], [`metrics`]; each result carries its `--output json` document, and
 //!   [`json`] holds the shapes several share.
@@ -41,6 +42,7 @@ pub mod session;
 pub mod sharing;
 pub mod signing;
 pub mod status;
+pub mod tasks;
 pub mod text;
 pub mod verify;
 pub mod views;

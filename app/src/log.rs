@@ -1,9 +1,10 @@
 //! `log`: an environment's deployments, or every entry, newest first; and `show`'s lookup of one
 //! entry.
 
+use ledger::entry::TaskRun;
 use ledger::history::{self, Cursor, DeploymentRecord};
 use ledger::store::Scope;
-use ledger::{Source, StoredEntry};
+use ledger::{EntryId, Source, StoredEntry, task_runs};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -23,14 +24,23 @@ pub struct EnvLog {
     pub records: Vec<DeploymentRecord>,
     /// Older ones were left out.
     pub more: bool,
+    /// The newest task runs (`before`, `verify`, `ledger run`), newest first.
+    pub tasks: Vec<StoredEntry>,
 }
 
 impl EnvLog {
-    /// `{"env", "deployments": [deployment entry + "result" + "outcome"]}`.
+    /// `{"env", "deployments": [deployment entry + "result" + "outcome"], "tasks": [task run]}`.
     pub fn json<S: Source>(&self, releases: &Releases<'_, S>) -> Result<Value> {
         let deployments =
             self.records.iter().map(|r| json::record(releases, r)).collect::<Result<Vec<_>>>()?;
-        Ok(json!({"env": self.env, "deployments": deployments}))
+        let tasks = self.tasks.iter().map(|t| json::entry(releases, t)).collect::<Result<Vec<_>>>()?;
+        Ok(json!({"env": self.env, "deployments": deployments, "tasks": tasks}))
+    }
+
+    /// The task runs of `deployment`, oldest first.
+    pub fn tasks_of(&self, deployment: EntryId) -> impl Iterator<Item = &TaskRun> {
+        let runs = self.tasks.iter().rev().filter_map(|t| t.entry.as_task_run());
+        runs.filter(move |run| run.purpose.deployment() == Some(deployment))
     }
 }
 
@@ -72,7 +82,8 @@ pub fn env_log<S: Source>(
             first = first.saturating_sub(lead);
         }
     }
-    Ok(EnvLog { env: env.to_string(), records, more })
+    let tasks = task_runs::newest(reader, env, service, limit)?;
+    Ok(EnvLog { env: env.to_string(), records, more, tasks })
 }
 
 /// Which page of an environment's log to show.
@@ -135,7 +146,7 @@ pub fn env_log_page<S: Source>(
         }
         older = records.last().filter(|_| more).map(|oldest| Cursor::Before(oldest.seq));
     }
-    Ok(LogPage { log: EnvLog { env: env.to_string(), records, more }, newer, older })
+    Ok(LogPage { log: EnvLog { env: env.to_string(), records, more, tasks: Vec::new() }, newer, older })
 }
 
 /// The newest entries of the whole ledger (of `service`, when given).

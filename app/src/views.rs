@@ -326,12 +326,15 @@ fn side_state<S: Source>(workspace: &Workspace, releases: &Releases<'_, S>, text
                 .ok_or_else(|| Error::failed(format!("deployment {deployment} is missing")))?;
             Ok(history::state_after(reader, &env, Some(deployment))?)
         }
-        Body::Release(_) | Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => {
-            Err(Error::usage(format!(
-                "{text} is a {}; diff compares environments, release sets or deployments",
-                stored.entry.kind().as_str().replace('_', " ")
-            )))
-        }
+        Body::Release(_)
+        | Body::Approval(_)
+        | Body::Freeze(_)
+        | Body::Unfreeze(_)
+        | Body::Quarantine(_)
+        | Body::TaskRun(_) => Err(Error::usage(format!(
+            "{text} is a {}; diff compares environments, release sets or deployments",
+            stored.entry.kind().as_str().replace('_', " ")
+        ))),
     }
 }
 

@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use crate::StoredEntry;
-use crate::entry::{Body, Deployment, Entry, GATE_NAMES, Outcome, Release, ReleaseSet, Trigger};
+use crate::entry::{Body, Deployment, Entry, GATE_NAMES, Outcome, Release, ReleaseSet, TaskRun, Trigger};
 use crate::id::EntryId;
 use crate::image::ImageRef;
 use crate::manifest::{Manifest, join_or_none};
@@ -22,6 +22,8 @@ use crate::timestamp::Timestamp;
 
 /// Longest message an entry may carry, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 10_000;
+/// Most arguments a task run's command may have.
+pub const MAX_TASK_ARGUMENTS: usize = 256;
 /// Longest actor an entry may carry, in bytes: a person's name and address (at most 200 bytes
 /// as given) with the cloud principal that acted for them (an IAM ARN, at most 2,048).
 pub const MAX_RECORDED_ACTOR_LEN: usize = 2_300;
@@ -35,7 +37,7 @@ pub enum Rule {
     ValidName,
     /// Releases stand on `service/<service>`, release sets on `set/<set>`, deployments and
     /// outcomes on `env/<env>`, approvals, freezes and unfreezes on `gates/<env>`, quarantines
-    /// on `quarantine`.
+    /// on `quarantine`, task runs on `tasks/<env>`.
     KindOnRef,
     /// An image is a valid reference from its service's `image_repository`.
     Image,
@@ -45,7 +47,8 @@ pub enum Rule {
     Text,
     /// Times lie between 1970-01-01 and 9999-12-31.
     TimeRange,
-    /// An entry is not older than its parents (nor a deployment than its release set).
+    /// An entry is not older than its parents (nor a deployment or approval than its release
+    /// set, nor a task run than its deployment).
     TimeOrder,
     /// What a body names is an entry of the right kind, for the right service.
     Names,
@@ -126,7 +129,7 @@ pub enum Summarised {
         services: Vec<String>,
     },
     Outcome,
-    /// An approval, freeze, unfreeze or quarantine: named by no rule.
+    /// An approval, freeze, unfreeze, quarantine or task run: named by no rule.
     Gate,
 }
 
@@ -140,7 +143,11 @@ impl Summary {
                 services: deployment.changes.keys().cloned().collect(),
             },
             Body::Outcome(_) => Summarised::Outcome,
-            Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => Summarised::Gate,
+            Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_)
+            | Body::TaskRun(_) => Summarised::Gate,
         };
         Summary { at: entry.at, of }
     }
@@ -436,6 +443,7 @@ impl Rules {
                     return Err(Broken::new(Rule::Names, detail));
                 }
             }
+            Body::TaskRun(run) => self.check_task_run(run, named)?,
         }
         check_ref(on, entry, named)?;
         check_time_order(entry, named)
@@ -525,6 +533,46 @@ impl Rules {
         Ok(())
     }
 
+    /// A task run: a known environment and service, a deployment of that environment when it
+    /// belongs to one, and text that is printable and bounded.
+    fn check_task_run(&self, run: &TaskRun, named: &dyn Named) -> Result<(), Broken> {
+        self.check_env(&run.env)?;
+        self.check_service(&run.service)?;
+        if let Some(deployment) = run.purpose.deployment() {
+            match named.summary(&deployment).and_then(Summary::deployment) {
+                Some((env, _)) if env == run.env => {}
+                _ => {
+                    let detail =
+                        format!("its deployment {} is not a deployment to {:?}", deployment.short(), run.env);
+                    return Err(Broken::new(Rule::Names, detail));
+                }
+            }
+        }
+        if run.command.is_empty() || run.command.len() > MAX_TASK_ARGUMENTS {
+            let detail = format!("a task run's command has 1 to {MAX_TASK_ARGUMENTS} arguments");
+            return Err(Broken::new(Rule::Text, detail));
+        }
+        let logs = run.logs.iter().flat_map(|logs| {
+            [Some(&logs.group), logs.stream.as_ref(), logs.region.as_ref()].into_iter().flatten()
+        });
+        let texts = run
+            .command
+            .iter()
+            .chain(run.task_definition.as_ref())
+            .chain(run.task.as_ref())
+            .chain(logs)
+            .chain([&run.detail]);
+        for text in texts {
+            if text.len() > MAX_MESSAGE_LEN || text.chars().any(char::is_control) {
+                let detail = format!(
+                    "a task run's text is at most {MAX_MESSAGE_LEN} bytes without control characters"
+                );
+                return Err(Broken::new(Rule::Text, detail));
+            }
+        }
+        Ok(())
+    }
+
     /// A forced deployment: one level of force, over gates that exist, to an environment whose
     /// policy allows overrides.
     fn check_forced(&self, env: &str, trigger: &Trigger, gates: &[String]) -> Result<(), Broken> {
@@ -593,6 +641,7 @@ fn environment_of<'a>(entry: &'a Entry, named: &'a dyn Named) -> Option<&'a str>
         Body::Approval(approval) => Some(&approval.env),
         Body::Freeze(freeze) => Some(&freeze.env),
         Body::Unfreeze(unfreeze) => Some(&unfreeze.env),
+        Body::TaskRun(run) => Some(&run.env),
         Body::Release(_) | Body::ReleaseSet(_) | Body::Quarantine(_) => None,
     }
 }
@@ -660,8 +709,8 @@ fn check_ref(on: &RefName, entry: &Entry, named: &dyn Named) -> Result<(), Broke
 
 /// Not older than any parent, nor a deployment than its release set.
 fn check_time_order(entry: &Entry, named: &dyn Named) -> Result<(), Broken> {
-    let release_set = entry.body.release_set();
-    for earlier in entry.parents.iter().chain(&release_set) {
+    let follows = entry.body.follows();
+    for earlier in entry.parents.iter().chain(&follows) {
         if let Some(parent) = named.summary(earlier)
             && parent.at > entry.at
         {
@@ -744,7 +793,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::entry::{Change, DeployResult, ServiceOutcome};
+    use crate::entry::{Change, DeployResult, ServiceOutcome, TaskPurpose};
 
     const MANIFEST: &str = r#"
 [project]
@@ -967,6 +1016,65 @@ frontend = ["api"]
             Rule::Names
         );
         assert_eq!(broken(rules().check(&gates, &quarantine(api), &named)), Rule::KindOnRef);
+    }
+
+    #[test]
+    fn a_task_run_names_a_deployment_of_its_environment_and_stands_on_its_tasks_ref() {
+        let (mut named, api, _) = named();
+        let deploy = entry(20, vec![], deployment("prod", "api", api));
+        let deploy_id = StoredEntry::seal(deploy.clone()).0.id;
+        named.insert(deploy_id, Summary::of(&deploy));
+        let run = |env: &str, purpose: TaskPurpose, command: Vec<&str>, detail: &str| {
+            let body = Body::TaskRun(TaskRun {
+                env: env.into(),
+                service: "api".into(),
+                purpose,
+                command: command.into_iter().map(str::to_string).collect(),
+                task_definition: Some("arn:aws:ecs:eu-west-1:1:task-definition/api:2".into()),
+                task: Some("arn:aws:ecs:eu-west-1:1:task/prod/abc".into()),
+                exit_code: Some(1),
+                succeeded: false,
+                detail: detail.into(),
+                logs: None,
+            });
+            entry(30, vec![], body)
+        };
+        let tasks = RefName::tasks("prod");
+        let before = run("prod", TaskPurpose::Before { deployment: deploy_id }, vec!["migrate"], "exited 1");
+        assert_eq!(rules().check(&tasks, &before, &named), Ok(()));
+        let manual = run("prod", TaskPurpose::Manual, vec!["rake", "db:status"], "exited 0");
+        assert_eq!(rules().check(&tasks, &manual, &named), Ok(()));
+        assert_eq!(broken(rules().check(&RefName::gates("prod"), &manual, &named)), Rule::KindOnRef);
+        assert_eq!(broken(rules().check(&RefName::tasks("stage"), &manual, &named)), Rule::KindOnRef);
+        // Its deployment is a deployment to the same environment.
+        let elsewhere =
+            run("stage", TaskPurpose::Verify { deployment: deploy_id }, vec!["smoke"], "exited 0");
+        assert_eq!(broken(rules().check(&RefName::tasks("stage"), &elsewhere, &named)), Rule::Names);
+        let not_a_deployment = run("prod", TaskPurpose::Verify { deployment: api }, vec!["smoke"], "");
+        assert_eq!(broken(rules().check(&tasks, &not_a_deployment, &named)), Rule::Names);
+        // Known names, printable text, a command.
+        assert_eq!(
+            broken(rules().check(
+                &RefName::tasks("qa"),
+                &run("qa", TaskPurpose::Manual, vec!["x"], ""),
+                &named
+            )),
+            Rule::KnownName
+        );
+        assert_eq!(
+            broken(rules().check(&tasks, &run("prod", TaskPurpose::Manual, vec![], ""), &named)),
+            Rule::Text
+        );
+        let escape = run("prod", TaskPurpose::Manual, vec!["echo", "\u{1b}[2J"], "");
+        assert_eq!(broken(rules().check(&tasks, &escape, &named)), Rule::Text);
+        assert_eq!(
+            broken(rules().check(&tasks, &run("prod", TaskPurpose::Manual, vec!["x"], "a\nb"), &named)),
+            Rule::Text
+        );
+        // Not older than the deployment it belongs to.
+        let mut early = before.clone();
+        early.at = Timestamp(15);
+        assert_eq!(broken(rules().check(&tasks, &early, &named)), Rule::TimeOrder);
     }
 
     #[test]

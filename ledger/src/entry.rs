@@ -39,6 +39,7 @@ pub enum Body {
     Freeze(Freeze),
     Unfreeze(Unfreeze),
     Quarantine(Quarantine),
+    TaskRun(TaskRun),
 }
 
 /// One service's artifact at a source revision.
@@ -198,6 +199,73 @@ pub struct Quarantine {
     pub target: EntryId,
 }
 
+/// A one-off ECS task run for an environment: a deployment's `before` task (a migration, with
+/// the release's image) or `verify` task, or one run by hand (`ledger run`). Who ran it and when
+/// are the entry's actor and time. It stands on `tasks/<env>`; its parent is that ref's previous
+/// entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRun {
+    pub env: String,
+    /// The service it ran for (`before`, `ledger run`), or whose network settings it took
+    /// (`verify`).
+    pub service: String,
+    pub purpose: TaskPurpose,
+    /// The command that replaced the container's.
+    pub command: Vec<String>,
+    /// The task definition ARN it ran, once one was found or registered.
+    pub task_definition: Option<String>,
+    /// The ECS task ARN, once ECS started it.
+    pub task: Option<String>,
+    /// The container's exit code, once it exited.
+    pub exit_code: Option<i32>,
+    /// Whether it did what was asked: stopped with exit code 0 and no other stop code.
+    pub succeeded: bool,
+    /// How it ended, in words: the exit code with ECS's stop code and reasons, a timeout, or
+    /// why it did not run.
+    pub detail: String,
+    /// Where its logs are; `None`: its container has no awslogs configuration.
+    pub logs: Option<TaskLogs>,
+}
+
+/// Why a task ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskPurpose {
+    /// A service's `before` task, for this deployment.
+    Before { deployment: EntryId },
+    /// The environment's `verify` task, for this deployment.
+    Verify { deployment: EntryId },
+    /// `ledger run`.
+    Manual,
+}
+
+impl TaskPurpose {
+    /// The deployment the task belongs to, if any.
+    pub fn deployment(&self) -> Option<EntryId> {
+        match self {
+            TaskPurpose::Before { deployment } | TaskPurpose::Verify { deployment } => Some(*deployment),
+            TaskPurpose::Manual => None,
+        }
+    }
+
+    /// The name used in JSON and tables.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskPurpose::Before { .. } => "before",
+            TaskPurpose::Verify { .. } => "verify",
+            TaskPurpose::Manual => "manual",
+        }
+    }
+}
+
+/// Where a task's logs are in CloudWatch Logs (the awslogs driver).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLogs {
+    pub group: String,
+    /// `<prefix>/<container>/<task-id>`; `None` when the configuration names no stream prefix.
+    pub stream: Option<String>,
+    pub region: Option<String>,
+}
+
 /// The kind of an entry, as named in JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
@@ -209,11 +277,12 @@ pub enum EntryKind {
     Freeze,
     Unfreeze,
     Quarantine,
+    TaskRun,
 }
 
 impl EntryKind {
     /// Every kind, in the order of `Body`'s variants.
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::Release,
         EntryKind::ReleaseSet,
         EntryKind::Deployment,
@@ -222,6 +291,7 @@ impl EntryKind {
         EntryKind::Freeze,
         EntryKind::Unfreeze,
         EntryKind::Quarantine,
+        EntryKind::TaskRun,
     ];
 
     /// The kind named `text`, as [`EntryKind::as_str`] names it.
@@ -239,6 +309,7 @@ impl EntryKind {
             EntryKind::Freeze => "freeze",
             EntryKind::Unfreeze => "unfreeze",
             EntryKind::Quarantine => "quarantine",
+            EntryKind::TaskRun => "task_run",
         }
     }
 }
@@ -266,6 +337,7 @@ impl Entry {
             Body::Freeze(_) => EntryKind::Freeze,
             Body::Unfreeze(_) => EntryKind::Unfreeze,
             Body::Quarantine(_) => EntryKind::Quarantine,
+            Body::TaskRun(_) => EntryKind::TaskRun,
         }
     }
 
@@ -341,6 +413,7 @@ impl Entry {
             5 => Some(EntryKind::Freeze),
             6 => Some(EntryKind::Unfreeze),
             7 => Some(EntryKind::Quarantine),
+            8 => Some(EntryKind::TaskRun),
             _ => None,
         }
     }
@@ -375,6 +448,7 @@ impl Entry {
             Body::Quarantine(quarantine) => {
                 (None, None, Some(Some(quarantine.target).into_iter().chain(None)), None)
             }
+            Body::TaskRun(run) => (None, None, Some(run.purpose.deployment().into_iter().chain(None)), None),
         };
         self.parents
             .iter()
@@ -393,6 +467,7 @@ impl Entry {
             Body::Approval(approval) => Some(&approval.env),
             Body::Freeze(freeze) => Some(&freeze.env),
             Body::Unfreeze(unfreeze) => Some(&unfreeze.env),
+            Body::TaskRun(run) => Some(&run.env),
             Body::Release(_) | Body::ReleaseSet(_) | Body::Outcome(_) | Body::Quarantine(_) => None,
         }
     }
@@ -425,6 +500,13 @@ impl Entry {
         }
     }
 
+    pub fn as_task_run(&self) -> Option<&TaskRun> {
+        match &self.body {
+            Body::TaskRun(run) => Some(run),
+            _ => None,
+        }
+    }
+
     pub fn as_outcome(&self) -> Option<&Outcome> {
         match &self.body {
             Body::Outcome(outcome) => Some(outcome),
@@ -440,6 +522,15 @@ impl Body {
             Body::Deployment(deployment) => deployment.release_set,
             Body::Approval(approval) => Some(approval.release_set),
             _ => None,
+        }
+    }
+
+    /// The entry, besides its parents, that this one is never older than: a deployment's or an
+    /// approval's release set, a task run's deployment.
+    pub fn follows(&self) -> Option<EntryId> {
+        match self {
+            Body::TaskRun(run) => run.purpose.deployment(),
+            body => body.release_set(),
         }
     }
 }

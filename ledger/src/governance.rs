@@ -112,7 +112,7 @@ pub fn quarantined(source: &impl Source) -> Result<BTreeMap<EntryId, Quarantined
 }
 
 /// Calls `visit` with each entry of ref `name`'s history, newest first, while it returns true.
-fn walk(
+pub(crate) fn walk(
     source: &impl Source,
     name: &RefName,
     mut visit: impl FnMut(&StoredEntry) -> bool,

@@ -25,6 +25,7 @@ pub mod refs;
 pub mod resolve;
 pub mod signing;
 pub mod store;
+pub mod task_runs;
 pub mod timestamp;
 pub mod verify;
 

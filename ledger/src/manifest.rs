@@ -124,7 +124,28 @@ pub struct EcsEnvironment {
     pub timeout: Duration,
     /// How often it looks.
     pub poll_interval: Duration,
+    /// `verify`: the task run once every service of a deployment succeeded; its exit code
+    /// decides the outcome.
+    pub verify: Option<TaskSpec>,
 }
+
+/// A one-off task a deployment runs: a service's `before` (a migration, with the release's
+/// image) or an environment's `verify`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// The task definition family (or `family:revision`); `None` (`before` only): the
+    /// service's own task definition.
+    pub task: Option<String>,
+    /// The command that replaces the container's.
+    pub command: Vec<String>,
+    /// How long to wait for the task to stop.
+    pub timeout: Duration,
+    /// `verify` only: the container whose command is replaced (`None`: the definition's first).
+    pub container: Option<String>,
+}
+
+/// How long a `before` or `verify` task may run when its `timeout` is not given.
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -136,6 +157,8 @@ pub struct Service {
     pub ecs_service: EcsServiceName,
     /// The container whose image is replaced.
     pub container: String,
+    /// `before`: the task run with the release's image before the service is updated.
+    pub before: Option<TaskSpec>,
 }
 
 /// `ecs_service = "name"`, or `ecs_service = { prod = "name", … }` (other environments: the
@@ -257,6 +280,7 @@ struct RawEnvironment {
     ssm_prefix: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
+    verify: Option<Spanned<RawTask>>,
     // Policy keys (see docs/policy.md).
     requires: Option<Vec<Spanned<String>>>,
     soak: Option<Spanned<String>>,
@@ -272,6 +296,17 @@ struct RawEnvironment {
 struct RawService {
     image_repository: Spanned<String>,
     ecs_service: Option<Spanned<EcsServiceName>>,
+    container: Option<Spanned<String>>,
+    before: Option<Spanned<RawTask>>,
+}
+
+/// `{ task = "<family>", command = ["…"], timeout = "10m" }` (and `container` for `verify`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    task: Option<Spanned<String>>,
+    command: Spanned<Vec<String>>,
+    timeout: Option<Spanned<String>>,
     container: Option<Spanned<String>>,
 }
 
@@ -320,6 +355,59 @@ impl Manifest {
 
         let check = |value: &Spanned<String>, key: String, valid: fn(&str) -> Result<(), String>| {
             valid(value.get_ref()).map_err(|message| locate(Some(value.span()), Some(key), message))
+        };
+        // `before` (of a service) or `verify` (of an environment), at `key`.
+        let task_spec = |raw: Spanned<RawTask>,
+                         key: String,
+                         is_verify: bool|
+         -> Result<TaskSpec, ManifestError> {
+            let span = raw.span();
+            let raw = raw.into_inner();
+            let task = match raw.task {
+                Some(task) => {
+                    check(&task, format!("{key}.task"), valid_task_family)?;
+                    Some(task.into_inner())
+                }
+                None if is_verify => {
+                    return Err(locate(
+                        Some(span),
+                        Some(key),
+                        "give the task definition family to run: `verify = { task = \"<family>\", command = [...] }`"
+                            .into(),
+                    ));
+                }
+                None => None,
+            };
+            let command_span = raw.command.span();
+            let command = raw.command.into_inner();
+            if command.is_empty() || command.iter().any(|arg| arg.contains('\0')) {
+                return Err(locate(
+                    Some(command_span),
+                    Some(format!("{key}.command")),
+                    "give the command to run as a non-empty list, such as [\"bin/migrate\", \"up\"]".into(),
+                ));
+            }
+            let timeout = match &raw.timeout {
+                None => DEFAULT_TASK_TIMEOUT,
+                Some(text) => parse_duration(text.get_ref())
+                    .map_err(|message| locate(Some(text.span()), Some(format!("{key}.timeout")), message))?,
+            };
+            let container = match raw.container {
+                Some(container) if !is_verify => {
+                    return Err(locate(
+                        Some(container.span()),
+                        Some(format!("{key}.container")),
+                        "a `before` task runs the release's image in the service's `container`; set `container` on the service instead"
+                            .into(),
+                    ));
+                }
+                Some(container) => {
+                    check(&container, format!("{key}.container"), valid_ecs_name)?;
+                    Some(container.into_inner())
+                }
+                None => None,
+            };
+            Ok(TaskSpec { task, command, timeout, container })
         };
         let aws = match raw.aws {
             Some(raw_aws) => {
@@ -397,6 +485,10 @@ impl Manifest {
                             "poll_interval",
                             DEFAULT_POLL_INTERVAL,
                         )?,
+                        verify: raw_env
+                            .verify
+                            .map(|raw| task_spec(raw, format!("{key}.verify"), true))
+                            .transpose()?,
                     })
                 }
                 None => {
@@ -407,11 +499,14 @@ impl Manifest {
                         ("timeout", &raw_env.timeout),
                         ("poll_interval", &raw_env.poll_interval),
                     ];
-                    if let Some((field, Some(value))) =
-                        ecs_only.into_iter().find(|(_, value)| value.is_some())
-                    {
+                    let verify_span = raw_env.verify.as_ref().map(|verify| (verify.span(), "verify"));
+                    let found = ecs_only
+                        .into_iter()
+                        .find_map(|(field, value)| value.as_ref().map(|value| (value.span(), field)))
+                        .or(verify_span);
+                    if let Some((span, field)) = found {
                         return Err(locate(
-                            Some(value.span()),
+                            Some(span),
                             Some(format!("{key}.{field}")),
                             "only means something for an environment on ECS: set `cluster` too, or remove it"
                                 .into(),
@@ -490,9 +585,11 @@ impl Manifest {
                 }
                 None => id.get_ref().clone(),
             };
+            let before =
+                raw_service.before.map(|raw| task_spec(raw, format!("{key}.before"), false)).transpose()?;
             services.insert(
                 id.into_inner(),
-                Service { image_repository: parsed.repository, ecs_service, container },
+                Service { image_repository: parsed.repository, ecs_service, container, before },
             );
         }
 
@@ -870,6 +967,19 @@ fn valid_ecs_name(name: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("{name:?} is not an ECS name: 1 to 255 letters, digits, - and _")) }
 }
 
+/// A task definition family, or `family:revision`.
+fn valid_task_family(text: &str) -> Result<(), String> {
+    let (family, revision) = text.split_once(':').unwrap_or((text, "1"));
+    let revision_ok =
+        !revision.is_empty() && revision.len() <= 10 && revision.bytes().all(|b| b.is_ascii_digit());
+    match valid_ecs_name(family) {
+        Ok(()) if revision_ok => Ok(()),
+        _ => Err(format!(
+            "{text:?} is not a task definition family (letters, digits, - and _), or family:revision"
+        )),
+    }
+}
+
 fn valid_region(region: &str) -> Result<(), String> {
     let ok = !region.is_empty()
         && region.len() <= 32
@@ -959,6 +1069,7 @@ name = "Staging"            # an environment with no `cluster` is record-only
 # ssm_prefix = "/catalogue/images/stage"               # the default
 # timeout = "15m"                                      # how long apply waits (default)
 # poll_interval = "5s"                                 # longest wait between polls (default)
+# verify = { task = "catalogue-smoke", command = ["./smoke"], timeout = "10m" } # run once every service succeeded
 
 [environments.prod]
 name = "Production"
@@ -975,6 +1086,7 @@ protected = true            # apply/promote/rollback here ask you to type "prod"
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
 # ecs_service = "catalogue-api"  # default: the service id; or { prod = "api-prod" } per environment
 # container = "api"              # the container whose image is replaced (default: the service id)
+# before = { command = ["bin/migrate"], timeout = "10m" } # run with the new image before the service is updated
 
 [services.search]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/search"
@@ -1025,6 +1137,70 @@ mod tests {
         ] {
             let error = parse(&format!("{base}[remote]\n{bad}\n")).unwrap_err().to_string();
             assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn before_and_verify_tasks() {
+        let text = r#"
+[project]
+id = "p"
+[environments.stage]
+cluster = "c"
+verify = { task = "smoke", command = ["./smoke", "stage"], timeout = "5m", container = "runner" }
+[services.api]
+image_repository = "r/api"
+before = { command = ["bin/migrate"] }
+[services.web]
+image_repository = "r/web"
+before = { task = "web-migrate:3", command = ["m"], timeout = "90s" }
+"#;
+        let manifest = parse(text).unwrap();
+        let verify = manifest.environments["stage"].ecs.as_ref().unwrap().verify.clone().unwrap();
+        assert_eq!(verify.task.as_deref(), Some("smoke"));
+        assert_eq!(verify.command, ["./smoke", "stage"]);
+        assert_eq!((verify.timeout, verify.container.as_deref()), (Duration::from_secs(300), Some("runner")));
+        let api = manifest.services["api"].before.clone().unwrap();
+        assert_eq!((api.task, api.timeout), (None, DEFAULT_TASK_TIMEOUT));
+        let web = manifest.services["web"].before.clone().unwrap();
+        assert_eq!((web.task.as_deref(), web.timeout), (Some("web-migrate:3"), Duration::from_secs(90)));
+
+        let base = "[project]\nid = \"p\"\n";
+        for (bad, key, says) in [
+            (
+                "[environments.e]\nverify = { task = \"s\", command = [\"x\"] }",
+                "environments.e.verify",
+                "environment on ECS",
+            ),
+            (
+                "[environments.e]\ncluster = \"c\"\nverify = { command = [\"x\"] }",
+                "environments.e.verify",
+                "give the task definition family",
+            ),
+            (
+                "[services.a]\nimage_repository = \"r/a\"\nbefore = { command = [] }",
+                "services.a.before.command",
+                "non-empty list",
+            ),
+            (
+                "[services.a]\nimage_repository = \"r/a\"\nbefore = { task = \"a b\", command = [\"x\"] }",
+                "services.a.before.task",
+                "not a task definition family",
+            ),
+            (
+                "[services.a]\nimage_repository = \"r/a\"\nbefore = { command = [\"x\"], container = \"c\" }",
+                "services.a.before.container",
+                "set `container` on the service",
+            ),
+            (
+                "[services.a]\nimage_repository = \"r/a\"\nbefore = { command = [\"x\"], timeout = \"soon\" }",
+                "services.a.before.timeout",
+                "not a duration",
+            ),
+        ] {
+            let error = parse(&format!("{base}{bad}\n")).unwrap_err();
+            assert_eq!(error.key.as_deref(), Some(key), "{bad}: {error}");
+            assert!(error.to_string().contains(says), "{bad}: {error}");
         }
     }
 

@@ -343,7 +343,8 @@ impl Delta {
             | Body::Approval(_)
             | Body::Freeze(_)
             | Body::Unfreeze(_)
-            | Body::Quarantine(_) => Ok(None),
+            | Body::Quarantine(_)
+            | Body::TaskRun(_) => Ok(None),
         }
     }
 

@@ -23,6 +23,8 @@ enum RefKind {
     Gates(String),
     /// Every quarantine.
     Quarantine,
+    /// An environment's one-off task runs.
+    Tasks(String),
     /// Where ref `name` of remote `remote` was when this ledger last exchanged with it.
     Tracking { remote: String, name: Box<RefName> },
 }
@@ -59,6 +61,11 @@ impl RefName {
         RefName::of(RefKind::Gates(env.to_string()))
     }
 
+    /// The one-off task runs of `env` (`before`, `verify`, `ledger run`).
+    pub fn tasks(env: &str) -> RefName {
+        RefName::of(RefKind::Tasks(env.to_string()))
+    }
+
     /// Every quarantine.
     pub fn quarantine() -> RefName {
         RefName::of(RefKind::Quarantine)
@@ -83,6 +90,7 @@ impl RefName {
             RefKind::Set(set) => join("set/", set.as_deref().unwrap_or(ALL_SERVICES)),
             RefKind::Gates(env) => join("gates/", env),
             RefKind::Quarantine => QUARANTINE.to_string(),
+            RefKind::Tasks(env) => join("tasks/", env),
             RefKind::Tracking { remote, name } => join(&RefName::tracking_prefix(remote), name),
         };
         RefName { kind, text }
@@ -101,6 +109,7 @@ impl RefName {
             "set" if rest == ALL_SERVICES => RefKind::Set(None),
             "set" => RefKind::Set(Some(valid(NameKind::ServiceSet, rest)?)),
             "gates" => RefKind::Gates(valid(NameKind::Environment, rest)?),
+            "tasks" => RefKind::Tasks(valid(NameKind::Environment, rest)?),
             "remote" => {
                 let (remote, name) = rest.split_once('/')?;
                 let name = RefName::parse(name).filter(|name| !name.is_tracking())?;
@@ -120,13 +129,13 @@ impl RefName {
     }
 
     /// When an exchange moves this ref among others: releases and sets (0) before the
-    /// deployments that name them (1), and approvals and quarantines, which name releases and
-    /// sets too, last (2).
+    /// deployments that name them (1), and approvals, quarantines and task runs, which name
+    /// releases, sets and deployments, last (2).
     pub fn exchange_rank(&self) -> u8 {
         match &self.kind {
             RefKind::Service(_) | RefKind::Set(_) => 0,
             RefKind::Env(_) => 1,
-            RefKind::Gates(_) | RefKind::Quarantine => 2,
+            RefKind::Gates(_) | RefKind::Quarantine | RefKind::Tasks(_) => 2,
             RefKind::Tracking { name, .. } => name.exchange_rank(),
         }
     }
@@ -169,6 +178,8 @@ mod tests {
             RefName::gates("prod"),
             RefName::quarantine(),
             RefName::tracking("origin", &RefName::quarantine()),
+            RefName::tasks("prod"),
+            RefName::tracking("origin", &RefName::tasks("stage")),
         ];
         let texts = [
             "env/prod",
@@ -179,6 +190,8 @@ mod tests {
             "gates/prod",
             "quarantine",
             "remote/origin/quarantine",
+            "tasks/prod",
+            "remote/origin/tasks/stage",
         ];
         for (name, text) in names.iter().zip(texts) {
             assert_eq!(name.as_str(), text);
@@ -203,6 +216,8 @@ mod tests {
             "remote/../env/a",
             "gates/",
             "gates/../x",
+            "tasks/",
+            "tasks/../x",
             "quarantine/x",
         ] {
             assert_eq!(RefName::parse(bad), None, "{bad}");

@@ -1500,6 +1500,7 @@ pub fn ref_of(body: &Body) -> Option<RefName> {
         Body::Freeze(freeze) => Some(RefName::gates(&freeze.env)),
         Body::Unfreeze(unfreeze) => Some(RefName::gates(&unfreeze.env)),
         Body::Quarantine(_) => Some(RefName::quarantine()),
+        Body::TaskRun(run) => Some(RefName::tasks(&run.env)),
     }
 }
 
@@ -1700,14 +1701,14 @@ impl Writer<'_> {
         parents: Vec<EntryId>,
         body: Body,
     ) -> Result<(StoredEntry, Vec<u8>), StoreError> {
-        // An entry is never older than its parents (nor a deployment than its release set), so
+        // An entry is never older than its parents (nor than what it follows, see Body::follows), so
         // time order agrees with history even when clocks disagree or two entries are recorded
         // in the same microsecond.
         // A time outside the ledger's range, or a parent's time with no later one left, is
         // refused rather than wrapped.
         let mut at = stamp.at.check_range()?;
-        let release_set = body.release_set();
-        for earlier in parents.iter().chain(&release_set) {
+        let follows = body.follows();
+        for earlier in parents.iter().chain(&follows) {
             if let Some(parent) = self.entry(earlier)? {
                 at = at.max(parent.entry.at.next_after()?);
             }
@@ -1765,9 +1766,11 @@ impl Writer<'_> {
                 self.env_log.insert((env.as_str(), deployment_seq), seq).map_err(db_error)?;
                 RefName::env(&env)
             }
-            body @ (Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_)) => {
-                ref_of(body).expect("every gate entry moves a ref")
-            }
+            body @ (Body::Approval(_)
+            | Body::Freeze(_)
+            | Body::Unfreeze(_)
+            | Body::Quarantine(_)
+            | Body::TaskRun(_)) => ref_of(body).expect("every gate entry and task run moves a ref"),
         };
         self.set_ref(&on, id)?;
         if let Some(mut admission) = self.admission.take() {

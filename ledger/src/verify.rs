@@ -524,7 +524,8 @@ impl<'r> Checker<'r> {
             | Body::Approval(_)
             | Body::Freeze(_)
             | Body::Unfreeze(_)
-            | Body::Quarantine(_) => {}
+            | Body::Quarantine(_)
+            | Body::TaskRun(_) => {}
         }
         self.recent.insert(id, Summary::of(&entry));
         self.recent.trim();

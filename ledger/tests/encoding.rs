@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ledger::entry::FORMAT_VERSION;
-use ledger::entry::{Approval, Freeze, Quarantine, Unfreeze};
+use ledger::entry::{Approval, Freeze, Quarantine, TaskLogs, TaskPurpose, TaskRun, Unfreeze};
 use ledger::signing::{self, key_file::KeyFileSigner};
 use ledger::{
     Body, Change, DeployResult, Deployment, Entry, EntryId, Outcome, Release, ReleaseSet, ServiceOutcome,
@@ -52,6 +52,9 @@ fn golden_entries_after_signing() -> Vec<(&'static str, Entry)> {
             }),
         ),
     )]
+    .into_iter()
+    .chain(task_run_entries())
+    .collect()
 }
 
 /// Fixed entries of every kind and variant that existed before signed entries. Never edit one.
@@ -215,6 +218,76 @@ fn first_golden_entries() -> Vec<(&'static str, Entry)> {
     ]
 }
 
+/// The task runs of [`golden_entries_after_signing`].
+fn task_run_entries() -> Vec<(&'static str, Entry)> {
+    let at = Timestamp(1_795_000_000_123_456);
+    let stamp = |parents: Vec<EntryId>, body| Entry {
+        parents,
+        at,
+        actor: "Jane Doe <jane@example.com> (arn:aws:sts::123456789012:assumed-role/deployer/jane)".into(),
+        message: String::new(),
+        body,
+    };
+    let task_run = |purpose, exit_code, succeeded, detail: &str, logs| TaskRun {
+        env: "prod".into(),
+        service: "api".into(),
+        purpose,
+        command: vec!["bin/migrate".into(), "--up".into()],
+        task_definition: Some("arn:aws:ecs:eu-west-1:123456789012:task-definition/api:43".into()),
+        task: Some(
+            "arn:aws:ecs:eu-west-1:123456789012:task/catalogue-prod/0123456789abcdef0123456789abcdef".into(),
+        ),
+        exit_code,
+        succeeded,
+        detail: detail.into(),
+        logs,
+    };
+    let logs = TaskLogs {
+        group: "/ecs/api".into(),
+        stream: Some("ecs/api/0123456789abcdef0123456789abcdef".into()),
+        region: Some("eu-west-1".into()),
+    };
+    vec![
+        (
+            "task_run_before",
+            stamp(
+                vec![id(17)],
+                Body::TaskRun(task_run(
+                    TaskPurpose::Before { deployment: id(5) },
+                    Some(0),
+                    true,
+                    "exited 0",
+                    Some(logs.clone()),
+                )),
+            ),
+        ),
+        (
+            "task_run_verify",
+            stamp(
+                vec![id(18)],
+                Body::TaskRun(task_run(
+                    TaskPurpose::Verify { deployment: id(5) },
+                    Some(-1),
+                    false,
+                    "exited -1 (Essential container in task exited)",
+                    None,
+                )),
+            ),
+        ),
+        (
+            "task_run_manual",
+            stamp(
+                vec![],
+                Body::TaskRun(TaskRun {
+                    task: None,
+                    task_definition: None,
+                    ..task_run(TaskPurpose::Manual, None, false, "did not start: RESOURCE:MEMORY", None)
+                }),
+            ),
+        ),
+    ]
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -372,6 +445,49 @@ fn arb_body() -> impl Strategy<Value = Body> {
         name.prop_map(|env| Body::Freeze(Freeze { env })),
         name.prop_map(|env| Body::Unfreeze(Unfreeze { env })),
         arb_id().prop_map(|target| Body::Quarantine(Quarantine { target })),
+        (
+            (
+                name,
+                name,
+                prop_oneof![
+                    arb_id().prop_map(|deployment| TaskPurpose::Before { deployment }),
+                    arb_id().prop_map(|deployment| TaskPurpose::Verify { deployment }),
+                    Just(TaskPurpose::Manual)
+                ]
+            ),
+            (
+                proptest::collection::vec(".{0,20}", 0..4),
+                proptest::option::of(".{0,40}"),
+                proptest::option::of(".{0,40}")
+            ),
+            (proptest::option::of(any::<i32>()), any::<bool>(), ".{0,40}"),
+            proptest::option::of((
+                ".{0,20}",
+                proptest::option::of(".{0,20}"),
+                proptest::option::of("[a-z0-9-]{1,12}")
+            ))
+        )
+            .prop_map(
+                |(
+                    (env, service, purpose),
+                    (command, task_definition, task),
+                    (exit_code, succeeded, detail),
+                    logs,
+                )| {
+                    Body::TaskRun(TaskRun {
+                        env,
+                        service,
+                        purpose,
+                        command,
+                        task_definition,
+                        task,
+                        exit_code,
+                        succeeded,
+                        detail,
+                        logs: logs.map(|(group, stream, region)| TaskLogs { group, stream, region }),
+                    })
+                }
+            ),
         (name, arb_id(), proptest::collection::vec("[a-z]{1,10}", 0..4)).prop_map(|(env, to, gates)| {
             Body::Deployment(Deployment {
                 env,

@@ -7,7 +7,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, LaunchType, LogConfiguration, LogDriver,
+    NetworkConfiguration, TaskDefinition,
+};
 
 use tokio::time::Instant;
 
@@ -18,6 +21,7 @@ use crate::ecs::{
 };
 use crate::error::{AwsError, ErrorKind};
 use crate::ssm::Parameters;
+use crate::task::{Placement, TaskRequest, TaskState, Tasks};
 
 /// How a service's next rollout ends once it has been looked at twice. A scripted failure
 /// applies once: the rollout after it completes.
@@ -83,6 +87,42 @@ struct FakeRecord {
     view: ServiceDeploymentView,
 }
 
+/// How a one-off task of a family ends (see [`FakeAws::script_task`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskScript {
+    /// DescribeTasks sees it running this many times, then STOPPED; `u32::MAX`: never stops.
+    pub polls: u32,
+    pub exit_code: Option<i32>,
+    pub stop_code: &'static str,
+    pub stopped_reason: String,
+}
+
+impl TaskScript {
+    /// Its container exits with `code` after two looks.
+    pub fn exits(code: i32) -> TaskScript {
+        TaskScript {
+            polls: POLLS_TO_END,
+            exit_code: Some(code),
+            stop_code: "EssentialContainerExited",
+            stopped_reason: "Essential container in task exited".into(),
+        }
+    }
+}
+
+/// A task the fake started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeTask {
+    pub cluster: String,
+    pub arn: String,
+    pub task_definition: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub client_token: String,
+    pub started_by: String,
+    script: TaskScript,
+    polls: u32,
+}
+
 #[derive(Default)]
 struct World {
     clusters: Vec<String>,
@@ -95,6 +135,9 @@ struct World {
     calls: BTreeMap<&'static str, usize>,
     next_id: u64,
     records: BTreeMap<String, FakeRecord>,
+    /// How the tasks of a family end; any other: [`TaskScript::exits`]`(0)`.
+    task_scripts: BTreeMap<String, TaskScript>,
+    tasks: Vec<FakeTask>,
 }
 
 #[derive(Default)]
@@ -114,7 +157,14 @@ impl FakeAws {
 
     /// An ECS service running one container `name` with `image`, its rollout done.
     pub fn add_service(&self, cluster: &str, name: &str, image: &str) {
-        let container = ContainerDefinition::builder().name(name).image(image).build();
+        let logs = LogConfiguration::builder()
+            .log_driver(LogDriver::Awslogs)
+            .options("awslogs-group", format!("/ecs/{name}"))
+            .options("awslogs-stream-prefix", "ecs")
+            .build()
+            .expect("a log driver is given");
+        let container =
+            ContainerDefinition::builder().name(name).image(image).log_configuration(logs).build();
         let definition = TaskDefinition::builder().family(name).container_definitions(container).build();
         let arn = self.store_definition(TaskDefinitionWithTags {
             definition,
@@ -168,6 +218,29 @@ impl FakeAws {
         let key = (cluster.to_string(), name.to_string());
         let latest = world.records.values().filter(|r| r.service == key).max_by_key(|r| r.created_at)?;
         Some(latest.view.clone())
+    }
+
+    /// Registers a task definition of its own (a migration or verification family), with one
+    /// container `container`; its ARN.
+    pub fn add_task_definition(&self, family: &str, container: &str, image: &str) -> String {
+        let container = ContainerDefinition::builder().name(container).image(image).build();
+        let definition = TaskDefinition::builder().family(family).container_definitions(container).build();
+        self.store_definition(TaskDefinitionWithTags { definition, tags: Vec::new(), uncopied: Vec::new() })
+    }
+
+    /// The tasks of `family` end as `script` says.
+    pub fn script_task(&self, family: &str, script: TaskScript) {
+        self.world.borrow_mut().task_scripts.insert(family.to_string(), script);
+    }
+
+    /// Every task started, in order.
+    pub fn tasks(&self) -> Vec<FakeTask> {
+        self.world.borrow().tasks.clone()
+    }
+
+    /// The image of `container` in task definition `arn`.
+    pub fn image_in(&self, arn: &str, container: &str) -> String {
+        self.world.borrow().definitions[arn].image_of(container).unwrap_or_default().to_string()
     }
 
     pub fn deregister(&self, arn: &str) {
@@ -460,7 +533,14 @@ impl Ecs for FakeAws {
         const ACTION: &str = "ecs:DescribeTaskDefinition";
         self.call(ACTION)?;
         let world = self.world.borrow();
-        let found = world.definitions.get(arn).cloned();
+        // As ECS: an ARN, `family:revision`, or a family (its latest revision).
+        let found = world.definitions.get(arn).cloned().or_else(|| {
+            let named = |d: &&TaskDefinitionWithTags| {
+                let family = d.definition.family.as_deref().unwrap_or_default();
+                family == arn || format!("{family}:{}", d.definition.revision) == arn
+            };
+            world.definitions.values().filter(named).max_by_key(|d| d.definition.revision).cloned()
+        });
         found.ok_or_else(|| {
             AwsError::from_response(ACTION, 400, "ClientException", "Unable to describe task definition.")
         })
@@ -577,5 +657,96 @@ impl Parameters for FakeAws {
     async fn get(&self, name: &str) -> Result<Option<String>, AwsError> {
         self.call("ssm:GetParameter")?;
         Ok(self.world.borrow().parameters.get(name).and_then(|h| h.last().cloned()))
+    }
+}
+
+impl Tasks for FakeAws {
+    async fn placement(&self, cluster: &str, service: &str) -> Result<Placement, AwsError> {
+        const ACTION: &str = "ecs:DescribeServices";
+        self.call(ACTION)?;
+        self.find_service(ACTION, cluster, service)?;
+        let world = self.world.borrow();
+        let network = AwsVpcConfiguration::builder()
+            .subnets("subnet-0123456789abcdef0")
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .expect("subnets are given");
+        Ok(Placement {
+            task_definition: world.services[&(cluster.to_string(), service.to_string())]
+                .task_definition
+                .clone(),
+            launch_type: Some(LaunchType::Fargate),
+            capacity_provider_strategy: Vec::new(),
+            network_configuration: Some(
+                NetworkConfiguration::builder().awsvpc_configuration(network).build(),
+            ),
+            platform_version: None,
+        })
+    }
+
+    async fn run_task(&self, request: &TaskRequest<'_>) -> Result<String, AwsError> {
+        const ACTION: &str = "ecs:RunTask";
+        self.call(ACTION)?;
+        let mut world = self.world.borrow_mut();
+        if !world.clusters.iter().any(|c| c == request.cluster) {
+            return Err(AwsError::from_response(
+                ACTION,
+                400,
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ));
+        }
+        if let Some(started) = world.tasks.iter().find(|t| t.client_token == request.client_token) {
+            return Ok(started.arn.clone());
+        }
+        let Some(definition) = world.definitions.get(request.task_definition) else {
+            return Err(AwsError::from_response(ACTION, 400, "ClientException", "TaskDefinition not found."));
+        };
+        if definition.image_of(request.container).is_none() {
+            return Err(AwsError::from_response(
+                ACTION,
+                400,
+                "InvalidParameterException",
+                "Override for container named x is not a container in the TaskDefinition.",
+            ));
+        }
+        let family = definition.definition.family.clone().unwrap_or_default();
+        let script = world.task_scripts.get(&family).cloned().unwrap_or_else(|| TaskScript::exits(0));
+        world.next_id += 1;
+        let arn =
+            format!("arn:aws:ecs:eu-west-1:123456789012:task/{}/{:032x}", request.cluster, world.next_id);
+        world.tasks.push(FakeTask {
+            cluster: request.cluster.to_string(),
+            arn: arn.clone(),
+            task_definition: request.task_definition.to_string(),
+            container: request.container.to_string(),
+            command: request.command.to_vec(),
+            client_token: request.client_token.to_string(),
+            started_by: request.started_by.to_string(),
+            script,
+            polls: 0,
+        });
+        Ok(arn)
+    }
+
+    async fn describe_task(&self, cluster: &str, task: &str, container: &str) -> Result<TaskState, AwsError> {
+        const ACTION: &str = "ecs:DescribeTasks";
+        self.call(ACTION)?;
+        let mut world = self.world.borrow_mut();
+        let Some(found) = world.tasks.iter_mut().find(|t| t.arn == task && t.cluster == cluster) else {
+            return Err(AwsError::not_found(ACTION, format!("task {task} not found")));
+        };
+        found.polls = found.polls.saturating_add(1);
+        if found.polls <= found.script.polls {
+            return Ok(TaskState { last_status: "RUNNING".into(), ..TaskState::default() });
+        }
+        let ran = found.container == container;
+        Ok(TaskState {
+            last_status: "STOPPED".into(),
+            stop_code: Some(found.script.stop_code.to_string()),
+            stopped_reason: Some(found.script.stopped_reason.clone()),
+            exit_code: found.script.exit_code.filter(|_| ran),
+            container_reason: None,
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! - [`rollout`]: applying a deployment to ECS, waiting for the truth, writing SSM.
 //! - [`ecs`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
 //! - [`live`]: what ECS runs now, for drift and imports.
+//! - [`task`]: one-off tasks: a deployment's `before` and `verify` tasks, `ledger run`.
 //! - [`task_fields`]: which task definition fields a new revision carries over.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
@@ -18,12 +19,15 @@ pub mod retry;
 pub mod rollout;
 pub mod s3;
 pub mod ssm;
+pub mod task;
 pub mod task_fields;
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod rollout_tests;
+#[cfg(test)]
+mod task_tests;
 
 pub use connect::{AwsSettings, Cloud, ConnectError};
 pub use error::{AwsError, ErrorKind};

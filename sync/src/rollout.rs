@@ -29,6 +29,7 @@ use crate::ecs::{
 };
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
+use crate::task::Hooks;
 
 /// How many events of a service a failure quotes.
 const EVENTS_QUOTED: usize = 3;
@@ -153,17 +154,24 @@ async fn describe_targets<E: Ecs>(ecs: &E, backoff: &Backoff, targets: &[&Servic
     describe_all(ecs, backoff, &wanted).await
 }
 
-/// Rolls `services` out for deployment `deployment`.
+/// Rolls `services` out for deployment `deployment`; `hooks` run its one-off tasks (see
+/// [`crate::task`]) before the first service is updated and once every service succeeded.
 pub async fn apply<E: Ecs, P: Parameters>(
     clients: Clients<'_, E, P>,
     env: &EnvTarget,
     deployment: EntryId,
     services: &[ServiceTarget],
     options: &Options,
+    hooks: &impl Hooks,
     progress: Progress<'_>,
 ) -> Outcome {
     let deployment_tag = deployment.to_hex();
     let ecs = clients.ecs;
+    // Hook point 1: a failed `before` task stops the deployment before any service changes.
+    if let Err(why) = hooks.before().await {
+        let attempts = services.iter().map(|_| Attempt::failed(format!("not deployed: {why}"))).collect();
+        return conclude(services, attempts, options.wait, false);
+    }
     let described = describe_targets(ecs, &options.backoff, &services.iter().collect::<Vec<_>>()).await;
     let updates: Vec<(Attempt, Option<Watch>)> = futures_util::stream::iter(services.iter().zip(described))
         .map(|(target, described)| update(ecs, target, described, &deployment_tag, options, progress))
@@ -179,6 +187,17 @@ pub async fn apply<E: Ecs, P: Parameters>(
             attempt.outcome.result = ending.result;
             attempt.outcome.running = ending.running.release(target);
             attempt.outcome.detail = ending.detail;
+        }
+    }
+
+    // Hook point 2: once every service succeeded, the verification decides.
+    if options.wait
+        && attempts.iter().all(|a| a.outcome.result == DeployResult::Succeeded)
+        && let Err(why) = hooks.verify().await
+    {
+        for attempt in &mut attempts {
+            attempt.outcome.result = DeployResult::Failed;
+            attempt.outcome.detail = join(&attempt.outcome.detail, &format!("rolled out, but {why}"));
         }
     }
 

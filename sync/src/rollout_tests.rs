@@ -11,6 +11,7 @@ use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
 use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, apply, observe};
+use crate::task::NoHooks;
 
 const CLUSTER: &str = "catalogue-stage";
 const PREFIX: &str = "/catalogue/images/stage";
@@ -65,7 +66,7 @@ fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
 
 async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options: &Options) -> Outcome {
     let clients = Clients { ecs: fake, parameters: fake };
-    apply(clients, env, DEPLOYMENT, targets, options, &|_, _| {}).await
+    apply(clients, env, DEPLOYMENT, targets, options, &NoHooks, &|_, _| {}).await
 }
 
 /// [`run`], with the progress lines it printed (`service: line`).
@@ -73,7 +74,7 @@ async fn run_logged(fake: &FakeAws, targets: &[ServiceTarget], options: &Options
     let lines = std::cell::RefCell::new(Vec::new());
     let clients = Clients { ecs: fake, parameters: fake };
     let progress = |service: &str, line: &str| lines.borrow_mut().push(format!("{service}: {line}"));
-    let outcome = apply(clients, &env(), DEPLOYMENT, targets, options, &progress).await;
+    let outcome = apply(clients, &env(), DEPLOYMENT, targets, options, &NoHooks, &progress).await;
     (outcome, lines.into_inner())
 }
 

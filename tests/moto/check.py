@@ -628,6 +628,78 @@ def describe_service_deployments_takes_1_to_20_and_reports_the_missing():
         )
 
 
+# --- one-off tasks ---------------------------------------------------------
+
+
+def run_one_off(family, command):
+    """Starts a task of `family`'s latest revision with the command overridden; its ARN."""
+    task = client("ecs").run_task(
+        cluster=CLUSTER,
+        taskDefinition=family,
+        overrides={"containerOverrides": [{"name": "app", "command": command}]},
+        startedBy="ledger/check",
+    )["tasks"][0]
+    assert task["lastStatus"] == "PENDING", task["lastStatus"]
+    return task["taskArn"]
+
+
+def describe_task(arn):
+    task = client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    container = task["containers"][0]
+    return (task["lastStatus"], task.get("stopCode"), container.get("exitCode"))
+
+
+@check
+def task_stops_with_exit_code_0_after_two_observations_by_default():
+    register("oneoff", "app:1")
+    arn = run_one_off("oneoff", ["migrate"])
+    assert describe_task(arn) == ("RUNNING", None, None)
+    assert describe_task(arn) == ("RUNNING", None, None)
+    assert describe_task(arn) == ("STOPPED", "EssentialContainerExited", 0)
+    assert describe_task(arn) == ("STOPPED", "EssentialContainerExited", 0), "it stays stopped"
+
+
+@check
+def task_policy_sets_the_exit_code_steps_and_reason():
+    register("migrate", "app:1")
+    status, answer = control(
+        "POST", "/_ledger/task", {"cluster": CLUSTER, "family": "migrate", "exit_code": 1, "steps": 1}
+    )
+    assert status == 200, answer
+    arn = run_one_off("migrate", ["migrate", "--up"])
+    assert describe_task(arn) == ("RUNNING", None, None)
+    assert describe_task(arn) == ("STOPPED", "EssentialContainerExited", 1)
+
+    body = {"cluster": CLUSTER, "family": "migrate", "exit_code": None, "steps": 0,
+            "stop_code": "TaskFailedToStart", "stopped_reason": "CannotPullContainerError"}
+    assert control("POST", "/_ledger/task", body)[0] == 200
+    arn = run_one_off("migrate", ["migrate"])
+    task = client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert (task["lastStatus"], task["stopCode"], task["stoppedReason"]) == (
+        "STOPPED", "TaskFailedToStart", "CannotPullContainerError"), task
+    assert "exitCode" not in task["containers"][0], task["containers"][0]
+    # A policy for one family leaves the others at the default.
+    arn = run_one_off("oneoff", ["true"])
+    describe_task(arn), describe_task(arn)
+    assert describe_task(arn) == ("STOPPED", "EssentialContainerExited", 0)
+
+
+@check
+def task_control_rejects_bad_input():
+    good = {"cluster": CLUSTER, "family": "f", "exit_code": 1, "steps": 1}
+    for body in [
+        b"not json",
+        {**good, "exit_code": "1"},
+        {**good, "steps": -1},
+        {**good, "family": ""},
+        {**good, "stop_code": ""},
+        {key: value for key, value in good.items() if key != "family"},
+        {**good, "colour": "red"},
+    ]:
+        status, answer = control("POST", "/_ledger/task", body)
+        assert status == 400 and answer.get("error"), (body, status, answer)
+
+
 @check
 def ssm_overwrite_and_history():
     ssm = client("ssm")

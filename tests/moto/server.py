@@ -11,6 +11,7 @@ launcher goes away with the harness.
 On top of moto it:
   * makes ECS deployments behave like real ECS (see "ECS deployments" below);
   * keeps the RegisterTaskDefinition fields moto 5.2.5 drops;
+  * makes one-off tasks stop with a chosen exit code (see "One-off tasks");
   * answers a control endpoint under /_ledger/ (see README.md).
 """
 
@@ -31,7 +32,7 @@ from urllib.parse import parse_qs
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
-from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -620,6 +621,130 @@ def register_task_definition(self):
 EC2ContainerServiceResponse.register_task_definition = register_task_definition
 
 # ---------------------------------------------------------------------------
+# One-off tasks (RunTask, DescribeTasks), as ledger's `before`, `verify` and
+# `ledger run` use them. Policies are set through POST /_ledger/task.
+#
+# moto's tasks never stop with an exit code of their own choosing. Here a task
+# started by RunTask carries (not part of the ECS model, so moto never
+# serialises them):
+#   _ledger_observed: how many DescribeTasks calls have seen it RUNNING;
+#   _ledger_policy: how it ends, looked up by (cluster, family) at RunTask;
+#   _ledger_status: the status DescribeTasks reports, over moto's own.
+# Once `steps` DescribeTasks calls have seen it RUNNING, it is STOPPED with the
+# policy's stop code and reason, and its (first) container's exit code.
+# A cluster without container instances runs tasks as moto runs Fargate ones
+# (the emulator has no instances to place them on).
+# ---------------------------------------------------------------------------
+
+DEFAULT_TASK_POLICY = {
+    "exit_code": 0,
+    "steps": 2,
+    "stop_code": "EssentialContainerExited",
+    "stopped_reason": "Essential container in task exited",
+}
+
+# (cluster name, task definition family) -> policy; either may be "*".
+task_policies = {}
+
+
+def task_policy_for(cluster, family):
+    """The most specific task policy set for a family, else the default."""
+    for key in ((cluster, family), (cluster, "*"), ("*", family), ("*", "*")):
+        if key in task_policies:
+            return task_policies[key]
+    return DEFAULT_TASK_POLICY
+
+
+original_run_task = EC2ContainerServiceBackend.run_task
+original_describe_tasks = EC2ContainerServiceBackend.describe_tasks
+original_task_last_status = Task.last_status
+
+
+def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type, *args, **kwargs):
+    """RunTask: each task started ends as its family's policy says."""
+    cluster_name = cluster_str.split("/")[-1]
+    active_task_definition(self, task_definition_str)
+    if not self.container_instances.get(cluster_name) and launch_type != "FARGATE":
+        launch_type = "FARGATE"
+    tasks = original_run_task(
+        self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type, *args, **kwargs
+    )
+    for task in tasks:
+        family = self.describe_task_definition(task.task_definition_arn).family
+        task._ledger_observed = 0
+        task._ledger_policy = task_policy_for(task.cluster_name, family)
+        task._ledger_status = "PENDING"
+        for container in task.containers:
+            container.last_status = "PENDING"
+            container.exitCode = None
+    return tasks
+
+
+def describe_tasks(self, cluster_str, tasks):
+    """DescribeTasks: a task stops once `steps` calls have seen it RUNNING."""
+    described = original_describe_tasks(self, cluster_str, tasks)
+    for task in described:
+        policy = getattr(task, "_ledger_policy", None)
+        if policy is None or task._ledger_status == "STOPPED":
+            continue
+        if task._ledger_observed < policy["steps"]:
+            task._ledger_observed += 1
+            task._ledger_status = "RUNNING"
+            for container in task.containers:
+                container.last_status = "RUNNING"
+            continue
+        task._ledger_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stop_code = policy["stop_code"]
+        task.stopped_reason = policy["stopped_reason"]
+        for index, container in enumerate(task.containers):
+            container.last_status = "STOPPED"
+            container.exitCode = policy["exit_code"] if index == 0 else None
+    return described
+
+
+def task_last_status(self):
+    return getattr(self, "_ledger_status", None) or original_task_last_status.fget(self)
+
+
+EC2ContainerServiceBackend.run_task = run_task
+EC2ContainerServiceBackend.describe_tasks = describe_tasks
+Task.last_status = property(task_last_status, original_task_last_status.fset)
+
+
+def parse_task_policy(body):
+    """The ((cluster, family), policy) a POST /_ledger/task body sets."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise BadRequest("body is not JSON")
+    if not isinstance(fields, dict):
+        raise BadRequest("body is not a JSON object")
+    unknown = set(fields) - {"cluster", "family", "exit_code", "steps", "stop_code", "stopped_reason"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {sorted(unknown)}")
+    names = []
+    for field in ("cluster", "family"):
+        name = fields.get(field)
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"{field} must be a non-empty string")
+        names.append(name.split("/")[-1])
+    exit_code = fields.get("exit_code", DEFAULT_TASK_POLICY["exit_code"])
+    if exit_code is not None and type(exit_code) is not int:
+        raise BadRequest("exit_code must be an integer or null")
+    steps = fields.get("steps", DEFAULT_TASK_POLICY["steps"])
+    if type(steps) is not int or steps < 0:
+        raise BadRequest("steps must be a non-negative integer")
+    policy = {"exit_code": exit_code, "steps": steps}
+    for field in ("stop_code", "stopped_reason"):
+        value = fields.get(field, DEFAULT_TASK_POLICY[field])
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"{field} must be a non-empty string")
+        policy[field] = value
+    return tuple(names), policy
+
+
+# ---------------------------------------------------------------------------
 # The WSGI front: /_ledger/ control routes, and a count of the AWS calls.
 # ---------------------------------------------------------------------------
 
@@ -765,6 +890,14 @@ class LedgerApp:
                 self.denied = parse_denied(body)
             except BadRequest as error:
                 return "400 Bad Request", {"error": str(error)}
+            return "200 OK", {}
+        if route == ("POST", "/_ledger/task"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                key, policy = parse_task_policy(body)
+            except BadRequest as error:
+                return "400 Bad Request", {"error": str(error)}
+            task_policies[key] = policy
             return "200 OK", {}
         if route == ("GET", "/_ledger/calls"):
             return "200 OK", dict(self.calls)

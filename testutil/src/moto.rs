@@ -129,6 +129,25 @@ impl Moto {
         );
     }
 
+    /// How one-off tasks (RunTask) of task definition family `family` in `cluster` end from now
+    /// on ("*" for any): seen RUNNING by `steps` DescribeTasks calls, then STOPPED with their
+    /// container's `exit_code` (`None`: without one, as a task that never started).
+    pub fn set_task(&self, cluster: &str, family: &str, exit_code: Option<i32>, steps: u32) {
+        let mut body = json!({"cluster": cluster, "family": family, "exit_code": exit_code, "steps": steps});
+        if exit_code.is_none() {
+            body["stop_code"] = json!("TaskFailedToStart");
+            body["stopped_reason"] = json!("CannotPullContainerError: pull image manifest has been retried");
+        }
+        let (status, answer) = self.http("POST", "/_ledger/task", &[], &body.to_string());
+        assert_eq!(status, 200, "setting a task policy: {answer}");
+    }
+
+    /// Task `task` of `cluster`, as DescribeTasks gives it.
+    pub fn describe_task(&self, cluster: &str, task: &str) -> Value {
+        let answer = self.call("ecs", "DescribeTasks", json!({"cluster": cluster, "tasks": [task]}));
+        answer["tasks"][0].clone()
+    }
+
     /// The AWS calls made since the start or the last reset, by `service:Action`.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         let (status, answer) = self.http("GET", "/_ledger/calls", &[], "");

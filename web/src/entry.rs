@@ -228,6 +228,25 @@ pub fn page(dashboard: &Dashboard, text: &str, now: Timestamp) -> Result<String,
                 format!("/entry/{}", target.to_hex()),
             ));
         }
+        Body::TaskRun(run) => {
+            page.fields.push(Field::link("environment", &run.env, format!("/env/{}", run.env)));
+            page.fields.push(Field::text("service", &run.service));
+            page.fields.push(Field::text("purpose", run.purpose.as_str()));
+            if let Some(deployment) = run.purpose.deployment() {
+                let link = format!("/entry/{}", deployment.to_hex());
+                page.fields.push(Field::link("deployment", deployment.short(), link));
+            }
+            page.fields.push(Field::text("command", run.command.join(" ")));
+            page.fields.push(Field::text("result", if run.succeeded { "succeeded" } else { "failed" }));
+            page.fields.push(Field::text("detail", &run.detail));
+            if let Some(task) = &run.task {
+                page.fields.push(Field::text("task", task));
+            }
+            if let Some(definition) = &run.task_definition {
+                page.fields.push(Field::text("task definition", definition));
+            }
+            page.fields.push(Field::text("logs", ledger_app::tasks::logs_line(run)));
+        }
     }
     Ok(page.render()?)
 }

@@ -3,11 +3,12 @@
 //! time, optionally only those that changed one service (`?service=api`). A page starts at a
 //! cursor (`?before=<seq>`: the deployments recorded before that position), which its newer/older
 //! links carry, or at a number (`?page=N`); either is a range read at any depth. Pages of one
-//! service are numbered.
+//! service are numbered. The newest page also lists the environment's newest one-off task runs
+//! (`before`, `verify`, `ledger run`).
 
 use askama::Template;
 use ledger_app::ledger::history::{Cursor, DeploymentRecord};
-use ledger_app::ledger::{Body, Source};
+use ledger_app::ledger::{Body, Source, StoredEntry, task_runs};
 use ledger_app::log::{self, PageAt};
 
 use super::governance::Forced;
@@ -31,8 +32,48 @@ struct EnvPage {
     /// "Page 3" or "Before #1234".
     position: String,
     deployments: Vec<DeploymentView>,
+    /// On the newest page: the newest task runs.
+    tasks: Vec<TaskRunView>,
     newer: Option<String>,
     older: Option<String>,
+}
+
+/// One task run as the page shows it.
+pub struct TaskRunView {
+    pub id: String,
+    pub short: String,
+    pub at: String,
+    pub actor: String,
+    /// `before`, `verify` or `manual`.
+    pub purpose: &'static str,
+    pub deployment: Option<(String, String)>,
+    pub service: String,
+    pub command: String,
+    /// `succeeded` or `failed`.
+    pub result: &'static str,
+    pub detail: String,
+    pub task: String,
+    pub logs: String,
+}
+
+impl TaskRunView {
+    fn of(stored: &StoredEntry) -> Option<TaskRunView> {
+        let run = stored.entry.as_task_run()?;
+        Some(TaskRunView {
+            id: stored.id.to_hex(),
+            short: stored.id.short(),
+            at: stored.entry.at.to_human(),
+            actor: stored.entry.actor.clone(),
+            purpose: run.purpose.as_str(),
+            deployment: run.purpose.deployment().map(|d| (d.to_hex(), d.short())),
+            service: run.service.clone(),
+            command: run.command.join(" "),
+            result: if run.succeeded { "succeeded" } else { "failed" },
+            detail: run.detail.clone(),
+            task: run.task.clone().unwrap_or_default(),
+            logs: ledger_app::tasks::logs_line(run),
+        })
+    }
 }
 
 /// One deployment as the page shows it.
@@ -165,6 +206,12 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
     }
     let deployments =
         records.iter().map(|record| DeploymentView::of(&releases, record)).collect::<Result<Vec<_>, _>>()?;
+    let newest = matches!(at, PageAt::Number(1) | PageAt::Cursor(Cursor::Newest));
+    let tasks = match newest {
+        true => task_runs::newest(&reader, env, service.as_deref(), PAGE_SIZE)?,
+        false => Vec::new(),
+    };
+    let tasks = tasks.iter().filter_map(TaskRunView::of).collect();
     let (newer, older) = match (&service, at) {
         (Some(service), PageAt::Number(number)) => {
             let link = |page: usize| format!("/env/{env}?service={service}&page={page}");
@@ -189,6 +236,7 @@ pub fn page(dashboard: &Dashboard, env: &str, params: &Params) -> Result<String,
         service,
         position,
         deployments,
+        tasks,
     }
     .render()?)
 }

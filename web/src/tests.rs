@@ -727,6 +727,58 @@ fn governance_entries_render_their_fields() {
     assert!(body.contains("incident &#60;b&#62;4711&#60;/b&#62;"), "{body}");
 }
 
+#[test]
+fn task_runs_are_listed_on_the_environment_page_and_have_pages_of_their_own() {
+    use ledger_app::ledger::entry::{TaskLogs, TaskPurpose, TaskRun};
+    let g = governed();
+    let run = TaskRun {
+        env: "prod".into(),
+        service: "api".into(),
+        purpose: TaskPurpose::Manual,
+        command: vec!["rake".into(), "<b>db</b>".into()],
+        task_definition: Some("arn:aws:ecs:eu-west-1:1:task-definition/api:3".into()),
+        task: Some("arn:aws:ecs:eu-west-1:1:task/prod/0123abcd".into()),
+        exit_code: Some(1),
+        succeeded: false,
+        detail: "exited 1".into(),
+        logs: Some(TaskLogs {
+            group: "/ecs/api".into(),
+            stream: Some("ecs/api/0123abcd".into()),
+            region: None,
+        }),
+    };
+    let stamp = Stamp {
+        at: Timestamp(1_900_000_000_000_000),
+        actor: "Dan <dan@example.com>".into(),
+        message: String::new(),
+    };
+    let recorded = g
+        .dashboard
+        .store
+        .write(|w| {
+            let (stored, bytes) = w.seal_new(stamp, EntryBody::TaskRun(run))?;
+            w.receive(stored.id, &bytes)
+        })
+        .unwrap();
+
+    let body = g.page("/env/prod");
+    let tasks = section(&body, r#"<table id="tasks">"#, "</table>");
+    assert!(tasks.contains(r#"data-result="failed""#), "{tasks}");
+    assert!(tasks.contains(&format!(r#"href="/entry/{}""#, recorded.id.to_hex())), "{tasks}");
+    assert!(tasks.contains("rake &#60;b&#62;db&#60;/b&#62;"), "escaped: {tasks}");
+    assert!(tasks.contains("awslogs group /ecs/api, stream ecs/api/0123abcd"), "{tasks}");
+    assert!(!g.page("/env/stage").contains(r#"id="tasks""#), "prod's runs only");
+
+    let page = g.page(&format!("/entry/{}", recorded.id.to_hex()));
+    assert!(
+        page.contains("exited 1") && page.contains("arn:aws:ecs:eu-west-1:1:task/prod/0123abcd"),
+        "{page}"
+    );
+    let log = g.json("/api/log/prod");
+    assert_eq!(log["tasks"][0]["id"], recorded.id.to_hex());
+    assert_eq!(log["tasks"][0]["exit_code"], 1);
+}
+
 /// A ledger under a signing policy that begins at a point of its history.
 struct Signed {
     _dir: tempfile::TempDir,

@@ -3,9 +3,10 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use ledger_app::ledger::history::DeploymentRecord;
+use ledger_app::ledger::entry::TaskRun;
 use ledger_app::ledger::{Body, DeployResult, Source, StoredEntry};
-use ledger_app::log;
+use ledger_app::log::{self, EnvLog};
+use ledger_app::tasks;
 use ledger_app::text::inert;
 use ledger_app::views::{Releases, describe_trigger};
 
@@ -47,10 +48,11 @@ pub fn run(globals: &GlobalArgs, args: &LogArgs) -> CommandResult {
                     let log = log::env_log(&workspace, releases, env, service, args.limit)?;
                     if globals.json() {
                         json_text(&log.json(releases)?)
-                    } else if log.records.is_empty() {
+                    } else if log.records.is_empty() && log.tasks.is_empty() {
                         format!("no deployments to {env} yet\n")
                     } else {
-                        let text = render_env_log(releases, &log.records)?;
+                        let mut text = render_env_log(releases, &log)?;
+                        text.push_str(&render_task_runs(&log.tasks));
                         hint_more(log.more, args.limit);
                         text
                     }
@@ -83,16 +85,13 @@ fn hint_more(more: bool, limit: usize) {
 }
 
 /// git-log-like blocks: one per deployment, written into one buffer as they are rendered.
-pub fn render_env_log<S: Source>(
-    releases: &Releases<'_, S>,
-    records: &[DeploymentRecord],
-) -> ledger_app::Result<String> {
+pub fn render_env_log<S: Source>(releases: &Releases<'_, S>, log: &EnvLog) -> ledger_app::Result<String> {
     let style = Style::detect();
     let heading = style.bold("deployment");
-    let mut out = String::with_capacity(records.len() * 320);
+    let mut out = String::with_capacity(log.records.len() * 320);
     let mut rows = Vec::new();
     // (Writing to a String cannot fail.)
-    for record in records {
+    for record in &log.records {
         let entry = &record.deployment.entry;
         let Body::Deployment(deployment) = &entry.body else {
             continue;
@@ -140,9 +139,50 @@ pub fn render_env_log<S: Source>(
                 }
             }
         }
+        for run in log.tasks_of(record.deployment.id) {
+            let _ = writeln!(out, "    {}", task_line(&style, run));
+        }
         out.push('\n');
     }
     Ok(out)
+}
+
+/// One line per task run: purpose, service, command, how it ended, its task and logs.
+fn task_line(style: &Style, run: &TaskRun) -> String {
+    let result =
+        if run.succeeded { style.result(Some(DeployResult::Succeeded)) } else { style.warn("failed") };
+    let task = run.task.as_deref().map_or(String::new(), |task| format!("; task {}", inert(task)));
+    format!(
+        "{} {} `{}`: {result}, {}{task}; logs: {}",
+        run.purpose.as_str(),
+        inert(&run.service),
+        inert(&run.command.join(" ")),
+        inert(&run.detail),
+        inert(&tasks::logs_line(run))
+    )
+}
+
+/// The environment's newest task runs, each with who and when.
+fn render_task_runs(runs: &[StoredEntry]) -> String {
+    if runs.is_empty() {
+        return String::new();
+    }
+    let style = Style::detect();
+    let mut out = format!("{}\n", style.bold("task runs"));
+    for stored in runs {
+        let Some(run) = stored.entry.as_task_run() else { continue };
+        let deployment =
+            run.purpose.deployment().map_or(String::new(), |d| format!(" (deployment {})", d.short()));
+        let _ = writeln!(
+            out,
+            "{}  {}  {}{deployment}",
+            stored.id.short(),
+            stored.entry.at.to_human(),
+            inert(&stored.entry.actor)
+        );
+        let _ = writeln!(out, "    {}", task_line(&style, run));
+    }
+    out
 }
 
 /// One line per entry: id, when, kind, what, who, message.
@@ -188,6 +228,15 @@ fn render_entry_lines<S: Source>(
             Body::Freeze(freeze) => inert(&freeze.env).into_owned(),
             Body::Unfreeze(unfreeze) => inert(&unfreeze.env).into_owned(),
             Body::Quarantine(quarantine) => quarantine.target.short(),
+            Body::TaskRun(run) => inert(&format!(
+                "{}: {} {} `{}`: {}",
+                run.env,
+                run.purpose.as_str(),
+                run.service,
+                run.command.join(" "),
+                if run.succeeded { "succeeded" } else { "failed" }
+            ))
+            .into_owned(),
         };
         let signature = releases.signature(stored)?;
         let who = match signature.notable() {

@@ -25,6 +25,7 @@ mod register;
 mod release;
 mod remote;
 mod rollback;
+mod run;
 mod serve;
 mod show;
 mod signer;
@@ -48,6 +49,7 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     Wait(wait::WaitArgs),
     Reconcile(reconcile::ReconcileArgs),
+    Run(run::RunArgs),
     Import(import::ImportArgs),
     Observe(observe::ObserveArgs),
     Lease(lease::LeaseArgs),
@@ -76,7 +78,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 32] = [
+const EACH_COMMAND: [(&str, Augment); 33] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -85,6 +87,7 @@ const EACH_COMMAND: [(&str, Augment); 32] = [
     ("rollback", rollback::RollbackArgs::augment_args),
     ("wait", wait::WaitArgs::augment_args),
     ("reconcile", reconcile::ReconcileArgs::augment_args),
+    ("run", run::RunArgs::augment_args),
     ("import", import::ImportArgs::augment_args),
     ("observe", observe::ObserveArgs::augment_args),
     ("lease", lease::LeaseArgs::augment_args),
@@ -128,6 +131,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Rollback(args) => rollback::run(globals, args),
         Command::Wait(args) => wait::run(globals, args),
         Command::Reconcile(args) => reconcile::run(globals, args),
+        Command::Run(args) => run::run(globals, args),
         Command::Import(args) => import::run(globals, args),
         Command::Observe(args) => observe::run(globals, args),
         Command::Lease(args) => lease::run(globals, args),

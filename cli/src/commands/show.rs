@@ -87,6 +87,20 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
         Body::Freeze(freeze) => rows.push(vec!["Environment:".into(), inert(&freeze.env).into_owned()]),
         Body::Unfreeze(unfreeze) => rows.push(vec!["Environment:".into(), inert(&unfreeze.env).into_owned()]),
         Body::Quarantine(quarantine) => rows.push(vec!["Quarantined:".into(), quarantine.target.to_hex()]),
+        Body::TaskRun(run) => {
+            rows.push(vec!["Environment:".into(), inert(&run.env).into_owned()]);
+            rows.push(vec!["Service:".into(), inert(&run.service).into_owned()]);
+            let deployment =
+                run.purpose.deployment().map_or(String::new(), |d| format!(" (deployment {})", d.to_hex()));
+            rows.push(vec!["Purpose:".into(), format!("{}{deployment}", run.purpose.as_str())]);
+            rows.push(vec!["Command:".into(), inert(&run.command.join(" ")).into_owned()]);
+            let result = if run.succeeded { "succeeded" } else { "failed" };
+            rows.push(vec!["Result:".into(), format!("{result}: {}", inert(&run.detail))]);
+            rows.push(vec!["Task:".into(), inert(run.task.as_deref().unwrap_or("-")).into_owned()]);
+            let definition = run.task_definition.as_deref().unwrap_or("-");
+            rows.push(vec!["Definition:".into(), inert(definition).into_owned()]);
+            rows.push(vec!["Logs:".into(), inert(&ledger_app::tasks::logs_line(run)).into_owned()]);
+        }
     }
     out.push_str(&format!("{} {}\n", style.bold(entry.kind().as_str()), style.bold(&stored.id.to_hex())));
     out.push_str(&table(&rows));
@@ -126,7 +140,12 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
                 ]);
             }
         }
-        Body::Release(_) | Body::Approval(_) | Body::Freeze(_) | Body::Unfreeze(_) | Body::Quarantine(_) => {}
+        Body::Release(_)
+        | Body::Approval(_)
+        | Body::Freeze(_)
+        | Body::Unfreeze(_)
+        | Body::Quarantine(_)
+        | Body::TaskRun(_) => {}
     }
     if !detail.is_empty() {
         out.push('\n');

@@ -41,8 +41,14 @@ pub enum SignerRule {
 }
 
 /// The kinds whose entries belong to an environment, for which rules may name one.
-pub const KINDS_WITH_ENVIRONMENT: [EntryKind; 5] =
-    [EntryKind::Deployment, EntryKind::Outcome, EntryKind::Approval, EntryKind::Freeze, EntryKind::Unfreeze];
+pub const KINDS_WITH_ENVIRONMENT: [EntryKind; 6] = [
+    EntryKind::Deployment,
+    EntryKind::Outcome,
+    EntryKind::Approval,
+    EntryKind::Freeze,
+    EntryKind::Unfreeze,
+    EntryKind::TaskRun,
+];
 
 /// What the trust policy makes of one entry's signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
