@@ -8,6 +8,7 @@ use ledger::manifest::EcsEnvironment;
 use ledger::{Source, Stamp, StoredEntry};
 use ledger_sync::Backoff;
 use ledger_sync::rollout::{self, Clients, Options};
+use ledger_sync::task::Ran;
 
 use crate::cloud;
 use crate::deploy::{Deployed, PARALLEL_SERVICES, Recorded, concluded, outcome_stamp, service_targets};
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::hooks::Progress;
 use crate::interrupt;
 use crate::session::Session;
+use crate::tasks;
 use crate::workspace::Workspace;
 
 /// Which unfinished deployments an operation concludes.
@@ -88,7 +90,11 @@ fn observe_and_record(
         targets.len(),
         ecs.cluster
     ));
-    let Some(outcome) = observe(session, &cloud, ecs, &deployment, &targets, &known)? else {
+    let (observed, ran) = observe(session, &cloud, ecs, &deployment, &targets, &known);
+    // The verification's run is recorded whatever became of the wait, after the outcome.
+    let record_tasks = || tasks::record_deployment_tasks(session, env, &stamp, deployment.id, ran);
+    let Some(outcome) = observed? else {
+        record_tasks();
         let next = if unfinished.submitted.is_some() { "wait" } else { "reconcile" };
         return Err(interrupt::stopped_waiting(format!(
             "nothing was recorded; deployment {} to {env} is still unfinished",
@@ -98,6 +104,7 @@ fn observe_and_record(
     };
     let outcome =
         store.write(|writer| writer.record_outcome(outcome_stamp(&stamp), deployment.id, outcome))?;
+    record_tasks();
     concluded(session, env, None, Recorded { deployment, outcome, record_only: false })
 }
 
@@ -108,7 +115,7 @@ fn observe(
     deployment: &StoredEntry,
     targets: &[rollout::ServiceTarget],
     known: &BTreeMap<String, ledger::ServiceOutcome>,
-) -> Result<Option<ledger::Outcome>> {
+) -> (Result<Option<ledger::Outcome>>, Vec<Ran>) {
     let options = Options {
         wait: true,
         rollback_on_failure: false,
@@ -118,13 +125,17 @@ fn observe(
     let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
-    interrupt::block_on_interruptible(rollout::observe(
+    let hooks =
+        tasks::verification_tasks(session.workspace, ecs, &ecs_client, deployment.id, targets, &progress);
+    let observed = interrupt::block_on_interruptible(rollout::observe(
         clients,
         &cloud::env_target(ecs),
         deployment.id,
         targets,
         known,
         &options,
+        &hooks,
         &progress,
-    ))
+    ));
+    (observed, hooks.take_runs())
 }

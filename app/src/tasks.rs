@@ -70,6 +70,21 @@ pub(crate) fn deployment_tasks<'a>(
     }
 }
 
+/// The tasks `wait` and `reconcile` run for deployment `deployment`: the environment's `verify`
+/// alone, since its services were updated already (`before` ran, or the apply stopped there).
+pub(crate) fn verification_tasks<'a>(
+    workspace: &Workspace,
+    ecs: &EcsEnvironment,
+    client: &'a AwsEcs,
+    deployment: EntryId,
+    targets: &[ServiceTarget],
+    progress: &'a dyn Fn(&str, &str),
+) -> DeploymentTasks<'a, AwsEcs> {
+    let mut tasks = deployment_tasks(workspace, ecs, client, deployment, targets, progress);
+    tasks.before.clear();
+    tasks
+}
+
 /// One task of deployment `hex`, the `index`th it may run (which keeps RunTask's token unique).
 fn one_off(
     ecs: &EcsEnvironment,

@@ -191,14 +191,8 @@ pub async fn apply<E: Ecs, P: Parameters>(
     }
 
     // Hook point 2: once every service succeeded, the verification decides.
-    if options.wait
-        && attempts.iter().all(|a| a.outcome.result == DeployResult::Succeeded)
-        && let Err(why) = hooks.verify().await
-    {
-        for attempt in &mut attempts {
-            attempt.outcome.result = DeployResult::Failed;
-            attempt.outcome.detail = join(&attempt.outcome.detail, &format!("rolled out, but {why}"));
-        }
+    if options.wait {
+        verify_when_all_succeeded(hooks, &mut attempts).await;
     }
 
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
@@ -211,8 +205,22 @@ pub async fn apply<E: Ecs, P: Parameters>(
     conclude(services, attempts, options.wait, rolled_back)
 }
 
+/// Runs `hooks`' verification once every service of `attempts` succeeded: a failure fails them
+/// all.
+async fn verify_when_all_succeeded(hooks: &impl Hooks, attempts: &mut [Attempt]) {
+    if attempts.iter().all(|a| a.outcome.result == DeployResult::Succeeded)
+        && let Err(why) = hooks.verify().await
+    {
+        for attempt in attempts {
+            attempt.outcome.result = DeployResult::Failed;
+            attempt.outcome.detail = join(&attempt.outcome.detail, &format!("rolled out, but {why}"));
+        }
+    }
+}
+
 /// Observes a deployment that was submitted (`--no-wait`) or interrupted, waits for what is
-/// still rolling out, and tells how it ended. `known` holds what an earlier outcome recorded
+/// still rolling out, and tells how it ended: once every service succeeded, `hooks` verify
+/// the environment (an interrupted apply may have stopped before its verification ended). `known` holds what an earlier outcome recorded
 /// (task definition and ECS deployment per service); without it, ledger's revision is
 /// recognised by its deployment tag.
 pub async fn observe<E: Ecs, P: Parameters>(
@@ -222,6 +230,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
     services: &[ServiceTarget],
     known: &BTreeMap<String, ServiceOutcome>,
     options: &Options,
+    hooks: &impl Hooks,
     progress: Progress<'_>,
 ) -> Outcome {
     let deployment_tag = deployment.to_hex();
@@ -277,6 +286,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
         attempt.outcome.running = ending.running.release(target);
         attempt.outcome.detail = ending.detail;
     }
+    verify_when_all_succeeded(hooks, &mut attempts).await;
     write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     conclude(services, attempts, true, false)
 }

@@ -330,7 +330,8 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
 
     let clients = Clients { ecs: &fake, parameters: &fake };
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
+        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &NoHooks, &|_, _| {})
+            .await;
     assert_eq!(observed.result, DeployResult::Failed);
     assert_eq!(observed.services["mailer"].result, DeployResult::Failed);
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded);
@@ -348,7 +349,8 @@ async fn an_interrupted_apply_is_reconciled_by_its_tag() {
     let clients = Clients { ecs: &fake, parameters: &fake };
     let nothing_known = BTreeMap::new();
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &nothing_known, &options(), &|_, _| {}).await;
+        observe(clients, &env(), DEPLOYMENT, &targets, &nothing_known, &options(), &NoHooks, &|_, _| {})
+            .await;
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
     let search = &observed.services["search"];
     assert_eq!(search.result, DeployResult::Failed);
@@ -795,7 +797,8 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
     let clients = Clients { ecs: &fake, parameters: &fake };
     let before = fake.calls("ecs:DescribeServiceDeployments");
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &|_, _| {}).await;
+        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &NoHooks, &|_, _| {})
+            .await;
     assert!(fake.calls("ecs:DescribeServiceDeployments") > before);
     assert_eq!(fake.calls("ecs:ListServiceDeployments"), 2, "observing finds nothing again");
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");

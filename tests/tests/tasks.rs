@@ -2,7 +2,9 @@
 //! `verify` task, and `ledger run`, against the local AWS emulator (tests/moto), whose tasks stop
 //! with the exit code a test sets; and the `task_run` entries `log` shows for them.
 
-use ledger_testutil::moto::{Moto, repository};
+use std::time::{Duration, Instant};
+
+use ledger_testutil::moto::{Moto, Rollout, repository};
 use ledger_testutil::process::Project;
 use serde_json::Value;
 
@@ -198,6 +200,47 @@ fn a_failed_verification_fails_the_deployment_counts_as_no_success_and_can_be_ro
     let refused = project.run(&["apply", "latest", "stage", "--yes", "--no-wait"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("runs a `verify` task"), "{}", refused.stderr);
+}
+
+#[test]
+fn an_interrupted_deployment_is_verified_by_reconcile_before_it_counts_as_succeeded() {
+    let verify = "verify = { task = \"smoke\", command = [\"./smoke\", \"stage\"], timeout = \"30s\" }";
+    let (moto, project) = account("", verify);
+    moto.register_task_definition(serde_json::json!({
+        "family": "smoke",
+        "containerDefinitions": [{"name": "runner", "image": "registry.local/smoke:1", "memory": 128}],
+    }));
+    register_all(&project, "v1");
+    moto.set_rollout("stage", "*", Rollout::Never, 0);
+    let mut apply = project.command(&["apply", "latest", "stage", "--yes"]).spawn().expect("starting apply");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let updated =
+        |service: &str| moto.describe_service("stage", service)["deployments"].as_array().unwrap().len() >= 2;
+    while !SERVICES.iter().all(|service| updated(service)) {
+        assert!(Instant::now() < deadline, "the apply never updated the services");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    apply.kill().expect("killing apply");
+    apply.wait().expect("reaping apply");
+    assert!(task_runs(&project).is_empty(), "the apply was stopped before its verification");
+
+    // The rollouts end; reconcile runs the verification, which fails: no success, SSM unwritten.
+    moto.set_rollout("stage", "*", Rollout::Complete, 0);
+    moto.set_task("stage", "smoke", Some(1), 1);
+    let (code, reconciled) = run_json(&project, &["reconcile", "stage"]);
+    assert_eq!(code, 3, "{reconciled:#}");
+    assert_eq!(reconciled["outcome"]["result"], "failed", "{reconciled:#}");
+    for service in SERVICES {
+        let detail = reconciled["outcome"]["services"][service]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("rolled out, but the environment's `verify` task failed: exited 1"),
+            "{detail}"
+        );
+        assert!(moto.parameter_history(&format!("/e2e/images/stage/{service}")).is_empty());
+    }
+    let runs = task_runs(&project);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!((runs[0]["purpose"].as_str(), runs[0]["succeeded"].as_bool()), (Some("verify"), Some(false)));
 }
 
 #[test]
