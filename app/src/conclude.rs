@@ -130,9 +130,7 @@ fn observe(
     let observed = interrupt::block_on_interruptible(rollout::observe(
         clients,
         &cloud::env_target(ecs),
-        deployment.id,
-        targets,
-        known,
+        rollout::Unfinished { deployment: deployment.id, services: targets, known },
         &options,
         &hooks,
         &progress,

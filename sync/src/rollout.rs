@@ -218,21 +218,27 @@ async fn verify_when_all_succeeded(hooks: &impl Hooks, attempts: &mut [Attempt])
     }
 }
 
-/// Observes a deployment that was submitted (`--no-wait`) or interrupted, waits for what is
-/// still rolling out, and tells how it ended: once every service succeeded, `hooks` verify
-/// the environment (an interrupted apply may have stopped before its verification ended). `known` holds what an earlier outcome recorded
-/// (task definition and ECS deployment per service); without it, ledger's revision is
-/// recognised by its deployment tag.
+/// A deployment that was submitted (`--no-wait`) or interrupted, for [`observe`].
+pub struct Unfinished<'a> {
+    pub deployment: EntryId,
+    pub services: &'a [ServiceTarget],
+    /// What an earlier outcome recorded (task definition and ECS deployment per service);
+    /// without it, ledger's revision is recognised by its deployment tag.
+    pub known: &'a BTreeMap<String, ServiceOutcome>,
+}
+
+/// Observes `unfinished`, waits for what is still rolling out, and tells how it ended: once
+/// every service succeeded, `hooks` verify the environment (an interrupted apply may have
+/// stopped before its verification ended).
 pub async fn observe<E: Ecs, P: Parameters>(
     clients: Clients<'_, E, P>,
     env: &EnvTarget,
-    deployment: EntryId,
-    services: &[ServiceTarget],
-    known: &BTreeMap<String, ServiceOutcome>,
+    unfinished: Unfinished<'_>,
     options: &Options,
     hooks: &impl Hooks,
     progress: Progress<'_>,
 ) -> Outcome {
+    let Unfinished { deployment, services, known } = unfinished;
     let deployment_tag = deployment.to_hex();
     let (ecs, backoff) = (clients.ecs, &options.backoff);
     let recorded = |target: &ServiceTarget| {

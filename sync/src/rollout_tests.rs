@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ledger::{Change, DeployResult, EntryId, Outcome};
+use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 
 use crate::ecs::{Ecs, Strategy, TaskDefinitionWithTags, deployment_of, describe_service};
 use crate::error::ErrorKind;
 use crate::fake::{FakeAws, Rollout};
 use crate::retry::Backoff;
-use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, apply, observe};
+use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, Unfinished, apply, observe};
 use crate::task::NoHooks;
 
 const CLUSTER: &str = "catalogue-stage";
@@ -62,6 +62,13 @@ fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
             }
         })
         .collect()
+}
+
+fn unfinished<'a>(
+    targets: &'a [ServiceTarget],
+    known: &'a BTreeMap<String, ServiceOutcome>,
+) -> Unfinished<'a> {
+    Unfinished { deployment: DEPLOYMENT, services: targets, known }
 }
 
 async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options: &Options) -> Outcome {
@@ -330,7 +337,7 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
 
     let clients = Clients { ecs: &fake, parameters: &fake };
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &NoHooks, &|_, _| {})
+        observe(clients, &env(), unfinished(&targets, &submitted.services), &options(), &NoHooks, &|_, _| {})
             .await;
     assert_eq!(observed.result, DeployResult::Failed);
     assert_eq!(observed.services["mailer"].result, DeployResult::Failed);
@@ -349,7 +356,7 @@ async fn an_interrupted_apply_is_reconciled_by_its_tag() {
     let clients = Clients { ecs: &fake, parameters: &fake };
     let nothing_known = BTreeMap::new();
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &nothing_known, &options(), &NoHooks, &|_, _| {})
+        observe(clients, &env(), unfinished(&targets, &nothing_known), &options(), &NoHooks, &|_, _| {})
             .await;
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
     let search = &observed.services["search"];
@@ -797,7 +804,7 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
     let clients = Clients { ecs: &fake, parameters: &fake };
     let before = fake.calls("ecs:DescribeServiceDeployments");
     let observed =
-        observe(clients, &env(), DEPLOYMENT, &targets, &submitted.services, &options(), &NoHooks, &|_, _| {})
+        observe(clients, &env(), unfinished(&targets, &submitted.services), &options(), &NoHooks, &|_, _| {})
             .await;
     assert!(fake.calls("ecs:DescribeServiceDeployments") > before);
     assert_eq!(fake.calls("ecs:ListServiceDeployments"), 2, "observing finds nothing again");
