@@ -861,6 +861,58 @@ fn blue_green_succeeds_after_its_bake_time() {
 }
 
 #[test]
+fn linear_and_canary_succeed_after_shifting_traffic_and_fail_when_an_alarm_fires() {
+    for (service, strategy, shown) in [
+        ("api", "LINEAR", "linear, bake time 1m; alarms api-5xx"),
+        ("search", "CANARY", "canary, bake time 1m; alarms search-5xx"),
+    ] {
+        let (moto, project) = account(&[service], "");
+        let alarm = format!("{service}-5xx");
+        let configuration = serde_json::json!({
+            "strategy": strategy,
+            "bakeTimeInMinutes": 1,
+            "alarms": {"alarmNames": [alarm], "enable": true, "rollback": true},
+        });
+        moto.configure_deployments("stage", service, configuration);
+        project.ok(&["register", service, &image(service, "v1")]);
+        let (code, applied, progress) = progress_of(&project, &["apply", "latest", "stage", "--yes"]);
+        assert_eq!(code, 0, "{applied:#}\n{progress}");
+        assert_eq!(applied["plan"]["changes"][0]["strategy"], shown, "{applied:#}");
+        let outcome = service_outcome(&applied, service);
+        assert!(
+            outcome["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ECS service deployment SUCCESSFUL ({shown})")),
+            "{outcome}"
+        );
+        for stage in ["PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME"] {
+            assert!(progress.contains(&format!("stage {stage}")), "{strategy} {stage}: {progress}");
+        }
+        assert_eq!(moto.parameter_history(&parameter("stage", service)), [image(service, "v1")]);
+
+        moto.set_rollout("stage", service, Rollout::Alarm, 0);
+        project.ok(&["register", service, &image(service, "v2")]);
+        let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+        assert_eq!(code, 3, "{failed:#}");
+        let outcome = service_outcome(&failed, service);
+        assert_eq!(outcome["result"], "failed", "{outcome}");
+        let detail = outcome["detail"].as_str().unwrap();
+        assert!(
+            detail
+                .starts_with(&format!("ECS service deployment ROLLBACK_SUCCESSFUL: alarm \"{alarm}\" fired")),
+            "{detail}"
+        );
+        assert_eq!(moto.running_image("stage", service, CONTAINER), image(service, "v1"));
+        assert_eq!(
+            moto.parameter_history(&parameter("stage", service)),
+            [image(service, "v1")],
+            "SSM written for a failure"
+        );
+    }
+}
+
+#[test]
 fn an_alarm_during_bake_time_fails_the_deployment_and_names_the_alarm() {
     let (moto, project) = account(&["api", "search"], "");
     moto.configure_deployments("stage", "api", blue_green("api-5xx"));
