@@ -223,7 +223,8 @@ pub async fn apply<E: Ecs, P: Parameters, C: CodeDeploy>(
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
     let rolled_back = failed && options.rollback_on_failure;
     if rolled_back {
-        roll_back(ecs, codedeploy, env, services, &mut attempts, &deployment_tag, options, progress).await;
+        let clients = (ecs, codedeploy);
+        roll_back(clients, env, services, &mut attempts, &deployment_tag, options, progress).await;
     } else {
         write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     }
@@ -480,11 +481,9 @@ pub fn group_name(group: &DeploymentGroup) -> String {
 
 /// Puts every service that changed back to its previous release, with a new revision made from
 /// the one this deployment registered (deployed by CodeDeploy where it deployed the service),
-/// and waits for those rollouts together.
-#[allow(clippy::too_many_arguments)]
+/// and waits for those rollouts together; with the ECS and CodeDeploy clients.
 async fn roll_back<E: Ecs, C: CodeDeploy>(
-    ecs: &E,
-    codedeploy: &C,
+    (ecs, codedeploy): (&E, &C),
     env: &EnvTarget,
     services: &[ServiceTarget],
     attempts: &mut [Attempt],
