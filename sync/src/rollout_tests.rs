@@ -1004,6 +1004,42 @@ async fn a_codedeploy_service_without_its_deployment_group_is_refused_before_any
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_codedeploy_service_without_a_load_balancer_for_its_container_is_refused() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let mut targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() });
+    targets[0].codedeploy = Some(group("api"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.task_definition.as_deref()), (DeployResult::Failed, None));
+    assert_eq!(
+        api.detail,
+        "ECS service api has no load balancer for container api: a CodeDeploy deployment needs one; \
+         nothing was registered or changed"
+    );
+    assert_eq!(fake.calls("ecs:RegisterTaskDefinition") + fake.calls("codedeploy:CreateDeployment"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_codedeploy_refuses_fails_the_service_with_codedeploys_error() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let mut targets = setup_codedeploy(&fake, &["api"]);
+    targets[0].codedeploy = Some(group("elsewhere"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.running, api.ecs_deployment.as_deref()), (DeployResult::Failed, None, None));
+    assert!(api.task_definition.is_some(), "registered: {api:?}");
+    assert!(api.detail.contains("codedeploy:CreateDeployment"), "{api:?}");
+    assert!(api.detail.contains("DeploymentGroupDoesNotExistException"), "{api:?}");
+    assert!(
+        api.detail.ends_with("(the new revision was registered; the service was not changed)"),
+        "{api:?}"
+    );
+    assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
 async fn no_wait_records_the_codedeploy_deployment_and_observing_follows_it() {
     let fake = FakeAws::new(&[CLUSTER]);
     let targets = setup_codedeploy(&fake, &["api", "search"]);
