@@ -122,8 +122,8 @@ fn observe(
         backoff: Backoff::default(),
         parallel: PARALLEL_SERVICES,
     };
-    let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
-    let clients = Clients { ecs: &ecs_client, parameters: &parameters };
+    let (ecs_client, parameters, codedeploy) = (cloud.ecs(), cloud.parameters(), cloud.codedeploy());
+    let clients = Clients { ecs: &ecs_client, parameters: &parameters, codedeploy: &codedeploy };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
     let hooks =
         tasks::verification_tasks(session.workspace, ecs, &ecs_client, deployment.id, targets, &progress);

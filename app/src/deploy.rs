@@ -12,6 +12,7 @@ use ledger::refs::RefName;
 use ledger::resolve::resolve;
 use ledger::store::ConflictError;
 use ledger::{Body, Change, DeployResult, EntryId, ReleaseSet, Source, Stamp, StoredEntry, Trigger};
+use ledger_sync::codedeploy::DeploymentGroup;
 use ledger_sync::rollout::{self, Clients, Options, ServiceTarget};
 use ledger_sync::{Backoff, Cloud, ecs};
 use serde_json::{Value, json};
@@ -368,7 +369,13 @@ fn show_strategies(
     for (target, described) in targets.iter().zip(described) {
         match described {
             Ok(service) => {
-                view.strategies.insert(target.service.clone(), service.strategy.to_string());
+                let mut strategy = service.strategy.to_string();
+                if let Some(group) =
+                    target.codedeploy.as_ref().filter(|_| service.strategy.controller == "CODE_DEPLOY")
+                {
+                    strategy = format!("{strategy} ({})", rollout::group_name(group));
+                }
+                view.strategies.insert(target.service.clone(), strategy);
             }
             Err(error) => {
                 view.notes.push(format!("{}: how ECS deploys it is not known: {error}", target.service))
@@ -413,8 +420,8 @@ fn roll_out(
         backoff: Backoff::default(),
         parallel: PARALLEL_SERVICES,
     };
-    let (ecs_client, parameters) = (cloud.ecs(), cloud.parameters());
-    let clients = Clients { ecs: &ecs_client, parameters: &parameters };
+    let (ecs_client, parameters, codedeploy) = (cloud.ecs(), cloud.parameters(), cloud.codedeploy());
+    let clients = Clients { ecs: &ecs_client, parameters: &parameters, codedeploy: &codedeploy };
     let progress = |service: &str, line: &str| session.progress.service(service, line);
     let hooks =
         tasks::deployment_tasks(session.workspace, ecs, &ecs_client, deployment.id, &targets, &progress);
@@ -472,6 +479,10 @@ pub(crate) fn service_targets(
             change: *change,
             image: image_of(change.to)?,
             previous_image: change.from.map(image_of).transpose()?,
+            codedeploy: config.codedeploy.as_ref().map(|group| DeploymentGroup {
+                application: group.application.clone(),
+                deployment_group: group.deployment_group.clone(),
+            }),
         });
     }
     Ok(targets)

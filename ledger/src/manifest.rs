@@ -159,6 +159,16 @@ pub struct Service {
     pub container: String,
     /// `before`: the task run with the release's image before the service is updated.
     pub before: Option<TaskSpec>,
+    /// `codedeploy`: the CodeDeploy application and deployment group that deploy a service whose
+    /// deployment controller is CODE_DEPLOY.
+    pub codedeploy: Option<CodeDeployGroup>,
+}
+
+/// `codedeploy = { application = "…", deployment_group = "…" }` of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeDeployGroup {
+    pub application: String,
+    pub deployment_group: String,
 }
 
 /// `ecs_service = "name"`, or `ecs_service = { prod = "name", … }` (other environments: the
@@ -298,6 +308,14 @@ struct RawService {
     ecs_service: Option<Spanned<EcsServiceName>>,
     container: Option<Spanned<String>>,
     before: Option<Spanned<RawTask>>,
+    codedeploy: Option<RawCodeDeploy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCodeDeploy {
+    application: Spanned<String>,
+    deployment_group: Spanned<String>,
 }
 
 /// `{ task = "<family>", command = ["…"], timeout = "10m" }` (and `container` for `verify`).
@@ -587,9 +605,24 @@ impl Manifest {
             };
             let before =
                 raw_service.before.map(|raw| task_spec(raw, format!("{key}.before"), false)).transpose()?;
+            let codedeploy = match raw_service.codedeploy {
+                Some(raw) => {
+                    check(&raw.application, format!("{key}.codedeploy.application"), valid_codedeploy_name)?;
+                    check(
+                        &raw.deployment_group,
+                        format!("{key}.codedeploy.deployment_group"),
+                        valid_codedeploy_name,
+                    )?;
+                    Some(CodeDeployGroup {
+                        application: raw.application.into_inner(),
+                        deployment_group: raw.deployment_group.into_inner(),
+                    })
+                }
+                None => None,
+            };
             services.insert(
                 id.into_inner(),
-                Service { image_repository: parsed.repository, ecs_service, container, before },
+                Service { image_repository: parsed.repository, ecs_service, container, before, codedeploy },
             );
         }
 
@@ -959,6 +992,15 @@ fn requires_cycle(
     order.iter().find_map(|env| visit(env, requirements, &mut Vec::new(), &mut done))
 }
 
+/// CodeDeploy application and deployment group names: up to 100 letters, digits and `._-+=,@`.
+fn valid_codedeploy_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-+=,@".contains(c);
+    if name.is_empty() || name.len() > 100 || !name.chars().all(allowed) {
+        return Err(format!("{name:?} is not a CodeDeploy name (1 to 100 letters, digits and `._-+=,@`)"));
+    }
+    Ok(())
+}
+
 /// ECS cluster, service and container names: up to 255 letters, digits, hyphens and underscores.
 fn valid_ecs_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -1087,6 +1129,7 @@ image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/api"
 # ecs_service = "catalogue-api"  # default: the service id; or { prod = "api-prod" } per environment
 # container = "api"              # the container whose image is replaced (default: the service id)
 # before = { command = ["bin/migrate"], timeout = "10m" } # run with the new image before the service is updated
+# codedeploy = { application = "AppECS-api", deployment_group = "DgpECS-api" } # a CODE_DEPLOY service
 
 [services.search]
 image_repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogue/search"
@@ -1200,6 +1243,39 @@ before = { task = "web-migrate:3", command = ["m"], timeout = "90s" }
         ] {
             let error = parse(&format!("{base}{bad}\n")).unwrap_err();
             assert_eq!(error.key.as_deref(), Some(key), "{bad}: {error}");
+            assert!(error.to_string().contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn codedeploy_group() {
+        let text = "[project]\nid = \"p\"\n[services.api]\nimage_repository = \"r/api\"\n\
+                    codedeploy = { application = \"AppECS-c-api\", deployment_group = \"DgpECS-c-api\" }\n";
+        let manifest = parse(text).unwrap();
+        let group = manifest.services["api"].codedeploy.clone().unwrap();
+        assert_eq!(
+            (group.application.as_str(), group.deployment_group.as_str()),
+            ("AppECS-c-api", "DgpECS-c-api")
+        );
+
+        let base = "[project]\nid = \"p\"\n[services.a]\nimage_repository = \"r/a\"\n";
+        for (bad, key, line, says) in [
+            (
+                "codedeploy = { application = \"a b\", deployment_group = \"g\" }",
+                Some("services.a.codedeploy.application"),
+                Some(5),
+                "not a CodeDeploy name",
+            ),
+            (
+                "codedeploy = { application = \"a\", deployment_group = \"\" }",
+                Some("services.a.codedeploy.deployment_group"),
+                Some(5),
+                "not a CodeDeploy name",
+            ),
+            ("codedeploy = { application = \"a\" }", None, None, "missing field `deployment_group`"),
+        ] {
+            let error = parse(&format!("{base}{bad}\n")).unwrap_err();
+            assert_eq!((error.key.as_deref(), error.line), (key, line), "{bad}: {error}");
             assert!(error.to_string().contains(says), "{bad}: {error}");
         }
     }

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::SharedCredentialsProvider;
 use aws_smithy_http_client::tls;
 
+use crate::codedeploy::AwsCodeDeploy;
 use crate::ecs::AwsEcs;
 use crate::error::{AwsError, from_sdk};
 use crate::ssm::AwsParameters;
@@ -77,6 +78,10 @@ impl Cloud {
 
     pub fn ecs(&self) -> AwsEcs {
         AwsEcs(aws_sdk_ecs::Client::new(&self.config))
+    }
+
+    pub fn codedeploy(&self) -> AwsCodeDeploy {
+        AwsCodeDeploy(aws_sdk_codedeploy::Client::new(&self.config))
     }
 
     pub fn parameters(&self) -> AwsParameters {

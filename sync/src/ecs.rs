@@ -33,6 +33,8 @@ pub struct ServiceView {
     pub strategy: Strategy,
     /// The ARN of ECS's record of the service's latest deployment, where ECS gives it.
     pub current_service_deployment: Option<String>,
+    /// The containers its load balancers send traffic to, and on which port.
+    pub load_balancers: Vec<(String, i32)>,
 }
 
 /// How ECS deploys a service: its deployment controller and its deployment configuration.
@@ -171,6 +173,11 @@ impl std::fmt::Display for RolloutState {
 impl ServiceView {
     pub fn primary(&self) -> Option<&RolloutView> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
+    /// The port its load balancer sends traffic to on container `container`, if one does.
+    pub fn load_balancer_port(&self, container: &str) -> Option<i32> {
+        self.load_balancers.iter().find(|(name, _)| name == container).map(|(_, port)| *port)
     }
 
     /// The latest events, on one line, for a failure's detail.
@@ -515,6 +522,11 @@ fn service_view(service: &Service) -> ServiceView {
         events: service.events().iter().filter_map(|e| e.message().map(str::to_string)).collect(),
         strategy: strategy(service),
         current_service_deployment: service.current_service_deployment().map(str::to_string),
+        load_balancers: service
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| Some((lb.container_name()?.to_string(), lb.container_port()?)))
+            .collect(),
     }
 }
 

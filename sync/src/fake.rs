@@ -1,7 +1,8 @@
-//! A scripted, in-process ECS and SSM behind the same traits as the real clients: faults that
-//! are awkward to cause over the wire (throttling, 5xx, AccessDenied, rollouts that fail, are
-//! rolled back by the circuit breaker, an alarm or a lifecycle hook, are stopped or never end),
-//! ECS's service deployments of each rollout, and a count of every call.
+//! A scripted, in-process ECS, CodeDeploy and SSM behind the same traits as the real clients:
+//! faults that are awkward to cause over the wire (throttling, 5xx, AccessDenied, rollouts that
+//! fail, are rolled back by the circuit breaker, an alarm or a lifecycle hook, are stopped or
+//! never end; CodeDeploy deployments that fail or are rolled back), ECS's service deployments
+//! of each rollout, and a count of every call.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -14,6 +15,10 @@ use aws_sdk_ecs::types::{
 
 use tokio::time::Instant;
 
+use crate::codedeploy::{
+    BATCH_GET_DEPLOYMENTS, BATCH_GET_DEPLOYMENTS_MAX, CREATE_DEPLOYMENT, CodeDeploy, CodeDeployView,
+    DeploymentGroup, DescribedCodeDeployment, codedeploy_not_found,
+};
 use crate::ecs::{
     DESCRIBE_SERVICE_DEPLOYMENTS_MAX, DESCRIBE_SERVICES_MAX, Described, DescribedDeployment, Ecs,
     RolloutState, RolloutView, ServiceDeploymentBrief, ServiceDeploymentView, ServiceView, Strategy,
@@ -78,6 +83,32 @@ struct FakeService {
     latest: Option<String>,
     /// ECS does not list the next update's service deployment (yet).
     unlisted: bool,
+    /// The containers its load balancers send traffic to, and on which port.
+    load_balancers: Vec<(String, i32)>,
+    /// How its next CodeDeploy deployment ends.
+    codedeploy: CodeDeployEnd,
+}
+
+/// How a service's next CodeDeploy deployment ends once it has been looked at twice. A scripted
+/// failure applies once: the deployment after it succeeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeDeployEnd {
+    Succeed,
+    /// Failed, with an error code and message; the service keeps its revision.
+    Fail,
+    /// Failed on an alarm, and CodeDeploy rolled back: the service keeps its revision.
+    RolledBack,
+    /// Waits in `Ready` for the traffic to be rerouted by hand, for ever.
+    Ready,
+}
+
+/// A CodeDeploy deployment, and the service and revision it deploys.
+struct FakeCodeDeploy {
+    service: (String, String),
+    task_definition: String,
+    end: CodeDeployEnd,
+    polls: u32,
+    view: CodeDeployView,
 }
 
 /// A service deployment, and whose.
@@ -138,6 +169,9 @@ struct World {
     /// How the tasks of a family end; any other: [`TaskScript::exits`]`(0)`.
     task_scripts: BTreeMap<String, TaskScript>,
     tasks: Vec<FakeTask>,
+    /// CodeDeploy deployment groups, and the ECS service each deploys.
+    groups: BTreeMap<(String, String), (String, String)>,
+    codedeploys: BTreeMap<String, FakeCodeDeploy>,
 }
 
 #[derive(Default)]
@@ -185,6 +219,8 @@ impl FakeAws {
             current: None,
             latest: None,
             unlisted: false,
+            load_balancers: Vec::new(),
+            codedeploy: CodeDeployEnd::Succeed,
         };
         world.services.insert((cluster.to_string(), name.to_string()), service);
         // As ECS does, the service's creation is a service deployment of its own.
@@ -206,6 +242,29 @@ impl FakeAws {
     /// The service's next update starts no service deployment ECS lists.
     pub fn unlist_next_service_deployment(&self, cluster: &str, name: &str) {
         self.world.borrow_mut().service_mut(cluster, name).unlisted = true;
+    }
+
+    /// The service is deployed by CodeDeploy (deployment controller CODE_DEPLOY), through
+    /// deployment group `group`, its load balancer sending traffic to its container on port 8080.
+    pub fn deploy_by_codedeploy(&self, cluster: &str, name: &str, group: &DeploymentGroup) {
+        let mut world = self.world.borrow_mut();
+        let key = (group.application.clone(), group.deployment_group.clone());
+        world.groups.insert(key, (cluster.to_string(), name.to_string()));
+        let service = world.service_mut(cluster, name);
+        service.strategy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
+        service.load_balancers = vec![(name.to_string(), 8080)];
+    }
+
+    pub fn set_codedeploy_end(&self, cluster: &str, name: &str, end: CodeDeployEnd) {
+        self.world.borrow_mut().service_mut(cluster, name).codedeploy = end;
+    }
+
+    /// Every CodeDeploy deployment started, oldest first: its id and the revision it deploys.
+    pub fn codedeploy_deployments(&self) -> Vec<(String, String)> {
+        let world = self.world.borrow();
+        let mut started: Vec<(&String, &FakeCodeDeploy)> = world.codedeploys.iter().collect();
+        started.sort_by_key(|(id, _)| id[2..].parse::<u64>().unwrap_or(0));
+        started.into_iter().map(|(id, d)| (id.clone(), d.task_definition.clone())).collect()
     }
 
     pub fn set_strategy(&self, cluster: &str, name: &str, strategy: Strategy) {
@@ -499,6 +558,129 @@ fn view(service: &FakeService) -> ServiceView {
         events: service.events.clone(),
         strategy: service.strategy.clone(),
         current_service_deployment: service.latest.clone(),
+        load_balancers: service.load_balancers.clone(),
+    }
+}
+
+impl World {
+    /// Moves CodeDeploy deployment `id` on, as one look at it after time passing would: it is
+    /// `InProgress` for [`POLLS_TO_END`] looks, then ends as scripted; on success the service
+    /// runs the AppSpec's revision.
+    fn advance_codedeploy(&mut self, id: &str) {
+        let deployment = self.codedeploys.get_mut(id).expect("a deployment the fake started");
+        if deployment.view.is_terminal() || deployment.view.status == "Ready" {
+            return;
+        }
+        deployment.polls += 1;
+        if deployment.polls <= POLLS_TO_END {
+            deployment.view.status = "InProgress".into();
+            return;
+        }
+        let view = &mut deployment.view;
+        match deployment.end {
+            CodeDeployEnd::Succeed => view.status = "Succeeded".into(),
+            CodeDeployEnd::Ready => view.status = "Ready".into(),
+            CodeDeployEnd::Fail => {
+                view.status = "Failed".into();
+                view.error_code = Some("HEALTH_CONSTRAINTS".into());
+                view.error_message = Some(
+                    "The overall deployment failed because too many individual instances failed deployment"
+                        .into(),
+                );
+            }
+            CodeDeployEnd::RolledBack => {
+                view.status = "Stopped".into();
+                view.error_code = Some("ALARM_ACTIVE".into());
+                view.error_message = Some("One or more alarms have been activated: api-5xx".into());
+                view.rollback = Some(format!("Deployment {id} was rolled back: alarm api-5xx fired"));
+            }
+        }
+        if deployment.end == CodeDeployEnd::Succeed {
+            let (service, arn) = (deployment.service.clone(), deployment.task_definition.clone());
+            let id = self.new_deployment_id();
+            let service = self.service_mut(&service.0, &service.1);
+            service.task_definition = arn.clone();
+            service.deployments = vec![rollout_view(id, arn, RolloutState::Completed)];
+        }
+    }
+}
+
+impl CodeDeploy for FakeAws {
+    async fn create_deployment(
+        &self,
+        group: &DeploymentGroup,
+        appspec: &str,
+        _description: &str,
+    ) -> Result<String, AwsError> {
+        self.call(CREATE_DEPLOYMENT)?;
+        let mut world = self.world.borrow_mut();
+        let key = (group.application.clone(), group.deployment_group.clone());
+        let Some(service) = world.groups.get(&key).cloned() else {
+            return Err(AwsError::from_response(
+                CREATE_DEPLOYMENT,
+                400,
+                "DeploymentGroupDoesNotExistException",
+                "No Deployment Group found",
+            ));
+        };
+        let spec: serde_json::Value = serde_json::from_str(appspec).expect("the AppSpec is JSON");
+        let properties = &spec["Resources"][0]["TargetService"]["Properties"];
+        let task_definition = properties["TaskDefinition"].as_str().unwrap_or_default().to_string();
+        let container = properties["LoadBalancerInfo"]["ContainerName"].as_str().unwrap_or_default();
+        let port = properties["LoadBalancerInfo"]["ContainerPort"].as_i64().unwrap_or_default();
+        let lb_known = world.services[&service]
+            .load_balancers
+            .iter()
+            .any(|(c, p)| c == container && i64::from(*p) == port);
+        if !world.definitions.contains_key(&task_definition) || !lb_known {
+            return Err(AwsError::from_response(
+                CREATE_DEPLOYMENT,
+                400,
+                "InvalidRevisionException",
+                "bad AppSpec",
+            ));
+        }
+        if world.codedeploys.values().any(|d| d.service == service && !d.view.is_terminal()) {
+            return Err(AwsError::from_response(
+                CREATE_DEPLOYMENT,
+                400,
+                "DeploymentLimitExceededException",
+                "The deployment group already has an active deployment",
+            ));
+        }
+        let end = std::mem::replace(
+            &mut world.service_mut(&service.0, &service.1).codedeploy,
+            CodeDeployEnd::Succeed,
+        );
+        let id = format!("d-{}", world.codedeploys.len() + 1);
+        let view = CodeDeployView { id: id.clone(), status: "Created".into(), ..CodeDeployView::default() };
+        world
+            .codedeploys
+            .insert(id.clone(), FakeCodeDeploy { service, task_definition, end, polls: 0, view });
+        Ok(id)
+    }
+
+    async fn batch_get_deployments(&self, ids: &[&str]) -> Result<Vec<DescribedCodeDeployment>, AwsError> {
+        self.call(BATCH_GET_DEPLOYMENTS)?;
+        if ids.len() > BATCH_GET_DEPLOYMENTS_MAX {
+            return Err(AwsError::from_response(
+                BATCH_GET_DEPLOYMENTS,
+                400,
+                "BatchLimitExceededException",
+                "The maximum number of names or IDs allowed for this request (25) was exceeded",
+            ));
+        }
+        let mut world = self.world.borrow_mut();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                if !world.codedeploys.contains_key(*id) {
+                    return Err(codedeploy_not_found(id));
+                }
+                world.advance_codedeploy(id);
+                Ok(world.codedeploys[*id].view.clone())
+            })
+            .collect())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cloud edge of the release ledger: the only crate that talks to AWS.
 //!
 //! - [`rollout`]: applying a deployment to ECS, waiting for the truth, writing SSM.
-//! - [`ecs`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
+//! - [`ecs`], [`codedeploy`], [`ssm`], [`ecr`]: the calls, behind narrow traits so tests can script faults.
 //! - [`live`]: what ECS runs now, for drift and imports.
 //! - [`task`]: one-off tasks: a deployment's `before` and `verify` tasks, `ledger run`.
 //! - [`task_fields`]: which task definition fields a new revision carries over.
@@ -9,6 +9,7 @@
 //! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
 //! - [`kms`]: signing entries with an AWS KMS key.
 
+pub mod codedeploy;
 pub mod connect;
 pub mod ecr;
 pub mod ecs;

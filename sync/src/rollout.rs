@@ -11,9 +11,14 @@
 //! breaker, the lifecycle stage, a stop request). Where ECS does not offer them (the first
 //! ListServiceDeployments of an apply is refused), each poll is one DescribeServices per cluster
 //! per ten services: a service succeeds only when its PRIMARY deployment is ours and its rollout
-//! is COMPLETED; anything else is a failure with the service's latest events. SSM is written only
-//! for services that succeeded, and only once no rollback is going to undo them. The result is an [`Outcome`] that tells what happened to every
-//! service, whatever happened.
+//! is COMPLETED; anything else is a failure with the service's latest events. A service whose
+//! deployment controller is CODE_DEPLOY gets a CodeDeploy deployment (CreateDeployment with an
+//! AppSpec naming the new revision) instead of UpdateService, and each poll is one
+//! BatchGetDeployments per twenty-five of those: it succeeds only when CodeDeploy says
+//! `Succeeded`; `Failed` and `Stopped` are failures with CodeDeploy's error (and its rollback).
+//! SSM is written only for services that succeeded, and only once no rollback is going to undo
+//! them. The result is an [`Outcome`] that tells what happened to every service, whatever
+//! happened.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -22,6 +27,10 @@ use futures_util::StreamExt;
 use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 use tokio::time::Instant;
 
+use crate::codedeploy::{
+    BATCH_GET_DEPLOYMENTS_MAX, CodeDeploy, CodeDeployView, DeploymentGroup, DescribedCodeDeployment, appspec,
+    is_codedeploy_id,
+};
 use crate::ecs::{
     DESCRIBE_SERVICE_DEPLOYMENTS_MAX, Described, DescribedDeployment, Ecs, RolloutState, RolloutView,
     ServiceDeploymentBrief, ServiceDeploymentView, ServiceView, Strategy, TaskDefinitionWithTags,
@@ -61,6 +70,8 @@ pub struct ServiceTarget {
     pub image: String,
     /// The image of the release it replaces, for `--rollback-on-failure`.
     pub previous_image: Option<String>,
+    /// Where CodeDeploy deploys it, for a service whose deployment controller is CODE_DEPLOY.
+    pub codedeploy: Option<DeploymentGroup>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,9 +88,11 @@ pub struct Options {
 pub type Progress<'a> = &'a dyn Fn(&str, &str);
 
 /// The clients of one environment.
-pub struct Clients<'a, E, P> {
+pub struct Clients<'a, E, P, C> {
     pub ecs: &'a E,
     pub parameters: &'a P,
+    /// Deploys the services whose deployment controller is CODE_DEPLOY.
+    pub codedeploy: &'a C,
 }
 
 /// The waits between the polls of a rollout: they start short and grow by half each time, up
@@ -125,8 +138,11 @@ struct Attempt {
     /// The revision we registered, once registered: a rollback is made from it, so it never
     /// needs the old revision to be ACTIVE.
     registered: Option<TaskDefinitionWithTags>,
-    /// UpdateService was called: ECS may be running something new.
+    /// UpdateService (or CodeDeploy's CreateDeployment) was called: ECS may be running something new.
     updated: bool,
+    /// Deployed through CodeDeploy: the port its load balancer sends traffic to on the
+    /// service's container (a rollback's AppSpec names it too).
+    codedeploy_port: Option<i32>,
 }
 
 impl Attempt {
@@ -135,6 +151,7 @@ impl Attempt {
             outcome: service_outcome(DeployResult::Failed, None, detail),
             registered: None,
             updated: false,
+            codedeploy_port: None,
         }
     }
 }
@@ -156,8 +173,8 @@ async fn describe_targets<E: Ecs>(ecs: &E, backoff: &Backoff, targets: &[&Servic
 
 /// Rolls `services` out for deployment `deployment`; `hooks` run its one-off tasks (see
 /// [`crate::task`]) before the first service is updated and once every service succeeded.
-pub async fn apply<E: Ecs, P: Parameters>(
-    clients: Clients<'_, E, P>,
+pub async fn apply<E: Ecs, P: Parameters, C: CodeDeploy>(
+    clients: Clients<'_, E, P, C>,
     env: &EnvTarget,
     deployment: EntryId,
     services: &[ServiceTarget],
@@ -166,7 +183,7 @@ pub async fn apply<E: Ecs, P: Parameters>(
     progress: Progress<'_>,
 ) -> Outcome {
     let deployment_tag = deployment.to_hex();
-    let ecs = clients.ecs;
+    let (ecs, codedeploy) = (clients.ecs, clients.codedeploy);
     // Hook point 1: a failed `before` task stops the deployment before any service changes.
     if let Err(why) = hooks.before().await {
         let attempts = services.iter().map(|_| Attempt::failed(format!("not deployed: {why}"))).collect();
@@ -174,14 +191,16 @@ pub async fn apply<E: Ecs, P: Parameters>(
     }
     let described = describe_targets(ecs, &options.backoff, &services.iter().collect::<Vec<_>>()).await;
     let updates: Vec<(Attempt, Option<Watch>)> = futures_util::stream::iter(services.iter().zip(described))
-        .map(|(target, described)| update(ecs, target, described, &deployment_tag, options, progress))
+        .map(|(target, described)| {
+            update(ecs, codedeploy, target, described, &deployment_tag, options, progress)
+        })
         .buffered(options.parallel.max(1))
         .collect()
         .await;
     let (mut attempts, mut watches): (Vec<Attempt>, Vec<Option<Watch>>) = updates.into_iter().unzip();
     follow(ecs, services, &mut attempts, &mut watches, options, progress).await;
     if options.wait {
-        let endings = wait_all(ecs, env, &options.backoff, services, watches, progress).await;
+        let endings = wait_all(ecs, codedeploy, env, &options.backoff, services, watches, progress).await;
         for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
             let Some(ending) = ending else { continue };
             attempt.outcome.result = ending.result;
@@ -198,7 +217,8 @@ pub async fn apply<E: Ecs, P: Parameters>(
     let failed = attempts.iter().any(|a| a.outcome.result == DeployResult::Failed);
     let rolled_back = failed && options.rollback_on_failure;
     if rolled_back {
-        roll_back(ecs, env, services, &mut attempts, &deployment_tag, options, progress).await;
+        let clients = (ecs, codedeploy);
+        roll_back(clients, env, services, &mut attempts, &deployment_tag, options, progress).await;
     } else {
         write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
     }
@@ -230,8 +250,8 @@ pub struct Unfinished<'a> {
 /// Observes `unfinished`, waits for what is still rolling out, and tells how it ended: once
 /// every service succeeded, `hooks` verify the environment (an interrupted apply may have
 /// stopped before its verification ended).
-pub async fn observe<E: Ecs, P: Parameters>(
-    clients: Clients<'_, E, P>,
+pub async fn observe<E: Ecs, P: Parameters, C: CodeDeploy>(
+    clients: Clients<'_, E, P, C>,
     env: &EnvTarget,
     unfinished: Unfinished<'_>,
     options: &Options,
@@ -240,7 +260,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
 ) -> Outcome {
     let Unfinished { deployment, services, known } = unfinished;
     let deployment_tag = deployment.to_hex();
-    let (ecs, backoff) = (clients.ecs, &options.backoff);
+    let (ecs, codedeploy, backoff) = (clients.ecs, clients.codedeploy, &options.backoff);
     let recorded = |target: &ServiceTarget| {
         let known = known.get(&target.service)?;
         Some((known.task_definition.clone()?, known.ecs_deployment.clone()))
@@ -274,9 +294,12 @@ pub async fn observe<E: Ecs, P: Parameters>(
             Ok(watch) => {
                 let mut outcome = service_outcome(DeployResult::Failed, None, "");
                 outcome.task_definition = Some(watch.ours.clone());
-                outcome.ecs_deployment =
-                    watch.service_deployment.clone().or_else(|| watch.ecs_deployment.clone());
-                attempts.push(Attempt { outcome, registered: None, updated: true });
+                outcome.ecs_deployment = watch
+                    .service_deployment
+                    .clone()
+                    .or_else(|| watch.codedeploy.clone())
+                    .or_else(|| watch.ecs_deployment.clone());
+                attempts.push(Attempt { outcome, registered: None, updated: true, codedeploy_port: None });
                 to_wait.push(Some(watch));
             }
             Err(detail) => {
@@ -285,7 +308,7 @@ pub async fn observe<E: Ecs, P: Parameters>(
             }
         }
     }
-    let endings = wait_all(ecs, env, backoff, services, to_wait, progress).await;
+    let endings = wait_all(ecs, codedeploy, env, backoff, services, to_wait, progress).await;
     for ((target, attempt), ending) in services.iter().zip(&mut attempts).zip(endings) {
         let Some(ending) = ending else { continue };
         attempt.outcome.result = ending.result;
@@ -332,8 +355,9 @@ async fn recognise<E: Ecs>(
 
 /// Registers the new revision of `target` and points the service at it; with what
 /// DescribeServices said of it beforehand. The rollout to wait for, once the service is updated.
-async fn update<E: Ecs>(
+async fn update<E: Ecs, C: CodeDeploy>(
     ecs: &E,
+    codedeploy: &C,
     target: &ServiceTarget,
     described: Described,
     deployment_tag: &str,
@@ -350,16 +374,39 @@ async fn update<E: Ecs>(
         }
         Err(error) => return (Attempt::failed(error.to_string()), None),
     };
-    if service.strategy.controller != "ECS" {
-        // ECS refuses a new task definition for these (CODE_DEPLOY: "Use AWS CodeDeploy to
-        // trigger a new deployment"): nothing is registered for an update that cannot happen.
-        let detail = format!(
-            "ECS service {name} has deployment controller {}: ledger does not start its deployments \
-             (not yet for CodeDeploy); nothing was registered or changed",
-            service.strategy.controller
-        );
-        return (Attempt::failed(detail), None);
-    }
+    // ECS refuses a new task definition for a service it does not deploy itself (CODE_DEPLOY:
+    // "Use AWS CodeDeploy to trigger a new deployment"): CodeDeploy is asked instead, and nothing
+    // is registered for a deployment that cannot happen.
+    let through_codedeploy = match service.strategy.controller.as_str() {
+        "ECS" => None,
+        "CODE_DEPLOY" => match (&target.codedeploy, service.load_balancer_port(&target.container)) {
+            (Some(group), Some(port)) => Some((group, port)),
+            (None, _) => {
+                let detail = format!(
+                    "ECS service {name} is deployed by CodeDeploy (deployment controller CODE_DEPLOY): set \
+                     `codedeploy = {{ application = \"…\", deployment_group = \"…\" }}` for service {} in \
+                     ledger.toml; nothing was registered or changed",
+                    target.service
+                );
+                return (Attempt::failed(detail), None);
+            }
+            (Some(_), None) => {
+                let detail = format!(
+                    "ECS service {name} has no load balancer for container {}: a CodeDeploy deployment \
+                     needs one; nothing was registered or changed",
+                    target.container
+                );
+                return (Attempt::failed(detail), None);
+            }
+        },
+        controller => {
+            let detail = format!(
+                "ECS service {name} has deployment controller {controller}: ledger does not start its \
+                 deployments; nothing was registered or changed"
+            );
+            return (Attempt::failed(detail), None);
+        }
+    };
     let current =
         match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
             Ok(current) => current,
@@ -380,6 +427,30 @@ async fn update<E: Ecs>(
     let mut attempt = Attempt::failed("");
     attempt.outcome.task_definition = Some(arn.clone());
     attempt.registered = Some(registered);
+    if let Some((group, port)) = through_codedeploy {
+        let id =
+            match start_codedeploy(codedeploy, backoff, group, &arn, &target.container, port, deployment_tag)
+                .await
+            {
+                Ok(id) => id,
+                Err(error) => {
+                    attempt.outcome.detail =
+                        format!("{error} (the new revision was registered; the service was not changed)");
+                    return (attempt, None);
+                }
+            };
+        attempt.updated = true;
+        attempt.codedeploy_port = Some(port);
+        attempt.outcome.ecs_deployment = Some(id.clone());
+        progress(&target.service, &format!("created CodeDeploy deployment {id} ({})", group_name(group)));
+        if !options.wait {
+            attempt.outcome.result = DeployResult::Submitted;
+            attempt.outcome.detail = "submitted; not waited for (`ledger wait` observes it)".into();
+        }
+        let mut watch = Watch::new(arn, None, Some(service.task_definition), None);
+        watch.codedeploy = Some(id);
+        return (attempt, Some(watch));
+    }
     let updated_after = SystemTime::now() - CLOCK_SKEW;
     let updated = match backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await {
         Ok(updated) => updated,
@@ -403,10 +474,32 @@ async fn update<E: Ecs>(
     (attempt, Some(watch))
 }
 
+/// Starts a CodeDeploy deployment of `group` to revision `task_definition`, its load balancer
+/// sending traffic to `container` on `port`: the deployment's id.
+async fn start_codedeploy<C: CodeDeploy>(
+    codedeploy: &C,
+    backoff: &Backoff,
+    group: &DeploymentGroup,
+    task_definition: &str,
+    container: &str,
+    port: i32,
+    deployment_tag: &str,
+) -> Result<String, crate::AwsError> {
+    let appspec = appspec(task_definition, container, port);
+    let description = format!("ledger deployment {deployment_tag}");
+    backoff.retry(async || codedeploy.create_deployment(group, &appspec, &description).await).await
+}
+
+/// `application/deployment group`.
+pub fn group_name(group: &DeploymentGroup) -> String {
+    format!("{}/{}", group.application, group.deployment_group)
+}
+
 /// Puts every service that changed back to its previous release, with a new revision made from
-/// the one this deployment registered, and waits for those rollouts together.
-async fn roll_back<E: Ecs>(
-    ecs: &E,
+/// the one this deployment registered (deployed by CodeDeploy where it deployed the service),
+/// and waits for those rollouts together; with the ECS and CodeDeploy clients.
+async fn roll_back<E: Ecs, C: CodeDeploy>(
+    (ecs, codedeploy): (&E, &C),
     env: &EnvTarget,
     services: &[ServiceTarget],
     attempts: &mut [Attempt],
@@ -428,12 +521,12 @@ async fn roll_back<E: Ecs>(
             && outcome.running.is_some()
             && outcome.running == target.change.from
         {
-            // ECS's circuit breaker already put the previous revision back.
+            // ECS's circuit breaker (or CodeDeploy) already put the previous revision back.
             outcome.result = DeployResult::RolledBack;
             restores.push(None);
         } else if let (Some(previous_image), Some(registered)) = (&target.previous_image, &attempt.registered)
         {
-            restores.push(Some((previous_image.clone(), registered.clone())));
+            restores.push(Some((previous_image.clone(), registered.clone(), attempt.codedeploy_port)));
         } else {
             outcome.result = DeployResult::Failed;
             outcome.detail =
@@ -445,9 +538,11 @@ async fn roll_back<E: Ecs>(
         futures_util::stream::iter(services.iter().zip(restores))
             .map(|(target, restore_to)| async move {
                 match restore_to {
-                    Some((image, registered)) => {
+                    Some((image, registered, port)) => {
                         progress(&target.service, "rolling back");
-                        Some(restore(ecs, backoff, target, &image, &registered, deployment_tag).await)
+                        let restore_with =
+                            Restore { image: &image, registered: &registered, codedeploy_port: port };
+                        Some(restore(ecs, codedeploy, backoff, target, restore_with, deployment_tag).await)
                     }
                     None => None,
                 }
@@ -475,7 +570,7 @@ async fn roll_back<E: Ecs>(
     if offered {
         find_service_deployments(ecs, backoff, services, &mut watches, options.parallel, progress).await;
     }
-    let endings = wait_all(ecs, env, backoff, services, watches, progress).await;
+    let endings = wait_all(ecs, codedeploy, env, backoff, services, watches, progress).await;
     for ((target, attempt), ending) in services.iter().zip(attempts.iter_mut()).zip(endings) {
         let Some(ending) = ending else { continue };
         let outcome = &mut attempt.outcome;
@@ -491,20 +586,35 @@ async fn roll_back<E: Ecs>(
     }
 }
 
-/// Points service `target` at a new revision made from `registered` with `image`: the rollout
-/// to wait for.
-async fn restore<E: Ecs>(
+/// What a service is put back to: a new revision made from `registered` with `image`, deployed
+/// by CodeDeploy (to this port of the container) when it deployed the release being undone.
+struct Restore<'a> {
+    image: &'a str,
+    registered: &'a TaskDefinitionWithTags,
+    codedeploy_port: Option<i32>,
+}
+
+/// Points service `target` at the revision `restore_with` makes: the rollout to wait for.
+async fn restore<E: Ecs, C: CodeDeploy>(
     ecs: &E,
+    codedeploy: &C,
     backoff: &Backoff,
     target: &ServiceTarget,
-    image: &str,
-    registered: &TaskDefinitionWithTags,
+    restore_with: Restore<'_>,
     deployment_tag: &str,
 ) -> Result<Watch, String> {
     let (cluster, name) = (target.cluster.as_str(), target.ecs_service.as_str());
-    let restore = revise(registered, &target.container, image, deployment_tag)?;
+    let restore = revise(restore_with.registered, &target.container, restore_with.image, deployment_tag)?;
     let register = backoff.retry(async || ecs.register_task_definition(&restore).await).await;
     let arn = register.map_err(|e| e.to_string())?;
+    if let (Some(group), Some(port)) = (&target.codedeploy, restore_with.codedeploy_port) {
+        let started =
+            start_codedeploy(codedeploy, backoff, group, &arn, &target.container, port, deployment_tag);
+        let id = started.await.map_err(|e| e.to_string())?;
+        let mut watch = Watch::new(arn, None, None, None);
+        watch.codedeploy = Some(id);
+        return Ok(watch);
+    }
     let updated_after = SystemTime::now() - CLOCK_SKEW;
     let update = backoff.retry(async || ecs.update_service(cluster, name, &arn).await).await;
     let updated = update.map_err(|e| e.to_string())?;
@@ -586,7 +696,8 @@ struct Ending {
 
 /// A rollout being waited for: the service should end up with PRIMARY deployment
 /// `ecs_deployment` running revision `ours`, replacing `previous`; or, when ECS's record of it
-/// is known, with service deployment `service_deployment` SUCCESSFUL.
+/// is known, with service deployment `service_deployment` SUCCESSFUL; or, for a service
+/// CodeDeploy deploys, with CodeDeploy deployment `codedeploy` Succeeded.
 struct Watch {
     ours: String,
     ecs_deployment: Option<String>,
@@ -599,6 +710,8 @@ struct Watch {
     replaced_record: Option<String>,
     /// The service's strategy, when it was described before the update.
     strategy: Option<Strategy>,
+    /// The CodeDeploy deployment (`d-…`) that deploys `ours`.
+    codedeploy: Option<String>,
 }
 
 impl Watch {
@@ -616,15 +729,17 @@ impl Watch {
             updated_after,
             replaced_record: None,
             strategy: None,
+            codedeploy: None,
         }
     }
 
-    /// The rollout an earlier outcome recorded: its revision, and the service deployment's ARN
-    /// or the deployment's id.
+    /// The rollout an earlier outcome recorded: its revision, and the service deployment's ARN,
+    /// the CodeDeploy deployment's id or the deployment's id.
     fn recorded(ours: String, recorded: Option<String>) -> Watch {
         let mut watch = Watch::new(ours, None, None, None);
         match recorded {
             Some(arn) if is_service_deployment_arn(&arn) => watch.service_deployment = Some(arn),
+            Some(id) if is_codedeploy_id(&id) => watch.codedeploy = Some(id),
             id => watch.ecs_deployment = id,
         }
         watch
@@ -743,11 +858,14 @@ async fn describe_service_deployments<E: Ecs>(
 /// Waits for the rollouts of `watches` (one per service of `services`, `None` for a service
 /// not to wait for) together, until each has ended or the environment's timeout has passed:
 /// the ending of each, in their order. Each poll describes the service deployments still in
-/// progress and the services still rolling out without one, after a wait of the
-/// [`PollSchedule`] (UpdateService's answer was the first look). A service deployment that can
-/// no longer be described is followed through its service's `deployments` from then on.
-async fn wait_all<E: Ecs>(
+/// progress, the CodeDeploy deployments still in progress (BatchGetDeployments, per
+/// [`BATCH_GET_DEPLOYMENTS_MAX`]) and the services still rolling out without either, after a
+/// wait of the [`PollSchedule`] (UpdateService's answer was the first look). A service
+/// deployment that can no longer be described is followed through its service's `deployments`
+/// from then on.
+async fn wait_all<E: Ecs, C: CodeDeploy>(
     ecs: &E,
+    codedeploy: &C,
     env: &EnvTarget,
     backoff: &Backoff,
     services: &[ServiceTarget],
@@ -779,19 +897,48 @@ async fn wait_all<E: Ecs>(
         }
         let wait = schedule.next().unwrap_or(env.poll_interval);
         tokio::time::sleep(wait.min(deadline - now)).await;
+        let (by_codedeploy, pending): (Vec<usize>, Vec<usize>) =
+            pending.into_iter().partition(|&i| watches[i].as_ref().is_some_and(|w| w.codedeploy.is_some()));
         let (by_record, by_service): (Vec<usize>, Vec<usize>) = pending
             .into_iter()
             .partition(|&i| watches[i].as_ref().is_some_and(|w| w.service_deployment.is_some()));
         let targets: Vec<&ServiceTarget> = by_service.iter().map(|&i| &services[i]).collect();
         let arns: Vec<&str> =
             by_record.iter().filter_map(|&i| watches[i].as_ref()?.service_deployment.as_deref()).collect();
-        let (described, records) = futures_util::future::join(
+        let ids: Vec<&str> =
+            by_codedeploy.iter().filter_map(|&i| watches[i].as_ref()?.codedeploy.as_deref()).collect();
+        let (described, records, codedeploys) = futures_util::future::join3(
             describe_targets(ecs, backoff, &targets),
             describe_service_deployments(ecs, backoff, &arns),
+            batch_get_deployments(codedeploy, backoff, &ids),
         )
         .await;
         let mut seen_now: Vec<(usize, String, String)> = Vec::new();
         let mut rolled_back = Vec::new();
+        for (i, described) in by_codedeploy.into_iter().zip(codedeploys) {
+            match described {
+                Ok(view) => match judge_codedeploy(&view) {
+                    Some(ending) => {
+                        if ending.running == Running::Previous {
+                            rolled_back.push(i);
+                        }
+                        endings[i] = Some(ending);
+                    }
+                    None => seen_now.push((
+                        i,
+                        format!("CodeDeploy deployment {} {}", view.id, view.status),
+                        String::new(),
+                    )),
+                },
+                Err(error) => {
+                    endings[i] = Some(Ending {
+                        result: DeployResult::Failed,
+                        running: Running::Unknown,
+                        detail: format!("lost sight of the rollout: {error}"),
+                    });
+                }
+            }
+        }
         for (i, record) in by_record.into_iter().zip(records) {
             let watch = watches[i].as_mut().expect("pending services are watched");
             match record {
@@ -867,19 +1014,75 @@ async fn confirm_rollbacks<E: Ecs>(
     let targets: Vec<&ServiceTarget> = indexes.iter().map(|&i| &services[i]).collect();
     let described = describe_targets(ecs, backoff, &targets).await;
     for (&i, described) in indexes.iter().zip(described) {
-        let previous = watches[i].as_ref().and_then(|w| w.previous.as_deref());
+        let watch = watches[i].as_ref();
+        let previous = watch.and_then(|w| w.previous.as_deref());
         let ending = endings[i].as_mut().expect("a rollback that ended");
-        let primary =
-            described.as_ref().ok().and_then(|view| view.primary()).map(|p| p.task_definition.clone());
-        ending.running = match (&primary, previous) {
+        // CodeDeploy moves the service between task sets: the service's task definition is the
+        // one serving traffic.
+        let by_codedeploy = watch.is_some_and(|w| w.codedeploy.is_some());
+        let runs = described.as_ref().ok().and_then(|view| match by_codedeploy {
+            true => Some(view.task_definition.clone()).filter(|arn| !arn.is_empty()),
+            false => view.primary().map(|p| p.task_definition.clone()),
+        });
+        ending.running = match (&runs, previous) {
             (Some(runs), Some(previous)) if runs == previous => Running::Previous,
             _ => Running::Unknown,
         };
-        if let Some(runs) = primary {
-            ending.detail =
-                join(&ending.detail, &format!("the PRIMARY deployment runs {}", short_arn(&runs)));
+        if let Some(runs) = runs {
+            let what = if by_codedeploy { "the service" } else { "the PRIMARY deployment" };
+            ending.detail = join(&ending.detail, &format!("{what} runs {}", short_arn(&runs)));
         }
     }
+}
+
+/// CodeDeploy deployments `ids`, in batches of [`BATCH_GET_DEPLOYMENTS_MAX`], each retried by
+/// `backoff`: one answer per id, in their order; a batch that fails for good fails each id it
+/// asked for.
+async fn batch_get_deployments<C: CodeDeploy>(
+    codedeploy: &C,
+    backoff: &Backoff,
+    ids: &[&str],
+) -> Vec<DescribedCodeDeployment> {
+    let answers =
+        futures_util::future::join_all(ids.chunks(BATCH_GET_DEPLOYMENTS_MAX).map(|batch| async move {
+            match backoff.retry(async || codedeploy.batch_get_deployments(batch).await).await {
+                Ok(described) if described.len() == batch.len() => described,
+                Ok(_) => batch.iter().map(|id| Err(crate::codedeploy::codedeploy_not_found(id))).collect(),
+                Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
+            }
+        }))
+        .await;
+    answers.into_iter().flatten().collect()
+}
+
+/// How a CodeDeploy deployment ended, if it has: `Succeeded` is a success; `Failed` and
+/// `Stopped` are failures, in the fixed form `CodeDeploy deployment <id> <Status>: <code>:
+/// <message>[; CodeDeploy rolled back: <rollbackMessage>]`. `Ready` (waiting for the traffic to
+/// be rerouted by hand) and the other statuses are waited for.
+fn judge_codedeploy(view: &CodeDeployView) -> Option<Ending> {
+    if !view.is_terminal() {
+        return None;
+    }
+    let (id, status) = (&view.id, &view.status);
+    if status == "Succeeded" {
+        return Some(Ending {
+            result: DeployResult::Succeeded,
+            running: Running::Ours,
+            detail: format!("CodeDeploy deployment {id} Succeeded"),
+        });
+    }
+    let code = view.error_code.as_deref().filter(|c| !c.is_empty()).unwrap_or("no error code");
+    let message = view.error_message.as_deref().filter(|m| !m.is_empty()).unwrap_or("no message");
+    let mut detail = format!("CodeDeploy deployment {id} {status}: {code}: {message}");
+    // Which revision runs after CodeDeploy's rollback is confirmed by looking at the service.
+    let running = match &view.rollback {
+        Some(rollback) => {
+            detail = join(&detail, &format!("CodeDeploy rolled back: {rollback}"));
+            Running::Previous
+        }
+        None => Running::Unknown,
+    };
+    Some(Ending { result: DeployResult::Failed, running, detail })
 }
 
 /// A service deployment still in progress, for a progress line.
@@ -1018,7 +1221,11 @@ pub fn short_arn(arn: &str) -> &str {
 }
 
 fn join(first: &str, second: &str) -> String {
-    if first.is_empty() { second.to_string() } else { format!("{first}; {second}") }
+    match (first.is_empty(), second.is_empty()) {
+        (true, _) => second.to_string(),
+        (false, true) => first.to_string(),
+        (false, false) => format!("{first}; {second}"),
+    }
 }
 
 fn or_none(text: String) -> String {

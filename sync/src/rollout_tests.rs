@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use ledger::{Change, DeployResult, EntryId, Outcome, ServiceOutcome};
 
+use crate::codedeploy::{DeploymentGroup, appspec};
 use crate::ecs::{Ecs, Strategy, TaskDefinitionWithTags, deployment_of, describe_service};
 use crate::error::ErrorKind;
-use crate::fake::{FakeAws, Rollout};
+use crate::fake::{CodeDeployEnd, FakeAws, Rollout};
 use crate::retry::Backoff;
-use crate::rollout::{Clients, EnvTarget, Options, PollSchedule, ServiceTarget, Unfinished, apply, observe};
+use crate::rollout::{
+    Clients, EnvTarget, Options, PollSchedule, ServiceTarget, Unfinished, apply, observe, short_arn,
+};
 use crate::task::NoHooks;
 
 const CLUSTER: &str = "catalogue-stage";
@@ -59,6 +62,7 @@ fn setup_in(fake: &FakeAws, services: &[(&str, &str)]) -> Vec<ServiceTarget> {
                 change: Change { from: Some(release(1)), to: release(2) },
                 image: image(name, "v2"),
                 previous_image: Some(image(name, "v1")),
+                codedeploy: None,
             }
         })
         .collect()
@@ -72,14 +76,14 @@ fn unfinished<'a>(
 }
 
 async fn run(fake: &FakeAws, env: &EnvTarget, targets: &[ServiceTarget], options: &Options) -> Outcome {
-    let clients = Clients { ecs: fake, parameters: fake };
+    let clients = Clients { ecs: fake, parameters: fake, codedeploy: fake };
     apply(clients, env, DEPLOYMENT, targets, options, &NoHooks, &|_, _| {}).await
 }
 
 /// [`run`], with the progress lines it printed (`service: line`).
 async fn run_logged(fake: &FakeAws, targets: &[ServiceTarget], options: &Options) -> (Outcome, Vec<String>) {
     let lines = std::cell::RefCell::new(Vec::new());
-    let clients = Clients { ecs: fake, parameters: fake };
+    let clients = Clients { ecs: fake, parameters: fake, codedeploy: fake };
     let progress = |service: &str, line: &str| lines.borrow_mut().push(format!("{service}: {line}"));
     let outcome = apply(clients, &env(), DEPLOYMENT, targets, options, &NoHooks, &progress).await;
     (outcome, lines.into_inner())
@@ -335,7 +339,7 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
     assert!(submitted.services.values().all(|s| s.running.is_none() && s.task_definition.is_some()));
     assert!(targets.iter().all(|t| fake.parameter_history(&parameter(&t.service)).is_empty()));
 
-    let clients = Clients { ecs: &fake, parameters: &fake };
+    let clients = Clients { ecs: &fake, parameters: &fake, codedeploy: &fake };
     let observed =
         observe(clients, &env(), unfinished(&targets, &submitted.services), &options(), &NoHooks, &|_, _| {})
             .await;
@@ -353,7 +357,7 @@ async fn an_interrupted_apply_is_reconciled_by_its_tag() {
     let no_wait = Options { wait: false, ..options() };
     run(&fake, &env(), &targets[..1], &no_wait).await;
 
-    let clients = Clients { ecs: &fake, parameters: &fake };
+    let clients = Clients { ecs: &fake, parameters: &fake, codedeploy: &fake };
     let nothing_known = BTreeMap::new();
     let observed =
         observe(clients, &env(), unfinished(&targets, &nothing_known), &options(), &NoHooks, &|_, _| {})
@@ -801,7 +805,7 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
     for service in submitted.services.values() {
         assert!(service.ecs_deployment.as_deref().unwrap().contains(":service-deployment/"), "{service:?}");
     }
-    let clients = Clients { ecs: &fake, parameters: &fake };
+    let clients = Clients { ecs: &fake, parameters: &fake, codedeploy: &fake };
     let before = fake.calls("ecs:DescribeServiceDeployments");
     let observed =
         observe(clients, &env(), unfinished(&targets, &submitted.services), &options(), &NoHooks, &|_, _| {})
@@ -818,23 +822,259 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_service_with_another_deployment_controller_is_refused_before_anything_is_registered() {
+async fn an_external_service_is_refused_before_anything_is_registered() {
     let fake = FakeAws::new(&[CLUSTER]);
     let targets = setup(&fake, &["api", "search"]);
-    let code_deploy = Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() };
-    fake.set_strategy(CLUSTER, "api", code_deploy);
+    let external = Strategy { controller: "EXTERNAL".into(), ..Strategy::default() };
+    fake.set_strategy(CLUSTER, "api", external);
     let outcome = run(&fake, &env(), &targets, &options()).await;
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
     assert_eq!(
         api.detail,
-        "ECS service api has deployment controller CODE_DEPLOY: ledger does not start its deployments \
-         (not yet for CodeDeploy); nothing was registered or changed"
+        "ECS service api has deployment controller EXTERNAL: ledger does not start its deployments; \
+         nothing was registered or changed"
     );
     assert_eq!((api.task_definition.as_deref(), api.running), (None, None));
     assert_eq!(fake.calls("ecs:RegisterTaskDefinition"), 1, "search's only");
     assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
     assert_truthful(&fake, &targets, &outcome);
+}
+
+fn group(service: &str) -> DeploymentGroup {
+    DeploymentGroup {
+        application: format!("AppECS-{service}"),
+        deployment_group: format!("DgpECS-{service}"),
+    }
+}
+
+/// `names` as in [`setup`], each deployed by CodeDeploy through its own deployment group, named
+/// in its target.
+fn setup_codedeploy(fake: &FakeAws, names: &[&str]) -> Vec<ServiceTarget> {
+    let mut targets = setup(fake, names);
+    for target in &mut targets {
+        fake.deploy_by_codedeploy(CLUSTER, &target.ecs_service, &group(&target.service));
+        target.codedeploy = Some(group(&target.service));
+    }
+    targets
+}
+
+#[tokio::test(start_paused = true)]
+async fn codedeploy_services_are_deployed_by_codedeploy_with_an_appspec_for_the_new_revision() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup_codedeploy(&fake, &FIVE);
+    let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    assert_truthful(&fake, &targets, &outcome);
+    let started = fake.codedeploy_deployments();
+    assert_eq!(started.len(), 5);
+    for (id, task_definition) in &started {
+        let (service, recorded) = outcome
+            .services
+            .iter()
+            .find(|(_, s)| s.ecs_deployment.as_deref() == Some(id.as_str()))
+            .expect("each CodeDeploy deployment recorded");
+        assert_eq!(recorded.task_definition.as_ref(), Some(task_definition));
+        assert_eq!(fake.image_in(task_definition, service), image(service, "v2"));
+        assert_eq!(recorded.detail, format!("CodeDeploy deployment {id} Succeeded"));
+    }
+    assert!(
+        lines.contains(&"api: created CodeDeploy deployment d-1 (AppECS-api/DgpECS-api)".to_string()),
+        "{lines:#?}"
+    );
+    assert_eq!(fake.calls("ecs:UpdateService"), 0);
+    assert_eq!(fake.calls("ecs:ListServiceDeployments"), 0);
+    // Each poll is one BatchGetDeployments for the five: InProgress twice, then Succeeded.
+    assert_eq!(fake.calls("codedeploy:BatchGetDeployments"), 3);
+    assert_eq!(fake.calls("codedeploy:CreateDeployment"), 5);
+}
+
+#[test]
+fn the_appspec_names_the_revision_and_the_load_balancer_target() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&appspec("arn:aws:ecs:eu-west-1:1:task-definition/api:7", "api", 8080)).unwrap();
+    assert_eq!(
+        spec,
+        serde_json::json!({
+            "version": "0.0",
+            "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
+                "TaskDefinition": "arn:aws:ecs:eu-west-1:1:task-definition/api:7",
+                "LoadBalancerInfo": {"ContainerName": "api", "ContainerPort": 8080}
+            }}}]
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn codedeploy_deployments_are_read_twenty_five_at_a_time() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let names: Vec<String> = (0..30).map(|n| format!("svc{n:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let targets = setup_codedeploy(&fake, &names);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
+    // Three polls (InProgress, InProgress, Succeeded), each 25 + 5.
+    assert_eq!(fake.calls("codedeploy:BatchGetDeployments"), 6);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_codedeploy_deployment_is_a_failure_with_codedeploys_error() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup_codedeploy(&fake, &["api", "search"]);
+    fake.set_codedeploy_end(CLUSTER, "api", CodeDeployEnd::Fail);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    assert_eq!(outcome.result, DeployResult::Failed);
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.running), (DeployResult::Failed, None));
+    assert_eq!(
+        api.detail,
+        "CodeDeploy deployment d-1 Failed: HEALTH_CONSTRAINTS: The overall deployment failed because too \
+         many individual instances failed deployment"
+    );
+    assert_eq!(api.ecs_deployment.as_deref(), Some("d-1"));
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_rollback_is_recorded_and_not_redone() {
+    for rollback_on_failure in [false, true] {
+        let fake = FakeAws::new(&[CLUSTER]);
+        let targets = setup_codedeploy(&fake, &["api"]);
+        fake.set_codedeploy_end(CLUSTER, "api", CodeDeployEnd::RolledBack);
+        let outcome = run(&fake, &env(), &targets, &Options { rollback_on_failure, ..options() }).await;
+        let api = &outcome.services["api"];
+        assert_eq!(api.running, Some(release(1)), "{api:?}");
+        assert_eq!(
+            api.detail,
+            "CodeDeploy deployment d-1 Stopped: ALARM_ACTIVE: One or more alarms have been activated: api-5xx; \
+             CodeDeploy rolled back: Deployment d-1 was rolled back: alarm api-5xx fired; the service runs api:1"
+        );
+        let expected = if rollback_on_failure { DeployResult::RolledBack } else { DeployResult::Failed };
+        assert_eq!((api.result, outcome.result), (expected, expected));
+        assert_eq!(fake.calls("codedeploy:CreateDeployment"), 1, "not rolled back again");
+        assert_truthful(&fake, &targets, &outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_on_failure_rolls_a_codedeploy_service_back_through_codedeploy() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup_codedeploy(&fake, &["api", "search"]);
+    fake.set_codedeploy_end(CLUSTER, "search", CodeDeployEnd::Fail);
+    let rollback = Options { rollback_on_failure: true, ..options() };
+    let outcome = run(&fake, &env(), &targets, &rollback).await;
+    assert_eq!(outcome.result, DeployResult::RolledBack, "{outcome:#?}");
+    for service in ["api", "search"] {
+        let recorded = &outcome.services[service];
+        assert_eq!((recorded.result, recorded.running), (DeployResult::RolledBack, Some(release(1))));
+        assert!(recorded.detail.ends_with("rolled back to the previous release"), "{recorded:?}");
+        assert_eq!(fake.image_running(CLUSTER, service), image(service, "v1"));
+    }
+    // api's and search's deployments, then a deployment of a revision with the previous image
+    // for each: search's failed, but the revision it registered could have been taken halfway.
+    let started = fake.codedeploy_deployments();
+    assert_eq!(started.len(), 4, "{started:?}");
+    for (_, task_definition) in &started[2..] {
+        let family = short_arn(task_definition).split(':').next().unwrap().to_string();
+        assert_eq!(fake.image_in(task_definition, &family), image(&family, "v1"));
+    }
+    assert_eq!(fake.calls("ecs:UpdateService"), 0);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_deployment_waiting_in_ready_times_out() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup_codedeploy(&fake, &["api"]);
+    fake.set_codedeploy_end(CLUSTER, "api", CodeDeployEnd::Ready);
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.running), (DeployResult::Failed, None));
+    assert_eq!(api.detail, "timed out after 1m: CodeDeploy deployment d-1 Ready");
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_service_without_its_deployment_group_is_refused_before_anything_is_registered() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let mut targets = setup_codedeploy(&fake, &["api", "search"]);
+    targets[0].codedeploy = None;
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.task_definition.as_deref()), (DeployResult::Failed, None));
+    assert_eq!(
+        api.detail,
+        "ECS service api is deployed by CodeDeploy (deployment controller CODE_DEPLOY): set \
+         `codedeploy = { application = \"…\", deployment_group = \"…\" }` for service api in ledger.toml; \
+         nothing was registered or changed"
+    );
+    assert_eq!(fake.calls("ecs:RegisterTaskDefinition"), 1, "search's only");
+    assert_eq!(outcome.services["search"].result, DeployResult::Succeeded);
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_service_without_a_load_balancer_for_its_container_is_refused() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let mut targets = setup(&fake, &["api"]);
+    fake.set_strategy(CLUSTER, "api", Strategy { controller: "CODE_DEPLOY".into(), ..Strategy::default() });
+    targets[0].codedeploy = Some(group("api"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.task_definition.as_deref()), (DeployResult::Failed, None));
+    assert_eq!(
+        api.detail,
+        "ECS service api has no load balancer for container api: a CodeDeploy deployment needs one; \
+         nothing was registered or changed"
+    );
+    assert_eq!(fake.calls("ecs:RegisterTaskDefinition") + fake.calls("codedeploy:CreateDeployment"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_codedeploy_refuses_fails_the_service_with_codedeploys_error() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let mut targets = setup_codedeploy(&fake, &["api"]);
+    targets[0].codedeploy = Some(group("elsewhere"));
+    let outcome = run(&fake, &env(), &targets, &options()).await;
+    let api = &outcome.services["api"];
+    assert_eq!((api.result, api.running, api.ecs_deployment.as_deref()), (DeployResult::Failed, None, None));
+    assert!(api.task_definition.is_some(), "registered: {api:?}");
+    assert!(api.detail.contains("codedeploy:CreateDeployment"), "{api:?}");
+    assert!(api.detail.contains("DeploymentGroupDoesNotExistException"), "{api:?}");
+    assert!(
+        api.detail.ends_with("(the new revision was registered; the service was not changed)"),
+        "{api:?}"
+    );
+    assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
+    assert_truthful(&fake, &targets, &outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_records_the_codedeploy_deployment_and_observing_follows_it() {
+    let fake = FakeAws::new(&[CLUSTER]);
+    let targets = setup_codedeploy(&fake, &["api", "search"]);
+    fake.set_codedeploy_end(CLUSTER, "search", CodeDeployEnd::Fail);
+    let no_wait = Options { wait: false, ..options() };
+    let submitted = run(&fake, &env(), &targets, &no_wait).await;
+    assert_eq!(submitted.result, DeployResult::Submitted, "{submitted:#?}");
+    assert_eq!(submitted.services["api"].ecs_deployment.as_deref(), Some("d-1"));
+    assert_eq!(fake.calls("codedeploy:BatchGetDeployments"), 0);
+
+    let clients = Clients { ecs: &fake, parameters: &fake, codedeploy: &fake };
+    let observed =
+        observe(clients, &env(), unfinished(&targets, &submitted.services), &options(), &NoHooks, &|_, _| {})
+            .await;
+    assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
+    assert_eq!(observed.services["api"].ecs_deployment.as_deref(), Some("d-1"));
+    let search = &observed.services["search"];
+    assert!(
+        search.detail.starts_with("CodeDeploy deployment d-2 Failed: HEALTH_CONSTRAINTS: "),
+        "{search:?}"
+    );
+    assert_eq!(observed.result, DeployResult::Failed);
+    assert_truthful(&fake, &targets, &observed);
 }
 
 #[test]

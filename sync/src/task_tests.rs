@@ -47,6 +47,7 @@ fn setup(fake: &FakeAws, names: &[&str]) -> Vec<ServiceTarget> {
                 change: Change { from: Some(EntryId([1; 32])), to: EntryId([2; 32]) },
                 image: image(name, "v2"),
                 previous_image: Some(image(name, "v1")),
+                codedeploy: None,
             }
         })
         .collect()
@@ -95,7 +96,7 @@ async fn deploy(
     hooks: &DeploymentTasks<'_, FakeAws>,
     rollback_on_failure: bool,
 ) -> Outcome {
-    let clients = Clients { ecs: fake, parameters: fake };
+    let clients = Clients { ecs: fake, parameters: fake, codedeploy: fake };
     apply(clients, &env(), DEPLOYMENT, targets, &options(rollback_on_failure), hooks, &|_, _| {}).await
 }
 

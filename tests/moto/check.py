@@ -470,6 +470,112 @@ def code_deploy_services_refuse_a_new_task_definition():
     )
 
 
+def codedeploy_group(name, application="ledger-app"):
+    """A CODE_DEPLOY service NAME behind a load balancer, and CodeDeploy deployment group NAME
+    of APPLICATION deploying it; returns (its task definition, a new one to deploy)."""
+    _, old = create_service(
+        name,
+        deploymentController={"type": "CODE_DEPLOY"},
+        loadBalancers=[{"targetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/{name}/1", "containerName": "app", "containerPort": 8080}],
+    )
+    codedeploy = client("codedeploy")
+    if application not in codedeploy.list_applications()["applications"]:
+        codedeploy.create_application(applicationName=application, computePlatform="ECS")
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=name,
+        serviceRoleArn=f"arn:aws:iam::{ACCOUNT}:role/codedeploy",
+        ecsServices=[{"serviceName": name, "clusterName": CLUSTER}],
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+    )
+    return old, register(name, "app:2")
+
+
+def codedeploy_deploy(name, task_definition, application="ledger-app"):
+    appspec = {
+        "version": "0.0",
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
+            "TaskDefinition": task_definition,
+            "LoadBalancerInfo": {"ContainerName": "app", "ContainerPort": 8080},
+        }}}],
+    }
+    return client("codedeploy").create_deployment(
+        applicationName=application,
+        deploymentGroupName=name,
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
+    )["deploymentId"]
+
+
+def codedeploy_statuses(deployment_id, times):
+    codedeploy = client("codedeploy")
+    return [codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"] for _ in range(times)]
+
+
+@check
+def codedeploy_deployment_succeeds_after_two_observations_and_the_service_runs_the_appspecs_revision():
+    old, new = codedeploy_group("cd-succeed")
+    service = describe("cd-succeed")
+    assert service["loadBalancers"][0]["containerPort"] == 8080, service["loadBalancers"]
+    deployment_id = codedeploy_deploy("cd-succeed", new)
+    assert re.fullmatch(r"d-[A-Z0-9]{9}", deployment_id), deployment_id
+    infos = codedeploy_statuses(deployment_id, 2)
+    assert [i["status"] for i in infos] == ["InProgress", "InProgress"], infos
+    assert describe("cd-succeed")["taskDefinition"] == old
+    answer = client("codedeploy").batch_get_deployments(deploymentIds=[deployment_id])["deploymentsInfo"]
+    assert [(i["deploymentId"], i["status"]) for i in answer] == [(deployment_id, "Succeeded")], answer
+    assert describe("cd-succeed")["taskDefinition"] == new
+
+
+@check
+def codedeploy_deployment_fails_or_is_rolled_back_with_its_error_and_the_service_unchanged():
+    for outcome, status in (("fail", "Failed"), ("rollback", "Stopped")):
+        name = f"cd-{outcome}"
+        old, new = codedeploy_group(name)
+        status_code, _ = control(
+            "POST",
+            "/_ledger/codedeploy",
+            {"application": "ledger-app", "deployment_group": name, "outcome": outcome, "steps": 1,
+             "error_code": "ALARM_ACTIVE", "message": "alarm api-5xx fired"},
+        )
+        assert status_code == 200
+        deployment_id = codedeploy_deploy(name, new)
+        infos = codedeploy_statuses(deployment_id, 2)
+        assert [i["status"] for i in infos] == ["InProgress", status], infos
+        assert infos[1]["errorInformation"] == {"code": "ALARM_ACTIVE", "message": "alarm api-5xx fired"}, infos[1]
+        rollback = infos[1].get("rollbackInfo", {})
+        if outcome == "rollback":
+            assert "rolled back" in rollback["rollbackMessage"], rollback
+        else:
+            assert not rollback, rollback
+        assert describe(name)["taskDefinition"] == old
+
+
+@check
+def codedeploy_deployment_ready_or_never_does_not_end_and_the_wildcard_applies():
+    control("POST", "/_ledger/codedeploy", {"application": "other-app", "deployment_group": "*", "outcome": "ready", "steps": 0})
+    old, new = codedeploy_group("cd-ready", application="other-app")
+    deployment_id = codedeploy_deploy("cd-ready", new, application="other-app")
+    assert [i["status"] for i in codedeploy_statuses(deployment_id, 3)] == ["Ready"] * 3
+    assert describe("cd-ready")["taskDefinition"] == old
+    control("POST", "/_ledger/codedeploy", {"application": "other-app", "deployment_group": "cd-never", "outcome": "never"})
+    _, new = codedeploy_group("cd-never", application="other-app")
+    deployment_id = codedeploy_deploy("cd-never", new, application="other-app")
+    assert {i["status"] for i in codedeploy_statuses(deployment_id, 5)} == {"InProgress"}
+
+
+@check
+def codedeploy_control_rejects_bad_input():
+    for body, says in (
+        (b"nope", "not JSON"),
+        ({"application": "a", "deployment_group": "g", "outcome": "maybe"}, "outcome must be one of"),
+        ({"application": "", "deployment_group": "g", "outcome": "fail"}, "application must be"),
+        ({"application": "a", "deployment_group": "g", "outcome": "fail", "steps": -1}, "steps must be"),
+        ({"application": "a", "deployment_group": "g", "outcome": "fail", "color": 1}, "unknown fields"),
+    ):
+        status, answer = control("POST", "/_ledger/codedeploy", body)
+        assert status == 400 and says in answer["error"], (body, status, answer)
+
+
 @check
 def rolling_update_has_a_service_deployment_listed_newest_first():
     before = time.time() - 1

@@ -12,6 +12,8 @@ On top of moto it:
   * makes ECS deployments behave like real ECS (see "ECS deployments" below);
   * keeps the RegisterTaskDefinition fields moto 5.2.5 drops;
   * makes one-off tasks stop with a chosen exit code (see "One-off tasks");
+  * makes CodeDeploy deployments of ECS services progress and end, deploying the
+    AppSpec's task definition (see "CodeDeploy deployments");
   * answers a control endpoint under /_ledger/ (see README.md).
 """
 
@@ -29,10 +31,12 @@ from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+import moto.codedeploy.responses
+from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
-from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -745,6 +749,172 @@ def parse_task_policy(body):
 
 
 # ---------------------------------------------------------------------------
+# CodeDeploy deployments of ECS services (CreateDeployment, GetDeployment,
+# BatchGetDeployments). Policies are set through POST /_ledger/codedeploy.
+#
+# moto 5.2.5's CodeDeploy deployments stay "Created" for ever, with an empty
+# errorInformation and rollbackInfo, and ids that are UUIDs. Here a deployment
+# gets an id as CodeDeploy's ("d-" and nine letters or digits) and carries (not
+# part of the model moto serialises):
+#   _ledger_observed: how many GetDeployment / BatchGetDeployments calls have seen it;
+#   _ledger_policy: how it ends, looked up by (application, deployment group) at
+#       CreateDeployment;
+#   _ledger_error, _ledger_rollback: its errorInformation and rollbackInfo.
+# It is InProgress for `steps` observations, then ends: "succeed" (Succeeded; the
+# ECS services of its deployment group, its ecsServices, run the AppSpec's task
+# definition), "fail" (Failed, the services unchanged), "rollback" (Stopped, rolled
+# back by CodeDeploy: the services keep the task definition they ran), "ready"
+# (Ready: waiting for the traffic to be rerouted by hand, for ever) or "never"
+# (InProgress for ever).
+# ---------------------------------------------------------------------------
+
+CODEDEPLOY_OUTCOMES = ("succeed", "fail", "rollback", "ready", "never")
+DEFAULT_CODEDEPLOY_POLICY = {
+    "outcome": "succeed",
+    "steps": 2,
+    "error_code": "HEALTH_CONSTRAINTS",
+    "message": "The overall deployment failed because too many individual instances failed deployment.",
+}
+
+# (application, deployment group) -> policy; the group may be "*".
+codedeploy_policies = {}
+
+
+def codedeploy_policy_for(application, group):
+    return (
+        codedeploy_policies.get((application, group))
+        or codedeploy_policies.get((application, "*"))
+        or DEFAULT_CODEDEPLOY_POLICY
+    )
+
+
+def deployment_info_init(self, application, deployment_group, *args, **kwargs):
+    original_deployment_info_init(self, application, deployment_group, *args, **kwargs)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    self.deployment_id = "d-" + "".join(random.choice(alphabet) for _ in range(9))
+    self._ledger_observed = 0
+    self._ledger_policy = codedeploy_policy_for(application.application_name, deployment_group.deployment_group_name)
+    self._ledger_error = {}
+    self._ledger_rollback = {}
+
+
+def appspec_task_definition(revision):
+    """The TaskDefinition an AppSpecContent revision (JSON) names, if any."""
+    try:
+        spec = json.loads(((revision or {}).get("appSpecContent") or {}).get("content") or "")
+        return spec["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def deploy_to_ecs_services(backend, deployment):
+    """The ECS services of the deployment's group run the AppSpec's task definition."""
+    task_definition = appspec_task_definition(deployment.revision)
+    if not task_definition:
+        return
+    ecs = ecs_backends[backend.account_id][backend.region_name]
+    for named in deployment.deployment_group.ecs_services:
+        service = ecs._get_service(named["clusterName"], named["serviceName"])
+        service.task_definition = task_definition
+        if service.deployments:
+            primary = service.deployments[0]
+            primary["taskDefinition"] = task_definition
+            primary["updatedAt"] = utcnow()
+        service._ledger_steady_task_definition = task_definition
+        add_event(service, f"(service {service.name}) updated by CodeDeploy deployment {deployment.deployment_id}.")
+
+
+def observe_codedeploy(backend, deployment):
+    """One look at a deployment moves it on (see above)."""
+    if deployment.status in ("Succeeded", "Failed", "Stopped", "Ready"):
+        return
+    policy = deployment._ledger_policy
+    if deployment.start_time is None:
+        deployment.start_time = utcnow()
+    if policy["outcome"] == "never" or deployment._ledger_observed < policy["steps"]:
+        deployment._ledger_observed += 1
+        deployment.status = "InProgress"
+        return
+    outcome = policy["outcome"]
+    if outcome == "ready":
+        deployment.status = "Ready"
+        return
+    deployment.complete_time = utcnow()
+    if outcome == "succeed":
+        deployment.status = "Succeeded"
+        deploy_to_ecs_services(backend, deployment)
+        return
+    deployment.status = "Failed" if outcome == "fail" else "Stopped"
+    deployment._ledger_error = {"code": policy["error_code"], "message": policy["message"]}
+    if outcome == "rollback":
+        deployment._ledger_rollback = {
+            "rollbackMessage": f"Deployment {deployment.deployment_id} was rolled back: {policy['message']}",
+        }
+
+
+def codedeploy_get_deployment(self, deployment_id):
+    deployment = original_codedeploy_get_deployment(self, deployment_id)
+    observe_codedeploy(self, deployment)
+    return deployment
+
+
+def codedeploy_batch_get_deployments(self, deployment_ids):
+    deployments = original_codedeploy_batch_get_deployments(self, deployment_ids)
+    for deployment in deployments:
+        observe_codedeploy(self, deployment)
+    return deployments
+
+
+def codedeploy_deployment_info(deployment):
+    info = original_codedeploy_deployment_info(deployment)
+    info["errorInformation"] = getattr(deployment, "_ledger_error", {})
+    info["rollbackInfo"] = getattr(deployment, "_ledger_rollback", {})
+    return info
+
+
+original_deployment_info_init = DeploymentInfo.__init__
+original_codedeploy_get_deployment = CodeDeployBackend.get_deployment
+original_codedeploy_batch_get_deployments = CodeDeployBackend.batch_get_deployments
+original_codedeploy_deployment_info = moto.codedeploy.responses._deployment_info
+DeploymentInfo.__init__ = deployment_info_init
+CodeDeployBackend.get_deployment = codedeploy_get_deployment
+CodeDeployBackend.batch_get_deployments = codedeploy_batch_get_deployments
+moto.codedeploy.responses._deployment_info = codedeploy_deployment_info
+
+
+def parse_codedeploy_policy(body):
+    """The ((application, deployment group), policy) a POST /_ledger/codedeploy body sets."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise BadRequest("body is not JSON")
+    if not isinstance(fields, dict):
+        raise BadRequest("body is not a JSON object")
+    unknown = set(fields) - {"application", "deployment_group", "outcome", "steps", "error_code", "message"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {sorted(unknown)}")
+    names = []
+    for field in ("application", "deployment_group"):
+        name = fields.get(field)
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"{field} must be a non-empty string")
+        names.append(name)
+    outcome = fields.get("outcome")
+    if outcome not in CODEDEPLOY_OUTCOMES:
+        raise BadRequest(f"outcome must be one of {list(CODEDEPLOY_OUTCOMES)}")
+    steps = fields.get("steps", DEFAULT_CODEDEPLOY_POLICY["steps"])
+    if type(steps) is not int or steps < 0:
+        raise BadRequest("steps must be a non-negative integer")
+    policy = {"outcome": outcome, "steps": steps}
+    for field in ("error_code", "message"):
+        value = fields.get(field, DEFAULT_CODEDEPLOY_POLICY[field])
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"{field} must be a non-empty string")
+        policy[field] = value
+    return tuple(names), policy
+
+
+# ---------------------------------------------------------------------------
 # The WSGI front: /_ledger/ control routes, and a count of the AWS calls.
 # ---------------------------------------------------------------------------
 
@@ -898,6 +1068,14 @@ class LedgerApp:
             except BadRequest as error:
                 return "400 Bad Request", {"error": str(error)}
             task_policies[key] = policy
+            return "200 OK", {}
+        if route == ("POST", "/_ledger/codedeploy"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                key, policy = parse_codedeploy_policy(body)
+            except BadRequest as error:
+                return "400 Bad Request", {"error": str(error)}
+            codedeploy_policies[key] = policy
             return "200 OK", {}
         if route == ("GET", "/_ledger/calls"):
             return "200 OK", dict(self.calls)

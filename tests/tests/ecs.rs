@@ -1051,23 +1051,121 @@ fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
     assert_eq!(moto.calls(), expected);
 }
 
+/// An account as [`account`] makes, plus CODE_DEPLOY services `deployed_by_codedeploy` (in
+/// `stage`, at `v0`), each with its deployment group of CodeDeploy application `e2e-app`, named
+/// in the manifest when `in_manifest`.
+fn account_with_codedeploy(
+    services: &[&str],
+    deployed_by_codedeploy: &[&str],
+    in_manifest: bool,
+) -> (Moto, Project) {
+    let mut extra = String::new();
+    for service in deployed_by_codedeploy {
+        extra.push_str(&format!(
+            "\n[services.{service}]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
+            repository(&format!("e2e/{service}"))
+        ));
+        if in_manifest {
+            extra.push_str(&format!(
+                "codedeploy = {{ application = \"e2e-app\", deployment_group = \"{service}\" }}\n"
+            ));
+        }
+    }
+    let (moto, project) = account(services, &extra);
+    for service in deployed_by_codedeploy {
+        moto.create_codedeploy_service("stage", service, CONTAINER, &image(service, "v0"), "e2e-app");
+    }
+    (moto, project)
+}
+
 #[test]
-fn a_code_deploy_service_is_shown_and_refused_before_anything_is_registered() {
-    let extra = format!(
-        "\n[services.legacy]\nimage_repository = \"{}\"\ncontainer = \"{CONTAINER}\"\n",
-        repository("e2e/legacy")
+fn a_code_deploy_service_is_deployed_through_codedeploy() {
+    let (moto, project) = account_with_codedeploy(&["api"], &["legacy"], true);
+    register_all(&project, &["api", "legacy"], "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    let strategies: Vec<&Value> =
+        applied["plan"]["changes"].as_array().unwrap().iter().map(|c| &c["strategy"]).collect();
+    assert_eq!(strategies, ["rolling", "CodeDeploy (e2e-app/legacy)"]);
+    let legacy = service_outcome(&applied, "legacy");
+    assert_eq!(legacy["result"], "succeeded", "{legacy}");
+    let id = legacy["ecs_deployment"].as_str().unwrap();
+    assert!(id.starts_with("d-"), "{legacy}");
+    assert_eq!(legacy["detail"], format!("CodeDeploy deployment {id} Succeeded"));
+    // The service runs the revision the AppSpec named, and SSM says so.
+    assert_eq!(moto.describe_service("stage", "legacy")["taskDefinition"], legacy["task_definition"]);
+    assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v1"));
+    assert_eq!(moto.parameter_history(&parameter("stage", "legacy")), [image("legacy", "v1")]);
+    assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
+    let calls = moto.calls();
+    assert_eq!(calls["ecs:UpdateService"], 1, "api's only: {calls:?}");
+    assert_eq!(calls["codedeploy:CreateDeployment"], 1, "{calls:?}");
+}
+
+#[test]
+fn a_failed_codedeploy_deployment_fails_with_its_reason_and_leaves_ssm_alone() {
+    let (moto, project) = account_with_codedeploy(&[], &["legacy"], true);
+    moto.set_codedeploy(
+        "e2e-app",
+        "legacy",
+        "fail",
+        serde_json::json!({"error_code": "HEALTH_CONSTRAINTS", "message": "too many tasks failed"}),
     );
-    let (moto, project) = account(&["api"], &extra);
-    let definition = moto.register_task_definition(serde_json::json!({
-        "family": "legacy",
-        "containerDefinitions": [{"name": CONTAINER, "image": image("legacy", "v0"), "memory": 128}],
-    }));
-    moto.call(
-        "ecs",
-        "CreateService",
-        serde_json::json!({"cluster": "stage", "serviceName": "legacy", "taskDefinition": definition,
-                           "desiredCount": 2, "deploymentController": {"type": "CODE_DEPLOY"}}),
+    register_all(&project, &["legacy"], "v1");
+    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 3, "{failed:#}");
+    assert_eq!(failed["outcome"]["result"], "failed");
+    let legacy = service_outcome(&failed, "legacy");
+    let id = legacy["ecs_deployment"].as_str().unwrap();
+    let detail = format!("CodeDeploy deployment {id} Failed: HEALTH_CONSTRAINTS: too many tasks failed");
+    assert_eq!(legacy["detail"], detail.as_str());
+    assert_eq!(legacy["running"], Value::Null);
+    assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v0"));
+    assert!(moto.parameter_history(&parameter("stage", "legacy")).is_empty());
+    let log = project.ok(&["log", "stage"]);
+    assert!(log.contains(&format!("legacy failed: {detail}")), "{log}");
+    let log_json = project.json(&["log", "stage"]);
+    assert_eq!(log_json["deployments"][0]["outcome"]["services"]["legacy"]["detail"], detail.as_str());
+}
+
+#[test]
+fn a_codedeploy_rollback_is_recorded_as_such_and_not_redone() {
+    let (moto, project) = account_with_codedeploy(&[], &["legacy"], true);
+    register_all(&project, &["legacy"], "v1");
+    let (code, _) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0);
+    moto.set_codedeploy(
+        "e2e-app",
+        "legacy",
+        "rollback",
+        serde_json::json!({"error_code": "ALARM_ACTIVE", "message": "alarm legacy-5xx fired"}),
     );
+    register_all(&project, &["legacy"], "v2");
+    moto.reset_calls();
+    let (code, rolled_back) =
+        deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    assert_eq!(code, 3, "{rolled_back:#}");
+    assert_eq!(rolled_back["outcome"]["result"], "rolled_back");
+    let legacy = service_outcome(&rolled_back, "legacy");
+    assert_eq!(legacy["result"], "rolled_back");
+    assert_eq!(legacy["running"]["image"], image("legacy", "v1"), "{legacy}");
+    let id = legacy["ecs_deployment"].as_str().unwrap();
+    assert_eq!(
+        legacy["detail"],
+        format!(
+            "CodeDeploy deployment {id} Stopped: ALARM_ACTIVE: alarm legacy-5xx fired; CodeDeploy rolled back: \
+             Deployment {id} was rolled back: alarm legacy-5xx fired; the service runs legacy:2"
+        )
+    );
+    assert_eq!(moto.calls()["codedeploy:CreateDeployment"], 1, "CodeDeploy's rollback is not redone");
+    assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v1"));
+    assert_eq!(moto.parameter_history(&parameter("stage", "legacy")), [image("legacy", "v1")]);
+}
+
+#[test]
+fn a_code_deploy_service_without_its_deployment_group_is_refused_before_anything_is_registered() {
+    let (moto, project) = account_with_codedeploy(&["api"], &["legacy"], false);
     register_all(&project, &["api", "legacy"], "v1");
     moto.reset_calls();
     let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
@@ -1079,12 +1177,61 @@ fn a_code_deploy_service_is_shown_and_refused_before_anything_is_registered() {
     assert_eq!(legacy["result"], "failed");
     assert_eq!(
         legacy["detail"],
-        "ECS service legacy has deployment controller CODE_DEPLOY: ledger does not start its deployments \
-         (not yet for CodeDeploy); nothing was registered or changed"
+        "ECS service legacy is deployed by CodeDeploy (deployment controller CODE_DEPLOY): set \
+         `codedeploy = { application = \"…\", deployment_group = \"…\" }` for service legacy in ledger.toml; \
+         nothing was registered or changed"
     );
     assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
-    assert_eq!(moto.calls()["ecs:RegisterTaskDefinition"], 1, "api's only");
+    let calls = moto.calls();
+    assert_eq!(calls["ecs:RegisterTaskDefinition"], 1, "api's only");
+    assert!(!calls.contains_key("codedeploy:CreateDeployment"), "{calls:?}");
     assert_eq!(moto.running_image("stage", "legacy", CONTAINER), image("legacy", "v0"));
+}
+
+#[test]
+fn calls_for_five_codedeploy_services() {
+    let (moto, project) = account_with_codedeploy(&[], &SERVICES, true);
+    register_all(&project, &SERVICES, "v1");
+    moto.reset_calls();
+    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    // Each poll is one BatchGetDeployments for the five: the emulator's default policy has a
+    // deployment InProgress for two looks, Succeeded at the third.
+    let n = SERVICES.len() as u64;
+    let polls = 3;
+    let expected = [
+        ("ecs:DescribeServices", n.div_ceil(10) * 2),
+        ("ecs:DescribeTaskDefinition", n),
+        ("ecs:RegisterTaskDefinition", n),
+        ("codedeploy:CreateDeployment", n),
+        ("codedeploy:BatchGetDeployments", n.div_ceil(25) * polls),
+        ("ssm:PutParameter", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
+    assert_eq!(moto.calls(), expected);
+}
+
+#[test]
+fn no_wait_then_wait_follows_a_codedeploy_deployment() {
+    let (moto, project) = account_with_codedeploy(&[], &["legacy"], true);
+    moto.set_codedeploy("e2e-app", "legacy", "succeed", serde_json::json!({"steps": 4}));
+    register_all(&project, &["legacy"], "v1");
+    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    assert_eq!(code, 0, "{submitted:#}");
+    assert_eq!(submitted["outcome"]["result"], "submitted");
+    let id = service_outcome(&submitted, "legacy")["ecs_deployment"].as_str().unwrap().to_string();
+    assert!(id.starts_with("d-"), "{id}");
+    assert!(moto.parameter_history(&parameter("stage", "legacy")).is_empty());
+
+    moto.reset_calls();
+    let (code, waited) = deploy(&project, &["wait", "stage"]);
+    assert_eq!(code, 0, "{waited:#}");
+    let legacy = service_outcome(&waited, "legacy");
+    assert_eq!(legacy["result"], "succeeded", "{waited:#}");
+    assert_eq!(legacy["ecs_deployment"], id.as_str());
+    assert_eq!(moto.calls()["codedeploy:BatchGetDeployments"], 5, "four looks InProgress, then Succeeded");
+    assert_eq!(moto.parameter_history(&parameter("stage", "legacy")), [image("legacy", "v1")]);
 }
 
 #[test]

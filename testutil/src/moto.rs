@@ -120,6 +120,18 @@ impl Moto {
         assert_eq!(status, 200, "setting a rollout policy: {answer}");
     }
 
+    /// How CodeDeploy deployments of `group` of `application` ("*" for any group) end from now
+    /// on: `outcome` is `succeed`, `fail`, `rollback`, `ready` or `never`, with the policy's
+    /// other fields (`steps`, `error_code`, `message`: tests/moto/README.md).
+    pub fn set_codedeploy(&self, application: &str, group: &str, outcome: &str, fields: Value) {
+        let mut body = json!({"application": application, "deployment_group": group, "outcome": outcome});
+        for (key, value) in fields.as_object().expect("policy fields as a JSON object") {
+            body[key] = value.clone();
+        }
+        let (status, answer) = self.http("POST", "/_ledger/codedeploy", &[], &body.to_string());
+        assert_eq!(status, 200, "setting a CodeDeploy policy: {answer}");
+    }
+
     /// Sets the service's deploymentConfiguration (UpdateService: merged into what it has).
     pub fn configure_deployments(&self, cluster: &str, service: &str, configuration: Value) {
         self.call(
@@ -183,6 +195,7 @@ impl Moto {
             "ssm" => "AmazonSSM",
             "ecr" => "AmazonEC2ContainerRegistry_V20150921",
             "kms" => "TrentService",
+            "codedeploy" => "CodeDeploy_20141006",
             other => panic!("no JSON target prefix known for {other}"),
         };
         // moto routes by the signing name in the credential scope; it does not check signatures.
@@ -302,6 +315,46 @@ impl Moto {
         }));
         self.create_service_with(cluster, name, &arn);
         arn
+    }
+
+    /// A service of `cluster` as [`Moto::create_service`] makes one, but deployed by CodeDeploy
+    /// (deployment controller CODE_DEPLOY) behind a load balancer sending traffic to `container`
+    /// on port 8080, and the CodeDeploy application `application` (made if missing) with a
+    /// deployment group named after the service that deploys it.
+    pub fn create_codedeploy_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        container: &str,
+        image: &str,
+        application: &str,
+    ) {
+        let arn = self.register_task_definition(json!({
+            "family": name,
+            "containerDefinitions": [{"name": container, "image": image, "memory": 128}],
+        }));
+        let target_group = format!("arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{name}/1");
+        self.call(
+            "ecs",
+            "CreateService",
+            json!({"cluster": cluster, "serviceName": name, "taskDefinition": arn, "desiredCount": 2,
+                   "deploymentController": {"type": "CODE_DEPLOY"},
+                   "loadBalancers": [{"targetGroupArn": target_group, "containerName": container, "containerPort": 8080}]}),
+        );
+        let (status, answer) = self.try_call(
+            "codedeploy",
+            "CreateApplication",
+            json!({"applicationName": application, "computePlatform": "ECS"}),
+        );
+        assert!(status == 200 || answer.to_string().contains("ApplicationAlreadyExists"), "{answer}");
+        self.call(
+            "codedeploy",
+            "CreateDeploymentGroup",
+            json!({"applicationName": application, "deploymentGroupName": name,
+                   "serviceRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"),
+                   "ecsServices": [{"serviceName": name, "clusterName": cluster}],
+                   "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}}),
+        );
     }
 
     pub fn create_service_with(&self, cluster: &str, name: &str, task_definition: &str) {
