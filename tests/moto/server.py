@@ -57,12 +57,18 @@ DEFAULT_POLICY = {"outcome": "complete", "steps": 2, "bake_steps": 2, "alarm": N
 rollout_policies = {}
 
 
+def most_specific(policies, outer, inner, default):
+    """The most specific of `policies` for (`outer`, `inner`): (outer, inner), (outer, "*"),
+    ("*", inner), ("*", "*"); else `default`."""
+    for key in ((outer, inner), (outer, "*"), ("*", inner), ("*", "*")):
+        if key in policies:
+            return policies[key]
+    return default
+
+
 def policy_for(cluster, service):
     """The most specific policy set for a service, else the default."""
-    for key in ((cluster, service), (cluster, "*"), ("*", service), ("*", "*")):
-        if key in rollout_policies:
-            return rollout_policies[key]
-    return DEFAULT_POLICY
+    return most_specific(rollout_policies, cluster, service, DEFAULT_POLICY)
 
 
 # ---------------------------------------------------------------------------
@@ -653,10 +659,7 @@ task_policies = {}
 
 def task_policy_for(cluster, family):
     """The most specific task policy set for a family, else the default."""
-    for key in ((cluster, family), (cluster, "*"), ("*", family), ("*", "*")):
-        if key in task_policies:
-            return task_policies[key]
-    return DEFAULT_TASK_POLICY
+    return most_specific(task_policies, cluster, family, DEFAULT_TASK_POLICY)
 
 
 original_run_task = EC2ContainerServiceBackend.run_task
@@ -718,34 +721,18 @@ Task.last_status = property(task_last_status, original_task_last_status.fset)
 
 def parse_task_policy(body):
     """The ((cluster, family), policy) a POST /_ledger/task body sets."""
-    try:
-        fields = json.loads(body)
-    except ValueError:
-        raise BadRequest("body is not JSON")
-    if not isinstance(fields, dict):
-        raise BadRequest("body is not a JSON object")
-    unknown = set(fields) - {"cluster", "family", "exit_code", "steps", "stop_code", "stopped_reason"}
-    if unknown:
-        raise BadRequest(f"unknown fields: {sorted(unknown)}")
-    names = []
-    for field in ("cluster", "family"):
-        name = fields.get(field)
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"{field} must be a non-empty string")
-        names.append(name.split("/")[-1])
+    fields = json_object(body, {"cluster", "family", "exit_code", "steps", "stop_code", "stopped_reason"})
+    names = policy_key(fields, ("cluster", "family"))
     exit_code = fields.get("exit_code", DEFAULT_TASK_POLICY["exit_code"])
     if exit_code is not None and type(exit_code) is not int:
         raise BadRequest("exit_code must be an integer or null")
-    steps = fields.get("steps", DEFAULT_TASK_POLICY["steps"])
-    if type(steps) is not int or steps < 0:
-        raise BadRequest("steps must be a non-negative integer")
-    policy = {"exit_code": exit_code, "steps": steps}
+    policy = {"exit_code": exit_code, "steps": count_field(fields, "steps", DEFAULT_TASK_POLICY["steps"])}
     for field in ("stop_code", "stopped_reason"):
         value = fields.get(field, DEFAULT_TASK_POLICY[field])
         if not isinstance(value, str) or not value:
             raise BadRequest(f"{field} must be a non-empty string")
         policy[field] = value
-    return tuple(names), policy
+    return names, policy
 
 
 # ---------------------------------------------------------------------------
@@ -884,34 +871,18 @@ moto.codedeploy.responses._deployment_info = codedeploy_deployment_info
 
 def parse_codedeploy_policy(body):
     """The ((application, deployment group), policy) a POST /_ledger/codedeploy body sets."""
-    try:
-        fields = json.loads(body)
-    except ValueError:
-        raise BadRequest("body is not JSON")
-    if not isinstance(fields, dict):
-        raise BadRequest("body is not a JSON object")
-    unknown = set(fields) - {"application", "deployment_group", "outcome", "steps", "error_code", "message"}
-    if unknown:
-        raise BadRequest(f"unknown fields: {sorted(unknown)}")
-    names = []
-    for field in ("application", "deployment_group"):
-        name = fields.get(field)
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"{field} must be a non-empty string")
-        names.append(name)
+    fields = json_object(body, {"application", "deployment_group", "outcome", "steps", "error_code", "message"})
+    names = policy_key(fields, ("application", "deployment_group"))
     outcome = fields.get("outcome")
     if outcome not in CODEDEPLOY_OUTCOMES:
         raise BadRequest(f"outcome must be one of {list(CODEDEPLOY_OUTCOMES)}")
-    steps = fields.get("steps", DEFAULT_CODEDEPLOY_POLICY["steps"])
-    if type(steps) is not int or steps < 0:
-        raise BadRequest("steps must be a non-negative integer")
-    policy = {"outcome": outcome, "steps": steps}
+    policy = {"outcome": outcome, "steps": count_field(fields, "steps", DEFAULT_CODEDEPLOY_POLICY["steps"])}
     for field in ("error_code", "message"):
         value = fields.get(field, DEFAULT_CODEDEPLOY_POLICY[field])
         if not isinstance(value, str) or not value:
             raise BadRequest(f"{field} must be a non-empty string")
         policy[field] = value
-    return tuple(names), policy
+    return names, policy
 
 
 # ---------------------------------------------------------------------------
@@ -963,38 +934,56 @@ class BadRequest(Exception):
     pass
 
 
-def parse_rollout_policy(body):
-    """The ((cluster, service), policy) a POST /_ledger/rollout body sets."""
+def json_object(body, allowed):
+    """The JSON object a control route's body holds; refused with a field outside `allowed`."""
     try:
         fields = json.loads(body)
     except ValueError:
         raise BadRequest("body is not JSON")
     if not isinstance(fields, dict):
         raise BadRequest("body is not a JSON object")
-    unknown = set(fields) - {"cluster", "service", "outcome", "steps", "bake_steps", "alarm", "stage"}
+    unknown = set(fields) - set(allowed)
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
-    names = []
-    for field in ("cluster", "service"):
+    return fields
+
+
+def policy_key(fields, names):
+    """The names `fields` gives for `names`: non-empty strings ("*" or a name; an ARN names
+    the resource its last segment names)."""
+    key = []
+    for field in names:
         name = fields.get(field)
         if not isinstance(name, str) or not name:
             raise BadRequest(f"{field} must be a non-empty string")
-        names.append(name.split("/")[-1])  # an ARN names the same resource
+        key.append(name.split("/")[-1])
+    return tuple(key)
+
+
+def count_field(fields, field, default):
+    """Field `field` of `fields` (else `default`), a non-negative integer."""
+    value = fields.get(field, default)
+    if type(value) is not int or value < 0:
+        raise BadRequest(f"{field} must be a non-negative integer")
+    return value
+
+
+def parse_rollout_policy(body):
+    """The ((cluster, service), policy) a POST /_ledger/rollout body sets."""
+    fields = json_object(body, {"cluster", "service", "outcome", "steps", "bake_steps", "alarm", "stage"})
+    names = policy_key(fields, ("cluster", "service"))
     outcome = fields.get("outcome")
     if outcome not in OUTCOMES:
         raise BadRequest(f"outcome must be one of {list(OUTCOMES)}")
     policy = {"outcome": outcome}
     for field in ("steps", "bake_steps"):
-        value = fields.get(field, DEFAULT_POLICY[field])
-        if type(value) is not int or value < 0:
-            raise BadRequest(f"{field} must be a non-negative integer")
-        policy[field] = value
+        policy[field] = count_field(fields, field, DEFAULT_POLICY[field])
     for field in ("alarm", "stage"):
         value = fields.get(field)
         if value is not None and (not isinstance(value, str) or not value):
             raise BadRequest(f"{field} must be a non-empty string")
         policy[field] = value
-    return tuple(names), policy
+    return names, policy
 
 
 def parse_denied(body):

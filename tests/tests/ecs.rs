@@ -67,6 +67,12 @@ fn deploy(project: &Project, args: &[&str]) -> (i32, Value) {
     (output.status.code().expect("an exit code"), json)
 }
 
+/// The AWS calls the emulator counted since its last reset are exactly `expected`.
+fn assert_calls(moto: &Moto, expected: &[(&str, u64)]) {
+    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
+    assert_eq!(moto.calls(), expected);
+}
+
 fn service_outcome<'a>(json: &'a Value, service: &str) -> &'a Value {
     &json["outcome"]["services"][service]
 }
@@ -168,8 +174,7 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
         ("ssm:PutParameter", n),
         ("sts:GetCallerIdentity", 1),
     ];
-    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
-    assert_eq!(moto.calls(), expected);
+    assert_calls(&moto, &expected);
 }
 
 #[test]
@@ -200,8 +205,7 @@ fn without_service_deployments_the_services_are_polled_as_before() {
         ("ssm:PutParameter", n),
         ("sts:GetCallerIdentity", 1),
     ];
-    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
-    assert_eq!(moto.calls(), expected);
+    assert_calls(&moto, &expected);
     let log = project.json(&["log", "stage"]);
     assert_eq!(log["deployments"][0]["result"], "succeeded", "{log:#}");
 }
@@ -1047,8 +1051,7 @@ fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
         ("ssm:PutParameter", n),
         ("sts:GetCallerIdentity", 1),
     ];
-    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
-    assert_eq!(moto.calls(), expected);
+    assert_calls(&moto, &expected);
 }
 
 /// An account as [`account`] makes, plus CODE_DEPLOY services `deployed_by_codedeploy` (in
@@ -1208,8 +1211,7 @@ fn calls_for_five_codedeploy_services() {
         ("ssm:PutParameter", n),
         ("sts:GetCallerIdentity", 1),
     ];
-    let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
-    assert_eq!(moto.calls(), expected);
+    assert_calls(&moto, &expected);
 }
 
 #[test]
