@@ -51,22 +51,6 @@ fn parameter(env: &str, service: &str) -> String {
     format!("/e2e/images/{env}/{service}")
 }
 
-/// Runs a deploying command with `--output json`; returns its exit code and JSON.
-fn deploy(project: &Project, args: &[&str]) -> (i32, Value) {
-    let mut with_json = args.to_vec();
-    with_json.extend(["--output", "json"]);
-    let output = project.output(&with_json);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!(
-            "ledger {args:?} printed no JSON (exit {:?})\nstdout:\n{stdout}\nstderr:\n{}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().expect("an exit code"), json)
-}
-
 /// The AWS calls the emulator counted since its last reset are exactly `expected`.
 fn assert_calls(moto: &Moto, expected: &[(&str, u64)]) {
     let expected = expected.iter().map(|(call, count)| (call.to_string(), *count)).collect();
@@ -82,7 +66,7 @@ fn five_services_applied_to_stage_then_promoted_to_prod() {
     let (moto, project) = account(&SERVICES, "");
     register_all(&project, &SERVICES, "v1");
 
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes", "-m", "first"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes", "-m", "first"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "succeeded");
     let deployment = applied["deployment"]["id"].as_str().unwrap().to_string();
@@ -117,7 +101,7 @@ fn five_services_applied_to_stage_then_promoted_to_prod() {
         applied["deployment"]
     );
 
-    let (code, promoted) = deploy(&project, &["promote", "stage", "prod", "--yes", "-m", "ship it"]);
+    let (code, promoted) = project.json_exit(&["promote", "stage", "prod", "--yes", "-m", "ship it"]);
     assert_eq!(code, 0, "{promoted:#}");
     assert_eq!(promoted["outcome"]["result"], "succeeded");
     for service in SERVICES {
@@ -127,7 +111,7 @@ fn five_services_applied_to_stage_then_promoted_to_prod() {
 
     // A second release of one service: only it changes, and its parameter keeps its history.
     project.ok(&["register", "api", &image("api", "v2")]);
-    let (code, again) = deploy(&project, &["apply", "latest", "stage", "--service", "api", "--yes"]);
+    let (code, again) = project.json_exit(&["apply", "latest", "stage", "--service", "api", "--yes"]);
     assert_eq!(code, 0, "{again:#}");
     assert_eq!(again["outcome"]["services"].as_object().unwrap().len(), 1);
     assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1"), image("api", "v2")]);
@@ -153,7 +137,7 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     }
     register_all(&project, &SERVICES, "v1");
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
     // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService,
@@ -214,18 +198,18 @@ fn without_service_deployments_the_services_are_polled_as_before() {
 fn rollback_after_the_previous_revision_was_deregistered() {
     let (moto, project) = account(&["api"], "");
     project.ok(&["register", "api", &image("api", "v1")]);
-    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, first) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{first:#}");
     let v1_revision = service_outcome(&first, "api")["task_definition"].as_str().unwrap().to_string();
     project.ok(&["register", "api", &image("api", "v2")]);
-    let (code, second) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, second) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{second:#}");
 
     // The revision that ran v1 is gone (and so is the one before it): ECS cannot go back to it.
     moto.deregister_task_definition(&v1_revision);
     moto.deregister_task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/api:1");
 
-    let (code, rolled_back) = deploy(&project, &["rollback", "stage", "--yes", "-m", "v2 is broken"]);
+    let (code, rolled_back) = project.json_exit(&["rollback", "stage", "--yes", "-m", "v2 is broken"]);
     assert_eq!(code, 0, "{rolled_back:#}");
     assert_eq!(rolled_back["outcome"]["result"], "succeeded");
     assert_eq!(rolled_back["deployment"]["trigger"]["kind"], "rollback");
@@ -266,7 +250,7 @@ fn a_task_definition_with_every_field_comes_back_identical_but_for_the_image() {
     let (moto, project, original) = running(full.clone());
     let new_image = format!("{}:2.0.0@sha256:{}", repository("web"), "b".repeat(64));
     project.ok(&["register", "full", &new_image]);
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
     let (before, before_tags) = moto.describe_task_definition(&original);
@@ -301,7 +285,7 @@ fn a_task_definition_with_fields_ledger_cannot_copy_is_refused_not_copied_withou
     let (moto, project, original) = running(newer);
     project.ok(&["register", "full", &format!("{}:2.0.0", repository("web"))]);
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     let full = service_outcome(&applied, "full");
     assert_eq!(full["result"], "failed");
@@ -324,7 +308,7 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     // One service of five fails its rollout (the circuit breaker stops it, nothing rolls back).
     register_all(&project, &SERVICES, "v1");
     moto.set_rollout("stage", "search", Rollout::Fail, 1);
-    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{failed:#}");
     assert_eq!(failed["outcome"]["result"], "failed");
     let search = service_outcome(&failed, "search");
@@ -348,7 +332,7 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
 
     // The circuit breaker rolls the new revision back: ECS runs the old one, the outcome says so.
     moto.set_rollout("stage", "search", Rollout::RollBack, 1);
-    let (code, rolled) = deploy(&project, &["apply", "latest", "stage", "--service", "search", "--yes"]);
+    let (code, rolled) = project.json_exit(&["apply", "latest", "stage", "--service", "search", "--yes"]);
     assert_eq!(code, 3, "{rolled:#}");
     let search = service_outcome(&rolled, "search");
     assert_eq!(search["result"], "failed");
@@ -373,7 +357,7 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
     std::fs::write(&manifest_path, manifest.replacen("timeout = \"60s\"", "timeout = \"1s\"", 1)).unwrap();
     moto.set_rollout("stage", "search", Rollout::Never, 0);
     let started = Instant::now();
-    let (code, timed_out) = deploy(&project, &["apply", "latest", "stage", "--service", "search", "--yes"]);
+    let (code, timed_out) = project.json_exit(&["apply", "latest", "stage", "--service", "search", "--yes"]);
     assert_eq!(code, 3, "{timed_out:#}");
     assert!(started.elapsed() < Duration::from_secs(30), "the wait is bounded by the timeout");
     let search = service_outcome(&timed_out, "search");
@@ -389,14 +373,14 @@ fn failures_are_recorded_as_they_happened_and_ssm_follows_only_successes() {
 fn rollback_on_failure_puts_every_changed_service_back() {
     let (moto, project) = account(&["api", "search"], "");
     register_all(&project, &["api", "search"], "v1");
-    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, first) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{first:#}");
 
     // search fails and ECS's circuit breaker puts v1 back; api succeeded, so the ledger puts
     // v1 back itself, in a new revision.
     register_all(&project, &["api", "search"], "v2");
     moto.set_rollout("stage", "search", Rollout::RollBack, 1);
-    let (code, second) = deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    let (code, second) = project.json_exit(&["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{second:#}");
     assert_eq!(second["outcome"]["result"], "rolled_back");
     for service in ["api", "search"] {
@@ -415,7 +399,7 @@ fn rollback_on_failure_puts_every_changed_service_back() {
 fn no_wait_records_submitted_and_wait_records_the_truth() {
     let (moto, project) = account(&["api"], "");
     project.ok(&["register", "api", &image("api", "v1")]);
-    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    let (code, submitted) = project.json_exit(&["apply", "latest", "stage", "--yes", "--no-wait"]);
     assert_eq!(code, 0, "{submitted:#}");
     assert_eq!(submitted["outcome"]["result"], "submitted");
     assert!(
@@ -434,7 +418,7 @@ fn no_wait_records_submitted_and_wait_records_the_truth() {
     let log = project.json(&["log", "stage"]);
     assert_eq!(log["deployments"][0]["result"], "succeeded", "{log:#}");
     assert_eq!(moto.parameter_history(&parameter("stage", "api")), [image("api", "v1")]);
-    let (code, next) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, next) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{next:#}");
 }
 
@@ -479,7 +463,7 @@ fn an_interrupted_apply_is_in_flight_until_reconciled() {
 fn drift_behind_the_ledgers_back_is_reported() {
     let (moto, project) = account(&["api", "search"], "");
     register_all(&project, &["api", "search"], "v1");
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     let clean = project.output(&["status", "stage", "--live", "--exit-code"]);
     assert_eq!(clean.status.code(), Some(0), "{clean:?}");
@@ -531,7 +515,7 @@ fn drift_behind_the_ledgers_back_is_reported() {
 fn deployments_no_ledger_user_started_are_named_by_status_live_and_recorded_by_observe() {
     let (moto, project) = account(&["api", "search"], "");
     register_all(&project, &["api", "search"], "v1");
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     let live = project.json(&["status", "stage", "--live"]);
     assert_eq!(live["environments"][0]["live"]["api"]["unrecorded"], Value::Null, "{live:#}");
@@ -627,7 +611,7 @@ fn import_adopts_a_running_environment() {
 
     // From there, the ledger deploys as usual, and a second import is refused.
     register_all(&project, &["api"], "v1");
-    let (code, applied) = deploy(&project, &["apply", "latest", "prod", "--service", "api", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "prod", "--service", "api", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
     let again = project.output(&["import", "prod"]);
@@ -651,7 +635,7 @@ fn register_resolves_digests_in_ecr_and_writes_the_latest_parameter() {
     assert_eq!(project.json(&["log"])["entries"].as_array().unwrap().len(), 1);
 
     // The pinned image is what an apply puts on ECS.
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(moto.running_image("stage", "api", CONTAINER), pinned);
 
@@ -688,7 +672,7 @@ fn services_ecs_does_not_have_fail_by_name_and_the_others_still_deploy() {
     std::fs::write(&manifest_path, manifest).unwrap();
     register_all(&project, &["api", "search", "worker"], "v1");
 
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "failed");
     let search = service_outcome(&applied, "search");
@@ -721,7 +705,7 @@ fn services_sharing_one_repository_are_each_deployed_and_checked() {
     project.ok(&["register", "api-worker", &image("api", "v1")]);
     moto.set_rollout("stage", "api-worker", Rollout::Fail, 1);
 
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     assert_eq!(service_outcome(&applied, "api")["result"], "succeeded");
     assert_eq!(service_outcome(&applied, "api-worker")["result"], "failed", "checked on its own");
@@ -729,7 +713,7 @@ fn services_sharing_one_repository_are_each_deployed_and_checked() {
     assert!(moto.parameter_history(&parameter("stage", "api-worker")).is_empty());
 
     moto.set_rollout("stage", "api-worker", Rollout::Complete, 1);
-    let (code, again) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, again) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{again:#}");
     assert_eq!(again["outcome"]["services"].as_object().unwrap().len(), 1, "only api-worker was left to do");
     assert_eq!(moto.running_image("stage", "api-worker", CONTAINER), image("api", "v1"));
@@ -791,7 +775,7 @@ fn with_a_remote_a_failed_apply_still_gives_the_lease_back_and_sse_is_asked_for(
     project.ok(&["remote", "init"]);
     register_all(&project, services, "v1");
     moto.set_rollout("stage", "*", Rollout::Fail, 1);
-    let (code, json) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, json) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{json}");
     let (status, lease) = moto.s3("GET", "/team-ledger/e2e/locks/env/stage", b"");
     assert_eq!(status, 200);
@@ -803,7 +787,7 @@ fn with_a_remote_a_failed_apply_still_gives_the_lease_back_and_sse_is_asked_for(
     assert!(head.to_lowercase().contains("x-amz-server-side-encryption: aes256"), "{head}");
     moto.set_rollout("stage", "*", Rollout::Complete, 1);
     register_all(&project, services, "v2");
-    assert_eq!(deploy(&project, &["apply", "latest", "stage", "--yes"]).0, 0);
+    assert_eq!(project.json_exit(&["apply", "latest", "stage", "--yes"]).0, 0);
 }
 
 // --- ECS's deployment strategies, followed through its service deployments ----------------
@@ -897,7 +881,7 @@ fn linear_and_canary_succeed_after_shifting_traffic_and_fail_when_an_alarm_fires
 
         moto.set_rollout("stage", service, Rollout::Alarm, 0);
         project.ok(&["register", service, &image(service, "v2")]);
-        let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+        let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
         assert_eq!(code, 3, "{failed:#}");
         let outcome = service_outcome(&failed, service);
         assert_eq!(outcome["result"], "failed", "{outcome}");
@@ -921,11 +905,11 @@ fn an_alarm_during_bake_time_fails_the_deployment_and_names_the_alarm() {
     let (moto, project) = account(&["api", "search"], "");
     moto.configure_deployments("stage", "api", blue_green("api-5xx"));
     register_all(&project, &["api", "search"], "v1");
-    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, first) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{first:#}");
     moto.set_rollout("stage", "api", Rollout::Alarm, 0);
     register_all(&project, &["api", "search"], "v2");
-    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{failed:#}");
     assert_eq!(failed["outcome"]["result"], "failed");
     let api = service_outcome(&failed, "api");
@@ -958,11 +942,11 @@ fn a_failing_lifecycle_hook_fails_the_deployment_with_its_stage() {
     let (moto, project) = account(&["api"], "");
     moto.configure_deployments("stage", "api", blue_green("api-5xx"));
     project.ok(&["register", "api", &image("api", "v1")]);
-    let (code, first) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, first) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{first:#}");
     moto.set_rollout("stage", "api", Rollout::HookFails, 0);
     project.ok(&["register", "api", &image("api", "v2")]);
-    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{failed:#}");
     // ECS rolled back already: the ledger has nothing left to put back.
     assert_eq!(failed["outcome"]["result"], "rolled_back", "{failed:#}");
@@ -988,7 +972,7 @@ fn a_stopped_deployment_is_a_failure_saying_it_was_stopped() {
     moto.configure_deployments("stage", "api", serde_json::json!({"strategy": "CANARY"}));
     moto.set_rollout("stage", "api", Rollout::Stop, 0);
     project.ok(&["register", "api", &image("api", "v1")]);
-    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{failed:#}");
     let api = service_outcome(&failed, "api");
     assert_eq!(
@@ -1006,7 +990,7 @@ fn no_wait_then_wait_follows_a_blue_green_deployment_across_its_bake_time() {
     moto.configure_deployments("stage", "api", blue_green("api-5xx"));
     moto.set_rollout_with("stage", "api", Rollout::Complete, serde_json::json!({"bake_steps": 4}));
     project.ok(&["register", "api", &image("api", "v1")]);
-    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    let (code, submitted) = project.json_exit(&["apply", "latest", "stage", "--yes", "--no-wait"]);
     assert_eq!(code, 0, "{submitted:#}");
     assert_eq!(submitted["outcome"]["result"], "submitted");
     let arn = service_outcome(&submitted, "api")["ecs_deployment"].as_str().unwrap().to_string();
@@ -1034,7 +1018,7 @@ fn calls_for_five_blue_green_services_grow_with_the_stages_observed() {
     }
     register_all(&project, &SERVICES, "v1");
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     // As for rolling services (see `calls_grow_with_services_and_polls_not_with_the_account`),
     // but the polls last through every lifecycle stage: the emulator moves one stage per look,
@@ -1086,7 +1070,7 @@ fn a_code_deploy_service_is_deployed_through_codedeploy() {
     let (moto, project) = account_with_codedeploy(&["api"], &["legacy"], true);
     register_all(&project, &["api", "legacy"], "v1");
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     let strategies: Vec<&Value> =
         applied["plan"]["changes"].as_array().unwrap().iter().map(|c| &c["strategy"]).collect();
@@ -1116,7 +1100,7 @@ fn a_failed_codedeploy_deployment_fails_with_its_reason_and_leaves_ssm_alone() {
         serde_json::json!({"error_code": "HEALTH_CONSTRAINTS", "message": "too many tasks failed"}),
     );
     register_all(&project, &["legacy"], "v1");
-    let (code, failed) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, failed) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{failed:#}");
     assert_eq!(failed["outcome"]["result"], "failed");
     let legacy = service_outcome(&failed, "legacy");
@@ -1136,7 +1120,7 @@ fn a_failed_codedeploy_deployment_fails_with_its_reason_and_leaves_ssm_alone() {
 fn a_codedeploy_rollback_is_recorded_as_such_and_not_redone() {
     let (moto, project) = account_with_codedeploy(&[], &["legacy"], true);
     register_all(&project, &["legacy"], "v1");
-    let (code, _) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, _) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0);
     moto.set_codedeploy(
         "e2e-app",
@@ -1147,7 +1131,7 @@ fn a_codedeploy_rollback_is_recorded_as_such_and_not_redone() {
     register_all(&project, &["legacy"], "v2");
     moto.reset_calls();
     let (code, rolled_back) =
-        deploy(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+        project.json_exit(&["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{rolled_back:#}");
     assert_eq!(rolled_back["outcome"]["result"], "rolled_back");
     let legacy = service_outcome(&rolled_back, "legacy");
@@ -1171,7 +1155,7 @@ fn a_code_deploy_service_without_its_deployment_group_is_refused_before_anything
     let (moto, project) = account_with_codedeploy(&["api"], &["legacy"], false);
     register_all(&project, &["api", "legacy"], "v1");
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     let strategies: Vec<&Value> =
         applied["plan"]["changes"].as_array().unwrap().iter().map(|c| &c["strategy"]).collect();
@@ -1196,7 +1180,7 @@ fn calls_for_five_codedeploy_services() {
     let (moto, project) = account_with_codedeploy(&[], &SERVICES, true);
     register_all(&project, &SERVICES, "v1");
     moto.reset_calls();
-    let (code, applied) = deploy(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     // Each poll is one BatchGetDeployments for the five: the emulator's default policy has a
     // deployment InProgress for two looks, Succeeded at the third.
@@ -1219,7 +1203,7 @@ fn no_wait_then_wait_follows_a_codedeploy_deployment() {
     let (moto, project) = account_with_codedeploy(&[], &["legacy"], true);
     moto.set_codedeploy("e2e-app", "legacy", "succeed", serde_json::json!({"steps": 4}));
     register_all(&project, &["legacy"], "v1");
-    let (code, submitted) = deploy(&project, &["apply", "latest", "stage", "--yes", "--no-wait"]);
+    let (code, submitted) = project.json_exit(&["apply", "latest", "stage", "--yes", "--no-wait"]);
     assert_eq!(code, 0, "{submitted:#}");
     assert_eq!(submitted["outcome"]["result"], "submitted");
     let id = service_outcome(&submitted, "legacy")["ecs_deployment"].as_str().unwrap().to_string();
@@ -1227,7 +1211,7 @@ fn no_wait_then_wait_follows_a_codedeploy_deployment() {
     assert!(moto.parameter_history(&parameter("stage", "legacy")).is_empty());
 
     moto.reset_calls();
-    let (code, waited) = deploy(&project, &["wait", "stage"]);
+    let (code, waited) = project.json_exit(&["wait", "stage"]);
     assert_eq!(code, 0, "{waited:#}");
     let legacy = service_outcome(&waited, "legacy");
     assert_eq!(legacy["result"], "succeeded", "{waited:#}");

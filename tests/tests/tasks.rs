@@ -51,22 +51,6 @@ fn register_all(project: &Project, tag: &str) {
     }
 }
 
-/// Runs a command with `--output json` (given before any `--`); its exit code and JSON.
-fn run_json(project: &Project, args: &[&str]) -> (i32, Value) {
-    let mut with_json = vec!["--output", "json"];
-    with_json.extend(args);
-    let output = project.output(&with_json);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!(
-            "ledger {args:?} printed no JSON (exit {:?})\nstdout:\n{stdout}\nstderr:\n{}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().expect("an exit code"), json)
-}
-
 fn calls(moto: &Moto, action: &str) -> u64 {
     moto.calls().get(&format!("ecs:{action}")).copied().unwrap_or(0)
 }
@@ -83,7 +67,7 @@ fn a_migration_that_exits_0_runs_with_the_new_image_then_the_rollout() {
     let (moto, project) = account(MIGRATION, "");
     register_all(&project, "v1");
     moto.reset_calls();
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "succeeded");
     assert_eq!(calls(&moto, "RunTask"), 1, "one migration: api's");
@@ -117,7 +101,7 @@ fn a_migration_that_exits_1_stops_the_deployment_before_any_service_changes() {
     register_all(&project, "v1");
     moto.set_task("stage", "api", Some(1), 1);
     moto.reset_calls();
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "failed");
     assert_eq!(calls(&moto, "UpdateService"), 0, "no service was updated");
@@ -136,7 +120,7 @@ fn a_migration_that_exits_1_stops_the_deployment_before_any_service_changes() {
 
     // A migration that never started (no exit code) stops it the same way.
     moto.set_task("stage", "api", None, 0);
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     let detail = applied["outcome"]["services"]["api"]["detail"].as_str().unwrap();
     assert!(detail.contains("stopped without an exit code (TaskFailedToStart"), "{detail}");
@@ -155,7 +139,7 @@ fn a_failed_verification_fails_the_deployment_counts_as_no_success_and_can_be_ro
 
     // It passes: the deployment succeeds and SSM is written.
     register_all(&project, "v1");
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     assert_eq!(parameter("api"), [image("api", "v1")]);
     let run = &task_runs(&project)[0];
@@ -165,7 +149,7 @@ fn a_failed_verification_fails_the_deployment_counts_as_no_success_and_can_be_ro
     // It fails: the outcome is failed, the new release runs, SSM keeps the old one.
     moto.set_task("stage", "smoke", Some(1), 1);
     register_all(&project, "v2");
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 3, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "failed");
     for service in SERVICES {
@@ -184,7 +168,7 @@ fn a_failed_verification_fails_the_deployment_counts_as_no_success_and_can_be_ro
 
     // With --rollback-on-failure every service is put back.
     register_all(&project, "v3");
-    let (code, applied) = run_json(&project, &["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes", "--rollback-on-failure"]);
     assert_eq!(code, 3, "{applied:#}");
     assert_eq!(applied["outcome"]["result"], "rolled_back");
     for service in SERVICES {
@@ -227,7 +211,7 @@ fn an_interrupted_deployment_is_verified_by_reconcile_before_it_counts_as_succee
     // The rollouts end; reconcile runs the verification, which fails: no success, SSM unwritten.
     moto.set_rollout("stage", "*", Rollout::Complete, 0);
     moto.set_task("stage", "smoke", Some(1), 1);
-    let (code, reconciled) = run_json(&project, &["reconcile", "stage"]);
+    let (code, reconciled) = project.json_exit(&["reconcile", "stage"]);
     assert_eq!(code, 3, "{reconciled:#}");
     assert_eq!(reconciled["outcome"]["result"], "failed", "{reconciled:#}");
     for service in SERVICES {
@@ -246,7 +230,7 @@ fn an_interrupted_deployment_is_verified_by_reconcile_before_it_counts_as_succee
 #[test]
 fn ledger_run_runs_what_the_environment_runs_now_and_exits_as_the_task() {
     let (moto, project) = account("", "");
-    let (code, ran) = run_json(&project, &["run", "stage", "api", "--", "rake", "db:status"]);
+    let (code, ran) = project.json_exit(&["run", "stage", "api", "--", "rake", "db:status"]);
     assert_eq!(code, 0, "{ran:#}");
     let run = &ran["task_run"];
     assert_eq!((run["purpose"].as_str(), run["exit_code"].as_i64()), (Some("manual"), Some(0)));
@@ -284,7 +268,7 @@ fn task_runs_travel_through_push_pull_and_clone() {
     alice.ok(&["remote", "init", "origin"]);
     register_all(&alice, "v1");
     // Recorded on the remote first, as the deployment is.
-    let (code, applied) = run_json(&alice, &["apply", "latest", "stage", "--yes"]);
+    let (code, applied) = alice.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
     alice.ok(&["run", "stage", "web", "--", "true"]);
     let recorded: Vec<Value> = task_runs(&alice).iter().map(|run| run["id"].clone()).collect();

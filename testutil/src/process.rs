@@ -184,6 +184,23 @@ impl Project {
         serde_json::from_str(&self.ok(&with_json)).expect("JSON output")
     }
 
+    /// Runs a command with `--output json` (given first, so `args` may end with `-- …`),
+    /// whatever its exit: its exit code and the JSON it printed.
+    pub fn json_exit(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut with_json = vec!["--output", "json"];
+        with_json.extend(args);
+        let output = self.output(&with_json);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+            panic!(
+                "ledger {args:?} printed no JSON (exit {:?})\nstdout:\n{stdout}\nstderr:\n{}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.code().expect("an exit code"), json)
+    }
+
     /// Registers a release and returns its id.
     pub fn register(&self, service: &str, image: &str) -> String {
         self.ok(&["register", service, image]).trim().to_string()
