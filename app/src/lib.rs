@@ -9,7 +9,7 @@
 //!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`tasks`] (`run`, and a deployment's
 //!   `before` and `verify` tasks), [`import`], [`init`], [`demo`].
 //! - Reading: [`log`] (`log`, `show`), [`status`] (with live drift), [`views`] (`diff`, plans,
-//!   statuses), [`verify`], [`metrics`]; each result carries its `--output json` document, and
+//!   statuses), [`verify`], [`metrics`], [`notify`] (the outbox); each result carries its `--output json` document, and
 //!   [`json`] holds the shapes several share.
 //! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
 //!   [`remotes`] (configured remotes, the lease), [`lease`] (`lease`: show or break it); [`session`] guards an environment (local lock,
@@ -34,6 +34,7 @@ pub mod lease;
 pub mod lock;
 pub mod log;
 pub mod metrics;
+pub mod notify;
 pub mod observe;
 pub mod register;
 pub mod remotes;

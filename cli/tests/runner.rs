@@ -10,6 +10,7 @@ mod test_help;
 mod test_init;
 mod test_log;
 mod test_metrics;
+mod test_notify;
 mod test_register;
 mod test_release;
 mod test_rollback;

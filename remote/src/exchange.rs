@@ -704,7 +704,7 @@ fn record_appended<R: Remote>(
     state: Option<&RefState>,
 ) -> Result<StoredEntry, ExchangeError> {
     store.write(|w| {
-        w.receive(stored.id, bytes)?;
+        w.receive_own(stored.id, bytes)?;
         w.set_tracking_ref(remote_name, name, stored.id)
     })?;
     remembered::remember_refs(store, remote_name, remote, state.map(|state| (name, state)))?;

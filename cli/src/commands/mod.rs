@@ -15,6 +15,7 @@ mod lease;
 mod log;
 mod man;
 mod metrics;
+mod notify;
 mod observe;
 mod promote;
 mod pull;
@@ -63,6 +64,7 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Status(status::StatusArgs),
     Metrics(metrics::MetricsArgs),
+    Notify(notify::NotifyArgs),
     Verify(verify::VerifyArgs),
     Signer(signer::SignerArgs),
     Serve(serve::ServeArgs),
@@ -78,7 +80,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 33] = [
+const EACH_COMMAND: [(&str, Augment); 34] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -101,6 +103,7 @@ const EACH_COMMAND: [(&str, Augment); 33] = [
     ("diff", diff::DiffArgs::augment_args),
     ("status", status::StatusArgs::augment_args),
     ("metrics", metrics::MetricsArgs::augment_args),
+    ("notify", notify::NotifyArgs::augment_args),
     ("verify", verify::VerifyArgs::augment_args),
     ("signer", signer::SignerArgs::augment_args),
     ("serve", serve::ServeArgs::augment_args),
@@ -145,6 +148,7 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Diff(args) => diff::run(globals, args),
         Command::Status(args) => status::run(globals, args),
         Command::Metrics(args) => metrics::run(globals, args),
+        Command::Notify(args) => notify::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
         Command::Signer(args) => signer::run(globals, args),
         Command::Serve(args) => serve::run(globals, args),
