@@ -44,11 +44,18 @@ secret = {{ ssm = "/catalogue/webhook-secret" }}
 fn drain(moto: &Moto, queue_url: &str) -> Vec<Value> {
     let mut messages = Vec::new();
     loop {
-        let answer = moto.call("sqs", "ReceiveMessage", json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10}));
-        let Some(batch) = answer["Messages"].as_array().filter(|batch| !batch.is_empty()) else { return messages };
+        let answer =
+            moto.call("sqs", "ReceiveMessage", json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10}));
+        let Some(batch) = answer["Messages"].as_array().filter(|batch| !batch.is_empty()) else {
+            return messages;
+        };
         for message in batch {
             messages.push(serde_json::from_str(message["Body"].as_str().unwrap()).unwrap());
-            moto.call("sqs", "DeleteMessage", json!({"QueueUrl": queue_url, "ReceiptHandle": message["ReceiptHandle"]}));
+            moto.call(
+                "sqs",
+                "DeleteMessage",
+                json!({"QueueUrl": queue_url, "ReceiptHandle": message["ReceiptHandle"]}),
+            );
         }
     }
 }
@@ -62,8 +69,16 @@ fn eventbridge_and_an_ssm_secret() {
     let rule = json!({"Name": "all-ledger", "EventBusName": "deploys", "EventPattern": json!({"source": ["ledger"]}).to_string()});
     moto.call("events", "PutRule", rule);
     let target = json!({"Id": "queue", "Arn": format!("arn:aws:sqs:{REGION}:123456789012:ledger-events")});
-    moto.call("events", "PutTargets", json!({"Rule": "all-ledger", "EventBusName": "deploys", "Targets": [target]}));
-    moto.call("ssm", "PutParameter", json!({"Name": "/catalogue/webhook-secret", "Value": SECRET, "Type": "SecureString"}));
+    moto.call(
+        "events",
+        "PutTargets",
+        json!({"Rule": "all-ledger", "EventBusName": "deploys", "Targets": [target]}),
+    );
+    moto.call(
+        "ssm",
+        "PutParameter",
+        json!({"Name": "/catalogue/webhook-secret", "Value": SECRET, "Type": "SecureString"}),
+    );
 
     let receiver = Receiver::start();
     let project = Project::new(&manifest(&receiver.url())).with_env(moto.env());
@@ -76,7 +91,9 @@ fn eventbridge_and_an_ssm_secret() {
     let events = drain(&moto, queue_url);
     let kinds: Vec<(&str, &str)> = events
         .iter()
-        .map(|event| (event["detail-type"].as_str().unwrap(), event["detail"]["entry"]["kind"].as_str().unwrap()))
+        .map(|event| {
+            (event["detail-type"].as_str().unwrap(), event["detail"]["entry"]["kind"].as_str().unwrap())
+        })
         .collect();
     assert_eq!(kinds, [("Ledger Deployment", "deployment"), ("Ledger Outcome", "outcome")], "{events:?}");
     for event in &events {
