@@ -10,7 +10,7 @@ use std::time::Duration;
 use ledger::entry::{EntryKind, TaskPurpose};
 use ledger::notify::{Secret, Sink, Target, Value as SinkValue};
 use ledger::outbox::{Attempt, Queued};
-use ledger::{Body, EntryId, Source, Store, StoredEntry, Timestamp};
+use ledger::{Body, DeployResult, EntryId, Source, Store, StoredEntry, Timestamp};
 use ledger_sync::notify::{BusEvent, Poster, SIGNATURE_HEADER, SendError, put_events, signature};
 use ledger_sync::{AwsSettings, Cloud};
 use serde_json::{Value, json};
@@ -481,7 +481,15 @@ fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Resul
                     Some(running) => format!(", runs {}", release(Some(running))?),
                     None => String::new(),
                 };
-                lines.push(format!("{service}: {}{running}", result.result.as_str().replace('_', " ")));
+                let detail = match result.result {
+                    DeployResult::Succeeded => String::new(),
+                    _ if result.detail.is_empty() => String::new(),
+                    _ => format!(": {}", result.detail),
+                };
+                lines.push(format!(
+                    "{service}: {}{detail}{running}",
+                    result.result.as_str().replace('_', " ")
+                ));
             }
             let deployment_id = entry.parents.first().map(EntryId::short).unwrap_or_default();
             format!(

@@ -1,8 +1,8 @@
-//! Events against the AWS emulator: an EventBridge sink puts each deployment and outcome on its
-//! bus (a rule there forwards them to an SQS queue the test reads), and a webhook's signing
-//! secret is read from an SSM SecureString.
+//! Events against the AWS emulator: an EventBridge sink for failed deployments to prod puts the
+//! outcome of a rollout ECS failed on its bus (a rule there forwards it to an SQS queue the test
+//! reads), and a webhook's signing secret is read from an SSM SecureString.
 
-use ledger_testutil::moto::{Moto, REGION};
+use ledger_testutil::moto::{Moto, REGION, Rollout};
 use ledger_testutil::process::Project;
 use ledger_testutil::receiver::Receiver;
 use serde_json::{Value, json};
@@ -16,9 +16,13 @@ id = "catalogue"
 
 [environments.stage]
 [environments.prod]
+cluster = "prod"
+poll_interval = "20ms"
+timeout = "60s"
 
 [services.api]
 image_repository = "registry.local/api"
+container = "app"
 
 [aws]
 region = "{REGION}"
@@ -28,8 +32,9 @@ write_latest = false
 name = "bus"
 type = "eventbridge"
 bus = "deploys"
-kinds = ["deployment", "outcome"]
+kinds = ["outcome"]
 environments = ["prod"]
+results = ["failed", "rolled_back"]
 
 [[notify]]
 name = "hook"
@@ -80,28 +85,41 @@ fn eventbridge_and_an_ssm_secret() {
         json!({"Name": "/catalogue/webhook-secret", "Value": SECRET, "Type": "SecureString"}),
     );
 
+    moto.create_cluster("prod");
+    moto.create_service("prod", "api", "app", "registry.local/api:v0");
+
     let receiver = Receiver::start();
     let project = Project::new(&manifest(&receiver.url())).with_env(moto.env());
     project.ok(&["init"]);
-    project.ok(&["register", "api", "registry.local/api:v1"]);
-    project.ok(&["apply", "latest", "stage", "--yes"]);
-    project.ok(&["promote", "stage", "prod", "--yes"]);
-
-    // The bus heard prod's deployment and outcome only, each as its entry's event.
-    let events = drain(&moto, queue_url);
-    let kinds: Vec<(&str, &str)> = events
-        .iter()
-        .map(|event| {
-            (event["detail-type"].as_str().unwrap(), event["detail"]["entry"]["kind"].as_str().unwrap())
-        })
-        .collect();
-    assert_eq!(kinds, [("Ledger Deployment", "deployment"), ("Ledger Outcome", "outcome")], "{events:?}");
-    for event in &events {
-        assert_eq!(event["source"], "ledger");
-        let id = event["detail"]["id"].as_str().unwrap();
-        assert_eq!(event["detail"]["entry"], project.json(&["show", id]));
-        assert_eq!(event["detail"]["environment"]["env"], "prod");
+    for version in ["v1", "v2"] {
+        project.ok(&["register", "api", &format!("registry.local/api:{version}")]);
+        project.ok(&["apply", "latest", "stage", "--yes"]);
+        if version == "v2" {
+            moto.set_rollout("prod", "api", Rollout::Fail, 1);
+        }
+        let promoted = project.run(&["promote", "stage", "prod", "--yes"]);
+        assert_eq!(promoted.code, if version == "v1" { 0 } else { 3 }, "{}", promoted.render());
     }
+
+    // The bus heard of the failed deployment to prod only, as its outcome's event.
+    let events = drain(&moto, queue_url);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!((&event["source"], &event["detail-type"]), (&json!("ledger"), &json!("Ledger Outcome")));
+    let id = event["detail"]["id"].as_str().unwrap();
+    assert_eq!(event["detail"]["entry"], project.json(&["show", id]));
+    assert_eq!(event["detail"]["entry"]["result"], "failed");
+    assert_eq!(event["detail"]["environment"]["env"], "prod");
+    let summary = &event["detail"]["summary"];
+    let headline = summary["headline"].as_str().unwrap();
+    assert!(
+        headline.contains(" to prod by e2e <e2e@example.com>") && headline.ends_with(": failed"),
+        "{event}"
+    );
+    assert!(
+        summary["lines"][0].as_str().unwrap().starts_with("api: failed: ECS service deployment STOPPED"),
+        "{event}"
+    );
 
     // The webhook heard every entry, signed with the secret read from SSM.
     let requests = receiver.requests();
