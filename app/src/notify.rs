@@ -4,7 +4,7 @@
 //! once: an event leaves the outbox only when its sink took it, and the entry id is its
 //! idempotency key. A failed delivery never fails the operation: it is reported and retried.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ledger::entry::{EntryKind, TaskPurpose};
@@ -144,14 +144,18 @@ fn deliver(
 ) -> Result<Delivery> {
     let mut delivery = Delivery::default();
     let mut senders = Senders::new(workspace);
-    let waits = std::iter::once(None).chain(WAITS_IN_AN_OPERATION.map(Some));
-    for wait in waits {
+    // The first round takes what is due; each later one what failed in the round before.
+    let mut failed_last_round: Option<BTreeSet<(String, u64)>> = None;
+    for wait in std::iter::once(None).chain(WAITS_IN_AN_OPERATION.map(Some)) {
         let now = Timestamp::now();
         let outbox = owed(workspace, store)?;
         let due: Vec<&Owed> = outbox
             .events
             .iter()
-            .filter(|owed| owed.configured && (!due_only || owed.queued.not_before <= now))
+            .filter(|owed| match &failed_last_round {
+                None => owed.configured && (!due_only || owed.queued.not_before <= now),
+                Some(failed) => failed.contains(&(owed.queued.sink.clone(), owed.queued.seq)),
+            })
             .collect();
         if due.is_empty() {
             break;
@@ -162,19 +166,19 @@ fn deliver(
         let attempts = senders.send(store, &due, progress)?;
         store.settle(&attempts)?;
         delivery.failed.clear();
+        let mut failed = BTreeSet::new();
         for (queued, attempt) in &attempts {
             match attempt {
                 Attempt::Delivered => delivery.delivered += 1,
                 Attempt::Failed { error, .. } => {
-                    let failed = delivery.failed.entry(queued.sink.clone()).or_insert((0, String::new()));
-                    failed.0 += 1;
-                    failed.1.clone_from(error);
+                    let count = delivery.failed.entry(queued.sink.clone()).or_insert((0, String::new()));
+                    count.0 += 1;
+                    count.1.clone_from(error);
+                    failed.insert((queued.sink.clone(), queued.seq));
                 }
             }
         }
-        if delivery.failed.is_empty() {
-            break;
-        }
+        failed_last_round = Some(failed);
     }
     delivery.left = store.queued()?.len();
     Ok(delivery)
@@ -207,9 +211,8 @@ impl<'w> Senders<'w> {
         let releases = Releases::new(&reader, &self.workspace.trust);
         let mut documents: BTreeMap<u64, Value> = BTreeMap::new();
         for owed in due {
-            if !documents.contains_key(&owed.queued.seq) {
-                let stored = entry_at(&reader, owed.queued.seq)?;
-                documents.insert(owed.queued.seq, event_document(self.workspace, &releases, &stored)?);
+            if let std::collections::btree_map::Entry::Vacant(slot) = documents.entry(owed.queued.seq) {
+                slot.insert(event_document(self.workspace, &releases, &entry_at(&reader, owed.queued.seq)?)?);
             }
         }
         let mut attempts = Vec::new();

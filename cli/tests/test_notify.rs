@@ -105,6 +105,24 @@ fn a_receiver_that_is_down_fails_nothing_and_gets_everything_later() {
 }
 
 #[test]
+fn a_refused_delivery_is_tried_again_within_the_command() {
+    let receiver = Receiver::start();
+    let env = project_with(&webhook("team", &receiver.url(), ""));
+    receiver.refuse_next(2);
+    let registered = env.run(&["register", "api", &format!("{}:1.0", ledger_testutil::process::API)]);
+    assert_eq!(registered.code, 0, "{}", registered.render());
+    assert!(
+        !registered.stderr.contains("could not deliver"),
+        "delivered on the third attempt: {}",
+        registered.stderr
+    );
+    let ids = delivered_ids(&receiver.requests());
+    assert_eq!(ids.len(), 3, "two refused attempts and the one taken: {ids:?}");
+    assert!(ids.iter().all(|id| id == &ids[0]));
+    assert_eq!(env.json(&["notify"])["pending"], 0);
+}
+
+#[test]
 fn an_event_survives_a_kill_between_its_entry_and_its_delivery() {
     let receiver = Receiver::start();
     let env = project_with(&webhook("team", &receiver.url(), ""));

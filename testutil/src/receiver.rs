@@ -53,6 +53,8 @@ pub struct Receiver {
     port: u16,
     requests: Arc<Mutex<Vec<Request>>>,
     answer: Arc<AtomicU16>,
+    /// How many of the next requests are answered 503 first.
+    refusals: Arc<AtomicU16>,
     serving: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
@@ -61,8 +63,13 @@ impl Receiver {
     pub fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the receiver");
         let port = listener.local_addr().expect("the receiver's address").port();
-        let mut receiver =
-            Receiver { port, requests: Arc::default(), answer: Arc::new(AtomicU16::new(200)), serving: None };
+        let mut receiver = Receiver {
+            port,
+            requests: Arc::default(),
+            answer: Arc::new(AtomicU16::new(200)),
+            refusals: Arc::default(),
+            serving: None,
+        };
         receiver.serve(listener);
         receiver
     }
@@ -79,6 +86,11 @@ impl Receiver {
     /// Answers from now on with `status`.
     pub fn answer(&self, status: u16) {
         self.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers the next `count` requests 503 (Service Unavailable), then as before.
+    pub fn refuse_next(&self, count: u16) {
+        self.refusals.store(count, Ordering::SeqCst);
     }
 
     /// Takes requests from now on and never answers them.
@@ -115,13 +127,15 @@ impl Receiver {
     fn serve(&mut self, listener: TcpListener) {
         listener.set_nonblocking(true).expect("a non-blocking listener");
         let running = Arc::new(AtomicBool::new(true));
-        let (requests, answer, still) = (self.requests.clone(), self.answer.clone(), running.clone());
+        let (requests, answer, refusals, still) =
+            (self.requests.clone(), self.answer.clone(), self.refusals.clone(), running.clone());
         let thread = std::thread::spawn(move || {
             while still.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (requests, answer) = (requests.clone(), answer.clone());
-                        std::thread::spawn(move || take(stream, &requests, &answer));
+                        let (requests, answer, refusals) =
+                            (requests.clone(), answer.clone(), refusals.clone());
+                        std::thread::spawn(move || take(stream, &requests, &answer, &refusals));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -138,7 +152,7 @@ impl Drop for Receiver {
 }
 
 /// Reads one request (keep-alive connections may bring more) and answers each as told.
-fn take(stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &AtomicU16) {
+fn take(stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &AtomicU16, refusals: &AtomicU16) {
     stream.set_nonblocking(false).expect("a blocking stream");
     stream.set_read_timeout(Some(Duration::from_secs(60))).expect("a read timeout");
     let mut writer = stream.try_clone().expect("a second handle");
@@ -164,7 +178,9 @@ fn take(stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &AtomicU16) {
             return;
         }
         requests.lock().expect("the requests").push(Request { path, headers, body });
-        let status = answer.load(Ordering::SeqCst);
+        let refused =
+            refusals.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok();
+        let status = if refused { 503 } else { answer.load(Ordering::SeqCst) };
         if status == NEVER {
             std::thread::sleep(Duration::from_secs(60));
             return;
