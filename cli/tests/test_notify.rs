@@ -72,6 +72,7 @@ fn every_entry_arrives_once_signed() {
     }
     assert_eq!(env.json(&["notify"])["pending"], 0);
     assert_snapshot!(env.run(&["notify"]).render());
+    assert_snapshot!("without_sinks", Project::sample().run(&["notify"]).render());
 }
 
 #[test]
@@ -275,4 +276,30 @@ fn sinks_are_checked_in_the_manifest() {
         shown.push_str(&format!("# {what}\n{}\n", run.stderr.trim()));
     }
     assert_snapshot!(shown);
+}
+
+#[test]
+fn with_a_remote_each_entry_is_announced_once_by_the_ledger_that_recorded_it() {
+    let receiver = Receiver::start();
+    let shared = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "{}\n[remote]\nurl = \"file://{}\"\n",
+        webhook("team", &receiver.url(), ""),
+        shared.path().display()
+    );
+    let ours = project_with(&sinks);
+    ours.ok(&["remote", "init", "origin"]);
+    let theirs = project_with(&sinks);
+    // Ours appends releases and a set to the remote, and deploys; theirs takes that in with its
+    // pull, then records a release of its own.
+    session(&ours);
+    theirs.ok(&["pull"]);
+    theirs.ok(&["register", "api", &format!("{}:2.0", ledger_testutil::process::API)]);
+    ours.ok(&["pull"]);
+
+    let ids = delivered_ids(&receiver.requests());
+    assert_eq!(ids.len(), ours.entry_count(), "one event per entry of the shared history: {ids:?}");
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "none announced twice: {ids:?}");
+    assert_eq!(theirs.json(&["notify"])["pending"], 0);
 }

@@ -54,7 +54,11 @@ pub fn run(globals: &GlobalArgs, args: &NotifyArgs) -> CommandResult {
     if globals.json() {
         print_json(&outbox.json())?;
     } else {
-        out(&render(&outbox))?;
+        if workspace.manifest.notify.is_empty() && outbox.events.is_empty() {
+            out("no [[notify]] sinks in ledger.toml: nothing is announced (README, \"Events\")\n")?;
+        } else {
+            out(&render(&outbox))?;
+        }
     }
     Ok(Finished::Success)
 }
