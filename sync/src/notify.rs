@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
-use crate::error::{AwsError, from_sdk};
+use crate::error::{AwsError, error_chain, from_sdk};
 
 /// How long one POST may take, connecting included.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,7 +90,7 @@ impl Poster {
             .map_err(|error| SendError::Transport(error.to_string()))?;
         let exchange = async {
             let response =
-                self.client.request(request).await.map_err(|error| SendError::Transport(chain(&error)))?;
+                self.client.request(request).await.map_err(|error| SendError::Transport(error_chain(&error)))?;
             let status = response.status();
             let answer = response.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
             if status.is_success() {
@@ -102,18 +102,6 @@ impl Poster {
         };
         tokio::time::timeout(SEND_TIMEOUT, exchange).await.map_err(|_| SendError::Timeout)?
     }
-}
-
-/// An error and its causes, on one line (hyper's own message is only "client error (Connect)").
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `sha256=` and the hex of HMAC-SHA256 of `body` under `secret`: the value of
