@@ -225,7 +225,8 @@ pub fn unbundle(workspace: &Workspace, file: &Path) -> Result<Unbundled> {
             let here = w.seq_of(&received.id())?.is_some();
             let stored = w.receive_checked(&received).map_err(|error| refused(workspace, file, n, error))?;
             if stored.entry.kind().as_str() != kind {
-                return Err(damaged(n, &format!("entry {} is a {}, not a {kind}", stored.id, stored.entry.kind().as_str())));
+                let actual = stored.entry.kind().as_str();
+                return Err(damaged(n, &format!("entry {} is of kind {actual}, but the line says {kind}", stored.id)));
             }
             if here { present += 1 } else { entries += 1 }
         }
@@ -316,22 +317,21 @@ fn local_refs(w: &Writer<'_>) -> Result<BTreeMap<String, EntryId>, StoreError> {
 
 /// Why line `n` of bundle `file` was refused, with what to do: as a pull says it of a ref.
 fn refused(workspace: &Workspace, file: &Path, n: usize, error: StoreError) -> Error {
-    let at = format!("{}, line {n}: ", file.display());
-    if is_divergence(&error) {
+    let hint = if is_divergence(&error) {
         let dir = workspace.ledger_dir.display();
-        return Error::from(error).context(&at).hint(format!(
-            "this ledger and the bundle's ledger both recorded there, and such histories never merge; nothing was taken in. To follow the bundle's history instead, set this ledger aside and take the bundle into a new one: `mv {dir} {dir}.diverged && ledger init && ledger bundle unbundle {}`; `ledger --ledger-dir {dir}.diverged log` still shows what only this ledger recorded",
+        format!(
+            "this ledger and the bundle's ledger both recorded there, and such histories never merge. To follow the bundle's history instead, set this ledger aside and take the bundle into a new one: `mv {dir} {dir}.diverged && ledger init && ledger bundle unbundle {}`; `ledger --ledger-dir {dir}.diverged log` still shows what only this ledger recorded",
             file.display()
-        ));
-    }
-    let hint = match &error {
-        StoreError::Received(ReceiveError::MissingReference { .. }) => {
-            "the bundle lacks an entry it builds on (cut short or altered), or builds on history this ledger does not have (an export --since): take in the earlier history first"
+        )
+    } else {
+        match &error {
+            StoreError::Received(ReceiveError::MissingReference { .. }) => "the bundle lacks an entry it builds on (cut short or altered), or builds on history this ledger does not have (an export --since): take in the earlier history first",
+            StoreError::Received(_) => "the bundle is corrupted or forged: make it again from the ledger it came from",
+            _ => "the bundle's entries are held to this ledger.toml's rules, as a pull's are",
         }
-        StoreError::Received(_) => {
-            "the bundle is corrupted or forged: make it again from the ledger it came from"
-        }
-        _ => "nothing was taken in",
+        .to_string()
     };
-    Error::from(error).context(&at).hint(hint)
+    let mut error = Error::from(error).context(&format!("{}, line {n}: ", file.display()));
+    error.message.push_str("; nothing was taken in");
+    error.hint(hint)
 }
