@@ -81,11 +81,7 @@ pub fn create(workspace: &Workspace, file: &Path, refs: &[String], replace: bool
         }
     })?;
     let refs: Vec<(String, EntryId)> = heads.into_iter().map(|(name, id)| (name.to_string(), id)).collect();
-    let json = json!({
-        "file": file.display().to_string(),
-        "entries": seqs.len(),
-        "refs": refs.iter().map(|(name, id)| (name.clone(), json!(id.to_hex()))).collect::<serde_json::Map<_, _>>(),
-    });
+    let json = json!({"file": file.display().to_string(), "entries": seqs.len(), "refs": header.refs});
     Ok(Created { file: file.to_path_buf(), entries: seqs.len() as u64, refs, json })
 }
 
@@ -221,25 +217,23 @@ pub fn unbundle(workspace: &Workspace, file: &Path) -> Result<Unbundled> {
         let (mut entries, mut present) = (0u64, 0u64);
         for line in entry_lines {
             let (n, text) = line?;
-            let (received, kind) = read_line(&text).map_err(|why| damaged(n, &why))?;
-            let here = w.seq_of(&received.id())?.is_some();
-            let stored = w.receive_checked(&received).map_err(|error| refused(workspace, file, n, error))?;
-            if stored.entry.kind().as_str() != kind {
-                let actual = stored.entry.kind().as_str();
-                return Err(damaged(n, &format!("entry {} is of kind {actual}, but the line says {kind}", stored.id)));
+            match take_in_line(w, workspace, file, n, &text)? {
+                true => entries += 1,
+                false => present += 1,
             }
-            if here { present += 1 } else { entries += 1 }
         }
-        if let Some((refs, expected)) = &header {
+        if let Some(carried) = &header {
             let found = entries + present;
-            if found != *expected {
-                return Err(damaged(
-                    found as usize + 1,
-                    &format!("the header says {expected} entries, the bundle holds {found}: it was cut short or altered"),
-                ));
+            if found != carried.entries {
+                let why = format!(
+                    "the header says {} entries, the bundle holds {found}: it was cut short or altered",
+                    carried.entries
+                );
+                return Err(damaged(found as usize + 2, &why));
             }
-            for (name, target) in refs {
-                admission::check_head(w, name, *target).map_err(|error| refused(workspace, file, 1, error))?;
+            for (name, target) in &carried.refs {
+                admission::check_head(w, name, *target)
+                    .map_err(|error| refused(workspace, file, 1, error))?;
             }
         }
         let after = local_refs(w)?;
@@ -256,20 +250,41 @@ pub fn unbundle(workspace: &Workspace, file: &Path) -> Result<Unbundled> {
     Ok(Unbundled { file: file.to_path_buf(), entries, present, moved, json })
 }
 
+/// Takes in export line `text`, line `n` of `file`: `true` when its entry is new here, `false`
+/// when this ledger had it already.
+fn take_in_line(
+    w: &mut Writer<'_>,
+    workspace: &Workspace,
+    file: &Path,
+    n: usize,
+    text: &str,
+) -> Result<bool> {
+    let (received, kind) = read_line(text).map_err(|why| damaged(file, n, &why))?;
+    let new = w.seq_of(&received.id())?.is_none();
+    let stored = w.receive_checked(&received).map_err(|error| refused(workspace, file, n, error))?;
+    let actual = stored.entry.kind().as_str();
+    if actual != kind {
+        let why = format!("entry {} is of kind {actual}, but the line says {kind}", stored.id);
+        return Err(damaged(file, n, &why));
+    }
+    Ok(new)
+}
+
 /// Line `n` of bundle `file` is not what it should be.
 fn damaged(file: &Path, n: usize, why: &str) -> Error {
     Error::failed(format!("{}, line {n}: {why}; nothing was taken in", file.display()))
         .hint("make the bundle again from the ledger it came from (`ledger bundle create`)")
 }
 
-/// The refs and entry count of bundle `file`'s header line `text` (line `n`), checked to be
-/// this project's; `None` when the line is an entry's (a bare export).
-fn read_header(
-    workspace: &Workspace,
-    file: &Path,
-    n: usize,
-    text: &str,
-) -> Result<Option<(Vec<(RefName, EntryId)>, u64)>> {
+/// What a bundle's header says follows it.
+struct Carried {
+    refs: Vec<(RefName, EntryId)>,
+    entries: u64,
+}
+
+/// What bundle `file`'s header line `text` (line `n`) says follows it, once the header is
+/// checked to be this project's; `None` when the line is an entry's (a bare export).
+fn read_header(workspace: &Workspace, file: &Path, n: usize, text: &str) -> Result<Option<Carried>> {
     let value: Value = serde_json::from_str(text)
         .map_err(|error| damaged(file, n, &format!("not a bundle or an export ({error})")))?;
     if value.get("ledger_bundle").is_none() {
@@ -304,7 +319,7 @@ fn read_header(
         };
         refs.push((name, id));
     }
-    Ok(Some((refs, header.entries)))
+    Ok(Some(Carried { refs, entries: header.entries }))
 }
 
 /// Every local ref (not remote-tracking) and its target.
