@@ -154,6 +154,9 @@ fn write_atomically(file: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Res
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        return Err(Error::usage(format!("{} is not a directory; nothing was written", dir.display())));
+    }
     let temporary = dir.join(format!(".{}.{}.partial", name.to_string_lossy(), std::process::id()));
     let created = File::create_new(&temporary).map_err(|error| cannot_write(&temporary, &error))?;
     let written = (|| {
@@ -169,13 +172,8 @@ fn write_atomically(file: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Res
     written
 }
 
-/// A file that cannot be written: a directory that does not exist is the user's to fix.
 fn cannot_write(file: &Path, error: &std::io::Error) -> Error {
-    let message = format!("cannot write {}: {error}", file.display());
-    match error.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(message),
-        _ => Error::failed(message),
-    }
+    Error::failed(format!("cannot write {}: {error}", file.display()))
 }
 
 /// What `bundle unbundle` took in.
@@ -195,6 +193,9 @@ pub struct Unbundled {
 /// downloads, every ref of its header checked as a pull checks a remote's, all in one write
 /// transaction. Anything refused, and nothing is taken in.
 pub fn unbundle(workspace: &Workspace, file: &Path) -> Result<Unbundled> {
+    if file.is_dir() {
+        return Err(Error::usage(format!("{} is a directory; give the bundle's file", file.display())));
+    }
     let opened = File::open(file).map_err(|error| {
         Error::usage(format!("cannot read {}: {error}", file.display()))
             .hint("give the file `ledger bundle create` or `ledger export` wrote")
