@@ -196,6 +196,19 @@ fn since_an_entry_or_a_time_exports_what_was_recorded_later() {
     assert_eq!(lines(&source.ok(&["export", "--since", at])), later);
     assert_eq!(source.ok(&["export", "--since", "2100-01-01T00:00:00Z"]), "");
 
+    // An incremental backup: the first ten entries, then what came after the tenth.
+    let copy = empty_ledger(&source.manifest());
+    let first = source.file("first.ndjson", &format!("{}\n", all[..10].join("\n")));
+    let rest = source.file("rest.ndjson", &source.ok(&["export", "--since", id]));
+    copy.ok(&["bundle", "unbundle", &first]);
+    let taken: Value = copy.json(&["bundle", "unbundle", &rest]);
+    assert_eq!((taken["entries"].as_u64(), taken["present"].as_u64()), (Some(18), Some(0)));
+    assert!(copy.ok(&["export"]) == export, "the same history, in the same order");
+    // The rest alone builds on entries a new ledger does not have.
+    let alone = empty_ledger(&source.manifest()).run(&["bundle", "unbundle", &rest]);
+    assert_eq!(alone.code, 3, "{}", alone.render());
+    assert!(alone.stderr.contains("take in the earlier history first"), "{}", alone.render());
+
     // What --since does not know.
     let unknown = source.run(&["export", "--since", "ffffffff"]);
     assert_eq!(unknown.code, 2, "{}", unknown.render());
