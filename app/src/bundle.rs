@@ -218,6 +218,9 @@ pub fn unbundle(workspace: &Workspace, file: &Path) -> Result<Unbundled> {
         let (mut entries, mut present) = (0u64, 0u64);
         for line in entry_lines {
             let (n, text) = line?;
+            if text.trim().is_empty() {
+                continue;
+            }
             match take_in_line(w, workspace, file, n, &text)? {
                 true => entries += 1,
                 false => present += 1,
