@@ -3,6 +3,7 @@
 
 mod test_apply;
 mod test_bad_input;
+mod test_bundle;
 mod test_demo;
 mod test_diff;
 mod test_gates;

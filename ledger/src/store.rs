@@ -1051,8 +1051,14 @@ pub trait Source {
 
     /// The entry at a position (`None`: nothing is stored there), checked against the id index.
     fn entry_at(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(self.entry_and_bytes_at(seq)?.map(|(stored, _)| stored))
+    }
+
+    /// [`Source::entry_at`], with the entry's stored bytes (those its id is the hash of).
+    fn entry_and_bytes_at(&self, seq: u64) -> Result<Option<(StoredEntry, Vec<u8>)>, StoreError> {
         let Some(bytes) = self.raw_at(seq)? else { return Ok(None) };
-        check(self, seq, &bytes, None, &|| format!("entry #{seq}")).map(Some)
+        let stored = check(self, seq, &bytes, None, &|| format!("entry #{seq}"))?;
+        Ok(Some((stored, bytes)))
     }
 
     /// The entry at `seq`, which `row` leads to and names as `named` (`None`: names no id, and

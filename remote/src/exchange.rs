@@ -895,7 +895,7 @@ fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<R
 /// Whether taking in a ref failed because this ledger and the remote both recorded on it: a
 /// history that goes on differently here, or an environment whose last deployment is in flight
 /// or concluded here while the remote recorded something else.
-fn is_divergence(error: &StoreError) -> bool {
+pub fn is_divergence(error: &StoreError) -> bool {
     matches!(
         error,
         StoreError::Received(ReceiveError::Diverged { .. })
