@@ -141,6 +141,22 @@ fn main() {
             results.push((format!("ledger {} (baseline)", ledger_args.join(" ")), next()));
         }
     }
+    // The whole history out, as a stream and as a file another ledger (or repository) takes in.
+    let bundle_file = options.dir.join("bench.bundle");
+    let bundle_path = bundle_file.to_string_lossy().to_string();
+    let whole: [(&[&str], &[&str]); 2] = [
+        (&["export"], &["fast-export", "--all"]),
+        (&["bundle", "create", "--force", &bundle_path], &["bundle", "create", "-q", &bundle_path, "--all"]),
+    ];
+    for (ledger_args, git_args) in whole {
+        let mut makers: Vec<Box<dyn FnMut() -> Command + '_>> =
+            vec![Box::new(|| ledger(ledger_args)), Box::new(|| git(git_args))];
+        let mut measured = measure_alternately(&mut makers, 3).into_iter();
+        let mut next = || measured.next().expect("one measurement per command");
+        results.push((format!("ledger {}", ledger_args.join(" ")), next()));
+        results.push((format!("git {}", git_args.join(" ")), next()));
+    }
+    let _ = std::fs::remove_file(&bundle_file);
     results.push(("ledger status".into(), measure(|| ledger(&["status"]), runs)));
     results.push(("ledger --help".into(), measure(|| ledger(&["--help"]), runs)));
     results.push(("ledger verify (all entries)".into(), measure(|| ledger(&["verify"]), 3)));
