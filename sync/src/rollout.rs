@@ -39,6 +39,7 @@ use crate::ecs::{
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
 use crate::task::Hooks;
+use crate::task_json::{self, FieldChange};
 
 /// How many events of a service a failure quotes.
 const EVENTS_QUOTED: usize = 3;
@@ -407,13 +408,8 @@ async fn update<E: Ecs, C: CodeDeploy>(
             return (Attempt::failed(detail), None);
         }
     };
-    let current =
-        match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
-            Ok(current) => current,
-            Err(error) => return (Attempt::failed(error.to_string()), None),
-        };
-    let revised = match revise(&current, &target.container, &target.image, deployment_tag) {
-        Ok(revised) => revised,
+    let revised = match next_revision(ecs, backoff, target, &service.task_definition, deployment_tag).await {
+        Ok((_, revised)) => revised,
         Err(message) => return (Attempt::failed(message), None),
     };
     let arn = match backoff.retry(async || ecs.register_task_definition(&revised).await).await {
@@ -472,6 +468,63 @@ async fn update<E: Ecs, C: CodeDeploy>(
     watch.strategy = Some(service.strategy);
     watch.replaced_record = service.current_service_deployment;
     (attempt, Some(watch))
+}
+
+/// The revision service `target` runs (`running`), described, and the copy of it the rollout
+/// registers: the container's image replaced, tagged with `deployment_tag`. One call,
+/// DescribeTaskDefinition; the plan shows the difference with [`preview`].
+async fn next_revision<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    target: &ServiceTarget,
+    running: &str,
+    deployment_tag: &str,
+) -> Result<(TaskDefinitionWithTags, TaskDefinitionWithTags), String> {
+    let current = backoff
+        .retry(async || ecs.describe_task_definition(running).await)
+        .await
+        .map_err(|error| error.to_string())?;
+    let revised = revise(&current, &target.container, &target.image, deployment_tag)?;
+    Ok((current, revised))
+}
+
+/// What a rollout of one service would register, against what the service runs: for a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preview {
+    /// The revision the service runs now.
+    pub running: String,
+    /// The fields that change (the image among them), in path order.
+    pub changes: Vec<FieldChange>,
+    /// The unified diff of the two definitions, normalised (empty when nothing changes).
+    pub diff: String,
+}
+
+/// For each of `services` (a target and what DescribeServices said of it), the task definition
+/// the rollout would register against the one it runs: one DescribeTaskDefinition per service,
+/// `parallel` at once; the new revision is made locally by the rollout's own copy
+/// ([`next_revision`]), so the plan shows exactly what would be registered. `Err`: why it cannot
+/// be shown (and the rollout would fail the service for the same reason).
+pub async fn preview<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    services: &[(&ServiceTarget, &ServiceView)],
+    parallel: usize,
+) -> Vec<Result<Preview, String>> {
+    futures_util::stream::iter(services)
+        .map(|(target, service)| async move {
+            let running = service.task_definition.as_str();
+            let (current, revised) = next_revision(ecs, backoff, target, running, "").await?;
+            let (old, new) = (current.normalised(), revised.normalised());
+            let after = format!("{} (new revision)", current.definition.family().unwrap_or("?"));
+            Ok(Preview {
+                running: running.to_string(),
+                changes: task_json::changes(&old, &new),
+                diff: task_json::unified_diff(&old, &new, short_arn(running), &after),
+            })
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await
 }
 
 /// Starts a CodeDeploy deployment of `group` to revision `task_definition`, its load balancer
@@ -651,7 +704,13 @@ async fn write_parameters<P: Parameters>(
 }
 
 /// The deployment's result from its services'.
-fn conclude(services: &[ServiceTarget], attempts: Vec<Attempt>, waited: bool, rolled_back: bool) -> Outcome {
+/// Each service registered for records the digest of what was registered, for drift.
+fn conclude(services: &[ServiceTarget], mut attempts: Vec<Attempt>, waited: bool, rolled_back: bool) -> Outcome {
+    for attempt in &mut attempts {
+        if let Some(registered) = &attempt.registered {
+            attempt.outcome.record_task_definition_digest(&task_json::digest(&registered.normalised()));
+        }
+    }
     let results: Vec<DeployResult> = attempts.iter().map(|a| a.outcome.result).collect();
     let all = |wanted: DeployResult| results.iter().all(|r| *r == wanted);
     let result = if !waited && all(DeployResult::Submitted) {
