@@ -33,6 +33,21 @@ impl Style {
         self.paint("33", text)
     }
 
+    /// A line of a unified diff: removed red, added green, hunk headers cyan, file headers bold.
+    pub fn diff_line(self, line: &str) -> String {
+        if line.starts_with("---") || line.starts_with("+++") {
+            self.bold(line)
+        } else if line.starts_with('-') {
+            self.paint("31", line)
+        } else if line.starts_with('+') {
+            self.paint("32", line)
+        } else if line.starts_with("@@") {
+            self.paint("36", line)
+        } else {
+            line.to_string()
+        }
+    }
+
     /// A deployment result, coloured by how it went; `None` is "in flight".
     pub fn result(self, result: Option<DeployResult>) -> String {
         match result {

@@ -711,7 +711,10 @@ mod digest_tests {
         let digest = "0123456789abcdef".repeat(4);
         let mut recorded = outcome("rollout COMPLETED, 2/2 tasks running");
         recorded.record_task_definition_digest(&digest);
-        assert_eq!(recorded.detail, format!("rollout COMPLETED, 2/2 tasks running [task definition blake3:{digest}]"));
+        assert_eq!(
+            recorded.detail,
+            format!("rollout COMPLETED, 2/2 tasks running [task definition blake3:{digest}]")
+        );
         assert_eq!(recorded.task_definition_digest(), Some(digest.as_str()));
         assert_eq!(recorded.said(), "rollout COMPLETED, 2/2 tasks running");
         // Recorded again, it replaces the one there; an empty detail holds it alone.

@@ -29,7 +29,13 @@ fn env() -> EnvTarget {
 }
 
 fn options() -> Options {
-    Options { wait: true, rollback_on_failure: false, backoff: Backoff::default(), parallel: 4 }
+    Options {
+        wait: true,
+        rollback_on_failure: false,
+        backoff: Backoff::default(),
+        parallel: 4,
+        described: Default::default(),
+    }
 }
 
 fn image(service: &str, version: &str) -> String {
@@ -419,7 +425,12 @@ async fn the_new_revision_differs_from_the_old_only_by_image_and_tag() {
         .container_definitions(api)
         .container_definitions(sidecar)
         .build();
-    let rich = TaskDefinitionWithTags { definition, tags: original.tags.clone(), uncopied: Vec::new(), json: Default::default() };
+    let rich = TaskDefinitionWithTags {
+        definition,
+        tags: original.tags.clone(),
+        uncopied: Vec::new(),
+        json: Default::default(),
+    };
     let arn = fake.register_task_definition(&rich).await.unwrap();
     fake.update_service(CLUSTER, "api", &arn).await.unwrap();
     for _ in 0..3 {

@@ -130,7 +130,8 @@ fn compare(path: &str, old: Option<&Value>, new: Option<&Value>, found: &mut Vec
                 compare(&inner, old.get(key), new.get(key), found);
             }
         }
-        (Some(Value::Array(old)), Some(Value::Array(new))) if all_named(old) && all_named(new) => {
+        (old_value, new_value) if named_lists(old_value, new_value).is_some() => {
+            let (old, new) = named_lists(old_value, new_value).unwrap_or_default();
             let mut names: Vec<&str> = old.iter().chain(new).filter_map(name_of).collect();
             names.sort();
             names.dedup();
@@ -142,17 +143,25 @@ fn compare(path: &str, old: Option<&Value>, new: Option<&Value>, found: &mut Vec
                 compare(&format!("{path}[{name}]"), old.as_ref(), new.as_ref(), found);
             }
         }
-        (old, new) if old != new => found.push(FieldChange {
-            path: path.to_string(),
-            old: old.cloned(),
-            new: new.cloned(),
-        }),
+        (old, new) if old != new => {
+            found.push(FieldChange { path: path.to_string(), old: old.cloned(), new: new.cloned() })
+        }
         _ => {}
     }
 }
 
-fn all_named(items: &[Value]) -> bool {
-    !items.is_empty() && items.iter().all(|item| name_of(item).is_some())
+/// Both sides as lists of named objects (an absent side as an empty list), when at least one
+/// side is such a list.
+fn named_lists<'a>(old: Option<&'a Value>, new: Option<&'a Value>) -> Option<(&'a [Value], &'a [Value])> {
+    let named = |value: Option<&'a Value>| -> Option<&'a [Value]> {
+        match value {
+            None => Some(&[]),
+            Some(Value::Array(items)) if items.iter().all(|item| name_of(item).is_some()) => Some(items),
+            Some(_) => None,
+        }
+    };
+    let (old, new) = (named(old)?, named(new)?);
+    (!old.is_empty() || !new.is_empty()).then_some((old, new))
 }
 
 /// A unified diff (3 lines of context) of normalised definitions `old` and `new`, pretty-printed,
@@ -258,7 +267,8 @@ mod tests {
                 {"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"},
             ]}]})))
         };
-        let (old, new) = (with("arn:aws:ssm:us-east-1:1:parameter/a"), with("arn:aws:ssm:us-east-1:1:parameter/b"));
+        let (old, new) =
+            (with("arn:aws:ssm:us-east-1:1:parameter/a"), with("arn:aws:ssm:us-east-1:1:parameter/b"));
         assert_eq!(old["containerDefinitions"][0]["secrets"][0]["name"], json!("DB_PASSWORD"));
         assert_eq!(
             changes(&old, &new),

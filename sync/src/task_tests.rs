@@ -30,7 +30,13 @@ fn env() -> EnvTarget {
 }
 
 fn options(rollback_on_failure: bool) -> Options {
-    Options { wait: true, rollback_on_failure, backoff: Backoff::default(), parallel: 4 }
+    Options {
+        wait: true,
+        rollback_on_failure,
+        backoff: Backoff::default(),
+        parallel: 4,
+        described: Default::default(),
+    }
 }
 
 /// `names` running v1, and targets taking each to v2.

@@ -1230,3 +1230,78 @@ fn a_plan_the_gates_refuse_asks_nothing_of_aws() {
     assert_eq!(refused.status.code(), Some(4), "{refused:?}");
     assert_eq!(moto.calls(), Default::default(), "no call for a deployment that goes no further");
 }
+
+/// Changes service `service` of `cluster` by hand, as a console user would: a new revision with
+/// its container at `memory` MiB, an environment variable added and a sidecar; its ARN.
+fn change_by_hand(moto: &Moto, cluster: &str, service: &str, tag: &str) -> String {
+    let arn = moto.register_task_definition(serde_json::json!({
+        "family": service,
+        "containerDefinitions": [
+            {"name": CONTAINER, "image": image(service, tag), "memory": 64,
+             "environment": [{"name": "FEATURE_X", "value": "on"}]},
+            {"name": "envoy", "image": "envoyproxy/envoy:v1.30", "memory": 32, "essential": false},
+        ],
+    }));
+    moto.call(
+        "ecs",
+        "UpdateService",
+        serde_json::json!({"cluster": cluster, "service": service, "taskDefinition": arn}),
+    );
+    arn
+}
+
+#[test]
+fn a_dry_run_shows_the_task_definition_to_register_and_what_changed_behind_the_ledgers_back() {
+    let (moto, project) = account(&["api"], "");
+    register_all(&project, &["api"], "v1");
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    let registered = service_outcome(&applied, "api")["task_definition"].as_str().unwrap().to_string();
+    let digest = service_outcome(&applied, "api")["task_definition_digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64, "{applied:#}");
+    assert_eq!(
+        service_outcome(&applied, "api")["detail"],
+        "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running"
+    );
+
+    // Memory halved, an environment variable and a sidecar added, in the console.
+    let by_hand = change_by_hand(&moto, "stage", "api", "v1");
+    register_all(&project, &["api"], "v2");
+    moto.reset_calls();
+    let (code, planned) = project.json_exit(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    // The plan costs one DescribeServices and one DescribeTaskDefinition per revision compared.
+    assert_calls(
+        &moto,
+        &[("ecs:DescribeServices", 1), ("ecs:DescribeTaskDefinition", 2), ("sts:GetCallerIdentity", 1)],
+    );
+    let definition = &planned["plan"]["changes"][0]["task_definition"];
+    assert_eq!(definition["running"], by_hand.as_str());
+    assert_eq!(
+        definition["changes"],
+        serde_json::json!([{"path": "containerDefinitions[app].image", "old": image("api", "v1"), "new": image("api", "v2")}])
+    );
+    let drift: Vec<&str> =
+        definition["drift"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        drift,
+        [
+            "containerDefinitions[app].environment[FEATURE_X]",
+            "containerDefinitions[app].memory",
+            "containerDefinitions[envoy]"
+        ]
+    );
+    assert_eq!(definition["drift"][1]["old"], 128);
+    assert_eq!(definition["drift"][1]["new"], 64);
+    let diff = definition["diff"].as_str().unwrap();
+    assert!(diff.contains(&format!("-      \"image\": \"{}\",", image("api", "v1"))), "{diff}");
+    assert!(diff.contains(&format!("+      \"image\": \"{}\",", image("api", "v2"))), "{diff}");
+
+    let human = project.run(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(human.code, 0, "{}", human.render());
+    // ARNs are the emulator's, the same on every run.
+    insta::assert_snapshot!("dry_run_task_definition_diff", human.stdout);
+    // Nothing was registered by the plans.
+    assert_eq!(moto.describe_service("stage", "api")["taskDefinition"], by_hand.as_str());
+    assert_ne!(registered, by_hand);
+}
