@@ -1305,3 +1305,68 @@ fn a_dry_run_shows_the_task_definition_to_register_and_what_changed_behind_the_l
     assert_eq!(moto.describe_service("stage", "api")["taskDefinition"], by_hand.as_str());
     assert_ne!(registered, by_hand);
 }
+
+#[test]
+fn fields_changed_behind_the_ledgers_back_are_drift_in_status_live() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    moto.reset_calls();
+    let clean = project.output(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    // Per service: DescribeServices, DescribeTaskDefinition of what runs, which is ours.
+    assert_eq!(moto.calls()["ecs:DescribeTaskDefinition"], 2);
+
+    // Memory halved, an environment variable and a sidecar added, in the console: the image is
+    // the ledger's, the task definition is not.
+    change_by_hand(&moto, "stage", "api", "v1");
+    let drifted = project.run(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(drifted.code, 3, "{}", drifted.render());
+    let stdout = drifted.stdout.clone();
+    insta::with_settings!({filters => vec![
+        (r"deployment [0-9a-f]{12}", "deployment [id]"),
+        (r"\([0-9a-f]{12}, ended", "([id], ended"),
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "[time]"),
+        (r"ecs-svc/\d+", "ecs-svc/[id]"),
+    ]}, {
+        insta::assert_snapshot!("status_live_field_drift", stdout);
+    });
+    let live = project.json(&["status", "stage", "--live"]);
+    let api = &live["environments"][0]["live"]["api"];
+    assert_eq!(api["drift"], true);
+    assert_eq!(api["ecs"], api["ledger"]);
+    assert_eq!(
+        api["task_definition_drift"][1],
+        serde_json::json!({"path": "containerDefinitions[app].memory", "old": 128, "new": 64})
+    );
+    assert_eq!(api["task_definition_drift"].as_array().unwrap().len(), 3, "{api:#}");
+
+    // The same definition registered again by hand is a deployment no ledger user started,
+    // but not a changed task definition: it has the digest the outcome recorded.
+    let ours = service_outcome(&applied, "search")["task_definition"].as_str().unwrap().to_string();
+    let (mut same, _) = moto.describe_task_definition(&ours);
+    let set_by_ecs = [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "registeredAt",
+        "registeredBy",
+        "requiresAttributes",
+        "compatibilities",
+    ];
+    for field in set_by_ecs {
+        same.as_object_mut().unwrap().remove(field);
+    }
+    let again = moto.register_task_definition(same);
+    moto.call(
+        "ecs",
+        "UpdateService",
+        serde_json::json!({"cluster": "stage", "service": "search", "taskDefinition": again}),
+    );
+    let live = project.json(&["status", "stage", "--live"]);
+    let search = &live["environments"][0]["live"]["search"];
+    assert_eq!(search["task_definition"], again.as_str());
+    assert_eq!(search["task_definition_drift"], serde_json::json!([]), "{search:#}");
+    assert!(search["unrecorded"].is_object(), "{search:#}");
+}
