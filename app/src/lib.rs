@@ -19,6 +19,7 @@
 
 pub mod cloud;
 pub mod conclude;
+pub mod configuration;
 pub mod demo;
 pub mod deploy;
 pub mod error;

@@ -1370,3 +1370,61 @@ fn fields_changed_behind_the_ledgers_back_are_drift_in_status_live() {
     assert_eq!(search["task_definition_drift"], serde_json::json!([]), "{search:#}");
     assert!(search["unrecorded"].is_object(), "{search:#}");
 }
+
+#[test]
+fn diff_task_definitions_compares_what_two_environments_run_beyond_the_image() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    assert_eq!(project.json_exit(&["apply", "latest", "stage", "--yes"]).0, 0);
+    register_all(&project, &["api"], "v2");
+    assert_eq!(project.json_exit(&["apply", "latest", "stage", "--yes"]).0, 0);
+    // stage: api changed by hand (memory, an environment variable, a sidecar).
+    change_by_hand(&moto, "stage", "api", "v2");
+    // prod: search reads a secret, by reference.
+    let search = moto.register_task_definition(serde_json::json!({
+        "family": "search",
+        "containerDefinitions": [{"name": CONTAINER, "image": image("search", "v0"), "memory": 128,
+            "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db"}]}],
+    }));
+    moto.call(
+        "ecs",
+        "UpdateService",
+        serde_json::json!({"cluster": "prod", "service": "search", "taskDefinition": search}),
+    );
+
+    let (code, compared) = project.json_exit(&["diff", "stage", "prod", "--task-definitions", "--exit-code"]);
+    assert_eq!(code, 1, "{compared:#}");
+    let definitions = &compared["task_definitions"];
+    let paths = |service: &str| -> Vec<String> {
+        definitions[service]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The images differ (v2 and v0) but are not listed: that is what `diff` itself shows.
+    assert_eq!(
+        paths("api"),
+        [
+            "containerDefinitions[app].environment[FEATURE_X]",
+            "containerDefinitions[app].memory",
+            "containerDefinitions[envoy]"
+        ]
+    );
+    assert_eq!(paths("search"), ["containerDefinitions[app].secrets[DB_PASSWORD]"]);
+    assert_eq!(
+        definitions["search"]["changes"][0]["new"],
+        serde_json::json!({"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db"})
+    );
+    assert_eq!(definitions["search"]["b"], search.as_str());
+    assert_eq!(definitions["api"]["unknown"], Value::Null);
+
+    let human = project.run(&["diff", "stage", "prod", "--task-definitions"]);
+    assert_eq!(human.code, 0, "{}", human.render());
+    insta::assert_snapshot!("diff_task_definitions", human.stdout);
+
+    // Record-only environments and release sets run no task definitions.
+    let refused = project.run(&["diff", "stage", "api", "--task-definitions"]);
+    assert_eq!(refused.code, 2, "{}", refused.render());
+}
