@@ -140,7 +140,8 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
-    // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService,
+    // Per service: one DescribeTaskDefinition (the plan's, to show the task definition it
+    // registers; the rollout reuses it), RegisterTaskDefinition, UpdateService,
     // ListServiceDeployments (which service deployment the update started) and PutParameter.
     // For the services together: one DescribeServices per 10 services for the plan (how ECS
     // deploys each) and one before the updates, then one DescribeServiceDeployments per 20

@@ -22,8 +22,8 @@ use crate::output::{json_text, out, table};
 ///   ledger diff stage prod                  what would a promotion change in prod?
 ///   ledger diff stage prod --commits        with the commits between the two revisions
 ///   ledger diff stage prod --exit-code      exit 1 when they differ (for CI)
-///   ledger diff stage prod --task-definitions   and how their running task definitions
-///                                           differ beyond the image (asks ECS)
+///   ledger diff stage prod --task-definitions
+///                                           and how the task definitions they run differ
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct DiffArgs {
