@@ -1243,11 +1243,7 @@ fn change_by_hand(moto: &Moto, cluster: &str, service: &str, tag: &str) -> Strin
             {"name": "envoy", "image": "envoyproxy/envoy:v1.30", "memory": 32, "essential": false},
         ],
     }));
-    moto.call(
-        "ecs",
-        "UpdateService",
-        serde_json::json!({"cluster": cluster, "service": service, "taskDefinition": arn}),
-    );
+    moto.update_service(cluster, service, &arn);
     arn
 }
 
@@ -1360,11 +1356,7 @@ fn fields_changed_behind_the_ledgers_back_are_drift_in_status_live() {
         same.as_object_mut().unwrap().remove(field);
     }
     let again = moto.register_task_definition(same);
-    moto.call(
-        "ecs",
-        "UpdateService",
-        serde_json::json!({"cluster": "stage", "service": "search", "taskDefinition": again}),
-    );
+    moto.update_service("stage", "search", &again);
     let live = project.json(&["status", "stage", "--live"]);
     let search = &live["environments"][0]["live"]["search"];
     assert_eq!(search["task_definition"], again.as_str());
@@ -1387,11 +1379,7 @@ fn diff_task_definitions_compares_what_two_environments_run_beyond_the_image() {
         "containerDefinitions": [{"name": CONTAINER, "image": image("search", "v0"), "memory": 128,
             "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db"}]}],
     }));
-    moto.call(
-        "ecs",
-        "UpdateService",
-        serde_json::json!({"cluster": "prod", "service": "search", "taskDefinition": search}),
-    );
+    moto.update_service("prod", "search", &search);
 
     let (code, compared) = project.json_exit(&["diff", "stage", "prod", "--task-definitions", "--exit-code"]);
     assert_eq!(code, 1, "{compared:#}");
