@@ -1413,6 +1413,16 @@ fn diff_task_definitions_compares_what_two_environments_run_beyond_the_image() {
     assert_eq!(human.code, 0, "{}", human.render());
     insta::assert_snapshot!("diff_task_definitions", human.stdout);
 
+    // A promotion copies what prod runs, with stage's image: stage's configuration is not
+    // carried over, which is what the comparison above shows beforehand.
+    let (code, planned) = project.json_exit(&["promote", "stage", "prod", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    let api = planned["plan"]["changes"].as_array().unwrap().iter().find(|c| c["service"] == "api").unwrap();
+    assert_eq!(
+        api["task_definition"]["changes"],
+        serde_json::json!([{"path": "containerDefinitions[app].image", "old": image("api", "v0"), "new": image("api", "v2")}])
+    );
+
     // Record-only environments and release sets run no task definitions.
     let refused = project.run(&["diff", "stage", "api", "--task-definitions"]);
     assert_eq!(refused.code, 2, "{}", refused.render());
