@@ -137,6 +137,18 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     }
     register_all(&project, &SERVICES, "v1");
     moto.reset_calls();
+    // A dry run: one DescribeServices per 10 services and one DescribeTaskDefinition per service
+    // (the task definition each would register, against the one it runs), and the identity.
+    let n = SERVICES.len() as u64;
+    let (code, planned) = project.json_exit(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    let planned_calls = [
+        ("ecs:DescribeServices", n.div_ceil(10)),
+        ("ecs:DescribeTaskDefinition", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    assert_calls(&moto, &planned_calls);
+    moto.reset_calls();
     let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
@@ -147,7 +159,6 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     // deploys each) and one before the updates, then one DescribeServiceDeployments per 20
     // services per poll: three polls (the emulator's rollouts are seen in progress twice, then
     // SUCCESSFUL). Once: the caller's identity.
-    let n = SERVICES.len() as u64;
     let polls = 3;
     let expected = [
         ("ecs:DescribeServices", n.div_ceil(10) * 2),
