@@ -322,6 +322,14 @@ pub async fn observe<E: Ecs, P: Parameters, C: CodeDeploy>(
     }
     verify_when_all_succeeded(hooks, &mut attempts).await;
     write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
+    // The digest of what was registered, as the earlier outcome recorded it, is kept.
+    for (target, attempt) in services.iter().zip(&mut attempts) {
+        let earlier =
+            known.get(&target.service).filter(|k| k.task_definition == attempt.outcome.task_definition);
+        if let Some(digest) = earlier.and_then(ServiceOutcome::task_definition_digest) {
+            attempt.outcome.record_task_definition_digest(digest);
+        }
+    }
     conclude(services, attempts, true, false)
 }
 

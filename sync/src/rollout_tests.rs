@@ -353,6 +353,10 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
     assert_eq!(observed.services["mailer"].result, DeployResult::Failed);
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded);
     assert_truthful(&fake, &targets, &observed);
+    // The digest of what was registered, recorded when it was submitted, is kept.
+    let digest = submitted.services["api"].task_definition_digest();
+    assert!(digest.is_some(), "{submitted:#?}");
+    assert_eq!(observed.services["api"].task_definition_digest(), digest);
 }
 
 #[tokio::test(start_paused = true)]
