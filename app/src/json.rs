@@ -162,10 +162,13 @@ pub fn exchange(
     moved: &[(String, EntryId)],
     refused: &[ledger_remote::exchange::Refused],
 ) -> Value {
-    let moved: Vec<Value> =
-        moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect();
     let refused: Vec<Value> = refused.iter().map(|r| json!({"ref": r.name, "why": r.why})).collect();
-    json!({"remote": remote, count_field: count, "moved": moved, "refused": refused})
+    json!({"remote": remote, count_field: count, "moved": moved_refs(moved), "refused": refused})
+}
+
+/// Refs moved by an exchange or an unbundle: `[{"ref", "target"}]`.
+pub fn moved_refs(moved: &[(String, EntryId)]) -> Value {
+    Value::Array(moved.iter().map(|(name, id)| json!({"ref": name, "target": id.to_hex()})).collect())
 }
 
 /// `verify --remote`: `{"sound", "objects", "packs", "refs", "unreachable", "damage"}`.

@@ -9,20 +9,24 @@
 //!   `rollback`), [`conclude`] (`wait`, `reconcile`), [`tasks`] (`run`, and a deployment's
 //!   `before` and `verify` tasks), [`import`], [`init`], [`demo`].
 //! - Reading: [`log`] (`log`, `show`), [`status`] (with live drift), [`views`] (`diff`, plans,
-//!   statuses), [`verify`], [`metrics`]; each result carries its `--output json` document, and
+//!   statuses), [`verify`], [`metrics`], [`notify`] (the outbox); each result carries its `--output json` document, and
 //!   [`json`] holds the shapes several share.
+//! - Moving history without a remote: [`export`] (every entry with its bytes, as NDJSON) and
+//!   [`bundle`] (`bundle create`, `bundle unbundle`: an export with refs, checked as a pull).
 //! - Sharing: [`sharing`] (`push`, `pull`, `fetch`, `clone`, `verify --remote`, `remote …`) over
 //!   [`remotes`] (configured remotes, the lease), [`lease`] (`lease`: show or break it); [`session`] guards an environment (local lock,
 //!   remote lease, AWS connection) for every deploying operation.
 //! - [`runtime`]: the process's one async runtime; [`interrupt`]: SIGINT and SIGTERM while an
 //!   environment is held; [`text`]: stored text made safe to show.
 
+pub mod bundle;
 pub mod cloud;
 pub mod conclude;
 pub mod configuration;
 pub mod demo;
 pub mod deploy;
 pub mod error;
+pub mod export;
 pub mod gates;
 pub mod git;
 pub mod governance;
@@ -35,6 +39,7 @@ pub mod lease;
 pub mod lock;
 pub mod log;
 pub mod metrics;
+pub mod notify;
 pub mod observe;
 pub mod register;
 pub mod remotes;

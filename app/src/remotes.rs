@@ -526,7 +526,7 @@ pub fn append(store: &Store, shared: Option<&Shared>, stamp: Stamp, body: Body) 
         // The store's write holds it to the store's rules.
         return Ok(store.write(|w| {
             let (stored, bytes) = w.seal_new(stamp, body)?;
-            w.receive(stored.id, &bytes)
+            w.receive_own(stored.id, &bytes)
         })?);
     };
     // Held to the store's rules before it is sent to the remote.

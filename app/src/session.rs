@@ -1,6 +1,7 @@
 //! A recording operation's session: the ledger opened for writing, the default remote (when
 //! there is one) brought in step, and the one way to guard an environment — local lock, then
 //! the remote's lease, then (when the work needs ECS) the AWS connection and its principal.
+//! When a session ends, the events of what was recorded are delivered (see [`notify`]).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::error::Result;
 use crate::hooks::Progress;
 use crate::interrupt;
 use crate::lock;
+use crate::notify;
 use crate::remotes::{self, Shared};
 use crate::workspace::Workspace;
 
@@ -88,5 +90,13 @@ impl<'a> Session<'a> {
         let cloud = cloud::connect(self.workspace, Some(ecs))?;
         let stamp = cloud::with_principal(stamp, &cloud)?;
         Ok((cloud, stamp))
+    }
+}
+
+/// When the operation is over (done or failed), the events of what it recorded, and any left by
+/// earlier operations, are delivered.
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        notify::deliver_after(self.workspace, &self.store, self.progress);
     }
 }

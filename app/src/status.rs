@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::cloud;
 use crate::error::Result;
 use crate::gates::{self, Waiting};
+use crate::notify::{self, Outbox};
 use crate::observe::{self, Unrecorded};
 use crate::runtime::block_on;
 use crate::views::{EnvStatus, Releases};
@@ -25,6 +26,8 @@ pub struct Status {
     pub environments: Vec<EnvReport>,
     /// Each environment's JSON, in the same order.
     documents: Vec<Value>,
+    /// The events the outbox still owes its sinks (`status` reads it; the dashboard does not).
+    pub outbox: Option<Outbox>,
 }
 
 pub struct EnvReport {
@@ -114,9 +117,14 @@ impl Live {
 }
 
 impl Status {
-    /// `{"environments": [...]}`.
+    /// `{"environments": [...], "notify": {...}}` (`notify`: the outbox, see
+    /// [`Outbox::json`]).
     pub fn json(&self) -> Value {
-        json!({"environments": self.documents})
+        let mut document = json!({"environments": self.documents});
+        if let Some(outbox) = &self.outbox {
+            document["notify"] = outbox.json();
+        }
+        document
     }
 
     /// Whether any environment compared live has drifted.
@@ -136,8 +144,10 @@ pub fn status(workspace: &Workspace, env: Option<&str>, live: bool) -> Result<St
         None => workspace.manifest.environments.keys().cloned().collect(),
     };
     let now = clock()?;
+    let outbox = notify::outbox(workspace)?;
     workspace.read(|releases| {
         let mut status = governed(workspace, releases, &envs, now)?;
+        status.outbox = Some(outbox);
         if live {
             for (report, document) in status.environments.iter_mut().zip(status.documents.iter_mut()) {
                 let Some(ecs) = &workspace.manifest.environments[&report.status.env].ecs else { continue };
@@ -177,7 +187,7 @@ pub fn governed<S: Source>(
         documents.push(document);
         environments.push(EnvReport { status, waiting, live: None });
     }
-    Ok(Status { environments, documents })
+    Ok(Status { environments, documents, outbox: None })
 }
 
 /// Compares the ledger's image of each service with ECS's and SSM's.

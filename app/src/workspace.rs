@@ -57,13 +57,19 @@ impl Workspace {
 
     /// Creates the ledger (or opens the one there), recording this project as its own.
     pub fn init_store(&self) -> Result<Store> {
-        self.owned(Store::init(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)), true)
+        self.owned(self.recording(Store::init(&self.ledger_dir)?), true)
     }
 
     /// The ledger, for an operation that records. A ledger with no project recorded (made
     /// before ledgers recorded theirs) adopts this manifest's.
     pub fn open_store(&self) -> Result<Store> {
-        self.owned(Store::open(&self.ledger_dir)?.admitting(Rules::of(&self.manifest)), true)
+        self.owned(self.recording(Store::open(&self.ledger_dir)?), true)
+    }
+
+    /// `store`, holding what it records to the manifest's rules and queueing its events for the
+    /// manifest's sinks.
+    fn recording(&self, store: Store) -> Store {
+        store.admitting(Rules::of(&self.manifest)).announcing(&self.manifest.notify)
     }
 
     /// The ledger, for an operation that only reads (which records nothing, not even a project).

@@ -176,6 +176,9 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Human,
     Json,
+    /// One JSON object per line: `ledger export`'s format, and only its.
+    #[value(hide = true)]
+    Ndjson,
 }
 
 impl GlobalArgs {

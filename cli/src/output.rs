@@ -64,7 +64,12 @@ impl Style {
 /// Writes `text` to stdout. When the reader has gone, the command ends quietly (exit 0).
 pub fn out(text: &str) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    written(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()))
+}
+
+/// How a write to stdout ended: when the reader has gone, the command ends quietly (exit 0).
+pub fn written(result: std::io::Result<()>) -> Result<(), CommandError> {
+    match result {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(CommandError::ClosedPipe),
         Err(error) => Err(ledger_app::Error::failed(format!("cannot write the output: {error}")).into()),

@@ -3,6 +3,7 @@
 
 mod test_apply;
 mod test_bad_input;
+mod test_bundle;
 mod test_demo;
 mod test_diff;
 mod test_gates;
@@ -10,6 +11,7 @@ mod test_help;
 mod test_init;
 mod test_log;
 mod test_metrics;
+mod test_notify;
 mod test_register;
 mod test_release;
 mod test_rollback;

@@ -411,3 +411,41 @@ fn signer_shows_the_key_and_the_allowed_signers_line() {
     let none = signing.run(JANE, "2026-11-02T09:00:00Z", None, None, &["signer"]);
     assert_eq!(none.code, 2, "{none:?}");
 }
+
+#[test]
+fn signed_entries_travel_in_a_bundle_and_unsigned_ones_are_refused_by_the_signing_policy() {
+    let ours = Signing::new(MANIFEST);
+    ours.project.ok(&["init"]);
+    signed_promotion(&ours, Some("jane"), None);
+    let bundle = ours.project.path().join("signed.bundle").display().to_string();
+    ours.project.ok(&["bundle", "create", &bundle]);
+
+    // Another ledger of the project, trusting the same keys.
+    let theirs = Signing::new(MANIFEST);
+    std::fs::copy(ours.project.path().join("allowed_signers"), theirs.project.path().join("allowed_signers"))
+        .unwrap();
+    theirs.project.ok(&["init"]);
+    theirs.project.ok(&["bundle", "unbundle", &bundle]);
+    let ids = |signing: &Signing| signing.entries().iter().map(|stored| stored.id).collect::<Vec<_>>();
+    assert_eq!(ids(&theirs), ids(&ours));
+    assert!(theirs.entries().iter().all(|stored| stored.signature.is_some()));
+    let verified = theirs.project.json(&["verify"]);
+    assert_eq!(
+        (verified["sound"].clone(), verified["signed"].clone()),
+        (true.into(), ids(&ours).len().into())
+    );
+
+    // The same project without a signing policy records unsigned entries: a ledger that
+    // requires signatures refuses them, and takes in nothing of the bundle.
+    let unsigned = Project::new(MANIFEST.split("[signing]").next().unwrap());
+    unsigned.ok(&["init"]);
+    unsigned.register("api", "registry.local/api:v1");
+    let path = unsigned.path().join("unsigned.bundle").display().to_string();
+    unsigned.ok(&["bundle", "create", &path]);
+    let fresh = Signing::new(MANIFEST);
+    fresh.project.ok(&["init"]);
+    let refused = fresh.run(JANE, "2026-11-02T10:00:00Z", None, None, &["bundle", "unbundle", &path]);
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(refused.stderr.contains("breaks rule signature: it is not signed"), "{refused:?}");
+    assert!(fresh.entries().is_empty(), "nothing was taken in");
+}

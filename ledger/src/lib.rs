@@ -17,6 +17,8 @@ pub mod image;
 pub mod manifest;
 pub mod metrics;
 pub mod name;
+pub mod notify;
+pub mod outbox;
 pub mod packing;
 pub mod plan;
 pub mod policy;

@@ -15,6 +15,7 @@ use crate::calendar::FreezeWindow;
 use crate::entry::EntryKind;
 use crate::image::ImageRef;
 use crate::name::{self, NameKind};
+use crate::notify::{RawSink, Sink, parse_sinks};
 use crate::policy::{self, Approver, Policy, Teams};
 use crate::signing::allowed_signers::AllowedSigners;
 use crate::signing::trust::KINDS_WITH_ENVIRONMENT;
@@ -45,6 +46,8 @@ pub struct Manifest {
     pub teams: Teams,
     /// `[signing]`: whose signatures are believed, and which entries need one.
     pub signing: Option<SigningPolicy>,
+    /// `[[notify]]`: where events about recorded entries are sent.
+    pub notify: Vec<Sink>,
 }
 
 /// A shared remote: its name here, its URL and how S3 encrypts what ledger writes.
@@ -97,6 +100,8 @@ pub struct AwsDefaults {
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// Where the team's dashboard (`ledger serve`) is reached, for links in events.
+    pub dashboard_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,6 +235,8 @@ struct RawManifest {
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
     signing: Option<RawSigning>,
+    #[serde(default)]
+    notify: Vec<Spanned<RawSink>>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +282,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 struct RawProject {
     id: Spanned<String>,
+    dashboard_url: Option<Spanned<String>>,
     name: Option<String>,
 }
 
@@ -366,9 +374,16 @@ impl Manifest {
 
         let raw_project = raw.project.into_inner();
         check_name(NameKind::Project, &raw_project.id, "project.id".into())?;
+        if let Some(url) = &raw_project.dashboard_url {
+            crate::notify::valid_url(url.get_ref())
+                .map_err(|message| locate(Some(url.span()), Some("project.dashboard_url".into()), message))?;
+        }
         let project = Project {
             name: raw_project.name.unwrap_or_else(|| raw_project.id.get_ref().clone()),
             id: raw_project.id.into_inner(),
+            dashboard_url: raw_project
+                .dashboard_url
+                .map(|url| url.into_inner().trim_end_matches('/').to_string()),
         };
 
         let check = |value: &Spanned<String>, key: String, valid: fn(&str) -> Result<(), String>| {
@@ -683,6 +698,7 @@ impl Manifest {
             }
             None => None,
         };
+        let notify = parse_sinks(raw.notify, &environments, &locate)?;
         Ok(Manifest {
             path: path.to_path_buf(),
             project,
@@ -694,6 +710,7 @@ impl Manifest {
             remote,
             teams,
             signing,
+            notify,
         })
     }
 
@@ -714,7 +731,10 @@ impl Manifest {
 }
 
 /// A function building a located error: `locate(span, key, message)`.
-trait Locate: Fn(Option<std::ops::Range<usize>>, Option<String>, String) -> ManifestError {}
+pub(crate) trait Locate:
+    Fn(Option<std::ops::Range<usize>>, Option<String>, String) -> ManifestError
+{
+}
 impl<F: Fn(Option<std::ops::Range<usize>>, Option<String>, String) -> ManifestError> Locate for F {}
 
 /// `[teams]`: each a valid name with one or more distinct actors.
@@ -1101,6 +1121,7 @@ pub const EXAMPLE: &str = r#"# ledger.toml: what this project deploys, and where
 [project]
 id = "catalogue"            # [a-z0-9][a-z0-9-]*, used in SSM paths and S3 keys
 name = "Catalogue"
+# dashboard_url = "https://ledger.example.com"  # where `ledger serve` is reached: events link to it
 
 [environments.stage]
 name = "Staging"            # an environment with no `cluster` is record-only
@@ -1152,6 +1173,15 @@ frontend = ["api", "search"]
 # name = "origin"                       # the default
 # sse = "aws:kms"                       # server-side encryption: "AES256" or "aws:kms"
 # kms_key_id = "alias/ledger"           # with "aws:kms" [default: the aws/s3 key]
+
+# [[notify]]            # tell the team of every entry recorded here (README, "Events")
+# name = "deploys"
+# type = "webhook"      # or "slack" (url = { env = "SLACK_WEBHOOK_URL" }), or "eventbridge" (bus = "default")
+# url = "https://hooks.example.com/ledger"
+# secret = { env = "LEDGER_WEBHOOK_SECRET" }  # or { ssm = "/catalogue/webhook-secret" }: signs each body
+# kinds = ["outcome"]   # filters (each optional): entry kinds, environments, results
+# environments = ["prod"]
+# results = ["failed", "rolled_back"]
 "#;
 
 #[cfg(test)]

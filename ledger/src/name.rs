@@ -15,6 +15,7 @@ pub enum NameKind {
     ServiceSet,
     Remote,
     Team,
+    Sink,
 }
 
 impl fmt::Display for NameKind {
@@ -26,6 +27,7 @@ impl fmt::Display for NameKind {
             NameKind::ServiceSet => "service set",
             NameKind::Remote => "remote",
             NameKind::Team => "team",
+            NameKind::Sink => "notify sink",
         })
     }
 }

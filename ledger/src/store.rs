@@ -20,6 +20,7 @@ use redb::{
 use crate::admission::{Admitting, Refusal, Rules};
 use crate::entry::{Body, DecodeError, DeployResult, Entry, StoredEntry};
 use crate::id::{EntryId, HexPrefix};
+use crate::notify::Sink;
 use crate::packing;
 use crate::received::Received;
 use crate::refs::RefName;
@@ -271,6 +272,8 @@ pub struct Store {
     rules: Option<Rules>,
     /// What signs every entry a write records here (see [`Store::signing`]).
     signer: Option<Arc<dyn EntrySigner>>,
+    /// Where events of the entries a write records here go (see [`Store::announcing`]).
+    pub(crate) sinks: Option<Arc<[Sink]>>,
 }
 
 /// Read commands open the file read-only: no lock is taken for writing, nothing is written.
@@ -296,7 +299,7 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
         let db = builder_with_cache(cache_bytes).create(&path).map_err(|e| open_error(&path, e))?;
-        let store = Store { handle: Handle::Writable(db), path, rules: None, signer: None };
+        let store = Store { handle: Handle::Writable(db), path, rules: None, signer: None, sinks: None };
         match store.layout() {
             Err(StoreError::NotInitialized(_)) => {
                 store.write(|_| Ok::<(), StoreError>(()))?;
@@ -311,7 +314,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = existing_store_file(dir)?;
         let db = builder().open(&path).map_err(|e| open_error(&path, e))?;
-        Store { handle: Handle::Writable(db), path, rules: None, signer: None }.checked_layout()
+        Store { handle: Handle::Writable(db), path, rules: None, signer: None, sinks: None }.checked_layout()
     }
 
     /// Opens the ledger in `dir` for reading only. A file left unclean by a crash needs a
@@ -332,8 +335,8 @@ impl Store {
             Err(DatabaseError::RepairAborted) => return Ok(None),
             Err(error) => return Err(open_error(&path, error)),
         };
-        let store =
-            Store { handle: Handle::ReadOnly(db), path, rules: None, signer: None }.checked_layout()?;
+        let store = Store { handle: Handle::ReadOnly(db), path, rules: None, signer: None, sinks: None }
+            .checked_layout()?;
         Ok(Some(store))
     }
 
@@ -391,7 +394,7 @@ impl Store {
         }
     }
 
-    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
         match &self.handle {
             Handle::Writable(db) => db.begin_read(),
             Handle::ReadOnly(db) => db.begin_read(),
@@ -415,13 +418,13 @@ impl Store {
 
     /// This store with its file opened for writing.
     fn writable(self) -> Result<Store, StoreError> {
-        let Store { handle, path, rules, signer } = self;
+        let Store { handle, path, rules, signer, sinks } = self;
         if let Handle::Writable(db) = handle {
-            return Ok(Store { handle: Handle::Writable(db), path, rules, signer });
+            return Ok(Store { handle: Handle::Writable(db), path, rules, signer, sinks });
         }
         drop(handle);
         match builder().open(&path) {
-            Ok(db) => Ok(Store { handle: Handle::Writable(db), path, rules, signer }),
+            Ok(db) => Ok(Store { handle: Handle::Writable(db), path, rules, signer, sinks }),
             Err(DatabaseError::Storage(redb::StorageError::Io(error))) if cannot_write(&error) => {
                 Err(StoreError::NotUpgraded { path })
             }
@@ -540,7 +543,7 @@ impl Store {
         if documents.is_empty() {
             return Ok(());
         }
-        self.write_remote_documents(|table| {
+        self.write_table(REMOTE_DOCUMENTS, |table| {
             for (key, document) in documents {
                 let value = (url, document.etag.as_str(), document.bytes.as_slice());
                 table.insert((remote, key.as_str()), value).map_err(db_error)?;
@@ -551,7 +554,7 @@ impl Store {
 
     /// Forgets every document remembered of remote `remote`.
     pub fn forget_remote_documents(&self, remote: &str) -> Result<(), StoreError> {
-        self.write_remote_documents(|table| {
+        self.write_table(REMOTE_DOCUMENTS, |table| {
             let mut keys = Vec::new();
             for row in table.range((remote, "")..).map_err(db_error)? {
                 let (key, _) = row.map_err(db_error)?;
@@ -568,16 +571,16 @@ impl Store {
         })
     }
 
-    fn write_remote_documents(
+    /// Runs `work` on table `definition` in a durable write transaction of its own.
+    pub(crate) fn write_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
-        work: impl FnOnce(
-            &mut Table<'_, (&'static str, &'static str), (&'static str, &'static str, &'static [u8])>,
-        ) -> Result<(), StoreError>,
+        definition: TableDefinition<'_, K, V>,
+        work: impl FnOnce(&mut Table<'_, K, V>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut txn = self.begin_write_waiting()?;
         txn.set_durability(Durability::Immediate).map_err(db_error)?;
         {
-            let mut table = txn.open_table(REMOTE_DOCUMENTS).map_err(db_error)?;
+            let mut table = txn.open_table(definition).map_err(db_error)?;
             work(&mut table)?;
         }
         txn.commit().map_err(db_error)
@@ -628,6 +631,7 @@ impl Store {
             signer: None,
             derived,
             just_stored: JustStored::default(),
+            outbox: (),
         })
     }
 
@@ -662,6 +666,10 @@ impl Store {
                     through,
                 },
                 just_stored: JustStored::default(),
+                outbox: match &self.sinks {
+                    Some(sinks) => Some(crate::outbox::Queue::open(&txn, sinks.clone())?),
+                    None => None,
+                },
             };
             let first_new = writer.newest(1)?.first().map_or(1, |last| last + 1);
             writer.derive_from(through + 1, first_new)?;
@@ -832,7 +840,7 @@ fn builder_with_cache(cache_bytes: usize) -> redb::Builder {
 }
 
 /// The tables seen through one transaction: read-only ([`Reader`]) or writable ([`Writer`]).
-pub struct View<E, I, R, S, C, T, L, D> {
+pub struct View<E, I, R, S, C, T, L, D, A> {
     entries: E,
     ids: I,
     refs: R,
@@ -847,6 +855,8 @@ pub struct View<E, I, R, S, C, T, L, D> {
     derived: D,
     /// In a write: the entries it stored last.
     just_stored: JustStored,
+    /// In a write of a store with sinks: the outbox that entries recorded here are queued in.
+    pub(crate) outbox: A,
 }
 
 /// The last [`JUST_STORED`] entries a write stored, with their seqs: what storing the next one
@@ -890,6 +900,7 @@ pub type Reader = View<
     ReadOnlyTable<(u32, i64, u64), ()>,
     ReadOnlyTable<(&'static str, u64), u64>,
     Option<crate::metrics::ReadDerived>,
+    (),
 >;
 
 pub type Writer<'t> = View<
@@ -901,6 +912,7 @@ pub type Writer<'t> = View<
     Table<'t, (u32, i64, u64), ()>,
     Table<'t, (&'static str, u64), u64>,
     crate::metrics::WriteDerived<'t>,
+    Option<crate::outbox::Queue<'t>>,
 >;
 
 /// The ordinal index of environments' logs (`env_order`), as either kind of transaction sees it.
@@ -1039,8 +1051,14 @@ pub trait Source {
 
     /// The entry at a position (`None`: nothing is stored there), checked against the id index.
     fn entry_at(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(self.entry_and_bytes_at(seq)?.map(|(stored, _)| stored))
+    }
+
+    /// [`Source::entry_at`], with the entry's stored bytes (those its id is the hash of).
+    fn entry_and_bytes_at(&self, seq: u64) -> Result<Option<(StoredEntry, Vec<u8>)>, StoreError> {
         let Some(bytes) = self.raw_at(seq)? else { return Ok(None) };
-        check(self, seq, &bytes, None, &|| format!("entry #{seq}")).map(Some)
+        let stored = check(self, seq, &bytes, None, &|| format!("entry #{seq}"))?;
+        Ok(Some((stored, bytes)))
     }
 
     /// The entry at `seq`, which `row` leads to and names as `named` (`None`: names no id, and
@@ -1139,7 +1157,7 @@ fn check(
     StoredEntry::decoded(id, bytes).map_err(|source| StoreError::Corrupt { id, source })
 }
 
-impl<E, I, R, S, C, T, L, D> Source for View<E, I, R, S, C, T, L, D>
+impl<E, I, R, S, C, T, L, D, A> Source for View<E, I, R, S, C, T, L, D, A>
 where
     E: ReadableTable<u64, &'static [u8]>,
     I: ReadableTable<(u64, u64), ()>,
@@ -1341,7 +1359,7 @@ where
 /// leads to an entry that is not stored or does not unpack).
 type Found = (u64, Option<Vec<u8>>);
 
-impl<E, I, R, S, C, T, L, D> View<E, I, R, S, C, T, L, D>
+impl<E, I, R, S, C, T, L, D, A> View<E, I, R, S, C, T, L, D, A>
 where
     E: ReadableTable<u64, &'static [u8]>,
     I: ReadableTable<(u64, u64), ()>,
@@ -1692,7 +1710,9 @@ impl Writer<'_> {
             // Content-addressed: the very same entry is already recorded.
             return Ok(stored);
         }
-        self.index(stored, &bytes)
+        let stored = self.index(stored, &bytes)?;
+        self.announce(&stored)?;
+        Ok(stored)
     }
 
     fn seal_with(

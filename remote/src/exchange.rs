@@ -704,7 +704,7 @@ fn record_appended<R: Remote>(
     state: Option<&RefState>,
 ) -> Result<StoredEntry, ExchangeError> {
     store.write(|w| {
-        w.receive(stored.id, bytes)?;
+        w.receive_own(stored.id, bytes)?;
         w.set_tracking_ref(remote_name, name, stored.id)
     })?;
     remembered::remember_refs(store, remote_name, remote, state.map(|state| (name, state)))?;
@@ -895,7 +895,7 @@ fn refusal<R: Remote>(remote: &R, name: &RefName, error: StoreError) -> Result<R
 /// Whether taking in a ref failed because this ledger and the remote both recorded on it: a
 /// history that goes on differently here, or an environment whose last deployment is in flight
 /// or concluded here while the remote recorded something else.
-fn is_divergence(error: &StoreError) -> bool {
+pub fn is_divergence(error: &StoreError) -> bool {
     matches!(
         error,
         StoreError::Received(ReceiveError::Diverged { .. })

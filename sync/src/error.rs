@@ -127,7 +127,7 @@ where
 }
 
 /// An error and its sources on one line: the SDK's top-level messages alone say little.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -9,6 +9,7 @@
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
 //! - [`kms`]: signing entries with an AWS KMS key.
+//! - [`notify`]: sending events (webhooks, Slack, EventBridge).
 
 pub mod codedeploy;
 pub mod connect;
@@ -17,6 +18,7 @@ pub mod ecs;
 pub mod error;
 pub mod kms;
 pub mod live;
+pub mod notify;
 pub mod retry;
 pub mod rollout;
 pub mod s3;

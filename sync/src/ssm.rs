@@ -34,7 +34,20 @@ impl Parameters for AwsParameters {
     }
 
     async fn get(&self, name: &str) -> Result<Option<String>, AwsError> {
-        match self.0.get_parameter().name(name).send().await.map_err(|e| from_sdk("ssm:GetParameter", e)) {
+        self.value(name, false).await
+    }
+}
+
+impl AwsParameters {
+    /// The decrypted value of `name` (a SecureString or a String), or `None` when there is no
+    /// such parameter.
+    pub async fn secret(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.value(name, true).await
+    }
+
+    async fn value(&self, name: &str, decrypted: bool) -> Result<Option<String>, AwsError> {
+        let request = self.0.get_parameter().name(name).with_decryption(decrypted);
+        match request.send().await.map_err(|e| from_sdk("ssm:GetParameter", e)) {
             Ok(output) => Ok(output.parameter.and_then(|p| p.value)),
             Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),

@@ -141,7 +141,7 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
         })
         .unwrap();
     drop(store);
-    for args in [&["log", "-n", "100000"][..], &["log", "-n", "100000", "--output", "json"]] {
+    for args in [&["log", "-n", "100000"][..], &["log", "-n", "100000", "--output", "json"], &["export"]] {
         let mut child = project.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();

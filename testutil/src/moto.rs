@@ -196,6 +196,8 @@ impl Moto {
             "ecr" => "AmazonEC2ContainerRegistry_V20150921",
             "kms" => "TrentService",
             "codedeploy" => "CodeDeploy_20141006",
+            "events" => "AWSEvents",
+            "sqs" => "AmazonSQS",
             other => panic!("no JSON target prefix known for {other}"),
         };
         // moto routes by the signing name in the credential scope; it does not check signatures.

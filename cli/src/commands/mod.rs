@@ -3,10 +3,12 @@
 mod apply;
 mod approvals;
 mod approve;
+mod bundle;
 mod clone;
 mod completions;
 pub mod demo;
 mod diff;
+mod export;
 mod fetch;
 mod freeze;
 mod import;
@@ -15,6 +17,7 @@ mod lease;
 mod log;
 mod man;
 mod metrics;
+mod notify;
 mod observe;
 mod promote;
 mod pull;
@@ -36,7 +39,7 @@ mod wait;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::CommandResult;
 
 #[derive(Subcommand, Debug)]
@@ -63,7 +66,10 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Status(status::StatusArgs),
     Metrics(metrics::MetricsArgs),
+    Notify(notify::NotifyArgs),
     Verify(verify::VerifyArgs),
+    Export(export::ExportArgs),
+    Bundle(bundle::BundleArgs),
     Signer(signer::SignerArgs),
     Serve(serve::ServeArgs),
     Remote(remote::RemoteArgs),
@@ -78,7 +84,7 @@ pub enum Command {
 
 /// Each command's name and how its arguments are added, as [`Command`]'s derived tree does.
 type Augment = fn(clap::Command) -> clap::Command;
-const EACH_COMMAND: [(&str, Augment); 33] = [
+const EACH_COMMAND: [(&str, Augment); 36] = [
     ("init", init::InitArgs::augment_args),
     ("register", register::RegisterArgs::augment_args),
     ("release", release::ReleaseArgs::augment_args),
@@ -101,7 +107,10 @@ const EACH_COMMAND: [(&str, Augment); 33] = [
     ("diff", diff::DiffArgs::augment_args),
     ("status", status::StatusArgs::augment_args),
     ("metrics", metrics::MetricsArgs::augment_args),
+    ("notify", notify::NotifyArgs::augment_args),
     ("verify", verify::VerifyArgs::augment_args),
+    ("export", export::ExportArgs::augment_args),
+    ("bundle", bundle::BundleArgs::augment_args),
     ("signer", signer::SignerArgs::augment_args),
     ("serve", serve::ServeArgs::augment_args),
     ("remote", remote::RemoteArgs::augment_args),
@@ -122,6 +131,11 @@ pub fn one_command(name: &str) -> Option<clap::Command> {
 }
 
 pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
+    if globals.output == OutputFormat::Ndjson && !matches!(command, Command::Export(_)) {
+        let error = ledger_app::Error::usage("--output ndjson is `ledger export`'s format only")
+            .hint("other commands print one JSON document with --output json");
+        return Err(error.into());
+    }
     match command {
         Command::Init(args) => init::run(globals, args),
         Command::Register(args) => register::run(globals, args),
@@ -145,7 +159,10 @@ pub fn run(globals: &GlobalArgs, command: &Command) -> CommandResult {
         Command::Diff(args) => diff::run(globals, args),
         Command::Status(args) => status::run(globals, args),
         Command::Metrics(args) => metrics::run(globals, args),
+        Command::Notify(args) => notify::run(globals, args),
         Command::Verify(args) => verify::run(globals, args),
+        Command::Export(args) => export::run(globals, args),
+        Command::Bundle(args) => bundle::run(globals, args),
         Command::Signer(args) => signer::run(globals, args),
         Command::Serve(args) => serve::run(globals, args),
         Command::Remote(args) => remote::run(globals, args),

@@ -1,6 +1,7 @@
 //! `ledger pull`: take in what a remote has.
 
 use clap::Args;
+use ledger_app::ledger::EntryId;
 use ledger_app::sharing::{self, Exchanged};
 
 use crate::cli::GlobalArgs;
@@ -38,7 +39,7 @@ pub fn print_pull(globals: &GlobalArgs, pulled: &Exchanged) -> Result<(), Comman
     if globals.json() {
         print_json(&pulled.json)
     } else {
-        print_moved(pulled)?;
+        print_moved(&pulled.moved)?;
         note(&format!(
             "took in {} entries from {}; {} refs moved",
             pulled.count,
@@ -50,8 +51,8 @@ pub fn print_pull(globals: &GlobalArgs, pulled: &Exchanged) -> Result<(), Comman
 }
 
 /// Each moved ref and its new target, one per line.
-pub fn print_moved(exchanged: &Exchanged) -> Result<(), CommandError> {
+pub fn print_moved(moved: &[(String, EntryId)]) -> Result<(), CommandError> {
     let lines: String =
-        exchanged.moved.iter().map(|(name, target)| format!("{name} -> {}\n", target.short())).collect();
+        moved.iter().map(|(name, target)| format!("{name} -> {}\n", target.short())).collect();
     out(&lines)
 }

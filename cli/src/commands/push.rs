@@ -33,7 +33,7 @@ pub fn run(globals: &GlobalArgs, args: &PushArgs) -> CommandResult {
     if globals.json() {
         print_json(&pushed.json)?;
     } else {
-        print_moved(&pushed)?;
+        print_moved(&pushed.moved)?;
         note(&format!(
             "pushed {} objects to {}; {} refs moved",
             pushed.count,

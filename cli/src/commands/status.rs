@@ -100,6 +100,14 @@ fn render(workspace: &Workspace, status: &Status, live: bool) -> String {
             }
         }
     }
+    if let Some(outbox) = status.outbox.as_ref().filter(|outbox| !outbox.events.is_empty()) {
+        let failing = outbox.failing().count();
+        let line = format!(
+            "notify: {} event(s) wait in the outbox, {failing} failing; `ledger notify` shows them, `ledger notify --flush` delivers them\n",
+            outbox.events.len()
+        );
+        human.push_str(&if failing > 0 { style.warn(&line) } else { line });
+    }
     human
 }
 
