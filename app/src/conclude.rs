@@ -121,6 +121,7 @@ fn observe(
         rollback_on_failure: false,
         backoff: Backoff::default(),
         parallel: PARALLEL_SERVICES,
+        described: BTreeMap::new(),
     };
     let (ecs_client, parameters, codedeploy) = (cloud.ecs(), cloud.parameters(), cloud.codedeploy());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters, codedeploy: &codedeploy };

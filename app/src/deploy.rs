@@ -23,6 +23,7 @@ use crate::gates;
 use crate::hooks::{Confirm, Progress};
 use crate::interrupt;
 use crate::json;
+use crate::observe;
 use crate::session::Session;
 use crate::tasks;
 use crate::views::{PlanView, Releases, release_set_named};
@@ -313,7 +314,11 @@ fn plan_and_deploy(
         (_, set) => Plan { set, ..plan },
     };
     let recorded = match &env.ecs {
-        Some(ecs) => roll_out(session, &plan, ecs, connected, stamp, options)?,
+        Some(ecs) => {
+            let described =
+                view.definitions.values().map(|p| (p.running.clone(), p.described.clone())).collect();
+            roll_out(session, &plan, ecs, (connected, described), stamp, options)?
+        }
         None => {
             let recorded = store.write(|writer| deploy::record_only(writer, &stamp, &plan))?;
             Recorded { deployment: recorded.deployment, outcome: recorded.outcome, record_only: true }
@@ -334,8 +339,9 @@ fn refuse_unfinished(reader: &impl Source, env: &str) -> Result<()> {
 }
 
 /// Connects to the environment's account and puts in the plan how ECS deploys each service it
-/// changes (its strategy, bake time, deployment alarms: one DescribeServices per ten services),
-/// so that it is seen before it is confirmed: the connection and the stamp with its principal,
+/// changes (its strategy, bake time, deployment alarms: one DescribeServices per ten services)
+/// and the task definition it would register against the one running (one DescribeTaskDefinition
+/// per service), so that they are seen before it is confirmed: the connection and the stamp with its principal,
 /// for the rollout. On a dry run, an account that cannot be reached is a note, not an error.
 fn show_strategies(
     session: &Session<'_>,
@@ -363,10 +369,10 @@ fn show_strategies(
     let wanted: Vec<(&str, &str)> =
         targets.iter().map(|t| (t.cluster.as_str(), t.ecs_service.as_str())).collect();
     let client = cloud.ecs();
-    let described =
-        interrupt::block_on_interruptible(ecs::describe_all(&client, &Backoff::default(), &wanted))?
-            .ok_or_else(|| interrupt::stopped_waiting(format!("nothing was deployed to {}", plan.env)))?;
-    for (target, described) in targets.iter().zip(described) {
+    let backoff = Backoff::default();
+    let described = interrupt::block_on_interruptible(ecs::describe_all(&client, &backoff, &wanted))?
+        .ok_or_else(|| interrupt::stopped_waiting(format!("nothing was deployed to {}", plan.env)))?;
+    for (target, described) in targets.iter().zip(&described) {
         match described {
             Ok(service) => {
                 let mut strategy = service.strategy.to_string();
@@ -382,21 +388,48 @@ fn show_strategies(
             }
         }
     }
+    let registered = {
+        let reader = session.store.read()?;
+        let of = |target: &ServiceTarget| observe::registered(&reader, &plan.env, &target.service);
+        targets.iter().map(of).collect::<Result<Vec<_>>>()?
+    };
+    let services: Vec<_> = targets
+        .iter()
+        .zip(&described)
+        .zip(&registered)
+        .filter_map(|((target, described), registered)| {
+            Some((target, described.as_ref().ok()?, registered.as_ref()))
+        })
+        .collect();
+    let previews = rollout::preview(&client, &backoff, &services, PARALLEL_SERVICES);
+    let previews = interrupt::block_on_interruptible(previews)?
+        .ok_or_else(|| interrupt::stopped_waiting(format!("nothing was deployed to {}", plan.env)))?;
+    for ((target, _, _), preview) in services.iter().zip(previews) {
+        match preview {
+            Ok(preview) => {
+                view.definitions.insert(target.service.clone(), preview);
+            }
+            Err(why) => view
+                .notes
+                .push(format!("{}: the task definition to register is not shown: {why}", target.service)),
+        }
+    }
     Ok(Some((cloud, stamp)))
 }
 
 /// Rolls the plan out to ECS, under the environment's guard: the intent is recorded first, then
 /// every service is rolled out and waited for, then the outcome is recorded, whatever happened.
-/// `connected` is the account's connection and the stamp with its principal, when the plan
-/// made them.
+/// `planned` is what the plan made: the account's connection and the stamp with its principal,
+/// and the task definitions it described (by ARN), not described again.
 fn roll_out(
     session: &Session<'_>,
     plan: &Plan,
     ecs: &EcsEnvironment,
-    connected: Option<(Cloud, Stamp)>,
+    planned: (Option<(Cloud, Stamp)>, BTreeMap<String, ecs::TaskDefinitionWithTags>),
     stamp: Stamp,
     options: &DeployOptions,
 ) -> Result<Recorded> {
+    let (connected, described) = planned;
     let store = &session.store;
     let (cloud, stamp) = match connected {
         Some(connected) => connected,
@@ -419,6 +452,7 @@ fn roll_out(
         rollback_on_failure: options.rollback_on_failure,
         backoff: Backoff::default(),
         parallel: PARALLEL_SERVICES,
+        described,
     };
     let (ecs_client, parameters, codedeploy) = (cloud.ecs(), cloud.parameters(), cloud.codedeploy());
     let clients = Clients { ecs: &ecs_client, parameters: &parameters, codedeploy: &codedeploy };

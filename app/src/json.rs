@@ -73,7 +73,8 @@ pub fn entry<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Res
                         "running": releases.json(result.running)?,
                         "task_definition": result.task_definition,
                         "ecs_deployment": result.ecs_deployment,
-                        "detail": result.detail,
+                        "detail": result.said(),
+                        "task_definition_digest": result.task_definition_digest(),
                     }),
                 );
             }

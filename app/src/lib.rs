@@ -22,6 +22,7 @@
 pub mod bundle;
 pub mod cloud;
 pub mod conclude;
+pub mod configuration;
 pub mod demo;
 pub mod deploy;
 pub mod error;

@@ -486,8 +486,8 @@ fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Resul
                 };
                 let detail = match result.result {
                     DeployResult::Succeeded => String::new(),
-                    _ if result.detail.is_empty() => String::new(),
-                    _ => format!(": {}", result.detail),
+                    _ if result.said().is_empty() => String::new(),
+                    _ => format!(": {}", result.said()),
                 };
                 lines.push(format!(
                     "{service}: {}{detail}{running}",

@@ -8,7 +8,7 @@ use ledger::history::{HistoryError, env_service_deployments, unfinished};
 use ledger::refs::RefName;
 use ledger::{Change, DeployResult, EntryId, ServiceOutcome, Source, Timestamp, Trigger};
 use ledger_sync::ecs::RolloutState;
-use ledger_sync::live::{LiveService, read_live};
+use ledger_sync::live::{LiveService, Registered, read_live};
 use ledger_sync::rollout::short_arn;
 use ledger_sync::{Backoff, ErrorKind as AwsErrorKind};
 use serde_json::{Value, json};
@@ -101,6 +101,21 @@ pub fn unrecorded(
         last.deployment.id.short(),
         ended.to_human()
     )))
+}
+
+/// The task definition the ledger's last deployment of `service` to `env` registered and left
+/// running (its outcome succeeded), with the digest the outcome recorded; what drift is judged
+/// against.
+pub fn registered(source: &impl Source, env: &str, service: &str) -> Result<Option<Registered>> {
+    let Some(last) = env_service_deployments(source, env, service, 1)?.pop() else { return Ok(None) };
+    let outcome = last.outcome.as_ref().and_then(|stored| stored.entry.as_outcome());
+    let ended = outcome.and_then(|outcome| outcome.services.get(service));
+    Ok(ended.filter(|ended| ended.result == DeployResult::Succeeded).and_then(|ended| {
+        Some(Registered {
+            arn: ended.task_definition.clone()?,
+            digest: ended.task_definition_digest().map(str::to_string),
+        })
+    }))
 }
 
 /// What `observe` found and did.

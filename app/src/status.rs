@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::manifest::EcsEnvironment;
-use ledger_sync::live::read_live;
+use ledger_sync::live::{changed_since, read_live};
 use ledger_sync::ssm::{Parameters, parameter_name};
+use ledger_sync::task_json::FieldChange;
 use ledger_sync::{Backoff, ErrorKind as AwsErrorKind};
 use serde_json::{Map, Value, json};
 
@@ -56,6 +57,9 @@ pub struct LiveRow {
     pub ssm_parameter: String,
     /// The ECS deployment running it, when no ledger user started it.
     pub unrecorded: Option<Unrecorded>,
+    /// The fields in which the revision ECS runs differs from the one the ledger registered
+    /// (beside the image of the service's container, which `ecs` shows).
+    pub fields: Vec<FieldChange>,
 }
 
 impl LiveRow {
@@ -65,6 +69,10 @@ impl LiveRow {
 
     pub fn ssm_drift(&self) -> bool {
         self.ledger != self.ssm
+    }
+
+    pub fn drift(&self) -> bool {
+        self.ecs_drift() || self.ssm_drift() || self.unrecorded.is_some() || !self.fields.is_empty()
     }
 }
 
@@ -83,7 +91,7 @@ impl Live {
     }
 
     pub fn drift(&self) -> bool {
-        self.ecs_drift() || self.ssm_drift() || self.unrecorded()
+        self.services.iter().any(LiveRow::drift)
     }
 
     fn json(&self) -> Value {
@@ -97,8 +105,9 @@ impl Live {
                     "task_definition": row.task_definition,
                     "ssm": row.ssm,
                     "ssm_parameter": row.ssm_parameter,
-                    "drift": row.ecs_drift() || row.ssm_drift() || row.unrecorded.is_some(),
+                    "drift": row.drift(),
                     "unrecorded": row.unrecorded.as_ref().map(Unrecorded::json),
+                    "task_definition_drift": row.fields.iter().map(FieldChange::json).collect::<Vec<_>>(),
                 });
                 (row.service.clone(), value)
             })
@@ -197,7 +206,10 @@ fn compare_live(
     let mut rows = Vec::new();
     for service in services {
         // What ECS runs, and how to show it when it runs nothing of the service.
-        let (running, task_definition, ecs_shown, unrecorded) = match workspace.manifest.services.get(service)
+        let (running, task_definition, ecs_shown, unrecorded, fields) = match workspace
+            .manifest
+            .services
+            .get(service)
         {
             Some(config) => {
                 let name = config.ecs_service_in(service, env);
@@ -208,16 +220,42 @@ fn compare_live(
                             .clone()
                             .unwrap_or_else(|| format!("no container {:?}", config.container));
                         let unrecorded = observe::unrecorded(source, env, service, &live)?;
-                        (live.image, Some(live.task_definition), shown, unrecorded)
+                        let fields = match observe::registered(source, env, service)? {
+                            Some(registered) => {
+                                let image = format!("containerDefinitions[{}].image", config.container);
+                                let changed = changed_since(
+                                    &ecs_client,
+                                    &backoff,
+                                    &live.task_definition,
+                                    &live.definition,
+                                    &registered,
+                                );
+                                match block_on(changed)? {
+                                    Ok(mut changed) => {
+                                        changed.retain(|change| change.path != image);
+                                        changed
+                                    }
+                                    // Ours is gone: it differs (not the same digest), in fields unknown.
+                                    Err(error) if error.kind == AwsErrorKind::NotFound => vec![FieldChange {
+                                        path: "task definition".into(),
+                                        old: Some(registered.arn.into()),
+                                        new: Some(live.task_definition.clone().into()),
+                                    }],
+                                    Err(error) => return Err(error.into()),
+                                }
+                            }
+                            None => Vec::new(),
+                        };
+                        (live.image, Some(live.task_definition), shown, unrecorded, fields)
                     }
                     // The service is not there (a missing cluster is an error: a wrong manifest).
                     Err(error) if error.kind == AwsErrorKind::NotFound && !error.is_cluster_not_found() => {
-                        (None, None, format!("no ECS service {name:?}"), None)
+                        (None, None, format!("no ECS service {name:?}"), None, Vec::new())
                     }
                     Err(error) => return Err(error.into()),
                 }
             }
-            None => (None, None, "not in ledger.toml".to_string(), None),
+            None => (None, None, "not in ledger.toml".to_string(), None, Vec::new()),
         };
         let parameter = parameter_name(&ecs.ssm_prefix, service);
         let stored = block_on(backoff.retry(async || parameters.get(&parameter).await))??;
@@ -230,6 +268,7 @@ fn compare_live(
             task_definition,
             ssm_parameter: parameter,
             unrecorded,
+            fields,
         });
     }
     Ok(Live { ssm_prefix: ecs.ssm_prefix.clone(), services: rows })

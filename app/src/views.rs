@@ -17,6 +17,8 @@ use ledger::resolve::{looks_like_id, resolve};
 use ledger::signing::{Judgement, Trust};
 use ledger::store::Unfinished;
 use ledger::{Body, EntryId, ReleaseSet, Source, StoredEntry, Timestamp, Trigger};
+use ledger_sync::rollout::Preview;
+use ledger_sync::task_json::FieldChange;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -429,6 +431,9 @@ pub struct PlanView {
     /// How ECS deploys each service changed (`rolling`, `blue/green, bake time 5m; alarms …`),
     /// when the environment is on ECS and ECS said.
     pub strategies: BTreeMap<String, String>,
+    /// For each service changed on ECS, the task definition the rollout would register against
+    /// the one running (when ECS said).
+    pub definitions: BTreeMap<String, Preview>,
 }
 
 /// One service a plan changes.
@@ -445,7 +450,14 @@ impl PlanView {
             let from = change.from.map(|id| releases.view(id)).transpose()?;
             changes.push(PlannedChange { service: service.clone(), from, to: releases.view(change.to)? });
         }
-        Ok(PlanView { env: plan.env.clone(), changes, notes, gates: Vec::new(), strategies: BTreeMap::new() })
+        Ok(PlanView {
+            env: plan.env.clone(),
+            changes,
+            notes,
+            gates: Vec::new(),
+            strategies: BTreeMap::new(),
+            definitions: BTreeMap::new(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -463,11 +475,26 @@ impl PlanView {
                     "from": change.from.as_ref().map_or(Value::Null, |view| view.json()),
                     "to": change.to.json(),
                     "strategy": self.strategies.get(&change.service),
+                    "task_definition": self.definitions.get(&change.service).map(preview_json),
                 })
             })
             .collect();
         json!({"env": self.env, "changes": changes, "notes": self.notes, "gates": self.gates})
     }
+}
+
+/// `{"running", "changes": [{"path", "old", "new"}], "diff", "drift": [{"path", "old", "new"}],
+/// "drift_unknown"}`: the task definition a plan would register against the one running, and
+/// how the running one differs from the one ledger registered.
+fn preview_json(preview: &Preview) -> Value {
+    let list = |changes: &[FieldChange]| changes.iter().map(FieldChange::json).collect::<Vec<_>>();
+    json!({
+        "running": preview.running,
+        "changes": list(&preview.changes),
+        "diff": preview.diff,
+        "drift": list(&preview.drift),
+        "drift_unknown": preview.drift_unknown,
+    })
 }
 
 /// `family:revision` of a task definition ARN, as tables show it.

@@ -103,7 +103,7 @@ fn print_outcome(
             inert(service).into_owned(),
             style.result(Some(ended.result)),
             task_definition.to_string(),
-            inert(&ended.detail).into_owned(),
+            inert(ended.said()).into_owned(),
         ]);
     }
     text.push_str(&table(&rows));

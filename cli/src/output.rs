@@ -33,6 +33,21 @@ impl Style {
         self.paint("33", text)
     }
 
+    /// A line of a unified diff: removed red, added green, hunk headers cyan, file headers bold.
+    pub fn diff_line(self, line: &str) -> String {
+        if line.starts_with("---") || line.starts_with("+++") {
+            self.bold(line)
+        } else if line.starts_with('-') {
+            self.paint("31", line)
+        } else if line.starts_with('+') {
+            self.paint("32", line)
+        } else if line.starts_with("@@") {
+            self.paint("36", line)
+        } else {
+            line.to_string()
+        }
+    }
+
     /// A deployment result, coloured by how it went; `None` is "in flight".
     pub fn result(self, result: Option<DeployResult>) -> String {
         match result {
@@ -132,4 +147,23 @@ fn visible_width(text: &str) -> usize {
         }
     }
     width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Style;
+
+    #[test]
+    fn diff_lines_are_coloured_by_kind_only_with_colour() {
+        let colour = Style { colour: true };
+        assert_eq!(colour.diff_line("-  \"memory\": \"1024\""), "\x1b[31m-  \"memory\": \"1024\"\x1b[0m");
+        assert_eq!(colour.diff_line("+  \"memory\": \"512\""), "\x1b[32m+  \"memory\": \"512\"\x1b[0m");
+        assert_eq!(colour.diff_line("@@ -1,5 +1,5 @@"), "\x1b[36m@@ -1,5 +1,5 @@\x1b[0m");
+        assert_eq!(colour.diff_line("--- api:4"), "\x1b[1m--- api:4\x1b[0m");
+        assert_eq!(colour.diff_line("   \"family\": \"api\","), "   \"family\": \"api\",");
+        let plain = Style { colour: false };
+        for line in ["-  \"memory\": \"1024\"", "+++ api (new revision)", "@@ -1 +1 @@"] {
+            assert_eq!(plain.diff_line(line), line);
+        }
+    }
 }

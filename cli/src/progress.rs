@@ -10,7 +10,7 @@ use ledger_app::text::inert;
 use ledger_app::views::PlanView;
 
 use crate::cli::GlobalArgs;
-use crate::output::{note, out, table};
+use crate::output::{Style, note, out, table};
 
 /// Progress on stderr: a bar redrawn in place on a terminal, once something has taken more
 /// than a moment; otherwise (CI) one plain line per step when it ends.
@@ -108,12 +108,13 @@ impl ledger_app::Progress for Shown {
             return;
         }
         // A reader that has gone is noticed when the result is written.
-        let _ = out(&render_plan(plan));
+        let _ = out(&render_plan(plan, Style::detect()));
     }
 }
 
-/// `plan for stage (2 services change):`, a table of each change, and the notes.
-pub fn render_plan(plan: &PlanView) -> String {
+/// `plan for stage (2 services change):`, a table of each change, the task definitions each
+/// would register against the ones running (unified diffs, coloured by `style`), and the notes.
+pub fn render_plan(plan: &PlanView, style: Style) -> String {
     let count = plan.changes.len();
     let mut text =
         format!("plan for {} ({count} service{} change):\n", plan.env, if count == 1 { "" } else { "s" });
@@ -131,6 +132,29 @@ pub fn render_plan(plan: &PlanView) -> String {
         rows.push(row);
     }
     text.push_str(&table(&rows));
+    for (service, preview) in &plan.definitions {
+        let service = inert(service);
+        if preview.diff.is_empty() {
+            text.push_str(&format!("task definition of {service}: unchanged\n"));
+        } else {
+            text.push_str(&format!("task definition of {service}:\n"));
+        }
+        for line in preview.diff.lines() {
+            text.push_str(&format!("{}\n", style.diff_line(&inert(line))));
+        }
+        if !preview.drift.is_empty() {
+            text.push_str(&format!(
+                "{}\n",
+                style.warn(&format!("{service} runs a task definition changed behind ledger's back (the new revision keeps it):"))
+            ));
+            for change in &preview.drift {
+                text.push_str(&format!("  {}\n", inert(&change.human())));
+            }
+        }
+        if let Some(why) = &preview.drift_unknown {
+            text.push_str(&format!("note: {service}: whether its task definition changed behind ledger's back is not known: {}\n", inert(why)));
+        }
+    }
     for line in &plan.notes {
         text.push_str(&format!("note: {}\n", inert(line)));
     }

@@ -147,6 +147,44 @@ pub struct ServiceOutcome {
     pub detail: String,
 }
 
+/// How a service outcome's `detail` ends when it records the digest of the task definition
+/// ledger registered (issue 18): `<detail> [task definition blake3:<64 hex digits>]`. The
+/// encoding of an outcome has no field for it, and must not change: an outcome recorded before
+/// (or without a registration) simply has no such end. See docs/store.md.
+const DIGEST_OPEN: &str = "[task definition blake3:";
+
+impl ServiceOutcome {
+    /// Records `digest` (BLAKE3 of the registered task definition's normalised JSON, 64 hex
+    /// digits) at the end of the detail, replacing one already there.
+    pub fn record_task_definition_digest(&mut self, digest: &str) {
+        let said = self.said().to_string();
+        let space = if said.is_empty() { "" } else { " " };
+        self.detail = format!("{said}{space}{DIGEST_OPEN}{digest}]");
+    }
+
+    /// The digest of the task definition ledger registered, when the detail records one.
+    pub fn task_definition_digest(&self) -> Option<&str> {
+        self.split_detail().1
+    }
+
+    /// The detail as said to a reader: without the recorded digest.
+    pub fn said(&self) -> &str {
+        self.split_detail().0
+    }
+
+    fn split_detail(&self) -> (&str, Option<&str>) {
+        let recorded = self.detail.rfind(DIGEST_OPEN).and_then(|at| {
+            let digest = self.detail[at + DIGEST_OPEN.len()..].strip_suffix(']')?;
+            let valid = digest.len() == 64 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            valid.then(|| (self.detail[..at].trim_end(), digest))
+        });
+        match recorded {
+            Some((said, digest)) => (said, Some(digest)),
+            None => (&self.detail, None),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DeployResult {
     Succeeded,
@@ -642,5 +680,51 @@ impl StoredEntry {
             bytes.extend(postcard::to_stdvec(signature).expect("signatures always serialise"));
         }
         bytes
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    fn outcome(detail: &str) -> ServiceOutcome {
+        ServiceOutcome {
+            result: DeployResult::Succeeded,
+            running: None,
+            task_definition: Some("arn:aws:ecs:us-east-1:1:task-definition/web:4".into()),
+            ecs_deployment: None,
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn an_outcome_recorded_without_a_digest_reads_as_it_was() {
+        for detail in ["", "rollout COMPLETED, 2/2 tasks running", "odd [task definition blake3:abc]"] {
+            let old = outcome(detail);
+            assert_eq!(old.task_definition_digest(), None);
+            assert_eq!(old.said(), detail);
+        }
+    }
+
+    #[test]
+    fn a_digest_is_recorded_at_the_end_of_the_detail_and_read_back() {
+        let digest = "0123456789abcdef".repeat(4);
+        let mut recorded = outcome("rollout COMPLETED, 2/2 tasks running");
+        recorded.record_task_definition_digest(&digest);
+        assert_eq!(
+            recorded.detail,
+            format!("rollout COMPLETED, 2/2 tasks running [task definition blake3:{digest}]")
+        );
+        assert_eq!(recorded.task_definition_digest(), Some(digest.as_str()));
+        assert_eq!(recorded.said(), "rollout COMPLETED, 2/2 tasks running");
+        // Recorded again, it replaces the one there; an empty detail holds it alone.
+        let other = "f".repeat(64);
+        recorded.record_task_definition_digest(&other);
+        assert_eq!(recorded.task_definition_digest(), Some(other.as_str()));
+        assert_eq!(recorded.said(), "rollout COMPLETED, 2/2 tasks running");
+        let mut bare = outcome("");
+        bare.record_task_definition_digest(&other);
+        assert_eq!(bare.detail, format!("[task definition blake3:{other}]"));
+        assert_eq!(bare.said(), "");
     }
 }

@@ -9,6 +9,8 @@ use std::future::Future;
 
 use std::time::SystemTime;
 
+use serde_json::{Map, Value};
+
 use aws_sdk_ecs::types::{
     CreatedAt, Deployment, DeploymentRolloutState, Service, ServiceDeployment,
     ServiceDeploymentRollbackMonitorsStatus, TaskDefinition, TaskDefinitionField,
@@ -16,7 +18,8 @@ use aws_sdk_ecs::types::{
 
 use crate::error::{AwsError, from_sdk};
 use crate::retry::Backoff;
-use crate::task_fields::{RawAnswer, uncopied_fields};
+use crate::task_fields::{RawAnswer, described_definition, uncopied_fields};
+use crate::task_json;
 
 pub use aws_sdk_ecs::types::{ContainerDefinition, Tag};
 
@@ -194,6 +197,9 @@ pub struct TaskDefinitionWithTags {
     pub tags: Vec<Tag>,
     /// Fields ECS gave that a new revision would not carry (see [`crate::task_fields`]).
     pub uncopied: Vec<String>,
+    /// The definition as ECS's answer gave it, as JSON (empty when made otherwise): what plans
+    /// and drift compare ([`crate::task_json`]). [`revise`] changes it as it changes `definition`.
+    pub json: Map<String, Value>,
 }
 
 impl TaskDefinitionWithTags {
@@ -211,6 +217,11 @@ impl TaskDefinitionWithTags {
 
     pub fn containers(&self) -> &[ContainerDefinition] {
         self.definition.container_definitions.as_deref().unwrap_or_default()
+    }
+
+    /// The definition, normalised for comparing (see [`task_json::normalise`]).
+    pub fn normalised(&self) -> Value {
+        task_json::normalise(&self.json)
     }
 }
 
@@ -324,10 +335,11 @@ impl Ecs for AwsEcs {
         let definition = output
             .task_definition
             .ok_or_else(|| AwsError::not_found(ACTION, format!("task definition {arn} not found")))?;
-        let uncopied = raw.take().as_deref().and_then(uncopied_fields).ok_or_else(|| {
+        let json = raw.take().as_deref().and_then(described_definition).ok_or_else(|| {
             AwsError::new(ACTION, crate::ErrorKind::Rejected, "", "the answer could not be read as JSON")
         })?;
-        Ok(TaskDefinitionWithTags { definition, tags: output.tags.unwrap_or_default(), uncopied })
+        let uncopied = uncopied_fields(&json);
+        Ok(TaskDefinitionWithTags { definition, tags: output.tags.unwrap_or_default(), uncopied, json })
     }
 
     async fn register_task_definition(&self, source: &TaskDefinitionWithTags) -> Result<String, AwsError> {
@@ -620,6 +632,11 @@ pub fn revise(
         ));
     };
     target.image = Some(image.to_string());
+    let named = |c: &&mut Value| c.get("name").and_then(Value::as_str) == Some(container);
+    let json_containers = revised.json.get_mut("containerDefinitions").and_then(Value::as_array_mut);
+    if let Some(json_target) = json_containers.and_then(|containers| containers.iter_mut().find(named)) {
+        json_target["image"] = image.into();
+    }
     revised.tags.retain(|tag| tag.key() != Some(DEPLOYMENT_TAG));
     revised.tags.push(Tag::builder().key(DEPLOYMENT_TAG).value(deployment).build());
     Ok(revised)

@@ -204,6 +204,7 @@ impl FakeAws {
             definition,
             tags: Vec::new(),
             uncopied: Vec::new(),
+            json: Default::default(),
         });
         let mut world = self.world.borrow_mut();
         let id = world.new_deployment_id();
@@ -284,7 +285,12 @@ impl FakeAws {
     pub fn add_task_definition(&self, family: &str, container: &str, image: &str) -> String {
         let container = ContainerDefinition::builder().name(container).image(image).build();
         let definition = TaskDefinition::builder().family(family).container_definitions(container).build();
-        self.store_definition(TaskDefinitionWithTags { definition, tags: Vec::new(), uncopied: Vec::new() })
+        self.store_definition(TaskDefinitionWithTags {
+            definition,
+            tags: Vec::new(),
+            uncopied: Vec::new(),
+            json: Default::default(),
+        })
     }
 
     /// The tasks of `family` end as `script` says.

@@ -5,6 +5,7 @@
 //! - [`live`]: what ECS runs now, for drift and imports.
 //! - [`task`]: one-off tasks: a deployment's `before` and `verify` tasks, `ledger run`.
 //! - [`task_fields`]: which task definition fields a new revision carries over.
+//! - [`task_json`]: task definitions normalised, their digest and their differences.
 //! - [`connect`]: credentials, region, assumed roles, `AWS_ENDPOINT_URL`.
 //! - [`s3`]: the sharing protocol's remote on S3 (the protocol itself is `ledger-remote`).
 //! - [`kms`]: signing entries with an AWS KMS key.
@@ -24,6 +25,7 @@ pub mod s3;
 pub mod ssm;
 pub mod task;
 pub mod task_fields;
+pub mod task_json;
 
 #[cfg(test)]
 mod fake;

@@ -89,8 +89,11 @@ impl Poster {
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| SendError::Transport(error.to_string()))?;
         let exchange = async {
-            let response =
-                self.client.request(request).await.map_err(|error| SendError::Transport(error_chain(&error)))?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| SendError::Transport(error_chain(&error)))?;
             let status = response.status();
             let answer = response.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
             if status.is_success() {

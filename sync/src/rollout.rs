@@ -36,9 +36,11 @@ use crate::ecs::{
     ServiceDeploymentBrief, ServiceDeploymentView, ServiceView, Strategy, TaskDefinitionWithTags,
     deployment_of, describe_all, is_service_deployment_arn, revise,
 };
+use crate::live::{Registered, changed_since};
 use crate::retry::Backoff;
 use crate::ssm::{Parameters, parameter_name};
 use crate::task::Hooks;
+use crate::task_json::{self, FieldChange};
 
 /// How many events of a service a failure quotes.
 const EVENTS_QUOTED: usize = 3;
@@ -82,6 +84,9 @@ pub struct Options {
     pub backoff: Backoff,
     /// Services registered and updated at once (every updated service is waited for together).
     pub parallel: usize,
+    /// Task definitions already described (by the plan), by ARN: not described again, as a
+    /// revision never changes.
+    pub described: BTreeMap<String, TaskDefinitionWithTags>,
 }
 
 /// Where each phase of a service is reported as it happens (the CLI prints it).
@@ -317,6 +322,14 @@ pub async fn observe<E: Ecs, P: Parameters, C: CodeDeploy>(
     }
     verify_when_all_succeeded(hooks, &mut attempts).await;
     write_parameters(clients.parameters, env, services, &mut attempts, options, progress).await;
+    // The digest of what was registered, as the earlier outcome recorded it, is kept.
+    for (target, attempt) in services.iter().zip(&mut attempts) {
+        let earlier =
+            known.get(&target.service).filter(|k| k.task_definition == attempt.outcome.task_definition);
+        if let Some(digest) = earlier.and_then(ServiceOutcome::task_definition_digest) {
+            attempt.outcome.record_task_definition_digest(digest);
+        }
+    }
     conclude(services, attempts, true, false)
 }
 
@@ -407,13 +420,10 @@ async fn update<E: Ecs, C: CodeDeploy>(
             return (Attempt::failed(detail), None);
         }
     };
-    let current =
-        match backoff.retry(async || ecs.describe_task_definition(&service.task_definition).await).await {
-            Ok(current) => current,
-            Err(error) => return (Attempt::failed(error.to_string()), None),
-        };
-    let revised = match revise(&current, &target.container, &target.image, deployment_tag) {
-        Ok(revised) => revised,
+    let running = service.task_definition.as_str();
+    let revised = match next_revision(ecs, backoff, target, running, &options.described, deployment_tag).await
+    {
+        Ok((_, revised)) => revised,
         Err(message) => return (Attempt::failed(message), None),
     };
     let arn = match backoff.retry(async || ecs.register_task_definition(&revised).await).await {
@@ -472,6 +482,86 @@ async fn update<E: Ecs, C: CodeDeploy>(
     watch.strategy = Some(service.strategy);
     watch.replaced_record = service.current_service_deployment;
     (attempt, Some(watch))
+}
+
+/// The revision service `target` runs (`running`), described, and the copy of it the rollout
+/// registers: the container's image replaced, tagged with `deployment_tag`. One call,
+/// DescribeTaskDefinition, unless `described` has it; the plan shows the difference with
+/// [`preview`].
+async fn next_revision<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    target: &ServiceTarget,
+    running: &str,
+    described: &BTreeMap<String, TaskDefinitionWithTags>,
+    deployment_tag: &str,
+) -> Result<(TaskDefinitionWithTags, TaskDefinitionWithTags), String> {
+    let current = match described.get(running) {
+        Some(known) => known.clone(),
+        None => backoff
+            .retry(async || ecs.describe_task_definition(running).await)
+            .await
+            .map_err(|error| error.to_string())?,
+    };
+    let revised = revise(&current, &target.container, &target.image, deployment_tag)?;
+    Ok((current, revised))
+}
+
+/// What a rollout of one service would register, against what the service runs: for a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preview {
+    /// The revision the service runs now.
+    pub running: String,
+    /// The fields that change (the image among them), in path order.
+    pub changes: Vec<FieldChange>,
+    /// The unified diff of the two definitions, normalised (empty when nothing changes).
+    pub diff: String,
+    /// The fields in which the running revision differs from the one ledger last registered for
+    /// the service (changed behind its back; the new revision carries them), when known.
+    pub drift: Vec<FieldChange>,
+    /// Why the drift is not known, when it could not be read.
+    pub drift_unknown: Option<String>,
+    /// The running revision as described: the rollout that follows the plan reuses it
+    /// ([`Options::described`]).
+    pub described: TaskDefinitionWithTags,
+}
+
+/// For each of `services` (a target, what DescribeServices said of it, and the revision ledger
+/// last registered for it), the task definition the rollout would register against the one it
+/// runs: one DescribeTaskDefinition per service, `parallel` at once, and one more of the
+/// registered revision when the running one is another with other contents. The new revision is
+/// made locally by the rollout's own copy ([`next_revision`]), so the plan shows exactly what
+/// would be registered. `Err`: why it cannot be shown (and the rollout would fail the service
+/// for the same reason).
+pub async fn preview<E: Ecs>(
+    ecs: &E,
+    backoff: &Backoff,
+    services: &[(&ServiceTarget, &ServiceView, Option<&Registered>)],
+    parallel: usize,
+) -> Vec<Result<Preview, String>> {
+    futures_util::stream::iter(services)
+        .map(|(target, service, registered)| async move {
+            let running = service.task_definition.as_str();
+            let (current, revised) =
+                next_revision(ecs, backoff, target, running, &BTreeMap::new(), "").await?;
+            let (old, new) = (current.normalised(), revised.normalised());
+            let after = format!("{} (new revision)", current.definition.family().unwrap_or("?"));
+            let drift = match registered {
+                Some(registered) => changed_since(ecs, backoff, running, &old, registered).await,
+                None => Ok(Vec::new()),
+            };
+            Ok(Preview {
+                running: running.to_string(),
+                changes: task_json::changes(&old, &new),
+                diff: task_json::unified_diff(&old, &new, short_arn(running), &after),
+                drift_unknown: drift.as_ref().err().map(|error| error.to_string()),
+                drift: drift.unwrap_or_default(),
+                described: current,
+            })
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await
 }
 
 /// Starts a CodeDeploy deployment of `group` to revision `task_definition`, its load balancer
@@ -651,7 +741,18 @@ async fn write_parameters<P: Parameters>(
 }
 
 /// The deployment's result from its services'.
-fn conclude(services: &[ServiceTarget], attempts: Vec<Attempt>, waited: bool, rolled_back: bool) -> Outcome {
+/// Each service registered for records the digest of what was registered, for drift.
+fn conclude(
+    services: &[ServiceTarget],
+    mut attempts: Vec<Attempt>,
+    waited: bool,
+    rolled_back: bool,
+) -> Outcome {
+    for attempt in &mut attempts {
+        if let Some(registered) = &attempt.registered {
+            attempt.outcome.record_task_definition_digest(&task_json::digest(&registered.normalised()));
+        }
+    }
     let results: Vec<DeployResult> = attempts.iter().map(|a| a.outcome.result).collect();
     let all = |wanted: DeployResult| results.iter().all(|r| *r == wanted);
     let result = if !waited && all(DeployResult::Submitted) {

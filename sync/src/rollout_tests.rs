@@ -29,7 +29,13 @@ fn env() -> EnvTarget {
 }
 
 fn options() -> Options {
-    Options { wait: true, rollback_on_failure: false, backoff: Backoff::default(), parallel: 4 }
+    Options {
+        wait: true,
+        rollback_on_failure: false,
+        backoff: Backoff::default(),
+        parallel: 4,
+        described: Default::default(),
+    }
 }
 
 fn image(service: &str, version: &str) -> String {
@@ -145,7 +151,7 @@ async fn five_services_succeed_and_ssm_is_written() {
         let arn = service.ecs_deployment.as_deref().unwrap();
         assert!(arn.starts_with("arn:aws:ecs:eu-west-1:123456789012:service-deployment/catalogue-stage/"));
         assert_eq!(fake.latest_service_deployment(CLUSTER, &target.service).unwrap().arn, arn);
-        assert_eq!(service.detail, "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running");
+        assert_eq!(service.said(), "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running");
     }
 }
 
@@ -172,7 +178,7 @@ async fn persistent_throttling_and_5xx_fail_the_service_they_hit() {
         assert_eq!(outcome.result, DeployResult::Failed);
         let api = &outcome.services["api"];
         assert!(
-            api.detail.contains("ecs:UpdateService") && api.detail.contains("gave up after 6 attempts"),
+            api.said().contains("ecs:UpdateService") && api.said().contains("gave up after 6 attempts"),
             "{api:?}"
         );
         assert_eq!(api.running, None);
@@ -188,7 +194,7 @@ async fn access_denied_is_not_retried_and_names_the_action() {
     fake.fail("ecs:RegisterTaskDefinition", ErrorKind::AccessDenied, 100);
     let outcome = run(&fake, &env(), &targets, &options()).await;
     assert_eq!(outcome.result, DeployResult::Failed);
-    assert!(outcome.services["api"].detail.contains("must allow `ecs:RegisterTaskDefinition`"));
+    assert!(outcome.services["api"].said().contains("must allow `ecs:RegisterTaskDefinition`"));
     assert_eq!(fake.calls("ecs:RegisterTaskDefinition"), 1);
     assert_eq!(fake.calls("ecs:UpdateService"), 0);
     assert_truthful(&fake, &targets, &outcome);
@@ -200,15 +206,15 @@ async fn missing_cluster_service_or_container_fail_with_what_is_missing() {
     let targets = setup(&fake, &["api"]);
     let elsewhere = vec![ServiceTarget { cluster: "no-such-cluster".into(), ..targets[0].clone() }];
     let outcome = run(&fake, &env(), &elsewhere, &options()).await;
-    assert!(outcome.services["api"].detail.contains("ClusterNotFoundException"), "{outcome:?}");
+    assert!(outcome.services["api"].said().contains("ClusterNotFoundException"), "{outcome:?}");
 
     let ghost = vec![ServiceTarget { ecs_service: "ghost".into(), ..targets[0].clone() }];
     let outcome = run(&fake, &env(), &ghost, &options()).await;
-    assert!(outcome.services["api"].detail.contains("\"ghost\" not found"), "{outcome:?}");
+    assert!(outcome.services["api"].said().contains("\"ghost\" not found"), "{outcome:?}");
 
     let sidecar = vec![ServiceTarget { container: "sidecar".into(), ..targets[0].clone() }];
     let outcome = run(&fake, &env(), &sidecar, &options()).await;
-    let detail = &outcome.services["api"].detail;
+    let detail = &outcome.services["api"].said();
     assert!(detail.contains("no container \"sidecar\" (it has: api)"), "{detail}");
 
     assert_eq!(outcome.result, DeployResult::Failed);
@@ -225,7 +231,7 @@ async fn a_failed_rollout_is_a_failure_quoting_the_events() {
     let outcome = run(&fake, &env(), &targets, &options()).await;
     assert_eq!(outcome.result, DeployResult::Failed);
     let api = &outcome.services["api"];
-    assert!(api.detail.contains("rollout FAILED") && api.detail.contains("tasks failed to start"), "{api:?}");
+    assert!(api.said().contains("rollout FAILED") && api.said().contains("tasks failed to start"), "{api:?}");
     assert_eq!(api.running, None, "what runs after a failed rollout is not known");
     assert_truthful(&fake, &targets, &outcome);
 }
@@ -239,7 +245,7 @@ async fn a_circuit_breaker_rollback_is_a_failure_and_the_previous_release_runs()
     let outcome = run(&fake, &env(), &targets, &options()).await;
     assert_eq!(outcome.result, DeployResult::Failed);
     let api = &outcome.services["api"];
-    assert!(api.detail.contains("circuit breaker") && api.detail.contains("rolling back"), "{api:?}");
+    assert!(api.said().contains("circuit breaker") && api.said().contains("rolling back"), "{api:?}");
     assert_eq!(api.running, Some(release(1)));
     assert_truthful(&fake, &targets, &outcome);
 }
@@ -257,7 +263,7 @@ async fn a_circuit_breaker_return_to_an_older_revision_is_still_named() {
     let outcome = run(&fake, &env(), &targets, &options()).await;
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
-    assert!(api.detail.contains("circuit breaker") && api.detail.contains("api:1"), "{api:?}");
+    assert!(api.said().contains("circuit breaker") && api.said().contains("api:1"), "{api:?}");
     assert_eq!(api.running, None, "the ledger does not claim to know what runs");
     assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
 }
@@ -270,7 +276,7 @@ async fn a_rollout_that_never_ends_times_out() {
     let started = tokio::time::Instant::now();
     let outcome = run(&fake, &env(), &targets, &options()).await;
     assert_eq!(outcome.result, DeployResult::Failed);
-    assert!(outcome.services["api"].detail.starts_with("timed out after 1m"), "{outcome:?}");
+    assert!(outcome.services["api"].said().starts_with("timed out after 1m"), "{outcome:?}");
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(60) && waited < Duration::from_secs(66), "{waited:?}");
     assert_truthful(&fake, &targets, &outcome);
@@ -324,7 +330,7 @@ async fn rollback_works_when_the_previous_revision_is_gone_and_says_when_it_cann
     let outcome = run(&fake, &env(), &targets, &rollback).await;
     assert_eq!(outcome.result, DeployResult::Failed);
     assert_eq!(outcome.services["api"].result, DeployResult::RolledBack);
-    assert!(outcome.services["search"].detail.contains("not rolled back: no earlier release"));
+    assert!(outcome.services["search"].said().contains("not rolled back: no earlier release"));
     assert_truthful(&fake, &targets, &outcome);
 }
 
@@ -347,6 +353,10 @@ async fn no_wait_submits_and_observing_later_records_the_truth() {
     assert_eq!(observed.services["mailer"].result, DeployResult::Failed);
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded);
     assert_truthful(&fake, &targets, &observed);
+    // The digest of what was registered, recorded when it was submitted, is kept.
+    let digest = submitted.services["api"].task_definition_digest();
+    assert!(digest.is_some(), "{submitted:#?}");
+    assert_eq!(observed.services["api"].task_definition_digest(), digest);
 }
 
 #[tokio::test(start_paused = true)]
@@ -365,7 +375,7 @@ async fn an_interrupted_apply_is_reconciled_by_its_tag() {
     assert_eq!(observed.services["api"].result, DeployResult::Succeeded, "{observed:#?}");
     let search = &observed.services["search"];
     assert_eq!(search.result, DeployResult::Failed);
-    assert!(search.detail.starts_with("not deployed: search runs search:1"), "{search:?}");
+    assert!(search.said().starts_with("not deployed: search runs search:1"), "{search:?}");
     assert_eq!(search.running, None);
     assert_eq!(observed.result, DeployResult::Failed);
     assert_truthful(&fake, &targets, &observed);
@@ -419,7 +429,12 @@ async fn the_new_revision_differs_from_the_old_only_by_image_and_tag() {
         .container_definitions(api)
         .container_definitions(sidecar)
         .build();
-    let rich = TaskDefinitionWithTags { definition, tags: original.tags.clone(), uncopied: Vec::new() };
+    let rich = TaskDefinitionWithTags {
+        definition,
+        tags: original.tags.clone(),
+        uncopied: Vec::new(),
+        json: Default::default(),
+    };
     let arn = fake.register_task_definition(&rich).await.unwrap();
     fake.update_service(CLUSTER, "api", &arn).await.unwrap();
     for _ in 0..3 {
@@ -553,8 +568,8 @@ async fn a_service_gone_from_the_answer_while_waiting_fails_alone() {
     let worker = &outcome.services["worker"];
     assert_eq!(worker.result, DeployResult::Failed);
     assert!(
-        worker.detail.starts_with("lost sight of the rollout:")
-            && worker.detail.contains("\"worker\" not found"),
+        worker.said().starts_with("lost sight of the rollout:")
+            && worker.said().contains("\"worker\" not found"),
         "{worker:?}"
     );
     let others = FIVE.iter().filter(|name| **name != "worker");
@@ -577,8 +592,8 @@ async fn throttling_while_waiting_is_retried_and_persistent_throttling_fails_the
         for service in outcome.services.values() {
             assert_eq!(service.result, expected, "{service:?}");
             if expected == DeployResult::Failed {
-                assert!(service.detail.contains("lost sight of the rollout"), "{service:?}");
-                assert!(service.detail.contains("gave up after 6 attempts"), "{service:?}");
+                assert!(service.said().contains("lost sight of the rollout"), "{service:?}");
+                assert!(service.said().contains("gave up after 6 attempts"), "{service:?}");
             }
         }
         assert_truthful(&fake, &targets, &outcome);
@@ -596,7 +611,7 @@ async fn blue_green_succeeds_when_its_service_deployment_is_successful_after_the
     assert_eq!(outcome.result, DeployResult::Succeeded, "{outcome:#?}");
     let api = &outcome.services["api"];
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service deployment SUCCESSFUL (blue/green, bake time 5m; alarms api-5xx, api-latency), 2/2 tasks running"
     );
     let arn = api.ecs_deployment.as_deref().unwrap();
@@ -624,12 +639,12 @@ async fn an_alarm_during_bake_time_fails_naming_the_alarm_and_ecs_put_the_previo
             run_logged(&fake, &targets, &Options { rollback_on_failure, ..options() }).await;
         let api = &outcome.services["api"];
         assert_eq!(
-            api.detail.split("; the PRIMARY").next().unwrap(),
+            api.said().split("; the PRIMARY").next().unwrap(),
             "ECS service deployment ROLLBACK_SUCCESSFUL: alarm \"api-5xx\" fired during bake time; \
              ECS says \"ECS deployment alarm api-5xx is in ALARM state.\"; \
              ECS rolled back to the last deployment that completed",
         );
-        assert!(api.detail.ends_with("the PRIMARY deployment runs api:1"), "{api:?}");
+        assert!(api.said().ends_with("the PRIMARY deployment runs api:1"), "{api:?}");
         assert!(lines.iter().any(|l| l.contains("ROLLBACK_IN_PROGRESS")), "not an end: {lines:#?}");
         assert_eq!(api.running, Some(release(1)));
         if rollback_on_failure {
@@ -657,7 +672,7 @@ async fn a_failing_lifecycle_hook_fails_with_its_stage() {
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
     assert!(
-        api.detail.starts_with(
+        api.said().starts_with(
             "ECS service deployment ROLLBACK_SUCCESSFUL: at lifecycle stage POST_TEST_TRAFFIC_SHIFT; \
              ECS says \"ECS deployment lifecycle hook arn:aws:lambda:eu-west-1:123456789012:function:smoke failed"
         ),
@@ -681,7 +696,7 @@ async fn a_stop_request_and_a_circuit_breaker_without_rollback_are_stopped_deplo
         let outcome = run(&fake, &env(), &targets, &options()).await;
         let api = &outcome.services["api"];
         assert_eq!(api.result, DeployResult::Failed);
-        assert!(api.detail.starts_with(&format!("ECS service deployment STOPPED: {cause}")), "{api:?}");
+        assert!(api.said().starts_with(&format!("ECS service deployment STOPPED: {cause}")), "{api:?}");
         assert_eq!(api.running, None, "what runs after a stopped deployment is not known");
         assert_truthful(&fake, &targets, &outcome);
     }
@@ -696,7 +711,7 @@ async fn a_rollback_that_fails_is_a_failure_whose_running_release_is_not_known()
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service deployment ROLLBACK_FAILED: the circuit breaker tripped (3 failed tasks, threshold 3); \
          ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; ECS could not roll back"
     );
@@ -715,7 +730,7 @@ async fn the_deployment_the_update_replaced_is_never_taken_for_ours() {
     let (outcome, lines) = run_logged(&fake, &targets, &options()).await;
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed, "{api:?}");
-    assert!(api.detail.starts_with("rollout FAILED"), "followed through its deployments: {api:?}");
+    assert!(api.said().starts_with("rollout FAILED"), "followed through its deployments: {api:?}");
     assert!(api.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{api:?}");
     let said = "api: ECS lists no service deployment for the update: following the service's deployments";
     assert!(lines.iter().any(|line| line == said), "{lines:#?}");
@@ -733,7 +748,7 @@ async fn a_circuit_breaker_rollback_is_read_from_the_service_deployment() {
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service deployment ROLLBACK_SUCCESSFUL: the circuit breaker tripped (3 failed tasks, threshold 3); \
          ECS says \"ECS deployment circuit breaker: tasks failed to start.\"; \
          ECS rolled back to the last deployment that completed; \
@@ -758,7 +773,7 @@ async fn without_service_deployments_the_services_deployments_are_followed_and_a
     assert!(fallbacks[0].contains("ecs:ListServiceDeployments"), "{fallbacks:?}");
     for service in outcome.services.values() {
         assert!(service.ecs_deployment.as_deref().unwrap().starts_with("ecs-svc/"), "{service:?}");
-        assert!(service.detail.starts_with("rollout COMPLETED"), "{service:?}");
+        assert!(service.said().starts_with("rollout COMPLETED"), "{service:?}");
     }
     assert_truthful(&fake, &targets, &outcome);
 }
@@ -816,7 +831,7 @@ async fn no_wait_records_the_service_deployment_and_observing_waits_for_it_acros
     assert_eq!(observed.services["api"].ecs_deployment, submitted.services["api"].ecs_deployment);
     let search = &observed.services["search"];
     assert_eq!(search.result, DeployResult::Failed);
-    assert!(search.detail.contains("alarm \"search-5xx\" fired during bake time"), "{search:?}");
+    assert!(search.said().contains("alarm \"search-5xx\" fired during bake time"), "{search:?}");
     assert_eq!(observed.result, DeployResult::Failed);
     assert_truthful(&fake, &targets, &observed);
 }
@@ -831,7 +846,7 @@ async fn an_external_service_is_refused_before_anything_is_registered() {
     let api = &outcome.services["api"];
     assert_eq!(api.result, DeployResult::Failed);
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service api has deployment controller EXTERNAL: ledger does not start its deployments; \
          nothing was registered or changed"
     );
@@ -876,7 +891,7 @@ async fn codedeploy_services_are_deployed_by_codedeploy_with_an_appspec_for_the_
             .expect("each CodeDeploy deployment recorded");
         assert_eq!(recorded.task_definition.as_ref(), Some(task_definition));
         assert_eq!(fake.image_in(task_definition, service), image(service, "v2"));
-        assert_eq!(recorded.detail, format!("CodeDeploy deployment {id} Succeeded"));
+        assert_eq!(recorded.said(), format!("CodeDeploy deployment {id} Succeeded"));
     }
     assert!(
         lines.contains(&"api: created CodeDeploy deployment d-1 (AppECS-api/DgpECS-api)".to_string()),
@@ -928,7 +943,7 @@ async fn a_failed_codedeploy_deployment_is_a_failure_with_codedeploys_error() {
     let api = &outcome.services["api"];
     assert_eq!((api.result, api.running), (DeployResult::Failed, None));
     assert_eq!(
-        api.detail,
+        api.said(),
         "CodeDeploy deployment d-1 Failed: HEALTH_CONSTRAINTS: The overall deployment failed because too \
          many individual instances failed deployment"
     );
@@ -947,7 +962,7 @@ async fn a_codedeploy_rollback_is_recorded_and_not_redone() {
         let api = &outcome.services["api"];
         assert_eq!(api.running, Some(release(1)), "{api:?}");
         assert_eq!(
-            api.detail,
+            api.said(),
             "CodeDeploy deployment d-1 Stopped: ALARM_ACTIVE: One or more alarms have been activated: api-5xx; \
              CodeDeploy rolled back: Deployment d-1 was rolled back: alarm api-5xx fired; the service runs api:1"
         );
@@ -969,7 +984,7 @@ async fn rollback_on_failure_rolls_a_codedeploy_service_back_through_codedeploy(
     for service in ["api", "search"] {
         let recorded = &outcome.services[service];
         assert_eq!((recorded.result, recorded.running), (DeployResult::RolledBack, Some(release(1))));
-        assert!(recorded.detail.ends_with("rolled back to the previous release"), "{recorded:?}");
+        assert!(recorded.said().ends_with("rolled back to the previous release"), "{recorded:?}");
         assert_eq!(fake.image_running(CLUSTER, service), image(service, "v1"));
     }
     // api's and search's deployments, then a deployment of a revision with the previous image
@@ -992,7 +1007,7 @@ async fn a_codedeploy_deployment_waiting_in_ready_times_out() {
     let outcome = run(&fake, &env(), &targets, &options()).await;
     let api = &outcome.services["api"];
     assert_eq!((api.result, api.running), (DeployResult::Failed, None));
-    assert_eq!(api.detail, "timed out after 1m: CodeDeploy deployment d-1 Ready");
+    assert_eq!(api.said(), "timed out after 1m: CodeDeploy deployment d-1 Ready");
     assert_truthful(&fake, &targets, &outcome);
 }
 
@@ -1005,7 +1020,7 @@ async fn a_codedeploy_service_without_its_deployment_group_is_refused_before_any
     let api = &outcome.services["api"];
     assert_eq!((api.result, api.task_definition.as_deref()), (DeployResult::Failed, None));
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service api is deployed by CodeDeploy (deployment controller CODE_DEPLOY): set \
          `codedeploy = { application = \"…\", deployment_group = \"…\" }` for service api in ledger.toml; \
          nothing was registered or changed"
@@ -1025,7 +1040,7 @@ async fn a_codedeploy_service_without_a_load_balancer_for_its_container_is_refus
     let api = &outcome.services["api"];
     assert_eq!((api.result, api.task_definition.as_deref()), (DeployResult::Failed, None));
     assert_eq!(
-        api.detail,
+        api.said(),
         "ECS service api has no load balancer for container api: a CodeDeploy deployment needs one; \
          nothing was registered or changed"
     );
@@ -1041,10 +1056,10 @@ async fn a_deployment_codedeploy_refuses_fails_the_service_with_codedeploys_erro
     let api = &outcome.services["api"];
     assert_eq!((api.result, api.running, api.ecs_deployment.as_deref()), (DeployResult::Failed, None, None));
     assert!(api.task_definition.is_some(), "registered: {api:?}");
-    assert!(api.detail.contains("codedeploy:CreateDeployment"), "{api:?}");
-    assert!(api.detail.contains("DeploymentGroupDoesNotExistException"), "{api:?}");
+    assert!(api.said().contains("codedeploy:CreateDeployment"), "{api:?}");
+    assert!(api.said().contains("DeploymentGroupDoesNotExistException"), "{api:?}");
     assert!(
-        api.detail.ends_with("(the new revision was registered; the service was not changed)"),
+        api.said().ends_with("(the new revision was registered; the service was not changed)"),
         "{api:?}"
     );
     assert_eq!(fake.image_running(CLUSTER, "api"), image("api", "v1"));
@@ -1070,7 +1085,7 @@ async fn no_wait_records_the_codedeploy_deployment_and_observing_follows_it() {
     assert_eq!(observed.services["api"].ecs_deployment.as_deref(), Some("d-1"));
     let search = &observed.services["search"];
     assert!(
-        search.detail.starts_with("CodeDeploy deployment d-2 Failed: HEALTH_CONSTRAINTS: "),
+        search.said().starts_with("CodeDeploy deployment d-2 Failed: HEALTH_CONSTRAINTS: "),
         "{search:?}"
     );
     assert_eq!(observed.result, DeployResult::Failed);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecs::error::BoxError;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The fields RegisterTaskDefinition takes beside `tags`: every one is copied into a new
 /// revision (see `AwsEcs::register_task_definition`).
@@ -90,12 +90,19 @@ const CONTAINER: &[&str] = &[
     "credentialSpecs",
 ];
 
-/// The fields of the task definition in a raw DescribeTaskDefinition answer that a new
-/// revision would not carry, as `field` or `containerDefinitions[<name>].field`. Fields with
-/// an empty value (null, `[]`, `{}`) lose nothing and are not listed. `None`: not such an answer.
-pub fn uncopied_fields(answer: &[u8]) -> Option<Vec<String>> {
-    let answer: Value = serde_json::from_slice(answer).ok()?;
-    let definition = answer.get("taskDefinition")?.as_object()?;
+/// The task definition of a raw DescribeTaskDefinition answer, as JSON. `None`: not such an answer.
+pub fn described_definition(answer: &[u8]) -> Option<Map<String, Value>> {
+    let mut answer: Value = serde_json::from_slice(answer).ok()?;
+    match answer.get_mut("taskDefinition")?.take() {
+        Value::Object(definition) => Some(definition),
+        _ => None,
+    }
+}
+
+/// The fields of a described task definition that a new revision would not carry, as `field`
+/// or `containerDefinitions[<name>].field`. Fields with an empty value (null, `[]`, `{}`) lose
+/// nothing and are not listed.
+pub fn uncopied_fields(definition: &Map<String, Value>) -> Vec<String> {
     let mut uncopied = Vec::new();
     for (field, value) in definition {
         if !COPIED.contains(&field.as_str()) && !SET_BY_ECS.contains(&field.as_str()) && !is_empty(value) {
@@ -111,7 +118,7 @@ pub fn uncopied_fields(answer: &[u8]) -> Option<Vec<String>> {
             }
         }
     }
-    Some(uncopied)
+    uncopied
 }
 
 fn is_empty(value: &Value) -> bool {
@@ -168,7 +175,8 @@ mod tests {
     #[test]
     fn every_registerable_field_is_copied_and_the_full_test_definition_has_them_all() {
         let full: Value = serde_json::from_str(FULL).unwrap();
-        assert_eq!(uncopied_fields(&answer(full.clone())), Some(vec![]));
+        let definition = described_definition(&answer(full.clone())).unwrap();
+        assert_eq!(uncopied_fields(&definition), Vec::<String>::new());
         let given: Vec<&str> = full.as_object().unwrap().keys().map(String::as_str).collect();
         assert!(given.contains(&"tags"));
         for field in COPIED {
@@ -185,13 +193,10 @@ mod tests {
         definition["containerDefinitions"][0]["gpuSharing"] = true.into();
         definition["containerDefinitions"][0]["newEmptyList"] = serde_json::json!([]);
         assert_eq!(
-            uncopied_fields(&answer(definition)),
-            Some(vec![
-                "trustedExecutionConfiguration".to_string(),
-                "containerDefinitions[web].gpuSharing".to_string()
-            ])
+            uncopied_fields(&described_definition(&answer(definition)).unwrap()),
+            ["trustedExecutionConfiguration", "containerDefinitions[web].gpuSharing"]
         );
-        assert_eq!(uncopied_fields(b"not json"), None);
-        assert_eq!(uncopied_fields(b"{\"failures\": []}"), None);
+        assert_eq!(described_definition(b"not json"), None);
+        assert_eq!(described_definition(b"{\"failures\": []}"), None);
     }
 }

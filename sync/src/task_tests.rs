@@ -30,7 +30,13 @@ fn env() -> EnvTarget {
 }
 
 fn options(rollback_on_failure: bool) -> Options {
-    Options { wait: true, rollback_on_failure, backoff: Backoff::default(), parallel: 4 }
+    Options {
+        wait: true,
+        rollback_on_failure,
+        backoff: Backoff::default(),
+        parallel: 4,
+        described: Default::default(),
+    }
 }
 
 /// `names` running v1, and targets taking each to v2.
@@ -146,7 +152,7 @@ async fn a_migration_that_exits_1_stops_the_deployment_before_any_service_change
     assert_eq!(fake.calls("ssm:PutParameter"), 0, "SSM untouched");
     let arn = &fake.tasks()[0].arn;
     for service in ["api", "search"] {
-        let detail = &outcome.services[service].detail;
+        let detail = &outcome.services[service].said();
         assert!(detail.contains("exited 1") && detail.contains(arn.as_str()), "{detail}");
         assert!(detail.starts_with("not deployed: the `before` task of api failed"), "{detail}");
         assert_eq!(outcome.services[service].running, None);
@@ -163,7 +169,7 @@ async fn a_migration_that_does_not_start_or_stops_without_an_exit_code_fails() {
     let hooks = tasks(&fake, vec![("api".into(), migration(&targets[0]))], None);
     let outcome = deploy(&fake, &targets, &hooks, false).await;
     assert_eq!(outcome.result, DeployResult::Failed);
-    assert!(outcome.services["api"].detail.contains("did not start"), "{outcome:?}");
+    assert!(outcome.services["api"].said().contains("did not start"), "{outcome:?}");
     assert_eq!(fake.calls("ecs:UpdateService"), 0);
 
     // It stopped before its container ran: no exit code, ECS's reason quoted.
@@ -180,7 +186,7 @@ async fn a_migration_that_does_not_start_or_stops_without_an_exit_code_fails() {
     );
     let hooks = tasks(&fake, vec![("api".into(), migration(&targets[0]))], None);
     let outcome = deploy(&fake, &targets, &hooks, false).await;
-    let detail = &outcome.services["api"].detail;
+    let detail = &outcome.services["api"].said();
     assert_eq!(outcome.result, DeployResult::Failed);
     assert!(
         detail.contains("stopped without an exit code (TaskFailedToStart; CannotPullContainerError"),
@@ -303,7 +309,7 @@ async fn a_failed_verification_fails_the_deployment_and_ssm_is_not_written() {
         let service = &outcome.services[&target.service];
         assert_eq!(service.result, DeployResult::Failed);
         assert_eq!(service.running, Some(target.change.to), "the new release does run");
-        assert!(service.detail.contains("rolled out, but the environment's `verify` task failed: exited 1"));
+        assert!(service.said().contains("rolled out, but the environment's `verify` task failed: exited 1"));
         assert_eq!(fake.image_running(CLUSTER, &target.service), target.image);
     }
 }

@@ -137,16 +137,28 @@ fn calls_grow_with_services_and_polls_not_with_the_account() {
     }
     register_all(&project, &SERVICES, "v1");
     moto.reset_calls();
+    // A dry run: one DescribeServices per 10 services and one DescribeTaskDefinition per service
+    // (the task definition each would register, against the one it runs), and the identity.
+    let n = SERVICES.len() as u64;
+    let (code, planned) = project.json_exit(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    let planned_calls = [
+        ("ecs:DescribeServices", n.div_ceil(10)),
+        ("ecs:DescribeTaskDefinition", n),
+        ("sts:GetCallerIdentity", 1),
+    ];
+    assert_calls(&moto, &planned_calls);
+    moto.reset_calls();
     let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(code, 0, "{applied:#}");
 
-    // Per service: one DescribeTaskDefinition, RegisterTaskDefinition, UpdateService,
+    // Per service: one DescribeTaskDefinition (the plan's, to show the task definition it
+    // registers; the rollout reuses it), RegisterTaskDefinition, UpdateService,
     // ListServiceDeployments (which service deployment the update started) and PutParameter.
     // For the services together: one DescribeServices per 10 services for the plan (how ECS
     // deploys each) and one before the updates, then one DescribeServiceDeployments per 20
     // services per poll: three polls (the emulator's rollouts are seen in progress twice, then
     // SUCCESSFUL). Once: the caller's identity.
-    let n = SERVICES.len() as u64;
     let polls = 3;
     let expected = [
         ("ecs:DescribeServices", n.div_ceil(10) * 2),
@@ -1229,4 +1241,200 @@ fn a_plan_the_gates_refuse_asks_nothing_of_aws() {
     let refused = project.output(&["apply", "latest", "stage", "--yes"]);
     assert_eq!(refused.status.code(), Some(4), "{refused:?}");
     assert_eq!(moto.calls(), Default::default(), "no call for a deployment that goes no further");
+}
+
+/// Changes service `service` of `cluster` by hand, as a console user would: a new revision with
+/// its container at `memory` MiB, an environment variable added and a sidecar; its ARN.
+fn change_by_hand(moto: &Moto, cluster: &str, service: &str, tag: &str) -> String {
+    let arn = moto.register_task_definition(serde_json::json!({
+        "family": service,
+        "containerDefinitions": [
+            {"name": CONTAINER, "image": image(service, tag), "memory": 64,
+             "environment": [{"name": "FEATURE_X", "value": "on"}]},
+            {"name": "envoy", "image": "envoyproxy/envoy:v1.30", "memory": 32, "essential": false},
+        ],
+    }));
+    moto.update_service(cluster, service, &arn);
+    arn
+}
+
+#[test]
+fn a_dry_run_shows_the_task_definition_to_register_and_what_changed_behind_the_ledgers_back() {
+    let (moto, project) = account(&["api"], "");
+    register_all(&project, &["api"], "v1");
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    let registered = service_outcome(&applied, "api")["task_definition"].as_str().unwrap().to_string();
+    let digest = service_outcome(&applied, "api")["task_definition_digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64, "{applied:#}");
+    assert_eq!(
+        service_outcome(&applied, "api")["detail"],
+        "ECS service deployment SUCCESSFUL (rolling), 2/2 tasks running"
+    );
+
+    // Memory halved, an environment variable and a sidecar added, in the console.
+    let by_hand = change_by_hand(&moto, "stage", "api", "v1");
+    register_all(&project, &["api"], "v2");
+    moto.reset_calls();
+    let (code, planned) = project.json_exit(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    // The plan costs one DescribeServices and one DescribeTaskDefinition per revision compared.
+    assert_calls(
+        &moto,
+        &[("ecs:DescribeServices", 1), ("ecs:DescribeTaskDefinition", 2), ("sts:GetCallerIdentity", 1)],
+    );
+    let definition = &planned["plan"]["changes"][0]["task_definition"];
+    assert_eq!(definition["running"], by_hand.as_str());
+    assert_eq!(
+        definition["changes"],
+        serde_json::json!([{"path": "containerDefinitions[app].image", "old": image("api", "v1"), "new": image("api", "v2")}])
+    );
+    let drift: Vec<&str> =
+        definition["drift"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        drift,
+        [
+            "containerDefinitions[app].environment[FEATURE_X]",
+            "containerDefinitions[app].memory",
+            "containerDefinitions[envoy]"
+        ]
+    );
+    assert_eq!(definition["drift"][1]["old"], 128);
+    assert_eq!(definition["drift"][1]["new"], 64);
+    let diff = definition["diff"].as_str().unwrap();
+    assert!(diff.contains(&format!("-      \"image\": \"{}\",", image("api", "v1"))), "{diff}");
+    assert!(diff.contains(&format!("+      \"image\": \"{}\",", image("api", "v2"))), "{diff}");
+
+    let human = project.run(&["apply", "latest", "stage", "--dry-run"]);
+    assert_eq!(human.code, 0, "{}", human.render());
+    // ARNs are the emulator's, the same on every run.
+    insta::assert_snapshot!("dry_run_task_definition_diff", human.stdout);
+    // Nothing was registered by the plans.
+    assert_eq!(moto.describe_service("stage", "api")["taskDefinition"], by_hand.as_str());
+    assert_ne!(registered, by_hand);
+}
+
+#[test]
+fn fields_changed_behind_the_ledgers_back_are_drift_in_status_live() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    let (code, applied) = project.json_exit(&["apply", "latest", "stage", "--yes"]);
+    assert_eq!(code, 0, "{applied:#}");
+    moto.reset_calls();
+    let clean = project.output(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    // Per service: DescribeServices, DescribeTaskDefinition of what runs, which is ours.
+    assert_eq!(moto.calls()["ecs:DescribeTaskDefinition"], 2);
+
+    // Memory halved, an environment variable and a sidecar added, in the console: the image is
+    // the ledger's, the task definition is not.
+    change_by_hand(&moto, "stage", "api", "v1");
+    let drifted = project.run(&["status", "stage", "--live", "--exit-code"]);
+    assert_eq!(drifted.code, 3, "{}", drifted.render());
+    let stdout = drifted.stdout.clone();
+    insta::with_settings!({filters => vec![
+        (r"deployment [0-9a-f]{12}", "deployment [id]"),
+        (r"\([0-9a-f]{12}, ended", "([id], ended"),
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "[time]"),
+        (r"ecs-svc/\d+", "ecs-svc/[id]"),
+    ]}, {
+        insta::assert_snapshot!("status_live_field_drift", stdout);
+    });
+    let live = project.json(&["status", "stage", "--live"]);
+    let api = &live["environments"][0]["live"]["api"];
+    assert_eq!(api["drift"], true);
+    assert_eq!(api["ecs"], api["ledger"]);
+    assert_eq!(
+        api["task_definition_drift"][1],
+        serde_json::json!({"path": "containerDefinitions[app].memory", "old": 128, "new": 64})
+    );
+    assert_eq!(api["task_definition_drift"].as_array().unwrap().len(), 3, "{api:#}");
+
+    // The same definition registered again by hand is a deployment no ledger user started,
+    // but not a changed task definition: it has the digest the outcome recorded.
+    let ours = service_outcome(&applied, "search")["task_definition"].as_str().unwrap().to_string();
+    let (mut same, _) = moto.describe_task_definition(&ours);
+    let set_by_ecs = [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "registeredAt",
+        "registeredBy",
+        "requiresAttributes",
+        "compatibilities",
+    ];
+    for field in set_by_ecs {
+        same.as_object_mut().unwrap().remove(field);
+    }
+    let again = moto.register_task_definition(same);
+    moto.update_service("stage", "search", &again);
+    let live = project.json(&["status", "stage", "--live"]);
+    let search = &live["environments"][0]["live"]["search"];
+    assert_eq!(search["task_definition"], again.as_str());
+    assert_eq!(search["task_definition_drift"], serde_json::json!([]), "{search:#}");
+    assert!(search["unrecorded"].is_object(), "{search:#}");
+}
+
+#[test]
+fn diff_task_definitions_compares_what_two_environments_run_beyond_the_image() {
+    let (moto, project) = account(&["api", "search"], "");
+    register_all(&project, &["api", "search"], "v1");
+    assert_eq!(project.json_exit(&["apply", "latest", "stage", "--yes"]).0, 0);
+    register_all(&project, &["api"], "v2");
+    assert_eq!(project.json_exit(&["apply", "latest", "stage", "--yes"]).0, 0);
+    // stage: api changed by hand (memory, an environment variable, a sidecar).
+    change_by_hand(&moto, "stage", "api", "v2");
+    // prod: search reads a secret, by reference.
+    let search = moto.register_task_definition(serde_json::json!({
+        "family": "search",
+        "containerDefinitions": [{"name": CONTAINER, "image": image("search", "v0"), "memory": 128,
+            "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db"}]}],
+    }));
+    moto.update_service("prod", "search", &search);
+
+    let (code, compared) = project.json_exit(&["diff", "stage", "prod", "--task-definitions", "--exit-code"]);
+    assert_eq!(code, 1, "{compared:#}");
+    let definitions = &compared["task_definitions"];
+    let paths = |service: &str| -> Vec<String> {
+        definitions[service]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The images differ (v2 and v0) but are not listed: that is what `diff` itself shows.
+    assert_eq!(
+        paths("api"),
+        [
+            "containerDefinitions[app].environment[FEATURE_X]",
+            "containerDefinitions[app].memory",
+            "containerDefinitions[envoy]"
+        ]
+    );
+    assert_eq!(paths("search"), ["containerDefinitions[app].secrets[DB_PASSWORD]"]);
+    assert_eq!(
+        definitions["search"]["changes"][0]["new"],
+        serde_json::json!({"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db"})
+    );
+    assert_eq!(definitions["search"]["b"], search.as_str());
+    assert_eq!(definitions["api"]["unknown"], Value::Null);
+
+    let human = project.run(&["diff", "stage", "prod", "--task-definitions"]);
+    assert_eq!(human.code, 0, "{}", human.render());
+    insta::assert_snapshot!("diff_task_definitions", human.stdout);
+
+    // A promotion copies what prod runs, with stage's image: stage's configuration is not
+    // carried over, which is what the comparison above shows beforehand.
+    let (code, planned) = project.json_exit(&["promote", "stage", "prod", "--dry-run"]);
+    assert_eq!(code, 0, "{planned:#}");
+    let api = planned["plan"]["changes"].as_array().unwrap().iter().find(|c| c["service"] == "api").unwrap();
+    assert_eq!(
+        api["task_definition"]["changes"],
+        serde_json::json!([{"path": "containerDefinitions[app].image", "old": image("api", "v0"), "new": image("api", "v2")}])
+    );
+
+    // Record-only environments and release sets run no task definitions.
+    let refused = project.run(&["diff", "stage", "api", "--task-definitions"]);
+    assert_eq!(refused.code, 2, "{}", refused.render());
 }

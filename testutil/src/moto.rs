@@ -401,12 +401,17 @@ impl Moto {
             "family": service,
             "containerDefinitions": [{"name": container, "image": image, "memory": 128}],
         }));
+        self.update_service(cluster, service, &arn);
+        arn
+    }
+
+    /// Points `service` at revision `task_definition`, as a console user would.
+    pub fn update_service(&self, cluster: &str, service: &str, task_definition: &str) {
         self.call(
             "ecs",
             "UpdateService",
-            json!({"cluster": cluster, "service": service, "taskDefinition": arn}),
+            json!({"cluster": cluster, "service": service, "taskDefinition": task_definition}),
         );
-        arn
     }
 
     pub fn deregister_task_definition(&self, arn: &str) {

@@ -148,7 +148,7 @@ impl DeploymentView {
                         service: service.clone(),
                         result: result.result.as_str(),
                         task_definition: result.task_definition.clone().unwrap_or_default(),
-                        detail: result.detail.clone(),
+                        detail: result.said().to_string(),
                     })
                     .collect()
             })

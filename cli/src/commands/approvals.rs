@@ -6,7 +6,7 @@ use ledger_app::text::inert;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CommandResult, Finished};
-use crate::output::{outln, print_json, table};
+use crate::output::{Style, outln, print_json, table};
 use crate::progress::render_plan;
 
 /// Show what waits to reach an environment, at which gate, and the approvals recorded for it
@@ -41,7 +41,7 @@ pub fn run(globals: &GlobalArgs, args: &ApprovalsArgs) -> CommandResult {
     }
     for candidate in &waiting.candidates {
         outln(&format!("promote {} {env}:", inert(&candidate.from_env)))?;
-        outln(render_plan(&candidate.plan).trim_end())?;
+        outln(render_plan(&candidate.plan, Style::detect()).trim_end())?;
     }
     if listed.recent.is_empty() {
         outln(&format!("no approvals recorded for {env}"))?;

@@ -31,8 +31,13 @@ pub fn run(globals: &GlobalArgs, args: &DemoArgs) -> CommandResult {
         &super::log::LogArgs { env: Some("prod".into()), limit: 4, service: None },
     )?;
     outln("$ ledger diff stage prod\n")?;
-    let diff =
-        super::diff::DiffArgs { a: "stage".into(), b: "prod".into(), exit_code: false, commits: false };
+    let diff = super::diff::DiffArgs {
+        a: "stage".into(),
+        b: "prod".into(),
+        exit_code: false,
+        commits: false,
+        task_definitions: false,
+    };
     super::diff::run(&demo_globals, &diff)?;
     outln(&format!(
         "\nTry, in {}: ledger status, ledger log, ledger promote stage prod --dry-run,\nor ledger serve: a web dashboard of it on http://127.0.0.1:8080/",

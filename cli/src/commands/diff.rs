@@ -1,6 +1,7 @@
 //! `ledger diff`: compare two environments, release sets or deployments, service by service.
 
 use clap::Args;
+use ledger_app::configuration::{self, Configurations, ServiceConfiguration};
 use ledger_app::ledger::Source;
 use ledger_app::ledger::diff::differs;
 use ledger_app::text::inert;
@@ -21,6 +22,8 @@ use crate::output::{json_text, out, table};
 ///   ledger diff stage prod                  what would a promotion change in prod?
 ///   ledger diff stage prod --commits        with the commits between the two revisions
 ///   ledger diff stage prod --exit-code      exit 1 when they differ (for CI)
+///   ledger diff stage prod --task-definitions
+///                                           and how the task definitions they run differ
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct DiffArgs {
@@ -38,18 +41,38 @@ pub struct DiffArgs {
     /// current directory's git repository to have them)
     #[arg(long)]
     pub commits: bool,
+
+    /// Also compare the task definitions the two environments run, service by service, beyond
+    /// the image: environment variables, secrets (by name and source), cpu, memory, ports, log
+    /// configuration… (both sides must be environments on ECS; asks ECS)
+    #[arg(long)]
+    pub task_definitions: bool,
 }
 
 pub fn run(globals: &GlobalArgs, args: &DiffArgs) -> CommandResult {
     let workspace = globals.workspace()?;
+    let configurations = if args.task_definitions {
+        Some(configuration::compare(&workspace, &args.a, &args.b)?)
+    } else {
+        None
+    };
     let (text, differs) = workspace.read(|releases| {
         let comparison = Comparison::load(&workspace, releases, &args.a, &args.b, args.commits)?;
         let text = if globals.json() {
-            json_text(&comparison.json(releases)?)
+            let mut document = comparison.json(releases)?;
+            if let Some(configurations) = &configurations {
+                document["task_definitions"] = configurations.json();
+            }
+            json_text(&document)
         } else {
-            render(releases, &comparison, args)?
+            let mut text = render(releases, &comparison, args)?;
+            if let Some(configurations) = &configurations {
+                text.push_str(&render_configurations(configurations, args));
+            }
+            text
         };
-        Ok((text, differs(&comparison.diffs)))
+        let configured = configurations.as_ref().is_some_and(Configurations::differs);
+        Ok((text, differs(&comparison.diffs) || configured))
     })?;
     out(&text)?;
     Ok(if args.exit_code && differs { Finished::Differences } else { Finished::Success })
@@ -92,4 +115,26 @@ fn render<S: Source>(
         }
     }
     Ok(text)
+}
+
+/// Per service, the fields in which the two environments' task definitions differ beyond the
+/// image, or that they do not.
+fn render_configurations(configurations: &Configurations, args: &DiffArgs) -> String {
+    let mut text = String::from("\ntask definitions, beyond the image:\n");
+    for service in &configurations.services {
+        let (a, b) = (ServiceConfiguration::shown(&service.a), ServiceConfiguration::shown(&service.b));
+        let name = inert(&service.service);
+        let sides = format!("{} {}, {} {}", inert(&args.a), inert(&a), inert(&args.b), inert(&b));
+        if service.a.is_err() || service.b.is_err() {
+            text.push_str(&format!("  {name}: not compared ({sides})\n"));
+        } else if service.changes.is_empty() {
+            text.push_str(&format!("  {name}: the same ({sides})\n"));
+        } else {
+            text.push_str(&format!("  {name}: {} field(s) differ ({sides}):\n", service.changes.len()));
+            for change in &service.changes {
+                text.push_str(&format!("    {}\n", inert(&change.human())));
+            }
+        }
+    }
+    text
 }

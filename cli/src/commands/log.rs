@@ -134,7 +134,7 @@ pub fn render_env_log<S: Source>(releases: &Releases<'_, S>, log: &EnvLog) -> le
                         "    {} {}: {}",
                         style.warn(&inert(service)),
                         result.result.as_str(),
-                        inert(&result.detail)
+                        inert(result.said())
                     );
                 }
             }

@@ -136,7 +136,7 @@ fn render<S: Source>(releases: &Releases<'_, S>, shown: &Shown) -> ledger_app::R
                 detail.push(vec![
                     inert(service).into_owned(),
                     style.result(Some(result.result)),
-                    inert(&result.detail).into_owned(),
+                    inert(result.said()).into_owned(),
                 ]);
             }
         }

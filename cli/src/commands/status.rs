@@ -147,24 +147,34 @@ fn render_live(env: &str, live: &Live) -> String {
         vec![vec!["  SERVICE".to_string(), "LEDGER".into(), "ECS".into(), "SSM".into(), String::new()]];
     let show = |image: &Option<String>| inert(image.as_deref().unwrap_or("-")).into_owned();
     for row in &live.services {
-        let mark = match (row.ecs_drift(), row.ssm_drift()) {
-            (true, true) => "DRIFT: ECS, SSM",
-            (true, false) => "DRIFT: ECS",
-            (false, true) => "DRIFT: SSM",
-            (false, false) => "",
-        };
+        let drifted: Vec<&str> =
+            [(row.ecs_drift(), "ECS"), (!row.fields.is_empty(), "task definition"), (row.ssm_drift(), "SSM")]
+                .into_iter()
+                .filter_map(|(drifted, what)| drifted.then_some(what))
+                .collect();
+        let mark = if drifted.is_empty() { String::new() } else { format!("DRIFT: {}", drifted.join(", ")) };
         rows.push(vec![
             format!("  {}", inert(&row.service)),
             show(&row.ledger),
             inert(&row.ecs_shown).into_owned(),
             show(&row.ssm),
-            mark.into(),
+            mark,
         ]);
     }
     let mut human = table(&rows);
     if live.ecs_drift() {
         human.push_str(&format!(
             "  drift: ECS does not run what the ledger recorded in {env}; `ledger log {env}` shows what was deployed\n"
+        ));
+    }
+    for row in &live.services {
+        for change in &row.fields {
+            human.push_str(&format!("  {}: DRIFT: {}\n", inert(&row.service), inert(&change.human())));
+        }
+    }
+    if live.services.iter().any(|row| !row.fields.is_empty()) {
+        human.push_str(&format!(
+            "  drift: a task definition ECS runs in {env} was changed since the ledger registered it; its next deployment keeps the change\n"
         ));
     }
     if live.ssm_drift() {
