@@ -96,11 +96,11 @@ impl Delivery {
 
 /// What the outbox of the workspace's ledger holds.
 pub fn outbox(workspace: &Workspace) -> Result<Outbox> {
-    let store = workspace.open_store_for_reading()?;
-    owed(workspace, &store)
+    outbox_in(workspace, &workspace.open_store_for_reading()?)
 }
 
-fn owed(workspace: &Workspace, store: &Store) -> Result<Outbox> {
+/// What the outbox of `store` holds (the dashboard's open ledger, or an operation's).
+pub fn outbox_in(workspace: &Workspace, store: &Store) -> Result<Outbox> {
     let queued = store.queued()?;
     let reader = store.read()?;
     let mut events = Vec::with_capacity(queued.len());
@@ -148,7 +148,7 @@ fn deliver(
     let mut failed_last_round: Option<BTreeSet<(String, u64)>> = None;
     for wait in std::iter::once(None).chain(WAITS_IN_AN_OPERATION.map(Some)) {
         let now = Timestamp::now();
-        let outbox = owed(workspace, store)?;
+        let outbox = outbox_in(workspace, store)?;
         let due: Vec<&Owed> = outbox
             .events
             .iter()

@@ -7,7 +7,7 @@
 
 use ledger_app::ledger::Timestamp;
 use ledger_app::views::{Comparison, Releases};
-use ledger_app::{governance, log, status};
+use ledger_app::{governance, log, notify, status};
 use serde_json::Value;
 
 use super::{Dashboard, PageError, Params, compare};
@@ -16,17 +16,15 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1_000;
 
 /// Each environment as `ledger status` shows it: what runs, how its last deployment ended,
-/// whether it is frozen (`frozen`) and what waits to reach it, at which gate (`waiting`).
+/// whether it is frozen (`frozen`) and what waits to reach it, at which gate (`waiting`); and the
+/// events the outbox still owes its sinks (`notify`).
 pub fn status(dashboard: &Dashboard, now: Timestamp) -> Result<Value, PageError> {
     let reader = dashboard.store.read()?;
     let envs: Vec<String> = dashboard.workspace.manifest.environments.keys().cloned().collect();
-    Ok(status::governed(
-        &dashboard.workspace,
-        &Releases::new(&reader, &dashboard.workspace.trust),
-        &envs,
-        now,
-    )?
-    .json())
+    let releases = Releases::new(&reader, &dashboard.workspace.trust);
+    let mut status = status::governed(&dashboard.workspace, &releases, &envs, now)?;
+    status.outbox = Some(notify::outbox_in(&dashboard.workspace, &dashboard.store)?);
+    Ok(status.json())
 }
 
 /// What waits to reach `env` and at which gate, and the approvals recorded for it, as
