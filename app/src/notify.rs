@@ -106,10 +106,15 @@ pub fn outbox_in(workspace: &Workspace, store: &Store) -> Result<Outbox> {
     let mut events = Vec::with_capacity(queued.len());
     for queued in queued {
         let stored = entry_at(&reader, queued.seq)?;
-        let configured = workspace.manifest.notify.iter().any(|sink| sink.name == queued.sink);
+        let configured = configured(workspace, &queued.sink);
         events.push(Owed { entry: stored.id, kind: stored.entry.kind(), configured, queued });
     }
     Ok(Outbox { events })
+}
+
+/// Whether `[[notify]]` names sink `name`.
+fn configured(workspace: &Workspace, name: &str) -> bool {
+    workspace.manifest.notify.iter().any(|sink| sink.name == name)
 }
 
 /// Delivers every event in the outbox now, due or not (`ledger notify --flush`); a failed one
@@ -144,17 +149,18 @@ fn deliver(
 ) -> Result<Delivery> {
     let mut delivery = Delivery::default();
     let mut senders = Senders::new(workspace);
+    let mut documents = BTreeMap::new();
     // The first round takes what is due; each later one what failed in the round before.
     let mut failed_last_round: Option<BTreeSet<(String, u64)>> = None;
     for wait in std::iter::once(None).chain(WAITS_IN_AN_OPERATION.map(Some)) {
         let now = Timestamp::now();
-        let outbox = outbox_in(workspace, store)?;
-        let due: Vec<&Owed> = outbox
-            .events
-            .iter()
-            .filter(|owed| match &failed_last_round {
-                None => owed.configured && (!due_only || owed.queued.not_before <= now),
-                Some(failed) => failed.contains(&(owed.queued.sink.clone(), owed.queued.seq)),
+        // The outbox's rows alone: an entry is read only when its event is sent.
+        let due: Vec<Queued> = store
+            .queued()?
+            .into_iter()
+            .filter(|queued| match &failed_last_round {
+                None => configured(workspace, &queued.sink) && (!due_only || queued.not_before <= now),
+                Some(failed) => failed.contains(&(queued.sink.clone(), queued.seq)),
             })
             .collect();
         if due.is_empty() {
@@ -163,7 +169,7 @@ fn deliver(
         if let Some(wait) = wait {
             std::thread::sleep(wait);
         }
-        let attempts = senders.send(store, &due, progress)?;
+        let attempts = senders.send(store, &due, &mut documents, progress)?;
         store.settle(&attempts)?;
         delivery.failed.clear();
         let mut failed = BTreeSet::new();
@@ -200,27 +206,29 @@ impl<'w> Senders<'w> {
     }
 
     /// One attempt at each of `due`, sink by sink in recording order; a sink's first failure
-    /// ends its attempts of this round (later events keep their turn).
+    /// ends its attempts of this round (later events keep their turn). `documents` keeps each
+    /// event made, by its entry's seq, for the rounds after this one.
     fn send(
         &mut self,
         store: &Store,
-        due: &[&Owed],
+        due: &[Queued],
+        documents: &mut BTreeMap<u64, Value>,
         progress: &dyn Progress,
     ) -> Result<Vec<(Queued, Attempt)>> {
         let reader = store.read()?;
         let releases = Releases::new(&reader, &self.workspace.trust);
-        let mut documents: BTreeMap<u64, Value> = BTreeMap::new();
-        for owed in due {
-            if let std::collections::btree_map::Entry::Vacant(slot) = documents.entry(owed.queued.seq) {
-                slot.insert(event_document(self.workspace, &releases, &entry_at(&reader, owed.queued.seq)?)?);
+        for queued in due {
+            if let std::collections::btree_map::Entry::Vacant(slot) = documents.entry(queued.seq) {
+                slot.insert(event_document(self.workspace, &releases, &entry_at(&reader, queued.seq)?)?);
             }
         }
+        let documents = &*documents;
         let mut attempts = Vec::new();
         for sink in &self.workspace.manifest.notify {
             let events: Vec<(Queued, &Value)> = due
                 .iter()
-                .filter(|owed| owed.queued.sink == sink.name)
-                .map(|owed| (owed.queued.clone(), &documents[&owed.queued.seq]))
+                .filter(|queued| queued.sink == sink.name)
+                .map(|queued| (queued.clone(), &documents[&queued.seq]))
                 .collect();
             if events.is_empty() {
                 continue;
@@ -282,13 +290,11 @@ impl<'w> Senders<'w> {
     /// POSTs one event to a webhook or Slack sink.
     fn post(&mut self, sink: &Sink, document: &Value) -> std::result::Result<(), String> {
         let (url, secret) = self.url_and_secret(sink)?;
-        let (body, kind) = match &sink.target {
-            Target::Slack { .. } => (slack_message(document), "slack"),
-            _ => (document.clone(), "webhook"),
-        };
+        let slack = matches!(sink.target, Target::Slack { .. });
+        let body = if slack { slack_message(document) } else { document.clone() };
         let body = serde_json::to_vec(&body).map_err(|error| error.to_string())?;
         let mut headers = Vec::new();
-        if kind == "webhook" {
+        if !slack {
             let id = document["id"].as_str().unwrap_or_default().to_string();
             headers.push(("X-Ledger-Event", document["kind"].as_str().unwrap_or_default().to_string()));
             headers.push(("X-Ledger-Delivery", id.clone()));
@@ -393,23 +399,28 @@ fn retry_at(failures_before: u32) -> Timestamp {
 }
 
 /// The event of `stored`, as webhooks receive it and EventBridge carries it as its detail:
-/// `{"ledger_event": 1, "id", "kind", "project", "entry", "environment", "url"}`, where `entry` is
+/// `{"ledger_event": 1, "id", "kind", "project", "entry", "environment", "url", "summary"}`, where `entry` is
 /// the entry as `ledger show --output json` prints it, `environment` the state of the
 /// environment a deployment or outcome is about (`status --output json`'s shape) when the event
 /// is sent, and `url` the entry's dashboard page when `project.dashboard_url` is set.
-pub fn event_document<S: Source>(
+fn event_document<S: Source>(
     workspace: &Workspace,
     releases: &Releases<'_, S>,
     stored: &StoredEntry,
 ) -> Result<Value> {
     let entry = json::entry(releases, stored)?;
+    // An outcome is about its deployment's environment, and tells its deployment's story.
+    let deployment = match (&stored.entry.body, stored.entry.parents.first()) {
+        (Body::Outcome(_), Some(deployment)) => releases.source().entry(deployment)?,
+        _ => None,
+    };
     let env = match &stored.entry.body {
-        Body::Deployment(deployment) => Some(deployment.env.clone()),
-        Body::Outcome(_) => entry_env(releases.source(), stored)?,
+        Body::Deployment(deployment) => Some(deployment.env.as_str()),
+        Body::Outcome(_) => deployment.as_ref().and_then(|d| d.entry.as_deployment()).map(|d| d.env.as_str()),
         _ => None,
     };
     let environment = match env {
-        Some(env) => EnvStatus::load(releases, &env)?.json(),
+        Some(env) => EnvStatus::load(releases, env)?.json(),
         None => Value::Null,
     };
     let url =
@@ -422,18 +433,12 @@ pub fn event_document<S: Source>(
         "entry": entry,
         "environment": environment,
         "url": url,
-        "summary": summary(releases, stored)?,
+        "summary": summary(releases, stored, deployment.as_ref())?,
     }))
 }
 
-/// The environment of an outcome's deployment.
-fn entry_env(source: &impl Source, outcome: &StoredEntry) -> Result<Option<String>> {
-    let Some(deployment) = outcome.entry.parents.first() else { return Ok(None) };
-    Ok(source.entry(deployment)?.and_then(|d| d.entry.as_deployment().map(|d| d.env.clone())))
-}
-
 /// EventBridge's detail-type of an entry kind: `Ledger Deployment`, `Ledger Release Set`, ….
-pub fn detail_type(kind: &str) -> String {
+fn detail_type(kind: &str) -> String {
     let words: Vec<String> = kind
         .split('_')
         .map(|word| {
@@ -444,8 +449,13 @@ pub fn detail_type(kind: &str) -> String {
     format!("Ledger {}", words.join(" "))
 }
 
-/// Who did what, where, and how it ended, in a few lines of plain text (what a chat shows).
-fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Result<Value> {
+/// Who did what, where, and how it ended, in a few lines of plain text (what a chat shows);
+/// `deployment`: an outcome's.
+fn summary<S: Source>(
+    releases: &Releases<'_, S>,
+    stored: &StoredEntry,
+    deployment: Option<&StoredEntry>,
+) -> Result<Value> {
     let entry = &stored.entry;
     let actor = entry.actor.as_str();
     let release = |id: Option<EntryId>| releases.human(id);
@@ -473,12 +483,10 @@ fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Resul
             format!("{actor} started deployment {} to {}", stored.id.short(), deployment.env)
         }
         Body::Outcome(outcome) => {
-            let deployment = entry.parents.first().and_then(|id| releases.source().entry(id).ok().flatten());
             let (env, by) = deployment
-                .as_ref()
-                .and_then(|d| d.entry.as_deployment().map(|dep| (dep.env.clone(), d.entry.actor.clone())))
+                .and_then(|d| d.entry.as_deployment().map(|dep| (dep.env.as_str(), d.entry.actor.as_str())))
                 .unwrap_or_default();
-            why = deployment.map(|d| d.entry.message).unwrap_or_default();
+            why = deployment.map(|d| d.entry.message.clone()).unwrap_or_default();
             for (service, result) in &outcome.services {
                 let running = match result.running {
                     Some(running) => format!(", runs {}", release(Some(running))?),
@@ -509,9 +517,8 @@ fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Resul
         Body::TaskRun(run) => {
             lines.push(run.detail.clone());
             let purpose = match run.purpose {
-                TaskPurpose::Before { .. } => "before",
-                TaskPurpose::Verify { .. } => "verify",
                 TaskPurpose::Manual => "one-off",
+                other => other.as_str(),
             };
             let ended = if run.succeeded { "succeeded" } else { "failed" };
             format!("{purpose} task of {} in {} {ended} (run by {actor})", run.service, run.env)
@@ -523,7 +530,7 @@ fn summary<S: Source>(releases: &Releases<'_, S>, stored: &StoredEntry) -> Resul
 /// Slack's incoming-webhook payload for an event: `text` (the notification's own text) and
 /// `blocks` (a section with the summary, a context with the entry and its dashboard link).
 /// Stored text is made inert and Slack's control characters (`&`, `<`, `>`) escaped.
-pub fn slack_message(document: &Value) -> Value {
+fn slack_message(document: &Value) -> Value {
     let text = |value: &Value| slack_escape(value.as_str().unwrap_or_default());
     let summary = &document["summary"];
     let headline = text(&summary["headline"]);

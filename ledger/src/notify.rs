@@ -33,16 +33,6 @@ pub enum Target {
     EventBridge { bus: String, source: String, region: Option<String> },
 }
 
-impl Target {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Target::Webhook { .. } => "webhook",
-            Target::Slack { .. } => "slack",
-            Target::EventBridge { .. } => "eventbridge",
-        }
-    }
-}
-
 /// A value written in the manifest, or a secret read when it is needed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
